@@ -1,0 +1,154 @@
+//! `voxmark info PATH [--series UID] [--json]`.
+
+use crate::io::dicom_scan::SeriesSummary;
+use crate::io::{open, LoadOptions, Loaded, Opened};
+use crate::volume::Volume;
+use clap::Args;
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// A .nii / .nii.gz file, a DICOM file or a folder of DICOM files.
+    pub path: PathBuf,
+    /// SeriesInstanceUID to describe when the folder holds several series.
+    #[arg(long)]
+    pub series: Option<String>,
+    /// Print one JSON object instead of the readable summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Convention for voxel indices, printed so users know how to give seeds later.
+pub const INDEX_CONVENTION: &str = "i = column, j = row, k = slice sorted along the slice normal (DICOM); NIfTI: array order; voxel centres; 0-based";
+
+fn nan_to_null(x: f64) -> serde_json::Value {
+    if x.is_finite() {
+        json!(x)
+    } else {
+        serde_json::Value::Null
+    }
+}
+
+/// The JSON object `info --json` prints for one volume.
+pub fn volume_json(
+    path: &std::path::Path,
+    v: &Volume,
+    series: &[SeriesSummary],
+    skipped: usize,
+) -> serde_json::Value {
+    let (min, max) = v.data.min_max();
+    json!({
+        "path": path.display().to_string(),
+        "format": v.meta.format,
+        "dims": v.grid.dims,
+        "spacing_mm": v.grid.spacing_mm(),
+        "world_from_voxel": v.grid.world_from_voxel_rows(),
+        "world_frame": "RAS",
+        "axis_codes": v.grid.axis_codes(),
+        "dtype": v.dtype().name(),
+        "stored_dtype": v.meta.stored_dtype,
+        "rescale": v.meta.rescale.map(|(s, i)| json!({"slope": s, "intercept": i})),
+        "min": nan_to_null(min),
+        "max": nan_to_null(max),
+        "modality": v.meta.modality,
+        "description": v.meta.description,
+        "series_uid": v.meta.series_uid,
+        "window": v.meta.window,
+        "index_convention": INDEX_CONVENTION,
+        "series": series,
+        "skipped_files": skipped,
+        "warnings": v.meta.warnings,
+    })
+}
+
+fn print_human(path: &std::path::Path, l: &Loaded) {
+    let v = &l.volume;
+    let (min, max) = v.data.min_max();
+    let [nx, ny, nz] = v.grid.dims;
+    let s = v.grid.spacing_mm();
+    println!("path:        {}", path.display());
+    println!(
+        "format:      {}  (stored {}, loaded as {})",
+        v.meta.format,
+        v.meta.stored_dtype,
+        v.dtype().name()
+    );
+    if let Some((slope, inter)) = v.meta.rescale {
+        println!("rescale:     real = stored * {slope} + {inter}");
+    }
+    println!("modality:    {}", v.meta.modality);
+    if !v.meta.description.is_empty() {
+        println!("description: {}", v.meta.description);
+    }
+    println!(
+        "dims:        {nx} x {ny} x {nz}  ({} voxels)",
+        v.grid.voxel_count()
+    );
+    println!("spacing:     {:.4} x {:.4} x {:.4} mm", s[0], s[1], s[2]);
+    println!(
+        "axes:        {}  (direction of +i, +j, +k in the patient)",
+        v.grid.axis_codes()
+    );
+    println!("world:       RAS+ mm, world_from_voxel =");
+    for r in v.grid.world_from_voxel_rows() {
+        println!(
+            "               [{:>11.5} {:>11.5} {:>11.5} {:>11.5}]",
+            r[0], r[1], r[2], r[3]
+        );
+    }
+    println!("range:       {min} .. {max}");
+    if let Some(w) = v.meta.window {
+        println!("window:      center {} width {}", w.center, w.width);
+    }
+    println!("indices:     {INDEX_CONVENTION}");
+    if l.series.len() > 1 {
+        println!("series:      {} in folder", l.series.len());
+        for s in &l.series {
+            println!("{}", s.line());
+        }
+    }
+    if l.skipped_files > 0 {
+        println!("skipped:     {} non-DICOM files", l.skipped_files);
+    }
+}
+
+pub fn run(a: InfoArgs) -> anyhow::Result<()> {
+    let opened = open(
+        &a.path,
+        &LoadOptions {
+            series: a.series.clone(),
+        },
+    )?;
+    match opened {
+        Opened::Volume(l) => {
+            super::print_warnings(&l.volume.meta.warnings);
+            if a.json {
+                let j = volume_json(&a.path, &l.volume, &l.series, l.skipped_files);
+                println!("{}", serde_json::to_string_pretty(&j)?);
+            } else {
+                print_human(&a.path, &l);
+            }
+        }
+        Opened::Ambiguous(list) => {
+            if a.json {
+                let j = json!({
+                    "path": a.path.display().to_string(),
+                    "format": "dicom",
+                    "series": list,
+                });
+                println!("{}", serde_json::to_string_pretty(&j)?);
+            } else {
+                println!(
+                    "{}: {} DICOM series (choose one with --series UID)",
+                    a.path.display(),
+                    list.len()
+                );
+                for s in &list {
+                    println!("{}", s.line());
+                }
+            }
+        }
+    }
+    Ok(())
+}

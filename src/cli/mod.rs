@@ -1,0 +1,45 @@
+//! Command-line interface: one module per subcommand, all headless.
+
+pub mod convert;
+pub mod gpu;
+pub mod info;
+pub mod phantom;
+
+use clap::{Parser, Subcommand};
+
+/// voxmark: load, inspect and convert CT/MRI volumes exactly; GPU-first annotation engine.
+#[derive(Debug, Parser)]
+#[command(name = "voxmark", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print dims, spacing, world_from_voxel (RAS+ mm), type, range, modality and series.
+    Info(info::InfoArgs),
+    /// Write NIfTI in real units on the same voxel grid as the input (no resampling).
+    Convert(convert::ConvertArgs),
+    /// Generate the built-in synthetic CT phantom (NIfTI file, or DICOM series if OUT is a folder).
+    Phantom(phantom::PhantomArgs),
+    /// Report the GPU adapter voxmark would use and run a compute self-test.
+    Gpu(gpu::GpuArgs),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Info(a) => info::run(a),
+        Command::Convert(a) => convert::run(a),
+        Command::Phantom(a) => phantom::run(a),
+        Command::Gpu(a) => gpu::run(a),
+    }
+}
+
+/// Prints load warnings to stderr, one line each.
+pub(crate) fn print_warnings(w: &[String]) {
+    for line in w {
+        eprintln!("voxmark: warning: {line}");
+    }
+}

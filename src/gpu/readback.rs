@@ -1,0 +1,38 @@
+//! Copying GPU buffers back to the host (tests, CLI output; never the interactive path).
+
+use super::GpuContext;
+use crate::error::{Error, Result};
+
+/// Reads `size` bytes from `src` (which needs `COPY_SRC` usage) into a Vec.
+pub fn read_buffer(ctx: &GpuContext, src: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+    let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback staging"),
+        size,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut enc = ctx
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("readback"),
+        });
+    enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
+    ctx.queue.submit([enc.finish()]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| Error::Gpu(format!("poll: {e}")))?;
+    rx.recv()
+        .map_err(|e| Error::Gpu(format!("map callback dropped: {e}")))?
+        .map_err(|e| Error::Gpu(format!("map: {e}")))?;
+    let bytes = staging
+        .slice(..)
+        .get_mapped_range()
+        .map_err(|e| Error::Gpu(format!("mapped range: {e}")))?
+        .to_vec();
+    staging.unmap();
+    Ok(bytes)
+}

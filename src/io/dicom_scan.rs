@@ -1,0 +1,237 @@
+//! Finding DICOM files and reading the header fields voxmark needs, without pixel data.
+//!
+//! A folder is walked recursively; files that are not DICOM (README, DICOMDIR-less junk) are
+//! skipped and counted. Headers are read in parallel (rayon) up to the Pixel Data element.
+
+use super::progress::Progress;
+use crate::error::{Error, Result};
+use crate::volume::WindowPreset;
+use dicom_dictionary_std::tags;
+use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Header fields of one DICOM image file (PS3.3 C.7.6.2 image plane, C.7.6.3 image pixel,
+/// C.11.1 modality LUT, C.11.2 VOI LUT).
+#[derive(Debug, Clone)]
+pub struct SliceHeader {
+    pub path: PathBuf,
+    pub file_size: u64,
+    pub transfer_syntax: String,
+    pub series_uid: String,
+    pub series_description: String,
+    pub modality: String,
+    pub instance_number: Option<i32>,
+    pub rows: u32,
+    pub cols: u32,
+    pub samples_per_pixel: u16,
+    pub photometric: String,
+    pub bits_allocated: u16,
+    pub bits_stored: u16,
+    pub high_bit: u16,
+    pub signed: bool,
+    pub number_of_frames: u32,
+    /// ImageOrientationPatient: row cosines (x of i), column cosines (x of j), LPS.
+    pub iop: Option<[f64; 6]>,
+    /// ImagePositionPatient (LPS mm) of the centre of the first transmitted pixel.
+    pub ipp: Option<[f64; 3]>,
+    /// PixelSpacing: [between rows (along j), between columns (along i)] mm.
+    pub pixel_spacing: Option<[f64; 2]>,
+    pub spacing_between_slices: Option<f64>,
+    pub slice_thickness: Option<f64>,
+    pub slope: f64,
+    pub intercept: f64,
+    pub window: Option<WindowPreset>,
+}
+
+fn str_of(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
+    obj.get(tag)
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim().trim_end_matches('\0').to_string())
+        .filter(|s| !s.is_empty())
+}
+
+fn floats(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<Vec<f64>> {
+    obj.get(tag)
+        .and_then(|e| e.to_multi_float64().ok())
+        .filter(|v| !v.is_empty() && v.iter().all(|x| x.is_finite()))
+}
+
+fn int_of<T>(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<T>
+where
+    T: Clone + num_traits::NumCast + std::str::FromStr<Err = std::num::ParseIntError>,
+{
+    obj.get(tag).and_then(|e| e.to_int::<T>().ok())
+}
+
+/// Opens `path` as DICOM, reading elements up to (not including) Pixel Data.
+pub fn read_header(path: &Path) -> Result<SliceHeader> {
+    let file_size = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    if file_size == 0 {
+        return Err(Error::format(path, "empty file"));
+    }
+    let obj = OpenFileOptions::new()
+        .read_until(tags::PIXEL_DATA)
+        .open_file(path)
+        .map_err(|e| Error::format(path, format!("not a readable DICOM file: {e}")))?;
+    header_from_object(path, file_size, &obj)
+}
+
+pub(crate) fn header_from_object(
+    path: &Path,
+    file_size: u64,
+    obj: &DefaultDicomObject,
+) -> Result<SliceHeader> {
+    let need_u16 = |tag, name: &str| -> Result<u16> {
+        int_of::<u16>(obj, tag)
+            .ok_or_else(|| Error::format(path, format!("missing or invalid {name}")))
+    };
+    let rows = need_u16(tags::ROWS, "Rows (0028,0010): not an image")?;
+    let cols = need_u16(tags::COLUMNS, "Columns (0028,0011)")?;
+    let bits_allocated = need_u16(tags::BITS_ALLOCATED, "BitsAllocated (0028,0100)")?;
+    let bits_stored = int_of::<u16>(obj, tags::BITS_STORED).unwrap_or(bits_allocated);
+    let high_bit = int_of::<u16>(obj, tags::HIGH_BIT).unwrap_or(bits_stored.saturating_sub(1));
+    let six = |v: Vec<f64>| -> Option<[f64; 6]> { v.try_into().ok() };
+    let three = |v: Vec<f64>| -> Option<[f64; 3]> { v.get(..3).and_then(|s| s.try_into().ok()) };
+    let two = |v: Vec<f64>| -> Option<[f64; 2]> { v.get(..2).and_then(|s| s.try_into().ok()) };
+    let window = match (
+        floats(obj, tags::WINDOW_CENTER),
+        floats(obj, tags::WINDOW_WIDTH),
+    ) {
+        (Some(c), Some(w)) if w[0] > 0.0 => Some(WindowPreset {
+            center: c[0],
+            width: w[0],
+        }),
+        _ => None,
+    };
+    Ok(SliceHeader {
+        path: path.to_path_buf(),
+        file_size,
+        transfer_syntax: obj
+            .meta()
+            .transfer_syntax()
+            .trim_end_matches('\0')
+            .to_string(),
+        series_uid: str_of(obj, tags::SERIES_INSTANCE_UID)
+            .unwrap_or_else(|| "(no SeriesInstanceUID)".into()),
+        series_description: str_of(obj, tags::SERIES_DESCRIPTION).unwrap_or_default(),
+        modality: str_of(obj, tags::MODALITY).unwrap_or_else(|| "OT".into()),
+        instance_number: int_of::<i32>(obj, tags::INSTANCE_NUMBER),
+        rows: u32::from(rows),
+        cols: u32::from(cols),
+        samples_per_pixel: int_of::<u16>(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1),
+        photometric: str_of(obj, tags::PHOTOMETRIC_INTERPRETATION)
+            .unwrap_or_else(|| "MONOCHROME2".into()),
+        bits_allocated,
+        bits_stored,
+        high_bit,
+        signed: int_of::<u16>(obj, tags::PIXEL_REPRESENTATION) == Some(1),
+        number_of_frames: int_of::<u32>(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1),
+        iop: floats(obj, tags::IMAGE_ORIENTATION_PATIENT).and_then(six),
+        ipp: floats(obj, tags::IMAGE_POSITION_PATIENT).and_then(three),
+        pixel_spacing: floats(obj, tags::PIXEL_SPACING).and_then(two),
+        spacing_between_slices: floats(obj, tags::SPACING_BETWEEN_SLICES).map(|v| v[0]),
+        slice_thickness: floats(obj, tags::SLICE_THICKNESS).map(|v| v[0]),
+        slope: floats(obj, tags::RESCALE_SLOPE)
+            .map(|v| v[0])
+            .filter(|&s| s != 0.0)
+            .unwrap_or(1.0),
+        intercept: floats(obj, tags::RESCALE_INTERCEPT)
+            .map(|v| v[0])
+            .unwrap_or(0.0),
+        window,
+    })
+}
+
+/// All regular files under `dir`, recursively, sorted by path (for reproducible messages).
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let p = entry.path();
+        let ft = entry.file_type().map_err(|e| Error::io(&p, e))?;
+        if ft.is_dir() {
+            walk(&p, out)?;
+        } else if ft.is_file() || (ft.is_symlink() && p.is_file()) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Headers of every DICOM image file under `dir` plus the count of skipped files.
+pub fn scan_folder(dir: &Path) -> Result<(Vec<SliceHeader>, usize)> {
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    files.sort();
+    let progress = Progress::new(files.len() as u64, "reading DICOM headers");
+    let results: Vec<Option<SliceHeader>> = files
+        .par_iter()
+        .map(|p| {
+            let h = read_header(p).ok();
+            progress.inc();
+            h
+        })
+        .collect();
+    progress.finish();
+    let skipped = results.iter().filter(|r| r.is_none()).count();
+    let headers: Vec<SliceHeader> = results.into_iter().flatten().collect();
+    if headers.is_empty() {
+        return Err(Error::format(
+            dir,
+            format!(
+                "no DICOM image files found ({} files looked at)",
+                files.len()
+            ),
+        ));
+    }
+    Ok((headers, skipped))
+}
+
+/// One series of a folder, as `info` lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SeriesSummary {
+    pub uid: String,
+    pub description: String,
+    pub modality: String,
+    /// [columns, rows, slices].
+    pub dims: [usize; 3],
+    pub slice_count: usize,
+}
+
+impl SeriesSummary {
+    /// One line for error messages and listings.
+    pub fn line(&self) -> String {
+        format!(
+            "  {}  {}  \"{}\"  {}x{}x{}",
+            self.uid, self.modality, self.description, self.dims[0], self.dims[1], self.dims[2]
+        )
+    }
+}
+
+/// Groups headers by SeriesInstanceUID (sorted by UID for stable output).
+pub fn group_series(headers: Vec<SliceHeader>) -> Vec<(String, Vec<SliceHeader>)> {
+    let mut map: std::collections::BTreeMap<String, Vec<SliceHeader>> = Default::default();
+    for h in headers {
+        map.entry(h.series_uid.clone()).or_default().push(h);
+    }
+    map.into_iter().collect()
+}
+
+/// Summary of a group of slices.
+pub fn summarize(uid: &str, slices: &[SliceHeader]) -> SeriesSummary {
+    let first = &slices[0];
+    let nz: usize = slices
+        .iter()
+        .map(|s| s.number_of_frames.max(1) as usize)
+        .sum();
+    SeriesSummary {
+        uid: uid.to_string(),
+        description: first.series_description.clone(),
+        modality: first.modality.clone(),
+        dims: [first.cols as usize, first.rows as usize, nz],
+        slice_count: slices.len(),
+    }
+}

@@ -1,0 +1,159 @@
+//! Reading and writing volumes. [`load_volume`] sniffs the format from the content:
+//! a folder is a DICOM series collection, a gzip or 348-byte-header file is NIfTI-1, a file
+//! with `DICM` at byte 128 is a single DICOM image.
+
+pub mod atomic;
+pub mod dicom_scan;
+pub mod dicom_series;
+pub mod dicom_write;
+pub mod nifti;
+pub mod nifti_affine;
+pub mod progress;
+
+use crate::error::{Error, Result};
+use crate::volume::Volume;
+use dicom_scan::SeriesSummary;
+use std::io::Read;
+use std::path::Path;
+
+/// What the caller wants from a multi-series source.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// SeriesInstanceUID to load from a folder holding several series.
+    pub series: Option<String>,
+}
+
+/// A loaded volume plus what was found beside it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub volume: Volume,
+    /// Every series of the folder (one entry for a single file).
+    pub series: Vec<SeriesSummary>,
+    /// Files in the folder that were not DICOM images.
+    pub skipped_files: usize,
+}
+
+/// Result of opening a path: a volume, or a list of series to choose from.
+#[derive(Debug, Clone)]
+pub enum Opened {
+    Volume(Box<Loaded>),
+    /// The folder holds several series and no `--series` was given.
+    Ambiguous(Vec<SeriesSummary>),
+}
+
+/// Detected file kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    DicomFolder,
+    Nifti,
+    Dicom,
+}
+
+/// Decides how to read `path` from its content (the name is only a fallback).
+pub fn sniff(path: &Path) -> Result<Kind> {
+    let md = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if md.is_dir() {
+        return Ok(Kind::DicomFolder);
+    }
+    if md.len() == 0 {
+        return Err(Error::format(path, "empty file"));
+    }
+    let mut head = [0u8; 132];
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    let head = &head[..n];
+    let sizeof = |b: &[u8]| {
+        b.len() >= 4
+            && matches!(
+                i32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+                348 | 540 | 0x5c01_0000 | 0x1c02_0000
+            )
+    };
+    if head.starts_with(&[0x1f, 0x8b]) || sizeof(head) {
+        return Ok(Kind::Nifti);
+    }
+    if head.len() >= 132 && &head[128..132] == b"DICM" {
+        return Ok(Kind::Dicom);
+    }
+    let name = path.to_string_lossy().to_lowercase();
+    if name.ends_with(".nii") || name.ends_with(".nii.gz") {
+        // Let the NIfTI reader produce its precise complaint.
+        return Ok(Kind::Nifti);
+    }
+    Err(Error::format(
+        path,
+        "neither NIfTI-1 nor DICOM (no NIfTI header, no DICM preamble)",
+    ))
+}
+
+/// Opens any supported path.
+pub fn open(path: &Path, opts: &LoadOptions) -> Result<Opened> {
+    match sniff(path)? {
+        Kind::Nifti => {
+            let v = nifti::read_nifti(path)?;
+            Ok(Opened::Volume(Box::new(Loaded {
+                volume: v,
+                series: Vec::new(),
+                skipped_files: 0,
+            })))
+        }
+        Kind::Dicom => {
+            let h = dicom_scan::read_header(path)?;
+            let uid = h.series_uid.clone();
+            let summary = dicom_scan::summarize(&uid, std::slice::from_ref(&h));
+            let v = dicom_series::assemble(path, &uid, vec![h])?;
+            Ok(Opened::Volume(Box::new(Loaded {
+                volume: v,
+                series: vec![summary],
+                skipped_files: 0,
+            })))
+        }
+        Kind::DicomFolder => {
+            let (headers, skipped) = dicom_scan::scan_folder(path)?;
+            let groups = dicom_scan::group_series(headers);
+            let summaries: Vec<SeriesSummary> = groups
+                .iter()
+                .map(|(uid, s)| dicom_scan::summarize(uid, s))
+                .collect();
+            let chosen = match &opts.series {
+                Some(uid) => groups.into_iter().find(|(u, _)| u == uid).ok_or_else(|| {
+                    Error::SeriesNotFound {
+                        path: path.to_path_buf(),
+                        uid: uid.clone(),
+                        choices: summaries.iter().map(SeriesSummary::line).collect(),
+                    }
+                })?,
+                None if groups.len() == 1 => groups
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::format(path, "no DICOM series found"))?,
+                None => return Ok(Opened::Ambiguous(summaries)),
+            };
+            let v = dicom_series::assemble(path, &chosen.0, chosen.1)?;
+            Ok(Opened::Volume(Box::new(Loaded {
+                volume: v,
+                series: summaries,
+                skipped_files: skipped,
+            })))
+        }
+    }
+}
+
+/// Loads one volume; a folder with several series and no `series` choice is an error that
+/// lists them.
+pub fn load_volume(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
+    match open(path, opts)? {
+        Opened::Volume(l) => Ok(*l),
+        Opened::Ambiguous(list) => Err(Error::SeriesChoice {
+            path: path.to_path_buf(),
+            choices: list.iter().map(SeriesSummary::line).collect(),
+        }),
+    }
+}
