@@ -9,7 +9,10 @@
 //! 3. `io::nifti::write_nifti` writes it back on the same grid (sform + qform), atomically.
 //! 4. [`gpu::GpuContext`] owns the wgpu device every kernel will run on.
 //! 5. [`phantom::Phantom`] makes deterministic CT test volumes of any size.
+//!
 //! The CLI (`src/cli`) is a thin layer over these.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cli;
 pub mod error;

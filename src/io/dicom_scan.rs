@@ -75,7 +75,15 @@ pub fn read_header(path: &Path) -> Result<SliceHeader> {
     let obj = OpenFileOptions::new()
         .read_until(tags::PIXEL_DATA)
         .open_file(path)
-        .map_err(|e| Error::format(path, format!("not a readable DICOM file: {e}")))?;
+        .map_err(|e| {
+            Error::format(
+                path,
+                format!(
+                    "not a readable DICOM file (truncated or corrupt?): {}",
+                    super::dicom_series::error_chain(&e)
+                ),
+            )
+        })?;
     header_from_object(path, file_size, &obj)
 }
 

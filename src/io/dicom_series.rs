@@ -23,12 +23,40 @@ use rayon::prelude::*;
 use std::path::Path;
 
 /// Transfer syntaxes whose pixel data is stored uncompressed (exact size checks apply).
-const NATIVE_SYNTAXES: [&str; 4] = [
+const NATIVE_SYNTAXES: [&str; 3] = [
     "1.2.840.10008.1.2",
     "1.2.840.10008.1.2.1",
     "1.2.840.10008.1.2.2",
-    "1.2.840.10008.1.2.1.99",
 ];
+
+/// Human name of a transfer syntax UID for error messages (PS3.6 Annex A).
+pub fn transfer_syntax_name(uid: &str) -> String {
+    let name = match uid {
+        "1.2.840.10008.1.2" => "Implicit VR Little Endian",
+        "1.2.840.10008.1.2.1" => "Explicit VR Little Endian",
+        "1.2.840.10008.1.2.2" => "Explicit VR Big Endian",
+        "1.2.840.10008.1.2.1.99" => "Deflated Explicit VR Little Endian",
+        "1.2.840.10008.1.2.5" => "RLE Lossless",
+        "1.2.840.10008.1.2.4.50" => "JPEG Baseline (8-bit)",
+        "1.2.840.10008.1.2.4.51" => "JPEG Extended (12-bit)",
+        "1.2.840.10008.1.2.4.57" => "JPEG Lossless",
+        "1.2.840.10008.1.2.4.70" => "JPEG Lossless SV1",
+        "1.2.840.10008.1.2.4.80" => "JPEG-LS Lossless",
+        "1.2.840.10008.1.2.4.81" => "JPEG-LS Near-Lossless",
+        "1.2.840.10008.1.2.4.90" => "JPEG 2000 Lossless",
+        "1.2.840.10008.1.2.4.91" => "JPEG 2000",
+        "1.2.840.10008.1.2.4.201" => "HTJ2K Lossless",
+        "1.2.840.10008.1.2.4.202" => "HTJ2K Lossless RPCL",
+        "1.2.840.10008.1.2.4.203" => "HTJ2K",
+        "1.2.840.10008.1.2.4.100" | "1.2.840.10008.1.2.4.101" => "MPEG-2",
+        "1.2.840.10008.1.2.4.102" | "1.2.840.10008.1.2.4.103" => "MPEG-4",
+        "1.2.840.10008.1.2.4.110" | "1.2.840.10008.1.2.4.111" | "1.2.840.10008.1.2.4.112" => {
+            "JPEG XL"
+        }
+        _ => "unknown transfer syntax",
+    };
+    format!("{name} ({uid})")
+}
 
 /// Compressed pixel data decoding to more than this ratio is taken as a lying header.
 const MAX_COMPRESSION_RATIO: u64 = 4096;
@@ -251,6 +279,21 @@ fn sort_slices(root: &Path, uid: &str, mut slices: Vec<SliceHeader>) -> Result<S
     })
 }
 
+/// An error and all its causes, joined with ": " (the top message alone is often vague).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        let m = inner.to_string();
+        if !msg.contains(&m) {
+            msg.push_str(": ");
+            msg.push_str(&m);
+        }
+        src = inner.source();
+    }
+    msg
+}
+
 /// Integer element types a slice can be decoded into.
 trait FromStored: Copy + Send + Sync {
     fn from_stored(x: i64) -> Self;
@@ -265,25 +308,26 @@ from_stored!(u8, i8, u16, i16, i32, f32);
 /// Decodes one slice into `dst`: stored values masked to BitsStored at HighBit and
 /// sign-extended when PixelRepresentation is 1 (PS3.5 8.1.1, PS3.3 C.7.6.3.1).
 fn decode_slice_into<T: FromStored>(h: &SliceHeader, dst: &mut [T]) -> Result<()> {
-    let obj = OpenFileOptions::new()
-        .open_file(&h.path)
-        .map_err(|e| Error::format(&h.path, format!("cannot read DICOM file: {e}")))?;
+    let obj = OpenFileOptions::new().open_file(&h.path).map_err(|e| {
+        Error::format(
+            &h.path,
+            format!(
+                "cannot read DICOM file (truncated or corrupt?): {}",
+                error_chain(&e)
+            ),
+        )
+    })?;
     let decoded = obj.decode_pixel_data().map_err(|e| {
-        let msg = e.to_string();
+        let msg = error_chain(&e);
+        let ts = transfer_syntax_name(&h.transfer_syntax);
         let lower = msg.to_lowercase();
-        if lower.contains("unsupported") || lower.contains("not supported") {
-            Error::unsupported(
-                &h.path,
-                format!("transfer syntax {} ({msg})", h.transfer_syntax),
-            )
+        if lower.contains("unsupported")
+            || lower.contains("not supported")
+            || lower.contains("unknown")
+        {
+            Error::unsupported(&h.path, format!("pixel data in {ts}: {msg}"))
         } else {
-            Error::format(
-                &h.path,
-                format!(
-                    "cannot decode pixel data (transfer syntax {}): {msg}",
-                    h.transfer_syntax
-                ),
-            )
+            Error::format(&h.path, format!("cannot decode pixel data in {ts}: {msg}"))
         }
     })?;
     let bytes = (h.bits_allocated / 8) as usize;

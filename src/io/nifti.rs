@@ -203,10 +203,7 @@ fn read_typed<T: bytemuck::Pod>(
     Ok(v)
 }
 
-fn swap_all<T: Copy>(v: &mut [T], swap: impl Fn(T) -> T + Sync + Send)
-where
-    T: Send,
-{
+fn swap_all<T: Copy + Send>(v: &mut [T], swap: impl Fn(T) -> T + Sync + Send) {
     use rayon::prelude::*;
     v.par_iter_mut().for_each(|x| *x = swap(*x));
 }
