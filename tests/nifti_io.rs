@@ -272,6 +272,48 @@ fn real_mri_round_trips_exactly() {
 }
 
 #[test]
+fn multi_member_gzip_streams_and_matches() {
+    use std::io::Write;
+    let dir = common::tempdir();
+    let v = volume(sample_data(DType::I16, 4000), [20, 20, 10]);
+    let h = encode_header(&v).unwrap_or_else(|e| panic!("{e}"));
+    let mut bytes = h.clone();
+    bytes.extend_from_slice(v.data.as_bytes());
+    let mut file = Vec::new();
+    for part in bytes.chunks(3000) {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(part).unwrap_or_else(|e| panic!("{e}"));
+        file.extend(enc.finish().unwrap_or_else(|e| panic!("{e}")));
+    }
+    let p = dir.path().join("multi.nii.gz");
+    std::fs::write(&p, &file).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read_ok(&p).data, v.data);
+    // Cut inside the last member: a clear error, never a panic.
+    std::fs::write(&p, &file[..file.len() - 100]).unwrap_or_else(|e| panic!("{e}"));
+    let err = read_nifti(&p)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("multi.nii.gz"), "{err}");
+}
+
+#[test]
+fn written_files_are_world_readable() {
+    let dir = common::tempdir();
+    let p = dir.path().join("perm.nii.gz");
+    write_nifti(&p, &volume(VoxelData::U8(vec![0; 8]), [2, 2, 2]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&p)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0);
+        assert_eq!(mode & 0o044, 0o044, "mode {mode:o}");
+    }
+}
+
+#[test]
 fn failed_write_leaves_no_file() {
     let dir = common::tempdir();
     let v = volume(VoxelData::U8(vec![0; 8]), [2, 2, 2]);

@@ -16,11 +16,15 @@ pub fn write_atomically(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let tmp = tempfile::Builder::new()
-        .prefix(".voxmark-")
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(path, e))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".voxmark-").suffix(".partial");
+    // tempfile creates 0600 files; outputs are ordinary files, readable like any other.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let tmp = builder.tempfile_in(dir).map_err(|e| Error::io(path, e))?;
     {
         let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
         write(&mut w).map_err(|e| Error::io(path, e))?;

@@ -1,0 +1,47 @@
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def voxmark() -> str:
+    exe = os.environ.get("VOXMARK_BIN", str(ROOT / "target" / "debug" / "voxmark"))
+    if not Path(exe).exists():
+        subprocess.run(["cargo", "build", "--quiet"], cwd=ROOT, check=True)
+    return exe
+
+
+@pytest.fixture(scope="session")
+def run(voxmark):
+    def _run(*args, ok=True):
+        p = subprocess.run([voxmark, *map(str, args)], capture_output=True, text=True)
+        if ok and p.returncode != 0:
+            raise AssertionError(f"voxmark {' '.join(map(str, args))} failed:\n{p.stderr}")
+        return p
+
+    return _run
+
+
+def data_required() -> bool:
+    return os.environ.get("REQUIRE_DATA") == "1"
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        if data_required():
+            raise AssertionError(f"REQUIRE_DATA=1 but {path} is missing")
+        pytest.skip(f"{path} not installed")
+    return path
+
+
+def have_dcm2niix() -> bool:
+    if shutil.which("dcm2niix"):
+        return True
+    if data_required():
+        raise AssertionError("REQUIRE_DATA=1 but dcm2niix is missing (apt install dcm2niix)")
+    return False
