@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything voxmark's build, tests and examples need on a fresh Debian machine
+# (idempotent; quick when already done):
+#   apt: Mesa lavapipe (software Vulkan) + loader, Xvfb, cmake/g++ (CharLS for JPEG-LS),
+#        mricron-data (real MRI + atlases), dcm2niix (independent DICOM reader)
+#   .venv: pydicom (+ JPEG 2000 / JPEG-LS plugins), SimpleITK, nibabel, numpy, pytest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 xvfb cmake g++ mricron-data dcm2niix python3-venv)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found; install Rust from https://rustup.rs first" >&2
+  exit 1
+fi
+
+PY_PACKAGES=(pydicom SimpleITK nibabel numpy pytest pylibjpeg pylibjpeg-openjpeg pyjpegls)
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+if ! .venv/bin/python -c "import pydicom, SimpleITK, nibabel, numpy, pytest, pylibjpeg, openjpeg, jpeg_ls" 2>/dev/null; then
+  echo "setup: installing Python test packages into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
+fi
