@@ -18,7 +18,9 @@ pub mod cli;
 pub mod error;
 pub mod gpu;
 pub mod io;
+pub mod kernels;
 pub mod phantom;
+pub mod render;
 pub mod volume;
 
 pub use error::{Error, Result};

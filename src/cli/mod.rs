@@ -4,6 +4,7 @@ pub mod convert;
 pub mod gpu;
 pub mod info;
 pub mod phantom;
+pub mod render;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,8 @@ pub enum Command {
     Convert(convert::ConvertArgs),
     /// Generate the built-in synthetic CT phantom (NIfTI file, or DICOM series if OUT is a folder).
     Phantom(phantom::PhantomArgs),
+    /// Render one MPR slice (windowed, with labels and orientation letters) to a PNG.
+    Render(render::RenderArgs),
     /// Report the GPU adapter voxmark would use and run a compute self-test.
     Gpu(gpu::GpuArgs),
 }
@@ -34,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Convert(a) => convert::run(a),
         Command::Phantom(a) => phantom::run(a),
         Command::Gpu(a) => gpu::run(a),
+        Command::Render(a) => render::run(a),
     }
 }
 

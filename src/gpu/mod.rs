@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod readback;
+pub mod residency;
 pub mod selftest;
 pub mod shaders;
 

@@ -1,7 +1,44 @@
 //! WGSL sources, embedded at compile time from `shaders/`.
+//!
+//! Two tiny preprocessing rules keep shaders honest without a shader build system:
+//! `//!include common/NAME.wgsl` lines are replaced by that file, and `SAMPLE_T` is replaced by
+//! the WGSL sample type of the volume texture (`i32`, `u32` or `f32`).
 
 /// `shaders/selftest.wgsl`.
 pub const SELFTEST: &str = include_str!("../../shaders/selftest.wgsl");
+/// `shaders/window_level.wgsl`.
+pub const WINDOW_LEVEL: &str = include_str!("../../shaders/window_level.wgsl");
+/// `shaders/histogram.wgsl`.
+pub const HISTOGRAM: &str = include_str!("../../shaders/histogram.wgsl");
+/// `shaders/mpr.wgsl`.
+pub const MPR: &str = include_str!("../../shaders/mpr.wgsl");
+
+const COMMON: &[(&str, &str)] = &[(
+    "common/window.wgsl",
+    include_str!("../../shaders/common/window.wgsl"),
+)];
 
 /// Every shader with its file name, for validation tests.
-pub const ALL: &[(&str, &str)] = &[("selftest.wgsl", SELFTEST)];
+pub const ALL: &[(&str, &str)] = &[
+    ("selftest.wgsl", SELFTEST),
+    ("window_level.wgsl", WINDOW_LEVEL),
+    ("histogram.wgsl", HISTOGRAM),
+    ("mpr.wgsl", MPR),
+];
+
+/// Expands includes and the sample type.
+pub fn prepare(source: &str, sample_type: &str) -> String {
+    let mut out = String::with_capacity(source.len() + 1024);
+    for line in source.lines() {
+        if let Some(name) = line.trim().strip_prefix("//!include ") {
+            if let Some((_, body)) = COMMON.iter().find(|(n, _)| *n == name.trim()) {
+                out.push_str(body);
+                out.push('\n');
+                continue;
+            }
+        }
+        out.push_str(&line.replace("SAMPLE_T", sample_type));
+        out.push('\n');
+    }
+    out
+}

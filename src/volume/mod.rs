@@ -7,6 +7,7 @@
 
 pub mod data;
 pub mod grid;
+pub mod labels;
 pub mod rescale;
 #[allow(clippy::module_inception)]
 pub mod volume;

@@ -1,0 +1,34 @@
+//! Algorithms, each as a `XxxParams` struct shared by a CPU reference `xxx_cpu` and a GPU
+//! kernel `XxxKernel` (shaders/xxx.wgsl). Tests compare the two.
+
+pub mod histogram;
+pub mod mpr;
+pub mod window_level;
+
+use crate::error::Result;
+use crate::gpu::GpuContext;
+
+/// Compiles a compute pipeline from prepared WGSL, turning validation errors into `Error::Gpu`.
+pub(crate) fn compute_pipeline(
+    ctx: &GpuContext,
+    label: &str,
+    wgsl: &str,
+) -> Result<wgpu::ComputePipeline> {
+    ctx.scoped(label, || {
+        let module = ctx
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(wgsl.into()),
+            });
+        ctx.device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+    })
+}

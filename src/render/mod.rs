@@ -1,0 +1,7 @@
+//! Rendering without any UI types: view geometry, the slice renderer the CLI and the desktop
+//! shell share, orientation-letter annotation and PNG output.
+
+pub mod annotate;
+pub mod png_out;
+pub mod slice;
+pub mod view;
