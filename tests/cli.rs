@@ -92,3 +92,76 @@ fn folder_with_two_series_lists_them() {
     let (ok, _, err) = common::run(&["convert", &d, &format!("{d}/x.nii.gz")]);
     assert!(!ok && err.contains("--series"), "{err}");
 }
+
+#[test]
+fn render_writes_a_png_of_a_dicom_series_and_refuses_foreign_labels() {
+    let dir = common::tempdir();
+    let d = dir.path().to_string_lossy().into_owned();
+    assert!(common::run(&["phantom", "--size", "32,32,24", "-o", &format!("{d}/ct/")]).0);
+    let png = format!("{d}/ax.png");
+    let (ok, _, err) = common::run(&[
+        "render",
+        &format!("{d}/ct"),
+        "--view",
+        "axial",
+        "--preset",
+        "abdomen",
+        "--size",
+        "64x64",
+        "--backend",
+        "cpu",
+        "-o",
+        &png,
+    ]);
+    assert!(ok, "{err}");
+    let (rgba, w, h) = voxmark::render::png_out::read_png(std::path::Path::new(&png))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((w, h), (64, 64));
+    assert!(
+        rgba.chunks(4).any(|p| p[0] > 100),
+        "something bright was drawn"
+    );
+    assert!(err.contains("R/L/A/P"), "orientation reported: {err}");
+    // A mask on another grid is refused, naming the mask, and nothing is written.
+    assert!(
+        common::run(&[
+            "phantom",
+            "--size",
+            "16,16,8",
+            "-o",
+            &format!("{d}/small.nii.gz")
+        ])
+        .0
+    );
+    let out = format!("{d}/bad.png");
+    let (ok, _, err) = common::run(&[
+        "render",
+        &format!("{d}/ct"),
+        "--view",
+        "coronal",
+        "--labels",
+        &format!("{d}/small.nii.gz"),
+        "--backend",
+        "cpu",
+        "-o",
+        &out,
+    ]);
+    assert!(
+        !ok && err.contains("small.nii.gz") && err.contains("different grid"),
+        "{err}"
+    );
+    assert!(!std::path::Path::new(&out).exists());
+    let (ok, _, err) = common::run(&[
+        "render",
+        &format!("{d}/ct"),
+        "--view",
+        "axial",
+        "--slice",
+        "99",
+        "--backend",
+        "cpu",
+        "-o",
+        &out,
+    ]);
+    assert!(!ok && err.contains("slice 99"), "{err}");
+}

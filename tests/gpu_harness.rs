@@ -50,13 +50,16 @@ fn validation_error_is_an_error_not_a_panic() {
 fn every_shader_compiles() {
     let Some(ctx) = common::gpu() else { return };
     for (name, src) in voxmark::gpu::shaders::ALL {
-        let r = ctx.scoped(name, || {
-            ctx.device
-                .create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(name),
-                    source: wgpu::ShaderSource::Wgsl((*src).into()),
-                })
-        });
-        assert!(r.is_ok(), "{name}: {:?}", r.err());
+        for sample in ["i32", "u32", "f32"] {
+            let wgsl = voxmark::gpu::shaders::prepare(src, sample);
+            let r = ctx.scoped(name, || {
+                ctx.device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(name),
+                        source: wgpu::ShaderSource::Wgsl(wgsl.into()),
+                    })
+            });
+            assert!(r.is_ok(), "{name} ({sample}): {:?}", r.err());
+        }
     }
 }

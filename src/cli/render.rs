@@ -171,6 +171,12 @@ pub fn run(a: RenderArgs) -> anyhow::Result<()> {
                 Some(l) => Some(PackedU8Volume::upload(ctx, vol.grid.dims, l)?),
                 None => None,
             };
+            let gpu_mib =
+                (rv.gpu_bytes() + rl.as_ref().map_or(0, |l| l.gpu_bytes())) as f64 / 1048576.0;
+            eprintln!(
+                "GPU memory: {gpu_mib:.1} MiB (volume{})",
+                if rl.is_some() { " + labels" } else { "" }
+            );
             let (window, source) = choose_window(&a, vol, Some((ctx, &rv)))?;
             eprintln!(
                 "window: centre {} width {} ({source}); adapter {}",

@@ -62,6 +62,7 @@ fn bin_of(p: &HistogramParams, v: f32) -> Option<usize> {
 }
 
 /// CPU reference histogram.
+#[allow(clippy::unnecessary_cast)] // the macro casts every voxel type, f32 included
 pub fn histogram_cpu(p: &HistogramParams, data: &VoxelData) -> Vec<u32> {
     let nb = p.dims[3] as usize;
     crate::with_voxels!(data, v => v

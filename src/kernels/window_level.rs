@@ -66,38 +66,36 @@ pub fn window_to_u8(x: f32, center: f32, width: f32) -> u8 {
 /// go through a lookup table.
 pub fn window_level_cpu(params: &WindowLevelParams, data: &VoxelData) -> Vec<u8> {
     let (c, w) = (params.center, params.width);
+    // A 64 Ki-entry table indexed by the 16-bit pattern: no bounds checks in the hot loop.
     fn lut_map<T: Copy + Send + Sync>(
         v: &[T],
-        lut: &[u8],
-        index: impl Fn(T) -> usize + Sync,
+        lut: &[u8; 65536],
+        index: impl Fn(T) -> u16 + Sync,
     ) -> Vec<u8> {
         let mut out = vec![0u8; v.len()];
         out.par_chunks_mut(1 << 16)
             .zip(v.par_chunks(1 << 16))
-            .for_each(|(o, s)| o.iter_mut().zip(s).for_each(|(o, &x)| *o = lut[index(x)]));
+            .for_each(|(o, s)| {
+                o.iter_mut()
+                    .zip(s)
+                    .for_each(|(o, &x)| *o = lut[usize::from(index(x))])
+            });
         out
     }
+    let table = |f: &dyn Fn(u16) -> f32| -> Box<[u8; 65536]> {
+        let mut t = Box::new([0u8; 65536]);
+        for (i, e) in t.iter_mut().enumerate() {
+            *e = window_to_u8(f(i as u16), c, w);
+        }
+        t
+    };
     match data {
-        VoxelData::U8(v) => {
-            let lut: Vec<u8> = (0..256).map(|x| window_to_u8(x as f32, c, w)).collect();
-            lut_map(v, &lut, |x| x as usize)
-        }
-        VoxelData::I8(v) => {
-            let lut: Vec<u8> = (0..256)
-                .map(|x| window_to_u8((x as i32 - 128) as f32, c, w))
-                .collect();
-            lut_map(v, &lut, |x| (x as i32 + 128) as usize)
-        }
-        VoxelData::U16(v) => {
-            let lut: Vec<u8> = (0..65536).map(|x| window_to_u8(x as f32, c, w)).collect();
-            lut_map(v, &lut, |x| x as usize)
-        }
-        VoxelData::I16(v) => {
-            let lut: Vec<u8> = (0..65536)
-                .map(|x| window_to_u8((x as i32 - 32768) as f32, c, w))
-                .collect();
-            lut_map(v, &lut, |x| (x as i32 + 32768) as usize)
-        }
+        VoxelData::U8(v) => lut_map(v, &table(&|i| f32::from(i)), u16::from),
+        VoxelData::I8(v) => lut_map(v, &table(&|i| f32::from(i as u8 as i8)), |x| {
+            u16::from(x as u8)
+        }),
+        VoxelData::U16(v) => lut_map(v, &table(&|i| f32::from(i)), |x| x),
+        VoxelData::I16(v) => lut_map(v, &table(&|i| f32::from(i as i16)), |x| x as u16),
         VoxelData::I32(v) => v
             .par_iter()
             .map(|&x| window_to_u8(x as f32, c, w))
