@@ -2,6 +2,7 @@
 
 pub mod convert;
 pub mod gpu;
+pub mod grow;
 pub mod info;
 pub mod phantom;
 pub mod render;
@@ -24,6 +25,8 @@ pub enum Command {
     Convert(convert::ConvertArgs),
     /// Generate the built-in synthetic CT phantom (NIfTI file, or DICOM series if OUT is a folder).
     Phantom(phantom::PhantomArgs),
+    /// Grow a region from seeds (connected threshold or auto range) into a label map.
+    Grow(grow::GrowArgs),
     /// Render one MPR slice (windowed, with labels and orientation letters) to a PNG.
     Render(render::RenderArgs),
     /// Report the GPU adapter voxmark would use and run a compute self-test.
@@ -38,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Phantom(a) => phantom::run(a),
         Command::Gpu(a) => gpu::run(a),
         Command::Render(a) => render::run(a),
+        Command::Grow(a) => grow::run(a),
     }
 }
 

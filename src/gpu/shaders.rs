@@ -10,6 +10,8 @@ pub const SELFTEST: &str = include_str!("../../shaders/selftest.wgsl");
 pub const WINDOW_LEVEL: &str = include_str!("../../shaders/window_level.wgsl");
 /// `shaders/histogram.wgsl`.
 pub const HISTOGRAM: &str = include_str!("../../shaders/histogram.wgsl");
+/// `shaders/region_grow.wgsl`.
+pub const REGION_GROW: &str = include_str!("../../shaders/region_grow.wgsl");
 /// `shaders/mpr.wgsl`.
 pub const MPR: &str = include_str!("../../shaders/mpr.wgsl");
 
@@ -24,6 +26,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("window_level.wgsl", WINDOW_LEVEL),
     ("histogram.wgsl", HISTOGRAM),
     ("mpr.wgsl", MPR),
+    ("region_grow.wgsl", REGION_GROW),
 ];
 
 /// Expands includes and the sample type.

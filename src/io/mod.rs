@@ -97,6 +97,13 @@ pub fn sniff(path: &Path) -> Result<Kind> {
 pub fn open(path: &Path, opts: &LoadOptions) -> Result<Opened> {
     match sniff(path)? {
         Kind::Nifti => {
+            if let Some(uid) = &opts.series {
+                return Err(Error::SeriesNotFound {
+                    path: path.to_path_buf(),
+                    uid: uid.clone(),
+                    choices: vec!["  (a NIfTI file has no DICOM series; drop --series)".into()],
+                });
+            }
             let v = nifti::read_nifti(path)?;
             Ok(Opened::Volume(Box::new(Loaded {
                 volume: v,
@@ -107,6 +114,13 @@ pub fn open(path: &Path, opts: &LoadOptions) -> Result<Opened> {
         Kind::Dicom => {
             let h = dicom_scan::read_header(path)?;
             let uid = h.series_uid.clone();
+            if let Some(want) = opts.series.as_ref().filter(|w| **w != uid) {
+                return Err(Error::SeriesNotFound {
+                    path: path.to_path_buf(),
+                    uid: want.clone(),
+                    choices: vec![format!("  {uid}")],
+                });
+            }
             let summary = dicom_scan::summarize(&uid, std::slice::from_ref(&h));
             let v = dicom_series::assemble(path, &uid, vec![h])?;
             Ok(Opened::Volume(Box::new(Loaded {

@@ -3,6 +3,7 @@
 
 pub mod histogram;
 pub mod mpr;
+pub mod region_grow;
 pub mod window_level;
 
 use crate::error::Result;
@@ -14,6 +15,17 @@ pub(crate) fn compute_pipeline(
     label: &str,
     wgsl: &str,
 ) -> Result<wgpu::ComputePipeline> {
+    compute_pipeline_entry(ctx, label, wgsl, "main", None)
+}
+
+/// Like [`compute_pipeline`] for a named entry point and an optional explicit layout.
+pub(crate) fn compute_pipeline_entry(
+    ctx: &GpuContext,
+    label: &str,
+    wgsl: &str,
+    entry: &str,
+    layout: Option<&wgpu::PipelineLayout>,
+) -> Result<wgpu::ComputePipeline> {
     ctx.scoped(label, || {
         let module = ctx
             .device
@@ -24,9 +36,9 @@ pub(crate) fn compute_pipeline(
         ctx.device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(label),
-                layout: None,
+                layout,
                 module: &module,
-                entry_point: Some("main"),
+                entry_point: Some(entry),
                 compilation_options: Default::default(),
                 cache: None,
             })
