@@ -7,9 +7,12 @@ use std::time::Duration;
 use voxmark::gpu::residency::{PackedU8Volume, ResidentVolume};
 use voxmark::gpu::GpuContext;
 use voxmark::kernels::mpr::{LabelStyle, MprKernel};
+use voxmark::kernels::region_grow::{grow_cpu, Connectivity, GrowKernel, GrowParams, GrowRequest};
 use voxmark::kernels::window_level::{window_level_cpu, WindowLevelKernel, WindowLevelParams};
-use voxmark::phantom::Phantom;
-use voxmark::render::slice::{render_rgba_cpu, SliceOptions, SliceRenderer};
+use voxmark::phantom::{Phantom, Tissue};
+use voxmark::render::slice::{
+    render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer,
+};
 use voxmark::render::view::{ViewGeometry, ViewKind};
 use voxmark::volume::WindowPreset;
 
@@ -42,6 +45,41 @@ fn benches(c: &mut Criterion) {
         crosshair: Some([10.0, 10.0, 10.0]),
     };
 
+    // Grow cases: a helix/aorta vessel seed ([200, 500] HU) and a soft-tissue body seed.
+    let ph = Phantom::new(dims).unwrap_or_else(|e| panic!("{e}"));
+    let find = |t: Tissue, lo: f64, hi: f64| -> [usize; 3] {
+        let [nx, ny, nz] = dims;
+        let k = nz / 2;
+        (0..ny)
+            .flat_map(|j| (0..nx).map(move |i| [i, j, k]))
+            .find(|s| {
+                ph.tissue(s[0], s[1], s[2]) == t && (lo..=hi).contains(&vol.value(s[0], s[1], s[2]))
+            })
+            .unwrap_or([nx / 2, ny / 2, nz / 2])
+    };
+    let grow_cases: Vec<(&str, GrowParams, [usize; 3])> = [
+        ("vessel", Tissue::Vessel, 200.0, 500.0),
+        ("body", Tissue::Body, -200.0, 200.0),
+    ]
+    .into_iter()
+    .map(|(name, t, lo, hi)| {
+        let seed = find(t, lo, hi);
+        let req = GrowRequest {
+            seeds: vec![seed],
+            lower: lo,
+            upper: hi,
+            connectivity: Connectivity::Six,
+            roi: None,
+            label: 1,
+        };
+        (
+            name,
+            GrowParams::new(dims, vol.dtype(), &req).unwrap_or_else(|e| panic!("{e}")),
+            seed,
+        )
+    })
+    .collect();
+
     let mut g = c.benchmark_group(format!("cpu {label}"));
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.throughput(Throughput::Elements(n));
@@ -50,8 +88,25 @@ fn benches(c: &mut Criterion) {
     });
     g.throughput(Throughput::Elements(512 * 512));
     g.bench_function("slice 512x512 linear+labels", |b| {
-        b.iter(|| render_rgba_cpu(&vol.data, dims, Some(&labels), &view, &opts))
+        b.iter(|| {
+            render_rgba_cpu(
+                &vol.data,
+                dims,
+                HostOverlays {
+                    labels: Some(&labels),
+                    preview: None,
+                },
+                &view,
+                &opts,
+            )
+        })
     });
+    g.throughput(Throughput::Elements(n));
+    for (name, gp, seed) in &grow_cases {
+        g.bench_function(format!("grow {name} 6-conn"), |b| {
+            b.iter(|| grow_cpu(gp, &vol.data, &[*seed]))
+        });
+    }
     g.finish();
 
     let Ok(ctx) = GpuContext::new() else {
@@ -88,12 +143,33 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let mut enc = ctx.device.create_command_encoder(&Default::default());
             renderer
-                .encode(&ctx, &mut enc, &rv, Some(&rl), &view, &opts, &target_view)
+                .encode(
+                    &ctx,
+                    &mut enc,
+                    &rv,
+                    Overlays {
+                        labels: Some(&rl),
+                        preview: None,
+                    },
+                    &view,
+                    &opts,
+                    &target_view,
+                )
                 .unwrap_or_else(|e| panic!("{e}"));
             ctx.queue.submit([enc.finish()]);
             wait(&ctx);
         })
     });
+    let gk = GrowKernel::new(&ctx, vol.dtype()).unwrap_or_else(|e| panic!("{e}"));
+    g.throughput(Throughput::Elements(n));
+    for (name, gp, seed) in &grow_cases {
+        g.bench_function(format!("grow {name} 6-conn"), |b| {
+            b.iter(|| {
+                gk.run(&ctx, gp, &[*seed], &rv, None)
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+        });
+    }
     g.finish();
 }
 

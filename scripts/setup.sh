@@ -3,7 +3,8 @@
 # (idempotent; quick when already done):
 #   apt: Mesa lavapipe (software Vulkan) + loader, Xvfb, cmake/g++ (CharLS for JPEG-LS),
 #        mricron-data (real MRI + atlases), dcm2niix (independent DICOM reader)
-#   .venv: pydicom (+ JPEG 2000 / JPEG-LS plugins), SimpleITK, nibabel, numpy, pytest
+#   .venv: pydicom (+ JPEG 2000 / JPEG-LS plugins), SimpleITK, nibabel, numpy, scipy,
+#          scikit-image, connected-components-3d (peers in benches/), pytest
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,11 +26,11 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
-PY_PACKAGES=(pydicom SimpleITK nibabel numpy pytest pylibjpeg pylibjpeg-openjpeg pyjpegls)
+PY_PACKAGES=(pydicom SimpleITK nibabel numpy scipy scikit-image connected-components-3d pytest pylibjpeg pylibjpeg-openjpeg pyjpegls)
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import pydicom, SimpleITK, nibabel, numpy, pytest, pylibjpeg, openjpeg, jpeg_ls" 2>/dev/null; then
+if ! .venv/bin/python -c "import pydicom, SimpleITK, nibabel, numpy, scipy, skimage, cc3d, pytest, pylibjpeg, openjpeg, jpeg_ls" 2>/dev/null; then
   echo "setup: installing Python test packages into .venv"
   .venv/bin/pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
 fi

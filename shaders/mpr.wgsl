@@ -9,13 +9,15 @@ struct Params {
     dims: vec4<u32>,    // nx, ny, nz, flags (1 labels, 2 linear, 4 outline, 8 crosshair)
     axes: vec4<u32>,    // axis_u, axis_v, axis_n, slice
     size: vec4<u32>,    // width, height, crosshair column, crosshair row
-    window: vec4<f32>,  // center, width, label opacity, unused
+    window: vec4<f32>,  // center, width, label opacity, preview opacity
 }
 
 const FLAG_LABELS: u32 = 1u;
 const FLAG_LINEAR: u32 = 2u;
 const FLAG_OUTLINE: u32 = 4u;
 const FLAG_CROSSHAIR: u32 = 8u;
+const FLAG_PREVIEW: u32 = 16u;
+const PREVIEW_COLOR: vec3<f32> = vec3<f32>(0.1, 0.9, 1.0);
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<uniform> colors: array<vec4<f32>, 256>;
@@ -23,6 +25,7 @@ const FLAG_CROSSHAIR: u32 = 8u;
 @group(0) @binding(3) var volume: texture_3d<SAMPLE_T>;
 @group(0) @binding(4) var labels: texture_3d<u32>;
 @group(0) @binding(5) var out_image: texture_storage_2d<rgba8unorm, write>;
+@group(0) @binding(6) var preview: texture_3d<u32>;
 
 fn voxel(iu: i32, iv: i32) -> vec3<i32> {
     var p = vec3<i32>(0, 0, 0);
@@ -42,6 +45,12 @@ fn label_at(iu: i32, iv: i32, nu: i32, nv: i32) -> u32 {
     }
     let p = voxel(iu, iv);
     let texel = textureLoad(labels, vec3<i32>(p.x >> 2u, p.y, p.z), 0).x;
+    return (texel >> (u32(p.x & 3) * 8u)) & 0xffu;
+}
+
+fn preview_at(iu: i32, iv: i32) -> u32 {
+    let p = voxel(iu, iv);
+    let texel = textureLoad(preview, vec3<i32>(p.x >> 2u, p.y, p.z), 0).x;
     return (texel >> (u32(p.x & 3) * 8u)) & 0xffu;
 }
 
@@ -93,6 +102,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                     rgb = rgb * (1.0 - a) + c.rgb * a;
                 }
             }
+        }
+        if ((flags & FLAG_PREVIEW) != 0u && preview_at(iu, iv) != 0u) {
+            let a = params.window.w;
+            rgb = rgb * (1.0 - a) + PREVIEW_COLOR * a;
         }
     }
     if ((flags & FLAG_CROSSHAIR) != 0u && (gid.x == params.size.z || gid.y == params.size.w)) {

@@ -201,3 +201,134 @@ fn confidence_range_centres_on_the_seed_tissue() {
     assert!(r.lower > -900.0 && r.upper < -700.0, "{r:?}");
     assert!(count(&mask) > 100);
 }
+
+#[test]
+fn grow_preview_renders_and_commits_respecting_locked_labels() {
+    use voxmark::edit::commit::{commit_mask_cpu, CommitParams};
+    use voxmark::edit::label_volume::LabelInfo;
+    use voxmark::edit::LabelVolume;
+    use voxmark::kernels::mpr::LabelStyle;
+    use voxmark::render::slice::{
+        render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer,
+    };
+    use voxmark::render::view::{ViewGeometry, ViewKind};
+    use voxmark::volume::WindowPreset;
+
+    let Some(ctx) = common::gpu() else { return };
+    let (p, v) = phantom([40, 36, 30]);
+    let dims = v.grid.dims;
+    let body = seed_in(&p, &v, Tissue::Body, -100.0, 150.0, 3000);
+    let req = GrowRequest {
+        seeds: vec![body],
+        lower: -150.0,
+        upper: 150.0,
+        connectivity: Connectivity::Six,
+        roi: None,
+        label: 1,
+    };
+    let gp = GrowParams::new(dims, v.dtype(), &req).unwrap_or_else(|e| panic!("{e}"));
+    let rv = ResidentVolume::upload(&ctx, dims, &v.data).unwrap_or_else(|e| panic!("{e}"));
+    let mask_gpu = GrowKernel::new(&ctx, v.dtype())
+        .and_then(|k| k.run(&ctx, &gp, &[body], &rv, None))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mask = grow_cpu(&gp, &v.data, &[body]);
+    // Existing labels: label 2 (locked) on the lower half of slices, label 3 elsewhere on a band.
+    let mut labels = vec![0u8; v.grid.voxel_count()];
+    for (idx, l) in labels.iter_mut().enumerate() {
+        let k = idx / (dims[0] * dims[1]);
+        let i = idx % dims[0];
+        *l = if k < 10 && i < 20 {
+            2
+        } else if i % 7 == 0 {
+            3
+        } else {
+            0
+        };
+    }
+    let mut lv = LabelVolume::from_u8(&ctx, dims, &labels).unwrap_or_else(|e| panic!("{e}"));
+    lv.table.push(LabelInfo {
+        value: 2,
+        name: "locked".into(),
+        color: [1.0, 0.0, 0.0],
+        visible: true,
+        locked: true,
+    });
+    lv.set_preview(mask_gpu).unwrap_or_else(|e| panic!("{e}"));
+    // The preview is drawn over the slices, GPU == CPU.
+    let view = ViewGeometry::new(&v.grid, ViewKind::Coronal, None, Some([80, 60]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let opts = SliceOptions {
+        window: WindowPreset {
+            center: 40.0,
+            width: 400.0,
+        },
+        linear: false,
+        labels: Some(LabelStyle::default()),
+        crosshair: None,
+    };
+    let r = SliceRenderer::new(&ctx, v.dtype()).unwrap_or_else(|e| panic!("{e}"));
+    let gpu_img = r
+        .render_rgba(
+            &ctx,
+            &rv,
+            Overlays {
+                labels: Some(&lv.labels),
+                preview: lv.preview(),
+            },
+            &view,
+            &opts,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cpu_img = render_rgba_cpu(
+        &v.data,
+        dims,
+        HostOverlays {
+            labels: Some(&labels),
+            preview: Some(&mask),
+        },
+        &view,
+        &opts,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let no_preview = render_rgba_cpu(
+        &v.data,
+        dims,
+        HostOverlays {
+            labels: Some(&labels),
+            preview: None,
+        },
+        &view,
+        &opts,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(gpu_img
+        .iter()
+        .zip(&cpu_img)
+        .all(|(a, b)| a.abs_diff(*b) <= 1));
+    assert_ne!(cpu_img, no_preview, "the preview is visible");
+    // Accept: commit to label 5; locked label 2 stays.
+    let changed = lv.commit_preview(&ctx, 5).unwrap_or_else(|e| panic!("{e}"));
+    assert!(lv.preview().is_none());
+    let mut expect = labels.clone();
+    let n = commit_mask_cpu(
+        &CommitParams::new(
+            [dims[0] as u32, dims[1] as u32, dims[2] as u32],
+            5,
+            &lv.locked(),
+        ),
+        &mask,
+        &mut expect,
+    );
+    assert_eq!(changed, n);
+    let got = lv.labels.download(&ctx).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got, expect);
+    assert!(
+        got.iter().zip(&labels).all(|(g, l)| *l != 2 || *g == 2),
+        "locked label untouched"
+    );
+    assert!(got.contains(&5));
+    assert!(
+        lv.commit_preview(&ctx, 5).is_err(),
+        "nothing left to commit"
+    );
+}

@@ -14,7 +14,9 @@ use voxmark::kernels::mpr::LabelStyle;
 use voxmark::kernels::window_level::{window_level_cpu, WindowLevelKernel, WindowLevelParams};
 use voxmark::phantom::{Phantom, Tissue};
 use voxmark::render::annotate::draw_orientation;
-use voxmark::render::slice::{render_rgba_cpu, SliceOptions, SliceRenderer};
+use voxmark::render::slice::{
+    render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer,
+};
 use voxmark::render::view::{ViewGeometry, ViewKind};
 use voxmark::volume::{Grid, Metadata, Volume, VoxelData, WindowPreset};
 
@@ -174,9 +176,22 @@ fn render_both(
         .map(|l| PackedU8Volume::upload(ctx, vol.grid.dims, l).unwrap_or_else(|e| panic!("{e}")));
     let r = SliceRenderer::new(ctx, vol.dtype()).unwrap_or_else(|e| panic!("{e}"));
     let gpu = r
-        .render_rgba(ctx, &rv, rl.as_ref(), view, opts)
+        .render_rgba(
+            ctx,
+            &rv,
+            Overlays {
+                labels: rl.as_ref(),
+                preview: None,
+            },
+            view,
+            opts,
+        )
         .unwrap_or_else(|e| panic!("{e}"));
-    let cpu = render_rgba_cpu(&vol.data, vol.grid.dims, labels, view, opts)
+    let host = HostOverlays {
+        labels,
+        preview: None,
+    };
+    let cpu = render_rgba_cpu(&vol.data, vol.grid.dims, host, view, opts)
         .unwrap_or_else(|e| panic!("{e}"));
     (gpu, cpu)
 }
@@ -417,10 +432,22 @@ fn ct_of_512x512x1024_with_labels_is_resident_beyond_the_binding_limit() {
     };
     let r = SliceRenderer::new(&ctx, voxmark::volume::DType::I16).unwrap_or_else(|e| panic!("{e}"));
     let gpu = r
-        .render_rgba(&ctx, &rv, Some(&rl), &view, &opts)
+        .render_rgba(
+            &ctx,
+            &rv,
+            Overlays {
+                labels: Some(&rl),
+                preview: None,
+            },
+            &view,
+            &opts,
+        )
         .unwrap_or_else(|e| panic!("{e}"));
-    let cpu =
-        render_rgba_cpu(&vd, dims, Some(&labels), &view, &opts).unwrap_or_else(|e| panic!("{e}"));
+    let host = HostOverlays {
+        labels: Some(&labels),
+        preview: None,
+    };
+    let cpu = render_rgba_cpu(&vd, dims, host, &view, &opts).unwrap_or_else(|e| panic!("{e}"));
     let (max, bad) = images::compare(&gpu, &cpu, 1);
     assert_eq!(bad, 0, "max diff {max}");
     // Labels survive the round trip through the packed texture.

@@ -97,7 +97,7 @@ fn parse_roi(s: &str) -> Result<[usize; 6], String> {
 /// The chosen backend and, for the GPU, its context and resident volume.
 enum Engine {
     Cpu,
-    Gpu(GpuContext, ResidentVolume, GrowKernel),
+    Gpu(Box<(GpuContext, ResidentVolume, GrowKernel)>),
 }
 
 pub fn run(a: GrowArgs) -> anyhow::Result<()> {
@@ -161,7 +161,8 @@ pub fn run(a: GrowArgs) -> anyhow::Result<()> {
         let p = GrowParams::new(dims, vol.dtype(), &req)?;
         match &engine {
             Engine::Cpu => Ok(grow_cpu(&p, &vol.data, &req.seeds)),
-            Engine::Gpu(ctx, rv, k) => {
+            Engine::Gpu(g) => {
+                let (ctx, rv, k) = &**g;
                 let mask = k.run(ctx, &p, &req.seeds, rv, None)?;
                 eprintln!("GPU dispatches: {}", k.last_dispatches.get());
                 mask.download(ctx)
@@ -198,7 +199,7 @@ pub fn run(a: GrowArgs) -> anyhow::Result<()> {
     let ml = count as f64 * sp[0] * sp[1] * sp[2] / 1000.0;
     let backend = match &engine {
         Engine::Cpu => "CPU".to_string(),
-        Engine::Gpu(ctx, ..) => format!("GPU {}", ctx.report().name),
+        Engine::Gpu(g) => format!("GPU {}", g.0.report().name),
     };
     eprintln!("{range_note}; {count} voxels ({ml:.3} mL) grown in {ms:.1} ms on {backend}");
     for s in &a.seeds {
@@ -236,5 +237,5 @@ pub fn run(a: GrowArgs) -> anyhow::Result<()> {
 fn gpu_engine(ctx: GpuContext, vol: &Volume) -> anyhow::Result<Engine> {
     let rv = ResidentVolume::upload(&ctx, vol.grid.dims, &vol.data)?;
     let k = GrowKernel::new(&ctx, vol.dtype())?;
-    Ok(Engine::Gpu(ctx, rv, k))
+    Ok(Engine::Gpu(Box::new((ctx, rv, k))))
 }

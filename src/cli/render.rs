@@ -10,7 +10,7 @@ use crate::kernels::mpr::LabelStyle;
 use crate::kernels::window_level::Preset;
 use crate::render::annotate::draw_orientation;
 use crate::render::png_out::write_png;
-use crate::render::slice::{render_rgba_cpu, SliceOptions, SliceRenderer};
+use crate::render::slice::{render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer};
 use crate::render::view::{ViewGeometry, ViewKind};
 use crate::volume::labels::labels_for;
 use crate::volume::{Volume, WindowPreset};
@@ -193,7 +193,10 @@ pub fn run(a: RenderArgs) -> anyhow::Result<()> {
             SliceRenderer::new(ctx, vol.dtype())?.render_rgba(
                 ctx,
                 &rv,
-                rl.as_ref(),
+                Overlays {
+                    labels: rl.as_ref(),
+                    preview: None,
+                },
                 &view,
                 &opts,
             )?
@@ -210,7 +213,16 @@ pub fn run(a: RenderArgs) -> anyhow::Result<()> {
                 labels: style,
                 crosshair: a.crosshair,
             };
-            render_rgba_cpu(&vol.data, vol.grid.dims, labels.as_deref(), &view, &opts)?
+            render_rgba_cpu(
+                &vol.data,
+                vol.grid.dims,
+                HostOverlays {
+                    labels: labels.as_deref(),
+                    preview: None,
+                },
+                &view,
+                &opts,
+            )?
         }
     };
     let [w, h] = view.size;

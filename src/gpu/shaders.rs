@@ -12,6 +12,8 @@ pub const WINDOW_LEVEL: &str = include_str!("../../shaders/window_level.wgsl");
 pub const HISTOGRAM: &str = include_str!("../../shaders/histogram.wgsl");
 /// `shaders/region_grow.wgsl`.
 pub const REGION_GROW: &str = include_str!("../../shaders/region_grow.wgsl");
+/// `shaders/commit_mask.wgsl`.
+pub const COMMIT_MASK: &str = include_str!("../../shaders/commit_mask.wgsl");
 /// `shaders/mpr.wgsl`.
 pub const MPR: &str = include_str!("../../shaders/mpr.wgsl");
 
@@ -27,6 +29,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("histogram.wgsl", HISTOGRAM),
     ("mpr.wgsl", MPR),
     ("region_grow.wgsl", REGION_GROW),
+    ("commit_mask.wgsl", COMMIT_MASK),
 ];
 
 /// Expands includes and the sample type.

@@ -21,6 +21,11 @@ pub const FLAG_LABELS: u32 = 1;
 pub const FLAG_LINEAR: u32 = 2;
 pub const FLAG_OUTLINE: u32 = 4;
 pub const FLAG_CROSSHAIR: u32 = 8;
+pub const FLAG_PREVIEW: u32 = 16;
+/// Colour of the preview layer (keep in sync with PREVIEW_COLOR in shaders/mpr.wgsl).
+pub const PREVIEW_COLOR: [f32; 3] = [0.1, 0.9, 1.0];
+/// Opacity of the preview layer.
+pub const PREVIEW_OPACITY: f32 = 0.5;
 
 /// Keep in sync with `shaders/mpr.wgsl` (struct Params).
 #[repr(C)]
@@ -32,7 +37,7 @@ pub struct MprParams {
     pub axes: [u32; 4],
     /// width, height, crosshair column, crosshair row.
     pub size: [u32; 4],
-    /// window centre, window width, label opacity, unused.
+    /// window centre, window width, label opacity, preview opacity.
     pub window: [f32; 4],
 }
 const _: () = assert!(std::mem::size_of::<MprParams>() == 64);
@@ -104,8 +109,12 @@ impl MprParams {
         linear: bool,
         labels: Option<&LabelStyle>,
         crosshair: Option<[u32; 2]>,
+        preview: bool,
     ) -> Self {
         let mut flags = 0;
+        if preview {
+            flags |= FLAG_PREVIEW;
+        }
         if linear {
             flags |= FLAG_LINEAR;
         }
@@ -130,7 +139,12 @@ impl MprParams {
                 view.slice as u32,
             ],
             size: [view.size[0], view.size[1], cross[0], cross[1]],
-            window: [window.center as f32, window.width as f32, opacity, 0.0],
+            window: [
+                window.center as f32,
+                window.width as f32,
+                opacity,
+                PREVIEW_OPACITY,
+            ],
         }
     }
 }
@@ -141,6 +155,7 @@ pub fn mpr_cpu(
     coords: &[f32],
     volume: &VoxelData,
     labels: Option<&[u8]>,
+    preview: Option<&[u8]>,
     colors: &[[f32; 4]],
 ) -> Vec<u8> {
     let [w, h] = [p.size[0] as usize, p.size[1] as usize];
@@ -206,6 +221,12 @@ pub fn mpr_cpu(
                         }
                     }
                 }
+                if flags & FLAG_PREVIEW != 0 && preview.is_some_and(|m| m[index(iu, iv)] != 0) {
+                    let a = p.window[3];
+                    for ch in 0..3 {
+                        rgb[ch] = rgb[ch] * (1.0 - a) + PREVIEW_COLOR[ch] * a;
+                    }
+                }
             }
             if flags & FLAG_CROSSHAIR != 0 && (x as u32 == p.size[2] || y as u32 == p.size[3]) {
                 rgb = [1.0, 0.85, 0.1];
@@ -269,6 +290,7 @@ impl MprKernel {
         colors: &[[f32; 4]],
         volume: &ResidentVolume,
         labels: Option<&PackedU8Volume>,
+        preview: Option<&PackedU8Volume>,
         target: &wgpu::TextureView,
     ) -> Result<()> {
         if volume.dtype != self.dtype {
@@ -309,6 +331,7 @@ impl MprKernel {
             usage: wgpu::BufferUsages::STORAGE,
         });
         let label_view = &labels.unwrap_or(&self.empty_labels).view;
+        let preview_view = &preview.unwrap_or(&self.empty_labels).view;
         let bind = dev.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("mpr"),
             layout: &self.pipeline.get_bind_group_layout(0),
@@ -336,6 +359,10 @@ impl MprKernel {
                 wgpu::BindGroupEntry {
                     binding: 5,
                     resource: wgpu::BindingResource::TextureView(target),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 6,
+                    resource: wgpu::BindingResource::TextureView(preview_view),
                 },
             ],
         });

@@ -91,7 +91,7 @@ pub struct GrowRequest {
 impl GrowParams {
     /// Validates a request against a volume and builds the params.
     pub fn new(dims: [usize; 3], dtype: DType, req: &GrowRequest) -> Result<Self> {
-        if !(req.lower <= req.upper) {
+        if req.lower.is_nan() || req.upper.is_nan() || req.lower > req.upper {
             return Err(Error::Invalid(format!(
                 "lower {} is above upper {}",
                 req.lower, req.upper

@@ -13,14 +13,28 @@ use crate::volume::{DType, VoxelData, WindowPreset};
 pub struct SliceOptions {
     pub window: WindowPreset,
     pub linear: bool,
-    /// Label overlay style (None: no overlay).
+    /// Label overlay style (None: no label overlay).
     pub labels: Option<LabelStyle>,
     /// Crosshair through this voxel (i, j, k).
     pub crosshair: Option<[f64; 3]>,
 }
 
+/// The label layers drawn over a slice on the GPU: the label volume and the preview mask.
+#[derive(Clone, Copy, Default)]
+pub struct Overlays<'a> {
+    pub labels: Option<&'a PackedU8Volume>,
+    pub preview: Option<&'a PackedU8Volume>,
+}
+
+/// The same layers on the host (CPU rendering).
+#[derive(Clone, Copy, Default)]
+pub struct HostOverlays<'a> {
+    pub labels: Option<&'a [u8]>,
+    pub preview: Option<&'a [u8]>,
+}
+
 impl SliceOptions {
-    fn params(&self, dims: [usize; 3], view: &ViewGeometry) -> MprParams {
+    fn params(&self, dims: [usize; 3], view: &ViewGeometry, preview: bool) -> MprParams {
         let cross = self.crosshair.and_then(|c| view.pixel_of_voxel(c));
         MprParams::new(
             dims,
@@ -29,6 +43,7 @@ impl SliceOptions {
             self.linear,
             self.labels.as_ref(),
             cross,
+            preview,
         )
     }
 
@@ -38,6 +53,13 @@ impl SliceOptions {
             .chain(&view.v_coords)
             .copied()
             .collect()
+    }
+
+    fn colors(&self) -> Vec<[f32; 4]> {
+        self.labels
+            .as_ref()
+            .map(|l| l.colors.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -61,27 +83,29 @@ impl SliceRenderer {
         ctx: &GpuContext,
         encoder: &mut wgpu::CommandEncoder,
         volume: &ResidentVolume,
-        labels: Option<&PackedU8Volume>,
+        layers: Overlays,
         view: &ViewGeometry,
         opts: &SliceOptions,
         target: &wgpu::TextureView,
     ) -> Result<()> {
         let dims = volume.dims.map(|d| d as usize);
-        let p = opts.params(dims, view);
-        let colors = opts
-            .labels
-            .as_ref()
-            .map(|l| l.colors.clone())
-            .unwrap_or_default();
-        let labels = if opts.labels.is_some() { labels } else { None };
+        let p = opts.params(dims, view, layers.preview.is_some());
+        let labels = if opts.labels.is_some() {
+            layers.labels
+        } else {
+            None
+        };
+        let coords = SliceOptions::coords(view);
+        let colors = opts.colors();
         self.kernel.encode(
             ctx,
             encoder,
             &p,
-            &SliceOptions::coords(view),
+            &coords,
             &colors,
             volume,
             labels,
+            layers.preview,
             target,
         )
     }
@@ -91,7 +115,7 @@ impl SliceRenderer {
         &self,
         ctx: &GpuContext,
         volume: &ResidentVolume,
-        labels: Option<&PackedU8Volume>,
+        layers: Overlays,
         view: &ViewGeometry,
         opts: &SliceOptions,
     ) -> Result<Vec<u8>> {
@@ -102,7 +126,7 @@ impl SliceRenderer {
         let size = (padded * h as usize) as u64;
         let buf = ctx.scoped("render slice", || -> Result<wgpu::Buffer> {
             let mut enc = ctx.device.create_command_encoder(&Default::default());
-            self.encode(ctx, &mut enc, volume, labels, view, opts, &target)?;
+            self.encode(ctx, &mut enc, volume, layers, view, opts, &target)?;
             let buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("slice readback"),
                 size,
@@ -141,27 +165,31 @@ impl SliceRenderer {
 pub fn render_rgba_cpu(
     volume: &VoxelData,
     dims: [usize; 3],
-    labels: Option<&[u8]>,
+    layers: HostOverlays,
     view: &ViewGeometry,
     opts: &SliceOptions,
 ) -> Result<Vec<u8>> {
-    if volume.len() != dims[0] * dims[1] * dims[2]
-        || labels.is_some_and(|l| l.len() != volume.len())
-    {
+    let n = volume.len();
+    let bad_layer = layers
+        .labels
+        .iter()
+        .chain(layers.preview.iter())
+        .any(|l| l.len() != n);
+    if n != dims[0] * dims[1] * dims[2] || bad_layer {
         return Err(Error::Invalid("render: data does not match dims".into()));
     }
-    let p = opts.params(dims, view);
-    let colors = opts
-        .labels
-        .as_ref()
-        .map(|l| l.colors.clone())
-        .unwrap_or_default();
-    let labels = if opts.labels.is_some() { labels } else { None };
+    let p = opts.params(dims, view, layers.preview.is_some());
+    let labels = if opts.labels.is_some() {
+        layers.labels
+    } else {
+        None
+    };
     Ok(mpr_cpu(
         &p,
         &SliceOptions::coords(view),
         volume,
         labels,
-        &colors,
+        layers.preview,
+        &opts.colors(),
     ))
 }

@@ -1,0 +1,8 @@
+//! The editing engine (started): the label volume on the GPU, its preview layer, and
+//! committing a preview (a region-grow result) as an edit to a label. Undo, journal and the
+//! full operation set come with the editing-engine issue.
+
+pub mod commit;
+pub mod label_volume;
+
+pub use label_volume::LabelVolume;
