@@ -1,11 +1,13 @@
 //! Command-line interface: one module per subcommand, all headless.
 
+pub mod apply;
 pub mod convert;
 pub mod gpu;
 pub mod grow;
 pub mod info;
 pub mod phantom;
 pub mod render;
+pub mod stats;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +31,10 @@ pub enum Command {
     Grow(grow::GrowArgs),
     /// Render one MPR slice (windowed, with labels and orientation letters) to a PNG.
     Render(render::RenderArgs),
+    /// Apply edit operations (JSON) to a label map, with undo and a crash-safe journal.
+    Apply(apply::ApplyArgs),
+    /// Per-label statistics: voxels, mL, intensity mean/std/min/max, bounding box.
+    Stats(stats::StatsArgs),
     /// Report the GPU adapter voxmark would use and run a compute self-test.
     Gpu(gpu::GpuArgs),
 }
@@ -42,6 +48,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gpu(a) => gpu::run(a),
         Command::Render(a) => render::run(a),
         Command::Grow(a) => grow::run(a),
+        Command::Apply(a) => apply::run(a),
+        Command::Stats(a) => stats::run(a),
     }
 }
 

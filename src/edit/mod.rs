@@ -2,7 +2,13 @@
 //! committing a preview (a region-grow result) as an edit to a label. Undo, journal and the
 //! full operation set come with the editing-engine issue.
 
+pub mod apply_cpu;
 pub mod commit;
+pub mod journal;
 pub mod label_volume;
+pub mod ops;
+pub mod session;
+pub mod stats;
+pub mod undo;
 
 pub use label_volume::LabelVolume;

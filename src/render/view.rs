@@ -15,7 +15,9 @@ use crate::volume::Grid;
 use glam::DVec3;
 
 /// The three standard views.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ViewKind {
     Axial,

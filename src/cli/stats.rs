@@ -1,0 +1,51 @@
+//! `voxmark stats PATH --labels MASK.nii.gz [--json]`: per-label statistics.
+
+use crate::edit::stats::label_stats;
+use crate::io::{load_volume, nifti::read_nifti, LoadOptions};
+use crate::volume::labels::labels_for;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The image: .nii / .nii.gz, a DICOM file or a folder of DICOM files.
+    pub path: PathBuf,
+    /// Label map on the same grid.
+    #[arg(long)]
+    pub labels: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+    /// SeriesInstanceUID when the folder holds several series.
+    #[arg(long)]
+    pub series: Option<String>,
+}
+
+pub fn run(a: StatsArgs) -> anyhow::Result<()> {
+    let loaded = load_volume(
+        &a.path,
+        &LoadOptions {
+            series: a.series.clone(),
+        },
+    )?;
+    let image = &loaded.volume;
+    let labels = labels_for(&read_nifti(&a.labels)?, &a.labels, &image.grid)?;
+    let stats = label_stats(image, &labels);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "labels": stats }))?
+        );
+    } else {
+        println!(
+            "{:>5} {:>12} {:>12} {:>10} {:>10} {:>10} {:>10}  bbox",
+            "label", "voxels", "mL", "mean", "std", "min", "max"
+        );
+        for s in &stats {
+            println!(
+                "{:>5} {:>12} {:>12.3} {:>10.2} {:>10.2} {:>10.1} {:>10.1}  {:?}",
+                s.label, s.voxels, s.volume_ml, s.mean, s.std, s.min, s.max, s.bbox
+            );
+        }
+    }
+    Ok(())
+}

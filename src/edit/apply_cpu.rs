@@ -1,0 +1,560 @@
+//! CPU implementation of every edit operation on u8 labels (the reference the GPU kernels
+//! are compared with, and the engine's fallback).
+//!
+//! Write rule shared by all painting operations: a voxel changes only if its current label
+//! is not locked, the editable-area policy allows it (`everywhere`, `empty_only`,
+//! `inside: L`), and — when the op has a `range` — the image value lies in it.
+//! Brush geometry: a voxel belongs to a stroke iff the physical distance (per-axis spacing)
+//! from its centre to the polyline is ≤ `radius_mm`; discs use the in-plane distance and only
+//! the voxels of their slice.
+
+use super::ops::{EditOp, Editable, Shape, Stroke};
+use crate::error::{Error, Result};
+use crate::kernels::region_grow::{grow_cpu, Connectivity, GrowParams, GrowRequest};
+use crate::render::view::{ViewGeometry, ViewKind};
+use crate::volume::Volume;
+
+/// Inclusive voxel box [min, max].
+pub type VoxelBox = ([usize; 3], [usize; 3]);
+
+/// What an op may touch and how.
+pub struct EditEnv<'a> {
+    pub image: &'a Volume,
+    pub locked: [bool; 256],
+}
+
+impl EditEnv<'_> {
+    fn dims(&self) -> [usize; 3] {
+        self.image.grid.dims
+    }
+
+    fn whole(&self) -> VoxelBox {
+        let d = self.dims();
+        ([0, 0, 0], [d[0] - 1, d[1] - 1, d[2] - 1])
+    }
+
+    fn allows(&self, cur: u8, editable: Editable) -> bool {
+        !self.locked[usize::from(cur)]
+            && match editable {
+                Editable::Everywhere => true,
+                Editable::EmptyOnly => cur == 0,
+                Editable::Inside(l) => cur == l,
+            }
+    }
+
+    fn in_range(&self, idx: usize, range: Option<[f64; 2]>) -> bool {
+        range.is_none_or(|[lo, hi]| {
+            let v = self.image.data.get_f64(idx);
+            v >= lo && v <= hi
+        })
+    }
+
+    /// (axis_u, axis_v, axis_n) of a view plane, from the geometry (as the views show it).
+    pub fn plane_axes(&self, plane: ViewKind) -> Result<(usize, usize, usize)> {
+        let v = ViewGeometry::new(&self.image.grid, plane, Some(0), Some([1, 1]))?;
+        Ok((v.axis_u, v.axis_v, v.axis_n))
+    }
+}
+
+fn idx(d: [usize; 3], x: usize, y: usize, z: usize) -> usize {
+    x + d[0] * (y + d[1] * z)
+}
+
+/// Squared distance from p to segment ab (all in mm).
+fn seg_dist2(p: [f64; 3], a: [f64; 3], b: [f64; 3]) -> f64 {
+    let ab = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+    let ap = [p[0] - a[0], p[1] - a[1], p[2] - a[2]];
+    let len2 = ab[0] * ab[0] + ab[1] * ab[1] + ab[2] * ab[2];
+    let t = if len2 > 0.0 {
+        ((ap[0] * ab[0] + ap[1] * ab[1] + ap[2] * ab[2]) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let d = [ap[0] - t * ab[0], ap[1] - t * ab[1], ap[2] - t * ab[2]];
+    d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+}
+
+/// The voxels of a stroke, as (box, membership test on voxel index triples).
+fn stroke_box(env: &EditEnv, s: &Stroke) -> Result<Option<(VoxelBox, Option<(usize, usize)>)>> {
+    let d = env.dims();
+    let sp = env.image.grid.spacing_mm();
+    let mut lo = [f64::INFINITY; 3];
+    let mut hi = [f64::NEG_INFINITY; 3];
+    for p in &s.points {
+        for a in 0..3 {
+            lo[a] = lo[a].min(p[a] - s.radius_mm / sp[a]);
+            hi[a] = hi[a].max(p[a] + s.radius_mm / sp[a]);
+        }
+    }
+    let mut disc = None;
+    if s.shape == Shape::Disc {
+        let plane = s
+            .plane
+            .ok_or_else(|| Error::Invalid("disc needs a plane".into()))?;
+        let (_, _, n) = env.plane_axes(plane)?;
+        let slice = match s.slice {
+            Some(k) => k,
+            None => s.points[0][n].round().max(0.0) as usize,
+        };
+        if slice >= d[n] {
+            return Ok(None);
+        }
+        lo[n] = slice as f64;
+        hi[n] = slice as f64;
+        disc = Some((n, slice));
+    }
+    let mut bmin = [0usize; 3];
+    let mut bmax = [0usize; 3];
+    for a in 0..3 {
+        let l = lo[a].ceil().max(0.0);
+        let h = hi[a].floor().min(d[a] as f64 - 1.0);
+        if l > h {
+            return Ok(None); // entirely outside: clipped to nothing
+        }
+        bmin[a] = l as usize;
+        bmax[a] = h as usize;
+    }
+    Ok(Some(((bmin, bmax), disc)))
+}
+
+/// The box an op can change (None: no voxel can change). Used for undo capture.
+pub fn op_box(env: &EditEnv, op: &EditOp) -> Result<Option<VoxelBox>> {
+    Ok(match op {
+        EditOp::Paint(s) | EditOp::Erase(s) => stroke_box(env, s)?.map(|(b, _)| b),
+        EditOp::Polygon {
+            plane,
+            slice,
+            points,
+            ..
+        } => {
+            let (u, v, n) = env.plane_axes(*plane)?;
+            let d = env.dims();
+            if *slice >= d[n] {
+                return Err(Error::Invalid(format!(
+                    "polygon slice {slice} is outside 0..{}",
+                    d[n]
+                )));
+            }
+            let (mut lo, mut hi) = ([0usize; 3], [0usize; 3]);
+            for (a, c) in [(u, 0), (v, 1)] {
+                let l = points
+                    .iter()
+                    .map(|p| p[c])
+                    .fold(f64::INFINITY, f64::min)
+                    .ceil()
+                    .max(0.0);
+                let h = points
+                    .iter()
+                    .map(|p| p[c])
+                    .fold(f64::NEG_INFINITY, f64::max)
+                    .floor()
+                    .min(d[a] as f64 - 1.0);
+                if l > h {
+                    return Ok(None);
+                }
+                lo[a] = l as usize;
+                hi[a] = h as usize;
+            }
+            lo[n] = *slice;
+            hi[n] = *slice;
+            Some((lo, hi))
+        }
+        EditOp::Threshold { roi: Some(r), .. } | EditOp::Grow { roi: Some(r), .. } => {
+            Some(([r[0], r[1], r[2]], [r[3], r[4], r[5]]))
+        }
+        EditOp::SetLabel { .. } | EditOp::Undo | EditOp::Redo => None,
+        _ => Some(env.whole()),
+    })
+}
+
+/// Applies `op` to `labels`; returns the number of voxels changed. Undo/redo/set_label are
+/// handled by the session, not here.
+pub fn apply_op_cpu(env: &EditEnv, labels: &mut [u8], op: &EditOp) -> Result<u64> {
+    op.validate()?;
+    let d = env.dims();
+    if labels.len() != d[0] * d[1] * d[2] {
+        return Err(Error::Invalid("labels do not match the image dims".into()));
+    }
+    let target_locked = |l: u8| -> Result<()> {
+        if env.locked[usize::from(l)] {
+            Err(Error::Invalid(format!(
+                "{}: label {l} is locked",
+                op.name()
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    let mut changed = 0u64;
+    match op {
+        EditOp::Paint(s) | EditOp::Erase(s) => {
+            let paint = matches!(op, EditOp::Paint(_));
+            if paint {
+                target_locked(s.label)?;
+            }
+            let Some(((lo, hi), disc)) = stroke_box(env, s)? else {
+                return Ok(0);
+            };
+            let sp = env.image.grid.spacing_mm();
+            let mm = |p: [f64; 3]| {
+                let mut q = [p[0] * sp[0], p[1] * sp[1], p[2] * sp[2]];
+                if let Some((n, _)) = disc {
+                    q[n] = 0.0;
+                }
+                q
+            };
+            let pts: Vec<[f64; 3]> = s.points.iter().map(|&p| mm(p)).collect();
+            let r2 = s.radius_mm * s.radius_mm;
+            for z in lo[2]..=hi[2] {
+                for y in lo[1]..=hi[1] {
+                    for x in lo[0]..=hi[0] {
+                        let c = mm([x as f64, y as f64, z as f64]);
+                        let inside = if pts.len() == 1 {
+                            seg_dist2(c, pts[0], pts[0]) <= r2
+                        } else {
+                            pts.windows(2).any(|w| seg_dist2(c, w[0], w[1]) <= r2)
+                        };
+                        if !inside {
+                            continue;
+                        }
+                        let i = idx(d, x, y, z);
+                        let cur = labels[i];
+                        let ok = if paint {
+                            cur != s.label && env.allows(cur, s.editable)
+                        } else {
+                            cur != 0
+                                && (s.label == 0 || cur == s.label)
+                                && !env.locked[usize::from(cur)]
+                        };
+                        if ok && env.in_range(i, s.range) {
+                            labels[i] = if paint { s.label } else { 0 };
+                            changed += 1;
+                        }
+                    }
+                }
+            }
+        }
+        EditOp::Polygon {
+            plane,
+            slice,
+            points,
+            label,
+            range,
+            editable,
+        } => {
+            target_locked(*label)?;
+            let (u, v, n) = env.plane_axes(*plane)?;
+            let Some((lo, hi)) = op_box(env, op)? else {
+                return Ok(0);
+            };
+            for iv in lo[v]..=hi[v] {
+                for iu in lo[u]..=hi[u] {
+                    if !point_in_polygon(iu as f64, iv as f64, points) {
+                        continue;
+                    }
+                    let mut q = [0usize; 3];
+                    q[u] = iu;
+                    q[v] = iv;
+                    q[n] = *slice;
+                    let i = idx(d, q[0], q[1], q[2]);
+                    let cur = labels[i];
+                    if cur != *label && env.allows(cur, *editable) && env.in_range(i, *range) {
+                        labels[i] = *label;
+                        changed += 1;
+                    }
+                }
+            }
+        }
+        EditOp::Threshold {
+            range,
+            label,
+            roi,
+            editable,
+        } => {
+            target_locked(*label)?;
+            let (lo, hi) = match roi {
+                Some(r) => {
+                    if (0..3).any(|a| r[a] > r[a + 3] || r[a + 3] >= d[a]) {
+                        return Err(Error::Invalid(format!(
+                            "threshold: ROI {r:?} is empty or outside {d:?}"
+                        )));
+                    }
+                    ([r[0], r[1], r[2]], [r[3], r[4], r[5]])
+                }
+                None => env.whole(),
+            };
+            for z in lo[2]..=hi[2] {
+                for y in lo[1]..=hi[1] {
+                    for x in lo[0]..=hi[0] {
+                        let i = idx(d, x, y, z);
+                        let cur = labels[i];
+                        if cur != *label
+                            && env.allows(cur, *editable)
+                            && env.in_range(i, Some(*range))
+                        {
+                            labels[i] = *label;
+                            changed += 1;
+                        }
+                    }
+                }
+            }
+        }
+        EditOp::Grow {
+            seeds,
+            lower,
+            upper,
+            connectivity,
+            label,
+            roi,
+            editable,
+        } => {
+            target_locked(*label)?;
+            let req = GrowRequest {
+                seeds: seeds.clone(),
+                lower: *lower,
+                upper: *upper,
+                connectivity: Connectivity::from_number(*connectivity)?,
+                roi: *roi,
+                label: *label,
+            };
+            let p = GrowParams::new(d, env.image.dtype(), &req)?;
+            let mask = grow_cpu(&p, &env.image.data, seeds);
+            for (l, &m) in labels.iter_mut().zip(&mask) {
+                if m != 0 && *l != *label && env.allows(*l, *editable) {
+                    *l = *label;
+                    changed += 1;
+                }
+            }
+        }
+        EditOp::ClearLabel { label } => {
+            target_locked(*label)?;
+            for l in labels.iter_mut().filter(|l| **l == *label) {
+                *l = 0;
+                changed += 1;
+            }
+        }
+        EditOp::MergeLabels { from, into } => {
+            target_locked(*into)?;
+            let mut set = [false; 256];
+            for &f in from.iter().filter(|&&f| f != *into && f != 0) {
+                target_locked(f)?;
+                set[usize::from(f)] = true;
+            }
+            for l in labels.iter_mut().filter(|l| set[usize::from(**l)]) {
+                *l = *into;
+                changed += 1;
+            }
+        }
+        EditOp::Dilate {
+            label,
+            radius_mm,
+            editable,
+        } => {
+            target_locked(*label)?;
+            let offsets = ball_offsets(env, *radius_mm);
+            let grow_into = morph_marks(labels, d, |l| l == *label, &offsets);
+            for i in grow_into {
+                let cur = labels[i];
+                if cur != *label && env.allows(cur, *editable) {
+                    labels[i] = *label;
+                    changed += 1;
+                }
+            }
+        }
+        EditOp::Erode { label, radius_mm } => {
+            target_locked(*label)?;
+            let offsets = ball_offsets(env, *radius_mm);
+            // Voxels of `label` within the radius of a voxel of another value.
+            let shrink = morph_marks(labels, d, |l| l != *label, &offsets);
+            for i in shrink {
+                if labels[i] == *label {
+                    labels[i] = 0;
+                    changed += 1;
+                }
+            }
+        }
+        EditOp::Islands {
+            label,
+            keep_largest,
+            min_voxels,
+            connectivity,
+        } => {
+            target_locked(*label)?;
+            let conn = Connectivity::from_number(*connectivity)?;
+            let comps = components(labels, d, *label, conn);
+            let largest = comps.iter().map(Vec::len).max().unwrap_or(0);
+            let mut kept_largest = false;
+            for c in &comps {
+                let keep = if *keep_largest {
+                    // Ties: the first component in scan order is kept.
+                    if c.len() == largest && !kept_largest {
+                        kept_largest = true;
+                        true
+                    } else {
+                        false
+                    }
+                } else {
+                    c.len() >= min_voxels.unwrap_or(0)
+                };
+                if !keep {
+                    for &i in c {
+                        labels[i] = 0;
+                        changed += 1;
+                    }
+                }
+            }
+        }
+        EditOp::SetLabel { .. } | EditOp::Undo | EditOp::Redo => {}
+    }
+    Ok(changed)
+}
+
+/// Even-odd rule on the voxel centre (x, y): crossings of a ray toward +x, half-open edges.
+pub fn point_in_polygon(x: f64, y: f64, pts: &[[f64; 2]]) -> bool {
+    let mut inside = false;
+    let n = pts.len();
+    let mut j = n - 1;
+    for i in 0..n {
+        let (a, b) = (pts[i], pts[j]);
+        if (a[1] > y) != (b[1] > y) {
+            let xc = a[0] + (y - a[1]) * (b[0] - a[0]) / (b[1] - a[1]);
+            if x < xc {
+                inside = !inside;
+            }
+        }
+        j = i;
+    }
+    inside
+}
+
+/// Voxel offsets within `radius_mm` (ellipsoid in voxels, spacing honoured), centre excluded.
+fn ball_offsets(env: &EditEnv, radius_mm: f64) -> Vec<[i64; 3]> {
+    let sp = env.image.grid.spacing_mm();
+    let r = [0, 1, 2].map(|a| (radius_mm / sp[a]).floor() as i64);
+    let mut out = Vec::new();
+    for dz in -r[2]..=r[2] {
+        for dy in -r[1]..=r[1] {
+            for dx in -r[0]..=r[0] {
+                let m = [dx as f64 * sp[0], dy as f64 * sp[1], dz as f64 * sp[2]];
+                if (dx, dy, dz) != (0, 0, 0)
+                    && m[0] * m[0] + m[1] * m[1] + m[2] * m[2] <= radius_mm * radius_mm
+                {
+                    out.push([dx, dy, dz]);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Indices within `offsets` of a voxel satisfying `source` that do not satisfy it themselves.
+fn morph_marks(
+    labels: &[u8],
+    d: [usize; 3],
+    source: impl Fn(u8) -> bool,
+    offsets: &[[i64; 3]],
+) -> Vec<usize> {
+    let mut mark = vec![false; labels.len()];
+    for z in 0..d[2] {
+        for y in 0..d[1] {
+            for x in 0..d[0] {
+                let i = idx(d, x, y, z);
+                if !source(labels[i]) {
+                    continue;
+                }
+                // The nearest source voxel to any non-source voxel is a boundary voxel (a
+                // step toward it from an interior voxel would be closer), so only boundary
+                // voxels need stamping.
+                let interior = [
+                    [-1i64, 0, 0],
+                    [1, 0, 0],
+                    [0, -1, 0],
+                    [0, 1, 0],
+                    [0, 0, -1],
+                    [0, 0, 1],
+                ]
+                .iter()
+                .all(|o| {
+                    let (a, b, c) = (x as i64 + o[0], y as i64 + o[1], z as i64 + o[2]);
+                    a < 0
+                        || b < 0
+                        || c < 0
+                        || a >= d[0] as i64
+                        || b >= d[1] as i64
+                        || c >= d[2] as i64
+                        || source(labels[idx(d, a as usize, b as usize, c as usize)])
+                });
+                if interior {
+                    continue;
+                }
+                for o in offsets {
+                    let (a, b, c) = (x as i64 + o[0], y as i64 + o[1], z as i64 + o[2]);
+                    if a < 0
+                        || b < 0
+                        || c < 0
+                        || a >= d[0] as i64
+                        || b >= d[1] as i64
+                        || c >= d[2] as i64
+                    {
+                        continue;
+                    }
+                    let j = idx(d, a as usize, b as usize, c as usize);
+                    if !source(labels[j]) {
+                        mark[j] = true;
+                    }
+                }
+            }
+        }
+    }
+    mark.iter()
+        .enumerate()
+        .filter(|(_, &m)| m)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Connected components of voxels equal to `label` (scan order of their first voxel).
+fn components(labels: &[u8], d: [usize; 3], label: u8, conn: Connectivity) -> Vec<Vec<usize>> {
+    let mut seen = vec![false; labels.len()];
+    let mut out = Vec::new();
+    let offs: Vec<[i64; 3]> = (-1..=1)
+        .flat_map(|z| (-1..=1).flat_map(move |y| (-1..=1).map(move |x| [x, y, z])))
+        .filter(|&o| conn.allows(o))
+        .collect();
+    for start in 0..labels.len() {
+        if labels[start] != label || seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        let mut comp = vec![start];
+        let mut k = 0;
+        while k < comp.len() {
+            let i = comp[k];
+            k += 1;
+            let (x, y, z) = (
+                (i % d[0]) as i64,
+                ((i / d[0]) % d[1]) as i64,
+                (i / (d[0] * d[1])) as i64,
+            );
+            for o in &offs {
+                let (a, b, c) = (x + o[0], y + o[1], z + o[2]);
+                if a < 0
+                    || b < 0
+                    || c < 0
+                    || a >= d[0] as i64
+                    || b >= d[1] as i64
+                    || c >= d[2] as i64
+                {
+                    continue;
+                }
+                let j = idx(d, a as usize, b as usize, c as usize);
+                if labels[j] == label && !seen[j] {
+                    seen[j] = true;
+                    comp.push(j);
+                }
+            }
+        }
+        out.push(comp);
+    }
+    out
+}

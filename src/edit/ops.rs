@@ -1,0 +1,326 @@
+//! Edit operations as data: the one JSON format for scripts, the journal and the shell.
+//!
+//! Coordinates are continuous voxel coordinates `[i, j, k]` of the image grid (the index space
+//! `info` documents); radii are millimetres. Example:
+//! ```json
+//! {"op": "paint", "shape": "sphere", "points": [[10, 12, 5], [20, 12, 5]], "radius_mm": 3,
+//!  "label": 1, "range": [-100, 200], "editable": "empty_only"}
+//! {"op": "paint", "shape": "disc", "plane": "axial", "slice": 40, "points": [[100, 80, 40]],
+//!  "radius_mm": 5, "label": 2}
+//! {"op": "polygon", "plane": "coronal", "slice": 60, "points": [[10, 5], [40, 5], [25, 30]], "label": 3}
+//! {"op": "threshold", "range": [200, 500], "label": 4, "roi": [0, 0, 0, 99, 99, 99]}
+//! {"op": "islands", "label": 1, "keep_largest": true}
+//! {"op": "set_label", "value": 2, "name": "liver", "locked": true}
+//! {"op": "undo"}
+//! ```
+//! Polygon points are 2D in the plane's (u, v) voxel axes as the view shows them
+//! (`render::view`: axial u = R/L axis, v = A/P axis; coronal u = R/L, v = S/I; sagittal
+//! u = A/P, v = S/I), in voxel coordinates of those axes.
+
+use crate::error::{Error, Result};
+use crate::render::view::ViewKind;
+use serde::{Deserialize, Serialize};
+
+/// Brush shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    Sphere,
+    Disc,
+}
+
+/// Which voxels an operation may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Editable {
+    #[default]
+    Everywhere,
+    EmptyOnly,
+    Inside(u8),
+}
+
+/// A brush stroke (paint or erase).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stroke {
+    pub shape: Shape,
+    /// Disc only: the view plane and the slice index along its normal voxel axis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plane: Option<ViewKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slice: Option<usize>,
+    /// Polyline of voxel coordinates; one point is a stamp.
+    pub points: Vec<[f64; 3]>,
+    pub radius_mm: f64,
+    /// Paint: the label written. Erase: only this label is erased (0 = any label).
+    #[serde(default)]
+    pub label: u8,
+    /// Only voxels whose image value lies in [lo, hi] are changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[f64; 2]>,
+    #[serde(default)]
+    pub editable: Editable,
+}
+
+/// One edit operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum EditOp {
+    Paint(Stroke),
+    Erase(Stroke),
+    Polygon {
+        plane: ViewKind,
+        slice: usize,
+        points: Vec<[f64; 2]>,
+        label: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        range: Option<[f64; 2]>,
+        #[serde(default)]
+        editable: Editable,
+    },
+    Threshold {
+        range: [f64; 2],
+        label: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        roi: Option<[usize; 6]>,
+        #[serde(default)]
+        editable: Editable,
+    },
+    Grow {
+        seeds: Vec<[usize; 3]>,
+        lower: f64,
+        upper: f64,
+        #[serde(default = "six")]
+        connectivity: u32,
+        label: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        roi: Option<[usize; 6]>,
+        #[serde(default)]
+        editable: Editable,
+    },
+    Islands {
+        label: u8,
+        #[serde(default)]
+        keep_largest: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_voxels: Option<usize>,
+        #[serde(default = "six")]
+        connectivity: u32,
+    },
+    ClearLabel {
+        label: u8,
+    },
+    MergeLabels {
+        from: Vec<u8>,
+        into: u8,
+    },
+    Dilate {
+        label: u8,
+        radius_mm: f64,
+        #[serde(default)]
+        editable: Editable,
+    },
+    Erode {
+        label: u8,
+        radius_mm: f64,
+    },
+    SetLabel {
+        value: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        color: Option<[f32; 3]>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        visible: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        locked: Option<bool>,
+    },
+    Undo,
+    Redo,
+}
+
+fn six() -> u32 {
+    6
+}
+
+impl EditOp {
+    /// Short name (journal "tool" default, messages).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EditOp::Paint(_) => "paint",
+            EditOp::Erase(_) => "erase",
+            EditOp::Polygon { .. } => "polygon",
+            EditOp::Threshold { .. } => "threshold",
+            EditOp::Grow { .. } => "grow",
+            EditOp::Islands { .. } => "islands",
+            EditOp::ClearLabel { .. } => "clear_label",
+            EditOp::MergeLabels { .. } => "merge_labels",
+            EditOp::Dilate { .. } => "dilate",
+            EditOp::Erode { .. } => "erode",
+            EditOp::SetLabel { .. } => "set_label",
+            EditOp::Undo => "undo",
+            EditOp::Redo => "redo",
+        }
+    }
+
+    /// Checks what can be checked without the volume.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(format!("{}: {m}", self.name())));
+        let check_range = |r: &Option<[f64; 2]>| -> Result<()> {
+            match r {
+                Some([lo, hi]) if !(lo <= hi) => {
+                    Err(Error::Invalid(format!("range [{lo}, {hi}] is empty")))
+                }
+                _ => Ok(()),
+            }
+        };
+        match self {
+            EditOp::Paint(s) | EditOp::Erase(s) => {
+                if s.points.is_empty() {
+                    return bad("a stroke needs at least one point".into());
+                }
+                if !(s.radius_mm > 0.0 && s.radius_mm.is_finite()) {
+                    return bad(format!("radius_mm must be positive, got {}", s.radius_mm));
+                }
+                if matches!(self, EditOp::Paint(_)) && s.label == 0 {
+                    return bad("paint needs a label 1..=255 (use erase to clear)".into());
+                }
+                if s.shape == Shape::Disc && s.plane.is_none() {
+                    return bad("a disc needs \"plane\" (axial, coronal or sagittal)".into());
+                }
+                if s.points.iter().flatten().any(|x| !x.is_finite()) {
+                    return bad("points must be finite".into());
+                }
+                check_range(&s.range)
+            }
+            EditOp::Polygon {
+                points,
+                label,
+                range,
+                ..
+            } => {
+                if points.len() < 3 {
+                    return bad(format!(
+                        "a polygon needs at least 3 points, got {}",
+                        points.len()
+                    ));
+                }
+                if *label == 0 {
+                    return bad("label must be 1..=255".into());
+                }
+                check_range(range)
+            }
+            EditOp::Threshold { range, label, .. } => {
+                if *label == 0 {
+                    return bad("label must be 1..=255".into());
+                }
+                check_range(&Some(*range))
+            }
+            EditOp::Grow {
+                label,
+                lower,
+                upper,
+                connectivity,
+                seeds,
+                ..
+            } => {
+                if *label == 0
+                    || seeds.is_empty()
+                    || lower > upper
+                    || ![6, 18, 26].contains(connectivity)
+                {
+                    return bad(
+                        "needs label 1..=255, seeds, lower <= upper, connectivity 6/18/26".into(),
+                    );
+                }
+                Ok(())
+            }
+            EditOp::Islands {
+                label,
+                keep_largest,
+                min_voxels,
+                connectivity,
+            } => {
+                if *label == 0 || ![6, 18, 26].contains(connectivity) {
+                    return bad("needs label 1..=255 and connectivity 6/18/26".into());
+                }
+                if !keep_largest && min_voxels.is_none() {
+                    return bad("give keep_largest: true or min_voxels: N".into());
+                }
+                Ok(())
+            }
+            EditOp::Dilate {
+                radius_mm, label, ..
+            }
+            | EditOp::Erode { radius_mm, label } => {
+                if *label == 0 || !(*radius_mm > 0.0 && radius_mm.is_finite()) {
+                    return bad("needs label 1..=255 and a positive radius_mm".into());
+                }
+                Ok(())
+            }
+            EditOp::MergeLabels { into, .. } if *into == 0 => {
+                bad("merge into label 0: use clear_label".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Parses an ops file: a JSON array of ops, one op object, or JSON lines whose objects are
+/// either ops or journal entries (`{"op": {...}, ...}`). Line-level errors name the line.
+pub fn parse_ops(text: &str, path: &std::path::Path) -> Result<Vec<EditOp>> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') {
+        let ops: Vec<EditOp> =
+            serde_json::from_str(text).map_err(|e| Error::format(path, format!("ops: {e}")))?;
+        return Ok(ops);
+    }
+    let mut ops = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| Error::format(path, format!("line {}: {e}", n + 1)))?;
+        let op_value = match v.get("op") {
+            Some(inner) if inner.is_object() => inner.clone(),
+            _ => v,
+        };
+        let op: EditOp = serde_json::from_value(op_value)
+            .map_err(|e| Error::format(path, format!("line {}: {e}", n + 1)))?;
+        ops.push(op);
+    }
+    Ok(ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trip_and_errors() {
+        let text = r#"[{"op":"paint","shape":"sphere","points":[[1,2,3]],"radius_mm":2,"label":1},
+                       {"op":"polygon","plane":"axial","slice":3,"points":[[0,0],[4,0],[0,4]],"label":2,"editable":{"inside":1}},
+                       {"op":"undo"}]"#;
+        let ops = parse_ops(text, std::path::Path::new("x.json")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ops.len(), 3);
+        let again: Vec<EditOp> =
+            serde_json::from_str(&serde_json::to_string(&ops).unwrap_or_default())
+                .unwrap_or_default();
+        assert_eq!(again, ops);
+        let err = parse_ops(r#"[{"op":"explode"}]"#, std::path::Path::new("x.json")).err();
+        assert!(err
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+            .contains("explode"));
+        let poly = EditOp::Polygon {
+            plane: ViewKind::Axial,
+            slice: 0,
+            points: vec![[0.0, 0.0], [1.0, 1.0]],
+            label: 1,
+            range: None,
+            editable: Editable::Everywhere,
+        };
+        assert!(poly.validate().is_err());
+    }
+}

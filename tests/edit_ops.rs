@@ -1,0 +1,556 @@
+//! The editing engine: every op against hand-computed results, write policies, locked
+//! labels, undo/redo memory proportional to the change, journal replay and crash recovery.
+
+mod common;
+
+use glam::{DMat4, DVec4};
+use voxmark::edit::apply_cpu::{apply_op_cpu, EditEnv};
+use voxmark::edit::journal::Journal;
+use voxmark::edit::ops::{parse_ops, EditOp, Editable, Shape, Stroke};
+use voxmark::edit::session::Session;
+use voxmark::render::view::ViewKind;
+use voxmark::volume::{Grid, Metadata, Volume, VoxelData};
+
+/// A volume with the given spacing (RAS-aligned) whose value at (i,j,k) is i + 10 j + 100 k.
+fn image(dims: [usize; 3], spacing: [f64; 3]) -> Volume {
+    let mut data = Vec::new();
+    for k in 0..dims[2] {
+        for j in 0..dims[1] {
+            for i in 0..dims[0] {
+                data.push((i + 10 * j + 100 * k) as i16);
+            }
+        }
+    }
+    let g = Grid::new(
+        dims,
+        DMat4::from_diagonal(DVec4::new(spacing[0], spacing[1], spacing[2], 1.0)),
+    );
+    Volume::new(g, VoxelData::I16(data), Metadata::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn stroke(points: Vec<[f64; 3]>, r: f64, label: u8) -> Stroke {
+    Stroke {
+        shape: Shape::Sphere,
+        plane: None,
+        slice: None,
+        points,
+        radius_mm: r,
+        label,
+        range: None,
+        editable: Editable::Everywhere,
+    }
+}
+
+fn run(img: &Volume, labels: &mut [u8], op: EditOp, locked: &[u8]) -> u64 {
+    let mut l = [false; 256];
+    for &x in locked {
+        l[usize::from(x)] = true;
+    }
+    apply_op_cpu(
+        &EditEnv {
+            image: img,
+            locked: l,
+        },
+        labels,
+        &op,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn count(labels: &[u8], v: u8) -> usize {
+    labels.iter().filter(|&&x| x == v).count()
+}
+
+/// Integer points (x, y, z) with (sx x)² + (sy y)² + (sz z)² ≤ r² — the hand count.
+fn ball_count(r: f64, s: [f64; 3]) -> usize {
+    let mut n = 0;
+    for z in -20i64..=20 {
+        for y in -20i64..=20 {
+            for x in -20i64..=20 {
+                let (a, b, c) = (x as f64 * s[0], y as f64 * s[1], z as f64 * s[2]);
+                if a * a + b * b + c * c <= r * r {
+                    n += 1;
+                }
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn sphere_stamps_match_hand_counts_with_anisotropic_spacing() {
+    for (spacing, r, want) in [
+        ([1.0; 3], 1.0, 7),
+        ([1.0; 3], 1.5, 19),
+        ([1.0; 3], 2.0, 33),
+        ([1.0, 1.0, 2.0], 2.0, 0),
+    ] {
+        let img = image([21, 21, 21], spacing);
+        let mut labels = vec![0u8; 21 * 21 * 21];
+        let n = run(
+            &img,
+            &mut labels,
+            EditOp::Paint(stroke(vec![[10.0, 10.0, 10.0]], r, 1)),
+            &[],
+        );
+        let expect = if want == 0 {
+            ball_count(r, spacing)
+        } else {
+            want
+        };
+        assert_eq!(n as usize, expect, "spacing {spacing:?} r {r}");
+        assert_eq!(count(&labels, 1), expect);
+    }
+}
+
+#[test]
+fn strokes_are_continuous_and_clipped() {
+    let img = image([40, 10, 10], [1.0; 3]);
+    let mut labels = vec![0u8; 4000];
+    // A fast mouse move: two points 30 voxels apart, radius 0.5 -> every voxel on the line.
+    run(
+        &img,
+        &mut labels,
+        EditOp::Paint(stroke(vec![[2.0, 5.0, 5.0], [32.0, 5.0, 5.0]], 0.5, 2)),
+        &[],
+    );
+    assert_eq!(count(&labels, 2), 31);
+    // Partly outside: clipped, not an error; entirely outside: nothing.
+    let n = run(
+        &img,
+        &mut labels,
+        EditOp::Paint(stroke(vec![[-1.0, 5.0, 5.0]], 1.0, 3)),
+        &[],
+    );
+    assert_eq!(n, 1);
+    let n = run(
+        &img,
+        &mut labels,
+        EditOp::Paint(stroke(vec![[500.0, 5.0, 5.0]], 1.0, 3)),
+        &[],
+    );
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn disc_paints_one_slice_and_polygon_uses_even_odd_on_centres() {
+    let img = image([20, 20, 20], [1.0; 3]);
+    let mut labels = vec![0u8; 8000];
+    let disc = Stroke {
+        shape: Shape::Disc,
+        plane: Some(ViewKind::Axial),
+        slice: Some(7),
+        ..stroke(vec![[10.0, 10.0, 3.0]], 2.0, 1)
+    };
+    assert_eq!(
+        run(&img, &mut labels, EditOp::Paint(disc), &[]),
+        13,
+        "2D disc r=2: 13 pixels"
+    );
+    assert!(
+        labels
+            .iter()
+            .enumerate()
+            .all(|(i, &l)| l == 0 || i / 400 == 7),
+        "only slice k = 7"
+    );
+    let square = EditOp::Polygon {
+        plane: ViewKind::Axial,
+        slice: 3,
+        points: vec![[0.0, 0.0], [4.0, 0.0], [4.0, 4.0], [0.0, 4.0]],
+        label: 2,
+        range: None,
+        editable: Editable::Everywhere,
+    };
+    assert_eq!(
+        run(&img, &mut labels, square, &[]),
+        16,
+        "half-open square: x, y in 0..4"
+    );
+    let tri = EditOp::Polygon {
+        plane: ViewKind::Coronal,
+        slice: 5,
+        points: vec![[0.5, 0.5], [10.5, 0.5], [0.5, 10.5]],
+        label: 3,
+        range: None,
+        editable: Editable::Everywhere,
+    };
+    // Centres (u, v) with u, v >= 1 and u + v <= 10 plus the u+v < 11 rule: 45 voxels.
+    assert_eq!(run(&img, &mut labels, tri, &[]), 45);
+}
+
+#[test]
+fn range_policies_and_locked_labels() {
+    let img = image([10, 10, 10], [1.0; 3]);
+    let mut labels = vec![0u8; 1000];
+    // Intensity-limited: values i + 10j + 100k in [500, 599] = slice k = 5 only.
+    let mut s = stroke(vec![[5.0, 5.0, 5.0]], 3.0, 1);
+    s.range = Some([500.0, 599.0]);
+    run(&img, &mut labels, EditOp::Paint(s), &[]);
+    assert!(labels
+        .iter()
+        .enumerate()
+        .all(|(i, &l)| l == 0 || i / 100 == 5));
+    let painted = count(&labels, 1);
+    assert_eq!(painted, 29, "2D disc of radius 3 = 29 pixels in the slice");
+    // empty_only never overwrites label 1; inside:1 only overwrites label 1.
+    let mut s = stroke(vec![[5.0, 5.0, 5.0]], 4.0, 2);
+    s.editable = Editable::EmptyOnly;
+    run(&img, &mut labels, EditOp::Paint(s.clone()), &[]);
+    assert_eq!(count(&labels, 1), painted);
+    s.editable = Editable::Inside(2);
+    s.label = 3;
+    let n = run(&img, &mut labels, EditOp::Paint(s), &[]);
+    assert_eq!(count(&labels, 1), painted);
+    assert_eq!(n as usize, count(&labels, 3));
+    // Locked labels never change, whatever the op; painting *with* a locked label is refused.
+    let before = labels.clone();
+    run(
+        &img,
+        &mut labels,
+        EditOp::Paint(stroke(vec![[5.0, 5.0, 5.0]], 9.0, 4)),
+        &[1, 3],
+    );
+    assert!(before
+        .iter()
+        .zip(&labels)
+        .all(|(b, a)| (*b != 1 && *b != 3) || a == b));
+    run(&img, &mut labels, EditOp::ClearLabel { label: 2 }, &[1, 3]);
+    run(
+        &img,
+        &mut labels,
+        EditOp::Erase(stroke(vec![[5.0, 5.0, 5.0]], 9.0, 0)),
+        &[1, 3],
+    );
+    assert_eq!(count(&labels, 1), painted);
+    let env = EditEnv {
+        image: &img,
+        locked: {
+            let mut l = [false; 256];
+            l[1] = true;
+            l
+        },
+    };
+    assert!(apply_op_cpu(
+        &env,
+        &mut labels,
+        &EditOp::Paint(stroke(vec![[1.0, 1.0, 1.0]], 1.0, 1))
+    )
+    .is_err());
+}
+
+#[test]
+fn threshold_merge_clear_dilate_erode_islands() {
+    let img = image([10, 10, 10], [1.0; 3]);
+    let mut labels = vec![0u8; 1000];
+    // i + 10 j + 100 k in [0, 9] -> the row j = 0, k = 0 (10 voxels); ROI limits to i <= 4.
+    let n = run(
+        &img,
+        &mut labels,
+        EditOp::Threshold {
+            range: [0.0, 9.0],
+            label: 5,
+            roi: Some([0, 0, 0, 4, 9, 9]),
+            editable: Editable::Everywhere,
+        },
+        &[],
+    );
+    assert_eq!(n, 5);
+    run(
+        &img,
+        &mut labels,
+        EditOp::MergeLabels {
+            from: vec![5],
+            into: 6,
+        },
+        &[],
+    );
+    assert_eq!((count(&labels, 5), count(&labels, 6)), (0, 5));
+    run(&img, &mut labels, EditOp::ClearLabel { label: 6 }, &[]);
+    assert_eq!(count(&labels, 0), 1000);
+    // A 3x3x3 cube dilated by 1 mm (6-neighbourhood ball) -> 27 + 6 * 9 = 81.
+    for z in 3..6 {
+        for y in 3..6 {
+            for x in 3..6 {
+                labels[x + 10 * (y + 10 * z)] = 1;
+            }
+        }
+    }
+    run(
+        &img,
+        &mut labels,
+        EditOp::Dilate {
+            label: 1,
+            radius_mm: 1.0,
+            editable: Editable::Everywhere,
+        },
+        &[],
+    );
+    assert_eq!(count(&labels, 1), 81);
+    // Eroding by 1 mm gives the 3x3x3 cube back (its 6-neighbour closure is the 81 set).
+    run(
+        &img,
+        &mut labels,
+        EditOp::Erode {
+            label: 1,
+            radius_mm: 1.0,
+        },
+        &[],
+    );
+    assert_eq!(count(&labels, 1), 27);
+    // Islands: add two isolated voxels; keep_largest removes them, min_voxels 2 too.
+    labels[0] = 1;
+    labels[999] = 1;
+    let mut copy = labels.clone();
+    run(
+        &img,
+        &mut labels,
+        EditOp::Islands {
+            label: 1,
+            keep_largest: true,
+            min_voxels: None,
+            connectivity: 6,
+        },
+        &[],
+    );
+    assert_eq!(count(&labels, 1), 27);
+    run(
+        &img,
+        &mut copy,
+        EditOp::Islands {
+            label: 1,
+            keep_largest: false,
+            min_voxels: Some(2),
+            connectivity: 26,
+        },
+        &[],
+    );
+    assert_eq!(count(&copy, 1), 27);
+}
+
+#[test]
+fn undo_redo_restore_exactly_with_memory_proportional_to_change() {
+    let img = image([128, 128, 64], [1.0; 3]);
+    let mut s = Session::new(&img, vec![0u8; 128 * 128 * 64]).unwrap_or_else(|e| panic!("{e}"));
+    let empty = s.labels.clone();
+    let r1 = s
+        .apply_unjournaled(&EditOp::Paint(stroke(vec![[20.0, 20.0, 20.0]], 3.0, 1)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let after_one = s.labels.clone();
+    let r8 = s
+        .apply_unjournaled(&EditOp::Paint(stroke(
+            (0..8)
+                .map(|n| [10.0 + 14.0 * n as f64, 60.0, 30.0])
+                .collect(),
+            3.0,
+            2,
+        )))
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "undo bytes: {} for {} voxels, {} for {} voxels",
+        r1.undo_bytes, r1.changed_voxels, r8.undo_bytes, r8.changed_voxels
+    );
+    assert!(
+        r1.undo_bytes < 2_000,
+        "a small stamp costs little: {}",
+        r1.undo_bytes
+    );
+    assert!(
+        r8.undo_bytes > 3 * r1.undo_bytes,
+        "a bigger change costs more"
+    );
+    assert!(
+        r8.undo_bytes < 100 * 1024,
+        "never a full copy (volume is 1 MiB)"
+    );
+    s.apply_unjournaled(&EditOp::Undo)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.labels, after_one);
+    s.apply_unjournaled(&EditOp::Undo)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.labels, empty);
+    let r = s
+        .apply_unjournaled(&EditOp::Undo)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.step.is_none(), "nothing left to undo");
+    s.apply_unjournaled(&EditOp::Redo)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.labels, after_one);
+}
+
+#[test]
+fn journal_replay_is_bit_exact() {
+    let dir = common::tempdir();
+    let jp = dir.path().join("session.jsonl");
+    let img = image([30, 30, 30], [0.8, 0.8, 1.5]);
+    let ops = parse_ops(
+        r#"[{"op":"paint","shape":"sphere","points":[[5,5,5],[20,25,10]],"radius_mm":3,"label":1},
+            {"op":"set_label","value":1,"locked":true},
+            {"op":"threshold","range":[100,900],"label":2,"editable":"empty_only"},
+            {"op":"undo"},{"op":"redo"},
+            {"op":"erase","shape":"disc","plane":"sagittal","slice":12,"points":[[12,15,15]],"radius_mm":6},
+            {"op":"islands","label":2,"keep_largest":true}]"#,
+        &jp,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let final_labels = {
+        let mut s = Session::new(&img, vec![0; 27000]).unwrap_or_else(|e| panic!("{e}"));
+        let (j, _) = Journal::open(&jp).unwrap_or_else(|e| panic!("{e}"));
+        s.journal = Some(j);
+        for op in &ops {
+            s.apply(op, "test").unwrap_or_else(|e| panic!("{e}"));
+        }
+        s.labels.clone()
+    };
+    let (_, rec) = Journal::open(&jp).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rec.entries.len(), ops.len());
+    let mut replay = Session::new(&img, vec![0; 27000]).unwrap_or_else(|e| panic!("{e}"));
+    replay
+        .replay(&rec.entries)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(replay.labels, final_labels);
+    assert!(final_labels.contains(&1) && final_labels.contains(&2));
+}
+
+#[test]
+fn crash_after_acknowledged_ops_loses_nothing() {
+    let dir = common::tempdir();
+    let d = dir.path().to_string_lossy().into_owned();
+    assert!(
+        common::run(&[
+            "phantom",
+            "--size",
+            "40,40,30",
+            "-o",
+            &format!("{d}/img.nii.gz")
+        ])
+        .0
+    );
+    let ops = r#"[{"op":"paint","shape":"sphere","points":[[10,10,10]],"radius_mm":20,"label":1},
+                  {"op":"paint","shape":"sphere","points":[[25,25,15]],"radius_mm":25,"label":2},
+                  {"op":"threshold","range":[600,900],"label":3},
+                  {"op":"erase","shape":"sphere","points":[[20,20,15]],"radius_mm":30}]"#;
+    std::fs::write(format!("{d}/ops.json"), ops).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(format!("{d}/none.json"), "[]").unwrap_or_else(|e| panic!("{e}"));
+    // The process dies (abort, like kill -9) right after the 3rd op is acknowledged.
+    let status = std::process::Command::new(common::bin())
+        .args([
+            "apply",
+            &format!("{d}/img.nii.gz"),
+            "--ops",
+            &format!("{d}/ops.json"),
+            "--journal",
+            &format!("{d}/j.jsonl"),
+            "-o",
+            &format!("{d}/out.nii.gz"),
+        ])
+        .env("VOXMARK_CRASH_AFTER_OPS", "3")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!status.status.success());
+    assert!(
+        !std::path::Path::new(&format!("{d}/out.nii.gz")).exists(),
+        "no half-written output"
+    );
+    // Reopen with the journal: the three acknowledged ops are restored.
+    let (ok, _, err) = common::run(&[
+        "apply",
+        &format!("{d}/img.nii.gz"),
+        "--ops",
+        &format!("{d}/none.json"),
+        "--journal",
+        &format!("{d}/j.jsonl"),
+        "-o",
+        &format!("{d}/recovered.nii.gz"),
+    ]);
+    assert!(ok && err.contains("restored 3 operations"), "{err}");
+    // Reference: the first three ops applied without any crash.
+    let three = r#"[{"op":"paint","shape":"sphere","points":[[10,10,10]],"radius_mm":20,"label":1},
+                    {"op":"paint","shape":"sphere","points":[[25,25,15]],"radius_mm":25,"label":2},
+                    {"op":"threshold","range":[600,900],"label":3}]"#;
+    std::fs::write(format!("{d}/three.json"), three).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        common::run(&[
+            "apply",
+            &format!("{d}/img.nii.gz"),
+            "--ops",
+            &format!("{d}/three.json"),
+            "-o",
+            &format!("{d}/ref.nii.gz")
+        ])
+        .0
+    );
+    let a = voxmark::io::nifti::read_nifti(std::path::Path::new(&format!("{d}/recovered.nii.gz")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let b = voxmark::io::nifti::read_nifti(std::path::Path::new(&format!("{d}/ref.nii.gz")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(a.data, b.data);
+    assert_eq!(a.grid, b.grid);
+}
+
+#[test]
+fn bad_ops_files_and_grids_are_clear_errors() {
+    let dir = common::tempdir();
+    let d = dir.path().to_string_lossy().into_owned();
+    assert!(
+        common::run(&[
+            "phantom",
+            "--size",
+            "20,20,10",
+            "-o",
+            &format!("{d}/img.nii.gz")
+        ])
+        .0
+    );
+    assert!(
+        common::run(&[
+            "phantom",
+            "--size",
+            "10,10,10",
+            "-o",
+            &format!("{d}/other.nii.gz")
+        ])
+        .0
+    );
+    for (text, needle) in [
+        (r#"[{"op":"explode"}]"#, "explode"),
+        (
+            r#"[{"op":"paint","shape":"sphere","points":[[1,1,1]],"radius_mm":1,"label":300}]"#,
+            "300",
+        ),
+        (
+            r#"[{"op":"polygon","plane":"axial","slice":1,"points":[[0,0],[1,1]],"label":1}]"#,
+            "at least 3 points",
+        ),
+    ] {
+        std::fs::write(format!("{d}/bad.json"), text).unwrap_or_else(|e| panic!("{e}"));
+        let (ok, _, err) = common::run(&[
+            "apply",
+            &format!("{d}/img.nii.gz"),
+            "--ops",
+            &format!("{d}/bad.json"),
+            "-o",
+            &format!("{d}/o.nii.gz"),
+        ]);
+        assert!(
+            !ok && err.contains("bad.json") && err.contains(needle),
+            "{err}"
+        );
+    }
+    std::fs::write(format!("{d}/ok.json"), "[]").unwrap_or_else(|e| panic!("{e}"));
+    let (ok, _, err) = common::run(&[
+        "apply",
+        &format!("{d}/img.nii.gz"),
+        "--ops",
+        &format!("{d}/ok.json"),
+        "--labels",
+        &format!("{d}/other.nii.gz"),
+        "-o",
+        &format!("{d}/o.nii.gz"),
+    ]);
+    assert!(
+        !ok && err.contains("other.nii.gz") && err.contains("different grid"),
+        "{err}"
+    );
+    assert!(!std::path::Path::new(&format!("{d}/o.nii.gz")).exists());
+}
