@@ -75,7 +75,10 @@ fn seg_dist2(p: [f64; 3], a: [f64; 3], b: [f64; 3]) -> f64 {
 }
 
 /// The voxels of a stroke, as (box, membership test on voxel index triples).
-fn stroke_box(env: &EditEnv, s: &Stroke) -> Result<Option<(VoxelBox, Option<(usize, usize)>)>> {
+/// A stroke's box and, for a disc, its (normal axis, slice).
+type StrokeExtent = (VoxelBox, Option<(usize, usize)>);
+
+fn stroke_box(env: &EditEnv, s: &Stroke) -> Result<Option<StrokeExtent>> {
     let d = env.dims();
     let sp = env.image.grid.spacing_mm();
     let mut lo = [f64::INFINITY; 3];
@@ -204,32 +207,105 @@ pub fn apply_op_cpu(env: &EditEnv, labels: &mut [u8], op: &EditOp) -> Result<u64
                 q
             };
             let pts: Vec<[f64; 3]> = s.points.iter().map(|&p| mm(p)).collect();
+            // Consecutive collinear points (B on segment AC) add nothing to the union of
+            // capsules: drop them.
+            let mut path: Vec<[f64; 3]> = Vec::with_capacity(pts.len());
+            for &p in &pts {
+                if path.len() >= 2 {
+                    let (a, b) = (path[path.len() - 2], path[path.len() - 1]);
+                    if seg_dist2(b, a, p) <= 1e-18 * (1.0 + seg_dist2(a, a, p)) {
+                        path.pop();
+                    }
+                }
+                if path.last() != Some(&p) {
+                    path.push(p);
+                }
+            }
+            let segs: Vec<([f64; 3], [f64; 3])> = if path.len() == 1 {
+                vec![(path[0], path[0])]
+            } else {
+                path.windows(2).map(|w| (w[0], w[1])).collect()
+            };
             let r2 = s.radius_mm * s.radius_mm;
+            // Row by row: for each segment the voxels of a row within the radius form one
+            // run (a capsule is convex): its closest voxel and both ends are found by binary
+            // search on the exact per-voxel test `dist² <= r²`; runs are merged and each
+            // voxel is written once.
+            let mut runs: Vec<(usize, usize)> = Vec::with_capacity(segs.len());
             for z in lo[2]..=hi[2] {
                 for y in lo[1]..=hi[1] {
-                    for x in lo[0]..=hi[0] {
-                        let c = mm([x as f64, y as f64, z as f64]);
-                        let inside = if pts.len() == 1 {
-                            seg_dist2(c, pts[0], pts[0]) <= r2
-                        } else {
-                            pts.windows(2).any(|w| seg_dist2(c, w[0], w[1]) <= r2)
-                        };
-                        if !inside {
+                    runs.clear();
+                    let (ym, zm) = (
+                        mm([0.0, y as f64, z as f64])[1],
+                        mm([0.0, y as f64, z as f64])[2],
+                    );
+                    for &(a, b) in &segs {
+                        // Rows outside the capsule's bounding box in y and z cannot touch it.
+                        let r = s.radius_mm;
+                        if ym < a[1].min(b[1]) - r
+                            || ym > a[1].max(b[1]) + r
+                            || zm < a[2].min(b[2]) - r
+                            || zm > a[2].max(b[2]) + r
+                        {
                             continue;
                         }
-                        let i = idx(d, x, y, z);
-                        let cur = labels[i];
-                        let ok = if paint {
-                            cur != s.label && env.allows(cur, s.editable)
-                        } else {
-                            cur != 0
-                                && (s.label == 0 || cur == s.label)
-                                && !env.locked[usize::from(cur)]
-                        };
-                        if ok && env.in_range(i, s.range) {
-                            labels[i] = if paint { s.label } else { 0 };
-                            changed += 1;
+                        let f = |x: usize| seg_dist2(mm([x as f64, y as f64, z as f64]), a, b);
+                        // Discrete argmin of a convex function: first x with f(x+1) >= f(x).
+                        let (mut l, mut h) = (lo[0], hi[0]);
+                        while l < h {
+                            let m = l + (h - l) / 2;
+                            if f(m + 1) >= f(m) {
+                                h = m;
+                            } else {
+                                l = m + 1;
+                            }
                         }
+                        let near = [l, l.saturating_sub(1).max(lo[0]), (l + 1).min(hi[0])];
+                        let Some(xm) = near.into_iter().find(|&x| f(x) <= r2) else {
+                            continue;
+                        };
+                        // Left end: first x in [lo, xm] inside (f decreases toward xm).
+                        let (mut l, mut h) = (lo[0], xm);
+                        while l < h {
+                            let m = l + (h - l) / 2;
+                            if f(m) <= r2 {
+                                h = m;
+                            } else {
+                                l = m + 1;
+                            }
+                        }
+                        let x0 = l;
+                        // Right end: last x in [xm, hi] inside.
+                        let (mut l, mut h) = (xm, hi[0]);
+                        while l < h {
+                            let m = l + (h - l).div_ceil(2);
+                            if f(m) <= r2 {
+                                l = m;
+                            } else {
+                                h = m - 1;
+                            }
+                        }
+                        runs.push((x0, l));
+                    }
+                    runs.sort_unstable();
+                    let mut next = 0usize;
+                    for &(x0, x1) in runs.iter() {
+                        for x in x0.max(next)..=x1 {
+                            let i = idx(d, x, y, z);
+                            let cur = labels[i];
+                            let ok = if paint {
+                                cur != s.label && env.allows(cur, s.editable)
+                            } else {
+                                cur != 0
+                                    && (s.label == 0 || cur == s.label)
+                                    && !env.locked[usize::from(cur)]
+                            };
+                            if ok && env.in_range(i, s.range) {
+                                labels[i] = if paint { s.label } else { 0 };
+                                changed += 1;
+                            }
+                        }
+                        next = next.max(x1 + 1);
                     }
                 }
             }
@@ -557,4 +633,99 @@ fn components(labels: &[u8], d: [usize; 3], label: u8, conn: Connectivity) -> Ve
         out.push(comp);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::{Grid, Metadata, VoxelData};
+
+    /// The row-run stroke fill equals the plain per-voxel test on random curved strokes,
+    /// anisotropic spacing, spheres and discs.
+    #[test]
+    fn row_runs_equal_brute_force() {
+        let dims = [37, 29, 23];
+        let spacing = [0.7, 1.1, 1.6];
+        let g = Grid::new(
+            dims,
+            glam::DMat4::from_diagonal(glam::DVec4::new(spacing[0], spacing[1], spacing[2], 1.0)),
+        );
+        let img = Volume::new(g, VoxelData::U8(vec![0; 37 * 29 * 23]), Metadata::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let env = EditEnv {
+            image: &img,
+            locked: [false; 256],
+        };
+        let mut seed = 12345u64;
+        let mut rnd = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for case in 0..40 {
+            let n = 1 + (rnd() * 6.0) as usize;
+            let points: Vec<[f64; 3]> = (0..n)
+                .map(|_| [rnd() * 40.0 - 2.0, rnd() * 32.0 - 2.0, rnd() * 26.0 - 2.0])
+                .collect();
+            let shape = if case % 3 == 0 {
+                Shape::Disc
+            } else {
+                Shape::Sphere
+            };
+            let s = Stroke {
+                shape,
+                plane: Some([ViewKind::Axial, ViewKind::Coronal, ViewKind::Sagittal][case % 3]),
+                slice: None,
+                points,
+                radius_mm: 0.5 + rnd() * 5.0,
+                label: 1,
+                range: None,
+                editable: Editable::Everywhere,
+            };
+            let mut fast = vec![0u8; 37 * 29 * 23];
+            apply_op_cpu(&env, &mut fast, &EditOp::Paint(s.clone()))
+                .unwrap_or_else(|e| panic!("{e}"));
+            // Brute force over the whole volume.
+            let mut slow = vec![0u8; fast.len()];
+            let disc = match shape {
+                Shape::Disc => {
+                    let (_, _, n) = env
+                        .plane_axes(s.plane.unwrap_or(ViewKind::Axial))
+                        .unwrap_or((0, 1, 2));
+                    Some((n, s.points[0][n].round().max(0.0) as usize))
+                }
+                Shape::Sphere => None,
+            };
+            let mm = |p: [f64; 3]| {
+                let mut q = [p[0] * spacing[0], p[1] * spacing[1], p[2] * spacing[2]];
+                if let Some((n, _)) = disc {
+                    q[n] = 0.0;
+                }
+                q
+            };
+            let pts: Vec<[f64; 3]> = s.points.iter().map(|&p| mm(p)).collect();
+            for z in 0..dims[2] {
+                for y in 0..dims[1] {
+                    for x in 0..dims[0] {
+                        let c = [x, y, z];
+                        if disc.is_some_and(|(n, k)| c[n] != k) {
+                            continue;
+                        }
+                        let q = mm([x as f64, y as f64, z as f64]);
+                        let inside = if pts.len() == 1 {
+                            seg_dist2(q, pts[0], pts[0]) <= s.radius_mm * s.radius_mm
+                        } else {
+                            pts.windows(2)
+                                .any(|w| seg_dist2(q, w[0], w[1]) <= s.radius_mm * s.radius_mm)
+                        };
+                        if inside {
+                            slow[idx(dims, x, y, z)] = 1;
+                        }
+                    }
+                }
+            }
+            assert_eq!(fast, slow, "case {case}: {s:?}");
+        }
+    }
 }

@@ -168,7 +168,7 @@ impl EditOp {
         let bad = |m: String| Err(Error::Invalid(format!("{}: {m}", self.name())));
         let check_range = |r: &Option<[f64; 2]>| -> Result<()> {
             match r {
-                Some([lo, hi]) if !(lo <= hi) => {
+                Some([lo, hi]) if lo.is_nan() || hi.is_nan() || lo > hi => {
                     Err(Error::Invalid(format!("range [{lo}, {hi}] is empty")))
                 }
                 _ => Ok(()),
