@@ -9,6 +9,7 @@
 //! the voxels of their slice.
 
 use super::ops::{EditOp, Editable, Shape, Stroke};
+use super::spans::{apply_spans_cpu, SpanWrite};
 use crate::error::{Error, Result};
 use crate::kernels::region_grow::{grow_cpu, Connectivity, GrowParams, GrowRequest};
 use crate::render::view::{ViewGeometry, ViewKind};
@@ -40,13 +41,6 @@ impl EditEnv<'_> {
                 Editable::EmptyOnly => cur == 0,
                 Editable::Inside(l) => cur == l,
             }
-    }
-
-    fn in_range(&self, idx: usize, range: Option<[f64; 2]>) -> bool {
-        range.is_none_or(|[lo, hi]| {
-            let v = self.image.data.get_f64(idx);
-            v >= lo && v <= hi
-        })
     }
 
     /// (axis_u, axis_v, axis_n) of a view plane, from the geometry (as the views show it).
@@ -170,14 +164,11 @@ pub fn op_box(env: &EditEnv, op: &EditOp) -> Result<Option<VoxelBox>> {
     })
 }
 
-/// Applies `op` to `labels`; returns the number of voxels changed. Undo/redo/set_label are
-/// handled by the session, not here.
-pub fn apply_op_cpu(env: &EditEnv, labels: &mut [u8], op: &EditOp) -> Result<u64> {
+/// Rasterises the span-shaped ops (paint, erase, polygon, threshold, clear_label,
+/// merge_labels) into a [`SpanWrite`]; None for other ops.
+pub fn spans_for(env: &EditEnv, op: &EditOp) -> Result<Option<SpanWrite>> {
     op.validate()?;
     let d = env.dims();
-    if labels.len() != d[0] * d[1] * d[2] {
-        return Err(Error::Invalid("labels do not match the image dims".into()));
-    }
     let target_locked = |l: u8| -> Result<()> {
         if env.locked[usize::from(l)] {
             Err(Error::Invalid(format!(
@@ -188,15 +179,35 @@ pub fn apply_op_cpu(env: &EditEnv, labels: &mut [u8], op: &EditOp) -> Result<u64
             Ok(())
         }
     };
-    let mut changed = 0u64;
-    match op {
+    let policy = |editable: Editable| -> [bool; 256] {
+        let mut s = [false; 256];
+        for (l, e) in s.iter_mut().enumerate() {
+            *e = env.allows(l as u8, editable);
+        }
+        s
+    };
+    let whole_rows = |w: &mut SpanWrite| {
+        for z in 0..d[2] {
+            for y in 0..d[1] {
+                w.push_row(y, z, &mut [(0, d[0] - 1)]);
+            }
+        }
+    };
+    Ok(Some(match op {
         EditOp::Paint(s) | EditOp::Erase(s) => {
             let paint = matches!(op, EditOp::Paint(_));
-            if paint {
+            let mut w = if paint {
                 target_locked(s.label)?;
-            }
+                SpanWrite::new(s.label, policy(s.editable), s.range)
+            } else {
+                let mut src = [false; 256];
+                for (l, e) in src.iter_mut().enumerate().skip(1) {
+                    *e = (s.label == 0 || l == usize::from(s.label)) && !env.locked[l];
+                }
+                SpanWrite::new(0, src, s.range)
+            };
             let Some(((lo, hi), disc)) = stroke_box(env, s)? else {
-                return Ok(0);
+                return Ok(Some(w));
             };
             let sp = env.image.grid.spacing_mm();
             let mm = |p: [f64; 3]| {
@@ -287,59 +298,49 @@ pub fn apply_op_cpu(env: &EditEnv, labels: &mut [u8], op: &EditOp) -> Result<u64
                         }
                         runs.push((x0, l));
                     }
-                    runs.sort_unstable();
-                    let mut next = 0usize;
-                    for &(x0, x1) in runs.iter() {
-                        for x in x0.max(next)..=x1 {
-                            let i = idx(d, x, y, z);
-                            let cur = labels[i];
-                            let ok = if paint {
-                                cur != s.label && env.allows(cur, s.editable)
-                            } else {
-                                cur != 0
-                                    && (s.label == 0 || cur == s.label)
-                                    && !env.locked[usize::from(cur)]
-                            };
-                            if ok && env.in_range(i, s.range) {
-                                labels[i] = if paint { s.label } else { 0 };
-                                changed += 1;
-                            }
-                        }
-                        next = next.max(x1 + 1);
-                    }
+                    w.push_row(y, z, &mut runs);
                 }
             }
+            w
         }
         EditOp::Polygon {
             plane,
-            slice,
             points,
             label,
             range,
             editable,
+            ..
         } => {
             target_locked(*label)?;
-            let (u, v, n) = env.plane_axes(*plane)?;
+            let (u, v, _) = env.plane_axes(*plane)?;
+            let mut w = SpanWrite::new(*label, policy(*editable), *range);
             let Some((lo, hi)) = op_box(env, op)? else {
-                return Ok(0);
+                return Ok(Some(w));
             };
-            for iv in lo[v]..=hi[v] {
-                for iu in lo[u]..=hi[u] {
-                    if !point_in_polygon(iu as f64, iv as f64, points) {
-                        continue;
+            let mut runs = Vec::new();
+            for z in lo[2]..=hi[2] {
+                for y in lo[1]..=hi[1] {
+                    runs.clear();
+                    let mut start: Option<usize> = None;
+                    for x in lo[0]..=hi[0] {
+                        let q = [x, y, z];
+                        let inside = point_in_polygon(q[u] as f64, q[v] as f64, points);
+                        match (inside, start) {
+                            (true, None) => start = Some(x),
+                            (false, Some(s0)) => {
+                                runs.push((s0, x - 1));
+                                start = None;
+                            }
+                            _ => {}
+                        }
                     }
-                    let mut q = [0usize; 3];
-                    q[u] = iu;
-                    q[v] = iv;
-                    q[n] = *slice;
-                    let i = idx(d, q[0], q[1], q[2]);
-                    let cur = labels[i];
-                    if cur != *label && env.allows(cur, *editable) && env.in_range(i, *range) {
-                        labels[i] = *label;
-                        changed += 1;
+                    if let Some(s0) = start {
+                        runs.push((s0, hi[0]));
                     }
+                    w.push_row(y, z, &mut runs);
                 }
             }
+            w
         }
         EditOp::Threshold {
             range,
@@ -359,22 +360,60 @@ pub fn apply_op_cpu(env: &EditEnv, labels: &mut [u8], op: &EditOp) -> Result<u64
                 }
                 None => env.whole(),
             };
+            let mut w = SpanWrite::new(*label, policy(*editable), Some(*range));
             for z in lo[2]..=hi[2] {
                 for y in lo[1]..=hi[1] {
-                    for x in lo[0]..=hi[0] {
-                        let i = idx(d, x, y, z);
-                        let cur = labels[i];
-                        if cur != *label
-                            && env.allows(cur, *editable)
-                            && env.in_range(i, Some(*range))
-                        {
-                            labels[i] = *label;
-                            changed += 1;
-                        }
-                    }
+                    w.push_row(y, z, &mut [(lo[0], hi[0])]);
                 }
             }
+            w
         }
+        EditOp::ClearLabel { label } => {
+            target_locked(*label)?;
+            let mut src = [false; 256];
+            src[usize::from(*label)] = *label != 0;
+            let mut w = SpanWrite::new(0, src, None);
+            whole_rows(&mut w);
+            w
+        }
+        EditOp::MergeLabels { from, into } => {
+            target_locked(*into)?;
+            let mut src = [false; 256];
+            for &f in from.iter().filter(|&&f| f != *into && f != 0) {
+                target_locked(f)?;
+                src[usize::from(f)] = true;
+            }
+            let mut w = SpanWrite::new(*into, src, None);
+            whole_rows(&mut w);
+            w
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// Applies `op` to `labels`; returns the number of voxels changed. Undo/redo/set_label are
+/// handled by the session, not here.
+pub fn apply_op_cpu(env: &EditEnv, labels: &mut [u8], op: &EditOp) -> Result<u64> {
+    op.validate()?;
+    let d = env.dims();
+    if labels.len() != d[0] * d[1] * d[2] {
+        return Err(Error::Invalid("labels do not match the image dims".into()));
+    }
+    let target_locked = |l: u8| -> Result<()> {
+        if env.locked[usize::from(l)] {
+            Err(Error::Invalid(format!(
+                "{}: label {l} is locked",
+                op.name()
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    if let Some(w) = spans_for(env, op)? {
+        return Ok(apply_spans_cpu(env.image, labels, &w));
+    }
+    let mut changed = 0u64;
+    match op {
         EditOp::Grow {
             seeds,
             lower,
@@ -400,25 +439,6 @@ pub fn apply_op_cpu(env: &EditEnv, labels: &mut [u8], op: &EditOp) -> Result<u64
                     *l = *label;
                     changed += 1;
                 }
-            }
-        }
-        EditOp::ClearLabel { label } => {
-            target_locked(*label)?;
-            for l in labels.iter_mut().filter(|l| **l == *label) {
-                *l = 0;
-                changed += 1;
-            }
-        }
-        EditOp::MergeLabels { from, into } => {
-            target_locked(*into)?;
-            let mut set = [false; 256];
-            for &f in from.iter().filter(|&&f| f != *into && f != 0) {
-                target_locked(f)?;
-                set[usize::from(f)] = true;
-            }
-            for l in labels.iter_mut().filter(|l| set[usize::from(**l)]) {
-                *l = *into;
-                changed += 1;
             }
         }
         EditOp::Dilate {
@@ -480,7 +500,8 @@ pub fn apply_op_cpu(env: &EditEnv, labels: &mut [u8], op: &EditOp) -> Result<u64
                 }
             }
         }
-        EditOp::SetLabel { .. } | EditOp::Undo | EditOp::Redo => {}
+        // Span-shaped ops were handled above; set_label/undo/redo belong to the session.
+        _ => {}
     }
     Ok(changed)
 }

@@ -8,6 +8,7 @@ pub mod journal;
 pub mod label_volume;
 pub mod ops;
 pub mod session;
+pub mod spans;
 pub mod stats;
 pub mod undo;
 

@@ -14,6 +14,8 @@ pub const HISTOGRAM: &str = include_str!("../../shaders/histogram.wgsl");
 pub const REGION_GROW: &str = include_str!("../../shaders/region_grow.wgsl");
 /// `shaders/commit_mask.wgsl`.
 pub const COMMIT_MASK: &str = include_str!("../../shaders/commit_mask.wgsl");
+/// `shaders/span_write.wgsl`.
+pub const SPAN_WRITE: &str = include_str!("../../shaders/span_write.wgsl");
 /// `shaders/mpr.wgsl`.
 pub const MPR: &str = include_str!("../../shaders/mpr.wgsl");
 
@@ -30,6 +32,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("mpr.wgsl", MPR),
     ("region_grow.wgsl", REGION_GROW),
     ("commit_mask.wgsl", COMMIT_MASK),
+    ("span_write.wgsl", SPAN_WRITE),
 ];
 
 /// Expands includes and the sample type.
