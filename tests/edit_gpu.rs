@@ -30,8 +30,12 @@ fn run_all(ctx: &GpuContext, vol: &Volume, start: Vec<u8>, locked: &[u8]) {
     for &l in locked {
         lk[usize::from(l)] = true;
     }
-    let env = EditEnv { image: vol, locked: lk };
-    let rv = ResidentVolume::upload(ctx, vol.grid.dims, &vol.data).unwrap_or_else(|e| panic!("{e}"));
+    let env = EditEnv {
+        image: vol,
+        locked: lk,
+    };
+    let rv =
+        ResidentVolume::upload(ctx, vol.grid.dims, &vol.data).unwrap_or_else(|e| panic!("{e}"));
     let gl = PackedU8Volume::upload(ctx, vol.grid.dims, &start).unwrap_or_else(|e| panic!("{e}"));
     let k = SpanWriteKernel::new(ctx, vol.dtype()).unwrap_or_else(|e| panic!("{e}"));
     let mut cpu = start;
@@ -49,7 +53,11 @@ fn run_all(ctx: &GpuContext, vol: &Volume, start: Vec<u8>, locked: &[u8]) {
         let g = k.run(ctx, &w, &rv, &gl).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(g, c, "op {n} ({}): changed counts", op.name());
         let got = gl.download(ctx).unwrap_or_else(|e| panic!("{e}"));
-        assert!(got == cpu, "op {n} ({}): GPU and CPU labels differ", op.name());
+        assert!(
+            got == cpu,
+            "op {n} ({}): GPU and CPU labels differ",
+            op.name()
+        );
     }
     assert!(cpu.iter().any(|&l| l != 0));
 }
@@ -57,23 +65,42 @@ fn run_all(ctx: &GpuContext, vol: &Volume, start: Vec<u8>, locked: &[u8]) {
 #[test]
 fn span_ops_gpu_equal_cpu_on_phantom_and_float_volume() {
     let Some(ctx) = common::gpu() else { return };
-    let ph = Phantom::new([41, 37, 25]).unwrap_or_else(|e| panic!("{e}")).volume();
+    let ph = Phantom::new([41, 37, 25])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .volume();
     let n = ph.grid.voxel_count();
     run_all(&ctx, &ph, vec![0; n], &[]);
     // Float volume (fractional range bounds are exercised), some labels present and locked.
-    let VoxelData::I16(v) = &ph.data else { panic!("phantom is int16") };
+    let VoxelData::I16(v) = &ph.data else {
+        panic!("phantom is int16")
+    };
     let f: Vec<f32> = v.iter().map(|&x| f32::from(x) * 0.37 + 0.125).collect();
-    let fv = Volume::new(ph.grid, VoxelData::F32(f), ph.meta.clone()).unwrap_or_else(|e| panic!("{e}"));
-    let start: Vec<u8> = (0..n).map(|i| if i % 11 == 0 { 9 } else if i % 13 == 0 { 2 } else { 0 }).collect();
+    let fv =
+        Volume::new(ph.grid, VoxelData::F32(f), ph.meta.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let start: Vec<u8> = (0..n)
+        .map(|i| {
+            if i % 11 == 0 {
+                9
+            } else if i % 13 == 0 {
+                2
+            } else {
+                0
+            }
+        })
+        .collect();
     run_all(&ctx, &fv, start, &[9]);
 }
 
 #[test]
 fn span_ops_gpu_equal_cpu_on_real_mri_with_atlas() {
     let Some(ctx) = common::gpu() else { return };
-    let (Some(ch2), Some(aal)) = (common::mricron("ch2.nii.gz"), common::mricron("aal.nii.gz")) else { return };
+    let (Some(ch2), Some(aal)) = (common::mricron("ch2.nii.gz"), common::mricron("aal.nii.gz"))
+    else {
+        return;
+    };
     let vol = voxmark::io::nifti::read_nifti(&ch2).unwrap_or_else(|e| panic!("{e}"));
     let mask = voxmark::io::nifti::read_nifti(&aal).unwrap_or_else(|e| panic!("{e}"));
-    let labels = voxmark::volume::labels::labels_for(&mask, &aal, &vol.grid).unwrap_or_else(|e| panic!("{e}"));
+    let labels = voxmark::volume::labels::labels_for(&mask, &aal, &vol.grid)
+        .unwrap_or_else(|e| panic!("{e}"));
     run_all(&ctx, &vol, labels, &[7]);
 }

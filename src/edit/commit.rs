@@ -4,9 +4,8 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::residency::PackedU8Volume;
-use crate::gpu::{readback::read_buffer, shaders, GpuContext};
+use crate::gpu::{compute, readback::read_u32, shaders, GpuContext};
 use bytemuck::{Pod, Zeroable};
-use wgpu::util::DeviceExt;
 
 /// Keep in sync with `shaders/commit_mask.wgsl` (struct Params).
 #[repr(C)]
@@ -85,60 +84,28 @@ impl CommitKernel {
             ));
         }
         let counter = ctx.scoped("commit_mask", || {
-            let uniform = ctx
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("commit params"),
-                    contents: bytemuck::bytes_of(p),
-                    usage: wgpu::BufferUsages::UNIFORM,
-                });
-            let counter = ctx
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("commit count"),
-                    contents: &[0u8; 4],
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                });
-            let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("commit_mask"),
-                layout: &self.pipeline.get_bind_group_layout(0),
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: uniform.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: wgpu::BindingResource::TextureView(&mask.view),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: wgpu::BindingResource::TextureView(&labels.view),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: counter.as_entire_binding(),
-                    },
+            let uniform = compute::uniform(ctx, "commit params", p);
+            let counter =
+                compute::storage(ctx, "commit count", &[0u8; 4], wgpu::BufferUsages::COPY_SRC);
+            let bind = compute::bind_group(
+                ctx,
+                &self.pipeline,
+                "commit_mask",
+                &[
+                    uniform.as_entire_binding(),
+                    wgpu::BindingResource::TextureView(&mask.view),
+                    wgpu::BindingResource::TextureView(&labels.view),
+                    counter.as_entire_binding(),
                 ],
-            });
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("commit_mask"),
-                    timestamp_writes: None,
-                });
-                pass.set_pipeline(&self.pipeline);
-                pass.set_bind_group(0, &bind, &[]);
-                pass.dispatch_workgroups(
-                    p.dims[0].div_ceil(8),
-                    p.dims[1].div_ceil(8),
-                    p.dims[2].div_ceil(4),
-                );
-            }
-            ctx.queue.submit([enc.finish()]);
+            );
+            let groups = [
+                p.dims[0].div_ceil(8),
+                p.dims[1].div_ceil(8),
+                p.dims[2].div_ceil(4),
+            ];
+            compute::submit_pass(ctx, &self.pipeline, &bind, "commit_mask", groups);
             counter
         })?;
-        let b = read_buffer(ctx, &counter, 4)?;
-        Ok(u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+        Ok(u64::from(read_u32(ctx, &counter)?))
     }
 }

@@ -7,10 +7,9 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::residency::{wgsl_sample_type, PackedU8Volume, ResidentVolume};
-use crate::gpu::{readback::read_buffer, shaders, GpuContext};
+use crate::gpu::{compute, readback::read_u32, shaders, GpuContext};
 use crate::volume::{DType, Volume};
 use bytemuck::{Pod, Zeroable};
-use wgpu::util::DeviceExt;
 
 /// Runs of voxels to write, and the rule for writing them.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,77 +178,47 @@ impl SpanWriteKernel {
             source,
         };
         let counter = ctx.scoped("span_write", || {
-            let dev = &ctx.device;
-            let uniform = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("span_write params"),
-                contents: bytemuck::bytes_of(&p),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-            let rows = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("span_write rows"),
-                contents: bytemuck::cast_slice(&w.rows),
-                usage: wgpu::BufferUsages::STORAGE,
-            });
-            let spans = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("span_write spans"),
-                contents: bytemuck::cast_slice(&w.spans),
-                usage: wgpu::BufferUsages::STORAGE,
-            });
-            let counter = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("span_write count"),
-                contents: &[0u8; 4],
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            });
-            let bind = dev.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("span_write"),
-                layout: &self.pipeline.get_bind_group_layout(0),
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: uniform.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: rows.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: spans.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: wgpu::BindingResource::TextureView(&image.view),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 4,
-                        resource: wgpu::BindingResource::TextureView(&labels.view),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 5,
-                        resource: counter.as_entire_binding(),
-                    },
+            let uniform = compute::uniform(ctx, "span_write params", &p);
+            let rows = compute::storage(
+                ctx,
+                "span_write rows",
+                bytemuck::cast_slice(&w.rows),
+                wgpu::BufferUsages::empty(),
+            );
+            let spans = compute::storage(
+                ctx,
+                "span_write spans",
+                bytemuck::cast_slice(&w.spans),
+                wgpu::BufferUsages::empty(),
+            );
+            let counter = compute::storage(
+                ctx,
+                "span_write count",
+                &[0u8; 4],
+                wgpu::BufferUsages::COPY_SRC,
+            );
+            let bind = compute::bind_group(
+                ctx,
+                &self.pipeline,
+                "span_write",
+                &[
+                    uniform.as_entire_binding(),
+                    rows.as_entire_binding(),
+                    spans.as_entire_binding(),
+                    wgpu::BindingResource::TextureView(&image.view),
+                    wgpu::BindingResource::TextureView(&labels.view),
+                    counter.as_entire_binding(),
                 ],
-            });
-            let mut enc = dev.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("span_write"),
-                    timestamp_writes: None,
-                });
-                pass.set_pipeline(&self.pipeline);
-                pass.set_bind_group(0, &bind, &[]);
-                let groups = (w.rows.len() as u32).div_ceil(64);
-                let (gx, gy) = if groups > 65535 {
-                    (65535, groups.div_ceil(65535))
-                } else {
-                    (groups, 1)
-                };
-                pass.dispatch_workgroups(gx, gy, 1);
-            }
-            ctx.queue.submit([enc.finish()]);
+            );
+            compute::submit_pass(
+                ctx,
+                &self.pipeline,
+                &bind,
+                "span_write",
+                compute::groups_1d((w.rows.len() as u32).div_ceil(64)),
+            );
             counter
         })?;
-        let b = read_buffer(ctx, &counter, 4)?;
-        Ok(u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+        Ok(u64::from(read_u32(ctx, &counter)?))
     }
 }

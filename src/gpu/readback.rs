@@ -36,3 +36,9 @@ pub fn read_buffer(ctx: &GpuContext, src: &wgpu::Buffer, size: u64) -> Result<Ve
     staging.unmap();
     Ok(bytes)
 }
+
+/// Reads the first u32 of `src` (a counter).
+pub fn read_u32(ctx: &GpuContext, src: &wgpu::Buffer) -> Result<u32> {
+    let b = read_buffer(ctx, src, 4)?;
+    Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}

@@ -1,10 +1,9 @@
 //! The smallest real compute kernel: `out = in * scale + offset` on i32, with its CPU
 //! reference. Proves that shader compilation, dispatch and readback work on an adapter.
 
-use super::{readback::read_buffer, shaders, GpuContext};
+use super::{compute, readback::read_buffer, shaders, GpuContext};
 use crate::error::{Error, Result};
 use bytemuck::{Pod, Zeroable};
-use wgpu::util::DeviceExt;
 
 /// Keep in sync with `shaders/selftest.wgsl` (struct Params).
 #[repr(C)]
@@ -50,59 +49,36 @@ pub fn selftest_gpu(ctx: &GpuContext, params: &SelftestParams, input: &[i32]) ->
             compilation_options: Default::default(),
             cache: None,
         });
-        let uniform = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("selftest params"),
-            contents: bytemuck::bytes_of(params),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let inbuf = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("selftest in"),
-            contents: bytemuck::cast_slice(input),
-            usage: wgpu::BufferUsages::STORAGE,
-        });
+        let uniform = compute::uniform(ctx, "selftest params", params);
+        let inbuf = compute::storage(
+            ctx,
+            "selftest in",
+            bytemuck::cast_slice(input),
+            wgpu::BufferUsages::empty(),
+        );
         let output = dev.create_buffer(&wgpu::BufferDescriptor {
             label: Some("selftest out"),
             size: bytes,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        let bind = dev.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("selftest"),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: uniform.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: inbuf.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: output.as_entire_binding(),
-                },
+        let bind = compute::bind_group(
+            ctx,
+            &pipeline,
+            "selftest",
+            &[
+                uniform.as_entire_binding(),
+                inbuf.as_entire_binding(),
+                output.as_entire_binding(),
             ],
-        });
-        let groups = params.count.div_ceil(256);
-        let (gx, gy) = if groups > 65535 {
-            (65535, groups.div_ceil(65535))
-        } else {
-            (groups, 1)
-        };
-        let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("selftest"),
-        });
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("selftest"),
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&pipeline);
-            pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups(gx, gy, 1);
-        }
-        ctx.queue.submit([enc.finish()]);
+        );
+        compute::submit_pass(
+            ctx,
+            &pipeline,
+            &bind,
+            "selftest",
+            compute::groups_1d(params.count.div_ceil(256)),
+        );
         output
     })?;
     let out = read_buffer(ctx, &output, bytes)?;

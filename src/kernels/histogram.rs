@@ -7,11 +7,10 @@
 use super::compute_pipeline;
 use crate::error::{Error, Result};
 use crate::gpu::residency::{wgsl_sample_type, ResidentVolume};
-use crate::gpu::{readback::read_buffer, shaders, GpuContext};
+use crate::gpu::{compute, readback::read_buffer, shaders, GpuContext};
 use crate::volume::{DType, VoxelData, WindowPreset};
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
-use wgpu::util::DeviceExt;
 
 /// Most bins a histogram may have (workgroup memory: 16 KiB of u32).
 pub const MAX_BINS: u32 = 4096;
@@ -137,54 +136,31 @@ impl HistogramKernel {
         }
         let size = u64::from(p.dims[3]) * 4;
         let bins = ctx.scoped("histogram", || {
-            let uniform = ctx
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("histogram params"),
-                    contents: bytemuck::bytes_of(p),
-                    usage: wgpu::BufferUsages::UNIFORM,
-                });
+            let uniform = compute::uniform(ctx, "histogram params", p);
             let bins = ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("histogram bins"),
                 size,
                 usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
             });
-            let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("histogram"),
-                layout: &self.pipeline.get_bind_group_layout(0),
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: uniform.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: wgpu::BindingResource::TextureView(&volume.view),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: bins.as_entire_binding(),
-                    },
+            let bind = compute::bind_group(
+                ctx,
+                &self.pipeline,
+                "histogram",
+                &[
+                    uniform.as_entire_binding(),
+                    wgpu::BindingResource::TextureView(&volume.view),
+                    bins.as_entire_binding(),
                 ],
-            });
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("histogram"),
-                    timestamp_writes: None,
-                });
-                pass.set_pipeline(&self.pipeline);
-                pass.set_bind_group(0, &bind, &[]);
-                let nz = p.dims[2];
-                let (gx, gy) = if nz > 65535 {
-                    (65535, nz.div_ceil(65535))
-                } else {
-                    (nz, 1)
-                };
-                pass.dispatch_workgroups(gx, gy, 1);
-            }
-            ctx.queue.submit([enc.finish()]);
+            );
+            // One workgroup per z-slice.
+            compute::submit_pass(
+                ctx,
+                &self.pipeline,
+                &bind,
+                "histogram",
+                compute::groups_1d(p.dims[2]),
+            );
             bins
         })?;
         let bytes = read_buffer(ctx, &bins, size)?;

@@ -11,11 +11,10 @@ use super::compute_pipeline;
 use super::window_level::window_to_u8;
 use crate::error::{Error, Result};
 use crate::gpu::residency::{wgsl_sample_type, PackedU8Volume, ResidentVolume};
-use crate::gpu::{shaders, GpuContext};
+use crate::gpu::{compute, shaders, GpuContext};
 use crate::render::view::ViewGeometry;
 use crate::volume::{DType, VoxelData, WindowPreset};
 use bytemuck::{Pod, Zeroable};
-use wgpu::util::DeviceExt;
 
 pub const FLAG_LABELS: u32 = 1;
 pub const FLAG_LINEAR: u32 = 2;
@@ -314,65 +313,37 @@ impl MprKernel {
         for (d, s) in palette.iter_mut().zip(colors) {
             *d = *s;
         }
-        let dev = &ctx.device;
-        let uniform = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("mpr params"),
-            contents: bytemuck::bytes_of(p),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let color_buf = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("mpr colors"),
-            contents: bytemuck::cast_slice(&palette),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let coord_buf = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("mpr coords"),
-            contents: bytemuck::cast_slice(coords),
-            usage: wgpu::BufferUsages::STORAGE,
-        });
+        let uniform = compute::uniform(ctx, "mpr params", p);
+        let color_buf = compute::uniform(ctx, "mpr colors", &palette);
+        let coord_buf = compute::storage(
+            ctx,
+            "mpr coords",
+            bytemuck::cast_slice(coords),
+            wgpu::BufferUsages::empty(),
+        );
         let label_view = &labels.unwrap_or(&self.empty_labels).view;
         let preview_view = &preview.unwrap_or(&self.empty_labels).view;
-        let bind = dev.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("mpr"),
-            layout: &self.pipeline.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: uniform.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: color_buf.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: coord_buf.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: wgpu::BindingResource::TextureView(&volume.view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: wgpu::BindingResource::TextureView(label_view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 5,
-                    resource: wgpu::BindingResource::TextureView(target),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 6,
-                    resource: wgpu::BindingResource::TextureView(preview_view),
-                },
+        let bind = compute::bind_group(
+            ctx,
+            &self.pipeline,
+            "mpr",
+            &[
+                uniform.as_entire_binding(),
+                color_buf.as_entire_binding(),
+                coord_buf.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&volume.view),
+                wgpu::BindingResource::TextureView(label_view),
+                wgpu::BindingResource::TextureView(target),
+                wgpu::BindingResource::TextureView(preview_view),
             ],
-        });
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("mpr"),
-            timestamp_writes: None,
-        });
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(p.size[0].div_ceil(8), p.size[1].div_ceil(8), 1);
+        );
+        compute::encode_pass(
+            encoder,
+            &self.pipeline,
+            &bind,
+            "mpr",
+            [p.size[0].div_ceil(8), p.size[1].div_ceil(8), 1],
+        );
         Ok(())
     }
 }

@@ -12,11 +12,10 @@
 use super::compute_pipeline;
 use crate::error::{Error, Result};
 use crate::gpu::residency::{wgsl_sample_type, PackedU8Volume, ResidentVolume};
-use crate::gpu::{shaders, GpuContext};
+use crate::gpu::{compute, shaders, GpuContext};
 use crate::volume::{DType, VoxelData, WindowPreset};
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
-use wgpu::util::DeviceExt;
 
 /// Keep in sync with `shaders/window_level.wgsl` (struct Params).
 #[repr(C)]
@@ -134,42 +133,23 @@ impl WindowLevelKernel {
                 "window_level: volume type or dims do not match".into(),
             ));
         }
-        let uniform = ctx
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("window_level params"),
-                contents: bytemuck::bytes_of(params),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-        let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("window_level"),
-            layout: &self.pipeline.get_bind_group_layout(0),
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: uniform.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::TextureView(&volume.view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: wgpu::BindingResource::TextureView(&out.view),
-                },
+        let uniform = compute::uniform(ctx, "window_level params", params);
+        let bind = compute::bind_group(
+            ctx,
+            &self.pipeline,
+            "window_level",
+            &[
+                uniform.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&volume.view),
+                wgpu::BindingResource::TextureView(&out.view),
             ],
-        });
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("window_level"),
-            timestamp_writes: None,
-        });
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(
+        );
+        let groups = [
             params.dims[3].div_ceil(8),
             params.dims[1].div_ceil(8),
             params.dims[2].div_ceil(4),
-        );
+        ];
+        compute::encode_pass(encoder, &self.pipeline, &bind, "window_level", groups);
         Ok(())
     }
 

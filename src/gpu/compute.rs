@@ -1,0 +1,95 @@
+//! Small helpers every compute kernel uses: parameter buffers, bind groups with bindings
+//! numbered in order, and one-dispatch passes (with the 2-D fallback past 65,535 groups).
+
+use super::GpuContext;
+use bytemuck::Pod;
+use wgpu::util::DeviceExt;
+
+/// A uniform buffer holding `value`.
+pub fn uniform<T: Pod>(ctx: &GpuContext, label: &str, value: &T) -> wgpu::Buffer {
+    ctx.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::bytes_of(value),
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
+}
+
+/// A storage buffer initialised with `bytes` (plus `extra` usages, e.g. COPY_SRC).
+pub fn storage(
+    ctx: &GpuContext,
+    label: &str,
+    bytes: &[u8],
+    extra: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    ctx.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytes,
+            usage: wgpu::BufferUsages::STORAGE | extra,
+        })
+}
+
+/// A bind group for group 0 of `pipeline` with `resources` at bindings 0, 1, 2, ...
+pub fn bind_group(
+    ctx: &GpuContext,
+    pipeline: &wgpu::ComputePipeline,
+    label: &str,
+    resources: &[wgpu::BindingResource],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = resources
+        .iter()
+        .enumerate()
+        .map(|(i, r)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: r.clone(),
+        })
+        .collect();
+    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &entries,
+    })
+}
+
+/// Workgroup counts for `groups` 1-D groups: (x, y) with x ≤ 65,535 (shaders index with
+/// `gid.x + gid.y * num_workgroups.x * workgroup_size`).
+pub fn groups_1d(groups: u32) -> [u32; 3] {
+    if groups > 65_535 {
+        [65_535, groups.div_ceil(65_535), 1]
+    } else {
+        [groups.max(1), 1, 1]
+    }
+}
+
+/// Records one compute pass with one dispatch.
+pub fn encode_pass(
+    encoder: &mut wgpu::CommandEncoder,
+    pipeline: &wgpu::ComputePipeline,
+    bind: &wgpu::BindGroup,
+    label: &str,
+    groups: [u32; 3],
+) {
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some(label),
+        timestamp_writes: None,
+    });
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, bind, &[]);
+    pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+}
+
+/// Records and submits one dispatch.
+pub fn submit_pass(
+    ctx: &GpuContext,
+    pipeline: &wgpu::ComputePipeline,
+    bind: &wgpu::BindGroup,
+    label: &str,
+    groups: [u32; 3],
+) {
+    let mut enc = ctx
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+    encode_pass(&mut enc, pipeline, bind, label, groups);
+    ctx.queue.submit([enc.finish()]);
+}
