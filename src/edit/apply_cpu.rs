@@ -524,6 +524,15 @@ pub fn point_in_polygon(x: f64, y: f64, pts: &[[f64; 2]]) -> bool {
     inside
 }
 
+/// Linear index of voxel `p + o`, or None outside the volume.
+fn neighbour(d: [usize; 3], p: [i64; 3], o: [i64; 3]) -> Option<usize> {
+    let q = [p[0] + o[0], p[1] + o[1], p[2] + o[2]];
+    if (0..3).any(|a| q[a] < 0 || q[a] >= d[a] as i64) {
+        return None;
+    }
+    Some(idx(d, q[0] as usize, q[1] as usize, q[2] as usize))
+}
+
 /// Voxel offsets within `radius_mm` (ellipsoid in voxels, spacing honoured), centre excluded.
 fn ball_offsets(env: &EditEnv, radius_mm: f64) -> Vec<[i64; 3]> {
     let sp = env.image.grid.spacing_mm();
@@ -585,17 +594,9 @@ fn morph_marks(
                     continue;
                 }
                 for o in offsets {
-                    let (a, b, c) = (x as i64 + o[0], y as i64 + o[1], z as i64 + o[2]);
-                    if a < 0
-                        || b < 0
-                        || c < 0
-                        || a >= d[0] as i64
-                        || b >= d[1] as i64
-                        || c >= d[2] as i64
-                    {
+                    let Some(j) = neighbour(d, [x as i64, y as i64, z as i64], *o) else {
                         continue;
-                    }
-                    let j = idx(d, a as usize, b as usize, c as usize);
+                    };
                     if !source(labels[j]) {
                         mark[j] = true;
                     }
@@ -634,17 +635,9 @@ fn components(labels: &[u8], d: [usize; 3], label: u8, conn: Connectivity) -> Ve
                 (i / (d[0] * d[1])) as i64,
             );
             for o in &offs {
-                let (a, b, c) = (x + o[0], y + o[1], z + o[2]);
-                if a < 0
-                    || b < 0
-                    || c < 0
-                    || a >= d[0] as i64
-                    || b >= d[1] as i64
-                    || c >= d[2] as i64
-                {
+                let Some(j) = neighbour(d, [x, y, z], *o) else {
                     continue;
-                }
-                let j = idx(d, a as usize, b as usize, c as usize);
+                };
                 if labels[j] == label && !seen[j] {
                     seen[j] = true;
                     comp.push(j);

@@ -69,24 +69,7 @@ pub fn direction_letters(d: DVec3) -> String {
 
 /// For each voxel axis, the world axis (0 = R/L, 1 = A/P, 2 = S/I) it mostly points along.
 pub fn world_axis_of(grid: &Grid) -> [usize; 3] {
-    let lin = grid.linear();
-    let mut order: Vec<(usize, usize, f64)> = Vec::new();
-    for ax in 0..3 {
-        let col = lin.col(ax).normalize_or_zero();
-        for w in 0..3 {
-            order.push((ax, w, col[w].abs()));
-        }
-    }
-    order.sort_by(|a, b| b.2.total_cmp(&a.2));
-    let mut world_of = [usize::MAX; 3];
-    let mut used = [false; 3];
-    for (ax, w, _) in order {
-        if world_of[ax] == usize::MAX && !used[w] {
-            world_of[ax] = w;
-            used[w] = true;
-        }
-    }
-    world_of
+    grid.world_axis_of()
 }
 
 impl ViewGeometry {

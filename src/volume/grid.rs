@@ -78,14 +78,11 @@ impl Grid {
         ]
     }
 
-    /// Axis codes in the style of nibabel's `aff2axcodes`: for each voxel axis the world
-    /// direction (R/L, A/P, S/I) it mostly points to, e.g. `"LPS"` for a DICOM axial series.
-    pub fn axis_codes(&self) -> String {
+    /// For each voxel axis, the world axis (0 = R/L, 1 = A/P, 2 = S/I) it mostly points
+    /// along: greedy assignment by largest absolute direction cosine, as nibabel's
+    /// `aff2axcodes` does for non-degenerate affines.
+    pub fn world_axis_of(&self) -> [usize; 3] {
         let lin = self.linear();
-        let mut used = [false; 3];
-        let mut out = String::new();
-        // Greedy assignment by largest absolute component, as aff2axcodes does for
-        // non-degenerate affines.
         let mut order: Vec<(usize, usize, f64)> = Vec::new();
         for ax in 0..3 {
             let col = lin.col(ax).normalize_or_zero();
@@ -95,25 +92,35 @@ impl Grid {
         }
         order.sort_by(|a, b| b.2.total_cmp(&a.2));
         let mut world_of = [usize::MAX; 3];
+        let mut used = [false; 3];
         for (ax, w, _) in order {
             if world_of[ax] == usize::MAX && !used[w] {
                 world_of[ax] = w;
                 used[w] = true;
             }
         }
-        for (ax, &w) in world_of.iter().enumerate() {
-            let sign = lin.col(ax)[w.min(2)];
-            let c = match (w, sign >= 0.0) {
-                (0, true) => 'R',
-                (0, false) => 'L',
-                (1, true) => 'A',
-                (1, false) => 'P',
-                (2, true) => 'S',
-                _ => 'I',
-            };
-            out.push(c);
-        }
-        out
+        world_of
+    }
+
+    /// Axis codes in the style of nibabel's `aff2axcodes`: for each voxel axis the world
+    /// direction (R/L, A/P, S/I) it mostly points to, e.g. `"LPS"` for a DICOM axial series.
+    pub fn axis_codes(&self) -> String {
+        let lin = self.linear();
+        self.world_axis_of()
+            .iter()
+            .enumerate()
+            .map(|(ax, &w)| {
+                let positive = lin.col(ax)[w.min(2)] >= 0.0;
+                match (w, positive) {
+                    (0, true) => 'R',
+                    (0, false) => 'L',
+                    (1, true) => 'A',
+                    (1, false) => 'P',
+                    (2, true) => 'S',
+                    _ => 'I',
+                }
+            })
+            .collect()
     }
 }
 
