@@ -104,3 +104,59 @@ fn span_ops_gpu_equal_cpu_on_real_mri_with_atlas() {
         .unwrap_or_else(|e| panic!("{e}"));
     run_all(&ctx, &vol, labels, &[7]);
 }
+
+#[test]
+fn dilate_and_erode_gpu_equal_cpu() {
+    use voxmark::edit::apply_cpu::apply_op_cpu;
+    use voxmark::edit::morph::MorphKernel;
+    let Some(ctx) = common::gpu() else { return };
+    let ph = Phantom::new([45, 38, 27])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .volume();
+    // Labels: thresholded bone (2) and vessels (1) of the phantom, some voxels locked (9).
+    let VoxelData::I16(v) = &ph.data else {
+        panic!("int16")
+    };
+    let start: Vec<u8> = v
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            if i % 97 == 0 {
+                9
+            } else if x > 600 {
+                2
+            } else if x > 200 {
+                1
+            } else {
+                0
+            }
+        })
+        .collect();
+    let mut lk = [false; 256];
+    lk[9] = true;
+    let env = EditEnv {
+        image: &ph,
+        locked: lk,
+    };
+    let ops = parse_ops(
+        r#"[{"op":"dilate","label":1,"radius_mm":12},
+            {"op":"dilate","label":2,"radius_mm":20,"editable":"empty_only"},
+            {"op":"erode","label":2,"radius_mm":11},
+            {"op":"erode","label":1,"radius_mm":30}]"#,
+        std::path::Path::new("ops.json"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let gl = PackedU8Volume::upload(&ctx, ph.grid.dims, &start).unwrap_or_else(|e| panic!("{e}"));
+    let k = MorphKernel::new(&ctx).unwrap_or_else(|e| panic!("{e}"));
+    let mut cpu = start;
+    for (n, op) in ops.iter().enumerate() {
+        let c = apply_op_cpu(&env, &mut cpu, op).unwrap_or_else(|e| panic!("{e}"));
+        let g = k.run(&ctx, &env, op, &gl).unwrap_or_else(|e| panic!("{e}"));
+        assert!(c > 0, "op {n} changes something");
+        assert_eq!(g, c, "op {n}: changed counts");
+        assert!(
+            gl.download(&ctx).unwrap_or_else(|e| panic!("{e}")) == cpu,
+            "op {n}: labels differ"
+        );
+    }
+}

@@ -34,7 +34,8 @@ impl EditEnv<'_> {
         ([0, 0, 0], [d[0] - 1, d[1] - 1, d[2] - 1])
     }
 
-    fn allows(&self, cur: u8, editable: Editable) -> bool {
+    /// Whether a voxel labelled `cur` may be changed under `editable` (locked never).
+    pub fn allows(&self, cur: u8, editable: Editable) -> bool {
         !self.locked[usize::from(cur)]
             && match editable {
                 Editable::Everywhere => true,
@@ -534,7 +535,7 @@ fn neighbour(d: [usize; 3], p: [i64; 3], o: [i64; 3]) -> Option<usize> {
 }
 
 /// Voxel offsets within `radius_mm` (ellipsoid in voxels, spacing honoured), centre excluded.
-fn ball_offsets(env: &EditEnv, radius_mm: f64) -> Vec<[i64; 3]> {
+pub fn ball_offsets(env: &EditEnv, radius_mm: f64) -> Vec<[i64; 3]> {
     let sp = env.image.grid.spacing_mm();
     let r = [0, 1, 2].map(|a| (radius_mm / sp[a]).floor() as i64);
     let mut out = Vec::new();

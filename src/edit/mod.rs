@@ -6,6 +6,7 @@ pub mod apply_cpu;
 pub mod commit;
 pub mod journal;
 pub mod label_volume;
+pub mod morph;
 pub mod ops;
 pub mod session;
 pub mod spans;

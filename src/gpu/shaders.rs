@@ -16,6 +16,8 @@ pub const REGION_GROW: &str = include_str!("../../shaders/region_grow.wgsl");
 pub const COMMIT_MASK: &str = include_str!("../../shaders/commit_mask.wgsl");
 /// `shaders/span_write.wgsl`.
 pub const SPAN_WRITE: &str = include_str!("../../shaders/span_write.wgsl");
+/// `shaders/morph.wgsl`.
+pub const MORPH: &str = include_str!("../../shaders/morph.wgsl");
 /// `shaders/mpr.wgsl`.
 pub const MPR: &str = include_str!("../../shaders/mpr.wgsl");
 
@@ -33,6 +35,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("region_grow.wgsl", REGION_GROW),
     ("commit_mask.wgsl", COMMIT_MASK),
     ("span_write.wgsl", SPAN_WRITE),
+    ("morph.wgsl", MORPH),
 ];
 
 /// Expands includes and the sample type.
