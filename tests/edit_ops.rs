@@ -554,3 +554,70 @@ fn bad_ops_files_and_grids_are_clear_errors() {
     );
     assert!(!std::path::Path::new(&format!("{d}/o.nii.gz")).exists());
 }
+
+#[test]
+fn label_table_travels_in_a_sidecar_and_locks_persist() {
+    let dir = common::tempdir();
+    let d = dir.path().to_string_lossy().into_owned();
+    assert!(
+        common::run(&[
+            "phantom",
+            "--size",
+            "20,20,10",
+            "-o",
+            &format!("{d}/img.nii.gz")
+        ])
+        .0
+    );
+    std::fs::write(
+        format!("{d}/a.json"),
+        r#"[{"op":"paint","shape":"sphere","points":[[5,5,5]],"radius_mm":40,"label":3},
+            {"op":"set_label","value":3,"name":"liver","locked":true}]"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        common::run(&[
+            "apply",
+            &format!("{d}/img.nii.gz"),
+            "--ops",
+            &format!("{d}/a.json"),
+            "-o",
+            &format!("{d}/m.nii.gz")
+        ])
+        .0
+    );
+    let side = std::fs::read_to_string(format!("{d}/m.labels.json")).unwrap_or_default();
+    assert!(
+        side.contains("liver") && side.contains("\"locked\": true"),
+        "{side}"
+    );
+    // A later session starting from m.nii.gz keeps label 3 locked: painting over it changes nothing there.
+    std::fs::write(
+        format!("{d}/b.json"),
+        r#"[{"op":"paint","shape":"sphere","points":[[5,5,5]],"radius_mm":150,"label":4}]"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (ok, _, err) = common::run(&[
+        "apply",
+        &format!("{d}/img.nii.gz"),
+        "--ops",
+        &format!("{d}/b.json"),
+        "--labels",
+        &format!("{d}/m.nii.gz"),
+        "-o",
+        &format!("{d}/n.nii.gz"),
+    ]);
+    assert!(ok, "{err}");
+    let m = voxmark::io::nifti::read_nifti(std::path::Path::new(&format!("{d}/m.nii.gz")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let n = voxmark::io::nifti::read_nifti(std::path::Path::new(&format!("{d}/n.nii.gz")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (VoxelData::U8(m), VoxelData::U8(n)) = (m.data, n.data) else {
+        panic!("u8 masks")
+    };
+    assert!(
+        m.iter().zip(&n).all(|(a, b)| *a != 3 || *b == 3),
+        "locked label 3 untouched"
+    );
+    assert!(n.contains(&4));
+}

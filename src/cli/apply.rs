@@ -71,6 +71,17 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
         None => vec![0u8; image.grid.voxel_count()],
     };
     let mut session = Session::new(image, start)?;
+    // The starting mask's label table (sidecar written by an earlier `apply`), if any.
+    if let Some(p) = &a.labels {
+        let side = sidecar_path(p);
+        if side.exists() {
+            let text = std::fs::read_to_string(&side).map_err(|e| crate::Error::io(&side, e))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| crate::Error::format(&side, e.to_string()))?;
+            session.table = serde_json::from_value(v["labels"].clone())
+                .map_err(|e| crate::Error::format(&side, e.to_string()))?;
+        }
+    }
     session.undo.budget = a.undo_budget_mib << 20;
     if let Some(author) = &a.author {
         session.author = author.clone();
@@ -130,5 +141,27 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
     )?;
     write_nifti(&a.out, &out)?;
     eprintln!("wrote {}", a.out.display());
+    if !session.table.is_empty() {
+        let side = sidecar_path(&a.out);
+        let json = serde_json::to_vec_pretty(&serde_json::json!({ "labels": session.table }))?;
+        crate::io::atomic::write_atomically(&side, |w| w.write_all(&json))?;
+        eprintln!(
+            "wrote {} (label names, colours, visibility, locks)",
+            side.display()
+        );
+    }
     Ok(())
+}
+
+/// `OUT.nii.gz` -> `OUT.labels.json`: the label table travels beside the mask.
+pub fn sidecar_path(out: &std::path::Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name
+        .strip_suffix(".nii.gz")
+        .or_else(|| name.strip_suffix(".nii"))
+        .unwrap_or(&name);
+    out.with_file_name(format!("{stem}.labels.json"))
 }
