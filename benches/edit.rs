@@ -100,6 +100,37 @@ fn benches(c: &mut Criterion) {
         })
     });
     g.finish();
+    // GPU: the same strokes as span writes (CPU rasterisation + GPU write + count readback).
+    if let Ok(ctx) = voxmark::gpu::GpuContext::new() {
+        use voxmark::edit::apply_cpu::spans_for;
+        use voxmark::edit::spans::SpanWriteKernel;
+        use voxmark::gpu::residency::{PackedU8Volume, ResidentVolume};
+        let rv = ResidentVolume::upload(&ctx, dims, &img.data).unwrap_or_else(|e| panic!("{e}"));
+        let gl = PackedU8Volume::zeros(&ctx, dims).unwrap_or_else(|e| panic!("{e}"));
+        let k = SpanWriteKernel::new(&ctx, img.dtype()).unwrap_or_else(|e| panic!("{e}"));
+        let mut g = c.benchmark_group(format!(
+            "edit gpu {}x{}x{} on {}",
+            dims[0],
+            dims[1],
+            dims[2],
+            ctx.report().name
+        ));
+        g.sample_size(20).measurement_time(Duration::from_secs(5));
+        for r in [10.0, 30.0] {
+            for stamps in [1usize, 20] {
+                let op = stroke(stamps, r, centre);
+                g.bench_function(format!("paint r={r} stamps={stamps}"), |b| {
+                    b.iter(|| {
+                        let w = spans_for(&env, &op)
+                            .unwrap_or_else(|e| panic!("{e}"))
+                            .unwrap_or_else(|| panic!("span op"));
+                        k.run(&ctx, &w, &rv, &gl).unwrap_or_else(|e| panic!("{e}"))
+                    })
+                });
+            }
+        }
+        g.finish();
+    }
     // Undo bytes per op against changed voxels (printed, not timed).
     let mut s = Session::new(&img, vec![0u8; n]).unwrap_or_else(|e| panic!("{e}"));
     for (r, stamps) in [(10.0, 1), (10.0, 20), (30.0, 1), (30.0, 20)] {
