@@ -8,7 +8,7 @@
 use crate::edit::journal::Journal;
 use crate::edit::ops::parse_ops;
 use crate::edit::session::Session;
-use crate::io::{load_volume, nifti::read_nifti, nifti::write_nifti, LoadOptions};
+use crate::io::nifti::{read_nifti, write_nifti};
 use crate::volume::labels::labels_for;
 use crate::volume::{Metadata, Volume, VoxelData};
 use clap::Args;
@@ -48,24 +48,15 @@ pub struct ApplyArgs {
 const CRASH_ENV: &str = "VOXMARK_CRASH_AFTER_OPS";
 
 pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
-    let name = a.out.to_string_lossy().to_lowercase();
-    if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
-        anyhow::bail!("{}: output must end in .nii or .nii.gz", a.out.display());
-    }
+    super::require_nifti_output(&a.out)?;
     let text = std::fs::read_to_string(&a.ops).map_err(|e| crate::Error::io(&a.ops, e))?;
     let ops = parse_ops(&text, &a.ops)?;
     for (n, op) in ops.iter().enumerate() {
         op.validate()
             .map_err(|e| anyhow::anyhow!("{}: op {}: {e}", a.ops.display(), n + 1))?;
     }
-    let loaded = load_volume(
-        &a.path,
-        &LoadOptions {
-            series: a.series.clone(),
-        },
-    )?;
+    let loaded = super::load_input(&a.path, a.series.clone())?;
     let image = &loaded.volume;
-    super::print_warnings(&image.meta.warnings);
     let start = match &a.labels {
         Some(p) => labels_for(&read_nifti(p)?, p, &image.grid)?,
         None => vec![0u8; image.grid.voxel_count()],

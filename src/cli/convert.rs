@@ -1,6 +1,6 @@
 //! `voxmark convert PATH OUT.nii.gz [--series UID]`: NIfTI in real units, same voxel grid.
 
-use crate::io::{load_volume, nifti::write_nifti, LoadOptions};
+use crate::io::nifti::write_nifti;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -16,13 +16,9 @@ pub struct ConvertArgs {
 }
 
 pub fn run(a: ConvertArgs) -> anyhow::Result<()> {
-    let name = a.out.to_string_lossy().to_lowercase();
-    if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
-        anyhow::bail!("{}: output must end in .nii or .nii.gz", a.out.display());
-    }
-    let loaded = load_volume(&a.path, &LoadOptions { series: a.series })?;
+    super::require_nifti_output(&a.out)?;
+    let loaded = super::load_input(&a.path, a.series)?;
     let v = &loaded.volume;
-    super::print_warnings(&v.meta.warnings);
     write_nifti(&a.out, v)?;
     let [nx, ny, nz] = v.grid.dims;
     eprintln!(

@@ -2,7 +2,7 @@
 
 use crate::gpu::residency::ResidentVolume;
 use crate::gpu::GpuContext;
-use crate::io::{load_volume, nifti::write_nifti, LoadOptions};
+use crate::io::nifti::write_nifti;
 use crate::kernels::region_grow::{
     confidence_range, grow_cpu, Connectivity, GrowKernel, GrowParams, GrowRequest,
 };
@@ -101,18 +101,9 @@ enum Engine {
 }
 
 pub fn run(a: GrowArgs) -> anyhow::Result<()> {
-    let name = a.out.to_string_lossy().to_lowercase();
-    if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
-        anyhow::bail!("{}: output must end in .nii or .nii.gz", a.out.display());
-    }
-    let loaded = load_volume(
-        &a.path,
-        &LoadOptions {
-            series: a.series.clone(),
-        },
-    )?;
+    super::require_nifti_output(&a.out)?;
+    let loaded = super::load_input(&a.path, a.series.clone())?;
     let vol = &loaded.volume;
-    super::print_warnings(&vol.meta.warnings);
     let dims = vol.grid.dims;
     let conn = Connectivity::from_number(a.connectivity)?;
     let base = GrowRequest {

@@ -53,6 +53,25 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Refuses an output path that is not `.nii` / `.nii.gz` (checked before any work).
+pub(crate) fn require_nifti_output(out: &std::path::Path) -> anyhow::Result<()> {
+    let name = out.to_string_lossy().to_lowercase();
+    if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
+        anyhow::bail!("{}: output must end in .nii or .nii.gz", out.display());
+    }
+    Ok(())
+}
+
+/// Loads the input volume of a command and prints its load warnings.
+pub(crate) fn load_input(
+    path: &std::path::Path,
+    series: Option<String>,
+) -> anyhow::Result<crate::io::Loaded> {
+    let loaded = crate::io::load_volume(path, &crate::io::LoadOptions { series })?;
+    print_warnings(&loaded.volume.meta.warnings);
+    Ok(loaded)
+}
+
 /// Prints load warnings to stderr, one line each.
 pub(crate) fn print_warnings(w: &[String]) {
     for line in w {

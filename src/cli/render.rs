@@ -4,7 +4,7 @@
 
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::gpu::GpuContext;
-use crate::io::{load_volume, nifti::read_nifti, LoadOptions};
+use crate::io::nifti::read_nifti;
 use crate::kernels::histogram::{auto_window, histogram_cpu, HistogramKernel, HistogramParams};
 use crate::kernels::mpr::LabelStyle;
 use crate::kernels::window_level::Preset;
@@ -132,14 +132,8 @@ pub fn run(a: RenderArgs) -> anyhow::Result<()> {
     if !name.ends_with(".png") {
         anyhow::bail!("{}: output must end in .png", a.out.display());
     }
-    let loaded = load_volume(
-        &a.path,
-        &LoadOptions {
-            series: a.series.clone(),
-        },
-    )?;
+    let loaded = super::load_input(&a.path, a.series.clone())?;
     let vol = &loaded.volume;
-    super::print_warnings(&vol.meta.warnings);
     let labels = match &a.labels {
         Some(p) => {
             let mask = read_nifti(p)?;

@@ -44,6 +44,18 @@ impl EditEnv<'_> {
             }
     }
 
+    /// Refuses an op that would write or remove a locked label.
+    pub fn require_unlocked(&self, op: &EditOp, l: u8) -> Result<()> {
+        if self.locked[usize::from(l)] {
+            Err(Error::Invalid(format!(
+                "{}: label {l} is locked",
+                op.name()
+            )))
+        } else {
+            Ok(())
+        }
+    }
+
     /// (axis_u, axis_v, axis_n) of a view plane, from the geometry (as the views show it).
     pub fn plane_axes(&self, plane: ViewKind) -> Result<(usize, usize, usize)> {
         let v = ViewGeometry::new(&self.image.grid, plane, Some(0), Some([1, 1]))?;
@@ -170,16 +182,7 @@ pub fn op_box(env: &EditEnv, op: &EditOp) -> Result<Option<VoxelBox>> {
 pub fn spans_for(env: &EditEnv, op: &EditOp) -> Result<Option<SpanWrite>> {
     op.validate()?;
     let d = env.dims();
-    let target_locked = |l: u8| -> Result<()> {
-        if env.locked[usize::from(l)] {
-            Err(Error::Invalid(format!(
-                "{}: label {l} is locked",
-                op.name()
-            )))
-        } else {
-            Ok(())
-        }
-    };
+    let target_locked = |l: u8| env.require_unlocked(op, l);
     let policy = |editable: Editable| -> [bool; 256] {
         let mut s = [false; 256];
         for (l, e) in s.iter_mut().enumerate() {
@@ -400,16 +403,7 @@ pub fn apply_op_cpu(env: &EditEnv, labels: &mut [u8], op: &EditOp) -> Result<u64
     if labels.len() != d[0] * d[1] * d[2] {
         return Err(Error::Invalid("labels do not match the image dims".into()));
     }
-    let target_locked = |l: u8| -> Result<()> {
-        if env.locked[usize::from(l)] {
-            Err(Error::Invalid(format!(
-                "{}: label {l} is locked",
-                op.name()
-            )))
-        } else {
-            Ok(())
-        }
-    };
+    let target_locked = |l: u8| env.require_unlocked(op, l);
     if let Some(w) = spans_for(env, op)? {
         return Ok(apply_spans_cpu(env.image, labels, &w));
     }

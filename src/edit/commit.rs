@@ -21,12 +21,7 @@ const _: () = assert!(std::mem::size_of::<CommitParams>() == 48);
 impl CommitParams {
     /// Params for volumes of `dims`.
     pub fn new(dims: [u32; 3], value: u8, locked: &[bool; 256]) -> Self {
-        let mut bits = [0u32; 8];
-        for (l, &on) in locked.iter().enumerate() {
-            if on {
-                bits[l / 32] |= 1 << (l % 32);
-            }
-        }
+        let bits = super::label_bits(locked);
         Self {
             dims: [dims[0].div_ceil(4), dims[1], dims[2], u32::from(value)],
             locked: bits,

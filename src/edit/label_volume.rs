@@ -17,6 +17,15 @@ pub struct LabelInfo {
     pub locked: bool,
 }
 
+/// The locked label values of a label table, as a 256-entry set.
+pub fn locked_set(table: &[LabelInfo]) -> [bool; 256] {
+    let mut t = [false; 256];
+    for l in table.iter().filter(|l| l.locked) {
+        t[usize::from(l.value)] = true;
+    }
+    t
+}
+
 /// Labels on the GPU plus their table and preview.
 pub struct LabelVolume {
     pub labels: PackedU8Volume,
@@ -69,11 +78,7 @@ impl LabelVolume {
 
     /// Locked label values as a 256-entry table.
     pub fn locked(&self) -> [bool; 256] {
-        let mut t = [false; 256];
-        for l in self.table.iter().filter(|l| l.locked) {
-            t[usize::from(l.value)] = true;
-        }
-        t
+        locked_set(&self.table)
     }
 
     /// Writes `value` where the preview is set (locked labels untouched), drops the preview

@@ -14,3 +14,14 @@ pub mod stats;
 pub mod undo;
 
 pub use label_volume::LabelVolume;
+
+/// A 256-entry label set as the 256-bit mask the shaders read (bit `l % 32` of word `l / 32`).
+pub fn label_bits(set: &[bool; 256]) -> [u32; 8] {
+    let mut bits = [0u32; 8];
+    for (l, &on) in set.iter().enumerate() {
+        if on {
+            bits[l / 32] |= 1 << (l % 32);
+        }
+    }
+    bits
+}

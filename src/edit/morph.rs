@@ -75,24 +75,18 @@ impl MorphKernel {
             _ => return Err(Error::Invalid("morph: only dilate and erode".into())),
         };
         op.validate()?;
-        if env.locked[usize::from(label)] {
-            return Err(Error::Invalid(format!(
-                "{}: label {label} is locked",
-                op.name()
-            )));
-        }
+        env.require_unlocked(op, label)?;
         let d = labels.dims;
         let n = u64::from(d[0]) * u64::from(d[1]) * u64::from(d[2]);
         let offsets: Vec<[i32; 4]> = ball_offsets(env, radius_mm)
             .iter()
             .map(|o| [o[0] as i32, o[1] as i32, o[2] as i32, 0])
             .collect();
-        let mut source = [0u32; 8];
-        for l in 0..256usize {
-            if env.allows(l as u8, editable) {
-                source[l / 32] |= 1 << (l % 32);
-            }
+        let mut allowed = [false; 256];
+        for (l, a) in allowed.iter_mut().enumerate() {
+            *a = env.allows(l as u8, editable);
         }
+        let source = super::label_bits(&allowed);
         let p = MorphParams {
             dims: [d[0], d[1], d[2], u32::from(!dilate)],
             misc: [u32::from(label), offsets.len() as u32, 0, 0],

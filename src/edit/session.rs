@@ -6,7 +6,7 @@ use super::apply_cpu::{apply_op_cpu, op_box, EditEnv};
 use super::journal::{Journal, JournalEntry};
 use super::label_volume::LabelInfo;
 use super::ops::EditOp;
-use super::undo::UndoStack;
+use super::undo::{Snapshot, UndoStack};
 use crate::error::Result;
 use crate::volume::Volume;
 
@@ -53,11 +53,7 @@ impl<'a> Session<'a> {
     }
 
     fn locked(&self) -> [bool; 256] {
-        let mut t = [false; 256];
-        for l in self.table.iter().filter(|l| l.locked) {
-            t[usize::from(l.value)] = true;
-        }
-        t
+        super::label_volume::locked_set(&self.table)
     }
 
     /// Applies `op` in memory without journaling (replay, recovery).
@@ -130,11 +126,11 @@ impl<'a> Session<'a> {
                     locked: self.locked(),
                 };
                 let bx = op_box(&env, op)?;
-                let snap = bx.map(|b| UndoStack::snapshot(&self.labels, d, b));
+                // An op that can change nothing still records an (empty) undo step.
+                let snap =
+                    bx.map_or_else(Snapshot::empty, |b| UndoStack::snapshot(&self.labels, d, b));
                 let changed = apply_op_cpu(&env, &mut self.labels, op)?;
                 let before = self.undo.bytes();
-                let snap =
-                    snap.unwrap_or_else(|| UndoStack::snapshot(&self.labels, d, ([0; 3], [0; 3])));
                 self.undo.record(op.name(), snap, &self.labels, d, changed);
                 let after = self.undo.bytes();
                 Ok(OpReport {

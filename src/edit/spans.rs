@@ -157,12 +157,7 @@ impl SpanWriteKernel {
         if w.rows.is_empty() {
             return Ok(0);
         }
-        let mut source = [0u32; 8];
-        for (l, &on) in w.source.iter().enumerate() {
-            if on {
-                source[l / 32] |= 1 << (l % 32);
-            }
-        }
+        let source = super::label_bits(&w.source);
         let range = w
             .range
             .map(|r| range_f32(self.dtype, r))

@@ -59,6 +59,13 @@ pub struct Snapshot {
     bricks: Vec<([usize; 3], Vec<u8>)>,
 }
 
+impl Snapshot {
+    /// No bricks: for an op whose box is empty.
+    pub fn empty() -> Self {
+        Self { bricks: Vec::new() }
+    }
+}
+
 fn brick_range(b: [usize; 3], d: [usize; 3]) -> ([usize; 3], [usize; 3]) {
     let lo = [b[0] * BRICK, b[1] * BRICK, b[2] * BRICK];
     let hi = [0, 1, 2].map(|a| (lo[a] + BRICK).min(d[a]));

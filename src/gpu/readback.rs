@@ -5,6 +5,16 @@ use crate::error::{Error, Result};
 
 /// Reads `size` bytes from `src` (which needs `COPY_SRC` usage) into a Vec.
 pub fn read_buffer(ctx: &GpuContext, src: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+    read_buffer_range(ctx, src, 0, size)
+}
+
+/// Reads `size` bytes starting at byte `offset` of `src` (both multiples of 4).
+pub fn read_buffer_range(
+    ctx: &GpuContext,
+    src: &wgpu::Buffer,
+    offset: u64,
+    size: u64,
+) -> Result<Vec<u8>> {
     let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("readback staging"),
         size,
@@ -16,7 +26,7 @@ pub fn read_buffer(ctx: &GpuContext, src: &wgpu::Buffer, size: u64) -> Result<Ve
         .create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("readback"),
         });
-    enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
+    enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
     ctx.queue.submit([enc.finish()]);
     let (tx, rx) = std::sync::mpsc::channel();
     staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {

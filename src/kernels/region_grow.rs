@@ -20,7 +20,7 @@
 use super::compute_pipeline_entry;
 use crate::error::{Error, Result};
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
-use crate::gpu::{readback::read_buffer, shaders, GpuContext};
+use crate::gpu::{readback::read_buffer_range, shaders, GpuContext};
 use crate::volume::{DType, VoxelData};
 use bytemuck::{Pod, Zeroable};
 use std::collections::HashMap;
@@ -747,17 +747,7 @@ impl GrowKernel {
     }
 
     fn read_u32(&self, ctx: &GpuContext, buf: &wgpu::Buffer, index: u64) -> Result<u32> {
-        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("grow read"),
-            size: 4,
-            usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(buf, index * 4, &staging, 0, 4);
-        ctx.queue.submit([enc.finish()]);
-        let b = read_buffer(ctx, &staging, 4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        Ok(self.read_plane(ctx, buf, index, 1)?[0])
     }
 
     fn read_plane(
@@ -767,16 +757,7 @@ impl GrowKernel {
         start: u64,
         count: u64,
     ) -> Result<Vec<u32>> {
-        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("grow plane"),
-            size: count * 4,
-            usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(buf, start * 4, &staging, 0, count * 4);
-        ctx.queue.submit([enc.finish()]);
-        let b = read_buffer(ctx, &staging, count * 4)?;
+        let b = read_buffer_range(ctx, buf, start * 4, count * 4)?;
         Ok(bytemuck::cast_slice(&b).to_vec())
     }
 }

@@ -67,11 +67,6 @@ pub fn direction_letters(d: DVec3) -> String {
     s
 }
 
-/// For each voxel axis, the world axis (0 = R/L, 1 = A/P, 2 = S/I) it mostly points along.
-pub fn world_axis_of(grid: &Grid) -> [usize; 3] {
-    grid.world_axis_of()
-}
-
 impl ViewGeometry {
     /// Geometry of `kind` at `slice` (default: the middle) in an image of `size` (default:
     /// 512 px on the longer side, physical aspect kept).
@@ -81,7 +76,7 @@ impl ViewGeometry {
         slice: Option<usize>,
         size: Option<[u32; 2]>,
     ) -> crate::Result<Self> {
-        let world_of = world_axis_of(grid);
+        let world_of = grid.world_axis_of();
         let find = |w: usize| world_of.iter().position(|&x| x == w).unwrap_or(w);
         // (normal world axis, screen-x world axis, screen-y world axis,
         //  world sign wanted for screen-right, for screen-down)
