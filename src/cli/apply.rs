@@ -33,6 +33,9 @@ pub struct ApplyArgs {
     /// Undo memory budget in MiB.
     #[arg(long, default_value_t = 1024)]
     pub undo_budget_mib: usize,
+    /// Where the label volume lives and the ops run.
+    #[arg(long, value_enum, default_value_t = super::BackendChoice::Auto)]
+    pub backend: super::BackendChoice,
     /// Print one JSON report per op.
     #[arg(long)]
     pub json: bool,
@@ -61,7 +64,18 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
         Some(p) => labels_for(&read_nifti(p)?, p, &image.grid)?,
         None => vec![0u8; image.grid.voxel_count()],
     };
-    let mut session = Session::new(image, start)?;
+    let ctx = a.backend.open()?;
+    let mut session = match &ctx {
+        Some(ctx) => Session::on_gpu(ctx, image, &start)?,
+        None => Session::new(image, start)?,
+    };
+    eprintln!(
+        "editing on the {}{}",
+        session.backend(),
+        ctx.as_ref()
+            .map(|c| format!(" ({})", c.report().name))
+            .unwrap_or_default()
+    );
     // The starting mask's label table (sidecar written by an earlier `apply`), if any.
     if let Some(p) = &a.labels {
         let side = sidecar_path(p);
@@ -121,7 +135,7 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
     }
     let out = Volume::new(
         image.grid,
-        VoxelData::U8(session.labels.clone()),
+        VoxelData::U8(session.labels()?.into_owned()),
         Metadata {
             format: image.meta.format.clone(),
             description: "voxmark labels".into(),

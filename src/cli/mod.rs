@@ -78,3 +78,28 @@ pub(crate) fn print_warnings(w: &[String]) {
         eprintln!("voxmark: warning: {line}");
     }
 }
+
+/// Where a command runs its kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendChoice {
+    /// The GPU when a hardware adapter is present; the CPU twins when there is none or only
+    /// a software rasterizer (lavapipe is slower than the CPU path, measured in the README).
+    Auto,
+    /// The GPU; an error when there is no adapter.
+    Gpu,
+    /// The CPU reference implementations.
+    Cpu,
+}
+
+impl BackendChoice {
+    /// Opens the GPU this choice asks for (None: run on the CPU).
+    pub fn open(self) -> anyhow::Result<Option<crate::gpu::GpuContext>> {
+        Ok(match self {
+            BackendChoice::Cpu => None,
+            BackendChoice::Gpu => Some(crate::gpu::GpuContext::new()?),
+            BackendChoice::Auto => crate::gpu::GpuContext::new()
+                .ok()
+                .filter(|c| !c.is_software()),
+        })
+    }
+}

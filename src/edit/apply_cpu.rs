@@ -25,7 +25,7 @@ pub struct EditEnv<'a> {
 }
 
 impl EditEnv<'_> {
-    fn dims(&self) -> [usize; 3] {
+    pub fn dims(&self) -> [usize; 3] {
         self.image.grid.dims
     }
 

@@ -1,14 +1,26 @@
 //! An editing session: image + labels + label table + undo + journal. Every op goes through
 //! [`Session::apply`], which applies it, records its undo data, appends it to the journal
 //! (fsync) and only then reports success.
+//!
+//! The labels live either in host memory (CPU reference path) or on the GPU next to the
+//! resident image ([`Session::on_gpu`]): then every op runs as a compute kernel over its
+//! bounding box, undo snapshots read back only the op's bricks, and undo/redo write them
+//! back into the texture. Both paths produce identical masks (tests).
 
-use super::apply_cpu::{apply_op_cpu, op_box, EditEnv};
+use super::apply_cpu::{apply_op_cpu, op_box, spans_for, EditEnv};
+use super::commit::{CommitKernel, CommitParams};
 use super::journal::{Journal, JournalEntry};
 use super::label_volume::LabelInfo;
+use super::morph::MorphKernel;
 use super::ops::EditOp;
-use super::undo::{Snapshot, UndoStack};
+use super::spans::SpanWriteKernel;
+use super::undo::{GpuLabels, HostLabels, LabelStore, Snapshot, UndoStack};
 use crate::error::Result;
+use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
+use crate::gpu::GpuContext;
+use crate::kernels::region_grow::{Connectivity, GrowKernel, GrowParams, GrowRequest};
 use crate::volume::Volume;
+use std::borrow::Cow;
 
 /// What one op did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -23,10 +35,103 @@ pub struct OpReport {
     pub step: Option<String>,
 }
 
+/// The GPU half of a session: image and labels resident, and the edit kernels.
+pub struct GpuEdit<'a> {
+    pub ctx: &'a GpuContext,
+    pub image: ResidentVolume,
+    pub labels: PackedU8Volume,
+    spans: SpanWriteKernel,
+    morph: MorphKernel,
+    grow: GrowKernel,
+    commit: CommitKernel,
+}
+
+impl<'a> GpuEdit<'a> {
+    /// Uploads `image` and `labels` and compiles the kernels.
+    pub fn new(ctx: &'a GpuContext, image: &Volume, labels: &[u8]) -> Result<Self> {
+        let d = image.grid.dims;
+        Ok(Self {
+            ctx,
+            image: ResidentVolume::upload(ctx, d, &image.data)?,
+            labels: PackedU8Volume::upload(ctx, d, labels)?,
+            spans: SpanWriteKernel::new(ctx, image.dtype())?,
+            morph: MorphKernel::new(ctx)?,
+            grow: GrowKernel::new(ctx, image.dtype())?,
+            commit: CommitKernel::new(ctx)?,
+        })
+    }
+
+    fn store(&self) -> GpuLabels<'_> {
+        GpuLabels {
+            ctx: self.ctx,
+            volume: &self.labels,
+        }
+    }
+
+    /// Runs one content op on the GPU labels; returns the voxels changed.
+    pub fn apply_op(&self, env: &EditEnv, op: &EditOp) -> Result<u64> {
+        let ctx = self.ctx;
+        if let Some(w) = spans_for(env, op)? {
+            return self.spans.run(ctx, &w, &self.image, &self.labels);
+        }
+        match op {
+            EditOp::Grow {
+                seeds,
+                lower,
+                upper,
+                connectivity,
+                label,
+                roi,
+                editable,
+            } => {
+                env.require_unlocked(op, *label)?;
+                let req = GrowRequest {
+                    seeds: seeds.clone(),
+                    lower: *lower,
+                    upper: *upper,
+                    connectivity: Connectivity::from_number(*connectivity)?,
+                    roi: *roi,
+                    label: *label,
+                };
+                let p = GrowParams::new(env.dims(), env.image.dtype(), &req)?;
+                let mask = self.grow.run(ctx, &p, seeds, &self.image, None)?;
+                // The commit kernel keeps every label the editable policy protects.
+                let mut blocked = [false; 256];
+                for (l, b) in blocked.iter_mut().enumerate() {
+                    *b = !env.allows(l as u8, *editable);
+                }
+                let cp = CommitParams::new(self.labels.dims, *label, &blocked);
+                self.commit.run(ctx, &cp, &mask, &self.labels)
+            }
+            EditOp::Dilate { .. } | EditOp::Erode { .. } => {
+                self.morph.run(ctx, env, op, &self.labels)
+            }
+            EditOp::Islands { .. } => {
+                // Component sizes need a global view: labels come back once, the CPU
+                // reference decides, and only a changed volume goes up again.
+                let d = env.dims();
+                let mut host = self.labels.download(ctx)?;
+                let changed = apply_op_cpu(env, &mut host, op)?;
+                if changed > 0 {
+                    self.labels.write_box(ctx, [0, 0, 0], d, &host)?;
+                }
+                Ok(changed)
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
+/// Where a session's labels live.
+pub enum Labels<'a> {
+    Host(Vec<u8>),
+    Gpu(Box<GpuEdit<'a>>),
+}
+
 /// The editing session.
 pub struct Session<'a> {
     pub image: &'a Volume,
-    pub labels: Vec<u8>,
+    pub labels: Labels<'a>,
     pub table: Vec<LabelInfo>,
     pub undo: UndoStack,
     pub journal: Option<Journal>,
@@ -34,22 +139,55 @@ pub struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    /// A session on `image` starting from `labels` (same voxel count).
+    /// A session on `image` starting from `labels` (same voxel count), in host memory.
     pub fn new(image: &'a Volume, labels: Vec<u8>) -> Result<Self> {
-        if labels.len() != image.grid.voxel_count() {
-            return Err(crate::Error::Invalid(
-                "labels do not match the image".into(),
-            ));
+        Self::check_len(image, labels.len())?;
+        Ok(Self::with_labels(image, Labels::Host(labels)))
+    }
+
+    /// A session whose labels live on the GPU (uploaded with the image).
+    pub fn on_gpu(ctx: &'a GpuContext, image: &'a Volume, labels: &[u8]) -> Result<Self> {
+        Self::check_len(image, labels.len())?;
+        let g = GpuEdit::new(ctx, image, labels)?;
+        Ok(Self::with_labels(image, Labels::Gpu(Box::new(g))))
+    }
+
+    fn check_len(image: &Volume, n: usize) -> Result<()> {
+        if n != image.grid.voxel_count() {
+            return Err(crate::Error::Invalid(format!(
+                "labels hold {n} voxels, the image {}",
+                image.grid.voxel_count()
+            )));
         }
+        Ok(())
+    }
+
+    fn with_labels(image: &'a Volume, labels: Labels<'a>) -> Self {
         let author = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-        Ok(Self {
+        Self {
             image,
             labels,
             table: Vec::new(),
             undo: UndoStack::default(),
             journal: None,
             author,
-        })
+        }
+    }
+
+    /// The labels as u8 (i fastest): borrowed on the host path, read back from the GPU.
+    pub fn labels(&self) -> Result<Cow<'_, [u8]>> {
+        match &self.labels {
+            Labels::Host(v) => Ok(Cow::Borrowed(v)),
+            Labels::Gpu(g) => Ok(Cow::Owned(g.labels.download(g.ctx)?)),
+        }
+    }
+
+    /// "gpu" or "cpu".
+    pub fn backend(&self) -> &'static str {
+        match self.labels {
+            Labels::Host(_) => "cpu",
+            Labels::Gpu(_) => "gpu",
+        }
     }
 
     fn locked(&self) -> [bool; 256] {
@@ -62,10 +200,13 @@ impl<'a> Session<'a> {
         let total = |s: &Self| s.undo.bytes();
         match op {
             EditOp::Undo | EditOp::Redo => {
-                let step = if matches!(op, EditOp::Undo) {
-                    self.undo.undo(&mut self.labels, d)?
-                } else {
-                    self.undo.redo(&mut self.labels, d)?
+                let undo = matches!(op, EditOp::Undo);
+                let step = match &mut self.labels {
+                    Labels::Host(v) => {
+                        let mut st = HostLabels { data: v, dims: d };
+                        swap_step(&mut self.undo, &mut st, undo)?
+                    }
+                    Labels::Gpu(g) => swap_step(&mut self.undo, &mut g.store(), undo)?,
                 };
                 Ok(OpReport {
                     op: op.name(),
@@ -126,12 +267,30 @@ impl<'a> Session<'a> {
                     locked: self.locked(),
                 };
                 let bx = op_box(&env, op)?;
-                // An op that can change nothing still records an (empty) undo step.
-                let snap =
-                    bx.map_or_else(Snapshot::empty, |b| UndoStack::snapshot(&self.labels, d, b));
-                let changed = apply_op_cpu(&env, &mut self.labels, op)?;
                 let before = self.undo.bytes();
-                self.undo.record(op.name(), snap, &self.labels, d, changed);
+                // An op that can change nothing still records an (empty) undo step.
+                let changed = match &mut self.labels {
+                    Labels::Host(v) => {
+                        let snap = match bx {
+                            Some(b) => UndoStack::snapshot(&HostLabels { data: v, dims: d }, b)?,
+                            None => Snapshot::empty(),
+                        };
+                        let changed = apply_op_cpu(&env, v, op)?;
+                        let st = HostLabels { data: v, dims: d };
+                        self.undo.record(op.name(), snap, &st, changed)?;
+                        changed
+                    }
+                    Labels::Gpu(g) => {
+                        let st = g.store();
+                        let snap = match bx {
+                            Some(b) => UndoStack::snapshot(&st, b)?,
+                            None => Snapshot::empty(),
+                        };
+                        let changed = g.apply_op(&env, op)?;
+                        self.undo.record(op.name(), snap, &st, changed)?;
+                        changed
+                    }
+                };
                 let after = self.undo.bytes();
                 Ok(OpReport {
                     op: op.name(),
@@ -160,5 +319,17 @@ impl<'a> Session<'a> {
             self.apply_unjournaled(&e.op)?;
         }
         Ok(())
+    }
+}
+
+fn swap_step(
+    undo: &mut UndoStack,
+    store: &mut dyn LabelStore,
+    is_undo: bool,
+) -> Result<Option<String>> {
+    if is_undo {
+        undo.undo(store)
+    } else {
+        undo.redo(store)
     }
 }

@@ -54,15 +54,83 @@ impl UndoEntry {
     }
 }
 
+/// Where the labels live (host memory or the GPU texture). Undo reads and writes boxes of
+/// voxels (`hi` exclusive, i fastest) through it, so the same brick logic serves both.
+pub trait LabelStore {
+    fn dims(&self) -> [usize; 3];
+    fn read_box(&self, lo: [usize; 3], hi: [usize; 3]) -> Result<Vec<u8>>;
+    fn write_box(&mut self, lo: [usize; 3], hi: [usize; 3], data: &[u8]) -> Result<()>;
+}
+
+/// Labels in host memory.
+pub struct HostLabels<'a> {
+    pub data: &'a mut [u8],
+    pub dims: [usize; 3],
+}
+
+impl LabelStore for HostLabels<'_> {
+    fn dims(&self) -> [usize; 3] {
+        self.dims
+    }
+    fn read_box(&self, lo: [usize; 3], hi: [usize; 3]) -> Result<Vec<u8>> {
+        let d = self.dims;
+        let w = hi[0] - lo[0];
+        let mut out = Vec::with_capacity(w * (hi[1] - lo[1]) * (hi[2] - lo[2]));
+        for z in lo[2]..hi[2] {
+            for y in lo[1]..hi[1] {
+                let row = lo[0] + d[0] * (y + d[1] * z);
+                out.extend_from_slice(&self.data[row..row + w]);
+            }
+        }
+        Ok(out)
+    }
+    fn write_box(&mut self, lo: [usize; 3], hi: [usize; 3], data: &[u8]) -> Result<()> {
+        let d = self.dims;
+        let w = hi[0] - lo[0];
+        let mut k = 0;
+        for z in lo[2]..hi[2] {
+            for y in lo[1]..hi[1] {
+                let row = lo[0] + d[0] * (y + d[1] * z);
+                self.data[row..row + w].copy_from_slice(&data[k..k + w]);
+                k += w;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Labels resident on the GPU (packed u8 texture).
+pub struct GpuLabels<'a> {
+    pub ctx: &'a crate::gpu::GpuContext,
+    pub volume: &'a crate::gpu::residency::PackedU8Volume,
+}
+
+impl LabelStore for GpuLabels<'_> {
+    fn dims(&self) -> [usize; 3] {
+        self.volume.dims.map(|d| d as usize)
+    }
+    fn read_box(&self, lo: [usize; 3], hi: [usize; 3]) -> Result<Vec<u8>> {
+        self.volume.read_box(self.ctx, lo, hi)
+    }
+    fn write_box(&mut self, lo: [usize; 3], hi: [usize; 3], data: &[u8]) -> Result<()> {
+        self.volume.write_box(self.ctx, lo, hi, data)
+    }
+}
+
 /// Raw copies of the bricks overlapping a box, taken before an op.
 pub struct Snapshot {
+    /// The brick-aligned box read (voxels, `hi` exclusive); None when empty.
+    region: Option<([usize; 3], [usize; 3])>,
     bricks: Vec<([usize; 3], Vec<u8>)>,
 }
 
 impl Snapshot {
     /// No bricks: for an op whose box is empty.
     pub fn empty() -> Self {
-        Self { bricks: Vec::new() }
+        Self {
+            region: None,
+            bricks: Vec::new(),
+        }
     }
 }
 
@@ -72,26 +140,49 @@ fn brick_range(b: [usize; 3], d: [usize; 3]) -> ([usize; 3], [usize; 3]) {
     (lo, hi)
 }
 
-fn read_brick(labels: &[u8], d: [usize; 3], b: [usize; 3]) -> Vec<u8> {
-    let (lo, hi) = brick_range(b, d);
+/// The brick-aligned voxel box covering bricks `b0..=b1`.
+fn bricks_region(b0: [usize; 3], b1: [usize; 3], d: [usize; 3]) -> ([usize; 3], [usize; 3]) {
+    (brick_range(b0, d).0, brick_range(b1, d).1)
+}
+
+/// Copies brick `b` out of `data` holding the voxel box `lo..hi`.
+fn extract_brick(
+    data: &[u8],
+    lo: [usize; 3],
+    hi: [usize; 3],
+    b: [usize; 3],
+    d: [usize; 3],
+) -> Vec<u8> {
+    let (blo, bhi) = brick_range(b, d);
+    let (wx, wy) = (hi[0] - lo[0], hi[1] - lo[1]);
+    let w = bhi[0] - blo[0];
     let mut out = Vec::with_capacity(BRICK * BRICK * BRICK);
-    for z in lo[2]..hi[2] {
-        for y in lo[1]..hi[1] {
-            let row = lo[0] + d[0] * (y + d[1] * z);
-            out.extend_from_slice(&labels[row..row + (hi[0] - lo[0])]);
+    for z in blo[2]..bhi[2] {
+        for y in blo[1]..bhi[1] {
+            let row = (blo[0] - lo[0]) + wx * ((y - lo[1]) + wy * (z - lo[2]));
+            out.extend_from_slice(&data[row..row + w]);
         }
     }
     out
 }
 
-fn write_brick(labels: &mut [u8], d: [usize; 3], b: [usize; 3], data: &[u8]) {
-    let (lo, hi) = brick_range(b, d);
-    let w = hi[0] - lo[0];
+/// Writes brick `b` into `data` holding the voxel box `lo..hi`.
+fn put_brick(
+    data: &mut [u8],
+    lo: [usize; 3],
+    hi: [usize; 3],
+    b: [usize; 3],
+    d: [usize; 3],
+    brick: &[u8],
+) {
+    let (blo, bhi) = brick_range(b, d);
+    let (wx, wy) = (hi[0] - lo[0], hi[1] - lo[1]);
+    let w = bhi[0] - blo[0];
     let mut k = 0;
-    for z in lo[2]..hi[2] {
-        for y in lo[1]..hi[1] {
-            let row = lo[0] + d[0] * (y + d[1] * z);
-            labels[row..row + w].copy_from_slice(&data[k..k + w]);
+    for z in blo[2]..bhi[2] {
+        for y in blo[1]..bhi[1] {
+            let row = (blo[0] - lo[0]) + wx * ((y - lo[1]) + wy * (z - lo[2]));
+            data[row..row + w].copy_from_slice(&brick[k..k + w]);
             k += w;
         }
     }
@@ -141,19 +232,27 @@ impl Default for UndoStack {
 }
 
 impl UndoStack {
-    /// Copies the bricks overlapping `bx` (before an op).
-    pub fn snapshot(labels: &[u8], d: [usize; 3], bx: VoxelBox) -> Snapshot {
+    /// Copies the bricks overlapping `bx` (before an op), in one read of their box.
+    pub fn snapshot(store: &dyn LabelStore, bx: VoxelBox) -> Result<Snapshot> {
+        let d = store.dims();
         let (lo, hi) = bx;
+        let b0 = lo.map(|v| v / BRICK);
+        let b1 = hi.map(|v| v / BRICK);
+        let (rlo, rhi) = bricks_region(b0, b1, d);
+        let data = store.read_box(rlo, rhi)?;
         let mut bricks = Vec::new();
-        for bz in lo[2] / BRICK..=hi[2] / BRICK {
-            for by in lo[1] / BRICK..=hi[1] / BRICK {
-                for bxx in lo[0] / BRICK..=hi[0] / BRICK {
+        for bz in b0[2]..=b1[2] {
+            for by in b0[1]..=b1[1] {
+                for bxx in b0[0]..=b1[0] {
                     let b = [bxx, by, bz];
-                    bricks.push((b, read_brick(labels, d, b)));
+                    bricks.push((b, extract_brick(&data, rlo, rhi, b, d)));
                 }
             }
         }
-        Snapshot { bricks }
+        Ok(Snapshot {
+            region: Some((rlo, rhi)),
+            bricks,
+        })
     }
 
     /// Records a completed op: keeps the previous contents of the bricks that changed.
@@ -162,19 +261,26 @@ impl UndoStack {
         &mut self,
         name: &str,
         snap: Snapshot,
-        labels: &[u8],
-        d: [usize; 3],
+        store: &dyn LabelStore,
         changed_voxels: u64,
-    ) {
-        let bricks: Vec<BrickData> = snap
-            .bricks
-            .into_iter()
-            .filter(|(b, before)| read_brick(labels, d, *b) != *before)
-            .map(|(b, before)| BrickData {
-                brick: b,
-                data: compress(&before),
-            })
-            .collect();
+    ) -> Result<()> {
+        let d = store.dims();
+        let after = match snap.region {
+            Some((lo, hi)) if changed_voxels > 0 => Some((lo, hi, store.read_box(lo, hi)?)),
+            _ => None,
+        };
+        let bricks: Vec<BrickData> = match &after {
+            None => Vec::new(),
+            Some((lo, hi, now)) => snap
+                .bricks
+                .into_iter()
+                .filter(|(b, before)| extract_brick(now, *lo, *hi, *b, d) != *before)
+                .map(|(b, before)| BrickData {
+                    brick: b,
+                    data: compress(&before),
+                })
+                .collect(),
+        };
         self.redo.clear();
         self.undo.push(UndoEntry {
             name: name.to_string(),
@@ -182,6 +288,7 @@ impl UndoStack {
             changed_voxels,
         });
         self.trim();
+        Ok(())
     }
 
     fn trim(&mut self) {
@@ -212,18 +319,33 @@ impl UndoStack {
         (self.undo.len(), self.redo.len())
     }
 
-    fn swap(labels: &mut [u8], d: [usize; 3], e: &UndoEntry) -> Result<UndoEntry> {
+    /// Puts the entry's bricks back (one read + one write of their bounding box) and returns
+    /// the entry that reverses it.
+    fn swap(store: &mut dyn LabelStore, e: &UndoEntry) -> Result<UndoEntry> {
+        let d = store.dims();
         let mut back = Vec::with_capacity(e.bricks.len());
+        if e.bricks.is_empty() {
+            return Ok(UndoEntry {
+                name: e.name.clone(),
+                bricks: back,
+                changed_voxels: e.changed_voxels,
+            });
+        }
+        let b0 = [0, 1, 2].map(|a| e.bricks.iter().map(|b| b.brick[a]).min().unwrap_or(0));
+        let b1 = [0, 1, 2].map(|a| e.bricks.iter().map(|b| b.brick[a]).max().unwrap_or(0));
+        let (lo, hi) = bricks_region(b0, b1, d);
+        let mut data = store.read_box(lo, hi)?;
         for b in &e.bricks {
-            let (lo, hi) = brick_range(b.brick, d);
-            let len = (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]);
-            let data = decompress(&b.data, len)?;
+            let (blo, bhi) = brick_range(b.brick, d);
+            let len = (bhi[0] - blo[0]) * (bhi[1] - blo[1]) * (bhi[2] - blo[2]);
+            let stored = decompress(&b.data, len)?;
             back.push(BrickData {
                 brick: b.brick,
-                data: compress(&read_brick(labels, d, b.brick)),
+                data: compress(&extract_brick(&data, lo, hi, b.brick, d)),
             });
-            write_brick(labels, d, b.brick, &data);
+            put_brick(&mut data, lo, hi, b.brick, d, &stored);
         }
+        store.write_box(lo, hi, &data)?;
         Ok(UndoEntry {
             name: e.name.clone(),
             bricks: back,
@@ -232,22 +354,22 @@ impl UndoStack {
     }
 
     /// Reverts the newest step; returns its name, or None when there is nothing to undo.
-    pub fn undo(&mut self, labels: &mut [u8], d: [usize; 3]) -> Result<Option<String>> {
+    pub fn undo(&mut self, store: &mut dyn LabelStore) -> Result<Option<String>> {
         let Some(e) = self.undo.pop() else {
             return Ok(None);
         };
-        let r = Self::swap(labels, d, &e)?;
+        let r = Self::swap(store, &e)?;
         self.redo.push(r);
         self.trim();
         Ok(Some(e.name))
     }
 
     /// Re-applies the newest undone step.
-    pub fn redo(&mut self, labels: &mut [u8], d: [usize; 3]) -> Result<Option<String>> {
+    pub fn redo(&mut self, store: &mut dyn LabelStore) -> Result<Option<String>> {
         let Some(e) = self.redo.pop() else {
             return Ok(None);
         };
-        let u = Self::swap(labels, d, &e)?;
+        let u = Self::swap(store, &e)?;
         self.undo.push(u);
         self.trim();
         Ok(Some(e.name))

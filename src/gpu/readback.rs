@@ -28,6 +28,11 @@ pub fn read_buffer_range(
         });
     enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
     ctx.queue.submit([enc.finish()]);
+    map_read(ctx, &staging)
+}
+
+/// Maps a `MAP_READ` buffer whose copies have been submitted, and returns its contents.
+pub fn map_read(ctx: &GpuContext, staging: &wgpu::Buffer) -> Result<Vec<u8>> {
     let (tx, rx) = std::sync::mpsc::channel();
     staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
         let _ = tx.send(r);

@@ -258,19 +258,29 @@ impl PackedU8Volume {
 
     /// Copies the labels back to the host (u8, i fastest). Not for the interactive path.
     pub fn download(&self, ctx: &GpuContext) -> Result<Vec<u8>> {
-        let [nx, ny, nz] = self.dims.map(|d| d as usize);
-        let w = Self::texel_width(self.dims[0]) as usize;
-        let row = w * 4;
+        let d = self.dims.map(|d| d as usize);
+        self.read_box(ctx, [0, 0, 0], d)
+    }
+
+    /// Copies voxels `lo..hi` (exclusive; i fastest) back to the host, in slabs of at most
+    /// 32 MiB of staging memory. Undo snapshots and saves use it; the frame loop never does.
+    pub fn read_box(&self, ctx: &GpuContext, lo: [usize; 3], hi: [usize; 3]) -> Result<Vec<u8>> {
+        self.check_box(lo, hi)?;
+        let [bx, by, bz] = [0, 1, 2].map(|a| hi[a] - lo[a]);
+        let tx0 = lo[0] / 4;
+        let tx1 = hi[0].div_ceil(4);
+        let row = (tx1 - tx0) * 4;
         let padded_row = row.next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as usize);
-        let per_chunk = (UPLOAD_CHUNK_BYTES / (padded_row * ny)).max(1);
-        let mut out = vec![0u8; nx * ny * nz];
-        for z0 in (0..nz).step_by(per_chunk) {
-            let n = per_chunk.min(nz - z0);
-            let size = (padded_row * ny * n) as u64;
+        let per_chunk = (UPLOAD_CHUNK_BYTES / (padded_row * by)).max(1);
+        let skip = lo[0] - tx0 * 4;
+        let mut out = vec![0u8; bx * by * bz];
+        for z0 in (0..bz).step_by(per_chunk) {
+            let n = per_chunk.min(bz - z0);
+            let size = (padded_row * by * n) as u64;
             let buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("labels download"),
+                label: Some("labels read_box"),
                 size,
-                usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+                usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
                 mapped_at_creation: false,
             });
             let mut enc = ctx.device.create_command_encoder(&Default::default());
@@ -279,9 +289,9 @@ impl PackedU8Volume {
                     texture: &self.texture,
                     mip_level: 0,
                     origin: wgpu::Origin3d {
-                        x: 0,
-                        y: 0,
-                        z: z0 as u32,
+                        x: tx0 as u32,
+                        y: lo[1] as u32,
+                        z: (lo[2] + z0) as u32,
                     },
                     aspect: wgpu::TextureAspect::All,
                 },
@@ -290,25 +300,101 @@ impl PackedU8Volume {
                     layout: wgpu::TexelCopyBufferLayout {
                         offset: 0,
                         bytes_per_row: Some(padded_row as u32),
-                        rows_per_image: Some(ny as u32),
+                        rows_per_image: Some(by as u32),
                     },
                 },
                 wgpu::Extent3d {
-                    width: w as u32,
-                    height: ny as u32,
+                    width: (tx1 - tx0) as u32,
+                    height: by as u32,
                     depth_or_array_layers: n as u32,
                 },
             );
             ctx.queue.submit([enc.finish()]);
-            let bytes = super::readback::read_buffer(ctx, &buf, size)?;
+            let bytes = super::readback::map_read(ctx, &buf)?;
             for dz in 0..n {
-                for j in 0..ny {
-                    let src = &bytes[(dz * ny + j) * padded_row..][..nx];
-                    out[((z0 + dz) * ny + j) * nx..][..nx].copy_from_slice(src);
+                for j in 0..by {
+                    let src = &bytes[(dz * by + j) * padded_row + skip..][..bx];
+                    out[((z0 + dz) * by + j) * bx..][..bx].copy_from_slice(src);
                 }
             }
         }
         Ok(out)
+    }
+
+    /// Writes voxels `lo..hi` (exclusive; i fastest) from the host. A box whose x edges do
+    /// not fall on packed texels is widened by reading the edge texels first.
+    pub fn write_box(
+        &self,
+        ctx: &GpuContext,
+        lo: [usize; 3],
+        hi: [usize; 3],
+        data: &[u8],
+    ) -> Result<()> {
+        self.check_box(lo, hi)?;
+        let nx = self.dims[0] as usize;
+        let [bx, by, bz] = [0, 1, 2].map(|a| hi[a] - lo[a]);
+        if data.len() != bx * by * bz {
+            return Err(Error::Invalid(
+                "write_box: data does not match the box".into(),
+            ));
+        }
+        let tx0 = lo[0] / 4;
+        let tx1 = hi[0].div_ceil(4);
+        let wx0 = tx0 * 4;
+        let wx1 = (tx1 * 4).min(nx);
+        // Whole texels: copy straight; else merge with the current edge voxels.
+        let base = if wx0 == lo[0] && wx1 == hi[0] {
+            None
+        } else {
+            Some(self.read_box(ctx, [wx0, lo[1], lo[2]], [wx1, hi[1], hi[2]])?)
+        };
+        let row = (tx1 - tx0) * 4;
+        let ww = wx1 - wx0;
+        let mut packed = vec![0u8; row * by * bz];
+        for z in 0..bz {
+            for j in 0..by {
+                let dst = &mut packed[(z * by + j) * row..][..row];
+                if let Some(b) = &base {
+                    dst[..ww].copy_from_slice(&b[(z * by + j) * ww..][..ww]);
+                }
+                dst[lo[0] - wx0..][..bx].copy_from_slice(&data[(z * by + j) * bx..][..bx]);
+            }
+        }
+        ctx.scoped("labels write_box", || {
+            ctx.queue.write_texture(
+                wgpu::TexelCopyTextureInfo {
+                    texture: &self.texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d {
+                        x: tx0 as u32,
+                        y: lo[1] as u32,
+                        z: lo[2] as u32,
+                    },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                &packed,
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(row as u32),
+                    rows_per_image: Some(by as u32),
+                },
+                wgpu::Extent3d {
+                    width: (tx1 - tx0) as u32,
+                    height: by as u32,
+                    depth_or_array_layers: bz as u32,
+                },
+            );
+        })
+    }
+
+    fn check_box(&self, lo: [usize; 3], hi: [usize; 3]) -> Result<()> {
+        let d = self.dims.map(|d| d as usize);
+        if (0..3).any(|a| lo[a] >= hi[a] || hi[a] > d[a]) {
+            return Err(Error::Invalid(format!(
+                "label box {lo:?}..{hi:?} is empty or outside the volume {d:?}"
+            )));
+        }
+        Ok(())
     }
 
     /// GPU bytes held.
