@@ -411,23 +411,11 @@ pub fn apply_op_cpu(env: &EditEnv, labels: &mut [u8], op: &EditOp) -> Result<u64
     match op {
         EditOp::Grow {
             seeds,
-            lower,
-            upper,
-            connectivity,
             label,
-            roi,
             editable,
+            ..
         } => {
-            target_locked(*label)?;
-            let req = GrowRequest {
-                seeds: seeds.clone(),
-                lower: *lower,
-                upper: *upper,
-                connectivity: Connectivity::from_number(*connectivity)?,
-                roi: *roi,
-                label: *label,
-            };
-            let p = GrowParams::new(d, env.image.dtype(), &req)?;
+            let p = grow_params(env, op)?;
             let mask = grow_cpu(&p, &env.image.data, seeds);
             for (l, &m) in labels.iter_mut().zip(&mask) {
                 if m != 0 && *l != *label && env.allows(*l, *editable) {
@@ -499,6 +487,32 @@ pub fn apply_op_cpu(env: &EditEnv, labels: &mut [u8], op: &EditOp) -> Result<u64
         _ => {}
     }
     Ok(changed)
+}
+
+/// The region-growing params of a `grow` op (its target label checked against the locks).
+pub fn grow_params(env: &EditEnv, op: &EditOp) -> Result<GrowParams> {
+    let EditOp::Grow {
+        seeds,
+        lower,
+        upper,
+        connectivity,
+        label,
+        roi,
+        ..
+    } = op
+    else {
+        return Err(Error::Invalid("grow_params: not a grow op".into()));
+    };
+    env.require_unlocked(op, *label)?;
+    let req = GrowRequest {
+        seeds: seeds.clone(),
+        lower: *lower,
+        upper: *upper,
+        connectivity: Connectivity::from_number(*connectivity)?,
+        roi: *roi,
+        label: *label,
+    };
+    GrowParams::new(env.dims(), env.image.dtype(), &req)
 }
 
 /// Even-odd rule on the voxel centre (x, y): crossings of a ray toward +x, half-open edges.

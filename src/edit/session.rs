@@ -7,7 +7,7 @@
 //! bounding box, undo snapshots read back only the op's bricks, and undo/redo write them
 //! back into the texture. Both paths produce identical masks (tests).
 
-use super::apply_cpu::{apply_op_cpu, op_box, spans_for, EditEnv};
+use super::apply_cpu::{apply_op_cpu, grow_params, op_box, spans_for, EditEnv};
 use super::commit::{CommitKernel, CommitParams};
 use super::journal::{Journal, JournalEntry};
 use super::label_volume::LabelInfo;
@@ -18,7 +18,7 @@ use super::undo::{GpuLabels, HostLabels, LabelStore, Snapshot, UndoStack};
 use crate::error::Result;
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::gpu::GpuContext;
-use crate::kernels::region_grow::{Connectivity, GrowKernel, GrowParams, GrowRequest};
+use crate::kernels::region_grow::GrowKernel;
 use crate::volume::Volume;
 use std::borrow::Cow;
 
@@ -77,23 +77,11 @@ impl<'a> GpuEdit<'a> {
         match op {
             EditOp::Grow {
                 seeds,
-                lower,
-                upper,
-                connectivity,
                 label,
-                roi,
                 editable,
+                ..
             } => {
-                env.require_unlocked(op, *label)?;
-                let req = GrowRequest {
-                    seeds: seeds.clone(),
-                    lower: *lower,
-                    upper: *upper,
-                    connectivity: Connectivity::from_number(*connectivity)?,
-                    roi: *roi,
-                    label: *label,
-                };
-                let p = GrowParams::new(env.dims(), env.image.dtype(), &req)?;
+                let p = grow_params(env, op)?;
                 let mask = self.grow.run(ctx, &p, seeds, &self.image, None)?;
                 // The commit kernel keeps every label the editable policy protects.
                 let mut blocked = [false; 256];

@@ -285,16 +285,7 @@ impl PackedU8Volume {
             });
             let mut enc = ctx.device.create_command_encoder(&Default::default());
             enc.copy_texture_to_buffer(
-                wgpu::TexelCopyTextureInfo {
-                    texture: &self.texture,
-                    mip_level: 0,
-                    origin: wgpu::Origin3d {
-                        x: tx0 as u32,
-                        y: lo[1] as u32,
-                        z: (lo[2] + z0) as u32,
-                    },
-                    aspect: wgpu::TextureAspect::All,
-                },
+                self.at([tx0, lo[1], lo[2] + z0]),
                 wgpu::TexelCopyBufferInfo {
                     buffer: &buf,
                     layout: wgpu::TexelCopyBufferLayout {
@@ -362,16 +353,7 @@ impl PackedU8Volume {
         }
         ctx.scoped("labels write_box", || {
             ctx.queue.write_texture(
-                wgpu::TexelCopyTextureInfo {
-                    texture: &self.texture,
-                    mip_level: 0,
-                    origin: wgpu::Origin3d {
-                        x: tx0 as u32,
-                        y: lo[1] as u32,
-                        z: lo[2] as u32,
-                    },
-                    aspect: wgpu::TextureAspect::All,
-                },
+                self.at([tx0, lo[1], lo[2]]),
                 &packed,
                 wgpu::TexelCopyBufferLayout {
                     offset: 0,
@@ -385,6 +367,20 @@ impl PackedU8Volume {
                 },
             );
         })
+    }
+
+    /// The texel at `t` (x in texels) as a copy endpoint.
+    fn at(&self, t: [usize; 3]) -> wgpu::TexelCopyTextureInfo<'_> {
+        wgpu::TexelCopyTextureInfo {
+            texture: &self.texture,
+            mip_level: 0,
+            origin: wgpu::Origin3d {
+                x: t[0] as u32,
+                y: t[1] as u32,
+                z: t[2] as u32,
+            },
+            aspect: wgpu::TextureAspect::All,
+        }
     }
 
     fn check_box(&self, lo: [usize; 3], hi: [usize; 3]) -> Result<()> {
