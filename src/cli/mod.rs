@@ -1,6 +1,7 @@
 //! Command-line interface: one module per subcommand, all headless.
 
 pub mod apply;
+pub mod bench;
 pub mod convert;
 pub mod gpu;
 pub mod grow;
@@ -37,6 +38,8 @@ pub enum Command {
     Stats(stats::StatsArgs),
     /// Report the GPU adapter voxmark would use and run a compute self-test.
     Gpu(gpu::GpuArgs),
+    /// Time load, window/level, MPR, grow, paint, undo and 3D end to end (CPU and GPU).
+    Bench(bench::BenchArgs),
 }
 
 /// Runs a parsed command line.
@@ -50,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Grow(a) => grow::run(a),
         Command::Apply(a) => apply::run(a),
         Command::Stats(a) => stats::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
 

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs voxmark's GPU checks and `voxmark bench` on a machine with a real GPU and no package
+# registry: nothing is built there. Stage on a build machine first (scripts/stage_gpu.sh puts
+# the release binary, stripped GPU test binaries and the Vulkan loader .debs in .device/ and
+# .gl/), copy the repository with them, then run this from the repository root:
+#
+#     bash scripts/gpu_bench.sh            # tables in $OUT (default bench-out/), printed last
+#
+# SIZES (default "512x512x512 512x512x1024 512x512x2048") and RUNS (default 5) override.
+set -uo pipefail
+STAGE=${STAGE:-.device}
+OUT=${OUT:-bench-out}
+SIZES=${SIZES:-"512x512x512 512x512x1024 512x512x2048"}
+RUNS=${RUNS:-5}
+mkdir -p "$OUT"
+# The Vulkan loader, if the machine has none (unpacked from the staged .debs).
+if ! ldconfig -p | grep -q libvulkan.so.1; then
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+fi
+if [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] && [ -z "${VK_DRIVER_FILES:-}" ]; then
+    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+fi
+export WGPU_BACKEND=${WGPU_BACKEND:-vulkan}
+V=$STAGE/voxmark
+# Test binaries look for the binary and goldens where they were built (/work/main).
+root=$(pwd)
+if [ ! -e /work/main ] && mkdir -p /work 2>/dev/null; then ln -s "$root" /work/main; fi
+mkdir -p target/release && cp "$V" target/release/voxmark
+
+{ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; 
+  nproc; "$V" gpu; } 2>&1 | tee "$OUT/gpu.txt"
+
+# GPU == CPU on this card (the same tests CI runs on lavapipe).
+if ls "$STAGE"/tests/* >/dev/null 2>&1; then
+    for t in "$STAGE"/tests/*; do
+        echo "== $(basename "$t")"
+        REQUIRE_GPU=1 "$t" --test-threads 4 2>&1 | grep -E "^test |test result|panicked" 
+    done > "$OUT/tests.txt" 2>&1
+    grep -E "test result|FAILED|panicked" "$OUT/tests.txt"
+fi
+
+: > "$OUT/tables.txt"
+for size in $SIZES; do
+    "$V" bench --phantom "$size" --backend both --runs "$RUNS" --work-dir /tmp \
+        --json "$OUT/bench_$size.json" >> "$OUT/tables.txt" 2>> "$OUT/log.txt"
+    echo "bench $size: exit $?"
+    rm -f /tmp/phantom_*.nii.gz
+done
+cat "$OUT/tables.txt"

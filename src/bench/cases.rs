@@ -1,0 +1,577 @@
+//! The benchmark cases: each times one user-visible operation on the CPU path or the GPU
+//! path with the same inputs, and says what it produced (so a fast no-op cannot hide).
+
+use super::{time_runs, BenchBackend, BenchOp, Row};
+use crate::edit::ops::{EditOp, Editable, Shape, Stroke};
+use crate::edit::session::Session;
+use crate::error::{Error, Result};
+use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
+use crate::gpu::GpuContext;
+use crate::io::{load_volume, LoadOptions};
+use crate::kernels::mpr::{LabelStyle, MprKernel};
+use crate::kernels::region_grow::{
+    confidence_range, grow_cpu, Connectivity, GrowKernel, GrowParams, GrowRequest,
+};
+use crate::kernels::window_level::{window_level_cpu, WindowLevelKernel, WindowLevelParams};
+use crate::phantom::{Phantom, Tissue};
+use crate::render::slice::{render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer};
+use crate::render::view::{ViewGeometry, ViewKind};
+use crate::volume::{Volume, WindowPreset};
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What to benchmark.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// A file or DICOM folder; None: the phantom of `dims`.
+    pub path: Option<PathBuf>,
+    pub dims: [usize; 3],
+    pub series: Option<String>,
+    pub ops: Vec<BenchOp>,
+    pub backend: BenchBackend,
+    pub runs: usize,
+    /// Where the phantom file for `load` is written (a temporary folder when None).
+    pub work_dir: Option<PathBuf>,
+}
+
+/// The GPU side: the context plus the image and labels resident.
+struct GpuSide<'a> {
+    ctx: &'a GpuContext,
+    image: ResidentVolume,
+    labels: PackedU8Volume,
+}
+
+/// Shared inputs of every case.
+struct Inputs<'a> {
+    file: PathBuf,
+    vol: &'a Volume,
+    labels: Vec<u8>,
+    size: String,
+    cpu: String,
+    phantom: Option<Phantom>,
+    runs: usize,
+}
+
+fn wait(ctx: &GpuContext) -> Result<()> {
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| Error::Gpu(format!("poll: {e}")))?;
+    Ok(())
+}
+
+/// Bytes the driver's allocator holds now (Vulkan/DX12), if it reports them.
+fn gpu_bytes(ctx: &GpuContext) -> Option<u64> {
+    ctx.device
+        .generate_allocator_report()
+        .map(|r| r.total_allocated_bytes)
+}
+
+fn adapter(ctx: &GpuContext) -> String {
+    ctx.report().name
+}
+
+/// Runs the configured cases; `each` sees every row as soon as it is measured.
+pub fn run_bench(cfg: &BenchConfig, mut each: impl FnMut(&Row)) -> Result<Vec<Row>> {
+    let tmp;
+    let t0 = Instant::now();
+    let (vol, file, phantom) = match &cfg.path {
+        Some(p) => {
+            let l = load_volume(
+                p,
+                &LoadOptions {
+                    series: cfg.series.clone(),
+                },
+            )?;
+            (l.volume, p.clone(), None)
+        }
+        None => {
+            let ph = Phantom::new(cfg.dims)?;
+            let v = ph.volume();
+            let dir = match &cfg.work_dir {
+                Some(d) => d.clone(),
+                None => {
+                    tmp = tempfile::tempdir().map_err(|e| Error::io(Path::new("tempdir"), e))?;
+                    tmp.path().to_path_buf()
+                }
+            };
+            let f = dir.join(format!(
+                "phantom_{}x{}x{}.nii.gz",
+                cfg.dims[0], cfg.dims[1], cfg.dims[2]
+            ));
+            if cfg.ops.contains(&BenchOp::Load) {
+                crate::io::nifti::write_nifti(&f, &v)?;
+            }
+            (v, f, Some(ph))
+        }
+    };
+    let d = vol.grid.dims;
+    eprintln!(
+        "bench input: {} ({}x{}x{} {}), prepared in {:.1} s",
+        if cfg.path.is_some() {
+            file.display().to_string()
+        } else {
+            "built-in phantom".to_string()
+        },
+        d[0],
+        d[1],
+        d[2],
+        vol.dtype().name(),
+        t0.elapsed().as_secs_f64()
+    );
+    // A realistic label volume for the overlay cases: bright structures as label 1.
+    let labels: Vec<u8> = (0..vol.grid.voxel_count())
+        .map(|i| u8::from(vol.data.get_f64(i) > 250.0))
+        .collect();
+    let inp = Inputs {
+        file,
+        vol: &vol,
+        labels,
+        size: format!("{}x{}x{}", d[0], d[1], d[2]),
+        cpu: super::cpu_name(),
+        phantom,
+        runs: cfg.runs.max(1),
+    };
+    let want_cpu = cfg.backend != BenchBackend::Gpu;
+    let want_gpu = cfg.backend != BenchBackend::Cpu;
+    let ctx = if want_gpu {
+        Some(GpuContext::new()?)
+    } else {
+        None
+    };
+    let gpu = match &ctx {
+        Some(ctx) => Some(GpuSide {
+            ctx,
+            image: ResidentVolume::upload(ctx, d, &vol.data)?,
+            labels: PackedU8Volume::upload(ctx, d, &inp.labels)?,
+        }),
+        None => None,
+    };
+    let mut rows = Vec::new();
+    let mut push = |r: Row| {
+        each(&r);
+        rows.push(r);
+    };
+    for op in &cfg.ops {
+        if want_cpu {
+            for r in cpu_case(&inp, *op)? {
+                push(r);
+            }
+        }
+        if let Some(g) = &gpu {
+            for r in gpu_case(&inp, g, *op)? {
+                push(r);
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn cpu_row(inp: &Inputs, op: &str, voxels: u64, t: &[f64], note: String) -> Row {
+    let mut r = Row::new(op, &inp.size, "cpu", &inp.cpu, voxels, t);
+    r.note = note;
+    r
+}
+
+fn gpu_row(inp: &Inputs, g: &GpuSide, op: &str, voxels: u64, t: &[f64], note: String) -> Row {
+    let mut r = Row::new(op, &inp.size, "gpu", &adapter(g.ctx), voxels, t);
+    r.gpu_bytes = gpu_bytes(g.ctx);
+    r.note = note;
+    r
+}
+
+fn soft_tissue() -> WindowPreset {
+    WindowPreset {
+        center: 40.0,
+        width: 400.0,
+    }
+}
+
+/// The MPR frame case: coronal (a reformat across slices), 512×512, linear, labels.
+fn mpr_setup(vol: &Volume) -> Result<(ViewGeometry, SliceOptions)> {
+    let d = vol.grid.dims;
+    let view = ViewGeometry::new(&vol.grid, ViewKind::Coronal, None, Some([512, 512]))?;
+    let opts = SliceOptions {
+        window: soft_tissue(),
+        linear: true,
+        labels: Some(LabelStyle::default()),
+        crosshair: Some([d[0] as f64 / 2.0, d[1] as f64 / 2.0, d[2] as f64 / 2.0]),
+    };
+    Ok((view, opts))
+}
+
+/// The native axial slice case: one slice windowed at the volume's resolution (one output
+/// pixel per voxel of the slice).
+fn slice_setup(vol: &Volume) -> Result<(ViewGeometry, SliceOptions)> {
+    let g = ViewGeometry::new(&vol.grid, ViewKind::Axial, None, None)?;
+    let d = vol.grid.dims;
+    let native = [d[g.axis_u] as u32, d[g.axis_v] as u32];
+    let view = ViewGeometry::new(&vol.grid, ViewKind::Axial, None, Some(native))?;
+    let opts = SliceOptions {
+        window: soft_tissue(),
+        linear: false,
+        labels: None,
+        crosshair: None,
+    };
+    Ok((view, opts))
+}
+
+/// Grow cases: (name, request, seeds).
+fn grow_cases(inp: &Inputs) -> Result<Vec<(String, GrowRequest)>> {
+    let vol = inp.vol;
+    let [nx, ny, nz] = vol.grid.dims;
+    let mut out = Vec::new();
+    match &inp.phantom {
+        Some(ph) => {
+            for (name, t, lo, hi) in [
+                ("vessel", Tissue::Vessel, 200.0, 500.0),
+                ("body", Tissue::Body, -200.0, 200.0),
+            ] {
+                // Seeds on 5 slices through the volume, each inside the tissue and range.
+                let seeds: Vec<[usize; 3]> = (1..=5)
+                    .filter_map(|m| {
+                        let k = nz * m / 6;
+                        (0..ny)
+                            .flat_map(|j| (0..nx).map(move |i| [i, j, k]))
+                            .find(|s| {
+                                ph.tissue(s[0], s[1], s[2]) == t
+                                    && (lo..=hi).contains(&vol.value(s[0], s[1], s[2]))
+                            })
+                    })
+                    .collect();
+                if seeds.is_empty() {
+                    continue;
+                }
+                for n in [1usize, 5] {
+                    let s: Vec<[usize; 3]> = seeds.iter().copied().take(n).collect();
+                    out.push((
+                        format!(
+                            "grow {name} {} seed{}",
+                            s.len(),
+                            if s.len() > 1 { "s" } else { "" }
+                        ),
+                        GrowRequest {
+                            seeds: s,
+                            lower: lo,
+                            upper: hi,
+                            connectivity: Connectivity::Six,
+                            roi: None,
+                            label: 1,
+                        },
+                    ));
+                }
+            }
+        }
+        None => {
+            // A file: one seed at the centre, range from ITK's ConfidenceConnected defaults.
+            let seed = [nx / 2, ny / 2, nz / 2];
+            let mut req = GrowRequest {
+                seeds: vec![seed],
+                lower: 0.0,
+                upper: 0.0,
+                connectivity: Connectivity::Six,
+                roi: None,
+                label: 1,
+            };
+            let (range, _) =
+                confidence_range(&vol.data, vol.grid.dims, &[seed], 2.5, 1, 4, |lo, hi| {
+                    req.lower = lo;
+                    req.upper = hi;
+                    let p = GrowParams::new(vol.grid.dims, vol.dtype(), &req)?;
+                    Ok(grow_cpu(&p, &vol.data, &[seed]))
+                })?;
+            req.lower = range.lower;
+            req.upper = range.upper;
+            out.push(("grow auto-range 1 seed (centre)".into(), req));
+        }
+    }
+    Ok(out)
+}
+
+/// A 20-stamp sphere stroke of radius `r_mm` through the middle of the volume, stamps
+/// 3 mm apart along i.
+fn stroke(vol: &Volume, r_mm: f64, label: u8) -> EditOp {
+    let d = vol.grid.dims;
+    let step = 3.0 / vol.grid.spacing_mm()[0];
+    let x0 = d[0] as f64 / 2.0 - 10.0 * step;
+    let points = (0..20)
+        .map(|k| [x0 + step * k as f64, d[1] as f64 / 2.0, d[2] as f64 / 2.0])
+        .collect();
+    EditOp::Paint(Stroke {
+        shape: Shape::Sphere,
+        plane: None,
+        slice: None,
+        points,
+        radius_mm: r_mm,
+        label,
+        range: None,
+        editable: Editable::Everywhere,
+    })
+}
+
+/// Paint and undo on a session (host or GPU labels).
+fn session_cases(
+    inp: &Inputs,
+    op: BenchOp,
+    mut session: Session,
+    mut row: impl FnMut(&str, u64, &[f64], String) -> Row,
+) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    match op {
+        BenchOp::Paint => {
+            for r_mm in [10.0, 30.0] {
+                let mut label = 1u8;
+                let changed = Cell::new(0u64);
+                let undo_b = Cell::new(0usize);
+                let t = time_runs(inp.runs, || {
+                    // Alternate labels so every run really changes the voxels.
+                    label = 3 - label;
+                    let rep = session.apply_unjournaled(&stroke(inp.vol, r_mm, label))?;
+                    changed.set(rep.changed_voxels);
+                    undo_b.set(rep.undo_bytes);
+                    Ok(())
+                })?;
+                rows.push(row(
+                    &format!("paint 20-stamp stroke r={r_mm} mm"),
+                    changed.get(),
+                    &t,
+                    format!("{} voxels, undo {} B", changed.get(), undo_b.get()),
+                ));
+            }
+        }
+        BenchOp::Undo => {
+            let rep = session.apply_unjournaled(&stroke(inp.vol, 30.0, 7))?;
+            let mut t = Vec::new();
+            for k in 0..=inp.runs {
+                let start = Instant::now();
+                let u = session.apply_unjournaled(&EditOp::Undo)?;
+                let ms = start.elapsed().as_secs_f64() * 1e3;
+                if u.step.is_none() {
+                    return Err(Error::Invalid("bench: nothing to undo".into()));
+                }
+                if k > 0 {
+                    t.push(ms);
+                }
+                session.apply_unjournaled(&EditOp::Redo)?;
+            }
+            rows.push(row(
+                "undo 20-stamp stroke r=30 mm",
+                rep.changed_voxels,
+                &t,
+                format!(
+                    "{} voxels restored from {} B",
+                    rep.changed_voxels, rep.undo_bytes
+                ),
+            ));
+        }
+        _ => {}
+    }
+    Ok(rows)
+}
+
+fn cpu_case(inp: &Inputs, op: BenchOp) -> Result<Vec<Row>> {
+    let vol = inp.vol;
+    let n = vol.grid.voxel_count() as u64;
+    let d = vol.grid.dims;
+    let mut rows = Vec::new();
+    match op {
+        BenchOp::Load => {
+            let t = time_runs(inp.runs.min(3), || {
+                load_volume(&inp.file, &LoadOptions::default()).map(|_| ())
+            })?;
+            rows.push(cpu_row(inp, "load", n, &t, file_note(&inp.file)));
+        }
+        BenchOp::Wl => {
+            let p = WindowLevelParams::new(d, soft_tissue());
+            let t = time_runs(inp.runs, || {
+                std::hint::black_box(window_level_cpu(&p, &vol.data));
+                Ok(())
+            })?;
+            rows.push(cpu_row(inp, "window/level volume", n, &t, String::new()));
+            let (view, opts) = slice_setup(vol)?;
+            let t = time_runs(inp.runs, || {
+                std::hint::black_box(render_rgba_cpu(
+                    &vol.data,
+                    d,
+                    HostOverlays::default(),
+                    &view,
+                    &opts,
+                )?);
+                Ok(())
+            })?;
+            rows.push(cpu_row(
+                inp,
+                "window/level one slice",
+                (d[0] * d[1]) as u64,
+                &t,
+                String::new(),
+            ));
+        }
+        BenchOp::Mpr => {
+            let (view, opts) = mpr_setup(vol)?;
+            let layers = HostOverlays {
+                labels: Some(&inp.labels),
+                preview: None,
+            };
+            let t = time_runs(inp.runs, || {
+                std::hint::black_box(render_rgba_cpu(&vol.data, d, layers, &view, &opts)?);
+                Ok(())
+            })?;
+            rows.push(cpu_row(
+                inp,
+                "MPR frame 512x512",
+                512 * 512,
+                &t,
+                String::new(),
+            ));
+        }
+        BenchOp::Grow => {
+            for (name, req) in grow_cases(inp)? {
+                let p = GrowParams::new(d, vol.dtype(), &req)?;
+                let grown = Cell::new(0usize);
+                let t = time_runs(inp.runs, || {
+                    let m = grow_cpu(&p, &vol.data, &req.seeds);
+                    grown.set(m.iter().filter(|&&v| v != 0).count());
+                    Ok(())
+                })?;
+                rows.push(cpu_row(
+                    inp,
+                    &name,
+                    n,
+                    &t,
+                    format!("{} voxels", grown.get()),
+                ));
+            }
+        }
+        BenchOp::Paint | BenchOp::Undo => {
+            let s = Session::new(vol, vec![0u8; vol.grid.voxel_count()])?;
+            rows.extend(session_cases(inp, op, s, |name, v, t, note| {
+                cpu_row(inp, name, v, t, note)
+            })?);
+        }
+        BenchOp::ThreeD => rows.extend(three_d_cpu(inp)?),
+    }
+    Ok(rows)
+}
+
+fn gpu_case(inp: &Inputs, g: &GpuSide, op: BenchOp) -> Result<Vec<Row>> {
+    let ctx = g.ctx;
+    let vol = inp.vol;
+    let n = vol.grid.voxel_count() as u64;
+    let d = vol.grid.dims;
+    let mut rows = Vec::new();
+    match op {
+        BenchOp::Load => {
+            let peak = Cell::new(0u64);
+            let t = time_runs(inp.runs.min(3), || {
+                let l = load_volume(&inp.file, &LoadOptions::default())?;
+                let rv = ResidentVolume::upload(ctx, l.volume.grid.dims, &l.volume.data)?;
+                wait(ctx)?;
+                peak.set(peak.get().max(gpu_bytes(ctx).unwrap_or(0)));
+                drop(rv);
+                Ok(())
+            })?;
+            let mut r = gpu_row(inp, g, "load + upload", n, &t, file_note(&inp.file));
+            r.gpu_bytes = r.gpu_bytes.map(|_| peak.get());
+            rows.push(r);
+        }
+        BenchOp::Wl => {
+            let k = WindowLevelKernel::new(ctx, vol.dtype())?;
+            let out = PackedU8Volume::zeros(ctx, d)?;
+            let p = WindowLevelParams::new(d, soft_tissue());
+            let t = time_runs(inp.runs, || {
+                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                k.encode(ctx, &mut enc, &p, &g.image, &out)?;
+                ctx.queue.submit([enc.finish()]);
+                wait(ctx)
+            })?;
+            rows.push(gpu_row(inp, g, "window/level volume", n, &t, String::new()));
+            let (view, opts) = slice_setup(vol)?;
+            rows.push(gpu_frame(
+                inp,
+                g,
+                "window/level one slice",
+                &view,
+                &opts,
+                false,
+            )?);
+        }
+        BenchOp::Mpr => {
+            let (view, opts) = mpr_setup(vol)?;
+            rows.push(gpu_frame(inp, g, "MPR frame 512x512", &view, &opts, true)?);
+        }
+        BenchOp::Grow => {
+            let k = GrowKernel::new(ctx, vol.dtype())?;
+            for (name, req) in grow_cases(inp)? {
+                let p = GrowParams::new(d, vol.dtype(), &req)?;
+                let mut mask = None;
+                let t = time_runs(inp.runs, || {
+                    mask = Some(k.run(ctx, &p, &req.seeds, &g.image, None)?);
+                    wait(ctx)
+                })?;
+                let grown = match &mask {
+                    Some(m) => m.download(ctx)?.iter().filter(|&&v| v != 0).count(),
+                    None => 0,
+                };
+                rows.push(gpu_row(inp, g, &name, n, &t, format!("{grown} voxels")));
+            }
+        }
+        BenchOp::Paint | BenchOp::Undo => {
+            let s = Session::on_gpu(ctx, vol, &vec![0u8; vol.grid.voxel_count()])?;
+            rows.extend(session_cases(inp, op, s, |name, v, t, note| {
+                gpu_row(inp, g, name, v, t, note)
+            })?);
+        }
+        BenchOp::ThreeD => rows.extend(three_d_gpu(inp, g)?),
+    }
+    Ok(rows)
+}
+
+/// One slice frame on the GPU into a target of the view's size (no readback: the frame
+/// stays on the GPU as in the desktop shell).
+fn gpu_frame(
+    inp: &Inputs,
+    g: &GpuSide,
+    name: &str,
+    view: &ViewGeometry,
+    opts: &SliceOptions,
+    with_labels: bool,
+) -> Result<Row> {
+    let ctx = g.ctx;
+    let renderer = SliceRenderer::new(ctx, inp.vol.dtype())?;
+    let size = view.size;
+    let target = MprKernel::create_target(ctx, size);
+    let tv = target.create_view(&Default::default());
+    let layers = Overlays {
+        labels: with_labels.then_some(&g.labels),
+        preview: None,
+    };
+    let t = time_runs(inp.runs, || {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        renderer.encode(ctx, &mut enc, &g.image, layers, view, opts, &tv)?;
+        ctx.queue.submit([enc.finish()]);
+        wait(ctx)
+    })?;
+    Ok(gpu_row(
+        inp,
+        g,
+        name,
+        u64::from(size[0]) * u64::from(size[1]),
+        &t,
+        String::new(),
+    ))
+}
+
+fn file_note(p: &Path) -> String {
+    std::fs::metadata(p)
+        .map(|m| format!("{:.0} MB file", m.len() as f64 / 1e6))
+        .unwrap_or_default()
+}
+
+fn three_d_cpu(_inp: &Inputs) -> Result<Vec<Row>> {
+    Ok(Vec::new())
+}
+
+fn three_d_gpu(_inp: &Inputs, _g: &GpuSide) -> Result<Vec<Row>> {
+    Ok(Vec::new())
+}
