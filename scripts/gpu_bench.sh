@@ -6,11 +6,13 @@
 #
 #     bash scripts/gpu_bench.sh            # tables in $OUT (default bench-out/), printed last
 #
-# SIZES (default "512x512x512 512x512x1024 512x512x2048") and RUNS (default 5) override.
+# SIZES (default "512x512x512 512x512x1024", CPU and GPU), BIG (default 512x512x2048, GPU
+# only, no load) and RUNS (default 5) override.
 set -uo pipefail
 STAGE=${STAGE:-.device}
 OUT=${OUT:-bench-out}
-SIZES=${SIZES:-"512x512x512 512x512x1024 512x512x2048"}
+SIZES=${SIZES:-"512x512x512 512x512x1024"}
+BIG=${BIG-512x512x2048}
 RUNS=${RUNS:-5}
 mkdir -p "$OUT"
 # The Vulkan loader, if the machine has none (unpacked from the staged .debs).
@@ -47,4 +49,9 @@ for size in $SIZES; do
     echo "bench $size: exit $?"
     rm -f /tmp/phantom_*.nii.gz
 done
+if [ -n "$BIG" ]; then
+    "$V" bench --phantom "$BIG" --backend gpu --ops wl,mpr,grow,paint,undo,3d --runs "$RUNS" \
+        --json "$OUT/bench_$BIG.json" >> "$OUT/tables.txt" 2>> "$OUT/log.txt"
+    echo "bench $BIG (GPU): exit $?"
+fi
 cat "$OUT/tables.txt"

@@ -8,6 +8,7 @@ pub mod grow;
 pub mod info;
 pub mod phantom;
 pub mod render;
+pub mod render_3d;
 pub mod stats;
 
 use clap::{Parser, Subcommand};

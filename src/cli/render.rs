@@ -7,6 +7,8 @@ use crate::gpu::GpuContext;
 use crate::io::nifti::read_nifti;
 use crate::kernels::histogram::{auto_window, histogram_cpu, HistogramKernel, HistogramParams};
 use crate::kernels::mpr::LabelStyle;
+use crate::kernels::raycast::RenderMode;
+use crate::kernels::transfer::TfPreset;
 use crate::kernels::window_level::Preset;
 use crate::render::annotate::draw_orientation;
 use crate::render::png_out::write_png;
@@ -32,13 +34,36 @@ pub enum Interp {
     Linear,
 }
 
+/// The view `render` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderView {
+    Axial,
+    Coronal,
+    Sagittal,
+    /// Ray-cast 3D view (--mode, --azimuth, --elevation, --zoom).
+    #[value(name = "3d")]
+    ThreeD,
+}
+
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     /// A .nii / .nii.gz file, a DICOM file or a folder of DICOM files.
     pub path: PathBuf,
-    /// Which plane of the voxel grid (chosen from the geometry, not the array order).
+    /// A plane of the voxel grid (chosen from the geometry, not the array order), or 3d.
     #[arg(long, value_enum)]
-    pub view: ViewKind,
+    pub view: RenderView,
+    /// 3D: maximum intensity projection, volume rendering, or label surfaces only.
+    #[arg(long, value_enum, default_value_t = RenderMode::Dvr)]
+    pub mode: RenderMode,
+    /// 3D: camera azimuth in degrees (0 = anterior view, 90 = from the patient's left).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub azimuth: f64,
+    /// 3D: camera elevation in degrees (90 = from above).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub elevation: f64,
+    /// 3D: zoom (1 = the whole volume fits).
+    #[arg(long, default_value_t = 1.0)]
+    pub zoom: f64,
     /// Slice index along the voxel axis normal to the view (default: the middle).
     #[arg(long)]
     pub slice: Option<usize>,
@@ -48,15 +73,18 @@ pub struct RenderArgs {
     /// Window centre/level (real units); needs --window.
     #[arg(long, requires = "window", allow_hyphen_values = true)]
     pub level: Option<f64>,
-    /// Named window. Default: the file's own WindowCenter/Width, else auto (1st-99th percentile).
-    #[arg(long, value_enum)]
-    pub preset: Option<Preset>,
+    /// Named window (brain, subdural, stroke, lung, mediastinum, abdomen, liver, bone, auto),
+    /// or for 3D DVR a transfer function (ct-bone, ct-soft-tissue, ct-vessels, mr-default).
+    /// Default: the file's own window, else auto (1st-99th percentile); DVR: ct-bone for CT,
+    /// mr-default otherwise.
+    #[arg(long)]
+    pub preset: Option<String>,
     /// Label map on the same voxel grid, drawn over the image.
     #[arg(long)]
     pub labels: Option<PathBuf>,
-    /// Label overlay opacity (0..1).
-    #[arg(long, default_value_t = 0.5)]
-    pub opacity: f32,
+    /// Label opacity (0..1; default 0.5 on slices, 1 in 3D).
+    #[arg(long)]
+    pub opacity: Option<f32>,
     /// Draw label outlines instead of filled labels.
     #[arg(long)]
     pub outline: bool,
@@ -66,7 +94,7 @@ pub struct RenderArgs {
     /// Crosshair through voxel i,j,k.
     #[arg(long, value_parser = parse_ijk)]
     pub crosshair: Option<[f64; 3]>,
-    /// Output size WxH (default: 512 px on the longer side, physical aspect kept).
+    /// Output size WxH (default: 512 px on the longer side, physical aspect kept; 3D 512x512).
     #[arg(long, value_parser = parse_wh)]
     pub size: Option<[u32; 2]>,
     /// Leave out the orientation letters.
@@ -82,7 +110,7 @@ pub struct RenderArgs {
     pub out: PathBuf,
 }
 
-fn parse_wh(s: &str) -> Result<[u32; 2], String> {
+pub(crate) fn parse_wh(s: &str) -> Result<[u32; 2], String> {
     let v: Vec<&str> = s.split(['x', 'X', ',']).collect();
     match v.as_slice() {
         [a, b] => match (a.trim().parse(), b.trim().parse()) {
@@ -102,7 +130,7 @@ fn parse_ijk(s: &str) -> Result<[f64; 3], String> {
 }
 
 /// The window to use: explicit > preset > the file's own > auto from the histogram.
-fn choose_window(
+pub(crate) fn choose_window(
     a: &RenderArgs,
     vol: &Volume,
     gpu: Option<(&GpuContext, &ResidentVolume)>,
@@ -110,10 +138,10 @@ fn choose_window(
     if let (Some(width), Some(center)) = (a.window, a.level) {
         return Ok((WindowPreset { center, width }, "explicit"));
     }
-    if let Some(w) = a.preset.and_then(Preset::window) {
+    if let Some(w) = window_preset(a)?.and_then(Preset::window) {
         return Ok((w, "preset"));
     }
-    if a.preset.is_none() {
+    if window_preset(a)?.is_none() {
         if let Some(w) = vol.meta.window {
             return Ok((w, "file"));
         }
@@ -127,27 +155,9 @@ fn choose_window(
     Ok((auto_window(&p, &counts), "auto 1st-99th percentile"))
 }
 
-pub fn run(a: RenderArgs) -> anyhow::Result<()> {
-    let name = a.out.to_string_lossy().to_lowercase();
-    if !name.ends_with(".png") {
-        anyhow::bail!("{}: output must end in .png", a.out.display());
-    }
-    let loaded = super::load_input(&a.path, a.series.clone())?;
-    let vol = &loaded.volume;
-    let labels = match &a.labels {
-        Some(p) => {
-            let mask = read_nifti(p)?;
-            Some(labels_for(&mask, p, &vol.grid)?)
-        }
-        None => None,
-    };
-    let view = ViewGeometry::new(&vol.grid, a.view, a.slice, a.size)?;
-    let style = labels.as_ref().map(|_| LabelStyle {
-        opacity: a.opacity,
-        outline: a.outline,
-        ..LabelStyle::default()
-    });
-    let ctx = match a.backend {
+/// The GPU for `--backend` (None: render on the CPU).
+pub(crate) fn open_backend(b: Backend) -> anyhow::Result<Option<GpuContext>> {
+    Ok(match b {
         Backend::Cpu => None,
         Backend::Gpu => Some(GpuContext::new().context("--backend gpu")?),
         Backend::Auto => match GpuContext::new() {
@@ -157,7 +167,65 @@ pub fn run(a: RenderArgs) -> anyhow::Result<()> {
                 None
             }
         },
+    })
+}
+
+/// `--labels`, checked against the image grid.
+pub(crate) fn load_labels(a: &RenderArgs, vol: &Volume) -> anyhow::Result<Option<Vec<u8>>> {
+    Ok(match &a.labels {
+        Some(p) => Some(labels_for(&read_nifti(p)?, p, &vol.grid)?),
+        None => None,
+    })
+}
+
+/// `--preset` as a window preset (None: not given, or a transfer function in 3D DVR).
+pub(crate) fn window_preset(a: &RenderArgs) -> anyhow::Result<Option<Preset>> {
+    let Some(name) = &a.preset else {
+        return Ok(None);
     };
+    if let Ok(p) = Preset::from_str(name, true) {
+        return Ok(Some(p));
+    }
+    if TfPreset::from_name(name).is_some() && a.view == RenderView::ThreeD {
+        return Ok(None);
+    }
+    anyhow::bail!(
+        "--preset {name:?}: not a window preset ({}){}",
+        Preset::value_variants()
+            .iter()
+            .filter_map(|p| p.to_possible_value().map(|v| v.get_name().to_string()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if a.view == RenderView::ThreeD {
+            " nor a transfer function (ct-bone, ct-soft-tissue, ct-vessels, mr-default)"
+        } else {
+            ""
+        }
+    )
+}
+
+pub fn run(a: RenderArgs) -> anyhow::Result<()> {
+    let name = a.out.to_string_lossy().to_lowercase();
+    if !name.ends_with(".png") {
+        anyhow::bail!("{}: output must end in .png", a.out.display());
+    }
+    window_preset(&a)?;
+    let view_kind = match a.view {
+        RenderView::Axial => ViewKind::Axial,
+        RenderView::Coronal => ViewKind::Coronal,
+        RenderView::Sagittal => ViewKind::Sagittal,
+        RenderView::ThreeD => return super::render_3d::run(a),
+    };
+    let loaded = super::load_input(&a.path, a.series.clone())?;
+    let vol = &loaded.volume;
+    let labels = load_labels(&a, vol)?;
+    let view = ViewGeometry::new(&vol.grid, view_kind, a.slice, a.size)?;
+    let style = labels.as_ref().map(|_| LabelStyle {
+        opacity: a.opacity.unwrap_or(0.5),
+        outline: a.outline,
+        ..LabelStyle::default()
+    });
+    let ctx = open_backend(a.backend)?;
     let mut rgba = match &ctx {
         Some(ctx) => {
             let rv = ResidentVolume::upload(ctx, vol.grid.dims, &vol.data)?;
@@ -227,7 +295,7 @@ pub fn run(a: RenderArgs) -> anyhow::Result<()> {
     eprintln!(
         "wrote {} ({w}x{h}, {:?} slice {} of voxel axis {}, left/right/top/bottom {}/{}/{}/{})",
         a.out.display(),
-        a.view,
+        view_kind,
         view.slice,
         view.axis_n,
         view.letters[0],

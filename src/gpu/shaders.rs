@@ -20,6 +20,10 @@ pub const SPAN_WRITE: &str = include_str!("../../shaders/span_write.wgsl");
 pub const MORPH: &str = include_str!("../../shaders/morph.wgsl");
 /// `shaders/mpr.wgsl`.
 pub const MPR: &str = include_str!("../../shaders/mpr.wgsl");
+/// `shaders/raycast.wgsl`.
+pub const RAYCAST: &str = include_str!("../../shaders/raycast.wgsl");
+/// `shaders/bricks.wgsl`.
+pub const BRICKS: &str = include_str!("../../shaders/bricks.wgsl");
 
 const COMMON: &[(&str, &str)] = &[(
     "common/window.wgsl",
@@ -36,6 +40,8 @@ pub const ALL: &[(&str, &str)] = &[
     ("commit_mask.wgsl", COMMIT_MASK),
     ("span_write.wgsl", SPAN_WRITE),
     ("morph.wgsl", MORPH),
+    ("raycast.wgsl", RAYCAST),
+    ("bricks.wgsl", BRICKS),
 ];
 
 /// Expands includes and the sample type.

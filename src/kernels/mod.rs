@@ -3,7 +3,9 @@
 
 pub mod histogram;
 pub mod mpr;
+pub mod raycast;
 pub mod region_grow;
+pub mod transfer;
 pub mod window_level;
 
 use crate::error::Result;

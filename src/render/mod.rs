@@ -2,6 +2,9 @@
 //! shell share, orientation-letter annotation and PNG output.
 
 pub mod annotate;
+pub mod camera;
+pub mod offscreen;
 pub mod png_out;
 pub mod slice;
 pub mod view;
+pub mod volume_view;

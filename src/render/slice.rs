@@ -4,7 +4,7 @@
 use super::view::ViewGeometry;
 use crate::error::{Error, Result};
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
-use crate::gpu::{readback::read_buffer, GpuContext};
+use crate::gpu::GpuContext;
 use crate::kernels::mpr::{mpr_cpu, LabelStyle, MprKernel, MprParams};
 use crate::volume::{DType, VoxelData, WindowPreset};
 
@@ -119,45 +119,9 @@ impl SliceRenderer {
         view: &ViewGeometry,
         opts: &SliceOptions,
     ) -> Result<Vec<u8>> {
-        let [w, h] = view.size;
-        let texture = MprKernel::create_target(ctx, view.size);
-        let target = texture.create_view(&Default::default());
-        let padded = (w as usize * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as usize);
-        let size = (padded * h as usize) as u64;
-        let buf = ctx.scoped("render slice", || -> Result<wgpu::Buffer> {
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            self.encode(ctx, &mut enc, volume, layers, view, opts, &target)?;
-            let buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("slice readback"),
-                size,
-                usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            enc.copy_texture_to_buffer(
-                texture.as_image_copy(),
-                wgpu::TexelCopyBufferInfo {
-                    buffer: &buf,
-                    layout: wgpu::TexelCopyBufferLayout {
-                        offset: 0,
-                        bytes_per_row: Some(padded as u32),
-                        rows_per_image: Some(h),
-                    },
-                },
-                wgpu::Extent3d {
-                    width: w,
-                    height: h,
-                    depth_or_array_layers: 1,
-                },
-            );
-            ctx.queue.submit([enc.finish()]);
-            Ok(buf)
-        })??;
-        let bytes = read_buffer(ctx, &buf, size)?;
-        let mut out = Vec::with_capacity(w as usize * h as usize * 4);
-        for row in bytes.chunks(padded).take(h as usize) {
-            out.extend_from_slice(&row[..w as usize * 4]);
-        }
-        Ok(out)
+        super::offscreen::render_offscreen(ctx, view.size, "render slice", |enc, target| {
+            self.encode(ctx, enc, volume, layers, view, opts, target)
+        })
     }
 }
 

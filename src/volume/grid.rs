@@ -62,6 +62,11 @@ impl Grid {
         self.world_from_voxel.transform_point3(ijk)
     }
 
+    /// Continuous voxel index (i, j, k) of a world position (RAS+ mm).
+    pub fn index_from_world(&self, p: DVec3) -> DVec3 {
+        self.world_from_voxel.inverse().transform_point3(p)
+    }
+
     /// The 3×3 linear part of the affine.
     pub fn linear(&self) -> DMat3 {
         DMat3::from_mat4(self.world_from_voxel)

@@ -1,0 +1,558 @@
+//! 3D ray casting of the resident volume and labels: maximum intensity projection, direct
+//! volume rendering through a transfer function, and label surfaces, one ray per pixel.
+//!
+//! Rays come from [`crate::render::camera::RayFrame`] in voxel coordinates (so spacing and
+//! direction cosines are honoured exactly). Samples lie at whole steps from the origin plane
+//! inside the voxel box [−0.5, n − 0.5]; values are trilinear (edge-clamped, the MPR rule),
+//! labels nearest. Empty space is skipped with an 8³ brick map of value ranges and label
+//! presence: a brick is skipped only when no sample in it can contribute (MIP: its maximum is
+//! not above the ray's maximum so far; DVR: its range lies where the transfer function is
+//! transparent; labels: it holds none), so skipping never changes the picture. DVR and label
+//! compositing stop at 99 % opacity. Shading is a headlight (ambient + diffuse + specular) on
+//! the world-space gradient: central differences of the trilinear field for the volume, of
+//! label occupancy for label surfaces. A label surface is drawn where a ray enters a voxel of
+//! a visible label different from the previous sample's, so nested labels stay visible
+//! through translucent ones.
+//!
+//! `raycast_cpu` is the twin of shaders/raycast.wgsl for any subset of pixels.
+
+use super::transfer::{TransferFunction, TF_ENTRIES};
+use super::window_level::window_to_u8;
+use super::{compute_pipeline, compute_pipeline_entry};
+use crate::error::{Error, Result};
+use crate::gpu::residency::{wgsl_sample_type, PackedU8Volume, ResidentVolume};
+use crate::gpu::{compute, shaders, GpuContext};
+use crate::render::camera::RayFrame;
+use crate::volume::{DType, VoxelData, WindowPreset};
+use bytemuck::{Pod, Zeroable};
+
+/// Brick edge of the empty-space map, in voxels.
+pub const BRICK: u32 = 8;
+
+/// What the rays compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum RenderMode {
+    /// Maximum intensity projection, windowed to grey.
+    Mip,
+    /// Direct volume rendering through a transfer function.
+    Dvr,
+    /// Label surfaces only.
+    Labels,
+}
+
+impl RenderMode {
+    fn code(self) -> u32 {
+        match self {
+            RenderMode::Mip => 0,
+            RenderMode::Dvr => 1,
+            RenderMode::Labels => 2,
+        }
+    }
+}
+
+pub const FLAG_LABELS: u32 = 1;
+
+/// Keep in sync with `shaders/raycast.wgsl` (struct Params).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable, PartialEq)]
+pub struct RaycastParams {
+    /// nx, ny, nz, mode.
+    pub dims: [u32; 4],
+    /// width, height, flags, max steps.
+    pub size: [u32; 4],
+    /// brick counts bx, by, bz, brick edge.
+    pub bricks: [u32; 4],
+    /// Voxel coordinates of pixel (0, 0)'s ray at step 0.
+    pub origin: [f32; 4],
+    pub du: [f32; 4],
+    pub dv: [f32; 4],
+    /// Voxel-space step; w = step length in mm.
+    pub step: [f32; 4],
+    /// Rows of (voxel_from_world)ᵀ: voxel gradient -> world gradient.
+    pub nrm: [[f32; 4]; 3],
+    /// World forward direction; w = label opacity.
+    pub view: [f32; 4],
+    /// MIP window centre, width; transfer function lo, hi.
+    pub window: [f32; 4],
+    /// Transfer function opaque span lo, hi; early-termination opacity; unused.
+    pub span: [f32; 4],
+}
+const _: () = assert!(std::mem::size_of::<RaycastParams>() == 208);
+
+/// Brick counts for `dims`.
+pub fn brick_dims(dims: [usize; 3]) -> [u32; 3] {
+    dims.map(|d| (d as u32).div_ceil(BRICK))
+}
+
+impl RaycastParams {
+    /// Params for one frame.
+    pub fn new(
+        dims: [usize; 3],
+        frame: &RayFrame,
+        size: [u32; 2],
+        mode: RenderMode,
+        window: WindowPreset,
+        tf: &TransferFunction,
+        label_opacity: Option<f32>,
+    ) -> Self {
+        let v4 = |v: glam::DVec3, w: f32| [v.x as f32, v.y as f32, v.z as f32, w];
+        let n = frame.normal_from_voxel_gradient;
+        let b = brick_dims(dims);
+        let flags = if label_opacity.is_some() {
+            FLAG_LABELS
+        } else {
+            0
+        };
+        Self {
+            dims: [dims[0] as u32, dims[1] as u32, dims[2] as u32, mode.code()],
+            size: [size[0], size[1], flags, frame.max_steps],
+            bricks: [b[0], b[1], b[2], BRICK],
+            origin: v4(frame.origin, 0.0),
+            du: v4(frame.du, 0.0),
+            dv: v4(frame.dv, 0.0),
+            step: v4(frame.step, frame.step_mm as f32),
+            nrm: [v4(n.row(0), 0.0), v4(n.row(1), 0.0), v4(n.row(2), 0.0)],
+            view: v4(frame.forward, label_opacity.unwrap_or(0.0)),
+            window: [window.center as f32, window.width as f32, tf.lo, tf.hi],
+            span: [tf.alpha_lo, tf.alpha_hi, 0.99, 0.0],
+        }
+    }
+}
+
+/// The empty-space map: per brick the value range and the largest label over its voxels
+/// plus one voxel beyond (the trilinear and nearest footprints of samples inside it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrickMap {
+    pub dims: [u32; 3],
+    /// (min, max) per brick, i fastest.
+    pub range: Vec<[f32; 2]>,
+    /// Largest label value per brick (0: no labels).
+    pub labels: Vec<u32>,
+}
+
+fn brick_extent(b: u32, n: usize) -> std::ops::Range<usize> {
+    let lo = (b * BRICK) as usize;
+    lo..(lo + BRICK as usize + 1).min(n)
+}
+
+/// CPU twin of the brick-map kernels.
+pub fn brick_map_cpu(data: &VoxelData, labels: Option<&[u8]>, dims: [usize; 3]) -> BrickMap {
+    let b = brick_dims(dims);
+    let count = (b[0] * b[1] * b[2]) as usize;
+    let mut range = vec![[f32::MAX, f32::MIN]; count];
+    let mut lab = vec![0u32; count];
+    for bz in 0..b[2] {
+        for by in 0..b[1] {
+            for bx in 0..b[0] {
+                let i = (bx + b[0] * (by + b[1] * bz)) as usize;
+                let (mut lo, mut hi, mut lmax) = (f32::MAX, f32::MIN, 0u32);
+                for z in brick_extent(bz, dims[2]) {
+                    for y in brick_extent(by, dims[1]) {
+                        for x in brick_extent(bx, dims[0]) {
+                            let idx = x + dims[0] * (y + dims[1] * z);
+                            let v = data.get_f64(idx) as f32;
+                            lo = lo.min(v);
+                            hi = hi.max(v);
+                            if let Some(l) = labels {
+                                lmax = lmax.max(u32::from(l[idx]));
+                            }
+                        }
+                    }
+                }
+                range[i] = [lo, hi];
+                lab[i] = lmax;
+            }
+        }
+    }
+    BrickMap {
+        dims: b,
+        range,
+        labels: lab,
+    }
+}
+
+/// Everything the CPU twin reads.
+pub struct HostScene<'a> {
+    pub data: &'a VoxelData,
+    pub labels: Option<&'a [u8]>,
+    pub bricks: &'a BrickMap,
+    /// Label colours (alpha 0 hides a label).
+    pub colors: &'a [[f32; 4]],
+    pub tf: &'a TransferFunction,
+}
+
+struct Sampler<'a> {
+    s: &'a HostScene<'a>,
+    d: [i32; 3],
+}
+
+impl Sampler<'_> {
+    fn load(&self, p: [i32; 3]) -> f32 {
+        let idx = p[0] as usize
+            + self.d[0] as usize * (p[1] as usize + self.d[1] as usize * p[2] as usize);
+        self.s.data.get_f64(idx) as f32
+    }
+
+    /// Trilinear, clamped (keep in sync with `sample` in the shader).
+    fn sample(&self, p: [f32; 3]) -> f32 {
+        let q = [0, 1, 2].map(|a| p[a].clamp(0.0, (self.d[a] - 1) as f32));
+        let i0 = q.map(|v| v.floor() as i32);
+        let i1 = [0, 1, 2].map(|a| (i0[a] + 1).min(self.d[a] - 1));
+        let f = [0, 1, 2].map(|a| q[a] - i0[a] as f32);
+        let mix = |a: f32, b: f32, t: f32| a * (1.0 - t) + b * t;
+        let c00 = mix(self.load(i0), self.load([i1[0], i0[1], i0[2]]), f[0]);
+        let c10 = mix(
+            self.load([i0[0], i1[1], i0[2]]),
+            self.load([i1[0], i1[1], i0[2]]),
+            f[0],
+        );
+        let c01 = mix(
+            self.load([i0[0], i0[1], i1[2]]),
+            self.load([i1[0], i0[1], i1[2]]),
+            f[0],
+        );
+        let c11 = mix(self.load([i0[0], i1[1], i1[2]]), self.load(i1), f[0]);
+        mix(mix(c00, c10, f[1]), mix(c01, c11, f[1]), f[2])
+    }
+
+    fn label(&self, p: [i32; 3]) -> u32 {
+        match self.s.labels {
+            Some(l) if (0..3).all(|a| p[a] >= 0 && p[a] < self.d[a]) => u32::from(
+                l[p[0] as usize
+                    + self.d[0] as usize * (p[1] as usize + self.d[1] as usize * p[2] as usize)],
+            ),
+            _ => 0,
+        }
+    }
+}
+
+fn dot3(a: [f32; 3], b: [f32; 3]) -> f32 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+/// Headlight shading factor (ambient + diffuse, specular) for a voxel-space gradient `g`.
+fn shade(p: &RaycastParams, g: [f32; 3]) -> (f32, f32) {
+    let n = [0, 1, 2].map(|r| dot3([p.nrm[r][0], p.nrm[r][1], p.nrm[r][2]], g));
+    let len = dot3(n, n).sqrt();
+    if len < 1e-6 {
+        return (1.0, 0.0);
+    }
+    let d = (dot3(n, [p.view[0], p.view[1], p.view[2]]) / len).abs();
+    (0.3 + 0.7 * d, 0.25 * d.powi(24))
+}
+
+/// Slab intersection of a ray with the voxel box, in steps: (t_near, t_far).
+fn ray_box(o: [f32; 3], d: [f32; 3], n: [i32; 3]) -> (f32, f32) {
+    let (mut tn, mut tf) = (-1e30f32, 1e30f32);
+    for a in 0..3 {
+        let (lo, hi) = (-0.5f32, n[a] as f32 - 0.5);
+        if d[a].abs() < 1e-12 {
+            if o[a] < lo || o[a] > hi {
+                return (1.0, 0.0);
+            }
+        } else {
+            let t1 = (lo - o[a]) / d[a];
+            let t2 = (hi - o[a]) / d[a];
+            tn = tn.max(t1.min(t2));
+            tf = tf.min(t1.max(t2));
+        }
+    }
+    (tn, tf)
+}
+
+/// CPU twin: the RGBA8 colour of pixel (x, y).
+pub fn raycast_pixel(p: &RaycastParams, scene: &HostScene, x: u32, y: u32) -> [u8; 4] {
+    let d = [p.dims[0] as i32, p.dims[1] as i32, p.dims[2] as i32];
+    let sm = Sampler { s: scene, d };
+    let mode = p.dims[3];
+    let labels_on = p.size[2] & FLAG_LABELS != 0 && scene.labels.is_some();
+    let (xf, yf) = (x as f32, y as f32);
+    let o = [0, 1, 2].map(|a| p.origin[a] + xf * p.du[a] + yf * p.dv[a]);
+    let st = [p.step[0], p.step[1], p.step[2]];
+    let (tn, tfar) = ray_box(o, st, d);
+    let k0 = tn.ceil().max(0.0);
+    let k1 = tfar.floor().min(p.size[3] as f32);
+    let mut acc = [0f32; 4];
+    let mut mx = f32::MIN;
+    let mut prev_label = 0u32;
+    let step_mm = p.step[3];
+    let mut k = k0;
+    while k <= k1 {
+        let pos = [0, 1, 2].map(|a| o[a] + st[a] * k);
+        // Empty-space skipping.
+        let bi = [0, 1, 2]
+            .map(|a| (pos[a].clamp(0.0, (d[a] - 1) as f32) / p.bricks[3] as f32).floor() as u32);
+        let b = (bi[0] + p.bricks[0] * (bi[1] + p.bricks[1] * bi[2])) as usize;
+        let r = scene.bricks.range[b];
+        let has_lab = labels_on && scene.bricks.labels[b] != 0;
+        let vol_empty = match mode {
+            0 => r[1] <= mx,
+            1 => r[1] < p.span[0] || r[0] > p.span[1],
+            _ => true,
+        };
+        if vol_empty && !has_lab {
+            let mut t_exit = 1e30f32;
+            for a in 0..3 {
+                if st[a] > 0.0 {
+                    t_exit = t_exit.min((((bi[a] + 1) * p.bricks[3]) as f32 - o[a]) / st[a]);
+                } else if st[a] < 0.0 {
+                    t_exit = t_exit.min(((bi[a] * p.bricks[3]) as f32 - o[a]) / st[a]);
+                }
+            }
+            prev_label = 0;
+            k = (k + 1.0).max(t_exit.floor());
+            continue;
+        }
+        if labels_on {
+            let li = pos.map(|v| (v + 0.5).floor() as i32);
+            let l = sm.label(li);
+            let c = scene.colors.get(l as usize).copied().unwrap_or([0.0; 4]);
+            if l != 0 && l != prev_label && c[3] > 0.0 {
+                let occ = |q: [i32; 3]| f32::from(u8::from(sm.label(q) == l));
+                let g = [0, 1, 2].map(|a| {
+                    let (mut m, mut pl) = (li, li);
+                    m[a] -= 1;
+                    pl[a] += 1;
+                    occ(m) - occ(pl)
+                });
+                let (sh, spec) = shade(p, g);
+                let a = c[3] * p.view[3];
+                for ch in 0..3 {
+                    acc[ch] += (1.0 - acc[3]) * a * (c[ch] * sh + spec);
+                }
+                acc[3] += (1.0 - acc[3]) * a;
+            }
+            prev_label = if c[3] > 0.0 { l } else { 0 };
+        }
+        if mode == 0 {
+            mx = mx.max(sm.sample(pos));
+        } else if mode == 1 {
+            let v = sm.sample(pos);
+            if v >= p.span[0] && v <= p.span[1] {
+                let c = scene.tf.at(v);
+                let a = 1.0 - (1.0 - c[3].min(1.0)).powf(step_mm);
+                if a > 0.0 {
+                    let g = [0, 1, 2].map(|ax| {
+                        let (mut m, mut pl) = (pos, pos);
+                        m[ax] -= 1.0;
+                        pl[ax] += 1.0;
+                        sm.sample(m) - sm.sample(pl)
+                    });
+                    let (sh, spec) = shade(p, g);
+                    for ch in 0..3 {
+                        acc[ch] += (1.0 - acc[3]) * a * (c[ch] * sh + spec);
+                    }
+                    acc[3] += (1.0 - acc[3]) * a;
+                }
+            }
+        }
+        if acc[3] >= p.span[2] {
+            break;
+        }
+        k += 1.0;
+    }
+    let mut rgb = [acc[0], acc[1], acc[2]];
+    if mode == 0 && mx > f32::MIN {
+        let g = window_to_u8(mx, p.window[0], p.window[1]) as f32 / 255.0;
+        for c in &mut rgb {
+            *c += (1.0 - acc[3]) * g;
+        }
+    }
+    let q = |v: f32| (v.clamp(0.0, 1.0) * 255.0 + 0.5).floor() as u8;
+    [q(rgb[0]), q(rgb[1]), q(rgb[2]), 255]
+}
+
+/// CPU twin for a whole image (rows in parallel).
+pub fn raycast_cpu(p: &RaycastParams, scene: &HostScene) -> Vec<u8> {
+    use rayon::prelude::*;
+    let (w, h) = (p.size[0], p.size[1]);
+    let mut out = vec![0u8; (w * h * 4) as usize];
+    out.par_chunks_mut((w * 4) as usize)
+        .enumerate()
+        .for_each(|(y, row)| {
+            for x in 0..w {
+                let c = raycast_pixel(p, scene, x, y as u32);
+                row[(x * 4) as usize..(x * 4 + 4) as usize].copy_from_slice(&c);
+            }
+        });
+    out
+}
+
+/// The GPU brick map: value ranges (rebuilt when the volume changes) and label maxima
+/// (rebuilt after every edit: one pass over the labels).
+pub struct GpuBrickMap {
+    pub dims: [u32; 3],
+    pub range: wgpu::Buffer,
+    pub labels: wgpu::Buffer,
+}
+
+/// Keep in sync with `shaders/bricks.wgsl` (struct Params).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct BrickParams {
+    dims: [u32; 4],
+    bricks: [u32; 4],
+}
+
+/// GPU ray caster for one volume type.
+pub struct RaycastKernel {
+    pipeline: wgpu::ComputePipeline,
+    brick_range: wgpu::ComputePipeline,
+    brick_labels: wgpu::ComputePipeline,
+    dtype: DType,
+    empty_labels: PackedU8Volume,
+}
+
+impl RaycastKernel {
+    /// Compiles the ray caster and brick-map kernels for volumes of `dtype`.
+    pub fn new(ctx: &GpuContext, dtype: DType) -> Result<Self> {
+        let st = wgsl_sample_type(dtype);
+        let src = shaders::prepare(shaders::RAYCAST, st);
+        let bsrc = shaders::prepare(shaders::BRICKS, st);
+        Ok(Self {
+            pipeline: compute_pipeline(ctx, "raycast", &src)?,
+            brick_range: compute_pipeline_entry(ctx, "bricks range", &bsrc, "range_main", None)?,
+            brick_labels: compute_pipeline_entry(ctx, "bricks labels", &bsrc, "labels_main", None)?,
+            dtype,
+            empty_labels: PackedU8Volume::zeros(ctx, [1, 1, 1])?,
+        })
+    }
+
+    /// Allocates a brick map for `volume` and fills its value ranges (labels: none).
+    pub fn brick_map(&self, ctx: &GpuContext, volume: &ResidentVolume) -> Result<GpuBrickMap> {
+        let dims = volume.dims.map(|d| d as usize);
+        let b = brick_dims(dims);
+        let count = u64::from(b[0]) * u64::from(b[1]) * u64::from(b[2]);
+        let make = |label: &str, size: u64| {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let map = ctx.scoped("brick map", || GpuBrickMap {
+            dims: b,
+            range: make("brick range", count * 8),
+            labels: make("brick labels", count * 4),
+        })?;
+        self.run_bricks(ctx, &self.brick_range, volume, None, &map)?;
+        Ok(map)
+    }
+
+    /// Recomputes the label maxima of `map` from `labels` (after an edit).
+    pub fn update_labels(
+        &self,
+        ctx: &GpuContext,
+        volume: &ResidentVolume,
+        labels: &PackedU8Volume,
+        map: &GpuBrickMap,
+    ) -> Result<()> {
+        if labels.dims != volume.dims {
+            return Err(Error::Invalid(
+                "raycast: labels and volume differ in dims".into(),
+            ));
+        }
+        self.run_bricks(ctx, &self.brick_labels, volume, Some(labels), map)
+    }
+
+    fn run_bricks(
+        &self,
+        ctx: &GpuContext,
+        pipeline: &wgpu::ComputePipeline,
+        volume: &ResidentVolume,
+        labels: Option<&PackedU8Volume>,
+        map: &GpuBrickMap,
+    ) -> Result<()> {
+        let d = volume.dims;
+        let p = BrickParams {
+            dims: [d[0], d[1], d[2], BRICK],
+            bricks: [map.dims[0], map.dims[1], map.dims[2], 0],
+        };
+        ctx.scoped("brick map pass", || {
+            let uniform = compute::uniform(ctx, "bricks params", &p);
+            let bind = compute::bind_group(
+                ctx,
+                pipeline,
+                "bricks",
+                &[
+                    uniform.as_entire_binding(),
+                    wgpu::BindingResource::TextureView(&volume.view),
+                    wgpu::BindingResource::TextureView(&labels.unwrap_or(&self.empty_labels).view),
+                    map.range.as_entire_binding(),
+                    map.labels.as_entire_binding(),
+                ],
+            );
+            let g = [
+                map.dims[0].div_ceil(4),
+                map.dims[1].div_ceil(4),
+                map.dims[2].div_ceil(4),
+            ];
+            compute::submit_pass(ctx, pipeline, &bind, "bricks", g);
+        })
+    }
+
+    /// Records one frame into `target` (an rgba8unorm storage texture of the params' size).
+    #[allow(clippy::too_many_arguments)]
+    pub fn encode(
+        &self,
+        ctx: &GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
+        p: &RaycastParams,
+        volume: &ResidentVolume,
+        labels: Option<&PackedU8Volume>,
+        map: &GpuBrickMap,
+        colors: &[[f32; 4]],
+        tf: &TransferFunction,
+        target: &wgpu::TextureView,
+    ) -> Result<()> {
+        if volume.dtype != self.dtype {
+            return Err(Error::Invalid(
+                "raycast: volume type does not match the kernel".into(),
+            ));
+        }
+        if let Some(l) = labels {
+            if l.dims != volume.dims {
+                return Err(Error::Invalid(
+                    "raycast: labels and volume differ in dims".into(),
+                ));
+            }
+        }
+        let mut palette = [[0f32; 4]; 256];
+        for (d, s) in palette.iter_mut().zip(colors) {
+            *d = *s;
+        }
+        let mut lut = [[0f32; 4]; TF_ENTRIES];
+        for (d, s) in lut.iter_mut().zip(&tf.lut) {
+            *d = *s;
+        }
+        let uniform = compute::uniform(ctx, "raycast params", p);
+        let color_buf = compute::uniform(ctx, "raycast colors", &palette);
+        let tf_buf = compute::uniform(ctx, "raycast tf", &lut);
+        let bind = compute::bind_group(
+            ctx,
+            &self.pipeline,
+            "raycast",
+            &[
+                uniform.as_entire_binding(),
+                color_buf.as_entire_binding(),
+                tf_buf.as_entire_binding(),
+                map.range.as_entire_binding(),
+                map.labels.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&volume.view),
+                wgpu::BindingResource::TextureView(&labels.unwrap_or(&self.empty_labels).view),
+                wgpu::BindingResource::TextureView(target),
+            ],
+        );
+        compute::encode_pass(
+            encoder,
+            &self.pipeline,
+            &bind,
+            "raycast",
+            [p.size[0].div_ceil(8), p.size[1].div_ceil(8), 1],
+        );
+        Ok(())
+    }
+}

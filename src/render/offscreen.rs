@@ -1,0 +1,56 @@
+//! Offscreen frames for the CLI and tests: record a render into a fresh `rgba8unorm`
+//! storage texture, copy it out and return tightly packed RGBA rows. The interactive path
+//! never does this; it shows the texture itself.
+
+use crate::error::Result;
+use crate::gpu::readback::read_buffer;
+use crate::gpu::GpuContext;
+use crate::kernels::mpr::MprKernel;
+
+/// Runs `record` against a new target of `size` and reads the pixels back.
+pub fn render_offscreen(
+    ctx: &GpuContext,
+    size: [u32; 2],
+    what: &str,
+    record: impl FnOnce(&mut wgpu::CommandEncoder, &wgpu::TextureView) -> Result<()>,
+) -> Result<Vec<u8>> {
+    let [w, h] = size;
+    let texture = MprKernel::create_target(ctx, size);
+    let target = texture.create_view(&Default::default());
+    let padded = (w as usize * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as usize);
+    let bytes = (padded * h as usize) as u64;
+    let buf = ctx.scoped(what, || -> Result<wgpu::Buffer> {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        record(&mut enc, &target)?;
+        let buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("frame readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        enc.copy_texture_to_buffer(
+            texture.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: &buf,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(padded as u32),
+                    rows_per_image: Some(h),
+                },
+            },
+            wgpu::Extent3d {
+                width: w,
+                height: h,
+                depth_or_array_layers: 1,
+            },
+        );
+        ctx.queue.submit([enc.finish()]);
+        Ok(buf)
+    })??;
+    let raw = read_buffer(ctx, &buf, bytes)?;
+    let mut out = Vec::with_capacity(w as usize * h as usize * 4);
+    for row in raw.chunks(padded).take(h as usize) {
+        out.extend_from_slice(&row[..w as usize * 4]);
+    }
+    Ok(out)
+}

@@ -1,0 +1,152 @@
+//! The 3D view: camera + mode + transfer function + label style, rendered by the GPU ray
+//! caster into any `rgba8unorm` storage texture (the shell's 3D pane), or offscreen for the
+//! CLI; and the same frame on the CPU (reference and fallback).
+
+use super::camera::Camera;
+use super::offscreen::render_offscreen;
+use crate::error::Result;
+use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
+use crate::gpu::GpuContext;
+use crate::kernels::mpr::LabelStyle;
+use crate::kernels::raycast::{
+    brick_map_cpu, raycast_cpu, GpuBrickMap, HostScene, RaycastKernel, RaycastParams, RenderMode,
+};
+use crate::kernels::transfer::TransferFunction;
+use crate::volume::{Grid, VoxelData, WindowPreset};
+
+/// What a 3D frame shows.
+#[derive(Debug, Clone)]
+pub struct VolumeViewOptions {
+    pub mode: RenderMode,
+    pub camera: Camera,
+    /// MIP window.
+    pub window: WindowPreset,
+    /// DVR transfer function.
+    pub tf: TransferFunction,
+    /// Label colours (alpha 0 hides) and opacity; None: no labels.
+    pub labels: Option<LabelStyle>,
+    /// Sample distance in mm (default: half the smallest voxel spacing).
+    pub step_mm: Option<f64>,
+}
+
+impl VolumeViewOptions {
+    /// The ray caster params for a frame of `size` over `grid`.
+    pub fn params(&self, grid: &Grid, size: [u32; 2]) -> RaycastParams {
+        let sp = grid.spacing_mm();
+        let step = self.step_mm.unwrap_or(0.5 * sp[0].min(sp[1]).min(sp[2]));
+        let frame = self.camera.rays(grid, size, step);
+        RaycastParams::new(
+            grid.dims,
+            &frame,
+            size,
+            self.mode,
+            self.window,
+            &self.tf,
+            self.labels.as_ref().map(|l| l.opacity),
+        )
+    }
+
+    fn colors(&self) -> Vec<[f32; 4]> {
+        self.labels
+            .as_ref()
+            .map(|l| l.colors.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// GPU 3D view of one resident volume: the ray caster and its brick map.
+pub struct VolumeView {
+    kernel: RaycastKernel,
+    map: GpuBrickMap,
+}
+
+impl VolumeView {
+    /// Compiles the ray caster and builds the brick map of `volume` (and of `labels`).
+    pub fn new(
+        ctx: &GpuContext,
+        volume: &ResidentVolume,
+        labels: Option<&PackedU8Volume>,
+    ) -> Result<Self> {
+        let kernel = RaycastKernel::new(ctx, volume.dtype)?;
+        let map = kernel.brick_map(ctx, volume)?;
+        let me = Self { kernel, map };
+        if let Some(l) = labels {
+            me.labels_changed(ctx, volume, l)?;
+        }
+        Ok(me)
+    }
+
+    /// Call after an edit so that skipping sees the new labels (one pass over them).
+    pub fn labels_changed(
+        &self,
+        ctx: &GpuContext,
+        volume: &ResidentVolume,
+        labels: &PackedU8Volume,
+    ) -> Result<()> {
+        self.kernel.update_labels(ctx, volume, labels, &self.map)
+    }
+
+    /// Records a frame into `target` (size `size`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn encode(
+        &self,
+        ctx: &GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
+        grid: &Grid,
+        volume: &ResidentVolume,
+        labels: Option<&PackedU8Volume>,
+        opts: &VolumeViewOptions,
+        size: [u32; 2],
+        target: &wgpu::TextureView,
+    ) -> Result<()> {
+        let p = opts.params(grid, size);
+        let labels = if opts.labels.is_some() { labels } else { None };
+        self.kernel.encode(
+            ctx,
+            encoder,
+            &p,
+            volume,
+            labels,
+            &self.map,
+            &opts.colors(),
+            &opts.tf,
+            target,
+        )
+    }
+
+    /// Renders offscreen and reads the RGBA8 image back.
+    pub fn render_rgba(
+        &self,
+        ctx: &GpuContext,
+        grid: &Grid,
+        volume: &ResidentVolume,
+        labels: Option<&PackedU8Volume>,
+        opts: &VolumeViewOptions,
+        size: [u32; 2],
+    ) -> Result<Vec<u8>> {
+        render_offscreen(ctx, size, "render 3d", |enc, target| {
+            self.encode(ctx, enc, grid, volume, labels, opts, size, target)
+        })
+    }
+}
+
+/// The same frame on the CPU.
+pub fn render_3d_cpu(
+    grid: &Grid,
+    data: &VoxelData,
+    labels: Option<&[u8]>,
+    opts: &VolumeViewOptions,
+    size: [u32; 2],
+) -> Vec<u8> {
+    let labels = if opts.labels.is_some() { labels } else { None };
+    let map = brick_map_cpu(data, labels, grid.dims);
+    let colors = opts.colors();
+    let scene = HostScene {
+        data,
+        labels,
+        bricks: &map,
+        colors: &colors,
+        tf: &opts.tf,
+    };
+    raycast_cpu(&opts.params(grid, size), &scene)
+}
