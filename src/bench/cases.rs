@@ -75,8 +75,9 @@ fn adapter(ctx: &GpuContext) -> String {
     ctx.report().name
 }
 
-/// Runs the configured cases; `each` sees every row as soon as it is measured.
-pub fn run_bench(cfg: &BenchConfig, mut each: impl FnMut(&Row)) -> Result<Vec<Row>> {
+/// Runs the configured cases; `each` sees every row as soon as it is measured. Returns the
+/// rows and the file `load` read.
+pub fn run_bench(cfg: &BenchConfig, mut each: impl FnMut(&Row)) -> Result<(Vec<Row>, PathBuf)> {
     let tmp;
     let t0 = Instant::now();
     let (vol, file, phantom) = match &cfg.path {
@@ -128,7 +129,7 @@ pub fn run_bench(cfg: &BenchConfig, mut each: impl FnMut(&Row)) -> Result<Vec<Ro
         .map(|i| u8::from(vol.data.get_f64(i) > 250.0))
         .collect();
     let inp = Inputs {
-        file,
+        file: file.clone(),
         vol: &vol,
         labels,
         size: format!("{}x{}x{}", d[0], d[1], d[2]),
@@ -168,7 +169,7 @@ pub fn run_bench(cfg: &BenchConfig, mut each: impl FnMut(&Row)) -> Result<Vec<Ro
             }
         }
     }
-    Ok(rows)
+    Ok((rows, file))
 }
 
 fn cpu_row(inp: &Inputs, op: &str, voxels: u64, t: &[f64], note: String) -> Row {
@@ -335,12 +336,14 @@ fn session_cases(
                     undo_b.set(rep.undo_bytes);
                     Ok(())
                 })?;
-                rows.push(row(
+                let mut r = row(
                     &format!("paint 20-stamp stroke r={r_mm} mm"),
                     changed.get(),
                     &t,
                     format!("{} voxels, undo {} B", changed.get(), undo_b.get()),
-                ));
+                );
+                r.params = serde_json::to_value(stroke(inp.vol, r_mm, 1)).ok();
+                rows.push(r);
             }
         }
         BenchOp::Undo => {
@@ -438,13 +441,9 @@ fn cpu_case(inp: &Inputs, op: BenchOp) -> Result<Vec<Row>> {
                     grown.set(m.iter().filter(|&&v| v != 0).count());
                     Ok(())
                 })?;
-                rows.push(cpu_row(
-                    inp,
-                    &name,
-                    n,
-                    &t,
-                    format!("{} voxels", grown.get()),
-                ));
+                let mut r = cpu_row(inp, &name, n, &t, format!("{} voxels", grown.get()));
+                r.params = Some(grow_json(&req));
+                rows.push(r);
             }
         }
         BenchOp::Paint | BenchOp::Undo => {
@@ -517,7 +516,9 @@ fn gpu_case(inp: &Inputs, g: &GpuSide, op: BenchOp) -> Result<Vec<Row>> {
                     Some(m) => m.download(ctx)?.iter().filter(|&&v| v != 0).count(),
                     None => 0,
                 };
-                rows.push(gpu_row(inp, g, &name, n, &t, format!("{grown} voxels")));
+                let mut r = gpu_row(inp, g, &name, n, &t, format!("{grown} voxels"));
+                r.params = Some(grow_json(&req));
+                rows.push(r);
             }
         }
         BenchOp::Paint | BenchOp::Undo => {
@@ -564,6 +565,15 @@ fn gpu_frame(
         &t,
         String::new(),
     ))
+}
+
+fn grow_json(req: &GrowRequest) -> serde_json::Value {
+    serde_json::json!({
+        "seeds": req.seeds,
+        "lower": req.lower,
+        "upper": req.upper,
+        "connectivity": 6,
+    })
 }
 
 fn file_note(p: &Path) -> String {

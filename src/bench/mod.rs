@@ -75,6 +75,9 @@ pub struct Row {
     pub gpu_bytes: Option<u64>,
     /// What the case did (voxels grown, changed, ...), for checking it is real work.
     pub note: String,
+    /// The case's inputs (seeds, range, stroke), so peers can run the same case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<serde_json::Value>,
 }
 
 /// Runs `f` once to warm up, then `runs` times; returns the times in ms.
@@ -126,6 +129,7 @@ impl Row {
             },
             gpu_bytes: None,
             note: String::new(),
+            params: None,
         }
     }
 }

@@ -43,7 +43,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         runs: a.runs,
         work_dir: a.work_dir.clone(),
     };
-    let rows = run_bench(&cfg, |r| {
+    let (rows, file) = run_bench(&cfg, |r| {
         eprintln!(
             "  {:<40} {:<4} {:>10.2} ms  {}",
             r.op, r.backend, r.median_ms, r.note
@@ -68,6 +68,8 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             "voxmark": env!("CARGO_PKG_VERSION"),
             "cpu": cpu,
             "gpu": gpus.first(),
+            "input": file,
+            "phantom": a.path.is_none(),
             "rows": rows,
         });
         let bytes = serde_json::to_vec_pretty(&doc)?;
