@@ -91,7 +91,7 @@ def grow_peers(data, img, p, runs, size, name):
         f.SetUpper(hi)
         f.SetSeedList([tuple(int(v) for v in s) for s in seeds])
         f.SetReplaceValue(1)
-        return sitk.GetArrayViewFromImage(f.Execute(img))
+        return f.Execute(img)
 
     def sk_grow():
         mask = (data >= lo) & (data <= hi)
@@ -119,7 +119,10 @@ def grow_peers(data, img, p, runs, size, name):
         def run():
             result["m"] = fn()
         ts = timed(run, runs)
-        rows.append(row(name, size, tool, ts, n, f"{int(np.count_nonzero(result['m']))} voxels"))
+        m = result["m"]
+        # Keep the SimpleITK image alive while its array view is read.
+        count = np.count_nonzero(sitk.GetArrayViewFromImage(m) if isinstance(m, sitk.Image) else m)
+        rows.append(row(name, size, tool, ts, n, f"{int(count)} voxels"))
     return rows
 
 

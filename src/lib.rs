@@ -22,6 +22,7 @@ pub mod gpu;
 pub mod io;
 pub mod kernels;
 pub mod phantom;
+pub mod qa;
 pub mod render;
 pub mod volume;
 

@@ -2,6 +2,8 @@
 
 pub mod apply;
 pub mod bench;
+pub mod compare;
+pub mod consensus;
 pub mod convert;
 pub mod gpu;
 pub mod grow;
@@ -9,6 +11,7 @@ pub mod info;
 pub mod phantom;
 pub mod render;
 pub mod render_3d;
+pub mod review;
 pub mod stats;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +42,13 @@ pub enum Command {
     Stats(stats::StatsArgs),
     /// Report the GPU adapter voxmark would use and run a compute self-test.
     Gpu(gpu::GpuArgs),
+    /// Per-label agreement of two annotations: Dice, IoU, volumes, Hausdorff, HD95, ASSD,
+    /// surface Dice.
+    Compare(compare::CompareArgs),
+    /// Combine several annotators' label maps (majority vote).
+    Consensus(consensus::ConsensusArgs),
+    /// Review records: annotations, statuses, anchored comments (SQLite in the project).
+    Review(review::ReviewArgs),
     /// Time load, window/level, MPR, grow, paint, undo and 3D end to end (CPU and GPU).
     Bench(bench::BenchArgs),
 }
@@ -55,6 +65,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Apply(a) => apply::run(a),
         Command::Stats(a) => stats::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Compare(a) => compare::run(a),
+        Command::Consensus(a) => consensus::run(a),
+        Command::Review(a) => review::run(a),
     }
 }
 

@@ -1,0 +1,7 @@
+//! Quality assurance: agreement metrics between annotations, consensus of several
+//! annotators, and the review database (cases, annotations, statuses, anchored comments).
+
+pub mod consensus;
+pub mod edt;
+pub mod metrics;
+pub mod review;
