@@ -8,6 +8,7 @@ pub mod convert;
 pub mod gpu;
 pub mod grow;
 pub mod info;
+pub mod mesh;
 pub mod phantom;
 pub mod render;
 pub mod render_3d;
@@ -42,6 +43,8 @@ pub enum Command {
     Stats(stats::StatsArgs),
     /// Report the GPU adapter voxmark would use and run a compute self-test.
     Gpu(gpu::GpuArgs),
+    /// Surface of a label as a binary STL in world millimetres (marching cubes).
+    Mesh(mesh::MeshArgs),
     /// Per-label agreement of two annotations: Dice, IoU, volumes, Hausdorff, HD95, ASSD,
     /// surface Dice.
     Compare(compare::CompareArgs),
@@ -66,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stats(a) => stats::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Mesh(a) => mesh::run(a),
         Command::Consensus(a) => consensus::run(a),
         Command::Review(a) => review::run(a),
     }

@@ -3,6 +3,7 @@
 
 pub mod annotate;
 pub mod camera;
+pub mod mesh;
 pub mod offscreen;
 pub mod png_out;
 pub mod slice;

@@ -146,3 +146,38 @@ def test_different_grids_are_an_error_naming_both(run, tmp_path):
     p = run("compare", src, moved, ok=False)
     assert p.returncode != 0
     assert "different grids" in p.stderr and "aal.nii.gz" in p.stderr and "moved.nii.gz" in p.stderr
+
+
+def read_stl(path):
+    raw = Path(path).read_bytes()
+    n = int.from_bytes(raw[80:84], "little")
+    rec = np.frombuffer(raw[84:84 + n * 50], dtype=np.dtype([("n", "<f4", 3), ("v", "<f4", (3, 3)), ("a", "<u2")]))
+    return rec["v"].astype(np.float64)
+
+
+@pytest.mark.parametrize("frame", ["ras", "lps"])
+def test_mesh_matches_scikit_image_marching_cubes(frame, run, tmp_path):
+    from skimage import measure
+
+    src = need(TEMPLATES / "aal.nii.gz")
+    img = nib.load(str(src))
+    a = np.asarray(img.dataobj)
+    label = int(np.unique(a)[5])
+    out = tmp_path / "m.stl"
+    run("mesh", src, "--label", label, "--frame", frame, "-o", out)
+    tri = read_stl(out)
+    # scikit-image on the same mask (padded so border labels close), mapped to world by the
+    # file's affine.
+    m = np.pad((a == label).astype(np.float32), 1)
+    verts, faces, _, _ = measure.marching_cubes(m, 0.5)
+    verts = nib.affines.apply_affine(img.affine, verts - 1.0)
+    if frame == "lps":
+        verts[:, :2] *= -1
+    ref = verts[faces]
+    area = lambda t: 0.5 * np.linalg.norm(np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]), axis=1).sum()
+    vol = lambda t: np.einsum("ij,ij->i", t[:, 0], np.cross(t[:, 1], t[:, 2])).sum() / 6.0
+    assert np.allclose(tri.reshape(-1, 3).min(0), ref.reshape(-1, 3).min(0), atol=1e-4)
+    assert np.allclose(tri.reshape(-1, 3).max(0), ref.reshape(-1, 3).max(0), atol=1e-4)
+    assert area(tri) == pytest.approx(area(ref), rel=0.01)
+    assert abs(vol(tri)) == pytest.approx(abs(vol(ref)), rel=0.01)
+    assert vol(tri) > 0, "facets face outward"
