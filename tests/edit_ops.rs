@@ -684,3 +684,52 @@ fn apply_on_gpu_writes_the_same_mask_as_on_cpu() {
     assert!(ok, "{err}");
     assert!(std::fs::read(&replayed).unwrap_or_else(|e| panic!("{e}")) == outs[0]);
 }
+
+/// `voxmark stats --backend gpu` reports what `--backend cpu` does.
+#[test]
+fn stats_on_gpu_match_cpu_through_the_cli() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = common::tempdir();
+    let p = |x: &std::path::Path| x.to_string_lossy().into_owned();
+    let img = dir.path().join("ph.nii.gz");
+    let mask = dir.path().join("m.nii.gz");
+    assert!(common::run(&["phantom", "--size", "50,40,30", "-o", &p(&img)]).0);
+    let (ok, _, err) = common::run(&[
+        "grow",
+        &p(&img),
+        "--seed",
+        "25,20,15",
+        "--lower",
+        "-200",
+        "--upper",
+        "200",
+        "-o",
+        &p(&mask),
+    ]);
+    assert!(ok, "{err}");
+    let stats = |backend: &str| -> serde_json::Value {
+        let (ok, out, err) = common::run(&[
+            "stats",
+            &p(&img),
+            "--labels",
+            &p(&mask),
+            "--json",
+            "--backend",
+            backend,
+        ]);
+        assert!(ok, "{err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (c, g) = (stats("cpu"), stats("gpu"));
+    let (c, g) = (&c["labels"][0], &g["labels"][0]);
+    for k in ["label", "voxels", "min", "max", "bbox"] {
+        assert_eq!(c[k], g[k], "{k}");
+    }
+    for k in ["mean", "std", "volume_ml"] {
+        let (a, b) = (c[k].as_f64().unwrap_or(0.0), g[k].as_f64().unwrap_or(1.0));
+        assert!((a - b).abs() <= 1e-9 * a.abs().max(1.0), "{k}: {a} vs {b}");
+    }
+    assert!(c["voxels"].as_u64().unwrap_or(0) > 1000);
+}

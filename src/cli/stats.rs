@@ -1,6 +1,7 @@
 //! `voxmark stats PATH --labels MASK.nii.gz [--json]`: per-label statistics.
 
-use crate::edit::stats::label_stats;
+use crate::edit::stats::{label_stats, LabelStatsKernel};
+use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::io::{load_volume, nifti::read_nifti, LoadOptions};
 use crate::volume::labels::labels_for;
 use clap::Args;
@@ -15,6 +16,9 @@ pub struct StatsArgs {
     pub labels: PathBuf,
     #[arg(long)]
     pub json: bool,
+    /// Where the statistics are computed (GPU: 8- and 16-bit volumes).
+    #[arg(long, value_enum, default_value_t = super::BackendChoice::Auto)]
+    pub backend: super::BackendChoice,
     /// SeriesInstanceUID when the folder holds several series.
     #[arg(long)]
     pub series: Option<String>,
@@ -29,7 +33,20 @@ pub fn run(a: StatsArgs) -> anyhow::Result<()> {
     )?;
     let image = &loaded.volume;
     let labels = labels_for(&read_nifti(&a.labels)?, &a.labels, &image.grid)?;
-    let stats = label_stats(image, &labels);
+    let ctx = a.backend.open()?;
+    let stats = match &ctx {
+        Some(ctx) if LabelStatsKernel::supports(image.dtype()) => {
+            let rv = ResidentVolume::upload(ctx, image.grid.dims, &image.data)?;
+            let rl = PackedU8Volume::upload(ctx, image.grid.dims, &labels)?;
+            eprintln!("statistics on {}", ctx.report().name);
+            LabelStatsKernel::new(ctx, image.dtype())?.run(ctx, &image.grid, &rv, &rl)?
+        }
+        Some(_) if a.backend == super::BackendChoice::Gpu => anyhow::bail!(
+            "--backend gpu: GPU statistics need an 8- or 16-bit volume, this one is {}",
+            image.dtype().name()
+        ),
+        _ => label_stats(image, &labels),
+    };
     if a.json {
         println!(
             "{}",

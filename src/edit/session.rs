@@ -170,6 +170,23 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Per-label statistics: on the GPU from the resident image and labels when the labels
+    /// live there and the volume is 8- or 16-bit, else the CPU reference.
+    pub fn stats(&self) -> Result<Vec<super::stats::LabelStats>> {
+        use super::stats::{label_stats, LabelStatsKernel};
+        match &self.labels {
+            Labels::Gpu(g) if LabelStatsKernel::supports(self.image.dtype()) => {
+                LabelStatsKernel::new(g.ctx, self.image.dtype())?.run(
+                    g.ctx,
+                    &self.image.grid,
+                    &g.image,
+                    &g.labels,
+                )
+            }
+            _ => Ok(label_stats(self.image, &self.labels()?)),
+        }
+    }
+
     /// "gpu" or "cpu".
     pub fn backend(&self) -> &'static str {
         match self.labels {

@@ -22,6 +22,8 @@ pub const MORPH: &str = include_str!("../../shaders/morph.wgsl");
 pub const MPR: &str = include_str!("../../shaders/mpr.wgsl");
 /// `shaders/raycast.wgsl`.
 pub const RAYCAST: &str = include_str!("../../shaders/raycast.wgsl");
+/// `shaders/label_stats.wgsl`.
+pub const LABEL_STATS: &str = include_str!("../../shaders/label_stats.wgsl");
 /// `shaders/bricks.wgsl`.
 pub const BRICKS: &str = include_str!("../../shaders/bricks.wgsl");
 
@@ -42,6 +44,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("morph.wgsl", MORPH),
     ("raycast.wgsl", RAYCAST),
     ("bricks.wgsl", BRICKS),
+    ("label_stats.wgsl", LABEL_STATS),
 ];
 
 /// Expands includes and the sample type.
