@@ -11,7 +11,7 @@
 set -uo pipefail
 STAGE=${STAGE:-.device}
 OUT=${OUT:-bench-out}
-SIZES=${SIZES:-"512x512x512 512x512x1024"}
+SIZES=${SIZES-"512x512x512 512x512x1024"}
 BIG=${BIG-512x512x2048}
 RUNS=${RUNS:-5}
 mkdir -p "$OUT"

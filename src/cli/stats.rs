@@ -34,18 +34,33 @@ pub fn run(a: StatsArgs) -> anyhow::Result<()> {
     let image = &loaded.volume;
     let labels = labels_for(&read_nifti(&a.labels)?, &a.labels, &image.grid)?;
     let ctx = a.backend.open()?;
+    let t = std::time::Instant::now();
     let stats = match &ctx {
         Some(ctx) if LabelStatsKernel::supports(image.dtype()) => {
             let rv = ResidentVolume::upload(ctx, image.grid.dims, &image.data)?;
             let rl = PackedU8Volume::upload(ctx, image.grid.dims, &labels)?;
-            eprintln!("statistics on {}", ctx.report().name);
-            LabelStatsKernel::new(ctx, image.dtype())?.run(ctx, &image.grid, &rv, &rl)?
+            let k = LabelStatsKernel::new(ctx, image.dtype())?;
+            let t = std::time::Instant::now();
+            let s = k.run(ctx, &image.grid, &rv, &rl)?;
+            eprintln!(
+                "statistics on {} in {:.2} ms (resident image and labels)",
+                ctx.report().name,
+                t.elapsed().as_secs_f64() * 1e3
+            );
+            s
         }
         Some(_) if a.backend == super::BackendChoice::Gpu => anyhow::bail!(
             "--backend gpu: GPU statistics need an 8- or 16-bit volume, this one is {}",
             image.dtype().name()
         ),
-        _ => label_stats(image, &labels),
+        _ => {
+            let s = label_stats(image, &labels);
+            eprintln!(
+                "statistics on the CPU in {:.2} ms",
+                t.elapsed().as_secs_f64() * 1e3
+            );
+            s
+        }
     };
     if a.json {
         println!(
