@@ -17,6 +17,13 @@ struct Params {
     view: vec4<f32>,     // world forward; w = label opacity
     window: vec4<f32>,   // MIP centre, width; TF lo, hi
     span: vec4<f32>,     // TF opaque span lo, hi; termination opacity
+    clip_lo: vec4<f32>,  // clip box in voxel coordinates
+    clip_hi: vec4<f32>,
+}
+
+struct Ray {
+    rgb: vec3<f32>,
+    hit: vec4<f32>,      // picked voxel coordinates; w = 1 when something was hit
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -27,6 +34,8 @@ struct Params {
 @group(0) @binding(5) var volume: texture_3d<SAMPLE_T>;
 @group(0) @binding(6) var labels: texture_3d<u32>;
 @group(0) @binding(7) var out_image: texture_storage_2d<rgba8unorm, write>;
+// Pick: element 0 holds the pixel (x, y) on input and the picked point on output.
+@group(0) @binding(8) var<storage, read_write> pick_io: array<vec4<f32>>;
 
 fn load(p: vec3<i32>) -> f32 {
     return f32(textureLoad(volume, p, 0).x);
@@ -77,11 +86,7 @@ fn occ(p: vec3<i32>, l: u32) -> f32 {
     return select(0.0, 1.0, label_at(p) == l);
 }
 
-@compute @workgroup_size(8, 8, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x >= params.size.x || gid.y >= params.size.y) {
-        return;
-    }
+fn march(gid: vec2<u32>) -> Ray {
     let n = vec3<i32>(params.dims.xyz);
     let mode = params.dims.w;
     let labels_on = (params.size.z & 1u) != 0u;
@@ -90,13 +95,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     // Slab intersection with the voxel box, in steps.
     var tn = -1e30;
     var tfar = 1e30;
-    var hit = true;
+    var inside = true;
     for (var a = 0; a < 3; a++) {
-        let lo = -0.5;
-        let hi = f32(n[a]) - 0.5;
+        let lo = max(params.clip_lo[a], -0.5);
+        let hi = min(params.clip_hi[a], f32(n[a]) - 0.5);
         if (abs(st[a]) < 1e-12) {
             if (o[a] < lo || o[a] > hi) {
-                hit = false;
+                inside = false;
             }
         } else {
             let t1 = (lo - o[a]) / st[a];
@@ -107,16 +112,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var acc = vec4<f32>(0.0);
     var mx = -3.4028235e38;
+    var hit = vec4<f32>(0.0);
+    var vhit = vec4<f32>(0.0);
     var prev_label = 0u;
     let step_mm = params.step.w;
     let edge = params.bricks.w;
     var k = max(ceil(tn), 0.0);
     let k1 = min(floor(tfar), f32(params.size.w));
-    if (!hit) {
+    if (!inside) {
         k = 1.0;
     }
     loop {
-        if (!hit || k > k1) {
+        if (!inside || k > k1) {
             break;
         }
         let pos = o + st * k;
@@ -158,12 +165,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                 }
                 let sh = shade(g);
                 let alpha = c.a * params.view.w;
+                if (hit.w == 0.0) {
+                    hit = vec4<f32>(vec3<f32>(li), 1.0);
+                }
                 acc = vec4<f32>(acc.rgb + (1.0 - acc.a) * alpha * (c.rgb * sh.x + sh.y), acc.a + (1.0 - acc.a) * alpha);
             }
             prev_label = select(0u, l, c.a > 0.0);
         }
         if (mode == 0u) {
-            mx = max(mx, sample(pos));
+            let v = sample(pos);
+            if (v > mx) {
+                mx = v;
+                vhit = vec4<f32>(pos, 1.0);
+            }
         } else if (mode == 1u) {
             let v = sample(pos);
             if (v >= params.span.x && v <= params.span.y) {
@@ -180,6 +194,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                     }
                     let sh = shade(g);
                     acc = vec4<f32>(acc.rgb + (1.0 - acc.a) * alpha * (c.rgb * sh.x + sh.y), acc.a + (1.0 - acc.a) * alpha);
+                    if (vhit.w == 0.0 && acc.a >= 0.5) {
+                        vhit = vec4<f32>(pos, 1.0);
+                    }
                 }
             }
         }
@@ -193,5 +210,22 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let g = f32(window_to_u8(mx, params.window.x, params.window.y)) / 255.0;
         rgb += (1.0 - acc.a) * g;
     }
-    textureStore(out_image, vec2<u32>(gid.x, gid.y), vec4<f32>(clamp(rgb, vec3<f32>(0.0), vec3<f32>(1.0)), 1.0));
+    return Ray(rgb, select(vhit, hit, hit.w != 0.0));
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    _ = arrayLength(&pick_io);
+    if (gid.x >= params.size.x || gid.y >= params.size.y) {
+        return;
+    }
+    let r = march(gid.xy);
+    textureStore(out_image, gid.xy, vec4<f32>(clamp(r.rgb, vec3<f32>(0.0), vec3<f32>(1.0)), 1.0));
+}
+
+@compute @workgroup_size(1, 1, 1)
+fn pick_main() {
+    _ = textureDimensions(out_image);
+    let px = vec2<u32>(pick_io[0].xy);
+    pick_io[0] = march(px).hit;
 }

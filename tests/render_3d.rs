@@ -52,6 +52,7 @@ fn options(mode: RenderMode, camera: Camera, tf: TfPreset, labels: bool) -> Volu
             ..LabelStyle::default()
         }),
         step_mm: None,
+        clip: None,
     }
 }
 
@@ -363,6 +364,7 @@ fn cli_renders_3d_and_rejects_bad_combinations() {
         ),
         (vec!["--slice", "3"], "slice views"),
         (vec!["--zoom", "0"], "--zoom must be positive"),
+        (vec!["--clip", "0,0,0,40,10,10"], "--clip"),
     ] {
         let img_s = p(&img);
         let mut a = vec!["render", &img_s, "--view", "3d", "--backend", "cpu", "-o"];
@@ -372,4 +374,75 @@ fn cli_renders_3d_and_rejects_bad_combinations() {
         let (ok, _, err) = common::run(&a);
         assert!(!ok && err.contains(msg), "{args:?}: {err}");
     }
+}
+
+/// Clipping cuts the picture to the box (GPU == CPU), and picking returns what a pixel
+/// shows: the same point on the GPU and the CPU, on the label surface facing the camera.
+#[test]
+fn clip_and_pick() {
+    use voxmark::kernels::raycast::ClipBox;
+    use voxmark::render::volume_view::pick_3d_cpu;
+    let (vol, labels) = phantom([40, 36, 50]);
+    let d = vol.grid.dims;
+    // Keep the patient's left half only (i >= the centre: LPS-like phantom, i -> left).
+    let clip = ClipBox::crosshair(d, [20.0, 18.0, 25.0], [true, true, true]);
+    let mut o = options(
+        RenderMode::Dvr,
+        Camera::default(),
+        TfPreset::CtSoftTissue,
+        false,
+    );
+    let full = render_3d_cpu(&vol.grid, &vol.data, None, &o, [48, 48]);
+    o.clip = Some(ClipBox {
+        lo: [clip.lo[0], -0.5, -0.5],
+        hi: clip.hi,
+    });
+    let cut = render_3d_cpu(&vol.grid, &vol.data, None, &o, [48, 48]);
+    let lit = |img: &[u8], x0: usize, x1: usize| {
+        (0..48)
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .filter(|&(x, y)| img[(y * 48 + x) * 4] > 20)
+            .count()
+    };
+    // Anterior view: the patient's left is on screen right; the right half goes dark.
+    assert!(lit(&full, 0, 20) > 100 && lit(&full, 28, 48) > 100);
+    assert_eq!(lit(&cut, 0, 20), 0, "clipped half is empty");
+    assert!(lit(&cut, 28, 48) > 100);
+    if let Some(ctx) = common::gpu() {
+        let g = gpu_frame(&ctx, &vol, None, &o, [48, 48]);
+        assert!(compare(&g, &cut, 1).0 <= 3);
+    }
+    // Pick on label surfaces from the front: the hit is a labelled voxel, the same on the
+    // GPU and the CPU.
+    let ol = options(
+        RenderMode::Labels,
+        Camera::default(),
+        TfPreset::CtBone,
+        true,
+    );
+    let mut hits = 0;
+    for px in [[24, 24], [20, 30], [30, 18], [24, 10]] {
+        let c = pick_3d_cpu(&vol.grid, &vol.data, Some(&labels), &ol, [48, 48], px);
+        if let Some(h) = c {
+            let v = h.map(|x| x as usize);
+            let l = labels[v[0] + d[0] * (v[1] + d[1] * v[2])];
+            assert!(l != 0, "{px:?}: picked an unlabelled voxel {v:?}");
+            hits += 1;
+        }
+        if let Some(ctx) = common::gpu() {
+            let rv = ResidentVolume::upload(&ctx, d, &vol.data).unwrap_or_else(|e| panic!("{e}"));
+            let rl = PackedU8Volume::upload(&ctx, d, &labels).unwrap_or_else(|e| panic!("{e}"));
+            let view = VolumeView::new(&ctx, &rv, Some(&rl)).unwrap_or_else(|e| panic!("{e}"));
+            let g = view
+                .pick(&ctx, &vol.grid, &rv, Some(&rl), &ol, [48, 48], px)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(g, c, "{px:?}: GPU and CPU picks differ");
+        }
+    }
+    assert!(hits >= 2, "the centre rays hit the vessels or bone");
+    // A ray that misses everything picks nothing.
+    assert_eq!(
+        pick_3d_cpu(&vol.grid, &vol.data, Some(&labels), &ol, [48, 48], [0, 0]),
+        None
+    );
 }

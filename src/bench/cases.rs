@@ -604,6 +604,7 @@ fn three_d_cases(inp: &Inputs) -> Vec<(String, VolumeViewOptions)> {
         tf,
         labels: None,
         step_mm: None,
+        clip: None,
     };
     vec![
         ("3D MIP".into(), base.clone()),

@@ -86,7 +86,7 @@ fn parse_seed(s: &str) -> Result<[usize; 3], String> {
     }
 }
 
-fn parse_roi(s: &str) -> Result<[usize; 6], String> {
+pub(crate) fn parse_roi(s: &str) -> Result<[usize; 6], String> {
     let v: Result<Vec<usize>, _> = s.split(',').map(|p| p.trim().parse::<usize>()).collect();
     match v {
         Ok(v) if v.len() == 6 => Ok([v[0], v[1], v[2], v[3], v[4], v[5]]),

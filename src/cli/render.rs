@@ -64,6 +64,9 @@ pub struct RenderArgs {
     /// 3D: zoom (1 = the whole volume fits).
     #[arg(long, default_value_t = 1.0)]
     pub zoom: f64,
+    /// 3D: cut the volume to the voxel box i0,j0,k0,i1,j1,k1 (inclusive).
+    #[arg(long, value_parser = super::grow::parse_roi)]
+    pub clip: Option<[usize; 6]>,
     /// Slice index along the voxel axis normal to the view (default: the middle).
     #[arg(long)]
     pub slice: Option<usize>,

@@ -6,7 +6,7 @@ use super::render::{choose_window, load_labels, open_backend, window_preset, Ren
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::kernels::histogram::{auto_window, histogram_cpu, HistogramParams};
 use crate::kernels::mpr::LabelStyle;
-use crate::kernels::raycast::RenderMode;
+use crate::kernels::raycast::{ClipBox, RenderMode};
 use crate::kernels::transfer::{TfPreset, TransferFunction};
 use crate::render::annotate::draw_orientation;
 use crate::render::camera::Camera;
@@ -23,6 +23,17 @@ pub fn run(a: RenderArgs) -> anyhow::Result<()> {
     let loaded = super::load_input(&a.path, a.series.clone())?;
     let vol = &loaded.volume;
     let labels = load_labels(&a, vol)?;
+    if let Some(c) = a.clip {
+        let d = vol.grid.dims;
+        if (0..3).any(|t| c[t] > c[t + 3] || c[t + 3] >= d[t]) {
+            anyhow::bail!(
+                "--clip {c:?}: needs i0 <= i1 < {}, j0 <= j1 < {}, k0 <= k1 < {}",
+                d[0],
+                d[1],
+                d[2]
+            );
+        }
+    }
     if a.mode == RenderMode::Labels && labels.is_none() {
         anyhow::bail!("--mode labels needs --labels MASK.nii.gz");
     }
@@ -65,6 +76,9 @@ pub fn run(a: RenderArgs) -> anyhow::Result<()> {
         tf,
         labels: style,
         step_mm: None,
+        clip: a
+            .clip
+            .map(|c| ClipBox::voxels([c[0], c[1], c[2]], [c[3], c[4], c[5]])),
     };
     let t = std::time::Instant::now();
     let mut rgba = match &ctx {

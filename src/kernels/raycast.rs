@@ -20,8 +20,10 @@ use super::transfer::{TransferFunction, TF_ENTRIES};
 use super::window_level::window_to_u8;
 use super::{compute_pipeline, compute_pipeline_entry};
 use crate::error::{Error, Result};
+use crate::gpu::readback::read_buffer;
 use crate::gpu::residency::{wgsl_sample_type, PackedU8Volume, ResidentVolume};
 use crate::gpu::{compute, shaders, GpuContext};
+use crate::kernels::mpr::MprKernel;
 use crate::render::camera::RayFrame;
 use crate::volume::{DType, VoxelData, WindowPreset};
 use bytemuck::{Pod, Zeroable};
@@ -76,8 +78,42 @@ pub struct RaycastParams {
     pub window: [f32; 4],
     /// Transfer function opaque span lo, hi; early-termination opacity; unused.
     pub span: [f32; 4],
+    /// Clip box in voxel coordinates (lo, hi); the voxel box [−0.5, n − 0.5] when unclipped.
+    pub clip_lo: [f32; 4],
+    pub clip_hi: [f32; 4],
 }
-const _: () = assert!(std::mem::size_of::<RaycastParams>() == 208);
+const _: () = assert!(std::mem::size_of::<RaycastParams>() == 240);
+
+/// A box the 3D view is cut to, in continuous voxel coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ClipBox {
+    pub lo: [f64; 3],
+    pub hi: [f64; 3],
+}
+
+impl ClipBox {
+    /// The voxels i0..=i1, j0..=j1, k0..=k1 (inclusive indices).
+    pub fn voxels(lo: [usize; 3], hi: [usize; 3]) -> Self {
+        Self {
+            lo: lo.map(|v| v as f64 - 0.5),
+            hi: hi.map(|v| v as f64 + 0.5),
+        }
+    }
+
+    /// The part of a volume of `dims` on one side of each crosshair plane through `c`
+    /// (voxel coordinates): per axis the high side when `keep_high[a]`, else the low side.
+    pub fn crosshair(dims: [usize; 3], c: [f64; 3], keep_high: [bool; 3]) -> Self {
+        let mut b = Self::voxels([0, 0, 0], dims.map(|d| d.saturating_sub(1)));
+        for a in 0..3 {
+            if keep_high[a] {
+                b.lo[a] = c[a];
+            } else {
+                b.hi[a] = c[a];
+            }
+        }
+        b
+    }
+}
 
 /// Brick counts for `dims`.
 pub fn brick_dims(dims: [usize; 3]) -> [u32; 3] {
@@ -94,7 +130,12 @@ impl RaycastParams {
         window: WindowPreset,
         tf: &TransferFunction,
         label_opacity: Option<f32>,
+        clip: Option<ClipBox>,
     ) -> Self {
+        let clip = clip.unwrap_or(ClipBox::voxels(
+            [0, 0, 0],
+            dims.map(|d| d.saturating_sub(1)),
+        ));
         let v4 = |v: glam::DVec3, w: f32| [v.x as f32, v.y as f32, v.z as f32, w];
         let n = frame.normal_from_voxel_gradient;
         let b = brick_dims(dims);
@@ -115,6 +156,8 @@ impl RaycastParams {
             view: v4(frame.forward, label_opacity.unwrap_or(0.0)),
             window: [window.center as f32, window.width as f32, tf.lo, tf.hi],
             span: [tf.alpha_lo, tf.alpha_hi, 0.99, 0.0],
+            clip_lo: [clip.lo[0] as f32, clip.lo[1] as f32, clip.lo[2] as f32, 0.0],
+            clip_hi: [clip.hi[0] as f32, clip.hi[1] as f32, clip.hi[2] as f32, 0.0],
         }
     }
 }
@@ -241,11 +284,12 @@ fn shade(p: &RaycastParams, g: [f32; 3]) -> (f32, f32) {
     (0.3 + 0.7 * d, 0.25 * d.powi(24))
 }
 
-/// Slab intersection of a ray with the voxel box, in steps: (t_near, t_far).
-fn ray_box(o: [f32; 3], d: [f32; 3], n: [i32; 3]) -> (f32, f32) {
+/// Slab intersection of a ray with the voxel box cut by the clip box, in steps.
+fn ray_box(p: &RaycastParams, o: [f32; 3], d: [f32; 3], n: [i32; 3]) -> (f32, f32) {
     let (mut tn, mut tf) = (-1e30f32, 1e30f32);
     for a in 0..3 {
-        let (lo, hi) = (-0.5f32, n[a] as f32 - 0.5);
+        let lo = p.clip_lo[a].max(-0.5);
+        let hi = p.clip_hi[a].min(n[a] as f32 - 0.5);
         if d[a].abs() < 1e-12 {
             if o[a] < lo || o[a] > hi {
                 return (1.0, 0.0);
@@ -262,6 +306,19 @@ fn ray_box(o: [f32; 3], d: [f32; 3], n: [i32; 3]) -> (f32, f32) {
 
 /// CPU twin: the RGBA8 colour of pixel (x, y).
 pub fn raycast_pixel(p: &RaycastParams, scene: &HostScene, x: u32, y: u32) -> [u8; 4] {
+    march(p, scene, x, y).0
+}
+
+/// CPU twin of the pick: the voxel coordinates of what pixel (x, y) shows (see
+/// [`RaycastKernel::pick`]), or None when its ray hits nothing.
+pub fn pick_cpu(p: &RaycastParams, scene: &HostScene, x: u32, y: u32) -> Option<[f32; 3]> {
+    march(p, scene, x, y).1
+}
+
+/// One ray: its colour and the point it picks — the first label surface it enters (label
+/// surfaces shown), else the sample where DVR opacity reaches one half, else (MIP) the
+/// maximum's sample.
+fn march(p: &RaycastParams, scene: &HostScene, x: u32, y: u32) -> ([u8; 4], Option<[f32; 3]>) {
     let d = [p.dims[0] as i32, p.dims[1] as i32, p.dims[2] as i32];
     let sm = Sampler { s: scene, d };
     let mode = p.dims[3];
@@ -269,7 +326,9 @@ pub fn raycast_pixel(p: &RaycastParams, scene: &HostScene, x: u32, y: u32) -> [u
     let (xf, yf) = (x as f32, y as f32);
     let o = [0, 1, 2].map(|a| p.origin[a] + xf * p.du[a] + yf * p.dv[a]);
     let st = [p.step[0], p.step[1], p.step[2]];
-    let (tn, tfar) = ray_box(o, st, d);
+    let (tn, tfar) = ray_box(p, o, st, d);
+    let mut hit: Option<[f32; 3]> = None;
+    let mut vhit: Option<[f32; 3]> = None;
     let k0 = tn.ceil().max(0.0);
     let k1 = tfar.floor().min(p.size[3] as f32);
     let mut acc = [0f32; 4];
@@ -317,6 +376,9 @@ pub fn raycast_pixel(p: &RaycastParams, scene: &HostScene, x: u32, y: u32) -> [u
                 });
                 let (sh, spec) = shade(p, g);
                 let a = c[3] * p.view[3];
+                if hit.is_none() {
+                    hit = Some(li.map(|v| v as f32));
+                }
                 for ch in 0..3 {
                     acc[ch] += (1.0 - acc[3]) * a * (c[ch] * sh + spec);
                 }
@@ -325,7 +387,11 @@ pub fn raycast_pixel(p: &RaycastParams, scene: &HostScene, x: u32, y: u32) -> [u
             prev_label = if c[3] > 0.0 { l } else { 0 };
         }
         if mode == 0 {
-            mx = mx.max(sm.sample(pos));
+            let v = sm.sample(pos);
+            if v > mx {
+                mx = v;
+                vhit = Some(pos);
+            }
         } else if mode == 1 {
             let v = sm.sample(pos);
             if v >= p.span[0] && v <= p.span[1] {
@@ -343,6 +409,9 @@ pub fn raycast_pixel(p: &RaycastParams, scene: &HostScene, x: u32, y: u32) -> [u
                         acc[ch] += (1.0 - acc[3]) * a * (c[ch] * sh + spec);
                     }
                     acc[3] += (1.0 - acc[3]) * a;
+                    if vhit.is_none() && acc[3] >= 0.5 {
+                        vhit = Some(pos);
+                    }
                 }
             }
         }
@@ -359,7 +428,7 @@ pub fn raycast_pixel(p: &RaycastParams, scene: &HostScene, x: u32, y: u32) -> [u
         }
     }
     let q = |v: f32| (v.clamp(0.0, 1.0) * 255.0 + 0.5).floor() as u8;
-    [q(rgb[0]), q(rgb[1]), q(rgb[2]), 255]
+    ([q(rgb[0]), q(rgb[1]), q(rgb[2]), 255], hit.or(vhit))
 }
 
 /// CPU twin for a whole image (rows in parallel).
@@ -397,6 +466,7 @@ struct BrickParams {
 /// GPU ray caster for one volume type.
 pub struct RaycastKernel {
     pipeline: wgpu::ComputePipeline,
+    pick_pipeline: wgpu::ComputePipeline,
     brick_range: wgpu::ComputePipeline,
     brick_labels: wgpu::ComputePipeline,
     dtype: DType,
@@ -411,6 +481,7 @@ impl RaycastKernel {
         let bsrc = shaders::prepare(shaders::BRICKS, st);
         Ok(Self {
             pipeline: compute_pipeline(ctx, "raycast", &src)?,
+            pick_pipeline: compute_pipeline_entry(ctx, "raycast pick", &src, "pick_main", None)?,
             brick_range: compute_pipeline_entry(ctx, "bricks range", &bsrc, "range_main", None)?,
             brick_labels: compute_pipeline_entry(ctx, "bricks labels", &bsrc, "labels_main", None)?,
             dtype,
@@ -508,6 +579,75 @@ impl RaycastKernel {
         tf: &TransferFunction,
         target: &wgpu::TextureView,
     ) -> Result<()> {
+        let pick = compute::storage(ctx, "raycast pick", &[0u8; 16], wgpu::BufferUsages::empty());
+        let bind = self.bind(
+            ctx,
+            &self.pipeline,
+            (p, volume, labels, map, colors, tf),
+            target,
+            &pick,
+        )?;
+        compute::encode_pass(
+            encoder,
+            &self.pipeline,
+            &bind,
+            "raycast",
+            [p.size[0].div_ceil(8), p.size[1].div_ceil(8), 1],
+        );
+        Ok(())
+    }
+
+    /// What pixel (x, y) of the frame shows, in voxel coordinates: the first label surface
+    /// its ray enters (when labels are shown), else where DVR opacity reaches one half,
+    /// else the MIP maximum's sample. None when the ray hits nothing. (Double-click in the
+    /// 3D view moves the crosshair there.)
+    #[allow(clippy::too_many_arguments)]
+    pub fn pick(
+        &self,
+        ctx: &GpuContext,
+        p: &RaycastParams,
+        volume: &ResidentVolume,
+        labels: Option<&PackedU8Volume>,
+        map: &GpuBrickMap,
+        colors: &[[f32; 4]],
+        tf: &TransferFunction,
+        pixel: [u32; 2],
+    ) -> Result<Option<[f32; 3]>> {
+        if pixel[0] >= p.size[0] || pixel[1] >= p.size[1] {
+            return Ok(None);
+        }
+        let scratch = MprKernel::create_target(ctx, [1, 1]);
+        let view = scratch.create_view(&Default::default());
+        let io = [pixel[0] as f32, pixel[1] as f32, 0.0, 0.0];
+        let pick = compute::storage(
+            ctx,
+            "raycast pick",
+            bytemuck::cast_slice(&io),
+            wgpu::BufferUsages::COPY_SRC,
+        );
+        ctx.scoped("raycast pick", || -> Result<()> {
+            let bind = self.bind(
+                ctx,
+                &self.pick_pipeline,
+                (p, volume, labels, map, colors, tf),
+                &view,
+                &pick,
+            )?;
+            compute::submit_pass(ctx, &self.pick_pipeline, &bind, "raycast pick", [1, 1, 1]);
+            Ok(())
+        })??;
+        let out: Vec<f32> = bytemuck::cast_slice(&read_buffer(ctx, &pick, 16)?).to_vec();
+        Ok((out[3] != 0.0).then(|| [out[0], out[1], out[2]]))
+    }
+
+    fn bind(
+        &self,
+        ctx: &GpuContext,
+        pipeline: &wgpu::ComputePipeline,
+        (p, volume, labels, map, colors, tf): Scene<'_>,
+        target: &wgpu::TextureView,
+        pick: &wgpu::Buffer,
+    ) -> Result<wgpu::BindGroup> {
         if volume.dtype != self.dtype {
             return Err(Error::Invalid(
                 "raycast: volume type does not match the kernel".into(),
@@ -531,9 +671,9 @@ impl RaycastKernel {
         let uniform = compute::uniform(ctx, "raycast params", p);
         let color_buf = compute::uniform(ctx, "raycast colors", &palette);
         let tf_buf = compute::uniform(ctx, "raycast tf", &lut);
-        let bind = compute::bind_group(
+        Ok(compute::bind_group(
             ctx,
-            &self.pipeline,
+            pipeline,
             "raycast",
             &[
                 uniform.as_entire_binding(),
@@ -544,15 +684,18 @@ impl RaycastKernel {
                 wgpu::BindingResource::TextureView(&volume.view),
                 wgpu::BindingResource::TextureView(&labels.unwrap_or(&self.empty_labels).view),
                 wgpu::BindingResource::TextureView(target),
+                pick.as_entire_binding(),
             ],
-        );
-        compute::encode_pass(
-            encoder,
-            &self.pipeline,
-            &bind,
-            "raycast",
-            [p.size[0].div_ceil(8), p.size[1].div_ceil(8), 1],
-        );
-        Ok(())
+        ))
     }
 }
+
+/// What a frame reads: params, volume, labels, brick map, label colours, transfer function.
+type Scene<'a> = (
+    &'a RaycastParams,
+    &'a ResidentVolume,
+    Option<&'a PackedU8Volume>,
+    &'a GpuBrickMap,
+    &'a [[f32; 4]],
+    &'a TransferFunction,
+);

@@ -9,7 +9,8 @@ use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::gpu::GpuContext;
 use crate::kernels::mpr::LabelStyle;
 use crate::kernels::raycast::{
-    brick_map_cpu, raycast_cpu, GpuBrickMap, HostScene, RaycastKernel, RaycastParams, RenderMode,
+    brick_map_cpu, pick_cpu, raycast_cpu, ClipBox, GpuBrickMap, HostScene, RaycastKernel,
+    RaycastParams, RenderMode,
 };
 use crate::kernels::transfer::TransferFunction;
 use crate::volume::{Grid, VoxelData, WindowPreset};
@@ -27,6 +28,8 @@ pub struct VolumeViewOptions {
     pub labels: Option<LabelStyle>,
     /// Sample distance in mm (default: half the smallest voxel spacing).
     pub step_mm: Option<f64>,
+    /// Cut the volume to this box (voxel coordinates); None: the whole volume.
+    pub clip: Option<ClipBox>,
 }
 
 impl VolumeViewOptions {
@@ -43,6 +46,7 @@ impl VolumeViewOptions {
             self.window,
             &self.tf,
             self.labels.as_ref().map(|l| l.opacity),
+            self.clip,
         )
     }
 
@@ -114,6 +118,32 @@ impl VolumeView {
         )
     }
 
+    /// The voxel point pixel `px` of a frame of `size` shows (see [`RaycastKernel::pick`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn pick(
+        &self,
+        ctx: &GpuContext,
+        grid: &Grid,
+        volume: &ResidentVolume,
+        labels: Option<&PackedU8Volume>,
+        opts: &VolumeViewOptions,
+        size: [u32; 2],
+        px: [u32; 2],
+    ) -> Result<Option<[f32; 3]>> {
+        let p = opts.params(grid, size);
+        let labels = if opts.labels.is_some() { labels } else { None };
+        self.kernel.pick(
+            ctx,
+            &p,
+            volume,
+            labels,
+            &self.map,
+            &opts.colors(),
+            &opts.tf,
+            px,
+        )
+    }
+
     /// Renders offscreen and reads the RGBA8 image back.
     pub fn render_rgba(
         &self,
@@ -149,4 +179,26 @@ pub fn render_3d_cpu(
         tf: &opts.tf,
     };
     raycast_cpu(&opts.params(grid, size), &scene)
+}
+
+/// The CPU pick of pixel `px` (twin of [`VolumeView::pick`]).
+pub fn pick_3d_cpu(
+    grid: &Grid,
+    data: &VoxelData,
+    labels: Option<&[u8]>,
+    opts: &VolumeViewOptions,
+    size: [u32; 2],
+    px: [u32; 2],
+) -> Option<[f32; 3]> {
+    let labels = if opts.labels.is_some() { labels } else { None };
+    let map = brick_map_cpu(data, labels, grid.dims);
+    let colors = opts.colors();
+    let scene = HostScene {
+        data,
+        labels,
+        bricks: &map,
+        colors: &colors,
+        tf: &opts.tf,
+    };
+    pick_cpu(&opts.params(grid, size), &scene, px[0], px[1])
 }
