@@ -122,6 +122,7 @@ pub fn brick_dims(dims: [usize; 3]) -> [u32; 3] {
 
 impl RaycastParams {
     /// Params for one frame.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         dims: [usize; 3],
         frame: &RayFrame,

@@ -160,6 +160,26 @@ impl VolumeView {
     }
 }
 
+/// Runs `f` on the CPU scene of a frame (brick map built for the shown layers).
+fn with_host_scene<T>(
+    data: &VoxelData,
+    labels: Option<&[u8]>,
+    grid: &Grid,
+    opts: &VolumeViewOptions,
+    f: impl FnOnce(&HostScene) -> T,
+) -> T {
+    let labels = if opts.labels.is_some() { labels } else { None };
+    let map = brick_map_cpu(data, labels, grid.dims);
+    let colors = opts.colors();
+    f(&HostScene {
+        data,
+        labels,
+        bricks: &map,
+        colors: &colors,
+        tf: &opts.tf,
+    })
+}
+
 /// The same frame on the CPU.
 pub fn render_3d_cpu(
     grid: &Grid,
@@ -168,17 +188,9 @@ pub fn render_3d_cpu(
     opts: &VolumeViewOptions,
     size: [u32; 2],
 ) -> Vec<u8> {
-    let labels = if opts.labels.is_some() { labels } else { None };
-    let map = brick_map_cpu(data, labels, grid.dims);
-    let colors = opts.colors();
-    let scene = HostScene {
-        data,
-        labels,
-        bricks: &map,
-        colors: &colors,
-        tf: &opts.tf,
-    };
-    raycast_cpu(&opts.params(grid, size), &scene)
+    with_host_scene(data, labels, grid, opts, |scene| {
+        raycast_cpu(&opts.params(grid, size), scene)
+    })
 }
 
 /// The CPU pick of pixel `px` (twin of [`VolumeView::pick`]).
@@ -190,15 +202,7 @@ pub fn pick_3d_cpu(
     size: [u32; 2],
     px: [u32; 2],
 ) -> Option<[f32; 3]> {
-    let labels = if opts.labels.is_some() { labels } else { None };
-    let map = brick_map_cpu(data, labels, grid.dims);
-    let colors = opts.colors();
-    let scene = HostScene {
-        data,
-        labels,
-        bricks: &map,
-        colors: &colors,
-        tf: &opts.tf,
-    };
-    pick_cpu(&opts.params(grid, size), &scene, px[0], px[1])
+    with_host_scene(data, labels, grid, opts, |scene| {
+        pick_cpu(&opts.params(grid, size), scene, px[0], px[1])
+    })
 }
