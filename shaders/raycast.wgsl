@@ -54,6 +54,38 @@ fn sample(p: vec3<f32>) -> f32 {
     return mix(mix(c00, c10, f.y), mix(c01, c11, f.y), f.z);
 }
 
+// The 8 corner values of the last cell a ray sampled: consecutive samples (half a voxel
+// apart) mostly share a cell, so its values are loaded once. Same arithmetic as `sample`.
+struct Cell {
+    base: vec3<i32>,
+    lo: vec4<f32>,  // corners (i0/i1 along x) at (y0,z0), (y1,z0) ...
+    hi: vec4<f32>,
+}
+
+fn sample_cached(p: vec3<f32>, cell: ptr<function, Cell>) -> f32 {
+    let n = vec3<i32>(params.dims.xyz);
+    let q = clamp(p, vec3<f32>(0.0), vec3<f32>(n - 1));
+    let i0 = vec3<i32>(floor(q));
+    if (any(i0 != (*cell).base)) {
+        let i1 = min(i0 + 1, n - 1);
+        (*cell).base = i0;
+        (*cell).lo = vec4<f32>(
+            load(i0), load(vec3<i32>(i1.x, i0.y, i0.z)),
+            load(vec3<i32>(i0.x, i1.y, i0.z)), load(vec3<i32>(i1.x, i1.y, i0.z)));
+        (*cell).hi = vec4<f32>(
+            load(vec3<i32>(i0.x, i0.y, i1.z)), load(vec3<i32>(i1.x, i0.y, i1.z)),
+            load(vec3<i32>(i0.x, i1.y, i1.z)), load(i1));
+    }
+    let f = q - vec3<f32>(i0);
+    let a = (*cell).lo;
+    let b = (*cell).hi;
+    let c00 = mix(a.x, a.y, f.x);
+    let c10 = mix(a.z, a.w, f.x);
+    let c01 = mix(b.x, b.y, f.x);
+    let c11 = mix(b.z, b.w, f.x);
+    return mix(mix(c00, c10, f.y), mix(c01, c11, f.y), f.z);
+}
+
 fn label_at(p: vec3<i32>) -> u32 {
     let n = vec3<i32>(params.dims.xyz);
     if (any(p < vec3<i32>(0)) || any(p >= n)) {
@@ -114,6 +146,7 @@ fn march(gid: vec2<u32>) -> Ray {
     var mx = -3.4028235e38;
     var hit = vec4<f32>(0.0);
     var vhit = vec4<f32>(0.0);
+    var cell = Cell(vec3<i32>(-1), vec4<f32>(0.0), vec4<f32>(0.0));
     var prev_label = 0u;
     let step_mm = params.step.w;
     let edge = params.bricks.w;
@@ -173,13 +206,13 @@ fn march(gid: vec2<u32>) -> Ray {
             prev_label = select(0u, l, c.a > 0.0);
         }
         if (mode == 0u) {
-            let v = sample(pos);
+            let v = sample_cached(pos, &cell);
             if (v > mx) {
                 mx = v;
                 vhit = vec4<f32>(pos, 1.0);
             }
         } else if (mode == 1u) {
-            let v = sample(pos);
+            let v = sample_cached(pos, &cell);
             if (v >= params.span.x && v <= params.span.y) {
                 let c = tf_at(v);
                 let alpha = 1.0 - pow(1.0 - min(c.a, 1.0), step_mm);

@@ -4,7 +4,8 @@
 //! Rays come from [`crate::render::camera::RayFrame`] in voxel coordinates (so spacing and
 //! direction cosines are honoured exactly). Samples lie at whole steps from the origin plane
 //! inside the voxel box [−0.5, n − 0.5]; values are trilinear (edge-clamped, the MPR rule),
-//! labels nearest. Empty space is skipped with an 8³ brick map of value ranges and label
+//! labels nearest; along a ray the 8 corners of the current cell are loaded once and reused
+//! while samples stay in it. Empty space is skipped with an 8³ brick map of value ranges and label
 //! presence: a brick is skipped only when no sample in it can contribute (MIP: its maximum is
 //! not above the ray's maximum so far; DVR: its range lies where the transfer function is
 //! transparent; labels: it holds none), so skipping never changes the picture. DVR and label
@@ -28,8 +29,18 @@ use crate::render::camera::RayFrame;
 use crate::volume::{DType, VoxelData, WindowPreset};
 use bytemuck::{Pod, Zeroable};
 
-/// Brick edge of the empty-space map, in voxels.
+/// Default brick edge of the empty-space map, in voxels.
 pub const BRICK: u32 = 8;
+
+/// The brick edge in use: `VOXMARK_BRICK_EDGE` (2..=32, for tuning on a given GPU), else
+/// [`BRICK`].
+pub fn brick_edge() -> u32 {
+    std::env::var("VOXMARK_BRICK_EDGE")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|e| (2..=32).contains(e))
+        .unwrap_or(BRICK)
+}
 
 /// What the rays compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -117,7 +128,8 @@ impl ClipBox {
 
 /// Brick counts for `dims`.
 pub fn brick_dims(dims: [usize; 3]) -> [u32; 3] {
-    dims.map(|d| (d as u32).div_ceil(BRICK))
+    let e = brick_edge();
+    dims.map(|d| (d as u32).div_ceil(e))
 }
 
 impl RaycastParams {
@@ -148,7 +160,7 @@ impl RaycastParams {
         Self {
             dims: [dims[0] as u32, dims[1] as u32, dims[2] as u32, mode.code()],
             size: [size[0], size[1], flags, frame.max_steps],
-            bricks: [b[0], b[1], b[2], BRICK],
+            bricks: [b[0], b[1], b[2], brick_edge()],
             origin: v4(frame.origin, 0.0),
             du: v4(frame.du, 0.0),
             dv: v4(frame.dv, 0.0),
@@ -175,8 +187,9 @@ pub struct BrickMap {
 }
 
 fn brick_extent(b: u32, n: usize) -> std::ops::Range<usize> {
-    let lo = (b * BRICK) as usize;
-    lo..(lo + BRICK as usize + 1).min(n)
+    let e = brick_edge();
+    let lo = (b * e) as usize;
+    lo..(lo + e as usize + 1).min(n)
 }
 
 /// CPU twin of the brick-map kernels.
@@ -540,7 +553,7 @@ impl RaycastKernel {
     ) -> Result<()> {
         let d = volume.dims;
         let p = BrickParams {
-            dims: [d[0], d[1], d[2], BRICK],
+            dims: [d[0], d[1], d[2], brick_edge()],
             bricks: [map.dims[0], map.dims[1], map.dims[2], 0],
         };
         ctx.scoped("brick map pass", || {
