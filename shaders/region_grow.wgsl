@@ -22,6 +22,9 @@ const INVALID: u32 = 0xffffffffu;
 @group(0) @binding(2) var<storage, read_write> parent: array<atomic<u32>>;
 @group(0) @binding(3) var<storage, read> selected: array<u32>;
 @group(0) @binding(4) var out_mask: texture_storage_3d<r32uint, write>;
+// Islands only: voxels per root, and the compacted list [count, (root, size)...].
+@group(0) @binding(5) var<storage, read_write> sizes: array<atomic<u32>>;
+@group(0) @binding(6) var<storage, read_write> roots: array<atomic<u32>>;
 
 fn box_size() -> vec3<u32> {
     return params.box_max.xyz - params.box_min.xyz + vec3<u32>(1u, 1u, 1u);
@@ -46,6 +49,16 @@ fn in_range(v: vec3<u32>) -> bool {
     return x >= params.range.x && x <= params.range.y;
 }
 
+// Membership: the intensity range (grow), or with slab.z = 1 (islands) `volume` is the
+// packed label texture and members carry the label box_max.w.
+fn member(v: vec3<u32>) -> bool {
+    if (params.slab.z == 1u) {
+        let t = u32(textureLoad(volume, vec3<u32>(v.x >> 2u, v.y, v.z), 0).x);
+        return ((t >> ((v.x & 3u) * 8u)) & 0xffu) == params.box_max.w;
+    }
+    return in_range(v);
+}
+
 fn linear_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * 256u;
 }
@@ -57,7 +70,7 @@ fn init(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     var p = INVALID;
-    if (in_range(voxel_of(l))) {
+    if (member(voxel_of(l))) {
         p = l;
     }
     atomicStore(&parent[l], p);
@@ -171,4 +184,32 @@ fn select_roots(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     }
     let gz = params.box_min.z + params.slab.x + z;
     textureStore(out_mask, vec3<u32>(tx, params.box_min.y + y, gz), vec4<u32>(packed, 0u, 0u, 0u));
+}
+
+// Islands: count each component's voxels at its root (after compress).
+@compute @workgroup_size(256)
+fn count_sizes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let l = linear_id(gid, nwg);
+    if (l >= slab_count()) {
+        return;
+    }
+    let r = atomicLoad(&parent[l]);
+    if (r != INVALID) {
+        atomicAdd(&sizes[r], 1u);
+    }
+}
+
+// Islands: append (root, size) of every root to `roots` (roots[0] counts; entries beyond the
+// capacity are counted but not written, and the host falls back).
+@compute @workgroup_size(256)
+fn collect_roots(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let l = linear_id(gid, nwg);
+    if (l >= slab_count() || atomicLoad(&parent[l]) != l) {
+        return;
+    }
+    let i = atomicAdd(&roots[0], 1u);
+    if (i < (arrayLength(&roots) - 1u) / 2u) {
+        atomicStore(&roots[1u + 2u * i], l);
+        atomicStore(&roots[2u + 2u * i], atomicLoad(&sizes[l]));
+    }
 }

@@ -352,3 +352,90 @@ fn label_stats_gpu_equal_cpu() {
     }
     assert!(!LabelStatsKernel::supports(voxmark::volume::DType::F32));
 }
+
+/// `islands` on the GPU (union-find components of a label, sizes counted per root, joined
+/// across slabs) removes exactly what the CPU reference removes: every connectivity, both
+/// rules, ties for the largest, and a forced multi-slab run.
+#[test]
+fn islands_gpu_equal_cpu_with_and_without_slabs() {
+    use voxmark::edit::apply_cpu::apply_op_cpu;
+    use voxmark::edit::commit::{CommitKernel, CommitParams};
+    use voxmark::kernels::region_grow::{Connectivity, GrowKernel, IslandRule, Islands};
+    use voxmark::volume::DType;
+    let Some(ctx) = common::gpu() else { return };
+    let ph = Phantom::new([37, 31, 29])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .volume();
+    let d = ph.grid.dims;
+    // Label 3 on a speckled pattern (many components, diagonal contacts), label 5 on two
+    // equal blocks (a tie for the largest), label 1 on the phantom's bright structures.
+    let start: Vec<u8> = (0..ph.grid.voxel_count())
+        .map(|i| {
+            let (x, y, z) = (i % d[0], (i / d[0]) % d[1], i / (d[0] * d[1]));
+            if (x / 3 + y / 2 + z / 3) % 4 == 0 && (x * 7 + y * 3 + z) % 5 != 0 {
+                3
+            } else if (2..6).contains(&x) && (2..6).contains(&y) && (2..6).contains(&z)
+                || (20..24).contains(&x) && (2..6).contains(&y) && (20..24).contains(&z)
+            {
+                5
+            } else if ph.data.get_f64(i) > 250.0 {
+                1
+            } else {
+                0
+            }
+        })
+        .collect();
+    let env = EditEnv {
+        image: &ph,
+        locked: [false; 256],
+    };
+    let k = GrowKernel::new(&ctx, DType::U8).unwrap_or_else(|e| panic!("{e}"));
+    let commit = CommitKernel::new(&ctx).unwrap_or_else(|e| panic!("{e}"));
+    for label in [3u8, 5, 1] {
+        for conn in [6u32, 18, 26] {
+            for keep_largest in [true, false] {
+                for max_planes in [None, Some(4)] {
+                    let op = parse_ops(
+                        &format!(
+                            r#"[{{"op":"islands","label":{label},"keep_largest":{keep_largest},"min_voxels":12,"connectivity":{conn}}}]"#
+                        ),
+                        std::path::Path::new("ops.json"),
+                    )
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .remove(0);
+                    let mut cpu = start.clone();
+                    let changed =
+                        apply_op_cpu(&env, &mut cpu, &op).unwrap_or_else(|e| panic!("{e}"));
+                    let gl =
+                        PackedU8Volume::upload(&ctx, d, &start).unwrap_or_else(|e| panic!("{e}"));
+                    let rule = if keep_largest {
+                        IslandRule::KeepLargest
+                    } else {
+                        IslandRule::MinVoxels(12)
+                    };
+                    let c = Connectivity::from_number(conn).unwrap_or_else(|e| panic!("{e}"));
+                    let what = format!("label {label} conn {conn} keep_largest {keep_largest} slabs {max_planes:?}");
+                    match k
+                        .islands(&ctx, &gl, label, c, rule, max_planes)
+                        .unwrap_or_else(|e| panic!("{e}"))
+                    {
+                        Islands::Nothing => assert_eq!(changed, 0, "{what}"),
+                        Islands::Remove { mask, voxels } => {
+                            assert_eq!(voxels, changed, "{what}");
+                            let cp = CommitParams::new(gl.dims, 0, &[false; 256]);
+                            commit
+                                .run(&ctx, &cp, &mask, &gl)
+                                .unwrap_or_else(|e| panic!("{e}"));
+                        }
+                        Islands::TooManyComponents(n) => panic!("{what}: {n} components"),
+                    }
+                    let got = gl.download(&ctx).unwrap_or_else(|e| panic!("{e}"));
+                    assert!(got == cpu, "{what}: GPU and CPU islands differ");
+                    if label == 3 {
+                        assert!(changed > 0, "{what}: the speckle has small islands");
+                    }
+                }
+            }
+        }
+    }
+}

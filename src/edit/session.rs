@@ -18,7 +18,8 @@ use super::undo::{GpuLabels, HostLabels, LabelStore, Snapshot, UndoStack};
 use crate::error::Result;
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::gpu::GpuContext;
-use crate::kernels::region_grow::GrowKernel;
+use crate::kernels::region_grow::{Connectivity, GrowKernel, IslandRule, Islands};
+use crate::volume::DType;
 use crate::volume::Volume;
 use std::borrow::Cow;
 
@@ -44,6 +45,8 @@ pub struct GpuEdit<'a> {
     morph: MorphKernel,
     grow: GrowKernel,
     commit: CommitKernel,
+    /// Connected components of labels (built on first use).
+    islands: std::cell::OnceCell<Result<GrowKernel>>,
 }
 
 impl<'a> GpuEdit<'a> {
@@ -58,6 +61,7 @@ impl<'a> GpuEdit<'a> {
             morph: MorphKernel::new(ctx)?,
             grow: GrowKernel::new(ctx, image.dtype())?,
             commit: CommitKernel::new(ctx)?,
+            islands: std::cell::OnceCell::new(),
         })
     }
 
@@ -94,16 +98,39 @@ impl<'a> GpuEdit<'a> {
             EditOp::Dilate { .. } | EditOp::Erode { .. } => {
                 self.morph.run(ctx, env, op, &self.labels)
             }
-            EditOp::Islands { .. } => {
-                // Component sizes need a global view: labels come back once, the CPU
-                // reference decides, and only a changed volume goes up again.
-                let d = env.dims();
-                let mut host = self.labels.download(ctx)?;
-                let changed = apply_op_cpu(env, &mut host, op)?;
-                if changed > 0 {
-                    self.labels.write_box(ctx, [0, 0, 0], d, &host)?;
+            EditOp::Islands {
+                label,
+                keep_largest,
+                min_voxels,
+                connectivity,
+            } => {
+                env.require_unlocked(op, *label)?;
+                let conn = Connectivity::from_number(*connectivity)?;
+                let rule = if *keep_largest {
+                    IslandRule::KeepLargest
+                } else {
+                    IslandRule::MinVoxels(min_voxels.unwrap_or(0) as u64)
+                };
+                let k = self.islands.get_or_init(|| GrowKernel::new(ctx, DType::U8));
+                let k = k.as_ref().map_err(|e| crate::Error::Gpu(e.to_string()))?;
+                match k.islands(ctx, &self.labels, *label, conn, rule, None)? {
+                    Islands::Nothing => Ok(0),
+                    Islands::Remove { mask, .. } => {
+                        // Clear the rejected components' voxels (label unlocked, checked above).
+                        let cp = CommitParams::new(self.labels.dims, 0, &env.locked);
+                        self.commit.run(ctx, &cp, &mask, &self.labels)
+                    }
+                    Islands::TooManyComponents(_) => {
+                        // Millions of components in one slab: the CPU reference decides.
+                        let d = env.dims();
+                        let mut host = self.labels.download(ctx)?;
+                        let changed = apply_op_cpu(env, &mut host, op)?;
+                        if changed > 0 {
+                            self.labels.write_box(ctx, [0, 0, 0], d, &host)?;
+                        }
+                        Ok(changed)
+                    }
                 }
-                Ok(changed)
             }
             _ => Ok(0),
         }

@@ -357,6 +357,7 @@ pub fn confidence_range(
 }
 
 /// Union-find on the CPU for joining components across slab boundaries.
+#[derive(Default)]
 struct Dsu {
     parent: Vec<usize>,
 }
@@ -383,6 +384,11 @@ pub struct GrowKernel {
     merge: wgpu::ComputePipeline,
     compress: wgpu::ComputePipeline,
     select: wgpu::ComputePipeline,
+    count_sizes: wgpu::ComputePipeline,
+    collect_roots: wgpu::ComputePipeline,
+    /// Placeholders for the islands-only bindings during a grow.
+    no_sizes: wgpu::Buffer,
+    no_roots: wgpu::Buffer,
     layout: wgpu::BindGroupLayout,
     dtype: DType,
     /// Dispatches recorded by the last `run` (for reporting the bounded pass count).
@@ -390,6 +396,87 @@ pub struct GrowKernel {
 }
 
 const INVALID: u32 = u32::MAX;
+
+/// Which components `islands` removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IslandRule {
+    /// Keep only the largest component.
+    KeepLargest,
+    /// Remove components smaller than this many voxels.
+    MinVoxels(u64),
+}
+
+/// Result of [`GrowKernel::islands`].
+pub enum Islands {
+    /// Nothing to remove.
+    Nothing,
+    /// Voxels to clear (mask value 1) and how many.
+    Remove { mask: PackedU8Volume, voxels: u64 },
+    /// More components in one slab than the root list holds: use the CPU path.
+    TooManyComponents(u64),
+}
+
+/// The buffers of one run.
+struct Workspace {
+    parent: wgpu::Buffer,
+    selected: wgpu::Buffer,
+    sizes: Option<wgpu::Buffer>,
+    bits_words: u64,
+    bx: u64,
+    by: u64,
+    plane: u64,
+    planes: u64,
+    slabs: Vec<(u64, u64)>,
+}
+
+/// What one dispatch binds.
+struct SlabBuffers<'a> {
+    parent: &'a wgpu::Buffer,
+    selected: &'a wgpu::Buffer,
+    out: &'a PackedU8Volume,
+    sizes: Option<&'a wgpu::Buffer>,
+    roots: Option<&'a wgpu::Buffer>,
+}
+
+/// Components across slabs: a node per (slab, slab-local root), joined by a union-find over
+/// the slabs' boundary planes; islands also tracks each node's size and first voxel.
+#[derive(Default)]
+struct SlabGraph {
+    nodes: HashMap<(usize, u32), usize>,
+    dsu: Dsu,
+    size: Vec<u64>,
+    first: Vec<u64>,
+}
+
+impl SlabGraph {
+    fn node(&mut self, slab: usize, root: u32) -> usize {
+        let n = self.nodes.len();
+        let id = *self.nodes.entry((slab, root)).or_insert(n);
+        if id == n {
+            self.dsu.parent.push(n);
+            self.size.push(0);
+            self.first.push(u64::MAX);
+        }
+        id
+    }
+
+    fn add_size(&mut self, node: usize, size: u64, first: u64) {
+        self.size[node] += size;
+        self.first[node] = self.first[node].min(first);
+    }
+
+    /// Per slab (of `slabs`), the local roots whose component set satisfies `pick`.
+    fn select(&mut self, slabs: usize, pick: impl Fn(usize) -> bool) -> Vec<Vec<u32>> {
+        let keys: Vec<((usize, u32), usize)> = self.nodes.iter().map(|(k, v)| (*k, *v)).collect();
+        let mut out = vec![Vec::new(); slabs];
+        for ((slab, root), n) in keys {
+            if pick(self.dsu.find(n)) {
+                out[slab].push(root);
+            }
+        }
+        out
+    }
+}
 
 impl GrowKernel {
     /// Compiles the four entry points for volumes of `dtype`.
@@ -450,6 +537,8 @@ impl GrowKernel {
                         },
                         count: None,
                     },
+                    storage(5, false),
+                    storage(6, false),
                 ],
             });
         let pl = ctx
@@ -465,6 +554,20 @@ impl GrowKernel {
             merge: entry("merge")?,
             compress: entry("compress")?,
             select: entry("select_roots")?,
+            count_sizes: entry("count_sizes")?,
+            collect_roots: entry("collect_roots")?,
+            no_sizes: crate::gpu::compute::storage(
+                ctx,
+                "grow no sizes",
+                &[0u8; 16],
+                wgpu::BufferUsages::empty(),
+            ),
+            no_roots: crate::gpu::compute::storage(
+                ctx,
+                "grow no roots",
+                &[0u8; 16],
+                wgpu::BufferUsages::empty(),
+            ),
             layout,
             dtype,
             last_dispatches: std::cell::Cell::new(0),
@@ -495,9 +598,77 @@ impl GrowKernel {
         }
         let dims = [p.dims[0] as usize, p.dims[1] as usize, p.dims[2] as usize];
         let out = PackedU8Volume::zeros(ctx, dims)?;
-        let bx = (p.box_max[0] - p.box_min[0] + 1) as u64;
-        let by = (p.box_max[1] - p.box_min[1] + 1) as u64;
-        let bz = (p.box_max[2] - p.box_min[2] + 1) as u64;
+        let w = self.workspace(ctx, p, max_planes, false);
+        let b = SlabBuffers {
+            parent: &w.parent,
+            selected: &w.selected,
+            out: &out,
+            sizes: None,
+            roots: None,
+        };
+        self.last_dispatches.set(0);
+        let seed_local = |s: &[usize; 3]| -> (usize, u64) {
+            let z = s[2] as u64 - u64::from(p.box_min[2]);
+            let slab = (z / w.planes) as usize;
+            let l = ((z - w.slabs[slab].0) * w.by + (s[1] as u64 - u64::from(p.box_min[1]))) * w.bx
+                + (s[0] as u64 - u64::from(p.box_min[0]));
+            (slab, l)
+        };
+        let view = &volume.view;
+        if w.slabs.len() == 1 {
+            self.dispatch(ctx, p, w.slabs[0], view, &b, &self.label_passes())?;
+            let roots: Vec<u32> = seeds
+                .iter()
+                .map(|s| self.read_u32(ctx, &w.parent, seed_local(s).1))
+                .collect::<Result<_>>()?;
+            let mut bits = vec![0u32; w.bits_words as usize];
+            for r in roots.into_iter().filter(|&r| r != INVALID) {
+                bits[(r >> 5) as usize] |= 1 << (r & 31);
+            }
+            ctx.queue
+                .write_buffer(&w.selected, 0, bytemuck::cast_slice(&bits));
+            self.dispatch(ctx, p, w.slabs[0], view, &b, &[&self.select])?;
+            return Ok(out);
+        }
+        // Sweep 1: label each slab, keep its boundary planes' roots and the seeds' roots.
+        let mut graph = SlabGraph::default();
+        let mut seed_nodes = Vec::new();
+        let mut prev_last: Option<Vec<u32>> = None;
+        for (si, &slab) in w.slabs.iter().enumerate() {
+            self.dispatch(ctx, p, slab, view, &b, &self.label_passes())?;
+            for s in seeds {
+                let (ss, l) = seed_local(s);
+                if ss == si {
+                    let r = self.read_u32(ctx, &w.parent, l)?;
+                    if r != INVALID {
+                        seed_nodes.push(graph.node(si, r));
+                    }
+                }
+            }
+            prev_last = Some(self.join_boundary(ctx, p, &w, si, slab, prev_last, &mut graph)?);
+        }
+        let seed_sets: Vec<usize> = seed_nodes.iter().map(|&n| graph.dsu.find(n)).collect();
+        let chosen = graph.select(w.slabs.len(), |set| seed_sets.contains(&set));
+        self.sweep2(ctx, p, &w, view, &b, &chosen)?;
+        Ok(out)
+    }
+
+    /// init, merge, compress.
+    fn label_passes(&self) -> [&wgpu::ComputePipeline; 3] {
+        [&self.init, &self.merge, &self.compress]
+    }
+
+    /// Buffers and slab plan for one run over `p`'s box.
+    fn workspace(
+        &self,
+        ctx: &GpuContext,
+        p: &GrowParams,
+        max_planes: Option<u64>,
+        sizes: bool,
+    ) -> Workspace {
+        let bx = u64::from(p.box_max[0] - p.box_min[0] + 1);
+        let by = u64::from(p.box_max[1] - p.box_min[1] + 1);
+        let bz = u64::from(p.box_max[2] - p.box_min[2] + 1);
         let plane = bx * by;
         let planes = Self::planes_per_slab(ctx, plane)
             .min(max_planes.unwrap_or(u64::MAX))
@@ -506,177 +677,250 @@ impl GrowKernel {
             .step_by(planes as usize)
             .map(|z| (z, planes.min(bz - z)))
             .collect();
-        let parent = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("grow parent"),
-            size: planes * plane * 4,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        });
-        let bits_words = (planes * plane).div_ceil(32);
-        let selected = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("grow selected"),
-            size: bits_words * 4,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        self.last_dispatches.set(0);
-        let seed_local = |s: &[usize; 3]| -> (usize, u64) {
-            let z = s[2] as u64 - u64::from(p.box_min[2]);
-            let slab = (z / planes) as usize;
-            let l = ((z - slabs[slab].0) * by + (s[1] as u64 - u64::from(p.box_min[1]))) * bx
-                + (s[0] as u64 - u64::from(p.box_min[0]));
-            (slab, l)
-        };
-        if slabs.len() == 1 {
-            self.label_slab(ctx, p, slabs[0], volume, &parent, &selected, &out)?;
-            let roots: Vec<u32> = seeds
-                .iter()
-                .map(|s| self.read_u32(ctx, &parent, seed_local(s).1))
-                .collect::<Result<_>>()?;
-            let mut bits = vec![0u32; bits_words as usize];
-            for r in roots.into_iter().filter(|&r| r != INVALID) {
-                bits[(r >> 5) as usize] |= 1 << (r & 31);
-            }
-            ctx.queue
-                .write_buffer(&selected, 0, bytemuck::cast_slice(&bits));
-            self.dispatch(
-                ctx,
-                p,
-                slabs[0],
-                volume,
-                &parent,
-                &selected,
-                &out,
-                &[&self.select],
-                true,
-            )?;
-            return Ok(out);
-        }
-        // Sweep 1: label each slab, keep its boundary planes' roots and the seeds' roots.
-        let mut nodes: HashMap<(usize, u32), usize> = HashMap::new();
-        let mut dsu = Dsu { parent: Vec::new() };
-        let mut node = |slab: usize, root: u32, dsu: &mut Dsu| -> usize {
-            *nodes.entry((slab, root)).or_insert_with(|| {
-                dsu.parent.push(dsu.parent.len());
-                dsu.parent.len() - 1
+        let buffer = |label: &str, size: u64, usage: wgpu::BufferUsages| {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage: wgpu::BufferUsages::STORAGE | usage,
+                mapped_at_creation: false,
             })
         };
+        let bits_words = (planes * plane).div_ceil(32);
+        let copy = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        Workspace {
+            parent: buffer(
+                "grow parent",
+                planes * plane * 4,
+                wgpu::BufferUsages::COPY_SRC,
+            ),
+            selected: buffer(
+                "grow selected",
+                bits_words * 4,
+                wgpu::BufferUsages::COPY_DST,
+            ),
+            sizes: sizes.then(|| buffer("islands sizes", planes * plane * 4, copy)),
+            bits_words,
+            bx,
+            by,
+            plane,
+            planes,
+            slabs,
+        }
+    }
+
+    /// Reads slab `si`'s first plane, unions it with the previous slab's last plane, and
+    /// returns this slab's last plane.
+    #[allow(clippy::too_many_arguments)]
+    fn join_boundary(
+        &self,
+        ctx: &GpuContext,
+        p: &GrowParams,
+        w: &Workspace,
+        si: usize,
+        slab: (u64, u64),
+        prev_last: Option<Vec<u32>>,
+        graph: &mut SlabGraph,
+    ) -> Result<Vec<u32>> {
+        let (bx, by, plane) = (w.bx as i64, w.by as i64, w.plane);
         let conn = p.connectivity();
-        let mut prev_last: Option<Vec<u32>> = None;
-        let mut seed_nodes = Vec::new();
-        for (si, &slab) in slabs.iter().enumerate() {
-            self.label_slab(ctx, p, slab, volume, &parent, &selected, &out)?;
-            for s in seeds {
-                let (ss, l) = seed_local(s);
-                if ss == si {
-                    let r = self.read_u32(ctx, &parent, l)?;
-                    if r != INVALID {
-                        seed_nodes.push(node(si, r, &mut dsu));
+        let first = self.read_plane(ctx, &w.parent, 0, plane)?;
+        if let Some(prev) = &prev_last {
+            for y in 0..by {
+                for x in 0..bx {
+                    let c = first[(y * bx + x) as usize];
+                    if c == INVALID {
+                        continue;
                     }
-                }
-            }
-            let first = self.read_plane(ctx, &parent, 0, plane)?;
-            if let Some(prev) = &prev_last {
-                for y in 0..by as i64 {
-                    for x in 0..bx as i64 {
-                        let c = first[(y * bx as i64 + x) as usize];
-                        if c == INVALID {
-                            continue;
-                        }
-                        for dy in -1..=1i64 {
-                            for dx in -1..=1i64 {
-                                let (xx, yy) = (x + dx, y + dy);
-                                if xx < 0
-                                    || yy < 0
-                                    || xx >= bx as i64
-                                    || yy >= by as i64
-                                    || !conn.allows([dx, dy, -1])
-                                {
-                                    continue;
-                                }
-                                let q = prev[(yy * bx as i64 + xx) as usize];
-                                if q != INVALID {
-                                    let (a, b) = (node(si - 1, q, &mut dsu), node(si, c, &mut dsu));
-                                    dsu.union(a, b);
-                                }
+                    for dy in -1..=1i64 {
+                        for dx in -1..=1i64 {
+                            let (xx, yy) = (x + dx, y + dy);
+                            if xx < 0
+                                || yy < 0
+                                || xx >= bx
+                                || yy >= by
+                                || !conn.allows([dx, dy, -1])
+                            {
+                                continue;
+                            }
+                            let q = prev[(yy * bx + xx) as usize];
+                            if q != INVALID {
+                                let (a, b) = (graph.node(si - 1, q), graph.node(si, c));
+                                graph.dsu.union(a, b);
                             }
                         }
                     }
                 }
             }
-            prev_last = Some(self.read_plane(ctx, &parent, (slab.1 - 1) * plane, plane)?);
         }
-        let seed_sets: Vec<usize> = seed_nodes.iter().map(|&n| dsu.find(n)).collect();
-        // Sweep 2: relabel each slab (deterministic roots) and select the seeded components.
-        let mut per_slab: Vec<Vec<u32>> = vec![Vec::new(); slabs.len()];
-        let keys: Vec<((usize, u32), usize)> = nodes.iter().map(|(k, v)| (*k, *v)).collect();
-        for ((slab, root), n) in keys {
-            if seed_sets.contains(&dsu.find(n)) {
-                per_slab[slab].push(root);
-            }
-        }
-        for (si, &slab) in slabs.iter().enumerate() {
-            let mut bits = vec![0u32; bits_words as usize];
-            for &r in &per_slab[si] {
-                bits[(r >> 5) as usize] |= 1 << (r & 31);
-            }
-            ctx.queue
-                .write_buffer(&selected, 0, bytemuck::cast_slice(&bits));
-            self.dispatch(
-                ctx,
-                p,
-                slab,
-                volume,
-                &parent,
-                &selected,
-                &out,
-                &[&self.init, &self.merge, &self.compress, &self.select],
-                true,
-            )?;
-        }
-        Ok(out)
+        self.read_plane(ctx, &w.parent, (slab.1 - 1) * plane, plane)
     }
 
+    /// Sweep 2: relabel each slab (deterministic roots) and write the chosen components.
     #[allow(clippy::too_many_arguments)]
-    fn label_slab(
+    fn sweep2(
         &self,
         ctx: &GpuContext,
         p: &GrowParams,
-        slab: (u64, u64),
-        volume: &ResidentVolume,
-        parent: &wgpu::Buffer,
-        selected: &wgpu::Buffer,
-        out: &PackedU8Volume,
+        w: &Workspace,
+        view: &wgpu::TextureView,
+        b: &SlabBuffers,
+        chosen: &[Vec<u32>],
     ) -> Result<()> {
-        self.dispatch(
-            ctx,
-            p,
-            slab,
-            volume,
-            parent,
-            selected,
-            out,
-            &[&self.init, &self.merge, &self.compress],
-            false,
-        )
+        for (si, &slab) in w.slabs.iter().enumerate() {
+            let mut bits = vec![0u32; w.bits_words as usize];
+            for &r in &chosen[si] {
+                bits[(r >> 5) as usize] |= 1 << (r & 31);
+            }
+            ctx.queue
+                .write_buffer(&w.selected, 0, bytemuck::cast_slice(&bits));
+            let [a, m, c] = self.label_passes();
+            self.dispatch(ctx, p, slab, view, b, &[a, m, c, &self.select])?;
+        }
+        Ok(())
+    }
+
+    /// The components of `label` in `labels` (6/18/26-connected) that `rule` rejects, as a
+    /// packed mask (1 on their voxels) with their voxel count; the kernel must be built for
+    /// `DType::U8` (the packed label texture is read through the same u32 sample type).
+    /// Same decisions as the CPU reference: ties for the largest go to the component whose
+    /// first voxel comes first in i-fastest order.
+    pub fn islands(
+        &self,
+        ctx: &GpuContext,
+        labels: &PackedU8Volume,
+        label: u8,
+        connectivity: Connectivity,
+        rule: IslandRule,
+        max_planes: Option<u64>,
+    ) -> Result<Islands> {
+        if self.dtype != DType::U8 {
+            return Err(Error::Invalid(
+                "islands: build the kernel for DType::U8".into(),
+            ));
+        }
+        let d = labels.dims;
+        let p = GrowParams {
+            dims: [d[0], d[1], d[2], connectivity as u32],
+            box_min: [0, 0, 0, 1],
+            box_max: [d[0] - 1, d[1] - 1, d[2] - 1, u32::from(label)],
+            slab: [0, 0, 1, 0],
+            range: [0.0; 4],
+        };
+        let dims = d.map(|v| v as usize);
+        let out = PackedU8Volume::zeros(ctx, dims)?;
+        let w = self.workspace(ctx, &p, max_planes, true);
+        let cap = (w.planes * w.plane).min(1 << 22);
+        let roots = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("islands roots"),
+            size: (1 + 2 * cap) * 4,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let b = SlabBuffers {
+            parent: &w.parent,
+            selected: &w.selected,
+            out: &out,
+            sizes: w.sizes.as_ref(),
+            roots: Some(&roots),
+        };
+        let view = &labels.view;
+        self.last_dispatches.set(0);
+        let mut graph = SlabGraph::default();
+        let mut prev_last = None;
+        for (si, &slab) in w.slabs.iter().enumerate() {
+            if let Some(sz) = &w.sizes {
+                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                enc.clear_buffer(sz, 0, None);
+                enc.clear_buffer(&roots, 0, Some(4));
+                ctx.queue.submit([enc.finish()]);
+            }
+            let [a, m, c] = self.label_passes();
+            self.dispatch(
+                ctx,
+                &p,
+                slab,
+                view,
+                &b,
+                &[a, m, c, &self.count_sizes, &self.collect_roots],
+            )?;
+            let n = u64::from(self.read_u32(ctx, &roots, 0)?);
+            if n > cap {
+                return Ok(Islands::TooManyComponents(n));
+            }
+            if n > 0 {
+                let list = self.read_plane(ctx, &roots, 1, 2 * n)?;
+                for pair in list.chunks(2) {
+                    let node = graph.node(si, pair[0]);
+                    graph.add_size(
+                        node,
+                        u64::from(pair[1]),
+                        slab.0 * w.plane + u64::from(pair[0]),
+                    );
+                }
+            }
+            if w.slabs.len() > 1 {
+                prev_last = Some(self.join_boundary(ctx, &p, &w, si, slab, prev_last, &mut graph)?);
+            }
+        }
+        // Components: total size and first voxel (i-fastest index) per union-find set.
+        let mut comps: HashMap<usize, (u64, u64)> = HashMap::new();
+        for n in 0..graph.dsu.parent.len() {
+            let set = graph.dsu.find(n);
+            let e = comps.entry(set).or_insert((0, u64::MAX));
+            e.0 += graph.size[n];
+            e.1 = e.1.min(graph.first[n]);
+        }
+        let remove: Vec<usize> = match rule {
+            IslandRule::KeepLargest => {
+                let keep = comps
+                    .iter()
+                    .max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(b.1 .1.cmp(&a.1 .1)))
+                    .map(|(k, _)| *k);
+                comps.keys().copied().filter(|k| Some(*k) != keep).collect()
+            }
+            IslandRule::MinVoxels(min) => comps
+                .iter()
+                .filter(|(_, v)| v.0 < min)
+                .map(|(k, _)| *k)
+                .collect(),
+        };
+        let removed: u64 = remove.iter().map(|k| comps[k].0).sum();
+        if removed == 0 {
+            return Ok(Islands::Nothing);
+        }
+        let chosen = graph.select(w.slabs.len(), |set| remove.contains(&set));
+        if w.slabs.len() == 1 {
+            let mut bits = vec![0u32; w.bits_words as usize];
+            for &r in &chosen[0] {
+                bits[(r >> 5) as usize] |= 1 << (r & 31);
+            }
+            ctx.queue
+                .write_buffer(&w.selected, 0, bytemuck::cast_slice(&bits));
+            self.dispatch(ctx, &p, w.slabs[0], view, &b, &[&self.select])?;
+        } else {
+            self.sweep2(ctx, &p, &w, view, &b, &chosen)?;
+        }
+        Ok(Islands::Remove {
+            mask: out,
+            voxels: removed,
+        })
     }
 
     /// Records the given passes over one slab, each its own compute pass, and waits.
-    #[allow(clippy::too_many_arguments)]
     fn dispatch(
         &self,
         ctx: &GpuContext,
         p: &GrowParams,
         slab: (u64, u64),
-        volume: &ResidentVolume,
-        parent: &wgpu::Buffer,
-        selected: &wgpu::Buffer,
-        out: &PackedU8Volume,
+        volume: &wgpu::TextureView,
+        b: &SlabBuffers,
         passes: &[&wgpu::ComputePipeline],
-        last_is_select: bool,
     ) -> Result<()> {
         let mut sp = *p;
-        sp.slab = [slab.0 as u32, slab.1 as u32, 0, 0];
+        sp.slab[0] = slab.0 as u32;
+        sp.slab[1] = slab.1 as u32;
         let bx = u64::from(p.box_max[0] - p.box_min[0] + 1);
         let by = u64::from(p.box_max[1] - p.box_min[1] + 1);
         let voxels = bx * by * slab.1;
@@ -689,35 +933,24 @@ impl GrowKernel {
                     contents: bytemuck::bytes_of(&sp),
                     usage: wgpu::BufferUsages::UNIFORM,
                 });
+            let entry = |binding, resource| wgpu::BindGroupEntry { binding, resource };
             let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("region_grow"),
                 layout: &self.layout,
                 entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: uniform.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: wgpu::BindingResource::TextureView(&volume.view),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: parent.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: selected.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 4,
-                        resource: wgpu::BindingResource::TextureView(&out.view),
-                    },
+                    entry(0, uniform.as_entire_binding()),
+                    entry(1, wgpu::BindingResource::TextureView(volume)),
+                    entry(2, b.parent.as_entire_binding()),
+                    entry(3, b.selected.as_entire_binding()),
+                    entry(4, wgpu::BindingResource::TextureView(&b.out.view)),
+                    entry(5, b.sizes.unwrap_or(&self.no_sizes).as_entire_binding()),
+                    entry(6, b.roots.unwrap_or(&self.no_roots).as_entire_binding()),
                 ],
             });
             let mut enc = ctx.device.create_command_encoder(&Default::default());
-            for (i, pipe) in passes.iter().enumerate() {
-                let n = if last_is_select && i == passes.len() - 1 {
+            for pipe in passes {
+                // The select pass runs one invocation per packed texel, the others per voxel.
+                let n = if std::ptr::eq(*pipe, &self.select) {
                     texels
                 } else {
                     voxels
