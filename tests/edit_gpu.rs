@@ -439,3 +439,45 @@ fn islands_gpu_equal_cpu_with_and_without_slabs() {
         }
     }
 }
+
+/// A checkerboard is one component per labelled voxel under 6-connectivity (55,296 here):
+/// the GPU islands path handles that many components (host work stays linear) and removes
+/// exactly what the CPU reference removes; under 26-connectivity it is one component.
+#[test]
+fn islands_gpu_with_tens_of_thousands_of_components() {
+    use voxmark::edit::apply_cpu::apply_op_cpu;
+    use voxmark::edit::session::Session;
+    let Some(ctx) = common::gpu() else { return };
+    let d = [48usize, 48, 48];
+    let img = Volume::new(
+        voxmark::volume::Grid::new(d, glam::DMat4::IDENTITY),
+        VoxelData::I16(vec![0; d[0] * d[1] * d[2]]),
+        voxmark::volume::Metadata::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let start: Vec<u8> = (0..d[0] * d[1] * d[2])
+        .map(|i| u8::from((i % 48 + (i / 48) % 48 + i / 2304) % 2 == 0) * 4)
+        .collect();
+    for (conn, want_removed) in [(6u32, 55_296u64), (26, 0)] {
+        let op = parse_ops(
+            &format!(r#"[{{"op":"islands","label":4,"min_voxels":2,"connectivity":{conn}}}]"#),
+            std::path::Path::new("ops.json"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+        .remove(0);
+        let mut cpu = start.clone();
+        let env = EditEnv {
+            image: &img,
+            locked: [false; 256],
+        };
+        let c = apply_op_cpu(&env, &mut cpu, &op).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c, want_removed);
+        let mut s = Session::on_gpu(&ctx, &img, &start).unwrap_or_else(|e| panic!("{e}"));
+        let r = s.apply_unjournaled(&op).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.changed_voxels, want_removed, "conn {conn}");
+        assert!(
+            *s.labels().unwrap_or_else(|e| panic!("{e}")) == *cpu,
+            "conn {conn}"
+        );
+    }
+}

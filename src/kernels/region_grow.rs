@@ -872,7 +872,7 @@ impl GrowKernel {
             e.0 += graph.size[n];
             e.1 = e.1.min(graph.first[n]);
         }
-        let remove: Vec<usize> = match rule {
+        let remove: std::collections::HashSet<usize> = match rule {
             IslandRule::KeepLargest => {
                 let keep = comps
                     .iter()
@@ -887,6 +887,7 @@ impl GrowKernel {
                 .collect(),
         };
         let removed: u64 = remove.iter().map(|k| comps[k].0).sum();
+        // (A set: millions of speckle components must not make this quadratic.)
         if removed == 0 {
             return Ok(Islands::Nothing);
         }
