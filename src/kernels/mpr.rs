@@ -15,6 +15,7 @@ use crate::gpu::{compute, shaders, GpuContext};
 use crate::render::view::ViewGeometry;
 use crate::volume::{DType, VoxelData, WindowPreset};
 use bytemuck::{Pod, Zeroable};
+use rayon::prelude::*;
 
 pub const FLAG_LABELS: u32 = 1;
 pub const FLAG_LINEAR: u32 = 2;
@@ -183,7 +184,8 @@ pub fn mpr_cpu(
     };
     let mix = |a: f32, b: f32, t: f32| a * (1.0 - t) + b * t;
     let mut out = vec![0u8; w * h * 4];
-    for y in 0..h {
+    // Rows in parallel; each pixel's arithmetic is unchanged (the GPU twin's).
+    out.par_chunks_mut(w * 4).enumerate().for_each(|(y, row)| {
         for x in 0..w {
             let (cu, cv) = (coords[x], coords[w + y]);
             let mut rgb = [0f32; 3];
@@ -230,13 +232,13 @@ pub fn mpr_cpu(
             if flags & FLAG_CROSSHAIR != 0 && (x as u32 == p.size[2] || y as u32 == p.size[3]) {
                 rgb = [1.0, 0.85, 0.1];
             }
-            let o = &mut out[(y * w + x) * 4..][..4];
+            let o = &mut row[x * 4..][..4];
             for ch in 0..3 {
                 o[ch] = (rgb[ch] * 255.0 + 0.5).floor().clamp(0.0, 255.0) as u8;
             }
             o[3] = 255;
         }
-    }
+    });
     out
 }
 
