@@ -76,6 +76,24 @@ impl ViewGeometry {
         slice: Option<usize>,
         size: Option<[u32; 2]>,
     ) -> crate::Result<Self> {
+        Self::zoomed(grid, kind, slice, size, 1.0, [0.0, 0.0])
+    }
+
+    /// Like [`ViewGeometry::new`], magnified `zoom` times about the image centre and moved
+    /// by `pan_px` screen pixels (right, down): what the shell's panes show.
+    pub fn zoomed(
+        grid: &Grid,
+        kind: ViewKind,
+        slice: Option<usize>,
+        size: Option<[u32; 2]>,
+        zoom: f64,
+        pan_px: [f64; 2],
+    ) -> crate::Result<Self> {
+        if !(zoom > 0.0 && zoom.is_finite()) {
+            return Err(crate::Error::Invalid(format!(
+                "zoom {zoom} must be positive"
+            )));
+        }
         let world_of = grid.world_axis_of();
         let find = |w: usize| world_of.iter().position(|&x| x == w).unwrap_or(w);
         // (normal world axis, screen-x world axis, screen-y world axis,
@@ -112,24 +130,26 @@ impl ViewGeometry {
             None => [((512.0 * ext_u / ext_v).round() as u32).max(1), 512],
         };
         let (w, h) = (f64::from(size[0]), f64::from(size[1]));
-        let px_per_mm = (w / ext_u).min(h / ext_v);
+        let px_per_mm = (w / ext_u).min(h / ext_v) * zoom;
         let table = |count: u32,
                      extent_px: f64,
                      ext_mm: f64,
                      spacing: f64,
                      n: f64,
-                     flip: bool|
+                     flip: bool,
+                     pan: f64|
          -> Vec<f32> {
             (0..count)
                 .map(|x| {
-                    let mm = (f64::from(x) + 0.5 - extent_px / 2.0) / px_per_mm + ext_mm / 2.0;
+                    let mm =
+                        (f64::from(x) + 0.5 - pan - extent_px / 2.0) / px_per_mm + ext_mm / 2.0;
                     let c = mm / spacing - 0.5;
                     (if flip { n - 1.0 - c } else { c }) as f32
                 })
                 .collect()
         };
-        let u_coords = table(size[0], w, ext_u, sp[axis_u], nu, flip_u);
-        let v_coords = table(size[1], h, ext_v, sp[axis_v], nv, flip_v);
+        let u_coords = table(size[0], w, ext_u, sp[axis_u], nu, flip_u, pan_px[0]);
+        let v_coords = table(size[1], h, ext_v, sp[axis_v], nv, flip_v, pan_px[1]);
         let right = col(axis_u) * if flip_u { -1.0 } else { 1.0 };
         let down = col(axis_v) * if flip_v { -1.0 } else { 1.0 };
         let letters = [
@@ -151,6 +171,25 @@ impl ViewGeometry {
             v_coords,
             letters,
         })
+    }
+
+    /// Continuous voxel coordinates (i, j, k) under screen position `screen` (pixels from the
+    /// top-left corner; pixel centres at +0.5), on this view's slice.
+    pub fn voxel_at(&self, screen: [f64; 2]) -> [f64; 3] {
+        let along = |c: &[f32], s: f64| -> f64 {
+            let c0 = f64::from(c.first().copied().unwrap_or(0.0));
+            let dc = if c.len() > 1 {
+                f64::from(c[1]) - c0
+            } else {
+                0.0
+            };
+            c0 + (s - 0.5) * dc
+        };
+        let mut v = [0.0; 3];
+        v[self.axis_u] = along(&self.u_coords, screen[0]);
+        v[self.axis_v] = along(&self.v_coords, screen[1]);
+        v[self.axis_n] = self.slice as f64;
+        v
     }
 
     /// Output pixel (column, row) whose centre is nearest to voxel (i, j, k), if on screen.

@@ -1,0 +1,140 @@
+//! The shell's state driven like a user would: wheel, Ctrl+wheel, right-drag, click, a
+//! brush stroke on the axial pane, undo and redo — on the CPU session and the GPU session.
+
+mod common;
+
+use voxmark::app::state::AppState;
+use voxmark::edit::apply_cpu::{apply_op_cpu, EditEnv};
+use voxmark::edit::session::Session;
+use voxmark::phantom::Phantom;
+use voxmark::volume::WindowPreset;
+
+const PANE: [u32; 2] = [200, 160];
+
+fn window() -> WindowPreset {
+    WindowPreset {
+        center: 40.0,
+        width: 400.0,
+    }
+}
+
+#[test]
+fn navigation_wheel_zoom_window_and_click() {
+    let vol = Phantom::new([60, 50, 40])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .volume();
+    let s = Session::new(&vol, vec![0; vol.grid.voxel_count()]).unwrap_or_else(|e| panic!("{e}"));
+    let mut app = AppState::new(s, window()).unwrap_or_else(|e| panic!("{e}"));
+    // The phantom is axial LPS-like: the axial pane's normal is k.
+    assert_eq!(app.panes[0].slice, 20);
+    app.scroll(0, 3).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((app.panes[0].slice, app.crosshair[2]), (23, 23.0));
+    app.scroll(0, 1000).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(app.panes[0].slice, 39, "clamped to the last slice");
+    // Ctrl+wheel zooms about the cursor: the voxel under it stays put.
+    let at = [150.0, 40.0];
+    let span = |app: &AppState| {
+        let l = app
+            .voxel_at(1, PANE, [0.0, 80.0])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let r = app
+            .voxel_at(1, PANE, [200.0, 80.0])
+            .unwrap_or_else(|e| panic!("{e}"));
+        (r[0] - l[0]).abs()
+    };
+    let span1 = span(&app);
+    let before = app.voxel_at(1, PANE, at).unwrap_or_else(|e| panic!("{e}"));
+    app.zoom(1, PANE, at, 2.5).unwrap_or_else(|e| panic!("{e}"));
+    let after = app.voxel_at(1, PANE, at).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        (0..3).all(|a| (before[a] - after[a]).abs() < 1e-3),
+        "{before:?} {after:?}"
+    );
+    assert!((span1 / span(&app) - 2.5).abs() < 1e-3, "zoomed in 2.5x");
+    // Right-drag: right widens the window, down raises the level.
+    app.drag_window([10.0, -4.0]);
+    assert_eq!(app.window.width, 420.0);
+    assert_eq!(app.window.center, 32.0);
+    // A click in the coronal pane moves the crosshair; axial and sagittal follow it.
+    app.click(1, PANE, [100.0, 80.0])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let c = app.crosshair;
+    assert_eq!(app.panes[0].slice as f64, c[2]);
+    assert_eq!(app.panes[2].slice as f64, c[0]);
+    assert_eq!(
+        c[1], app.panes[1].slice as f64,
+        "the coronal pane's own slice"
+    );
+}
+
+#[test]
+fn brush_stroke_paints_the_axial_slice_and_undo_restores() {
+    let vol = Phantom::new([60, 50, 40])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .volume();
+    let n = vol.grid.voxel_count();
+    let ctx = common::gpu();
+    let mut results = Vec::new();
+    for gpu in [false, true] {
+        let s = match (&ctx, gpu) {
+            (Some(c), true) => Session::on_gpu(c, &vol, &vec![0; n]),
+            (None, true) => continue,
+            _ => Session::new(&vol, vec![0; n]),
+        }
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut app = AppState::new(s, window()).unwrap_or_else(|e| panic!("{e}"));
+        app.brush.radius_mm = 20.0;
+        app.brush.label = 3;
+        app.stroke_begin(0, PANE, [60.0, 60.0], false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        app.stroke_extend(PANE, [90.0, 70.0])
+            .unwrap_or_else(|e| panic!("{e}"));
+        app.stroke_extend(PANE, [140.0, 75.0])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let op = app
+            .stroke_op()
+            .unwrap_or_else(|| panic!("a stroke is in progress"));
+        let r = app
+            .stroke_end()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("applied"));
+        assert!(r.changed_voxels > 50, "{}", r.changed_voxels);
+        assert!(app.dirty);
+        // Exactly the voxels of the same op applied by the engine's CPU reference.
+        let mut want = vec![0u8; n];
+        let env = EditEnv {
+            image: &vol,
+            locked: [false; 256],
+        };
+        apply_op_cpu(&env, &mut want, &op).unwrap_or_else(|e| panic!("{e}"));
+        let got = app
+            .session
+            .labels()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_owned();
+        assert!(got == want, "gpu={gpu}");
+        // A disc: only the axial pane's slice is painted.
+        let slice = app.panes[0].slice;
+        let plane = 60 * 50;
+        assert!(got
+            .iter()
+            .enumerate()
+            .all(|(i, &l)| l == 0 || i / plane == slice));
+        app.undo().unwrap_or_else(|e| panic!("{e}"));
+        assert!(app
+            .session
+            .labels()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .iter()
+            .all(|&l| l == 0));
+        app.redo().unwrap_or_else(|e| panic!("{e}"));
+        assert!(*app.session.labels().unwrap_or_else(|e| panic!("{e}")) == *want);
+        results.push(got);
+    }
+    if results.len() == 2 {
+        assert!(
+            results[0] == results[1],
+            "GPU and CPU sessions paint the same"
+        );
+    }
+}
