@@ -138,3 +138,71 @@ fn brush_stroke_paints_the_axial_slice_and_undo_restores() {
         );
     }
 }
+
+#[test]
+fn grow_preview_then_accept_commits_and_cancel_does_not() {
+    use voxmark::edit::session::GrowPreview;
+    let vol = Phantom::new([60, 50, 40])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .volume();
+    let n = vol.grid.voxel_count();
+    let ctx = common::gpu();
+    for gpu in [false, true] {
+        let s = match (&ctx, gpu) {
+            (Some(c), true) => Session::on_gpu(c, &vol, &vec![0; n]),
+            (None, true) => continue,
+            _ => Session::new(&vol, vec![0; n]),
+        }
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut app = AppState::new(s, window()).unwrap_or_else(|e| panic!("{e}"));
+        app.brush.label = 7;
+        // Soft tissue under the middle of the axial pane.
+        let preview = app
+            .grow_preview(0, PANE, [100.0, 80.0], -200.0, 200.0, 6)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let grown = match preview {
+            GrowPreview::Host { voxels, .. } => Some(*voxels),
+            GrowPreview::Gpu(m) => {
+                let c = ctx.as_ref().unwrap_or_else(|| panic!("gpu"));
+                Some(
+                    m.download(c)
+                        .unwrap_or_else(|e| panic!("{e}"))
+                        .iter()
+                        .filter(|&&v| v != 0)
+                        .count() as u64,
+                )
+            }
+        };
+        let labels = |app: &AppState| {
+            app.session
+                .labels()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .into_owned()
+        };
+        assert!(
+            labels(&app).iter().all(|&l| l == 0),
+            "a preview changes nothing"
+        );
+        app.cancel_grow();
+        assert!(app.grow_pending().is_none());
+        assert!(app
+            .accept_grow()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none());
+        app.grow_preview(0, PANE, [100.0, 80.0], -200.0, 200.0, 6)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let r = app
+            .accept_grow()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(Some(r.changed_voxels), grown, "gpu={gpu}");
+        assert!(r.changed_voxels > 1000);
+        let l = labels(&app);
+        assert_eq!(
+            l.iter().filter(|&&v| v == 7).count() as u64,
+            r.changed_voxels
+        );
+        app.undo().unwrap_or_else(|e| panic!("{e}"));
+        assert!(labels(&app).iter().all(|&v| v == 0));
+    }
+}

@@ -10,7 +10,7 @@
 //! vertical: level), a click moves the crosshair and the other panes follow it.
 
 use crate::edit::ops::{EditOp, Editable, Shape, Stroke};
-use crate::edit::session::{OpReport, Session};
+use crate::edit::session::{GrowPreview, OpReport, Session};
 use crate::error::Result;
 use crate::render::view::{ViewGeometry, ViewKind};
 use crate::volume::WindowPreset;
@@ -49,6 +49,8 @@ pub struct AppState<'a> {
     stroke: Option<(usize, Vec<[f64; 3]>, bool)>,
     /// Edits since the last save.
     pub dirty: bool,
+    /// A grow waiting for Accept / Cancel: the op and its preview mask.
+    grow: Option<(EditOp, GrowPreview)>,
 }
 
 impl<'a> AppState<'a> {
@@ -82,6 +84,7 @@ impl<'a> AppState<'a> {
             },
             stroke: None,
             dirty: false,
+            grow: None,
         })
     }
 
@@ -221,6 +224,52 @@ impl<'a> AppState<'a> {
         };
         self.stroke = None;
         self.apply(&op).map(Some)
+    }
+
+    /// Region grow from a click in pane `i` (connected threshold in [lower, upper]): shows a
+    /// preview (replacing any earlier one) without changing the labels.
+    #[allow(clippy::too_many_arguments)]
+    pub fn grow_preview(
+        &mut self,
+        i: usize,
+        size: [u32; 2],
+        screen: [f64; 2],
+        lower: f64,
+        upper: f64,
+        connectivity: u32,
+    ) -> Result<&GrowPreview> {
+        let v = self.voxel_at(i, size, screen)?;
+        let d = self.session.image.grid.dims;
+        let seed = [0, 1, 2].map(|a| v[a].round().clamp(0.0, (d[a] - 1) as f64) as usize);
+        let op = EditOp::Grow {
+            seeds: vec![seed],
+            lower,
+            upper,
+            connectivity,
+            label: self.brush.label,
+            roi: None,
+            editable: self.brush.editable,
+        };
+        let preview = self.session.grow_preview(&op)?;
+        Ok(&self.grow.insert((op, preview)).1)
+    }
+
+    /// The grow preview, if one is waiting.
+    pub fn grow_pending(&self) -> Option<&GrowPreview> {
+        self.grow.as_ref().map(|g| &g.1)
+    }
+
+    /// Accept: the previewed grow becomes a journaled, undoable op.
+    pub fn accept_grow(&mut self) -> Result<Option<OpReport>> {
+        match self.grow.take() {
+            Some((op, _)) => self.apply(&op).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Cancel: the preview disappears, the labels are untouched.
+    pub fn cancel_grow(&mut self) {
+        self.grow = None;
     }
 
     /// Applies an op through the session (journaled when the session has a journal).

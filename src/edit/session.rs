@@ -137,6 +137,12 @@ impl<'a> GpuEdit<'a> {
     }
 }
 
+/// A grow result shown before it is accepted.
+pub enum GrowPreview {
+    Gpu(PackedU8Volume),
+    Host { mask: Vec<u8>, voxels: u64 },
+}
+
 /// Where a session's labels live.
 pub enum Labels<'a> {
     Host(Vec<u8>),
@@ -212,6 +218,28 @@ impl<'a> Session<'a> {
             }
             _ => Ok(label_stats(self.image, &self.labels()?)),
         }
+    }
+
+    /// The region a `grow` op would add, without changing the labels (the preview layer):
+    /// a packed mask on the GPU, or u8 (label value on grown voxels) with its voxel count on
+    /// the host.
+    pub fn grow_preview(&self, op: &EditOp) -> Result<GrowPreview> {
+        let env = EditEnv {
+            image: self.image,
+            locked: self.locked(),
+        };
+        let p = grow_params(&env, op)?;
+        let EditOp::Grow { seeds, .. } = op else {
+            return Err(crate::Error::Invalid("grow_preview needs a grow op".into()));
+        };
+        Ok(match &self.labels {
+            Labels::Gpu(g) => GrowPreview::Gpu(g.grow.run(g.ctx, &p, seeds, &g.image, None)?),
+            Labels::Host(_) => {
+                let mask = crate::kernels::region_grow::grow_cpu(&p, &self.image.data, seeds);
+                let voxels = mask.iter().filter(|&&m| m != 0).count() as u64;
+                GrowPreview::Host { mask, voxels }
+            }
+        })
     }
 
     /// "gpu" or "cpu".
