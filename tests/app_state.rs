@@ -18,6 +18,22 @@ fn window() -> WindowPreset {
     }
 }
 
+/// The app on a CPU session, or on a GPU session when `gpu` and an adapter is present.
+fn app_for<'a>(
+    vol: &'a voxmark::volume::Volume,
+    ctx: Option<&'a voxmark::gpu::GpuContext>,
+    gpu: bool,
+) -> Option<AppState<'a>> {
+    let n = vol.grid.voxel_count();
+    let s = match (ctx, gpu) {
+        (Some(c), true) => Session::on_gpu(c, vol, &vec![0; n]),
+        (None, true) => return None,
+        _ => Session::new(vol, vec![0; n]),
+    }
+    .unwrap_or_else(|e| panic!("{e}"));
+    Some(AppState::new(s, window()).unwrap_or_else(|e| panic!("{e}")))
+}
+
 #[test]
 fn navigation_wheel_zoom_window_and_click() {
     let vol = Phantom::new([60, 50, 40])
@@ -76,13 +92,9 @@ fn brush_stroke_paints_the_axial_slice_and_undo_restores() {
     let ctx = common::gpu();
     let mut results = Vec::new();
     for gpu in [false, true] {
-        let s = match (&ctx, gpu) {
-            (Some(c), true) => Session::on_gpu(c, &vol, &vec![0; n]),
-            (None, true) => continue,
-            _ => Session::new(&vol, vec![0; n]),
-        }
-        .unwrap_or_else(|e| panic!("{e}"));
-        let mut app = AppState::new(s, window()).unwrap_or_else(|e| panic!("{e}"));
+        let Some(mut app) = app_for(&vol, ctx.as_ref(), gpu) else {
+            continue;
+        };
         app.brush.radius_mm = 20.0;
         app.brush.label = 3;
         app.stroke_begin(0, PANE, [60.0, 60.0], false)
@@ -145,16 +157,11 @@ fn grow_preview_then_accept_commits_and_cancel_does_not() {
     let vol = Phantom::new([60, 50, 40])
         .unwrap_or_else(|e| panic!("{e}"))
         .volume();
-    let n = vol.grid.voxel_count();
     let ctx = common::gpu();
     for gpu in [false, true] {
-        let s = match (&ctx, gpu) {
-            (Some(c), true) => Session::on_gpu(c, &vol, &vec![0; n]),
-            (None, true) => continue,
-            _ => Session::new(&vol, vec![0; n]),
-        }
-        .unwrap_or_else(|e| panic!("{e}"));
-        let mut app = AppState::new(s, window()).unwrap_or_else(|e| panic!("{e}"));
+        let Some(mut app) = app_for(&vol, ctx.as_ref(), gpu) else {
+            continue;
+        };
         app.brush.label = 7;
         // Soft tissue under the middle of the axial pane.
         let preview = app
