@@ -139,8 +139,24 @@ pub fn run_bench(cfg: &BenchConfig, mut each: impl FnMut(&Row)) -> Result<(Vec<R
     };
     let want_cpu = cfg.backend != BenchBackend::Gpu;
     let want_gpu = cfg.backend != BenchBackend::Cpu;
+    // `both` times the GPU path on a hardware adapter only (a software rasterizer such as
+    // lavapipe would take minutes and measure the CPU again); `gpu` times whatever is there.
     let ctx = if want_gpu {
-        Some(GpuContext::new()?)
+        match GpuContext::new() {
+            Ok(c) if cfg.backend == BenchBackend::Gpu || !c.is_software() => Some(c),
+            Ok(c) => {
+                eprintln!(
+                    "voxmark: note: the only GPU adapter is a software rasterizer ({}); GPU rows skipped (--backend gpu times it anyway)",
+                    c.report().name
+                );
+                None
+            }
+            Err(e) if cfg.backend == BenchBackend::Both => {
+                eprintln!("voxmark: note: {e}; CPU rows only");
+                None
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         None
     };

@@ -16,7 +16,7 @@ pub struct BenchArgs {
     /// Operations to time (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = BenchOp::ALL)]
     pub ops: Vec<BenchOp>,
-    /// Which implementations to time.
+    /// Which implementations to time (`both`: the GPU path only on a hardware adapter).
     #[arg(long, value_enum, default_value_t = BenchBackend::Both)]
     pub backend: BenchBackend,
     /// Timed runs per case (after one warm-up run; `load` uses at most 3).
