@@ -48,14 +48,8 @@ fn benches(c: &mut Criterion) {
     // Grow cases: a helix/aorta vessel seed ([200, 500] HU) and a soft-tissue body seed.
     let ph = Phantom::new(dims).unwrap_or_else(|e| panic!("{e}"));
     let find = |t: Tissue, lo: f64, hi: f64| -> [usize; 3] {
-        let [nx, ny, nz] = dims;
-        let k = nz / 2;
-        (0..ny)
-            .flat_map(|j| (0..nx).map(move |i| [i, j, k]))
-            .find(|s| {
-                ph.tissue(s[0], s[1], s[2]) == t && (lo..=hi).contains(&vol.value(s[0], s[1], s[2]))
-            })
-            .unwrap_or([nx / 2, ny / 2, nz / 2])
+        ph.seed_in(&vol, t, lo, hi, dims[2] / 2)
+            .unwrap_or([dims[0] / 2, dims[1] / 2, dims[2] / 2])
     };
     let grow_cases: Vec<(&str, GrowParams, [usize; 3])> = [
         ("vessel", Tissue::Vessel, 200.0, 500.0),

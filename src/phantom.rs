@@ -146,6 +146,25 @@ impl Phantom {
         best
     }
 
+    /// The first voxel of slice `k` (i fastest) of tissue `t` whose value in `vol` (this
+    /// phantom's volume) lies in [lo, hi]: a seed for region growing.
+    pub fn seed_in(
+        &self,
+        vol: &Volume,
+        t: Tissue,
+        lo: f64,
+        hi: f64,
+        k: usize,
+    ) -> Option<[usize; 3]> {
+        let [nx, ny, _] = self.dims;
+        (0..ny)
+            .flat_map(|j| (0..nx).map(move |i| [i, j, k]))
+            .find(|s| {
+                self.tissue(s[0], s[1], s[2]) == t
+                    && (lo..=hi).contains(&vol.value(s[0], s[1], s[2]))
+            })
+    }
+
     /// Tissue at voxel (i, j, k), without noise.
     pub fn tissue(&self, i: usize, j: usize, k: usize) -> Tissue {
         let (u, v, w) = (self.norm(i, 0), self.norm(j, 1), self.norm(k, 2));

@@ -250,15 +250,7 @@ fn grow_cases(inp: &Inputs) -> Result<Vec<(String, GrowRequest)>> {
             ] {
                 // Seeds on 5 slices through the volume, each inside the tissue and range.
                 let seeds: Vec<[usize; 3]> = (1..=5)
-                    .filter_map(|m| {
-                        let k = nz * m / 6;
-                        (0..ny)
-                            .flat_map(|j| (0..nx).map(move |i| [i, j, k]))
-                            .find(|s| {
-                                ph.tissue(s[0], s[1], s[2]) == t
-                                    && (lo..=hi).contains(&vol.value(s[0], s[1], s[2]))
-                            })
-                    })
+                    .filter_map(|m| ph.seed_in(vol, t, lo, hi, nz * m / 6))
                     .collect();
                 if seeds.is_empty() {
                     continue;

@@ -173,6 +173,20 @@ pub(crate) fn open_backend(b: Backend) -> anyhow::Result<Option<GpuContext>> {
     })
 }
 
+/// The image and its labels (if any) resident on the GPU.
+pub(crate) fn upload(
+    ctx: &GpuContext,
+    vol: &Volume,
+    labels: Option<&[u8]>,
+) -> anyhow::Result<(ResidentVolume, Option<PackedU8Volume>)> {
+    let rv = ResidentVolume::upload(ctx, vol.grid.dims, &vol.data)?;
+    let rl = match labels {
+        Some(l) => Some(PackedU8Volume::upload(ctx, vol.grid.dims, l)?),
+        None => None,
+    };
+    Ok((rv, rl))
+}
+
 /// `--labels`, checked against the image grid.
 pub(crate) fn load_labels(a: &RenderArgs, vol: &Volume) -> anyhow::Result<Option<Vec<u8>>> {
     Ok(match &a.labels {
@@ -231,11 +245,7 @@ pub fn run(a: RenderArgs) -> anyhow::Result<()> {
     let ctx = open_backend(a.backend)?;
     let mut rgba = match &ctx {
         Some(ctx) => {
-            let rv = ResidentVolume::upload(ctx, vol.grid.dims, &vol.data)?;
-            let rl = match &labels {
-                Some(l) => Some(PackedU8Volume::upload(ctx, vol.grid.dims, l)?),
-                None => None,
-            };
+            let (rv, rl) = upload(ctx, vol, labels.as_deref())?;
             let gpu_mib =
                 (rv.gpu_bytes() + rl.as_ref().map_or(0, |l| l.gpu_bytes())) as f64 / 1048576.0;
             eprintln!(

@@ -2,8 +2,7 @@
 //! [--azimuth DEG --elevation DEG --zoom Z] [--size WxH] -o OUT.png`: one ray-cast frame,
 //! on the GPU (the renderer of the desktop shell's 3D pane) or the CPU twin.
 
-use super::render::{choose_window, load_labels, open_backend, window_preset, RenderArgs};
-use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
+use super::render::{choose_window, load_labels, open_backend, upload, window_preset, RenderArgs};
 use crate::kernels::histogram::{auto_window, histogram_cpu, HistogramParams};
 use crate::kernels::mpr::LabelStyle;
 use crate::kernels::raycast::{ClipBox, RenderMode};
@@ -83,11 +82,7 @@ pub fn run(a: RenderArgs) -> anyhow::Result<()> {
     let t = std::time::Instant::now();
     let mut rgba = match &ctx {
         Some(ctx) => {
-            let rv = ResidentVolume::upload(ctx, vol.grid.dims, &vol.data)?;
-            let rl = match &labels {
-                Some(l) => Some(PackedU8Volume::upload(ctx, vol.grid.dims, l)?),
-                None => None,
-            };
+            let (rv, rl) = upload(ctx, vol, labels.as_deref())?;
             let view = VolumeView::new(ctx, &rv, rl.as_ref())?;
             eprintln!("3D on {}", ctx.report().name);
             view.render_rgba(ctx, &vol.grid, &rv, rl.as_ref(), &opts, size)?

@@ -44,6 +44,15 @@ impl EditEnv<'_> {
             }
     }
 
+    /// The 256-entry table of [`EditEnv::allows`] for `editable` (what kernels take).
+    pub fn allowed_labels(&self, editable: Editable) -> [bool; 256] {
+        let mut s = [false; 256];
+        for (l, e) in s.iter_mut().enumerate() {
+            *e = self.allows(l as u8, editable);
+        }
+        s
+    }
+
     /// Refuses an op that would write or remove a locked label.
     pub fn require_unlocked(&self, op: &EditOp, l: u8) -> Result<()> {
         if self.locked[usize::from(l)] {
@@ -183,13 +192,6 @@ pub fn spans_for(env: &EditEnv, op: &EditOp) -> Result<Option<SpanWrite>> {
     op.validate()?;
     let d = env.dims();
     let target_locked = |l: u8| env.require_unlocked(op, l);
-    let policy = |editable: Editable| -> [bool; 256] {
-        let mut s = [false; 256];
-        for (l, e) in s.iter_mut().enumerate() {
-            *e = env.allows(l as u8, editable);
-        }
-        s
-    };
     let whole_rows = |w: &mut SpanWrite| {
         for z in 0..d[2] {
             for y in 0..d[1] {
@@ -202,7 +204,7 @@ pub fn spans_for(env: &EditEnv, op: &EditOp) -> Result<Option<SpanWrite>> {
             let paint = matches!(op, EditOp::Paint(_));
             let mut w = if paint {
                 target_locked(s.label)?;
-                SpanWrite::new(s.label, policy(s.editable), s.range)
+                SpanWrite::new(s.label, env.allowed_labels(s.editable), s.range)
             } else {
                 let mut src = [false; 256];
                 for (l, e) in src.iter_mut().enumerate().skip(1) {
@@ -317,7 +319,7 @@ pub fn spans_for(env: &EditEnv, op: &EditOp) -> Result<Option<SpanWrite>> {
         } => {
             target_locked(*label)?;
             let (u, v, _) = env.plane_axes(*plane)?;
-            let mut w = SpanWrite::new(*label, policy(*editable), *range);
+            let mut w = SpanWrite::new(*label, env.allowed_labels(*editable), *range);
             let Some((lo, hi)) = op_box(env, op)? else {
                 return Ok(Some(w));
             };
@@ -364,7 +366,7 @@ pub fn spans_for(env: &EditEnv, op: &EditOp) -> Result<Option<SpanWrite>> {
                 }
                 None => env.whole(),
             };
-            let mut w = SpanWrite::new(*label, policy(*editable), Some(*range));
+            let mut w = SpanWrite::new(*label, env.allowed_labels(*editable), Some(*range));
             for z in lo[2]..=hi[2] {
                 for y in lo[1]..=hi[1] {
                     w.push_row(y, z, &mut [(lo[0], hi[0])]);

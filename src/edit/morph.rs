@@ -82,10 +82,7 @@ impl MorphKernel {
             .iter()
             .map(|o| [o[0] as i32, o[1] as i32, o[2] as i32, 0])
             .collect();
-        let mut allowed = [false; 256];
-        for (l, a) in allowed.iter_mut().enumerate() {
-            *a = env.allows(l as u8, editable);
-        }
+        let allowed = env.allowed_labels(editable);
         let source = super::label_bits(&allowed);
         let p = MorphParams {
             dims: [d[0], d[1], d[2], u32::from(!dilate)],

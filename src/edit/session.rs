@@ -88,10 +88,7 @@ impl<'a> GpuEdit<'a> {
                 let p = grow_params(env, op)?;
                 let mask = self.grow.run(ctx, &p, seeds, &self.image, None)?;
                 // The commit kernel keeps every label the editable policy protects.
-                let mut blocked = [false; 256];
-                for (l, b) in blocked.iter_mut().enumerate() {
-                    *b = !env.allows(l as u8, *editable);
-                }
+                let blocked = env.allowed_labels(*editable).map(|a| !a);
                 let cp = CommitParams::new(self.labels.dims, *label, &blocked);
                 self.commit.run(ctx, &cp, &mask, &self.labels)
             }

@@ -485,6 +485,8 @@ pub struct RaycastKernel {
     brick_labels: wgpu::ComputePipeline,
     dtype: DType,
     empty_labels: PackedU8Volume,
+    /// Bound to the pick slot while drawing frames (only `pick_main` uses it).
+    no_pick: wgpu::Buffer,
 }
 
 impl RaycastKernel {
@@ -500,6 +502,12 @@ impl RaycastKernel {
             brick_labels: compute_pipeline_entry(ctx, "bricks labels", &bsrc, "labels_main", None)?,
             dtype,
             empty_labels: PackedU8Volume::zeros(ctx, [1, 1, 1])?,
+            no_pick: compute::storage(
+                ctx,
+                "raycast no pick",
+                &[0u8; 16],
+                wgpu::BufferUsages::empty(),
+            ),
         })
     }
 
@@ -593,13 +601,12 @@ impl RaycastKernel {
         tf: &TransferFunction,
         target: &wgpu::TextureView,
     ) -> Result<()> {
-        let pick = compute::storage(ctx, "raycast pick", &[0u8; 16], wgpu::BufferUsages::empty());
         let bind = self.bind(
             ctx,
             &self.pipeline,
             (p, volume, labels, map, colors, tf),
             target,
-            &pick,
+            &self.no_pick,
         )?;
         compute::encode_pass(
             encoder,

@@ -50,6 +50,15 @@ impl VolumeViewOptions {
         )
     }
 
+    /// `labels` when this view shows labels, else None.
+    fn shown<'b, T: ?Sized>(&self, labels: Option<&'b T>) -> Option<&'b T> {
+        if self.labels.is_some() {
+            labels
+        } else {
+            None
+        }
+    }
+
     fn colors(&self) -> Vec<[f32; 4]> {
         self.labels
             .as_ref()
@@ -104,7 +113,7 @@ impl VolumeView {
         target: &wgpu::TextureView,
     ) -> Result<()> {
         let p = opts.params(grid, size);
-        let labels = if opts.labels.is_some() { labels } else { None };
+        let labels = opts.shown(labels);
         self.kernel.encode(
             ctx,
             encoder,
@@ -131,7 +140,7 @@ impl VolumeView {
         px: [u32; 2],
     ) -> Result<Option<[f32; 3]>> {
         let p = opts.params(grid, size);
-        let labels = if opts.labels.is_some() { labels } else { None };
+        let labels = opts.shown(labels);
         self.kernel.pick(
             ctx,
             &p,
@@ -168,7 +177,7 @@ fn with_host_scene<T>(
     opts: &VolumeViewOptions,
     f: impl FnOnce(&HostScene) -> T,
 ) -> T {
-    let labels = if opts.labels.is_some() { labels } else { None };
+    let labels = opts.shown(labels);
     let map = brick_map_cpu(data, labels, grid.dims);
     let colors = opts.colors();
     f(&HostScene {
