@@ -1,4 +1,14 @@
-//! The desktop shell. `state` holds its behaviour without UI types (tested directly); the
-//! winit + egui layer that draws it comes with the shell issue.
+//! The desktop shell (`voxmark view`). `state` holds its behaviour without UI types (tested
+//! directly); `shell` is one egui frame over it (menus, panels, dialogs in `panels`, the four
+//! GPU panes in `panes`, review mode in `review`); `document` loads an image off the UI
+//! thread; `native` runs it in a window (eframe on the engine's wgpu device) and `headless`
+//! offscreen (interaction tests, frame benchmark).
 
+pub mod document;
+pub mod headless;
+pub mod native;
+pub mod panels;
+pub mod panes;
+pub mod review;
+pub mod shell;
 pub mod state;

@@ -51,6 +51,8 @@ pub struct AppState<'a> {
     pub dirty: bool,
     /// A grow waiting for Accept / Cancel: the op and its preview mask.
     grow: Option<(EditOp, GrowPreview)>,
+    /// Counts label changes (ops, undo/redo, previews): views redraw when it moves.
+    pub version: u64,
 }
 
 impl<'a> AppState<'a> {
@@ -85,6 +87,7 @@ impl<'a> AppState<'a> {
             stroke: None,
             dirty: false,
             grow: None,
+            version: 0,
         })
     }
 
@@ -157,6 +160,12 @@ impl<'a> AppState<'a> {
     /// show the slices through it.
     pub fn click(&mut self, i: usize, size: [u32; 2], screen: [f64; 2]) -> Result<()> {
         let v = self.voxel_at(i, size, screen)?;
+        self.set_crosshair(v)
+    }
+
+    /// Moves the crosshair to voxel coordinates `v` (rounded, clamped into the volume) and
+    /// every pane to the slices through it (3D pick, jumps to comments/disagreements).
+    pub fn set_crosshair(&mut self, v: [f64; 3]) -> Result<()> {
         let d = self.session.image.grid.dims;
         for a in 0..3 {
             self.crosshair[a] = v[a].round().clamp(0.0, (d[a] - 1) as f64);
@@ -250,7 +259,14 @@ impl<'a> AppState<'a> {
             roi: None,
             editable: self.brush.editable,
         };
+        self.grow_preview_op(op)
+    }
+
+    /// Shows the preview of a grow op (any seeds, range, connectivity), replacing any
+    /// earlier one, without changing the labels.
+    pub fn grow_preview_op(&mut self, op: EditOp) -> Result<&GrowPreview> {
         let preview = self.session.grow_preview(&op)?;
+        self.version += 1;
         Ok(&self.grow.insert((op, preview)).1)
     }
 
@@ -269,13 +285,16 @@ impl<'a> AppState<'a> {
 
     /// Cancel: the preview disappears, the labels are untouched.
     pub fn cancel_grow(&mut self) {
-        self.grow = None;
+        if self.grow.take().is_some() {
+            self.version += 1;
+        }
     }
 
     /// Applies an op through the session (journaled when the session has a journal).
     pub fn apply(&mut self, op: &EditOp) -> Result<OpReport> {
         let r = self.session.apply(op, "voxmark view")?;
         self.dirty = true;
+        self.version += 1;
         Ok(r)
     }
 

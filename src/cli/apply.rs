@@ -6,11 +6,11 @@
 //! applied and appended (fsync) before the next one starts.
 
 use crate::edit::journal::Journal;
+use crate::edit::label_file::{read_table, save_labels, sidecar_path};
 use crate::edit::ops::parse_ops;
 use crate::edit::session::Session;
-use crate::io::nifti::{read_nifti, write_nifti};
+use crate::io::nifti::read_nifti;
 use crate::volume::labels::labels_for;
-use crate::volume::{Metadata, Volume, VoxelData};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -78,13 +78,8 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
     );
     // The starting mask's label table (sidecar written by an earlier `apply`), if any.
     if let Some(p) = &a.labels {
-        let side = sidecar_path(p);
-        if side.exists() {
-            let text = std::fs::read_to_string(&side).map_err(|e| crate::Error::io(&side, e))?;
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| crate::Error::format(&side, e.to_string()))?;
-            session.table = serde_json::from_value(v["labels"].clone())
-                .map_err(|e| crate::Error::format(&side, e.to_string()))?;
+        if let Some(table) = read_table(p)? {
+            session.table = table;
         }
     }
     session.undo.budget = a.undo_budget_mib << 20;
@@ -133,40 +128,18 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
             std::process::abort();
         }
     }
-    let out = Volume::new(
-        image.grid,
-        VoxelData::U8(session.labels()?.into_owned()),
-        Metadata {
-            format: image.meta.format.clone(),
-            description: "voxmark labels".into(),
-            sform_code: image.meta.sform_code,
-            qform_code: image.meta.qform_code,
-            ..Default::default()
-        },
+    save_labels(
+        &a.out,
+        image,
+        session.labels()?.into_owned(),
+        &session.table,
     )?;
-    write_nifti(&a.out, &out)?;
     eprintln!("wrote {}", a.out.display());
     if !session.table.is_empty() {
-        let side = sidecar_path(&a.out);
-        let json = serde_json::to_vec_pretty(&serde_json::json!({ "labels": session.table }))?;
-        crate::io::atomic::write_atomically(&side, |w| w.write_all(&json))?;
         eprintln!(
             "wrote {} (label names, colours, visibility, locks)",
-            side.display()
+            sidecar_path(&a.out).display()
         );
     }
     Ok(())
-}
-
-/// `OUT.nii.gz` -> `OUT.labels.json`: the label table travels beside the mask.
-pub fn sidecar_path(out: &std::path::Path) -> PathBuf {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let stem = name
-        .strip_suffix(".nii.gz")
-        .or_else(|| name.strip_suffix(".nii"))
-        .unwrap_or(&name);
-    out.with_file_name(format!("{stem}.labels.json"))
 }

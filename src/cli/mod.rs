@@ -14,6 +14,7 @@ pub mod render;
 pub mod render_3d;
 pub mod review;
 pub mod stats;
+pub mod view;
 
 use clap::{Parser, Subcommand};
 
@@ -52,6 +53,9 @@ pub enum Command {
     Consensus(consensus::ConsensusArgs),
     /// Review records: annotations, statuses, anchored comments (SQLite in the project).
     Review(review::ReviewArgs),
+    /// The desktop annotation window: linked MPR + 3D panes, brush, grow, polygon, labels,
+    /// undo, save, review.
+    View(view::ViewArgs),
     /// Time load, window/level, MPR, grow, paint, undo and 3D end to end (CPU and GPU).
     Bench(bench::BenchArgs),
 }
@@ -72,6 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mesh(a) => mesh::run(a),
         Command::Consensus(a) => consensus::run(a),
         Command::Review(a) => review::run(a),
+        Command::View(a) => view::run(a),
     }
 }
 

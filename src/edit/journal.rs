@@ -152,6 +152,43 @@ impl Journal {
         self.next_seq += 1;
         Ok(entry)
     }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// After the labels were saved: the ops so far are appended to `history` (the audit
+    /// trail, fsynced) and the journal starts empty, so that it only ever holds the ops not
+    /// yet in the saved mask (what recovery replays on top of it).
+    pub fn checkpoint(&mut self, history: &Path) -> Result<()> {
+        use std::io::Seek;
+        let done = std::fs::read(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        if !done.is_empty() {
+            let mut h = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(history)
+                .map_err(|e| Error::io(history, e))?;
+            h.write_all(&done).map_err(|e| Error::io(history, e))?;
+            h.sync_data().map_err(|e| Error::io(history, e))?;
+        }
+        self.file.set_len(0).map_err(|e| Error::io(&self.path, e))?;
+        self.file
+            .seek(std::io::SeekFrom::Start(0))
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.file.sync_all().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// Moves a journal the user chose not to recover out of the way (never deleted: it is
+/// annotation work) and returns where it went.
+pub fn set_aside(path: &Path) -> Result<PathBuf> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".discarded-{}", now_rfc3339().replace(':', "")));
+    let to = PathBuf::from(name);
+    std::fs::rename(path, &to).map_err(|e| Error::io(path, e))?;
+    Ok(to)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 pub mod apply_cpu;
 pub mod commit;
 pub mod journal;
+pub mod label_file;
 pub mod label_volume;
 pub mod morph;
 pub mod ops;

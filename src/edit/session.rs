@@ -140,6 +140,35 @@ pub enum GrowPreview {
     Host { mask: Vec<u8>, voxels: u64 },
 }
 
+/// The image a session edits: borrowed (CLI, tests) or shared (the desktop shell, whose
+/// documents outlive any one stack frame).
+pub enum ImageRef<'a> {
+    Borrowed(&'a Volume),
+    Shared(std::sync::Arc<Volume>),
+}
+
+impl std::ops::Deref for ImageRef<'_> {
+    type Target = Volume;
+    fn deref(&self) -> &Volume {
+        match self {
+            ImageRef::Borrowed(v) => v,
+            ImageRef::Shared(v) => v,
+        }
+    }
+}
+
+impl<'a> From<&'a Volume> for ImageRef<'a> {
+    fn from(v: &'a Volume) -> Self {
+        ImageRef::Borrowed(v)
+    }
+}
+
+impl From<std::sync::Arc<Volume>> for ImageRef<'_> {
+    fn from(v: std::sync::Arc<Volume>) -> Self {
+        ImageRef::Shared(v)
+    }
+}
+
 /// Where a session's labels live.
 pub enum Labels<'a> {
     Host(Vec<u8>),
@@ -148,7 +177,7 @@ pub enum Labels<'a> {
 
 /// The editing session.
 pub struct Session<'a> {
-    pub image: &'a Volume,
+    pub image: ImageRef<'a>,
     pub labels: Labels<'a>,
     pub table: Vec<LabelInfo>,
     pub undo: UndoStack,
@@ -158,15 +187,21 @@ pub struct Session<'a> {
 
 impl<'a> Session<'a> {
     /// A session on `image` starting from `labels` (same voxel count), in host memory.
-    pub fn new(image: &'a Volume, labels: Vec<u8>) -> Result<Self> {
-        Self::check_len(image, labels.len())?;
+    pub fn new(image: impl Into<ImageRef<'a>>, labels: Vec<u8>) -> Result<Self> {
+        let image = image.into();
+        Self::check_len(&image, labels.len())?;
         Ok(Self::with_labels(image, Labels::Host(labels)))
     }
 
     /// A session whose labels live on the GPU (uploaded with the image).
-    pub fn on_gpu(ctx: &'a GpuContext, image: &'a Volume, labels: &[u8]) -> Result<Self> {
-        Self::check_len(image, labels.len())?;
-        let g = GpuEdit::new(ctx, image, labels)?;
+    pub fn on_gpu(
+        ctx: &'a GpuContext,
+        image: impl Into<ImageRef<'a>>,
+        labels: &[u8],
+    ) -> Result<Self> {
+        let image = image.into();
+        Self::check_len(&image, labels.len())?;
+        let g = GpuEdit::new(ctx, &image, labels)?;
         Ok(Self::with_labels(image, Labels::Gpu(Box::new(g))))
     }
 
@@ -180,7 +215,7 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    fn with_labels(image: &'a Volume, labels: Labels<'a>) -> Self {
+    fn with_labels(image: ImageRef<'a>, labels: Labels<'a>) -> Self {
         let author = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
         Self {
             image,
@@ -213,7 +248,7 @@ impl<'a> Session<'a> {
                     &g.labels,
                 )
             }
-            _ => Ok(label_stats(self.image, &self.labels()?)),
+            _ => Ok(label_stats(&self.image, &self.labels()?)),
         }
     }
 
@@ -222,7 +257,7 @@ impl<'a> Session<'a> {
     /// the host.
     pub fn grow_preview(&self, op: &EditOp) -> Result<GrowPreview> {
         let env = EditEnv {
-            image: self.image,
+            image: &self.image,
             locked: self.locked(),
         };
         let p = grow_params(&env, op)?;
@@ -237,6 +272,14 @@ impl<'a> Session<'a> {
                 GrowPreview::Host { mask, voxels }
             }
         })
+    }
+
+    /// The GPU half (resident image and labels), when the labels live on the GPU.
+    pub fn gpu(&self) -> Option<&GpuEdit<'a>> {
+        match &self.labels {
+            Labels::Gpu(g) => Some(g),
+            Labels::Host(_) => None,
+        }
     }
 
     /// "gpu" or "cpu".
@@ -320,7 +363,7 @@ impl<'a> Session<'a> {
             _ => {
                 op.validate()?;
                 let env = EditEnv {
-                    image: self.image,
+                    image: &self.image,
                     locked: self.locked(),
                 };
                 let bx = op_box(&env, op)?;

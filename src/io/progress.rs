@@ -1,8 +1,42 @@
 //! A progress bar that appears only when the work takes more than a second.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// The latest bar's state, for the desktop shell's progress bar (loading runs on a worker
+/// thread; the UI thread reads this each frame).
+pub static CURRENT: Shared = Shared {
+    done: AtomicU64::new(0),
+    total: AtomicU64::new(0),
+    msg: Mutex::new(""),
+};
+
+/// See [`CURRENT`].
+pub struct Shared {
+    done: AtomicU64,
+    total: AtomicU64,
+    msg: Mutex<&'static str>,
+}
+
+impl Shared {
+    /// (steps done, steps in all, what) of the bar in progress; total 0 when none.
+    pub fn get(&self) -> (u64, u64, &'static str) {
+        let msg = self.msg.lock().map(|m| *m).unwrap_or("");
+        (
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+            msg,
+        )
+    }
+
+    /// Forgets the last bar (a new load starts).
+    pub fn reset(&self) {
+        self.total.store(0, Ordering::Relaxed);
+        self.done.store(0, Ordering::Relaxed);
+    }
+}
 
 /// Thread-safe counter that shows an indicatif bar on stderr once 1 s has elapsed.
 pub struct Progress {
@@ -19,6 +53,11 @@ impl Progress {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_message(msg);
+        CURRENT.done.store(0, Ordering::Relaxed);
+        CURRENT.total.store(len, Ordering::Relaxed);
+        if let Ok(mut m) = CURRENT.msg.lock() {
+            *m = msg;
+        }
         Self {
             bar,
             start: Instant::now(),
@@ -29,6 +68,7 @@ impl Progress {
     /// One step done.
     pub fn inc(&self) {
         self.bar.inc(1);
+        CURRENT.done.fetch_add(1, Ordering::Relaxed);
         if !self.shown.load(Ordering::Relaxed)
             && self.start.elapsed() > Duration::from_secs(1)
             && !self.shown.swap(true, Ordering::Relaxed)

@@ -14,14 +14,24 @@ pub fn render_offscreen(
     what: &str,
     record: impl FnOnce(&mut wgpu::CommandEncoder, &wgpu::TextureView) -> Result<()>,
 ) -> Result<Vec<u8>> {
-    let [w, h] = size;
     let texture = MprKernel::create_target(ctx, size);
     let target = texture.create_view(&Default::default());
-    let padded = (w as usize * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as usize);
-    let bytes = (padded * h as usize) as u64;
-    let buf = ctx.scoped(what, || -> Result<wgpu::Buffer> {
+    ctx.scoped(what, || -> Result<()> {
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         record(&mut enc, &target)?;
+        ctx.queue.submit([enc.finish()]);
+        Ok(())
+    })??;
+    read_texture(ctx, &texture, size)
+}
+
+/// Copies an RGBA8 texture (COPY_SRC) of `size` back to the host, rows packed.
+pub fn read_texture(ctx: &GpuContext, texture: &wgpu::Texture, size: [u32; 2]) -> Result<Vec<u8>> {
+    let [w, h] = size;
+    let padded = (w as usize * 4).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as usize);
+    let bytes = (padded * h as usize) as u64;
+    let buf = ctx.scoped("texture readback", || {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
         let buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("frame readback"),
             size: bytes,
@@ -45,8 +55,8 @@ pub fn render_offscreen(
             },
         );
         ctx.queue.submit([enc.finish()]);
-        Ok(buf)
-    })??;
+        buf
+    })?;
     let raw = read_buffer(ctx, &buf, bytes)?;
     let mut out = Vec::with_capacity(w as usize * h as usize * 4);
     for row in raw.chunks(padded).take(h as usize) {

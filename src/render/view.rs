@@ -192,6 +192,32 @@ impl ViewGeometry {
         v
     }
 
+    /// Screen position (pixels, continuous; inverse of [`Self::voxel_at`]) of voxel
+    /// coordinates (i, j, k) projected onto this view.
+    pub fn screen_of(&self, ijk: [f64; 3]) -> [f64; 2] {
+        let along = |c: &[f32], v: f64| -> f64 {
+            let c0 = f64::from(c.first().copied().unwrap_or(0.0));
+            let dc = if c.len() > 1 {
+                f64::from(c[1]) - c0
+            } else {
+                1.0
+            };
+            0.5 + (v - c0) / dc
+        };
+        [
+            along(&self.u_coords, ijk[self.axis_u]),
+            along(&self.v_coords, ijk[self.axis_v]),
+        ]
+    }
+
+    /// Screen pixels per voxel step along the view's horizontal voxel axis.
+    pub fn px_per_voxel_u(&self) -> f64 {
+        match self.u_coords.as_slice() {
+            [a, b, ..] => 1.0 / (f64::from(*b) - f64::from(*a)).abs().max(1e-12),
+            _ => 1.0,
+        }
+    }
+
     /// Output pixel (column, row) whose centre is nearest to voxel (i, j, k), if on screen.
     pub fn pixel_of_voxel(&self, ijk: [f64; 3]) -> Option<[u32; 2]> {
         let find = |coords: &[f32], c: f64| -> Option<u32> {

@@ -1,0 +1,346 @@
+//! One open image in the shell: the volume (shared), its editing session on the GPU, the
+//! renderers compiled for its type, its histogram, and where its labels and journal live.
+//!
+//! [`load`] runs on a worker thread (the UI keeps drawing a progress bar): read the file,
+//! load the starting labels, upload both to the GPU, compile the renderers, build the 3D
+//! brick map and open the journal. A journal left with operations by a session that did not
+//! save (a crash, a killed process) is not replayed silently: the shell offers it.
+
+use super::state::AppState;
+use crate::edit::journal::{Journal, JournalEntry};
+use crate::edit::label_file::{read_table, save_labels};
+use crate::edit::session::Session;
+use crate::error::{Error, Result};
+use crate::gpu::GpuContext;
+use crate::io::{LoadOptions, Opened};
+use crate::kernels::histogram::{auto_window, histogram_cpu, HistogramParams};
+use crate::render::slice::SliceRenderer;
+use crate::render::volume_view::VolumeView;
+use crate::volume::labels::labels_for;
+use crate::volume::{Volume, WindowPreset};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What to open.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpenRequest {
+    /// Image file or DICOM folder; None: the built-in CT phantom.
+    pub path: Option<PathBuf>,
+    pub series: Option<String>,
+    /// Starting label map; None: `<stem>.labels.nii.gz` when it exists, else empty.
+    pub labels: Option<PathBuf>,
+}
+
+/// The result of a load: a document, or a folder with several series to choose from.
+pub enum LoadOutcome {
+    Ready(Box<Document>),
+    ChooseSeries {
+        request: OpenRequest,
+        /// (SeriesInstanceUID, one-line description)
+        choices: Vec<(String, String)>,
+    },
+}
+
+/// The image's histogram (256 bins from min to max) and the auto window from it.
+pub struct Histogram {
+    pub params: HistogramParams,
+    pub counts: Vec<u32>,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// A journal with operations that were never saved, waiting for the user's choice.
+pub struct PendingRecovery {
+    pub journal: Journal,
+    pub entries: Vec<JournalEntry>,
+    pub warning: Option<String>,
+}
+
+/// One open image.
+pub struct Document {
+    /// Window title / status text: the file name or "CT phantom".
+    pub title: String,
+    pub image_path: Option<PathBuf>,
+    /// Where Save writes the mask (the journal and history sit beside it).
+    pub labels_path: PathBuf,
+    pub state: AppState<'static>,
+    pub slices: SliceRenderer,
+    pub view3d: VolumeView,
+    pub histogram: Histogram,
+    pub auto_window: WindowPreset,
+    /// The window the file carries (DICOM), else the auto window.
+    pub default_window: WindowPreset,
+    pub recovery: Option<PendingRecovery>,
+    /// Load warnings and notes for the user.
+    pub notes: Vec<String>,
+    /// Label version the 3D brick map was last built for.
+    pub view3d_version: u64,
+}
+
+/// `<name>.labels.nii.gz` beside the image when that folder is writable, else in the
+/// current folder (e.g. an atlas under /usr/share).
+pub fn default_labels_path(image: Option<&Path>) -> PathBuf {
+    let Some(p) = image else {
+        return PathBuf::from("phantom.labels.nii.gz");
+    };
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".into());
+    let stem = [".nii.gz", ".nii", ".dcm"]
+        .iter()
+        .find_map(|s| name.strip_suffix(s))
+        .unwrap_or(&name)
+        .to_string();
+    let file = format!("{stem}.labels.nii.gz");
+    let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+    match dir {
+        Some(d) if tempfile::tempfile_in(d).is_ok() => d.join(file),
+        None if tempfile::tempfile_in(".").is_ok() => PathBuf::from(file),
+        _ => PathBuf::from(file),
+    }
+}
+
+/// The journal of unsaved operations beside a labels file.
+pub fn journal_path(labels: &Path) -> PathBuf {
+    let mut s = labels.as_os_str().to_owned();
+    s.push(".journal.jsonl");
+    PathBuf::from(s)
+}
+
+/// Saved operations (the audit trail) beside a labels file.
+pub fn history_path(labels: &Path) -> PathBuf {
+    let mut s = labels.as_os_str().to_owned();
+    s.push(".history.jsonl");
+    PathBuf::from(s)
+}
+
+/// Loads `req` on `ctx` (call from a worker thread); `stage` reports what is happening.
+pub fn load(
+    ctx: &'static GpuContext,
+    req: &OpenRequest,
+    stage: &dyn Fn(&str),
+) -> Result<LoadOutcome> {
+    crate::io::progress::CURRENT.reset();
+    let mut notes = Vec::new();
+    let (image, title) = match &req.path {
+        None => {
+            stage("building the CT phantom");
+            let p = crate::phantom::Phantom::new([256, 256, 160])?;
+            (p.volume(), "CT phantom (built-in)".to_string())
+        }
+        Some(path) => {
+            stage(&format!("reading {}", path.display()));
+            let opts = LoadOptions {
+                series: req.series.clone(),
+            };
+            match crate::io::open(path, &opts)? {
+                Opened::Ambiguous(list) => {
+                    return Ok(LoadOutcome::ChooseSeries {
+                        request: req.clone(),
+                        choices: list.iter().map(|s| (s.uid.clone(), s.line())).collect(),
+                    })
+                }
+                Opened::Volume(l) => {
+                    if l.skipped_files > 0 {
+                        notes.push(format!(
+                            "{} files in the folder are not DICOM images (skipped)",
+                            l.skipped_files
+                        ));
+                    }
+                    let name = path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| path.display().to_string());
+                    (l.volume, name)
+                }
+            }
+        }
+    };
+    notes.extend(image.meta.warnings.iter().cloned());
+    let labels_path = req
+        .labels
+        .clone()
+        .unwrap_or_else(|| default_labels_path(req.path.as_deref()));
+    let (labels, table) = if req.labels.is_some() || labels_path.exists() {
+        stage(&format!("reading labels {}", labels_path.display()));
+        let mask = crate::io::nifti::read_nifti(&labels_path)?;
+        let l = labels_for(&mask, &labels_path, &image.grid)?;
+        if req.labels.is_none() {
+            notes.push(format!("loaded the saved labels {}", labels_path.display()));
+        }
+        (l, read_table(&labels_path)?.unwrap_or_default())
+    } else {
+        (vec![0u8; image.grid.voxel_count()], Vec::new())
+    };
+
+    stage("histogram");
+    let (min, max) = image.data.min_max();
+    let params = HistogramParams::for_range(image.grid.dims, image.dtype(), min, max);
+    let counts = histogram_cpu(&params, &image.data);
+    let auto = auto_window(&params, &counts);
+    let default_window = image.meta.window.unwrap_or(auto);
+
+    stage("uploading to the GPU");
+    let dtype = image.dtype();
+    let image = Arc::new(image);
+    let mut session = Session::on_gpu(ctx, image, &labels)?;
+    session.table = table;
+    // Every value in the map gets a row in the labels panel (names from the sidecar when
+    // there is one, else "label N" in the palette colour).
+    let mut present = [false; 256];
+    for &l in &labels {
+        present[usize::from(l)] = true;
+    }
+    let palette = crate::kernels::mpr::default_palette();
+    for v in 1..=255u8 {
+        if present[usize::from(v)] && !session.table.iter().any(|l| l.value == v) {
+            let c = palette[usize::from(v)];
+            session.table.push(crate::edit::label_volume::LabelInfo {
+                value: v,
+                name: format!("label {v}"),
+                color: [c[0], c[1], c[2]],
+                visible: true,
+                locked: false,
+            });
+        }
+    }
+    session.table.sort_by_key(|l| l.value);
+    stage("compiling renderers");
+    let slices = SliceRenderer::new(ctx, dtype)?;
+    let (vol, lab) = match session.gpu() {
+        Some(g) => (&g.image, &g.labels),
+        None => return Err(Error::Gpu("the shell needs the GPU session".into())),
+    };
+    let view3d = VolumeView::new(ctx, vol, Some(lab))?;
+
+    let jp = journal_path(&labels_path);
+    let (journal, recovered) = Journal::open(&jp)?;
+    let recovery = if recovered.entries.is_empty() {
+        session.journal = Some(journal);
+        if let Some(w) = recovered.warning {
+            notes.push(w);
+        }
+        None
+    } else {
+        Some(PendingRecovery {
+            journal,
+            entries: recovered.entries,
+            warning: recovered.warning,
+        })
+    };
+    let state = AppState::new(session, default_window)?;
+    Ok(LoadOutcome::Ready(Box::new(Document {
+        title,
+        image_path: req.path.clone(),
+        labels_path,
+        state,
+        slices,
+        view3d,
+        histogram: Histogram {
+            params,
+            counts,
+            min,
+            max,
+        },
+        auto_window: auto,
+        default_window,
+        recovery,
+        notes,
+        view3d_version: 0,
+    })))
+}
+
+impl Document {
+    pub fn image(&self) -> &Volume {
+        &self.state.session.image
+    }
+
+    /// Replays the pending journal (crash recovery) and keeps journaling into it.
+    pub fn recover(&mut self) -> Result<usize> {
+        let Some(r) = self.recovery.take() else {
+            return Ok(0);
+        };
+        let n = r.entries.len();
+        self.state.session.replay(&r.entries)?;
+        self.state.session.journal = Some(r.journal);
+        self.state.dirty = true;
+        self.state.version += 1;
+        Ok(n)
+    }
+
+    /// Sets the pending journal aside (kept on disk, renamed) and starts a fresh one.
+    pub fn discard_recovery(&mut self) -> Result<PathBuf> {
+        let Some(r) = self.recovery.take() else {
+            return Err(Error::Invalid("no journal to discard".into()));
+        };
+        let path = r.journal.path().to_path_buf();
+        drop(r);
+        let aside = crate::edit::journal::set_aside(&path)?;
+        let (journal, _) = Journal::open(&path)?;
+        self.state.session.journal = Some(journal);
+        Ok(aside)
+    }
+
+    /// Writes the mask (+ label table) atomically, then moves the journal's operations
+    /// into the history file: the journal only holds what the saved mask lacks.
+    pub fn save(&mut self) -> Result<()> {
+        let labels = self.state.session.labels()?.into_owned();
+        save_labels(
+            &self.labels_path,
+            &self.state.session.image,
+            labels,
+            &self.state.session.table,
+        )?;
+        if let Some(j) = &mut self.state.session.journal {
+            j.checkpoint(&history_path(&self.labels_path))?;
+        }
+        self.state.dirty = false;
+        Ok(())
+    }
+
+    /// Save as: the mask goes to `path` and the journal moves there with it.
+    pub fn save_as(&mut self, path: PathBuf) -> Result<()> {
+        let name = path.to_string_lossy();
+        if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
+            return Err(Error::Invalid(format!(
+                "{}: labels are saved as NIfTI; use a .nii or .nii.gz name",
+                path.display()
+            )));
+        }
+        let old = self.state.session.journal.take();
+        self.labels_path = path;
+        let (journal, rec) = Journal::open(&journal_path(&self.labels_path))?;
+        if !rec.entries.is_empty() {
+            self.state.session.journal = old;
+            return Err(Error::Invalid(format!(
+                "{} has unsaved operations of another session; open that mask to recover them first",
+                journal_path(&self.labels_path).display()
+            )));
+        }
+        self.state.session.journal = Some(journal);
+        self.save()?;
+        // The old journal's ops are in the new mask now.
+        if let Some(mut j) = old {
+            let hist = history_path(&self.labels_path);
+            j.checkpoint(&hist)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the journal aside on a "discard changes" quit (work is never deleted).
+    pub fn discard_unsaved(&mut self) -> Result<Option<PathBuf>> {
+        let Some(j) = self.state.session.journal.take() else {
+            return Ok(None);
+        };
+        let path = j.path().to_path_buf();
+        drop(j);
+        let empty = std::fs::metadata(&path)
+            .map(|m| m.len() == 0)
+            .unwrap_or(true);
+        if empty {
+            return Ok(None);
+        }
+        crate::edit::journal::set_aside(&path).map(Some)
+    }
+}

@@ -1,0 +1,892 @@
+//! The four panes: axial, coronal, sagittal (engine MPR) and 3D (engine ray caster), each
+//! rendered on the GPU into its own `rgba8unorm` texture that egui shows directly (no
+//! readback). A pane is re-rendered only when what it shows changed (its key). Input on a
+//! pane becomes calls into `AppState` (navigation, tools) or the 3D camera.
+
+use super::shell::{PolygonDraft, Ruler, Shell, Tool};
+use crate::kernels::mpr::{default_palette, LabelStyle, MprKernel};
+use crate::kernels::raycast::ClipBox;
+use crate::kernels::transfer::TransferFunction;
+use crate::render::slice::{Overlays, SliceOptions};
+use crate::render::view::ViewKind;
+use crate::render::volume_view::VolumeViewOptions;
+use eframe::egui;
+use eframe::egui_wgpu::Renderer;
+
+/// One pane's texture, registered with egui.
+pub struct PaneTarget {
+    pub texture: wgpu::Texture,
+    pub view: wgpu::TextureView,
+    pub id: egui::TextureId,
+    pub size: [u32; 2],
+    /// What was last rendered into it.
+    pub key: String,
+}
+
+/// Textures of the four panes.
+#[derive(Default)]
+pub struct PaneTargets {
+    pub panes: [Option<PaneTarget>; 4],
+}
+
+impl PaneTargets {
+    /// The texture of pane `i` at `size`, (re)created when the size changed; the bool is
+    /// true when it must be rendered (new texture or `key` changed).
+    fn get(
+        &mut self,
+        i: usize,
+        gpu: &crate::gpu::GpuContext,
+        renderer: &mut Renderer,
+        size: [u32; 2],
+        key: String,
+    ) -> (&PaneTarget, bool) {
+        let slot = &mut self.panes[i];
+        let t = match slot.take() {
+            Some(t) if t.size == size => t,
+            old => {
+                let texture = MprKernel::create_target(gpu, size);
+                let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+                let id = match old {
+                    Some(o) => {
+                        renderer.update_egui_texture_from_wgpu_texture(
+                            &gpu.device,
+                            &view,
+                            wgpu::FilterMode::Linear,
+                            o.id,
+                        );
+                        o.id
+                    }
+                    None => renderer.register_native_texture(
+                        &gpu.device,
+                        &view,
+                        wgpu::FilterMode::Linear,
+                    ),
+                };
+                PaneTarget {
+                    texture,
+                    view,
+                    id,
+                    size,
+                    key: String::new(),
+                }
+            }
+        };
+        let t = slot.insert(t);
+        let fresh = t.key != key;
+        t.key = key;
+        (t, fresh)
+    }
+}
+
+const PANE_NAMES: [&str; 4] = ["Axial", "Coronal", "Sagittal", "3D"];
+/// Slicer's pane colours: red axial, green coronal, yellow sagittal.
+const PANE_COLORS: [egui::Color32; 4] = [
+    egui::Color32::from_rgb(200, 60, 60),
+    egui::Color32::from_rgb(60, 170, 70),
+    egui::Color32::from_rgb(210, 190, 60),
+    egui::Color32::from_rgb(120, 140, 200),
+];
+
+impl Shell {
+    /// The label colours and opacity the panes use (table colours; hidden labels alpha 0).
+    pub fn label_style(&self) -> Option<LabelStyle> {
+        let doc = self.doc.as_ref()?;
+        if !self.view.show_labels {
+            return None;
+        }
+        let mut colors = default_palette();
+        for l in &doc.state.session.table {
+            let c = &mut colors[usize::from(l.value)];
+            *c = [
+                l.color[0],
+                l.color[1],
+                l.color[2],
+                if l.visible { 1.0 } else { 0.0 },
+            ];
+        }
+        Some(LabelStyle {
+            colors,
+            opacity: self.view.label_opacity,
+            outline: self.view.outline,
+        })
+    }
+
+    pub(super) fn panes_ui(&mut self, ui: &mut egui::Ui, renderer: &mut Renderer) {
+        let full = ui.available_rect_before_wrap();
+        ui.allocate_rect(full, egui::Sense::hover());
+        let gap = 2.0;
+        let half = full.size() / 2.0;
+        // Four-up: axial | 3D over coronal | sagittal.
+        let cell = |col: f32, row: f32| {
+            egui::Rect::from_min_size(
+                full.min + egui::vec2(col * half.x, row * half.y),
+                half - egui::vec2(gap, gap),
+            )
+        };
+        let mut rects = [
+            cell(0.0, 0.0),
+            cell(0.0, 1.0),
+            cell(1.0, 1.0),
+            cell(1.0, 0.0),
+        ];
+        if let Some(m) = self.view.maximized {
+            for (i, r) in rects.iter_mut().enumerate() {
+                *r = if i == m { full } else { egui::Rect::NOTHING };
+            }
+        }
+        self.pane_rects = rects;
+        let mut encoder = self
+            .gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("panes"),
+            });
+        for (i, rect) in rects.iter().enumerate() {
+            if rect.width() < 8.0 || rect.height() < 8.0 {
+                continue;
+            }
+            let r = if i < 3 {
+                self.slice_pane(ui, i, *rect, renderer, &mut encoder)
+            } else {
+                self.pane_3d(ui, *rect, renderer, &mut encoder)
+            };
+            if let Err(e) = r {
+                self.fail(format!("{} pane: {e}", PANE_NAMES[i]));
+            }
+        }
+        self.gpu.queue.submit([encoder.finish()]);
+    }
+
+    fn pane_header(&mut self, ui: &mut egui::Ui, i: usize, rect: egui::Rect, text: &str) {
+        let p = ui.painter_at(rect);
+        p.rect_stroke(
+            rect,
+            0.0,
+            egui::Stroke::new(1.5, PANE_COLORS[i]),
+            egui::StrokeKind::Inside,
+        );
+        p.text(
+            rect.left_top() + egui::vec2(6.0, 4.0),
+            egui::Align2::LEFT_TOP,
+            text,
+            egui::FontId::proportional(13.0),
+            egui::Color32::WHITE,
+        );
+        let b = egui::Rect::from_min_size(
+            rect.right_top() + egui::vec2(-62.0, 2.0),
+            egui::vec2(58.0, 18.0),
+        );
+        let icon = if self.view.maximized == Some(i) {
+            "restore"
+        } else {
+            "maximise"
+        };
+        if ui
+            .put(b, egui::Button::new(icon).small())
+            .on_hover_text("maximise / restore (M)")
+            .clicked()
+        {
+            self.view.maximized = match self.view.maximized {
+                Some(_) => None,
+                None => Some(i),
+            };
+        }
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn slice_pane(
+        &mut self,
+        ui: &mut egui::Ui,
+        i: usize,
+        rect: egui::Rect,
+        renderer: &mut Renderer,
+        encoder: &mut wgpu::CommandEncoder,
+    ) -> crate::Result<()> {
+        let ppp = ui.ctx().pixels_per_point();
+        let size = [
+            ((rect.width() * ppp).round() as u32).max(1),
+            ((rect.height() * ppp).round() as u32).max(1),
+        ];
+        let to_px = |p: egui::Pos2| {
+            [
+                f64::from((p.x - rect.min.x) * ppp),
+                f64::from((p.y - rect.min.y) * ppp),
+            ]
+        };
+        let resp = ui.interact(
+            rect,
+            ui.scope_id().with(("pane", i)),
+            egui::Sense::click_and_drag(),
+        );
+        let hover_px = resp.hover_pos().map(to_px);
+        self.slice_input(ui, i, &resp, size, hover_px)?;
+
+        let style = self.label_style();
+        let review_key = self.review.as_ref().map(|r| r.version).unwrap_or(0);
+        let Some(doc) = &self.doc else {
+            return Ok(());
+        };
+        let st = &doc.state;
+        let geom = st.geometry(i, size)?;
+        let opts = SliceOptions {
+            window: st.window,
+            linear: self.view.linear,
+            labels: style.clone(),
+            crosshair: Some(st.crosshair),
+        };
+        let key = format!(
+            "{:?}",
+            (
+                st.panes[i],
+                size,
+                st.window,
+                st.crosshair,
+                st.version,
+                self.view.linear,
+                style
+                    .as_ref()
+                    .map(|s| (s.opacity, s.outline, s.colors.clone())),
+                review_key,
+            )
+        );
+        let (target, fresh) = self.targets.get(i, self.gpu, renderer, size, key);
+        if fresh {
+            let Some(g) = st.session.gpu() else {
+                return Err(crate::Error::Gpu("the shell needs the GPU session".into()));
+            };
+            let preview = match st.grow_pending() {
+                Some(crate::edit::session::GrowPreview::Gpu(m)) => Some(m),
+                _ => self.review.as_ref().and_then(|r| r.overlay()),
+            };
+            let labels = self
+                .review
+                .as_ref()
+                .and_then(|r| r.labels_layer())
+                .unwrap_or(&g.labels);
+            doc.slices.encode(
+                self.gpu,
+                encoder,
+                &g.image,
+                Overlays {
+                    labels: Some(labels),
+                    preview,
+                },
+                &geom,
+                &opts,
+                &target.view,
+            )?;
+        }
+        let painter = ui.painter_at(rect);
+        painter.image(
+            target.id,
+            rect,
+            egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+            egui::Color32::WHITE,
+        );
+        // Orientation letters, slice and position.
+        let font = egui::FontId::proportional(15.0);
+        let yellow = egui::Color32::from_rgb(255, 220, 90);
+        let l = &geom.letters;
+        painter.text(
+            rect.left_center() + egui::vec2(4.0, 0.0),
+            egui::Align2::LEFT_CENTER,
+            &l[0],
+            font.clone(),
+            yellow,
+        );
+        painter.text(
+            rect.right_center() - egui::vec2(4.0, 0.0),
+            egui::Align2::RIGHT_CENTER,
+            &l[1],
+            font.clone(),
+            yellow,
+        );
+        painter.text(
+            rect.center_top() + egui::vec2(0.0, 4.0),
+            egui::Align2::CENTER_TOP,
+            &l[2],
+            font.clone(),
+            yellow,
+        );
+        painter.text(
+            rect.center_bottom() - egui::vec2(0.0, 4.0),
+            egui::Align2::CENTER_BOTTOM,
+            &l[3],
+            font,
+            yellow,
+        );
+        let grid = &doc.image().grid;
+        let n = grid.dims[geom.axis_n];
+        let world = grid
+            .world_from_voxel
+            .transform_point3(glam::DVec3::from(st.crosshair));
+        let normal =
+            grid.world_from_voxel
+                .transform_vector3(glam::DVec3::from([0, 1, 2].map(|a| {
+                    if a == geom.axis_n {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                })));
+        let wa = (0..3)
+            .max_by(|&a, &b| normal[a].abs().total_cmp(&normal[b].abs()))
+            .unwrap_or(2);
+        let header = format!(
+            "{}  {}/{}  {}{:.1} mm",
+            PANE_NAMES[i],
+            st.panes[i].slice + 1,
+            n,
+            ["R ", "A ", "S "][wa],
+            world[wa]
+        );
+        let hover_vox = hover_px.map(|p| geom.voxel_at(p));
+        let overlay = self.pane_overlays(&painter, i, rect, ppp, &geom, hover_vox);
+        let _ = overlay;
+        self.pane_header(ui, i, rect, &header);
+        if let Some(v) = hover_vox {
+            self.hover.text = self.describe_voxel(v);
+        }
+        Ok(())
+    }
+
+    /// Brush outline, polygon, ruler drawn over a slice pane.
+    fn pane_overlays(
+        &self,
+        painter: &egui::Painter,
+        i: usize,
+        rect: egui::Rect,
+        ppp: f32,
+        geom: &crate::render::view::ViewGeometry,
+        hover_vox: Option<[f64; 3]>,
+    ) -> Option<()> {
+        let doc = self.doc.as_ref()?;
+        let to_pt = |v: [f64; 3]| {
+            let s = geom.screen_of(v);
+            rect.min + egui::vec2(s[0] as f32 / ppp, s[1] as f32 / ppp)
+        };
+        let sp = doc.image().grid.spacing_mm();
+        if matches!(self.tool, Tool::Brush | Tool::Eraser) {
+            if let Some(v) = hover_vox {
+                let r_px = doc.state.brush.radius_mm / sp[geom.axis_u] * geom.px_per_voxel_u();
+                let c = if self.tool == Tool::Eraser {
+                    egui::Color32::from_rgb(255, 120, 120)
+                } else {
+                    egui::Color32::from_rgb(120, 255, 160)
+                };
+                painter.circle_stroke(to_pt(v), r_px as f32 / ppp, egui::Stroke::new(1.5, c));
+            }
+        }
+        if let Some(p) = &self.polygon {
+            if p.pane == i && p.slice == doc.state.panes[i].slice {
+                let pts: Vec<egui::Pos2> = p.points.iter().map(|&v| to_pt(v)).collect();
+                let stroke = egui::Stroke::new(1.5, egui::Color32::from_rgb(255, 200, 0));
+                for w in pts.windows(2) {
+                    painter.line_segment([w[0], w[1]], stroke);
+                }
+                if let (Some(last), Some(h)) = (pts.last(), hover_vox) {
+                    painter.line_segment(
+                        [*last, to_pt(h)],
+                        egui::Stroke::new(1.0, egui::Color32::from_rgb(255, 200, 0)),
+                    );
+                }
+                for q in &pts {
+                    painter.circle_filled(*q, 3.0, egui::Color32::from_rgb(255, 200, 0));
+                }
+            }
+        }
+        if let Some(r) = &self.ruler {
+            if r.pane == i {
+                let (a, b) = (to_pt(r.a), to_pt(r.b));
+                let c = egui::Color32::from_rgb(90, 220, 255);
+                painter.line_segment([a, b], egui::Stroke::new(2.0, c));
+                painter.circle_filled(a, 3.0, c);
+                painter.circle_filled(b, 3.0, c);
+                painter.text(
+                    b + egui::vec2(8.0, -8.0),
+                    egui::Align2::LEFT_BOTTOM,
+                    format!("{:.2} mm", r.length_mm(&doc.image().grid)),
+                    egui::FontId::proportional(14.0),
+                    c,
+                );
+            }
+        }
+        for s in &self.grow.seeds {
+            let sv = s.map(|x| x as f64);
+            if sv[geom.axis_n].round() as usize == doc.state.panes[i].slice {
+                painter.circle_stroke(
+                    to_pt(sv),
+                    4.0,
+                    egui::Stroke::new(2.0, egui::Color32::from_rgb(0, 255, 255)),
+                );
+            }
+        }
+        Some(())
+    }
+
+    /// "i j k · RAS mm · value · label" for the status bar.
+    pub fn describe_voxel(&mut self, v: [f64; 3]) -> String {
+        let label = {
+            let Some(doc) = &self.doc else {
+                return String::new();
+            };
+            let d = doc.image().grid.dims;
+            let ijk = [0, 1, 2].map(|a| v[a].round());
+            if (0..3).any(|a| ijk[a] < 0.0 || ijk[a] >= d[a] as f64) {
+                return "outside the volume".into();
+            }
+            let [i, j, k] = ijk.map(|x| x as usize);
+            self.label_at(i, j, k)
+        };
+        let Some(doc) = &self.doc else {
+            return String::new();
+        };
+        let img = doc.image();
+        let d = img.grid.dims;
+        let ijk = [0, 1, 2].map(|a| v[a].round());
+        if (0..3).any(|a| ijk[a] < 0.0 || ijk[a] >= d[a] as f64) {
+            return "outside the volume".into();
+        }
+        let [i, j, k] = ijk.map(|x| x as usize);
+        let w = img
+            .grid
+            .world_from_voxel
+            .transform_point3(glam::DVec3::from(ijk));
+        let value = img.value(i, j, k);
+        let unit = if img.meta.modality == "CT" { " HU" } else { "" };
+        let mut s = format!(
+            "voxel ({i}, {j}, {k}) · RAS ({:.1}, {:.1}, {:.1}) mm · {value}{unit}",
+            w.x, w.y, w.z
+        );
+        if let Some(l) = label {
+            let name = doc
+                .state
+                .session
+                .table
+                .iter()
+                .find(|t| t.value == l)
+                .map(|t| t.name.clone())
+                .unwrap_or_else(|| {
+                    if l == 0 {
+                        "background".into()
+                    } else {
+                        format!("label {l}")
+                    }
+                });
+            s.push_str(&format!(" · label {l} ({name})"));
+        }
+        s
+    }
+
+    fn slice_input(
+        &mut self,
+        ui: &egui::Ui,
+        i: usize,
+        resp: &egui::Response,
+        size: [u32; 2],
+        hover_px: Option<[f64; 2]>,
+    ) -> crate::Result<()> {
+        let ppp = f64::from(ui.ctx().pixels_per_point());
+        let tool = self.tool;
+        let Some(doc) = &mut self.doc else {
+            return Ok(());
+        };
+        let st = &mut doc.state;
+        // Wheel: slices; Ctrl+wheel: zoom about the cursor.
+        if let Some(p) = hover_px {
+            let events = ui.input(|inp| inp.events.clone());
+            for e in events {
+                if let egui::Event::MouseWheel {
+                    unit,
+                    delta,
+                    modifiers,
+                    ..
+                } = e
+                {
+                    let steps = match unit {
+                        egui::MouseWheelUnit::Point => delta.y / 40.0,
+                        egui::MouseWheelUnit::Line => delta.y,
+                        egui::MouseWheelUnit::Page => delta.y * 10.0,
+                    };
+                    if modifiers.command {
+                        st.zoom(i, size, p, 1.15f64.powf(f64::from(steps)))?;
+                    } else {
+                        let s = steps.round() as i64;
+                        let s = if s == 0 { steps.signum() as i64 } else { s };
+                        st.scroll(i, s)?;
+                    }
+                }
+            }
+        }
+        if resp.dragged_by(egui::PointerButton::Middle) {
+            let d = resp.drag_delta();
+            st.pan(i, [f64::from(d.x) * ppp, f64::from(d.y) * ppp]);
+        }
+        if resp.dragged_by(egui::PointerButton::Secondary) {
+            let d = resp.drag_delta();
+            st.drag_window([f64::from(d.x) * ppp, f64::from(d.y) * ppp]);
+        }
+        let (pressed, down, released, shift) = ui.input(|inp| {
+            (
+                inp.pointer.primary_pressed(),
+                inp.pointer.primary_down(),
+                inp.pointer.primary_released(),
+                inp.modifiers.shift,
+            )
+        });
+        let here = pressed && resp.hovered();
+        match tool {
+            Tool::Crosshair => {
+                if let Some(p) = hover_px {
+                    if (here || (down && resp.is_pointer_button_down_on())) && !shift {
+                        st.click(i, size, p)?;
+                    }
+                }
+            }
+            Tool::Brush | Tool::Eraser => {
+                let erase = tool == Tool::Eraser || shift;
+                if here {
+                    if let Some(p) = hover_px {
+                        st.stroke_begin(i, size, p, erase)?;
+                    }
+                } else if down && st.stroke_op().is_some() {
+                    if let Some(p) = resp.interact_pointer_pos().or(resp.hover_pos()) {
+                        let rect = resp.rect;
+                        let px = [
+                            f64::from(p.x - rect.min.x) * ppp,
+                            f64::from(p.y - rect.min.y) * ppp,
+                        ];
+                        st.stroke_extend(size, px)?;
+                    }
+                }
+                if released && st.stroke_op().is_some() {
+                    if let Some(r) = st.stroke_end()? {
+                        self.status = format!(
+                            "{}: {} voxels changed (Ctrl+Z undoes)",
+                            r.op, r.changed_voxels
+                        );
+                    }
+                }
+            }
+            Tool::Grow => {
+                if here {
+                    if let Some(p) = hover_px {
+                        let v = st.voxel_at(i, size, p)?;
+                        let d = st.session.image.grid.dims;
+                        let seed =
+                            [0, 1, 2].map(|a| v[a].round().clamp(0.0, (d[a] - 1) as f64) as usize);
+                        if self.grow.seeds.is_empty() && self.grow.lower == self.grow.upper {
+                            let val = st.session.image.value(seed[0], seed[1], seed[2]);
+                            self.grow.lower = val;
+                            self.grow.upper = val;
+                        }
+                        self.grow.seeds.push(seed);
+                        self.update_grow_preview();
+                    }
+                }
+            }
+            Tool::Polygon => {
+                if let Some(p) = hover_px {
+                    let v = st.voxel_at(i, size, p)?;
+                    let slice = st.panes[i].slice;
+                    if resp.double_clicked() {
+                        self.close_polygon();
+                    } else if here {
+                        let draft = self.polygon.get_or_insert(PolygonDraft {
+                            pane: i,
+                            slice,
+                            points: Vec::new(),
+                        });
+                        if draft.pane != i || draft.slice != slice {
+                            *draft = PolygonDraft {
+                                pane: i,
+                                slice,
+                                points: Vec::new(),
+                            };
+                        }
+                        draft.points.push(v);
+                    }
+                }
+            }
+            Tool::Ruler => {
+                if let Some(p) = hover_px {
+                    let v = st.voxel_at(i, size, p)?;
+                    if here {
+                        self.ruler = Some(Ruler {
+                            pane: i,
+                            a: v,
+                            b: v,
+                        });
+                    } else if down {
+                        if let Some(r) = &mut self.ruler {
+                            if r.pane == i {
+                                r.b = v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn pane_3d(
+        &mut self,
+        ui: &mut egui::Ui,
+        rect: egui::Rect,
+        renderer: &mut Renderer,
+        encoder: &mut wgpu::CommandEncoder,
+    ) -> crate::Result<()> {
+        let ppp = ui.ctx().pixels_per_point();
+        // A software rasterizer renders the 3D pane at half resolution.
+        let scale = if self.gpu.is_software() { 0.5 } else { 1.0 };
+        let size = [
+            ((rect.width() * ppp * scale).round() as u32).max(1),
+            ((rect.height() * ppp * scale).round() as u32).max(1),
+        ];
+        let resp = ui.interact(
+            rect,
+            ui.scope_id().with("pane3d"),
+            egui::Sense::click_and_drag(),
+        );
+        self.input_3d(ui, &resp, rect, size)?;
+        let style = self.label_style().map(|mut s| {
+            s.opacity = 1.0;
+            s
+        });
+        let opts = self.view3d_options(style)?;
+        let Some(doc) = &mut self.doc else {
+            return Ok(());
+        };
+        let Some(g) = doc.state.session.gpu() else {
+            return Err(crate::Error::Gpu("the shell needs the GPU session".into()));
+        };
+        if doc.view3d_version != doc.state.version {
+            doc.view3d.labels_changed(self.gpu, &g.image, &g.labels)?;
+            doc.view3d_version = doc.state.version;
+        }
+        let key = format!(
+            "{:?}",
+            (
+                size,
+                &opts.camera,
+                opts.mode,
+                self.view.tf,
+                opts.window,
+                doc.state.version,
+                opts.labels.as_ref().map(|s| s.colors.clone()),
+                opts.clip.map(|c| (c.lo, c.hi)),
+            )
+        );
+        let (target, fresh) = self.targets.get(3, self.gpu, renderer, size, key);
+        if fresh {
+            doc.view3d.encode(
+                self.gpu,
+                encoder,
+                &doc.state.session.image.grid,
+                &g.image,
+                Some(&g.labels),
+                &opts,
+                size,
+                &target.view,
+            )?;
+        }
+        let painter = ui.painter_at(rect);
+        painter.image(
+            target.id,
+            rect,
+            egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+            egui::Color32::WHITE,
+        );
+        let letters = self.view.camera.letters();
+        let font = egui::FontId::proportional(15.0);
+        let yellow = egui::Color32::from_rgb(255, 220, 90);
+        painter.text(
+            rect.left_center() + egui::vec2(4.0, 0.0),
+            egui::Align2::LEFT_CENTER,
+            &letters[0],
+            font.clone(),
+            yellow,
+        );
+        painter.text(
+            rect.right_center() - egui::vec2(4.0, 0.0),
+            egui::Align2::RIGHT_CENTER,
+            &letters[1],
+            font.clone(),
+            yellow,
+        );
+        painter.text(
+            rect.center_top() + egui::vec2(0.0, 4.0),
+            egui::Align2::CENTER_TOP,
+            &letters[2],
+            font.clone(),
+            yellow,
+        );
+        painter.text(
+            rect.center_bottom() - egui::vec2(0.0, 4.0),
+            egui::Align2::CENTER_BOTTOM,
+            &letters[3],
+            font,
+            yellow,
+        );
+        let mode = match opts.mode {
+            crate::kernels::raycast::RenderMode::Mip => "MIP".to_string(),
+            crate::kernels::raycast::RenderMode::Dvr => format!("DVR {}", self.view.tf.name()),
+            crate::kernels::raycast::RenderMode::Labels => "label surfaces".to_string(),
+        };
+        self.pane_header(
+            ui,
+            3,
+            rect,
+            &format!(
+                "3D  {mode}  az {:.0}° el {:.0}°",
+                self.view.camera.azimuth_deg, self.view.camera.elevation_deg
+            ),
+        );
+        Ok(())
+    }
+
+    /// The 3D view's options from the shell's settings.
+    pub fn view3d_options(&self, labels: Option<LabelStyle>) -> crate::Result<VolumeViewOptions> {
+        let Some(doc) = &self.doc else {
+            return Err(crate::Error::Invalid("no document".into()));
+        };
+        let w = doc.auto_window;
+        let tf = TransferFunction::from_points(
+            &self
+                .view
+                .tf
+                .points((w.center - w.width / 2.0, w.center + w.width / 2.0)),
+        );
+        let dims = doc.image().grid.dims;
+        Ok(VolumeViewOptions {
+            mode: self.view.mode3d,
+            camera: self.view.camera,
+            window: doc.state.window,
+            tf,
+            labels,
+            step_mm: None,
+            clip: self
+                .view
+                .clip_crosshair
+                .then(|| ClipBox::crosshair(dims, doc.state.crosshair, [false, true, false])),
+        })
+    }
+
+    fn input_3d(
+        &mut self,
+        ui: &egui::Ui,
+        resp: &egui::Response,
+        rect: egui::Rect,
+        size: [u32; 2],
+    ) -> crate::Result<()> {
+        let cam = &mut self.view.camera;
+        let d = resp.drag_delta();
+        if resp.dragged_by(egui::PointerButton::Primary) {
+            cam.azimuth_deg = (cam.azimuth_deg - f64::from(d.x) * 0.5).rem_euclid(360.0);
+            cam.elevation_deg = (cam.elevation_deg + f64::from(d.y) * 0.5).clamp(-89.0, 89.0);
+        }
+        if resp.dragged_by(egui::PointerButton::Secondary) {
+            cam.zoom = (cam.zoom * (1.0 - f64::from(d.y) * 0.01)).clamp(0.1, 50.0);
+        }
+        if resp.dragged_by(egui::PointerButton::Middle) {
+            if let Some(doc) = &self.doc {
+                let g = &doc.image().grid;
+                let ext: f64 = (0..3)
+                    .map(|a| (g.dims[a] as f64 * g.spacing_mm()[a]).powi(2))
+                    .sum::<f64>()
+                    .sqrt();
+                let mm_per_pt = ext / (f64::from(rect.width().min(rect.height())) * cam.zoom);
+                cam.pan_mm[0] += f64::from(d.x) * mm_per_pt;
+                cam.pan_mm[1] -= f64::from(d.y) * mm_per_pt;
+            }
+        }
+        if resp.hovered() {
+            let wheel: f32 = ui.input(|i| {
+                i.events
+                    .iter()
+                    .filter_map(|e| match e {
+                        egui::Event::MouseWheel { delta, unit, .. } => Some(match unit {
+                            egui::MouseWheelUnit::Point => delta.y / 40.0,
+                            _ => delta.y,
+                        }),
+                        _ => None,
+                    })
+                    .sum()
+            });
+            if wheel != 0.0 {
+                cam.zoom = (cam.zoom * 1.1f64.powf(f64::from(wheel))).clamp(0.1, 50.0);
+            }
+        }
+        if resp.double_clicked() {
+            if let Some(p) = resp.interact_pointer_pos() {
+                let px = [
+                    (((p.x - rect.min.x) / rect.width()) * size[0] as f32) as u32,
+                    (((p.y - rect.min.y) / rect.height()) * size[1] as f32) as u32,
+                ];
+                self.pick_3d(size, [px[0].min(size[0] - 1), px[1].min(size[1] - 1)])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Double-click in 3D: the crosshair moves to the surface point under the pixel.
+    pub fn pick_3d(&mut self, size: [u32; 2], px: [u32; 2]) -> crate::Result<()> {
+        let style = self.label_style().map(|mut s| {
+            s.opacity = 1.0;
+            s
+        });
+        let opts = self.view3d_options(style)?;
+        let Some(doc) = &mut self.doc else {
+            return Ok(());
+        };
+        let Some(g) = doc.state.session.gpu() else {
+            return Ok(());
+        };
+        let hit = doc.view3d.pick(
+            self.gpu,
+            &doc.state.session.image.grid,
+            &g.image,
+            Some(&g.labels),
+            &opts,
+            size,
+            px,
+        )?;
+        match hit {
+            Some(v) => {
+                doc.state.set_crosshair(v.map(f64::from))?;
+                self.status = format!(
+                    "crosshair moved to the 3D point at voxel ({:.0}, {:.0}, {:.0})",
+                    v[0], v[1], v[2]
+                );
+            }
+            None => self.status = "nothing under the cursor in 3D".into(),
+        }
+        Ok(())
+    }
+
+    /// The label value at a voxel: one texel read back when the hovered voxel or the labels
+    /// changed (a few bytes; cached so a still cursor costs nothing).
+    fn label_at(&mut self, i: usize, j: usize, k: usize) -> Option<u8> {
+        let doc = self.doc.as_ref()?;
+        let v = doc.state.version;
+        if let Some((at, ver, l)) = self.label_probe {
+            if at == [i, j, k] && ver == v {
+                return Some(l);
+            }
+        }
+        let g = doc.state.session.gpu()?;
+        let l = *g
+            .labels
+            .read_box(self.gpu, [i, j, k], [i + 1, j + 1, k + 1])
+            .ok()?
+            .first()?;
+        self.label_probe = Some(([i, j, k], v, l));
+        Some(l)
+    }
+}
+
+/// The pane kind of slice pane `i`.
+pub fn pane_kind(i: usize) -> ViewKind {
+    [ViewKind::Axial, ViewKind::Coronal, ViewKind::Sagittal][i.min(2)]
+}

@@ -1,0 +1,409 @@
+//! Review mode: the current labels (A) against a second annotation (B) of the same image.
+//! The voxels where they disagree are drawn over every slice (the preview layer), the
+//! slices can show A or B, Next/Previous jump the crosshair from disagreement region to
+//! region (largest first), and the agreement metrics of `voxmark compare` are listed per
+//! label. The review database (`voxmark review`) holds the annotation's status and the
+//! reviewer's comments anchored to voxels: the panel lists them, jumps to them, adds new
+//! ones at the crosshair and moves the status along its allowed steps.
+
+use super::shell::Shell;
+use crate::gpu::residency::PackedU8Volume;
+use crate::qa::metrics::{compare_masks, labels_present, LabelAgreement};
+use crate::qa::review::{Comment, ReviewDb};
+use crate::volume::labels::labels_for;
+use eframe::egui;
+use std::path::{Path, PathBuf};
+
+/// One connected region of disagreement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Region {
+    pub voxels: u64,
+    /// A voxel of the region (its first in scan order).
+    pub at: [usize; 3],
+}
+
+/// A comparison of A (the labels when it started) with B.
+pub struct ReviewMode {
+    pub b_path: PathBuf,
+    pub a: Vec<u8>,
+    pub b: Vec<u8>,
+    b_gpu: PackedU8Volume,
+    diff_gpu: PackedU8Volume,
+    pub show_b: bool,
+    pub show_diff: bool,
+    /// Bumped when what the slices show changes.
+    pub version: u64,
+    pub metrics: Vec<LabelAgreement>,
+    pub regions: Vec<Region>,
+    pub region_idx: usize,
+}
+
+/// Regions of `mask != 0`, 26-connected, largest first (at most `limit`).
+pub fn disagreement_regions(mask: &[u8], dims: [usize; 3], limit: usize) -> Vec<Region> {
+    let [nx, ny, nz] = dims;
+    let mut seen = vec![false; mask.len()];
+    let mut out = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..mask.len() {
+        if mask[start] == 0 || seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        stack.push(start);
+        let mut n = 0u64;
+        while let Some(v) = stack.pop() {
+            n += 1;
+            let (x, y, z) = (v % nx, (v / nx) % ny, v / (nx * ny));
+            for dz in -1i64..=1 {
+                for dy in -1i64..=1 {
+                    for dx in -1i64..=1 {
+                        let (xx, yy, zz) = (x as i64 + dx, y as i64 + dy, z as i64 + dz);
+                        if xx < 0
+                            || yy < 0
+                            || zz < 0
+                            || xx >= nx as i64
+                            || yy >= ny as i64
+                            || zz >= nz as i64
+                        {
+                            continue;
+                        }
+                        let w = xx as usize + nx * (yy as usize + ny * zz as usize);
+                        if mask[w] != 0 && !seen[w] {
+                            seen[w] = true;
+                            stack.push(w);
+                        }
+                    }
+                }
+            }
+        }
+        out.push(Region {
+            voxels: n,
+            at: [start % nx, (start / nx) % ny, start / (nx * ny)],
+        });
+    }
+    out.sort_by(|a, b| b.voxels.cmp(&a.voxels).then(a.at.cmp(&b.at)));
+    out.truncate(limit);
+    out
+}
+
+impl ReviewMode {
+    /// The disagreement layer drawn over the slices.
+    pub fn overlay(&self) -> Option<&PackedU8Volume> {
+        self.show_diff.then_some(&self.diff_gpu)
+    }
+
+    /// B's labels when the slices show B.
+    pub fn labels_layer(&self) -> Option<&PackedU8Volume> {
+        self.show_b.then_some(&self.b_gpu)
+    }
+}
+
+/// The review database of a labels file: `voxmark-review.db` in its folder.
+pub fn review_db_path(labels: &Path) -> PathBuf {
+    labels
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(
+            || PathBuf::from("voxmark-review.db"),
+            |p| p.join("voxmark-review.db"),
+        )
+}
+
+/// The review panel's database side (kept apart from the comparison).
+#[derive(Default)]
+pub struct ReviewRecords {
+    pub db_path: Option<PathBuf>,
+    pub annotation: Option<crate::qa::review::Annotation>,
+    pub comments: Vec<Comment>,
+    pub comment_idx: usize,
+    pub new_comment: String,
+    pub compare_path: String,
+}
+
+impl Shell {
+    /// Starts review mode: B loaded on the image's grid, compared with the current labels.
+    pub fn start_review(&mut self, b_path: PathBuf) -> crate::Result<()> {
+        let Some(doc) = &self.doc else {
+            return Ok(());
+        };
+        let img = doc.image();
+        let grid = img.grid;
+        let b_vol = crate::io::nifti::read_nifti(&b_path)?;
+        let b = labels_for(&b_vol, &b_path, &grid)?;
+        let a = doc.state.session.labels()?.into_owned();
+        let diff: Vec<u8> = a.iter().zip(&b).map(|(x, y)| u8::from(x != y)).collect();
+        let labels = labels_present(&a, &b);
+        let metrics = compare_masks(&a, &b, &grid, &labels, 1.0);
+        let regions = disagreement_regions(&diff, grid.dims, 10_000);
+        let mode = ReviewMode {
+            b_gpu: PackedU8Volume::upload(self.gpu, grid.dims, &b)?,
+            diff_gpu: PackedU8Volume::upload(self.gpu, grid.dims, &diff)?,
+            b_path,
+            a,
+            b,
+            show_b: false,
+            show_diff: true,
+            version: self.review.as_ref().map_or(1, |r| r.version + 1),
+            metrics,
+            regions,
+            region_idx: 0,
+        };
+        self.status = format!(
+            "review: {} disagreement regions, {} voxels differ",
+            mode.regions.len(),
+            diff.iter().filter(|&&d| d != 0).count()
+        );
+        self.review = Some(mode);
+        Ok(())
+    }
+
+    /// Moves the crosshair to disagreement region `idx` (wrapping).
+    pub fn jump_region(&mut self, step: i64) {
+        let Some(r) = &mut self.review else {
+            return;
+        };
+        if r.regions.is_empty() {
+            self.status = "no disagreements".into();
+            return;
+        }
+        let n = r.regions.len() as i64;
+        r.region_idx = (r.region_idx as i64 + step).rem_euclid(n) as usize;
+        let reg = r.regions[r.region_idx].clone();
+        let idx = r.region_idx;
+        if let Some(d) = &mut self.doc {
+            let res = d.state.set_crosshair(reg.at.map(|x| x as f64));
+            self.report("jump", res);
+        }
+        self.status = format!(
+            "disagreement {}/{}: {} voxels at ({}, {}, {})",
+            idx + 1,
+            n,
+            reg.voxels,
+            reg.at[0],
+            reg.at[1],
+            reg.at[2]
+        );
+    }
+
+    fn records_refresh(&mut self) {
+        let Some(doc) = &self.doc else {
+            return;
+        };
+        let path = review_db_path(&doc.labels_path);
+        let labels_path = doc.labels_path.clone();
+        let r = (|| -> crate::Result<_> {
+            let db = ReviewDb::open(&path)?;
+            let ann = match db.find_by_mask(&labels_path)? {
+                Some(id) => Some(db.get(id)?),
+                None => None,
+            };
+            let comments = match &ann {
+                Some(a) => db.comments(Some(a.id))?,
+                None => Vec::new(),
+            };
+            Ok((ann, comments))
+        })();
+        if let Some((ann, comments)) = self.report("review database", r) {
+            self.records.db_path = Some(path);
+            self.records.annotation = ann;
+            self.records.comments = comments;
+        }
+    }
+
+    fn with_db<T>(&mut self, what: &str, f: impl FnOnce(&ReviewDb) -> crate::Result<T>) {
+        let Some(doc) = &self.doc else {
+            return;
+        };
+        let path = review_db_path(&doc.labels_path);
+        let r = ReviewDb::open(&path).and_then(|db| f(&db));
+        if self.report(what, r).is_some() {
+            self.records_refresh();
+        }
+    }
+
+    pub(super) fn review_menu(&mut self, ui: &mut egui::Ui) {
+        if ui.button("Refresh review records").clicked() {
+            self.records_refresh();
+        }
+        if ui.button("Leave review mode").clicked() {
+            self.review = None;
+        }
+    }
+
+    pub(super) fn review_panel(&mut self, ui: &mut egui::Ui) {
+        if self.doc.is_none() {
+            return;
+        }
+        ui.separator();
+        ui.heading("Review");
+        if self.records.db_path.is_none() {
+            self.records_refresh();
+        }
+        let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+        match self.records.annotation.clone() {
+            None => {
+                ui.label("This mask is not in the review database.");
+                if ui.button("Register it (draft)").clicked() {
+                    let (img, mask) = match &self.doc {
+                        Some(d) => (
+                            d.image_path
+                                .clone()
+                                .unwrap_or_else(|| PathBuf::from("phantom")),
+                            d.labels_path.clone(),
+                        ),
+                        None => return,
+                    };
+                    if !mask.exists() {
+                        self.save();
+                    }
+                    let u = user.clone();
+                    self.with_db("register", move |db| db.add_annotation(&img, &mask, &u));
+                }
+            }
+            Some(a) => {
+                ui.label(format!(
+                    "#{} by {} · round {} · {}",
+                    a.id,
+                    a.annotator,
+                    a.round,
+                    a.status.as_str()
+                ));
+                ui.horizontal_wrapped(|ui| {
+                    for to in a.status.allowed() {
+                        if ui.button(format!("→ {}", to.as_str())).clicked() {
+                            let (id, to, u) = (a.id, *to, user.clone());
+                            self.with_db("set status", move |db| db.set_status(id, to, &u, None));
+                        }
+                    }
+                });
+                ui.label(format!(
+                    "{} comment(s), {} open",
+                    a.comments, a.open_comments
+                ));
+                let comments = self.records.comments.clone();
+                for (n, c) in comments.iter().enumerate() {
+                    ui.horizontal(|ui| {
+                        let tick = if c.resolved { "✔" } else { "•" };
+                        let at = c
+                            .voxel
+                            .map(|v| format!(" @({}, {}, {})", v[0], v[1], v[2]))
+                            .unwrap_or_default();
+                        if ui
+                            .selectable_label(
+                                n == self.records.comment_idx,
+                                format!("{tick} {}: {}{at}", c.author, c.body),
+                            )
+                            .clicked()
+                        {
+                            self.records.comment_idx = n;
+                            self.jump_comment(0);
+                        }
+                        if !c.resolved && ui.small_button("resolve").clicked() {
+                            let cid = c.id;
+                            self.with_db("resolve", move |db| db.resolve(cid));
+                        }
+                    });
+                }
+                ui.horizontal(|ui| {
+                    if ui.button("◀ comment").clicked() {
+                        self.jump_comment(-1);
+                    }
+                    if ui.button("comment ▶").clicked() {
+                        self.jump_comment(1);
+                    }
+                });
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.records.new_comment)
+                        .hint_text("comment at the crosshair"),
+                );
+                if ui.button("Add comment").clicked() {
+                    let body = std::mem::take(&mut self.records.new_comment);
+                    let (voxel, label) = match &self.doc {
+                        Some(d) => (
+                            d.state.crosshair.map(|x| x as i64),
+                            Some(d.state.brush.label),
+                        ),
+                        None => return,
+                    };
+                    let (id, u) = (a.id, user.clone());
+                    self.with_db("comment", move |db| {
+                        db.comment(id, &u, &body, Some(voxel), Some("axial"), label)
+                    });
+                }
+            }
+        }
+        ui.separator();
+        ui.label("Compare with another annotation (same grid):");
+        ui.add(
+            egui::TextEdit::singleline(&mut self.records.compare_path)
+                .hint_text("B.nii.gz")
+                .desired_width(240.0),
+        );
+        if ui.button("Compare").clicked() {
+            let p = PathBuf::from(self.records.compare_path.trim());
+            let r = self.start_review(p);
+            self.report("compare", r);
+        }
+        let Some(r) = &mut self.review else {
+            return;
+        };
+        ui.label(format!("B: {}", r.b_path.display()));
+        let mut changed = false;
+        ui.horizontal(|ui| {
+            changed |= ui
+                .radio_value(&mut r.show_b, false, "show A (mine)")
+                .changed();
+            changed |= ui.radio_value(&mut r.show_b, true, "show B").changed();
+        });
+        changed |= ui
+            .checkbox(&mut r.show_diff, "highlight disagreement (cyan)")
+            .changed();
+        if changed {
+            r.version += 1;
+        }
+        ui.label(format!("{} disagreement region(s)", r.regions.len()));
+        let mut step = 0;
+        ui.horizontal(|ui| {
+            if ui.button("◀ disagreement").clicked() {
+                step = -1;
+            }
+            if ui.button("disagreement ▶").clicked() {
+                step = 1;
+            }
+        });
+        egui::Grid::new("metrics").striped(true).show(ui, |ui| {
+            for h in ["label", "Dice", "IoU", "HD95 mm", "ΔV %"] {
+                ui.label(h);
+            }
+            ui.end_row();
+            for m in &r.metrics {
+                ui.label(format!("{}", m.label));
+                ui.label(format!("{:.3}", m.dice));
+                ui.label(format!("{:.3}", m.iou));
+                ui.label(m.hausdorff95_mm.map_or("–".into(), |v| format!("{v:.2}")));
+                ui.label(m.volume_diff_pct.map_or("–".into(), |v| format!("{v:+.1}")));
+                ui.end_row();
+            }
+        });
+        if step != 0 {
+            self.jump_region(step);
+        }
+    }
+
+    /// Moves the crosshair to the comment `step` away from the selected one.
+    pub fn jump_comment(&mut self, step: i64) {
+        let n = self.records.comments.len() as i64;
+        if n == 0 {
+            self.status = "no comments".into();
+            return;
+        }
+        let i = (self.records.comment_idx as i64 + step).rem_euclid(n) as usize;
+        self.records.comment_idx = i;
+        let c = self.records.comments[i].clone();
+        if let (Some(v), Some(d)) = (c.voxel, &mut self.doc) {
+            let r = d.state.set_crosshair(v.map(|x| x as f64));
+            self.report("jump", r);
+        }
+        self.status = format!("comment {}/{}: {}", i + 1, n, c.body);
+    }
+}

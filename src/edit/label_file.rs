@@ -1,0 +1,65 @@
+//! Label maps on disk: the NIfTI mask on the image's grid (what nnU-Net / MONAI read) and
+//! its sidecar `<stem>.labels.json` with the label table (names, colours, visibility,
+//! locks). Shared by `voxmark apply` and the desktop shell's Save / Open labels.
+
+use super::label_volume::LabelInfo;
+use crate::error::{Error, Result};
+use crate::io::nifti::write_nifti;
+use crate::volume::{Metadata, Volume, VoxelData};
+use std::path::{Path, PathBuf};
+
+/// `<stem>.labels.json` beside a `<stem>.nii(.gz)` mask.
+pub fn sidecar_path(mask: &Path) -> PathBuf {
+    let name = mask
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name
+        .strip_suffix(".nii.gz")
+        .or_else(|| name.strip_suffix(".nii"))
+        .unwrap_or(&name);
+    mask.with_file_name(format!("{stem}.labels.json"))
+}
+
+/// The label table stored beside `mask`, if there is one.
+pub fn read_table(mask: &Path) -> Result<Option<Vec<LabelInfo>>> {
+    let side = sidecar_path(mask);
+    if !side.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&side).map_err(|e| Error::io(&side, e))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::format(&side, e.to_string()))?;
+    let table = serde_json::from_value(v["labels"].clone())
+        .map_err(|e| Error::format(&side, e.to_string()))?;
+    Ok(Some(table))
+}
+
+/// Writes `labels` (u8, i fastest) as a NIfTI mask on `image`'s grid (sform/qform codes
+/// kept) and, when the table is not empty, its sidecar; both atomically.
+pub fn save_labels(
+    path: &Path,
+    image: &Volume,
+    labels: Vec<u8>,
+    table: &[LabelInfo],
+) -> Result<()> {
+    let out = Volume::new(
+        image.grid,
+        VoxelData::U8(labels),
+        Metadata {
+            format: image.meta.format.clone(),
+            description: "voxmark labels".into(),
+            sform_code: image.meta.sform_code,
+            qform_code: image.meta.qform_code,
+            ..Default::default()
+        },
+    )?;
+    write_nifti(path, &out)?;
+    if !table.is_empty() {
+        let side = sidecar_path(path);
+        let json = serde_json::to_vec_pretty(&serde_json::json!({ "labels": table }))
+            .map_err(|e| Error::Invalid(format!("label table: {e}")))?;
+        crate::io::atomic::write_atomically(&side, |w| w.write_all(&json))?;
+    }
+    Ok(())
+}
