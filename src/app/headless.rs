@@ -117,9 +117,11 @@ impl Headless {
             self.renderer.render(&mut pass, &prims, &screen);
         }
         gpu.queue.submit(cmds.into_iter().chain([enc.finish()]));
-        for id in &out.textures_delta.free {
+        let mut deltas = out.textures_delta;
+        for id in &deltas.free {
             self.renderer.free_texture(id);
         }
+        deltas.clear();
         Ok(())
     }
 

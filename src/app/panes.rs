@@ -8,7 +8,6 @@ use crate::kernels::mpr::{default_palette, LabelStyle, MprKernel};
 use crate::kernels::raycast::ClipBox;
 use crate::kernels::transfer::TransferFunction;
 use crate::render::slice::{Overlays, SliceOptions};
-use crate::render::view::ViewKind;
 use crate::render::volume_view::VolumeViewOptions;
 use eframe::egui;
 use eframe::egui_wgpu::Renderer;
@@ -283,52 +282,21 @@ impl Shell {
             egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
             egui::Color32::WHITE,
         );
-        // Orientation letters, slice and position.
-        let font = egui::FontId::proportional(15.0);
-        let yellow = egui::Color32::from_rgb(255, 220, 90);
-        let l = &geom.letters;
-        painter.text(
-            rect.left_center() + egui::vec2(4.0, 0.0),
-            egui::Align2::LEFT_CENTER,
-            &l[0],
-            font.clone(),
-            yellow,
-        );
-        painter.text(
-            rect.right_center() - egui::vec2(4.0, 0.0),
-            egui::Align2::RIGHT_CENTER,
-            &l[1],
-            font.clone(),
-            yellow,
-        );
-        painter.text(
-            rect.center_top() + egui::vec2(0.0, 4.0),
-            egui::Align2::CENTER_TOP,
-            &l[2],
-            font.clone(),
-            yellow,
-        );
-        painter.text(
-            rect.center_bottom() - egui::vec2(0.0, 4.0),
-            egui::Align2::CENTER_BOTTOM,
-            &l[3],
-            font,
-            yellow,
-        );
+        draw_letters(&painter, rect, &geom.letters);
         let grid = &doc.image().grid;
         let n = grid.dims[geom.axis_n];
         let world = grid
             .world_from_voxel
             .transform_point3(glam::DVec3::from(st.crosshair));
-        let normal =
-            grid.world_from_voxel
-                .transform_vector3(glam::DVec3::from([0, 1, 2].map(|a| {
-                    if a == geom.axis_n {
-                        1.0
-                    } else {
-                        0.0
-                    }
-                })));
+        let normal = grid
+            .world_from_voxel
+            .transform_vector3(glam::DVec3::from([0, 1, 2].map(|a| {
+                if a == geom.axis_n {
+                    1.0
+                } else {
+                    0.0
+                }
+            })));
         let wa = (0..3)
             .max_by(|&a, &b| normal[a].abs().total_cmp(&normal[b].abs()))
             .unwrap_or(2);
@@ -698,37 +666,7 @@ impl Shell {
             egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
             egui::Color32::WHITE,
         );
-        let letters = self.view.camera.letters();
-        let font = egui::FontId::proportional(15.0);
-        let yellow = egui::Color32::from_rgb(255, 220, 90);
-        painter.text(
-            rect.left_center() + egui::vec2(4.0, 0.0),
-            egui::Align2::LEFT_CENTER,
-            &letters[0],
-            font.clone(),
-            yellow,
-        );
-        painter.text(
-            rect.right_center() - egui::vec2(4.0, 0.0),
-            egui::Align2::RIGHT_CENTER,
-            &letters[1],
-            font.clone(),
-            yellow,
-        );
-        painter.text(
-            rect.center_top() + egui::vec2(0.0, 4.0),
-            egui::Align2::CENTER_TOP,
-            &letters[2],
-            font.clone(),
-            yellow,
-        );
-        painter.text(
-            rect.center_bottom() - egui::vec2(0.0, 4.0),
-            egui::Align2::CENTER_BOTTOM,
-            &letters[3],
-            font,
-            yellow,
-        );
+        draw_letters(&painter, rect, &self.view.camera.letters());
         let mode = match opts.mode {
             crate::kernels::raycast::RenderMode::Mip => "MIP".to_string(),
             crate::kernels::raycast::RenderMode::Dvr => format!("DVR {}", self.view.tf.name()),
@@ -819,7 +757,7 @@ impl Shell {
             }
         }
         if resp.double_clicked() {
-            if let Some(p) = resp.interact_pointer_pos() {
+            if let Some(p) = resp.hover_pos().or(resp.interact_pointer_pos()) {
                 let px = [
                     (((p.x - rect.min.x) / rect.width()) * size[0] as f32) as u32,
                     (((p.y - rect.min.y) / rect.height()) * size[1] as f32) as u32,
@@ -886,7 +824,29 @@ impl Shell {
     }
 }
 
-/// The pane kind of slice pane `i`.
-pub fn pane_kind(i: usize) -> ViewKind {
-    [ViewKind::Axial, ViewKind::Coronal, ViewKind::Sagittal][i.min(2)]
+/// Orientation letters at the left, right, top and bottom edges of a pane.
+fn draw_letters(painter: &egui::Painter, rect: egui::Rect, letters: &[String; 4]) {
+    let font = egui::FontId::proportional(15.0);
+    let yellow = egui::Color32::from_rgb(255, 220, 90);
+    let at = [
+        (
+            rect.left_center() + egui::vec2(4.0, 0.0),
+            egui::Align2::LEFT_CENTER,
+        ),
+        (
+            rect.right_center() - egui::vec2(4.0, 0.0),
+            egui::Align2::RIGHT_CENTER,
+        ),
+        (
+            rect.center_top() + egui::vec2(0.0, 4.0),
+            egui::Align2::CENTER_TOP,
+        ),
+        (
+            rect.center_bottom() - egui::vec2(0.0, 4.0),
+            egui::Align2::CENTER_BOTTOM,
+        ),
+    ];
+    for ((pos, align), text) in at.into_iter().zip(letters) {
+        painter.text(pos, align, text, font.clone(), yellow);
+    }
 }

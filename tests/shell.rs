@@ -1,0 +1,496 @@
+//! The desktop shell driven by real egui input events (pointer, wheel, keys) through the
+//! offscreen harness, against the real app state on the GPU session: painting on the axial
+//! pane changes exactly the voxels of the engine's reference op, the wheel moves the slice,
+//! right-drag changes the window, undo restores, grow preview + Enter commits exactly the
+//! previewed region, polygons fill, save + reopen gives the same mask, a crashed session's
+//! journal is offered and recovered, 3D double-click moves the crosshair, review mode finds
+//! and jumps to disagreements.
+
+mod common;
+
+use eframe::egui::{self, Key, Modifiers, PointerButton, Pos2};
+use std::path::{Path, PathBuf};
+use voxmark::app::document::OpenRequest;
+use voxmark::app::headless::Headless;
+use voxmark::app::shell::{Shell, Tool};
+use voxmark::edit::apply_cpu::{apply_op_cpu, EditEnv};
+use voxmark::edit::ops::{EditOp, Editable, Shape, Stroke};
+use voxmark::gpu::GpuContext;
+use voxmark::phantom::Phantom;
+use voxmark::render::view::ViewKind;
+use voxmark::volume::Volume;
+
+const WINDOW: [u32; 2] = [1200, 800];
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn gpu() -> Option<&'static GpuContext> {
+    common::gpu().map(|g| &*Box::leak(Box::new(g)))
+}
+
+/// A phantom written as NIfTI into `dir` (so labels and journal land there too).
+fn phantom_file(dir: &Path) -> (PathBuf, Volume) {
+    let vol = ok(Phantom::new([64, 56, 40])).volume();
+    let p = dir.join("phantom.nii.gz");
+    ok(voxmark::io::nifti::write_nifti(&p, &vol));
+    // Read back: what the shell sees (same grid and values).
+    let vol = ok(voxmark::io::nifti::read_nifti(&p));
+    (p, vol)
+}
+
+fn open(gpu: &'static GpuContext, path: &Path) -> Headless {
+    let mut shell = Shell::empty(gpu);
+    ok(shell.open_blocking(&OpenRequest {
+        path: Some(path.to_path_buf()),
+        ..Default::default()
+    }));
+    let mut h = Headless::new(shell, WINDOW);
+    ok(h.idle(3));
+    assert!(h.shell.dialog.is_none(), "no dialog at open");
+    h
+}
+
+fn labels(h: &Headless) -> Vec<u8> {
+    let doc = h
+        .shell
+        .doc
+        .as_ref()
+        .unwrap_or_else(|| panic!("no document"));
+    ok(doc.state.session.labels()).into_owned()
+}
+
+/// Pane `i`'s size in pixels and the voxel under `p` (independent of the shell's own
+/// mapping code path: built from the pane geometry).
+fn voxel_under(h: &Headless, i: usize, p: Pos2) -> [f64; 3] {
+    let r = h.shell.pane_rects[i];
+    let size = [r.width().round() as u32, r.height().round() as u32];
+    let doc = h
+        .shell
+        .doc
+        .as_ref()
+        .unwrap_or_else(|| panic!("no document"));
+    let g = ok(doc.state.geometry(i, size));
+    g.voxel_at([f64::from(p.x - r.min.x), f64::from(p.y - r.min.y)])
+}
+
+fn reference(vol: &Volume, start: &[u8], op: &EditOp) -> Vec<u8> {
+    let env = EditEnv {
+        image: vol,
+        locked: [false; 256],
+    };
+    let mut l = start.to_vec();
+    ok(apply_op_cpu(&env, &mut l, op));
+    l
+}
+
+fn center(h: &Headless, i: usize) -> Pos2 {
+    h.shell.pane_rects[i].center()
+}
+
+fn paint_axial(h: &mut Headless) -> (EditOp, Vec<Pos2>) {
+    ok(h.key(Key::B, Modifiers::NONE));
+    assert_eq!(h.shell.tool, Tool::Brush);
+    if let Some(d) = &mut h.shell.doc {
+        d.state.brush.radius_mm = 12.0;
+    }
+    let c = center(h, 0);
+    let path: Vec<Pos2> = (1..=3)
+        .map(|s| c + egui::vec2(12.0 * s as f32, 5.0 * s as f32))
+        .collect();
+    let mut all = vec![c];
+    all.extend(&path);
+    let pts: Vec<[f64; 3]> = all.iter().map(|p| voxel_under(h, 0, *p)).collect();
+    let doc = h
+        .shell
+        .doc
+        .as_ref()
+        .unwrap_or_else(|| panic!("no document"));
+    let op = EditOp::Paint(Stroke {
+        shape: Shape::Disc,
+        plane: Some(ViewKind::Axial),
+        slice: Some(doc.state.panes[0].slice),
+        points: pts,
+        radius_mm: doc.state.brush.radius_mm,
+        label: doc.state.brush.label,
+        range: None,
+        editable: Editable::Everywhere,
+    });
+    ok(h.drag(PointerButton::Primary, c, &path));
+    (op, all)
+}
+
+#[test]
+fn brush_on_axial_changes_exactly_the_reference_voxels_and_undo_restores() {
+    let Some(gpu) = gpu() else { return };
+    let dir = common::tempdir();
+    let (path, vol) = phantom_file(dir.path());
+    let mut h = open(gpu, &path);
+    let before = labels(&h);
+    let (op, _) = paint_axial(&mut h);
+    let after = labels(&h);
+    let expected = reference(&vol, &before, &op);
+    let changed = after.iter().filter(|&&v| v != 0).count();
+    assert!(changed > 20, "the stroke painted {changed} voxels");
+    assert_eq!(after, expected, "GUI stroke == engine reference op");
+    // Only the axial slice under the pane changed.
+    let d = vol.grid.dims;
+    let slice = h
+        .shell
+        .doc
+        .as_ref()
+        .map(|d| d.state.panes[0].slice)
+        .unwrap_or(0);
+    for (idx, v) in after.iter().enumerate() {
+        if *v != 0 {
+            assert_eq!(idx / (d[0] * d[1]), slice);
+        }
+    }
+    assert!(h.shell.doc.as_ref().is_some_and(|d| d.state.dirty));
+    // Ctrl+Z restores exactly; Ctrl+Y and Ctrl+Shift+Z re-apply.
+    ok(h.key(Key::Z, Modifiers::COMMAND));
+    assert_eq!(labels(&h), before);
+    ok(h.key(Key::Y, Modifiers::COMMAND));
+    assert_eq!(labels(&h), expected);
+    ok(h.key(Key::Z, Modifiers::COMMAND));
+    ok(h.key(Key::Z, Modifiers::COMMAND | Modifiers::SHIFT));
+    assert_eq!(labels(&h), expected);
+    // The frame shows it: the label colour (red, label 1) is on screen.
+    let px = ok(h.read_rgba());
+    let red = px
+        .chunks(4)
+        .filter(|p| p[0] > 150 && p[1] < 110 && p[2] < 110)
+        .count();
+    assert!(
+        red > 20,
+        "painted voxels visible in the frame ({red} red pixels)"
+    );
+}
+
+#[test]
+fn wheel_moves_the_slice_ctrl_wheel_zooms_right_drag_windows() {
+    let Some(gpu) = gpu() else { return };
+    let dir = common::tempdir();
+    let (path, _) = phantom_file(dir.path());
+    let mut h = open(gpu, &path);
+    let st = |h: &Headless| {
+        let d = h
+            .shell
+            .doc
+            .as_ref()
+            .unwrap_or_else(|| panic!("no document"));
+        (d.state.panes, d.state.window, d.state.crosshair)
+    };
+    let (p0, w0, _) = st(&h);
+    ok(h.move_to(center(&h, 0)));
+    ok(h.wheel(3.0, Modifiers::NONE));
+    let (p1, _, c1) = st(&h);
+    assert_eq!(p1[0].slice, p0[0].slice + 3, "three notches, three slices");
+    assert_eq!(c1[2], (p0[0].slice + 3) as f64, "the crosshair follows");
+    assert_eq!(p1[1], p0[1], "other panes keep their view");
+    ok(h.wheel(-1.0, Modifiers::NONE));
+    assert_eq!(st(&h).0[0].slice, p0[0].slice + 2);
+    h.modifiers = Modifiers::COMMAND;
+    ok(h.wheel(2.0, Modifiers::COMMAND));
+    h.modifiers = Modifiers::NONE;
+    let (p2, _, _) = st(&h);
+    assert!(p2[0].zoom > 1.2, "Ctrl+wheel zooms ({})", p2[0].zoom);
+    assert_eq!(p2[0].slice, p1[0].slice - 1, "Ctrl+wheel does not scroll");
+    // Right-drag: right widens, down raises the level.
+    let c = center(&h, 1);
+    let path: Vec<Pos2> = (1..=4)
+        .map(|s| c + egui::vec2(10.0 * s as f32, 6.0 * s as f32))
+        .collect();
+    ok(h.drag(PointerButton::Secondary, c, &path));
+    let (_, w3, _) = st(&h);
+    assert!(w3.width > w0.width, "width {} -> {}", w0.width, w3.width);
+    assert!(
+        w3.center > w0.center,
+        "level {} -> {}",
+        w0.center,
+        w3.center
+    );
+    // Middle-drag pans.
+    ok(h.drag(
+        PointerButton::Middle,
+        c,
+        &[c + egui::vec2(30.0, 0.0), c + egui::vec2(40.0, 0.0)],
+    ));
+    assert!(st(&h).0[1].pan_px[0] > 10.0);
+    // A click with the crosshair tool moves the crosshair; the other panes follow.
+    let target = center(&h, 0) + egui::vec2(-20.0, 15.0);
+    let v = voxel_under(&h, 0, target);
+    ok(h.click(target));
+    let (p4, _, c4) = st(&h);
+    assert_eq!([c4[0], c4[1]], [v[0].round(), v[1].round()]);
+    assert_eq!(
+        p4[2].slice as f64, c4[0],
+        "sagittal pane at the crosshair's i"
+    );
+    assert_eq!(
+        p4[1].slice as f64, c4[1],
+        "coronal pane at the crosshair's j"
+    );
+}
+
+#[test]
+fn grow_preview_then_enter_commits_exactly_the_preview() {
+    let Some(gpu) = gpu() else { return };
+    let dir = common::tempdir();
+    let (path, vol) = phantom_file(dir.path());
+    let mut h = open(gpu, &path);
+    ok(h.key(Key::G, Modifiers::NONE));
+    assert_eq!(h.shell.tool, Tool::Grow);
+    h.shell.grow.lower = -150.0;
+    h.shell.grow.upper = 150.0;
+    let p = center(&h, 0) + egui::vec2(-15.0, 10.0);
+    let v = voxel_under(&h, 0, p);
+    let d = vol.grid.dims;
+    let seed = [0, 1, 2].map(|a| v[a].round().clamp(0.0, (d[a] - 1) as f64) as usize);
+    ok(h.click(p));
+    assert_eq!(h.shell.grow.seeds, vec![seed]);
+    assert!(
+        h.shell
+            .doc
+            .as_ref()
+            .is_some_and(|d| d.state.grow_pending().is_some()),
+        "a preview is shown"
+    );
+    assert!(
+        labels(&h).iter().all(|&l| l == 0),
+        "the preview does not edit"
+    );
+    ok(h.key(Key::Enter, Modifiers::NONE));
+    let op = EditOp::Grow {
+        seeds: vec![seed],
+        lower: -150.0,
+        upper: 150.0,
+        connectivity: 6,
+        label: 1,
+        roi: None,
+        editable: Editable::Everywhere,
+    };
+    let expected = reference(&vol, &vec![0; d.iter().product()], &op);
+    let got = labels(&h);
+    assert!(got.iter().filter(|&&l| l != 0).count() > 100);
+    assert_eq!(got, expected, "accepted grow == engine reference grow");
+    assert!(h
+        .shell
+        .doc
+        .as_ref()
+        .is_some_and(|d| d.state.grow_pending().is_none()));
+}
+
+#[test]
+fn polygon_fills_on_enter_and_save_reopen_is_identical() {
+    let Some(gpu) = gpu() else { return };
+    let dir = common::tempdir();
+    let (path, vol) = phantom_file(dir.path());
+    let mut h = open(gpu, &path);
+    ok(h.key(Key::P, Modifiers::NONE));
+    let c = center(&h, 0);
+    let corners = [
+        c + egui::vec2(-40.0, -30.0),
+        c + egui::vec2(35.0, -25.0),
+        c + egui::vec2(30.0, 40.0),
+        c + egui::vec2(-30.0, 30.0),
+    ];
+    let slice = h
+        .shell
+        .doc
+        .as_ref()
+        .map(|d| d.state.panes[0].slice)
+        .unwrap_or(0);
+    let pts: Vec<[f64; 2]> = corners
+        .iter()
+        .map(|p| {
+            let v = voxel_under(&h, 0, *p);
+            [v[0], v[1]]
+        })
+        .collect();
+    for p in corners {
+        ok(h.click(p));
+    }
+    assert_eq!(h.shell.polygon.as_ref().map(|p| p.points.len()), Some(4));
+    ok(h.key(Key::Enter, Modifiers::NONE));
+    let op = EditOp::Polygon {
+        plane: ViewKind::Axial,
+        slice,
+        points: pts,
+        label: 1,
+        range: None,
+        editable: Editable::Everywhere,
+    };
+    let n = vol.grid.voxel_count();
+    let expected = reference(&vol, &vec![0; n], &op);
+    let got = labels(&h);
+    assert!(got.iter().filter(|&&l| l != 0).count() > 100);
+    assert_eq!(got, expected, "polygon == engine reference");
+    // Save, then reopen: the saved mask loads by default and is identical.
+    ok(h.key(Key::S, Modifiers::COMMAND));
+    let saved = dir.path().join("phantom.labels.nii.gz");
+    assert!(saved.exists(), "Ctrl+S wrote {}", saved.display());
+    assert!(!h.shell.doc.as_ref().is_some_and(|d| d.state.dirty));
+    let journal = voxmark::app::document::journal_path(&saved);
+    assert_eq!(
+        ok(std::fs::metadata(&journal)).len(),
+        0,
+        "saved ops leave the journal"
+    );
+    let hist = ok(std::fs::read_to_string(
+        voxmark::app::document::history_path(&saved),
+    ));
+    assert!(hist.contains("\"polygon\""), "the history keeps the op");
+    let on_disk = ok(voxmark::io::nifti::read_nifti(&saved));
+    assert_eq!(on_disk.grid.world_from_voxel, vol.grid.world_from_voxel);
+    drop(h);
+    let h2 = open(gpu, &path);
+    assert_eq!(labels(&h2), expected, "reopened mask is identical");
+    assert!(h2.shell.doc.as_ref().is_some_and(|d| d.recovery.is_none()));
+}
+
+#[test]
+fn a_crashed_sessions_journal_is_offered_and_recovered() {
+    let Some(gpu) = gpu() else { return };
+    let dir = common::tempdir();
+    let (path, _) = phantom_file(dir.path());
+    let mut h = open(gpu, &path);
+    paint_axial(&mut h);
+    let painted = labels(&h);
+    // No save: the process "dies" here (the journal was fsynced before the op returned).
+    drop(h);
+    let mut shell = Shell::empty(gpu);
+    ok(shell.open_blocking(&OpenRequest {
+        path: Some(path.clone()),
+        ..Default::default()
+    }));
+    assert!(matches!(
+        shell.dialog,
+        Some(voxmark::app::shell::Dialog::Recovery)
+    ));
+    let doc = shell.doc.as_mut().unwrap_or_else(|| panic!("no document"));
+    assert_eq!(doc.recovery.as_ref().map(|r| r.entries.len()), Some(1));
+    assert_eq!(ok(doc.recover()), 1);
+    assert_eq!(ok(doc.state.session.labels()).into_owned(), painted);
+    assert!(doc.state.dirty, "recovered work is unsaved work");
+}
+
+#[test]
+fn double_click_on_a_3d_label_surface_moves_the_crosshair() {
+    let Some(gpu) = gpu() else { return };
+    let dir = common::tempdir();
+    let (path, vol) = phantom_file(dir.path());
+    let mut h = open(gpu, &path);
+    let d = vol.grid.dims;
+    let c = [d[0] / 2, d[1] / 2, d[2] / 2].map(|x| x as f64);
+    h.shell.apply(EditOp::Paint(Stroke {
+        shape: Shape::Sphere,
+        plane: None,
+        slice: None,
+        points: vec![c],
+        radius_mm: 40.0,
+        label: 1,
+        range: None,
+        editable: Editable::Everywhere,
+    }));
+    h.shell.view.mode3d = voxmark::kernels::raycast::RenderMode::Labels;
+    ok(h.click(center(&h, 0) + egui::vec2(-60.0, -60.0)));
+    let before = h
+        .shell
+        .doc
+        .as_ref()
+        .map(|d| d.state.crosshair)
+        .unwrap_or_default();
+    // Half a second later (else egui counts a triple click).
+    ok(h.idle(30));
+    let p = center(&h, 3);
+    ok(h.click(p));
+    ok(h.click(p));
+    let after = h
+        .shell
+        .doc
+        .as_ref()
+        .map(|d| d.state.crosshair)
+        .unwrap_or_default();
+    assert_ne!(before, after, "the crosshair moved ({})", h.shell.status);
+    let sp = vol.grid.spacing_mm();
+    let dist: f64 = (0..3)
+        .map(|a| ((after[a] - c[a]) * sp[a]).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!(
+        (dist - 40.0).abs() < 2.0 * sp.iter().cloned().fold(0.0, f64::max),
+        "on the sphere's surface ({dist:.1} mm from its centre, radius 40 mm)"
+    );
+}
+
+#[test]
+fn review_mode_finds_and_jumps_to_disagreements() {
+    let Some(gpu) = gpu() else { return };
+    let dir = common::tempdir();
+    let (path, vol) = phantom_file(dir.path());
+    let mut h = open(gpu, &path);
+    paint_axial(&mut h);
+    let a = labels(&h);
+    // B: A plus a separate blob, minus nothing.
+    let d = vol.grid.dims;
+    let mut b = a.clone();
+    for k in 5..8 {
+        for j in 5..9 {
+            for i in 5..10 {
+                b[i + d[0] * (j + d[1] * k)] = 1;
+            }
+        }
+    }
+    let b_vol = ok(Volume::new(
+        vol.grid,
+        voxmark::volume::VoxelData::U8(b),
+        Default::default(),
+    ));
+    let bp = dir.path().join("b.nii.gz");
+    ok(voxmark::io::nifti::write_nifti(&bp, &b_vol));
+    ok(h.shell.start_review(bp));
+    let r = h
+        .shell
+        .review
+        .as_ref()
+        .unwrap_or_else(|| panic!("review mode"));
+    assert_eq!(r.regions.len(), 1);
+    assert_eq!(r.regions[0].voxels, 60);
+    let m = &r.metrics[0];
+    let inter = a.iter().filter(|&&v| v == 1).count() as f64;
+    assert!((m.dice - 2.0 * inter / (2.0 * inter + 60.0)).abs() < 1e-12);
+    h.shell.jump_region(0);
+    let c = h
+        .shell
+        .doc
+        .as_ref()
+        .map(|d| d.state.crosshair)
+        .unwrap_or_default();
+    assert_eq!(c, [5.0, 5.0, 5.0], "jumped to the disagreement");
+    ok(h.idle(2));
+    // The disagreement layer is drawn (cyan preview colour) on the axial slice at k = 5.
+    let px = ok(h.read_rgba());
+    let cyan = px
+        .chunks(4)
+        .filter(|p| p[2] > 100 && p[1] > 100 && p[0] < 60)
+        .count();
+    assert!(cyan > 10, "{cyan} cyan pixels");
+}
+
+#[test]
+fn disagreement_regions_are_26_connected_and_sorted() {
+    let d = [6, 5, 4];
+    let mut m = vec![0u8; 120];
+    let at = |i: usize, j: usize, k: usize| i + 6 * (j + 5 * k);
+    m[at(0, 0, 0)] = 1;
+    m[at(1, 1, 1)] = 1; // diagonal neighbour: same region
+    m[at(5, 4, 3)] = 1;
+    m[at(4, 4, 3)] = 1;
+    m[at(3, 4, 3)] = 1;
+    let r = voxmark::app::review::disagreement_regions(&m, d, 10);
+    assert_eq!(r.len(), 2);
+    assert_eq!((r[0].voxels, r[0].at), (3, [3, 4, 3]));
+    assert_eq!((r[1].voxels, r[1].at), (2, [0, 0, 0]));
+}
