@@ -115,4 +115,21 @@ fn bench_runs_every_case_on_both_backends_and_writes_json() {
     assert_eq!(out.matches("| 3D ").count(), 3, "{out}");
     let (ok, _, err) = common::run(&["bench", "--phantom", "600x10x10", "--backend", "cpu"]);
     assert!(!ok && err.contains("512"), "{err}");
+    // Whole shell frames (GPU only): unchanged and with every pane re-rendered.
+    if gpu {
+        let (ok, out, err) = common::run(&[
+            "bench",
+            "--phantom",
+            "32x32x24",
+            "--runs",
+            "1",
+            "--ops",
+            "frame",
+            "--backend",
+            "gpu",
+        ]);
+        assert!(ok, "{err}");
+        assert!(out.contains("| shell frame, unchanged"), "{out}");
+        assert!(out.contains("| shell frame, 4 panes re-rendered"), "{out}");
+    }
 }

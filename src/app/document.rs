@@ -93,11 +93,29 @@ pub fn default_labels_path(image: Option<&Path>) -> PathBuf {
         .unwrap_or(&name)
         .to_string();
     let file = format!("{stem}.labels.nii.gz");
-    let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
-    match dir {
-        Some(d) if tempfile::tempfile_in(d).is_ok() => d.join(file),
-        None if tempfile::tempfile_in(".").is_ok() => PathBuf::from(file),
+    match p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) if writable(d) => d.join(file),
         _ => PathBuf::from(file),
+    }
+}
+
+/// True when files can be created in `dir`.
+fn writable(dir: &Path) -> bool {
+    let d = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    tempfile::tempfile_in(d).is_ok()
+}
+
+/// Where Save writes a mask that was opened from `labels`: the same file, or — when its
+/// folder is read-only (an atlas under /usr/share) — a file of the same name in the
+/// current folder.
+fn save_target(labels: &Path) -> PathBuf {
+    match (labels.parent(), labels.file_name()) {
+        (Some(d), Some(name)) if !writable(d) => PathBuf::from(name),
+        _ => labels.to_path_buf(),
     }
 }
 
@@ -173,6 +191,16 @@ pub fn load(
     } else {
         (vec![0u8; image.grid.voxel_count()], Vec::new())
     };
+
+    let opened_from = labels_path.clone();
+    let labels_path = save_target(&labels_path);
+    if labels_path != opened_from {
+        notes.push(format!(
+            "{} is read-only here: Save writes {}",
+            opened_from.display(),
+            labels_path.display()
+        ));
+    }
 
     stage("histogram");
     let (min, max) = image.data.min_max();

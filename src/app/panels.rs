@@ -493,7 +493,7 @@ impl Shell {
                 let mut name = ui
                     .data(|d| d.get_temp::<String>(id))
                     .unwrap_or_else(|| l.name.clone());
-                let r = ui.add(egui::TextEdit::singleline(&mut name).desired_width(110.0));
+                let r = ui.add_sized([110.0, 20.0], egui::TextEdit::singleline(&mut name));
                 if r.changed() {
                     ui.data_mut(|d| d.insert_temp(id, name.clone()));
                 }

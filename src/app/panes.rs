@@ -172,13 +172,13 @@ impl Shell {
             egui::Color32::WHITE,
         );
         let b = egui::Rect::from_min_size(
-            rect.right_top() + egui::vec2(-62.0, 2.0),
-            egui::vec2(58.0, 18.0),
+            rect.right_top() + egui::vec2(-44.0, 2.0),
+            egui::vec2(40.0, 18.0),
         );
         let icon = if self.view.maximized == Some(i) {
-            "restore"
+            "back"
         } else {
-            "maximise"
+            "max"
         };
         if ui
             .put(b, egui::Button::new(icon).small())

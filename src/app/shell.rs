@@ -273,9 +273,7 @@ impl Shell {
         self.review = None;
         self.records = Default::default();
         // Keep the registered textures; forget what they show.
-        for t in self.targets.panes.iter_mut().flatten() {
-            t.key.clear();
-        }
+        self.invalidate_panes();
         if doc.state.session.table.is_empty() {
             // A first label to paint with; journaled like every table change.
             let op = EditOp::SetLabel {
@@ -360,6 +358,13 @@ impl Shell {
                 "several series: {}",
                 choices.len()
             ))),
+        }
+    }
+
+    /// Makes every pane render again next frame (benchmarks; a new document).
+    pub fn invalidate_panes(&mut self) {
+        for t in self.targets.panes.iter_mut().flatten() {
+            t.key.clear();
         }
     }
 

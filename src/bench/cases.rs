@@ -104,7 +104,7 @@ pub fn run_bench(cfg: &BenchConfig, mut each: impl FnMut(&Row)) -> Result<(Vec<R
                 "phantom_{}x{}x{}.nii.gz",
                 cfg.dims[0], cfg.dims[1], cfg.dims[2]
             ));
-            if cfg.ops.contains(&BenchOp::Load) {
+            if cfg.ops.contains(&BenchOp::Load) || cfg.ops.contains(&BenchOp::Frame) {
                 crate::io::nifti::write_nifti(&f, &v)?;
             }
             (v, f, Some(ph))
@@ -461,6 +461,8 @@ fn cpu_case(inp: &Inputs, op: BenchOp) -> Result<Vec<Row>> {
             })?);
         }
         BenchOp::ThreeD => rows.extend(three_d_cpu(inp)?),
+        // The shell draws through the GPU only.
+        BenchOp::Frame => {}
     }
     Ok(rows)
 }
@@ -536,6 +538,7 @@ fn gpu_case(inp: &Inputs, g: &GpuSide, op: BenchOp) -> Result<Vec<Row>> {
             })?);
         }
         BenchOp::ThreeD => rows.extend(three_d_gpu(inp, g)?),
+        BenchOp::Frame => rows.extend(shell_frames(inp, g)?),
     }
     Ok(rows)
 }
@@ -661,6 +664,51 @@ fn three_d_cpu(inp: &Inputs) -> Result<Vec<Row>> {
             String::new(),
         ));
     }
+    Ok(rows)
+}
+
+/// Whole shell frames in a 1920×1080 offscreen window (egui + the four GPU panes + egui
+/// painting), waited for: unchanged (what a still screen costs) and with every pane
+/// re-rendered (what a window change, an edit or a crosshair move costs at most).
+fn shell_frames(inp: &Inputs, g: &GpuSide) -> Result<Vec<Row>> {
+    use crate::app::document::OpenRequest;
+    use crate::app::headless::Headless;
+    use crate::app::shell::Shell;
+    // The shell keeps its device for the life of the process (like `voxmark view`).
+    let gpu: &'static GpuContext = Box::leak(Box::new(GpuContext::new()?));
+    let mut shell = Shell::empty(gpu);
+    shell.open_blocking(&OpenRequest {
+        path: Some(inp.file.clone()),
+        series: None,
+        labels: None,
+    })?;
+    shell.sync_frames = true;
+    let size = [1920u32, 1080];
+    let mut h = Headless::new(shell, size);
+    h.idle(3)?;
+    let px = u64::from(size[0] * size[1]);
+    let mut rows = Vec::new();
+    let t = time_runs(inp.runs, || h.frame(Vec::new()))?;
+    rows.push(gpu_row(
+        inp,
+        g,
+        "shell frame, unchanged",
+        px,
+        &t,
+        String::new(),
+    ));
+    let t = time_runs(inp.runs, || {
+        h.shell.invalidate_panes();
+        h.frame(Vec::new())
+    })?;
+    rows.push(gpu_row(
+        inp,
+        g,
+        "shell frame, 4 panes re-rendered",
+        px,
+        &t,
+        "3 MPR + 3D DVR".into(),
+    ));
     Ok(rows)
 }
 

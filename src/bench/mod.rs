@@ -32,11 +32,13 @@ pub enum BenchOp {
     /// One 3D frame (1920×1080 MIP and DVR).
     #[value(name = "3d")]
     ThreeD,
+    /// Whole desktop-shell frames (1920×1080 window, four panes, egui), GPU only.
+    Frame,
 }
 
 impl BenchOp {
     /// All operations, in table order.
-    pub const ALL: [BenchOp; 7] = [
+    pub const ALL: [BenchOp; 8] = [
         BenchOp::Load,
         BenchOp::Wl,
         BenchOp::Mpr,
@@ -44,6 +46,7 @@ impl BenchOp {
         BenchOp::Paint,
         BenchOp::Undo,
         BenchOp::ThreeD,
+        BenchOp::Frame,
     ];
 }
 
