@@ -9,7 +9,7 @@ mkdir -p .device/tests .gl
 strip -o .device/voxmark target/release/voxmark
 rm -f .device/tests/*
 tests=()
-for t in edit_gpu region_grow gpu_harness render_gpu render_3d; do
+for t in edit_gpu region_grow gpu_harness render_gpu render_3d shell; do
     [ -f "tests/$t.rs" ] && tests+=(--test "$t")
 done
 cargo test --release --no-run "${tests[@]}" --message-format=json 2>/dev/null \
