@@ -329,6 +329,14 @@ fn polygon_fills_on_enter_and_save_reopen_is_identical() {
     assert_eq!(got, expected, "polygon == engine reference");
     // Save, then reopen: the saved mask loads by default and is identical.
     ok(h.key(Key::S, Modifiers::COMMAND));
+    // The mask is written by a worker thread; the UI keeps drawing meanwhile.
+    for _ in 0..2000 {
+        if !h.shell.is_saving() {
+            break;
+        }
+        ok(h.idle(1));
+    }
+    assert!(!h.shell.is_saving(), "save finished");
     let saved = dir.path().join("phantom.labels.nii.gz");
     assert!(saved.exists(), "Ctrl+S wrote {}", saved.display());
     assert!(!h.shell.doc.as_ref().is_some_and(|d| d.state.dirty));

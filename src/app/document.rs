@@ -56,6 +56,16 @@ pub struct PendingRecovery {
     pub warning: Option<String>,
 }
 
+/// A save in progress (the mask is being written on a worker thread).
+pub struct SaveJob {
+    pub rx: std::sync::mpsc::Receiver<Result<()>>,
+    /// Journal bytes the saved labels include.
+    journal_len: Option<u64>,
+    /// Labels version saved.
+    version: u64,
+    pub path: PathBuf,
+}
+
 /// One open image.
 pub struct Document {
     /// Window title / status text: the file name or "CT phantom".
@@ -310,21 +320,54 @@ impl Document {
         Ok(aside)
     }
 
-    /// Writes the mask (+ label table) atomically, then moves the journal's operations
-    /// into the history file: the journal only holds what the saved mask lacks.
-    pub fn save(&mut self) -> Result<()> {
+    /// Starts a save: the labels are read back here (GPU → host), the NIfTI is compressed
+    /// and written atomically on a worker thread; [`Document::finish_save`] then moves the
+    /// journal's ops up to this point into the history.
+    pub fn begin_save(&mut self) -> Result<SaveJob> {
         let labels = self.state.session.labels()?.into_owned();
-        save_labels(
-            &self.labels_path,
-            &self.state.session.image,
-            labels,
-            &self.state.session.table,
-        )?;
-        if let Some(j) = &mut self.state.session.journal {
-            j.checkpoint(&history_path(&self.labels_path))?;
+        let image = self.state.session.image.to_arc();
+        let table = self.state.session.table.clone();
+        let journal_len = match &self.state.session.journal {
+            Some(j) => Some(j.len()?),
+            None => None,
+        };
+        let path = self.labels_path.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p2 = path.clone();
+        std::thread::Builder::new()
+            .name("voxmark-save".into())
+            .spawn(move || {
+                let _ = tx.send(save_labels(&p2, &image, labels, &table));
+            })
+            .map_err(|e| Error::Invalid(format!("cannot start saving: {e}")))?;
+        Ok(SaveJob {
+            rx,
+            journal_len,
+            version: self.state.version,
+            path,
+        })
+    }
+
+    /// After the mask is on disk: the journal keeps only the ops the mask lacks.
+    pub fn finish_save(&mut self, job: &SaveJob) -> Result<()> {
+        if let (Some(j), Some(len)) = (&mut self.state.session.journal, job.journal_len) {
+            j.checkpoint(&history_path(&job.path), Some(len))?;
         }
-        self.state.dirty = false;
+        if self.state.version == job.version {
+            self.state.dirty = false;
+        }
         Ok(())
+    }
+
+    /// Saves and waits (Save as, tests).
+    pub fn save(&mut self) -> Result<()> {
+        let job = self.begin_save()?;
+        let r = job
+            .rx
+            .recv()
+            .map_err(|_| Error::Invalid("the save thread stopped".into()))?;
+        r?;
+        self.finish_save(&job)
     }
 
     /// Save as: the mask goes to `path` and the journal moves there with it.
@@ -351,7 +394,7 @@ impl Document {
         // The old journal's ops are in the new mask now.
         if let Some(mut j) = old {
             let hist = history_path(&self.labels_path);
-            j.checkpoint(&hist)?;
+            j.checkpoint(&hist, None)?;
         }
         Ok(())
     }

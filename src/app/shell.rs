@@ -197,6 +197,8 @@ pub struct Shell {
     /// Every frame's time is also pushed here when set (reported at exit).
     pub frame_log: Option<Arc<Mutex<Vec<f64>>>>,
     loading: Option<Loading>,
+    saving: Option<super::document::SaveJob>,
+    quit_after_save: bool,
     quit_confirmed: bool,
     pub(super) histogram_drag: Option<f64>,
     /// Last label read under the cursor: (voxel, labels version, value).
@@ -253,6 +255,8 @@ impl Shell {
             sync_frames: false,
             frame_log: None,
             loading: None,
+            saving: None,
+            quit_after_save: false,
             quit_confirmed: false,
             histogram_drag: None,
             label_probe: None,
@@ -566,16 +570,57 @@ impl Shell {
         }
     }
 
-    /// Ctrl+S.
+    /// Ctrl+S: the labels are read back now, written by a worker thread (the UI keeps
+    /// running); the status line says when the file is on disk.
     pub fn save(&mut self) {
+        if self.saving.is_some() {
+            self.status = "a save is already running".into();
+            return;
+        }
         let Some(doc) = &mut self.doc else {
             return;
         };
-        let r = doc.save();
-        let path = doc.labels_path.display().to_string();
-        if self.report("save", r).is_some() {
-            self.status = format!("saved {path}");
+        let r = doc.begin_save();
+        if let Some(job) = self.report("save", r) {
+            self.status = format!("saving {}…", job.path.display());
+            self.saving = Some(job);
         }
+    }
+
+    /// True while a save runs.
+    pub fn is_saving(&self) -> bool {
+        self.saving.is_some()
+    }
+
+    fn poll_save(&mut self, ctx: &egui::Context) {
+        let Some(job) = &self.saving else {
+            return;
+        };
+        let r = match job.rx.try_recv() {
+            Ok(r) => r,
+            Err(std::sync::mpsc::TryRecvError::Empty) => {
+                ctx.request_repaint();
+                return;
+            }
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => Err(crate::Error::Invalid(
+                "the save thread stopped without a result".into(),
+            )),
+        };
+        let Some(job) = self.saving.take() else {
+            return;
+        };
+        let r = r.and_then(|()| match &mut self.doc {
+            Some(d) => d.finish_save(&job),
+            None => Ok(()),
+        });
+        if self.report("save", r).is_some() {
+            self.status = format!("saved {}", job.path.display());
+            if self.quit_after_save {
+                self.quit_confirmed = true;
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        }
+        self.quit_after_save = false;
     }
 
     /// Closes the polygon in progress and fills it.
@@ -758,6 +803,7 @@ impl Shell {
         let t0 = Instant::now();
         let ctx = ui.ctx().clone();
         self.poll_loading(&ctx);
+        self.poll_save(&ctx);
         self.handle_drops(&ctx);
         self.handle_close(&ctx);
         self.shortcuts(&ctx);
@@ -892,10 +938,10 @@ impl Shell {
     /// Quits after the user chose to save or discard.
     pub fn confirm_quit(&mut self, ctx: &egui::Context, save: bool) {
         if save {
+            // The window closes when the save has finished (and stays open if it fails).
             self.save();
-            if self.doc.as_ref().is_some_and(|d| d.state.dirty) {
-                return; // save failed: the error dialog is up, stay open
-            }
+            self.quit_after_save = self.saving.is_some();
+            return;
         } else if let Some(doc) = &mut self.doc {
             let r = doc.discard_unsaved();
             if let Some(Some(p)) = self.report("discard", r) {

@@ -158,26 +158,53 @@ impl Journal {
         &self.path
     }
 
-    /// After the labels were saved: the ops so far are appended to `history` (the audit
-    /// trail, fsynced) and the journal starts empty, so that it only ever holds the ops not
-    /// yet in the saved mask (what recovery replays on top of it).
-    pub fn checkpoint(&mut self, history: &Path) -> Result<()> {
+    /// Bytes in the journal file now (a save records it: the ops up to here are in the mask
+    /// being written).
+    pub fn len(&self) -> Result<u64> {
+        self.file
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// True when the journal holds no operations.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// After the labels were saved: the first `upto` bytes (the ops the saved mask holds;
+    /// all when None) are appended to `history` (the audit trail, fsynced) and removed from
+    /// the journal, which keeps only ops not yet in the saved mask (what recovery replays on
+    /// top of it). Ops appended while the save ran stay, rewritten through a temporary file
+    /// and a rename so a crash leaves either the old or the new journal.
+    pub fn checkpoint(&mut self, history: &Path, upto: Option<u64>) -> Result<()> {
         use std::io::Seek;
-        let done = std::fs::read(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let all = std::fs::read(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let cut = upto.map_or(all.len(), |u| (u as usize).min(all.len()));
+        let (done, rest) = all.split_at(cut);
         if !done.is_empty() {
             let mut h = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(history)
                 .map_err(|e| Error::io(history, e))?;
-            h.write_all(&done).map_err(|e| Error::io(history, e))?;
+            h.write_all(done).map_err(|e| Error::io(history, e))?;
             h.sync_data().map_err(|e| Error::io(history, e))?;
         }
-        self.file.set_len(0).map_err(|e| Error::io(&self.path, e))?;
-        self.file
-            .seek(std::io::SeekFrom::Start(0))
+        if rest.is_empty() {
+            self.file.set_len(0).map_err(|e| Error::io(&self.path, e))?;
+            self.file
+                .seek(std::io::SeekFrom::Start(0))
+                .map_err(|e| Error::io(&self.path, e))?;
+            return self.file.sync_all().map_err(|e| Error::io(&self.path, e));
+        }
+        crate::io::atomic::write_atomically(&self.path, |w| w.write_all(rest))?;
+        self.file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&self.path)
             .map_err(|e| Error::io(&self.path, e))?;
-        self.file.sync_all().map_err(|e| Error::io(&self.path, e))
+        Ok(())
     }
 }
 
@@ -200,6 +227,31 @@ mod tests {
         let t = now_rfc3339();
         assert_eq!(t.len(), 20);
         assert!(t.starts_with("20") && t.ends_with('Z'));
+    }
+
+    #[test]
+    fn checkpoint_moves_the_saved_prefix_and_keeps_later_ops() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (p, h) = (dir.path().join("j.jsonl"), dir.path().join("h.jsonl"));
+        let (mut j, _) = Journal::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        let op = |l| EditOp::ClearLabel { label: l };
+        j.append(&op(1), "me", "t")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let saved_at = j.len().unwrap_or_else(|e| panic!("{e}"));
+        // An op made while the save was running is not in the saved mask.
+        j.append(&op(2), "me", "t")
+            .unwrap_or_else(|e| panic!("{e}"));
+        j.checkpoint(&h, Some(saved_at))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let hist = std::fs::read_to_string(&h).unwrap_or_default();
+        assert!(hist.contains("\"label\":1") && !hist.contains("\"label\":2"));
+        j.append(&op(3), "me", "t")
+            .unwrap_or_else(|e| panic!("{e}"));
+        drop(j);
+        let (_, r) = Journal::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        let left: Vec<EditOp> = r.entries.into_iter().map(|e| e.op).collect();
+        assert_eq!(left, vec![op(2), op(3)], "unsaved ops stay for recovery");
+        assert!(r.warning.is_none());
     }
 
     #[test]

@@ -157,6 +157,16 @@ impl std::ops::Deref for ImageRef<'_> {
     }
 }
 
+impl ImageRef<'_> {
+    /// A shared handle (a copy only for a borrowed image).
+    pub fn to_arc(&self) -> std::sync::Arc<Volume> {
+        match self {
+            ImageRef::Borrowed(v) => std::sync::Arc::new((*v).clone()),
+            ImageRef::Shared(v) => v.clone(),
+        }
+    }
+}
+
 impl<'a> From<&'a Volume> for ImageRef<'a> {
     fn from(v: &'a Volume) -> Self {
         ImageRef::Borrowed(v)
