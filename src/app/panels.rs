@@ -223,7 +223,7 @@ impl Shell {
                 if let Some(d) = &self.doc {
                     if d.state.dirty {
                         ui.label(
-                            egui::RichText::new("● unsaved")
+                            egui::RichText::new("* unsaved")
                                 .color(egui::Color32::from_rgb(255, 170, 60)),
                         );
                     }

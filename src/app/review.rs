@@ -270,7 +270,7 @@ impl Shell {
                 ));
                 ui.horizontal_wrapped(|ui| {
                     for to in a.status.allowed() {
-                        if ui.button(format!("→ {}", to.as_str())).clicked() {
+                        if ui.button(format!("-> {}", to.as_str())).clicked() {
                             let (id, to, u) = (a.id, *to, user.clone());
                             self.with_db("set status", move |db| db.set_status(id, to, &u, None));
                         }
@@ -283,7 +283,7 @@ impl Shell {
                 let comments = self.records.comments.clone();
                 for (n, c) in comments.iter().enumerate() {
                     ui.horizontal(|ui| {
-                        let tick = if c.resolved { "✔" } else { "•" };
+                        let tick = if c.resolved { "(resolved)" } else { "•" };
                         let at = c
                             .voxel
                             .map(|v| format!(" @({}, {}, {})", v[0], v[1], v[2]))
@@ -305,10 +305,10 @@ impl Shell {
                     });
                 }
                 ui.horizontal(|ui| {
-                    if ui.button("◀ comment").clicked() {
+                    if ui.button("< comment").clicked() {
                         self.jump_comment(-1);
                     }
-                    if ui.button("comment ▶").clicked() {
+                    if ui.button("comment >").clicked() {
                         self.jump_comment(1);
                     }
                 });
@@ -364,10 +364,10 @@ impl Shell {
         ui.label(format!("{} disagreement region(s)", r.regions.len()));
         let mut step = 0;
         ui.horizontal(|ui| {
-            if ui.button("◀ disagreement").clicked() {
+            if ui.button("< disagreement").clicked() {
                 step = -1;
             }
-            if ui.button("disagreement ▶").clicked() {
+            if ui.button("disagreement >").clicked() {
                 step = 1;
             }
         });

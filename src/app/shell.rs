@@ -505,10 +505,26 @@ impl Shell {
                 Ok(grow_cpu(&p, &img.data, &seeds))
             },
         );
+        let vals: Vec<f64> = seeds.iter().map(|s| img.value(s[0], s[1], s[2])).collect();
         if let Some((range, _)) = self.report("auto range", r) {
-            self.grow.lower = range.lower;
-            self.grow.upper = range.upper;
+            // ITK's range can exclude a noisy seed voxel (then nothing grows); the user
+            // clicked that voxel, so the range is widened to hold every seed's value.
+            let lo = vals.iter().cloned().fold(range.lower, f64::min);
+            let hi = vals.iter().cloned().fold(range.upper, f64::max);
+            self.grow.lower = lo;
+            self.grow.upper = hi;
+            let widened = lo < range.lower || hi > range.upper;
             self.update_grow_preview();
+            self.status = format!(
+                "auto range [{lo:.1}, {hi:.1}] (mean {:.1} ± 2.5 σ {:.1}{})",
+                range.mean,
+                range.sigma,
+                if widened {
+                    ", widened to include the seeds"
+                } else {
+                    ""
+                }
+            );
         }
     }
 
@@ -833,7 +849,7 @@ impl Shell {
             } else if self.loading.is_none() {
                 ui.centered_and_justified(|ui| {
                     ui.label(
-                        "Drop a NIfTI file or a DICOM folder here, or use File ▸ Open (Ctrl+O).",
+                        "Drop a NIfTI file or a DICOM folder here, or use File > Open (Ctrl+O).",
                     );
                 });
             }
