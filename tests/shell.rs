@@ -392,6 +392,19 @@ fn double_click_on_a_3d_label_surface_moves_the_crosshair() {
     let mut h = open(gpu, &path);
     let d = vol.grid.dims;
     let c = [d[0] / 2, d[1] / 2, d[2] / 2].map(|x| x as f64);
+    let pane3d = |h: &Headless| {
+        let r = h.shell.pane_rects[3];
+        let px = ok(h.read_rgba());
+        let mut out = Vec::new();
+        for y in r.min.y as u32 + 25..r.max.y as u32 - 25 {
+            for x in r.min.x as u32 + 5..r.max.x as u32 - 5 {
+                let i = ((y * WINDOW[0] + x) * 4) as usize;
+                out.extend_from_slice(&px[i..i + 3]);
+            }
+        }
+        out
+    };
+    let before_edit = pane3d(&h);
     h.shell.apply(EditOp::Paint(Stroke {
         shape: Shape::Sphere,
         plane: None,
@@ -402,6 +415,12 @@ fn double_click_on_a_3d_label_surface_moves_the_crosshair() {
         range: None,
         editable: Editable::Everywhere,
     }));
+    ok(h.idle(1));
+    assert_ne!(
+        pane3d(&h),
+        before_edit,
+        "the edit shows in the 3D pane in the next frame"
+    );
     h.shell.view.mode3d = voxmark::kernels::raycast::RenderMode::Labels;
     ok(h.click(center(&h, 0) + egui::vec2(-60.0, -60.0)));
     let before = h

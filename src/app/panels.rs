@@ -546,6 +546,7 @@ impl Shell {
             }
         }
         ui.add(egui::Slider::new(&mut self.view.label_opacity, 0.0..=1.0).text("opacity"));
+        ui.add(egui::Slider::new(&mut self.view.label_opacity_3d, 0.0..=1.0).text("3D opacity"));
         let unit = if doc.image().meta.modality == "CT" {
             "HU"
         } else {

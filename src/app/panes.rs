@@ -110,6 +110,14 @@ impl Shell {
         })
     }
 
+    /// The 3D pane's label style: the panel's colours and visibility, the 3D opacity.
+    pub fn label_style_3d(&self) -> Option<LabelStyle> {
+        self.label_style().map(|mut s| {
+            s.opacity = self.view.label_opacity_3d;
+            s
+        })
+    }
+
     pub(super) fn panes_ui(&mut self, ui: &mut egui::Ui, renderer: &mut Renderer) {
         let full = ui.available_rect_before_wrap();
         ui.allocate_rect(full, egui::Sense::hover());
@@ -618,10 +626,7 @@ impl Shell {
             egui::Sense::click_and_drag(),
         );
         self.input_3d(ui, &resp, rect, size)?;
-        let style = self.label_style().map(|mut s| {
-            s.opacity = 1.0;
-            s
-        });
+        let style = self.label_style_3d();
         let opts = self.view3d_options(style)?;
         let Some(doc) = &mut self.doc else {
             return Ok(());
@@ -770,10 +775,7 @@ impl Shell {
 
     /// Double-click in 3D: the crosshair moves to the surface point under the pixel.
     pub fn pick_3d(&mut self, size: [u32; 2], px: [u32; 2]) -> crate::Result<()> {
-        let style = self.label_style().map(|mut s| {
-            s.opacity = 1.0;
-            s
-        });
+        let style = self.label_style_3d();
         let opts = self.view3d_options(style)?;
         let Some(doc) = &mut self.doc else {
             return Ok(());

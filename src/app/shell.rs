@@ -72,6 +72,8 @@ pub struct GrowSettings {
 pub struct ViewSettings {
     pub show_labels: bool,
     pub label_opacity: f32,
+    /// Opacity of the label surfaces in the 3D pane.
+    pub label_opacity_3d: f32,
     pub outline: bool,
     pub linear: bool,
     /// Pane shown alone (0 axial, 1 coronal, 2 sagittal, 3 3D).
@@ -228,6 +230,7 @@ impl Shell {
             view: ViewSettings {
                 show_labels: true,
                 label_opacity: 0.5,
+                label_opacity_3d: 1.0,
                 outline: false,
                 linear: false,
                 maximized: None,
