@@ -85,7 +85,7 @@ fn segment_save_reopen(gpu: &'static GpuContext, req: OpenRequest, name: &str, s
         .collect();
     ok(h.drag(PointerButton::Primary, c, &path));
     let after_brush = labels(&h);
-    assert!(after_brush.iter().any(|&l| l == 2), "{name}: brush painted");
+    assert!(after_brush.contains(&2), "{name}: brush painted");
     // Polygon on the sagittal pane, then undo it.
     ok(h.key(Key::P, Modifiers::NONE));
     let s = h.shell.pane_rects[2].center();
