@@ -191,6 +191,12 @@ fn wheel_moves_the_slice_ctrl_wheel_zooms_right_drag_windows() {
     assert_eq!(p1[1], p0[1], "other panes keep their view");
     ok(h.wheel(-1.0, Modifiers::NONE));
     assert_eq!(st(&h).0[0].slice, p0[0].slice + 2);
+    // Up / Down arrows step the slice of the pane under the cursor.
+    ok(h.key(Key::ArrowUp, Modifiers::NONE));
+    ok(h.key(Key::ArrowUp, Modifiers::NONE));
+    ok(h.key(Key::ArrowDown, Modifiers::NONE));
+    assert_eq!(st(&h).0[0].slice, p0[0].slice + 3);
+    ok(h.key(Key::ArrowDown, Modifiers::NONE));
     h.modifiers = Modifiers::COMMAND;
     ok(h.wheel(2.0, Modifiers::COMMAND));
     h.modifiers = Modifiers::NONE;

@@ -611,6 +611,7 @@ impl Shell {
                 ui.heading("Open image");
                 ui.label("NIfTI file (.nii, .nii.gz), DICOM file or DICOM folder:");
                 ui.add(egui::TextEdit::singleline(path).desired_width(520.0));
+                browse(ui, path);
                 ui.label("Series UID (folders with several series; optional):");
                 ui.add(egui::TextEdit::singleline(series).desired_width(520.0));
                 ui.label("Label map on the same grid (optional):");
@@ -634,6 +635,7 @@ impl Shell {
                 ui.heading("Open labels");
                 ui.label("Label map (.nii, .nii.gz) on this image's grid:");
                 ui.add(egui::TextEdit::singleline(path).desired_width(520.0));
+                browse(ui, path);
                 ui.horizontal(|ui| {
                     if ui.button("Open").clicked() {
                         let p = PathBuf::from(path.trim());
@@ -756,4 +758,65 @@ impl Shell {
             (true, Some(dialog))
         }
     }
+}
+
+/// A small file browser under a path field: the folder of `path` (or the working folder),
+/// its subfolders and image files; a click on a folder enters it, on a file picks it. A
+/// DICOM series is opened by picking its folder (the path field then names the folder).
+fn browse(ui: &mut egui::Ui, path: &mut String) {
+    let typed = PathBuf::from(path.trim());
+    let dir = if typed.is_dir() {
+        typed
+    } else {
+        typed
+            .parent()
+            .filter(|p| p.is_dir())
+            .map(|p| p.to_path_buf())
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_else(|| PathBuf::from("."))
+    };
+    let mut entries: Vec<(bool, String)> = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let is_dir = e.path().is_dir();
+                let image = [".nii", ".nii.gz", ".dcm", ".DCM"]
+                    .iter()
+                    .any(|x| name.ends_with(x));
+                (!name.starts_with('.') && (is_dir || image)).then_some((is_dir, name))
+            })
+            .take(2000)
+            .collect(),
+        Err(e) => {
+            ui.label(format!("{}: {e}", dir.display()));
+            return;
+        }
+    };
+    entries.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    ui.label(egui::RichText::new(format!("in {}", dir.display())).weak());
+    egui::ScrollArea::vertical()
+        .max_height(220.0)
+        .show(ui, |ui| {
+            if let Some(up) = dir.parent() {
+                if ui.selectable_label(false, "../").clicked() {
+                    *path = format!("{}/", up.display());
+                }
+            }
+            for (is_dir, name) in entries {
+                let shown = if is_dir {
+                    format!("{name}/")
+                } else {
+                    name.clone()
+                };
+                if ui.selectable_label(false, shown).clicked() {
+                    let p = dir.join(&name);
+                    *path = if is_dir {
+                        format!("{}/", p.display())
+                    } else {
+                        p.display().to_string()
+                    };
+                }
+            }
+        });
 }

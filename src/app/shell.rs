@@ -758,6 +758,22 @@ impl Shell {
         if keys[9] {
             self.cancel();
         }
+        // Up/Down (and Page Up/Down, 10 slices) move the slice of the pane under the cursor.
+        let steps = ctx.input_mut(|i| {
+            i64::from(i.consume_key(none, Key::ArrowUp))
+                - i64::from(i.consume_key(none, Key::ArrowDown))
+                + 10 * i64::from(i.consume_key(none, Key::PageUp))
+                - 10 * i64::from(i.consume_key(none, Key::PageDown))
+        });
+        if steps != 0 {
+            let pane = ctx
+                .pointer_hover_pos()
+                .and_then(|p| self.pane_rects[..3].iter().position(|r| r.contains(p)));
+            if let (Some(i), Some(doc)) = (pane, &mut self.doc) {
+                let r = doc.state.scroll(i, steps);
+                self.report("slice", r);
+            }
+        }
         if keys[10] {
             let hovered = ctx
                 .pointer_hover_pos()
