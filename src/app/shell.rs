@@ -400,8 +400,19 @@ impl Shell {
                 self.set_document(*doc);
             }
             Ok(Ok(LoadOutcome::ChooseSeries { request, choices })) => {
+                let what = l.what.clone();
                 self.loading = None;
-                self.dialog = Some(Dialog::ChooseSeries { request, choices });
+                if self.screenshot.is_some() {
+                    // No one to ask: the same error as the command line, listing the series.
+                    let list: Vec<&str> = choices.iter().map(|c| c.1.as_str()).collect();
+                    self.fail(format!(
+                        "{} holds several series; choose one with --series UID:\n{}",
+                        what,
+                        list.join("\n")
+                    ));
+                } else {
+                    self.dialog = Some(Dialog::ChooseSeries { request, choices });
+                }
             }
             Ok(Err(e)) => {
                 let what = l.what.clone();
