@@ -133,3 +133,34 @@ fn view_screenshot_of_a_ct_dicom_series() {
     let (w, h, px) = shoot(&[series.to_str().unwrap_or_default()], &out, dir.path());
     four_panes_with_content(w, h, &px);
 }
+
+#[test]
+fn view_screenshot_of_a_multi_series_folder_needs_series() {
+    if common::gpu().is_none() || !xvfb() {
+        return;
+    }
+    let dir = common::tempdir();
+    let root = dir.path().join("two");
+    for (sub, size) in [("a", "24,24,6"), ("b", "28,28,6")] {
+        let out = format!("{}/{sub}/", root.display());
+        let (ok, _, err) = common::run(&["phantom", "--size", size, "-o", &out]);
+        assert!(ok, "{err}");
+    }
+    let o = Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1280x800x24"])
+        .arg(common::bin())
+        .arg("view")
+        .arg(&root)
+        .arg("--screenshot")
+        .arg(dir.path().join("x.png"))
+        .args(["--frames", "2"])
+        .output()
+        .unwrap_or_else(|e| panic!("xvfb-run: {e}"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("--series") && err.contains("24x24x6") && err.contains("28x28x6"),
+        "{err}"
+    );
+    assert!(!dir.path().join("x.png").exists());
+}
