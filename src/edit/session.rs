@@ -47,6 +47,8 @@ pub struct GpuEdit<'a> {
     commit: CommitKernel,
     /// Connected components of labels (built on first use).
     islands: std::cell::OnceCell<Result<GrowKernel>>,
+    /// Per-label statistics (built on first use; the shell refreshes them after each edit).
+    stats: std::cell::OnceCell<Result<super::stats::LabelStatsKernel>>,
 }
 
 impl<'a> GpuEdit<'a> {
@@ -62,6 +64,7 @@ impl<'a> GpuEdit<'a> {
             grow: GrowKernel::new(ctx, image.dtype())?,
             commit: CommitKernel::new(ctx)?,
             islands: std::cell::OnceCell::new(),
+            stats: std::cell::OnceCell::new(),
         })
     }
 
@@ -251,12 +254,11 @@ impl<'a> Session<'a> {
         use super::stats::{label_stats, LabelStatsKernel};
         match &self.labels {
             Labels::Gpu(g) if LabelStatsKernel::supports(self.image.dtype()) => {
-                LabelStatsKernel::new(g.ctx, self.image.dtype())?.run(
-                    g.ctx,
-                    &self.image.grid,
-                    &g.image,
-                    &g.labels,
-                )
+                let k = g
+                    .stats
+                    .get_or_init(|| LabelStatsKernel::new(g.ctx, self.image.dtype()));
+                let k = k.as_ref().map_err(|e| crate::Error::Gpu(e.to_string()))?;
+                k.run(g.ctx, &self.image.grid, &g.image, &g.labels)
             }
             _ => Ok(label_stats(&self.image, &self.labels()?)),
         }
