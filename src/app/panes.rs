@@ -200,7 +200,6 @@ impl Shell {
         }
     }
 
-    #[allow(clippy::too_many_lines)]
     fn slice_pane(
         &mut self,
         ui: &mut egui::Ui,
@@ -317,8 +316,7 @@ impl Shell {
             world[wa]
         );
         let hover_vox = hover_px.map(|p| geom.voxel_at(p));
-        let overlay = self.pane_overlays(&painter, i, rect, ppp, &geom, hover_vox);
-        let _ = overlay;
+        self.pane_overlays(&painter, i, rect, ppp, &geom, hover_vox);
         self.pane_header(ui, i, rect, &header);
         if let Some(v) = hover_vox {
             self.hover.text = self.describe_voxel(v);
@@ -335,8 +333,10 @@ impl Shell {
         ppp: f32,
         geom: &crate::render::view::ViewGeometry,
         hover_vox: Option<[f64; 3]>,
-    ) -> Option<()> {
-        let doc = self.doc.as_ref()?;
+    ) {
+        let Some(doc) = self.doc.as_ref() else {
+            return;
+        };
         let to_pt = |v: [f64; 3]| {
             let s = geom.screen_of(v);
             rect.min + egui::vec2(s[0] as f32 / ppp, s[1] as f32 / ppp)
@@ -397,7 +397,6 @@ impl Shell {
                 );
             }
         }
-        Some(())
     }
 
     /// "i j k · RAS mm · value · label" for the status bar.
