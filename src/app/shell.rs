@@ -516,7 +516,15 @@ impl Shell {
                     label: 1,
                 };
                 let p = GrowParams::new(dims, img.dtype(), &req)?;
-                Ok(grow_cpu(&p, &img.data, &seeds))
+                // The region the range is re-estimated from: grown on the GPU (and read back)
+                // on a hardware adapter, by the CPU twin otherwise (same voxels, tested).
+                match doc.state.session.gpu().filter(|_| !self.gpu.is_software()) {
+                    Some(g) => g
+                        .grow_kernel()
+                        .run(self.gpu, &p, &seeds, &g.image, None)?
+                        .download(self.gpu),
+                    None => Ok(grow_cpu(&p, &img.data, &seeds)),
+                }
             },
         );
         let vals: Vec<f64> = seeds.iter().map(|s| img.value(s[0], s[1], s[2])).collect();

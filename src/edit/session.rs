@@ -68,6 +68,11 @@ impl<'a> GpuEdit<'a> {
         })
     }
 
+    /// The region-growing kernel for this image's type.
+    pub fn grow_kernel(&self) -> &GrowKernel {
+        &self.grow
+    }
+
     fn store(&self) -> GpuLabels<'_> {
         GpuLabels {
             ctx: self.ctx,
