@@ -527,3 +527,46 @@ fn disagreement_regions_are_26_connected_and_sorted() {
     assert_eq!((r[0].voxels, r[0].at), (3, [3, 4, 3]));
     assert_eq!((r[1].voxels, r[1].at), (2, [0, 0, 0]));
 }
+
+#[test]
+fn opening_another_image_with_unsaved_edits_asks_then_saves_first() {
+    let Some(gpu) = gpu() else { return };
+    let dir = common::tempdir();
+    let (path, _) = phantom_file(dir.path());
+    let mut h = open(gpu, &path);
+    paint_axial(&mut h);
+    let painted = labels(&h);
+    let other = dir.path().join("other.nii.gz");
+    ok(voxmark::io::nifti::write_nifti(
+        &other,
+        &ok(Phantom::new([32, 30, 20])).volume(),
+    ));
+    h.shell.open(OpenRequest {
+        path: Some(other),
+        ..Default::default()
+    });
+    let Some(voxmark::app::shell::Dialog::ConfirmOpen(req)) = h.shell.dialog.take() else {
+        panic!("no unsaved-changes question");
+    };
+    assert!(!h.shell.is_loading(), "nothing loads before the answer");
+    h.shell.confirm_open(req, true);
+    for _ in 0..3000 {
+        if !h.shell.is_saving() && !h.shell.is_loading() {
+            break;
+        }
+        ok(h.idle(1));
+    }
+    let doc = h
+        .shell
+        .doc
+        .as_ref()
+        .unwrap_or_else(|| panic!("no document"));
+    assert_eq!(doc.title, "other.nii.gz");
+    let saved = ok(voxmark::io::nifti::read_nifti(
+        &dir.path().join("phantom.labels.nii.gz"),
+    ));
+    match saved.data {
+        voxmark::volume::VoxelData::U8(v) => assert_eq!(v, painted, "saved before switching"),
+        _ => panic!("labels are u8"),
+    }
+}

@@ -693,6 +693,21 @@ impl Shell {
                     close |= ui.button("Cancel").clicked();
                 });
             }
+            Dialog::ConfirmOpen(req) => {
+                ui.heading("Unsaved changes");
+                ui.label("The labels of the open image have edits that are not saved. Opening without saving keeps them in its journal: they are offered for recovery when that image is opened again.");
+                ui.horizontal(|ui| {
+                    if ui.button("Save, then open").clicked() {
+                        self.confirm_open(req.clone(), true);
+                        close = true;
+                    }
+                    if ui.button("Open without saving").clicked() {
+                        self.confirm_open(req.clone(), false);
+                        close = true;
+                    }
+                    close |= ui.button("Cancel").clicked();
+                });
+            }
             Dialog::Dropped(p) => {
                 ui.heading(format!("{}", p.display()));
                 ui.horizontal(|ui| {

@@ -129,6 +129,8 @@ pub enum Dialog {
         choices: Vec<(String, String)>,
     },
     ConfirmQuit,
+    /// Unsaved edits, and the user asked to open another image.
+    ConfirmOpen(OpenRequest),
     Dropped(PathBuf),
     Recovery,
 }
@@ -201,6 +203,7 @@ pub struct Shell {
     loading: Option<Loading>,
     saving: Option<super::document::SaveJob>,
     quit_after_save: bool,
+    open_after_save: Option<OpenRequest>,
     quit_confirmed: bool,
     pub(super) histogram_drag: Option<f64>,
     /// Last label read under the cursor: (voxel, labels version, value).
@@ -260,6 +263,7 @@ impl Shell {
             loading: None,
             saving: None,
             quit_after_save: false,
+            open_after_save: None,
             quit_confirmed: false,
             histogram_drag: None,
             label_probe: None,
@@ -320,8 +324,32 @@ impl Shell {
         self.grow.upper = w.center + w.width / 4.0;
     }
 
-    /// Starts loading `req` on a worker thread.
+    /// Opens `req`: first asks what to do with unsaved edits of the open image, if any.
     pub fn open(&mut self, req: OpenRequest) {
+        if self.doc.as_ref().is_some_and(|d| d.state.dirty) {
+            self.dialog = Some(Dialog::ConfirmOpen(req));
+        } else {
+            self.start_loading(req);
+        }
+    }
+
+    /// The answer to "unsaved changes" before opening `req`: save first (the load starts
+    /// when the save has finished), or open now — the unsaved ops stay in the old image's
+    /// journal and are offered for recovery when it is opened again.
+    pub fn confirm_open(&mut self, req: OpenRequest, save: bool) {
+        if save {
+            self.save();
+            if self.saving.is_some() {
+                self.open_after_save = Some(req);
+            }
+            return;
+        }
+        // The edits stay in the old image's journal: opening that image again offers them.
+        self.start_loading(req);
+    }
+
+    /// Starts loading `req` on a worker thread.
+    fn start_loading(&mut self, req: OpenRequest) {
         let (tx, rx) = channel();
         let stage = Arc::new(Mutex::new(String::from("starting")));
         let st = stage.clone();
@@ -356,6 +384,7 @@ impl Shell {
 
     /// Loads `req` on this thread (tests, benchmarks).
     pub fn open_blocking(&mut self, req: &OpenRequest) -> crate::Result<()> {
+        crate::io::progress::CURRENT.reset();
         match load(self.gpu, req, &|_| {})? {
             LoadOutcome::Ready(doc) => {
                 self.set_document(*doc);
@@ -651,11 +680,15 @@ impl Shell {
             Some(d) => d.finish_save(&job),
             None => Ok(()),
         });
+        let next = self.open_after_save.take();
         if self.report("save", r).is_some() {
             self.status = format!("saved {}", job.path.display());
             if self.quit_after_save {
                 self.quit_confirmed = true;
                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+            if let Some(req) = next {
+                self.start_loading(req);
             }
         }
         self.quit_after_save = false;
