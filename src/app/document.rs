@@ -304,6 +304,7 @@ impl Document {
         self.state.session.journal = Some(r.journal);
         self.state.dirty = true;
         self.state.version += 1;
+        self.state.labels_version += 1;
         Ok(n)
     }
 

@@ -633,9 +633,9 @@ impl Shell {
         let Some(g) = doc.state.session.gpu() else {
             return Err(crate::Error::Gpu("the shell needs the GPU session".into()));
         };
-        if doc.view3d_version != doc.state.version {
+        if doc.view3d_version != doc.state.labels_version {
             doc.view3d.labels_changed(self.gpu, &g.image, &g.labels)?;
-            doc.view3d_version = doc.state.version;
+            doc.view3d_version = doc.state.labels_version;
         }
         let key = format!(
             "{:?}",

@@ -1005,7 +1005,7 @@ impl Shell {
         let Some(doc) = &self.doc else {
             return;
         };
-        let v = doc.state.version;
+        let v = doc.state.labels_version;
         if self.stats.as_ref().is_some_and(|(sv, _)| *sv == v) {
             return;
         }

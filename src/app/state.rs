@@ -53,6 +53,9 @@ pub struct AppState<'a> {
     grow: Option<(EditOp, GrowPreview)>,
     /// Counts label changes (ops, undo/redo, previews): views redraw when it moves.
     pub version: u64,
+    /// Counts changes of the label volume itself (ops, undo/redo; not previews): the
+    /// statistics and the 3D brick map are rebuilt when it moves.
+    pub labels_version: u64,
 }
 
 impl<'a> AppState<'a> {
@@ -88,6 +91,7 @@ impl<'a> AppState<'a> {
             dirty: false,
             grow: None,
             version: 0,
+            labels_version: 0,
         })
     }
 
@@ -295,6 +299,7 @@ impl<'a> AppState<'a> {
         let r = self.session.apply(op, "voxmark view")?;
         self.dirty = true;
         self.version += 1;
+        self.labels_version += 1;
         Ok(r)
     }
 
