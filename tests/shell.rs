@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::{ok, shell_labels as labels};
+
 use eframe::egui::{self, Key, Modifiers, PointerButton, Pos2};
 use std::path::{Path, PathBuf};
 use voxmark::app::document::OpenRequest;
@@ -21,10 +23,6 @@ use voxmark::render::view::ViewKind;
 use voxmark::volume::Volume;
 
 const WINDOW: [u32; 2] = [1200, 800];
-
-fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn gpu() -> Option<&'static GpuContext> {
     common::gpu().map(|g| &*Box::leak(Box::new(g)))
@@ -50,15 +48,6 @@ fn open(gpu: &'static GpuContext, path: &Path) -> Headless {
     ok(h.idle(3));
     assert!(h.shell.dialog.is_none(), "no dialog at open");
     h
-}
-
-fn labels(h: &Headless) -> Vec<u8> {
-    let doc = h
-        .shell
-        .doc
-        .as_ref()
-        .unwrap_or_else(|| panic!("no document"));
-    ok(doc.state.session.labels()).into_owned()
 }
 
 /// Pane `i`'s size in pixels and the voxel under `p` (independent of the shell's own
@@ -336,13 +325,10 @@ fn polygon_fills_on_enter_and_save_reopen_is_identical() {
     // Save, then reopen: the saved mask loads by default and is identical.
     ok(h.key(Key::S, Modifiers::COMMAND));
     // The mask is written by a worker thread; the UI keeps drawing meanwhile.
-    for _ in 0..2000 {
-        if !h.shell.is_saving() {
-            break;
-        }
-        ok(h.idle(1));
-    }
-    assert!(!h.shell.is_saving(), "save finished");
+    assert!(
+        ok(h.frames_until(2000, |s| !s.is_saving())),
+        "save finished"
+    );
     let saved = dir.path().join("phantom.labels.nii.gz");
     assert!(saved.exists(), "Ctrl+S wrote {}", saved.display());
     assert!(!h.shell.doc.as_ref().is_some_and(|d| d.state.dirty));
@@ -550,12 +536,9 @@ fn opening_another_image_with_unsaved_edits_asks_then_saves_first() {
     };
     assert!(!h.shell.is_loading(), "nothing loads before the answer");
     h.shell.confirm_open(req, true);
-    for _ in 0..3000 {
-        if !h.shell.is_saving() && !h.shell.is_loading() {
-            break;
-        }
-        ok(h.idle(1));
-    }
+    assert!(ok(
+        h.frames_until(3000, |s| !s.is_saving() && !s.is_loading())
+    ));
     let doc = h
         .shell
         .doc

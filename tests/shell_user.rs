@@ -5,16 +5,14 @@
 
 mod common;
 
+use common::{ok, shell_labels as labels};
+
 use eframe::egui::{self, Key, Modifiers, PointerButton, Pos2};
 use std::path::Path;
 use voxmark::app::document::OpenRequest;
 use voxmark::app::headless::Headless;
 use voxmark::app::shell::{Shell, Tool};
 use voxmark::gpu::GpuContext;
-
-fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn shot(h: &Headless, name: &str) {
     if let Ok(dir) = std::env::var("VOXMARK_SHOT_DIR") {
@@ -26,23 +24,11 @@ fn shot(h: &Headless, name: &str) {
     }
 }
 
-fn labels(h: &Headless) -> Vec<u8> {
-    let doc = h
-        .shell
-        .doc
-        .as_ref()
-        .unwrap_or_else(|| panic!("no document"));
-    ok(doc.state.session.labels()).into_owned()
-}
-
 fn wait_save(h: &mut Headless) {
-    for _ in 0..5000 {
-        if !h.shell.is_saving() {
-            return;
-        }
-        ok(h.idle(1));
-    }
-    panic!("save did not finish");
+    assert!(
+        ok(h.frames_until(5000, |s| !s.is_saving())),
+        "save did not finish"
+    );
 }
 
 fn open(gpu: &'static GpuContext, req: OpenRequest) -> Headless {

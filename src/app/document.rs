@@ -9,7 +9,7 @@
 use super::state::AppState;
 use crate::edit::journal::{Journal, JournalEntry};
 use crate::edit::label_file::{read_table, save_labels};
-use crate::edit::session::Session;
+use crate::edit::session::{GpuEdit, Session};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::io::{LoadOptions, Opened};
@@ -143,6 +143,13 @@ pub fn history_path(labels: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The GPU half of a shell session (the shell always edits on the GPU).
+pub fn gpu_session<'s, 'a>(session: &'s Session<'a>) -> Result<&'s GpuEdit<'a>> {
+    session
+        .gpu()
+        .ok_or_else(|| Error::Gpu("the shell needs the GPU session".into()))
+}
+
 /// Loads `req` on `ctx` (call from a worker thread); `stage` reports what is happening.
 pub fn load(
     ctx: &'static GpuContext,
@@ -246,11 +253,8 @@ pub fn load(
     session.table.sort_by_key(|l| l.value);
     stage("compiling renderers");
     let slices = SliceRenderer::new(ctx, dtype)?;
-    let (vol, lab) = match session.gpu() {
-        Some(g) => (&g.image, &g.labels),
-        None => return Err(Error::Gpu("the shell needs the GPU session".into())),
-    };
-    let view3d = VolumeView::new(ctx, vol, Some(lab))?;
+    let g = gpu_session(&session)?;
+    let view3d = VolumeView::new(ctx, &g.image, Some(&g.labels))?;
 
     let jp = journal_path(&labels_path);
     let (journal, recovered) = Journal::open(&jp)?;
@@ -406,10 +410,8 @@ impl Document {
             return Ok(None);
         };
         let path = j.path().to_path_buf();
+        let empty = j.is_empty()?;
         drop(j);
-        let empty = std::fs::metadata(&path)
-            .map(|m| m.len() == 0)
-            .unwrap_or(true);
         if empty {
             return Ok(None);
         }

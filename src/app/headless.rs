@@ -133,6 +133,18 @@ impl Headless {
         Ok(())
     }
 
+    /// Idle frames until `done` holds (a save or a load on a worker thread finished), at
+    /// most `max`; returns whether it held.
+    pub fn frames_until(&mut self, max: usize, done: impl Fn(&Shell) -> bool) -> Result<bool> {
+        for _ in 0..max {
+            if done(&self.shell) {
+                return Ok(true);
+            }
+            self.frame(Vec::new())?;
+        }
+        Ok(done(&self.shell))
+    }
+
     /// Pointer moves to `p` (one frame).
     pub fn move_to(&mut self, p: egui::Pos2) -> Result<()> {
         self.pointer = p;

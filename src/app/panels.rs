@@ -132,7 +132,9 @@ impl Shell {
     }
 
     fn tools_menu(&mut self, ui: &mut egui::Ui) {
-        let label = self.doc.as_ref().map_or(1, |d| d.state.brush.label);
+        let (label, editable) = self.doc.as_ref().map_or((1, Editable::Everywhere), |d| {
+            (d.state.brush.label, d.state.brush.editable)
+        });
         ui.label(format!("On the active label {label}:"));
         if ui.button("Keep the largest island").clicked() {
             self.apply(EditOp::Islands {
@@ -157,10 +159,6 @@ impl Shell {
         ui.horizontal(|ui| {
             if ui.button("Threshold").clicked() {
                 let r = self.threshold;
-                let editable = self
-                    .doc
-                    .as_ref()
-                    .map_or(Editable::Everywhere, |d| d.state.brush.editable);
                 self.apply(EditOp::Threshold {
                     range: [r[0].min(r[1]), r[0].max(r[1])],
                     label,
@@ -175,10 +173,6 @@ impl Shell {
         ui.separator();
         ui.horizontal(|ui| {
             if ui.button("Dilate").clicked() {
-                let editable = self
-                    .doc
-                    .as_ref()
-                    .map_or(Editable::Everywhere, |d| d.state.brush.editable);
                 self.apply(EditOp::Dilate {
                     label,
                     radius_mm: self.morph_radius_mm,

@@ -3,6 +3,7 @@
 //! readback). A pane is re-rendered only when what it shows changed (its key). Input on a
 //! pane becomes calls into `AppState` (navigation, tools) or the 3D camera.
 
+use super::document::gpu_session;
 use super::shell::{PolygonDraft, Ruler, Shell, Tool};
 use crate::kernels::mpr::{default_palette, LabelStyle, MprKernel};
 use crate::kernels::raycast::ClipBox;
@@ -257,9 +258,7 @@ impl Shell {
         );
         let (target, fresh) = self.targets.get(i, self.gpu, renderer, size, key);
         if fresh {
-            let Some(g) = st.session.gpu() else {
-                return Err(crate::Error::Gpu("the shell needs the GPU session".into()));
-            };
+            let g = gpu_session(&st.session)?;
             let preview = match st.grow_pending() {
                 Some(crate::edit::session::GrowPreview::Gpu(m)) => Some(m),
                 _ => self.review.as_ref().and_then(|r| r.overlay()),
@@ -283,13 +282,7 @@ impl Shell {
             )?;
         }
         let painter = ui.painter_at(rect);
-        painter.image(
-            target.id,
-            rect,
-            egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
-            egui::Color32::WHITE,
-        );
-        draw_letters(&painter, rect, &geom.letters);
+        show_pane(&painter, rect, target.id, &geom.letters);
         let grid = &doc.image().grid;
         let n = grid.dims[geom.axis_n];
         let world = grid
@@ -401,28 +394,19 @@ impl Shell {
 
     /// "i j k · RAS mm · value · label" for the status bar.
     pub fn describe_voxel(&mut self, v: [f64; 3]) -> String {
-        let label = {
-            let Some(doc) = &self.doc else {
-                return String::new();
-            };
-            let d = doc.image().grid.dims;
-            let ijk = [0, 1, 2].map(|a| v[a].round());
-            if (0..3).any(|a| ijk[a] < 0.0 || ijk[a] >= d[a] as f64) {
-                return "outside the volume".into();
-            }
-            let [i, j, k] = ijk.map(|x| x as usize);
-            self.label_at(i, j, k)
-        };
-        let Some(doc) = &self.doc else {
+        let Some(d) = self.doc.as_ref().map(|doc| doc.image().grid.dims) else {
             return String::new();
         };
-        let img = doc.image();
-        let d = img.grid.dims;
         let ijk = [0, 1, 2].map(|a| v[a].round());
         if (0..3).any(|a| ijk[a] < 0.0 || ijk[a] >= d[a] as f64) {
             return "outside the volume".into();
         }
         let [i, j, k] = ijk.map(|x| x as usize);
+        let label = self.label_at(i, j, k);
+        let Some(doc) = &self.doc else {
+            return String::new();
+        };
+        let img = doc.image();
         let w = img
             .grid
             .world_from_voxel
@@ -630,9 +614,7 @@ impl Shell {
         let Some(doc) = &mut self.doc else {
             return Ok(());
         };
-        let Some(g) = doc.state.session.gpu() else {
-            return Err(crate::Error::Gpu("the shell needs the GPU session".into()));
-        };
+        let g = gpu_session(&doc.state.session)?;
         if doc.view3d_version != doc.state.labels_version {
             doc.view3d.labels_changed(self.gpu, &g.image, &g.labels)?;
             doc.view3d_version = doc.state.labels_version;
@@ -664,13 +646,7 @@ impl Shell {
             )?;
         }
         let painter = ui.painter_at(rect);
-        painter.image(
-            target.id,
-            rect,
-            egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
-            egui::Color32::WHITE,
-        );
-        draw_letters(&painter, rect, &self.view.camera.letters());
+        show_pane(&painter, rect, target.id, &self.view.camera.letters());
         let mode = match opts.mode {
             crate::kernels::raycast::RenderMode::Mip => "MIP".to_string(),
             crate::kernels::raycast::RenderMode::Dvr => format!("DVR {}", self.view.tf.name()),
@@ -825,8 +801,20 @@ impl Shell {
     }
 }
 
-/// Orientation letters at the left, right, top and bottom edges of a pane.
-fn draw_letters(painter: &egui::Painter, rect: egui::Rect, letters: &[String; 4]) {
+/// A pane's texture filling `rect`, with the orientation letters at its left, right, top
+/// and bottom edges.
+fn show_pane(
+    painter: &egui::Painter,
+    rect: egui::Rect,
+    texture: egui::TextureId,
+    letters: &[String; 4],
+) {
+    painter.image(
+        texture,
+        rect,
+        egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+        egui::Color32::WHITE,
+    );
     let font = egui::FontId::proportional(15.0);
     let yellow = egui::Color32::from_rgb(255, 220, 90);
     let at = [

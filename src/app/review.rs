@@ -9,7 +9,7 @@
 use super::shell::Shell;
 use crate::gpu::residency::PackedU8Volume;
 use crate::qa::metrics::{compare_masks, labels_present, LabelAgreement};
-use crate::qa::review::{Comment, ReviewDb};
+use crate::qa::review::{Annotation, Comment, ReviewDb};
 use crate::volume::labels::labels_for;
 use eframe::egui;
 use std::path::{Path, PathBuf};
@@ -113,11 +113,24 @@ pub fn review_db_path(labels: &Path) -> PathBuf {
 #[derive(Default)]
 pub struct ReviewRecords {
     pub db_path: Option<PathBuf>,
-    pub annotation: Option<crate::qa::review::Annotation>,
+    pub annotation: Option<Annotation>,
     pub comments: Vec<Comment>,
     pub comment_idx: usize,
     pub new_comment: String,
     pub compare_path: String,
+}
+
+/// The annotation whose mask is `mask` and its comments.
+fn read_records(db: &ReviewDb, mask: &Path) -> crate::Result<(Option<Annotation>, Vec<Comment>)> {
+    let ann = match db.find_by_mask(mask)? {
+        Some(id) => Some(db.get(id)?),
+        None => None,
+    };
+    let comments = match &ann {
+        Some(a) => db.comments(Some(a.id))?,
+        None => Vec::new(),
+    };
+    Ok((ann, comments))
 }
 
 impl Shell {
@@ -185,39 +198,42 @@ impl Shell {
         );
     }
 
+    /// Reloads the mask's record and comments. The database path is remembered even when
+    /// it cannot be opened, so a failure is reported once, not every frame (Review >
+    /// Refresh review records retries).
     fn records_refresh(&mut self) {
         let Some(doc) = &self.doc else {
             return;
         };
         let path = review_db_path(&doc.labels_path);
         let labels_path = doc.labels_path.clone();
-        let r = (|| -> crate::Result<_> {
-            let db = ReviewDb::open(&path)?;
-            let ann = match db.find_by_mask(&labels_path)? {
-                Some(id) => Some(db.get(id)?),
-                None => None,
-            };
-            let comments = match &ann {
-                Some(a) => db.comments(Some(a.id))?,
-                None => Vec::new(),
-            };
-            Ok((ann, comments))
-        })();
+        self.records.db_path = Some(path.clone());
+        let r = ReviewDb::open(&path).and_then(|db| read_records(&db, &labels_path));
+        self.set_records(r);
+    }
+
+    fn set_records(&mut self, r: crate::Result<(Option<Annotation>, Vec<Comment>)>) {
         if let Some((ann, comments)) = self.report("review database", r) {
-            self.records.db_path = Some(path);
             self.records.annotation = ann;
             self.records.comments = comments;
         }
     }
 
+    /// Runs `f` on the review database, then reloads the records from the same connection.
     fn with_db<T>(&mut self, what: &str, f: impl FnOnce(&ReviewDb) -> crate::Result<T>) {
         let Some(doc) = &self.doc else {
             return;
         };
         let path = review_db_path(&doc.labels_path);
-        let r = ReviewDb::open(&path).and_then(|db| f(&db));
+        let labels_path = doc.labels_path.clone();
+        let db = match ReviewDb::open(&path) {
+            Ok(db) => db,
+            Err(e) => return self.fail(format!("{what}: {e}")),
+        };
+        let r = f(&db);
         if self.report(what, r).is_some() {
-            self.records_refresh();
+            let records = read_records(&db, &labels_path);
+            self.set_records(records);
         }
     }
 

@@ -384,7 +384,6 @@ impl Shell {
 
     /// Loads `req` on this thread (tests, benchmarks).
     pub fn open_blocking(&mut self, req: &OpenRequest) -> crate::Result<()> {
-        crate::io::progress::CURRENT.reset();
         match load(self.gpu, req, &|_| {})? {
             LoadOutcome::Ready(doc) => {
                 self.set_document(*doc);

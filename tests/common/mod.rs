@@ -86,3 +86,18 @@ pub fn run(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The value of a test step that must succeed (panics with the error otherwise).
+pub fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The open document's labels (u8, i fastest) in a shell driven by the offscreen harness.
+pub fn shell_labels(h: &voxmark::app::headless::Headless) -> Vec<u8> {
+    let doc = h
+        .shell
+        .doc
+        .as_ref()
+        .unwrap_or_else(|| panic!("no document"));
+    ok(doc.state.session.labels()).into_owned()
+}
