@@ -15,20 +15,7 @@ SIZES=${SIZES-"512x512x512 512x512x1024"}
 BIG=${BIG-512x512x2048}
 RUNS=${RUNS:-5}
 mkdir -p "$OUT"
-# The Vulkan loader, if the machine has none (unpacked from the staged .debs).
-if ! ldconfig -p | grep -q libvulkan.so.1; then
-    for f in .gl/*.deb; do dpkg -x "$f" /; done
-    ldconfig
-fi
-if [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] && [ -z "${VK_DRIVER_FILES:-}" ]; then
-    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-fi
-export WGPU_BACKEND=${WGPU_BACKEND:-vulkan}
-V=$STAGE/voxmark
-# Test binaries look for the binary and goldens where they were built (/work/main).
-root=$(pwd)
-if [ ! -e /work/main ] && mkdir -p /work 2>/dev/null; then ln -s "$root" /work/main; fi
-mkdir -p target/release && cp "$V" target/release/voxmark
+source "$(dirname "$0")/device_env.sh"
 
 { command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; 
   nproc; "$V" gpu; } 2>&1 | tee "$OUT/gpu.txt"

@@ -8,18 +8,7 @@ STAGE=${STAGE:-.device}
 OUT=${OUT:-bench-out}
 RUNS=${RUNS:-10}
 mkdir -p "$OUT"
-if ! ldconfig -p | grep -q libvulkan.so.1; then
-    for f in .gl/*.deb; do dpkg -x "$f" /; done
-    ldconfig
-fi
-if [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] && [ -z "${VK_DRIVER_FILES:-}" ]; then
-    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-fi
-export WGPU_BACKEND=${WGPU_BACKEND:-vulkan}
-V=$STAGE/voxmark
-root=$(pwd)
-if [ ! -e /work/main ] && mkdir -p /work 2>/dev/null; then ln -s "$root" /work/main; fi
-mkdir -p target/release && cp "$V" target/release/voxmark
+source "$(dirname "$0")/device_env.sh"
 "$V" gpu 2>&1 | head -3 | tee "$OUT/gpu.txt"
 for t in "$STAGE"/tests/*; do
     echo "== $(basename "$t")"
