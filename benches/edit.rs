@@ -4,10 +4,10 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::time::Duration;
-use voxmark::edit::apply_cpu::{apply_op_cpu, EditEnv};
 use voxmark::edit::journal::Journal;
 use voxmark::edit::ops::{EditOp, Editable, Shape, Stroke};
 use voxmark::edit::session::Session;
+use voxmark::edit::{apply_op_cpu, EditEnv};
 use voxmark::volume::{Grid, Metadata, Volume, VoxelData};
 
 fn size() -> [usize; 3] {
@@ -102,9 +102,9 @@ fn benches(c: &mut Criterion) {
     g.finish();
     // GPU: the same strokes as span writes (CPU rasterisation + GPU write + count readback).
     if let Ok(ctx) = voxmark::gpu::GpuContext::new() {
-        use voxmark::edit::apply_cpu::spans_for;
-        use voxmark::edit::spans::SpanWriteKernel;
+        use voxmark::edit::lower;
         use voxmark::gpu::residency::{PackedU8Volume, ResidentVolume};
+        use voxmark::kernels::span_write::SpanWriteKernel;
         let rv = ResidentVolume::upload(&ctx, dims, &img.data).unwrap_or_else(|e| panic!("{e}"));
         let gl = PackedU8Volume::zeros(&ctx, dims).unwrap_or_else(|e| panic!("{e}"));
         let k = SpanWriteKernel::new(&ctx, img.dtype()).unwrap_or_else(|e| panic!("{e}"));
@@ -121,8 +121,9 @@ fn benches(c: &mut Criterion) {
                 let op = stroke(stamps, r, centre);
                 g.bench_function(format!("paint r={r} stamps={stamps}"), |b| {
                     b.iter(|| {
-                        let w = spans_for(&env, &op)
+                        let w = lower(&env, &op)
                             .unwrap_or_else(|e| panic!("{e}"))
+                            .into_spans()
                             .unwrap_or_else(|| panic!("span op"));
                         k.run(&ctx, &w, &rv, &gl).unwrap_or_else(|e| panic!("{e}"))
                     })

@@ -4,16 +4,17 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::time::Duration;
+use voxmark::geometry::view::{ViewGeometry, ViewKind};
 use voxmark::gpu::residency::{PackedU8Volume, ResidentVolume};
 use voxmark::gpu::GpuContext;
 use voxmark::kernels::mpr::{LabelStyle, MprKernel};
-use voxmark::kernels::region_grow::{grow_cpu, Connectivity, GrowKernel, GrowParams, GrowRequest};
+use voxmark::kernels::region_grow::{region_grow_cpu, Connectivity, GrowRequest, RegionGrowParams};
+use voxmark::kernels::region_grow_gpu::RegionGrowKernel;
 use voxmark::kernels::window_level::{window_level_cpu, WindowLevelKernel, WindowLevelParams};
 use voxmark::phantom::{Phantom, Tissue};
 use voxmark::render::slice::{
     render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer,
 };
-use voxmark::render::view::{ViewGeometry, ViewKind};
 use voxmark::volume::WindowPreset;
 
 fn size() -> [usize; 3] {
@@ -51,7 +52,7 @@ fn benches(c: &mut Criterion) {
         ph.seed_in(&vol, t, lo, hi, dims[2] / 2)
             .unwrap_or([dims[0] / 2, dims[1] / 2, dims[2] / 2])
     };
-    let grow_cases: Vec<(&str, GrowParams, [usize; 3])> = [
+    let grow_cases: Vec<(&str, RegionGrowParams, [usize; 3])> = [
         ("vessel", Tissue::Vessel, 200.0, 500.0),
         ("body", Tissue::Body, -200.0, 200.0),
     ]
@@ -68,7 +69,7 @@ fn benches(c: &mut Criterion) {
         };
         (
             name,
-            GrowParams::new(dims, vol.dtype(), &req).unwrap_or_else(|e| panic!("{e}")),
+            RegionGrowParams::new(dims, vol.dtype(), &req).unwrap_or_else(|e| panic!("{e}")),
             seed,
         )
     })
@@ -98,7 +99,7 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(n));
     for (name, gp, seed) in &grow_cases {
         g.bench_function(format!("grow {name} 6-conn"), |b| {
-            b.iter(|| grow_cpu(gp, &vol.data, &[*seed]))
+            b.iter(|| region_grow_cpu(gp, &vol.data, &[*seed]))
         });
     }
     g.finish();
@@ -154,7 +155,7 @@ fn benches(c: &mut Criterion) {
             wait(&ctx);
         })
     });
-    let gk = GrowKernel::new(&ctx, vol.dtype()).unwrap_or_else(|e| panic!("{e}"));
+    let gk = RegionGrowKernel::new(&ctx, vol.dtype()).unwrap_or_else(|e| panic!("{e}"));
     g.throughput(Throughput::Elements(n));
     for (name, gp, seed) in &grow_cases {
         g.bench_function(format!("grow {name} 6-conn"), |b| {

@@ -50,15 +50,64 @@ pub enum Error {
         uid: String,
         choices: Vec<String>,
     },
-    /// Invalid argument from the caller (not a file problem).
+    /// Bad input from the caller (not a file problem): an op with an empty range, a seed
+    /// outside the volume, a polygon with two points. Fix the request and retry.
     #[error("{0}")]
     Invalid(String),
-    /// No GPU adapter, device creation failure, or a validation error caught by an error scope.
+    /// Two things that must agree do not (label voxels vs image voxels, a kernel built for
+    /// another volume type, buffers of different dims): a caller's wiring error.
+    #[error("{0}")]
+    Mismatch(String),
+    /// The op would write or remove a locked label: unlock it (`set_label ... locked: false`).
+    #[error("{op}: label {label} is locked")]
+    LockedLabel { op: &'static str, label: u8 },
+    /// Something the request refers to does not exist (now): a review annotation or comment
+    /// id, a preview to commit, an open document, a journal to discard.
+    #[error("{0}")]
+    NotFound(String),
+    /// Stored data that voxmark wrote itself is damaged (undo bricks, a journal entry that
+    /// does not serialise): a bug or memory corruption, never the user's input.
+    #[error("{0}")]
+    Corrupt(String),
+    /// No usable GPU: no adapter, or the device could not be created. The CPU path works.
+    #[error("GPU: {0}")]
+    NoGpu(String),
+    /// The GPU ran out of memory (caught by an error scope): a smaller volume or ROI, or
+    /// another adapter.
+    #[error("GPU: {what}: out of memory: {message}")]
+    GpuOutOfMemory { what: String, message: String },
+    /// A GPU validation or driver failure caught by an error scope, or a failed readback.
     #[error("GPU: {0}")]
     Gpu(String),
 }
 
 impl Error {
+    /// Shorthand for [`Error::Invalid`].
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::Invalid(message.into())
+    }
+
+    /// Shorthand for [`Error::Mismatch`].
+    pub fn mismatch(message: impl Into<String>) -> Self {
+        Error::Mismatch(message.into())
+    }
+
+    /// The same kind of error again, for an error kept in a cache (a kernel that failed to
+    /// compile once) and reported at each later use. Errors are not `Clone` (they may hold
+    /// an `io::Error`); the copy keeps the variant where it can and the message always.
+    pub fn again(e: &Error) -> Self {
+        match e {
+            Error::NoGpu(m) => Error::NoGpu(m.clone()),
+            Error::GpuOutOfMemory { what, message } => Error::GpuOutOfMemory {
+                what: what.clone(),
+                message: message.clone(),
+            },
+            Error::Invalid(m) => Error::Invalid(m.clone()),
+            Error::Mismatch(m) => Error::Mismatch(m.clone()),
+            other => Error::Gpu(other.to_string().trim_start_matches("GPU: ").to_string()),
+        }
+    }
+
     /// Shorthand for [`Error::Format`].
     pub fn format(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
         Error::Format {

@@ -19,6 +19,7 @@ pub mod bench;
 pub mod cli;
 pub mod edit;
 pub mod error;
+pub mod geometry;
 pub mod gpu;
 pub mod io;
 pub mod kernels;

@@ -4,8 +4,8 @@
 mod common;
 
 use voxmark::app::state::AppState;
-use voxmark::edit::apply_cpu::{apply_op_cpu, EditEnv};
 use voxmark::edit::session::Session;
+use voxmark::edit::{apply_op_cpu, EditEnv};
 use voxmark::phantom::Phantom;
 use voxmark::volume::WindowPreset;
 

@@ -3,11 +3,11 @@
 
 mod common;
 
-use voxmark::edit::apply_cpu::{spans_for, EditEnv};
 use voxmark::edit::ops::parse_ops;
-use voxmark::edit::spans::{apply_spans_cpu, SpanWriteKernel};
+use voxmark::edit::{lower, EditEnv, Lowered, Program};
 use voxmark::gpu::residency::{PackedU8Volume, ResidentVolume};
 use voxmark::gpu::GpuContext;
+use voxmark::kernels::span_write::{span_write_cpu, SpanWriteKernel};
 use voxmark::phantom::Phantom;
 use voxmark::volume::{Volume, VoxelData};
 
@@ -40,7 +40,7 @@ fn run_all(ctx: &GpuContext, vol: &Volume, start: Vec<u8>, locked: &[u8]) {
     let k = SpanWriteKernel::new(ctx, vol.dtype()).unwrap_or_else(|e| panic!("{e}"));
     let mut cpu = start;
     for (n, op) in ops.iter().enumerate() {
-        let w = match spans_for(&env, op) {
+        let w = match lower(&env, op).map(Lowered::into_spans) {
             Ok(Some(w)) => w,
             Ok(None) => panic!("op {n} is span-shaped"),
             Err(e) => {
@@ -49,7 +49,7 @@ fn run_all(ctx: &GpuContext, vol: &Volume, start: Vec<u8>, locked: &[u8]) {
                 continue;
             }
         };
-        let c = apply_spans_cpu(vol, &mut cpu, &w);
+        let c = span_write_cpu(vol, &mut cpu, &w);
         let g = k.run(ctx, &w, &rv, &gl).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(g, c, "op {n} ({}): changed counts", op.name());
         let got = gl.download(ctx).unwrap_or_else(|e| panic!("{e}"));
@@ -107,8 +107,8 @@ fn span_ops_gpu_equal_cpu_on_real_mri_with_atlas() {
 
 #[test]
 fn dilate_and_erode_gpu_equal_cpu() {
-    use voxmark::edit::apply_cpu::apply_op_cpu;
-    use voxmark::edit::morph::MorphKernel;
+    use voxmark::edit::apply_op_cpu;
+    use voxmark::kernels::morphology::MorphologyKernel;
     let Some(ctx) = common::gpu() else { return };
     let ph = Phantom::new([45, 38, 27])
         .unwrap_or_else(|e| panic!("{e}"))
@@ -147,11 +147,19 @@ fn dilate_and_erode_gpu_equal_cpu() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let gl = PackedU8Volume::upload(&ctx, ph.grid.dims, &start).unwrap_or_else(|e| panic!("{e}"));
-    let k = MorphKernel::new(&ctx).unwrap_or_else(|e| panic!("{e}"));
+    let k = MorphologyKernel::new(&ctx).unwrap_or_else(|e| panic!("{e}"));
     let mut cpu = start;
     for (n, op) in ops.iter().enumerate() {
         let c = apply_op_cpu(&env, &mut cpu, op).unwrap_or_else(|e| panic!("{e}"));
-        let g = k.run(&ctx, &env, op, &gl).unwrap_or_else(|e| panic!("{e}"));
+        let Some(Program::Morphology { params, offsets }) = lower(&env, op)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_program()
+        else {
+            panic!("op {n} lowers to morphology")
+        };
+        let g = k
+            .run(&ctx, &params, &offsets, &gl)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(c > 0, "op {n} changes something");
         assert_eq!(g, c, "op {n}: changed counts");
         assert!(
@@ -276,7 +284,7 @@ fn label_box_read_write_at_unaligned_edges() {
 /// atlas, and extreme 8/16-bit volumes whose sums need the 64-bit carries.
 #[test]
 fn label_stats_gpu_equal_cpu() {
-    use voxmark::edit::stats::{label_stats, LabelStatsKernel};
+    use voxmark::kernels::label_stats::{label_stats_cpu, LabelStatsKernel};
     use voxmark::volume::{Grid, Metadata};
     let Some(ctx) = common::gpu() else { return };
     let check = |vol: &Volume, labels: &[u8]| {
@@ -286,7 +294,7 @@ fn label_stats_gpu_equal_cpu() {
         let g = LabelStatsKernel::new(&ctx, vol.dtype())
             .and_then(|k| k.run(&ctx, &vol.grid, &rv, &rl))
             .unwrap_or_else(|e| panic!("{e}"));
-        let c = label_stats(vol, labels);
+        let c = label_stats_cpu(vol, labels);
         assert_eq!(g.len(), c.len());
         assert!(!c.is_empty());
         for (g, c) in g.iter().zip(&c) {
@@ -358,9 +366,11 @@ fn label_stats_gpu_equal_cpu() {
 /// rules, ties for the largest, and a forced multi-slab run.
 #[test]
 fn islands_gpu_equal_cpu_with_and_without_slabs() {
-    use voxmark::edit::apply_cpu::apply_op_cpu;
-    use voxmark::edit::commit::{CommitKernel, CommitParams};
-    use voxmark::kernels::region_grow::{Connectivity, GrowKernel, IslandRule, Islands};
+    use voxmark::edit::apply_op_cpu;
+    use voxmark::kernels::commit_mask::{CommitMaskKernel, CommitMaskParams};
+    use voxmark::kernels::islands::{IslandRule, Islands};
+    use voxmark::kernels::region_grow::Connectivity;
+    use voxmark::kernels::region_grow_gpu::RegionGrowKernel;
     use voxmark::volume::DType;
     let Some(ctx) = common::gpu() else { return };
     let ph = Phantom::new([37, 31, 29])
@@ -389,8 +399,8 @@ fn islands_gpu_equal_cpu_with_and_without_slabs() {
         image: &ph,
         locked: [false; 256],
     };
-    let k = GrowKernel::new(&ctx, DType::U8).unwrap_or_else(|e| panic!("{e}"));
-    let commit = CommitKernel::new(&ctx).unwrap_or_else(|e| panic!("{e}"));
+    let k = RegionGrowKernel::new(&ctx, DType::U8).unwrap_or_else(|e| panic!("{e}"));
+    let commit = CommitMaskKernel::new(&ctx).unwrap_or_else(|e| panic!("{e}"));
     for label in [3u8, 5, 1] {
         for conn in [6u32, 18, 26] {
             for keep_largest in [true, false] {
@@ -422,7 +432,7 @@ fn islands_gpu_equal_cpu_with_and_without_slabs() {
                         Islands::Nothing => assert_eq!(changed, 0, "{what}"),
                         Islands::Remove { mask, voxels } => {
                             assert_eq!(voxels, changed, "{what}");
-                            let cp = CommitParams::new(gl.dims, 0, &[false; 256]);
+                            let cp = CommitMaskParams::new(gl.dims, 0, &[false; 256]);
                             commit
                                 .run(&ctx, &cp, &mask, &gl)
                                 .unwrap_or_else(|e| panic!("{e}"));
@@ -445,7 +455,7 @@ fn islands_gpu_equal_cpu_with_and_without_slabs() {
 /// exactly what the CPU reference removes; under 26-connectivity it is one component.
 #[test]
 fn islands_gpu_with_tens_of_thousands_of_components() {
-    use voxmark::edit::apply_cpu::apply_op_cpu;
+    use voxmark::edit::apply_op_cpu;
     use voxmark::edit::session::Session;
     let Some(ctx) = common::gpu() else { return };
     let d = [48usize, 48, 48];

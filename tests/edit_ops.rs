@@ -4,11 +4,11 @@
 mod common;
 
 use glam::{DMat4, DVec4};
-use voxmark::edit::apply_cpu::{apply_op_cpu, EditEnv};
 use voxmark::edit::journal::Journal;
 use voxmark::edit::ops::{parse_ops, EditOp, Editable, Shape, Stroke};
 use voxmark::edit::session::Session;
-use voxmark::render::view::ViewKind;
+use voxmark::edit::{apply_op_cpu, EditEnv};
+use voxmark::geometry::view::ViewKind;
 use voxmark::volume::{Grid, Metadata, Volume, VoxelData};
 
 /// A volume with the given spacing (RAS-aligned) whose value at (i,j,k) is i + 10 j + 100 k.

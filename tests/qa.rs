@@ -166,3 +166,19 @@ fn review_lifecycle_through_the_cli() {
         "{err}"
     );
 }
+
+#[test]
+fn disagreement_regions_are_26_connected_and_sorted() {
+    let d = [6, 5, 4];
+    let mut m = vec![0u8; 120];
+    let at = |i: usize, j: usize, k: usize| i + 6 * (j + 5 * k);
+    m[at(0, 0, 0)] = 1;
+    m[at(1, 1, 1)] = 1; // diagonal neighbour: same region
+    m[at(5, 4, 3)] = 1;
+    m[at(4, 4, 3)] = 1;
+    m[at(3, 4, 3)] = 1;
+    let r = voxmark::qa::disagreement::disagreement_regions(&m, d, 10);
+    assert_eq!(r.len(), 2);
+    assert_eq!((r[0].voxels, r[0].at), (3, [3, 4, 3]));
+    assert_eq!((r[1].voxels, r[1].at), (2, [0, 0, 0]));
+}

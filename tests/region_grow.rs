@@ -6,8 +6,9 @@ mod common;
 
 use voxmark::gpu::residency::ResidentVolume;
 use voxmark::kernels::region_grow::{
-    confidence_range, grow_cpu, Connectivity, GrowKernel, GrowParams, GrowRequest,
+    confidence_range, region_grow_cpu, Connectivity, GrowRequest, RegionGrowParams,
 };
+use voxmark::kernels::region_grow_gpu::RegionGrowKernel;
 use voxmark::phantom::{Phantom, Tissue};
 use voxmark::volume::Volume;
 
@@ -38,7 +39,7 @@ fn gpu_equals_cpu_for_all_connectivities_rois_and_slabs() {
     let Some(ctx) = common::gpu() else { return };
     let (p, v) = phantom([57, 50, 46]);
     let rv = ResidentVolume::upload(&ctx, v.grid.dims, &v.data).unwrap_or_else(|e| panic!("{e}"));
-    let k = GrowKernel::new(&ctx, v.dtype()).unwrap_or_else(|e| panic!("{e}"));
+    let k = RegionGrowKernel::new(&ctx, v.dtype()).unwrap_or_else(|e| panic!("{e}"));
     let vessel = seed_in(&p, &v, Tissue::Vessel, 200.0, 500.0, 40);
     let vessel2 = seed_in(&p, &v, Tissue::Vessel, 200.0, 500.0, 900);
     let body = seed_in(&p, &v, Tissue::Body, -100.0, 150.0, 5000);
@@ -64,9 +65,9 @@ fn gpu_equals_cpu_for_all_connectivities_rois_and_slabs() {
                 roi,
                 label: 3,
             };
-            let gp =
-                GrowParams::new(v.grid.dims, v.dtype(), &req).unwrap_or_else(|e| panic!("{e}"));
-            let cpu = grow_cpu(&gp, &v.data, &seeds);
+            let gp = RegionGrowParams::new(v.grid.dims, v.dtype(), &req)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let cpu = region_grow_cpu(&gp, &v.data, &seeds);
             assert!(count(&cpu) > 0);
             for planes in [None, Some(7), Some(1)] {
                 let gpu = k
@@ -131,14 +132,14 @@ fn helix_needs_four_dispatches_not_its_length() {
         roi: None,
         label: 1,
     };
-    let gp = GrowParams::new(v.grid.dims, v.dtype(), &req).unwrap_or_else(|e| panic!("{e}"));
+    let gp = RegionGrowParams::new(v.grid.dims, v.dtype(), &req).unwrap_or_else(|e| panic!("{e}"));
     let rv = ResidentVolume::upload(&ctx, v.grid.dims, &v.data).unwrap_or_else(|e| panic!("{e}"));
-    let k = GrowKernel::new(&ctx, v.dtype()).unwrap_or_else(|e| panic!("{e}"));
+    let k = RegionGrowKernel::new(&ctx, v.dtype()).unwrap_or_else(|e| panic!("{e}"));
     let gpu = k
         .run(&ctx, &gp, &[seed], &rv, None)
         .and_then(|m| m.download(&ctx))
         .unwrap_or_else(|e| panic!("{e}"));
-    let cpu = grow_cpu(&gp, &v.data, &[seed]);
+    let cpu = region_grow_cpu(&gp, &v.data, &[seed]);
     assert_eq!(gpu, cpu);
     let depth = bfs_depth(&cpu, v.grid.dims, seed);
     eprintln!(
@@ -169,8 +170,8 @@ fn seed_outside_the_range_grows_nothing() {
         roi: None,
         label: 1,
     };
-    let gp = GrowParams::new(v.grid.dims, v.dtype(), &req).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(count(&grow_cpu(&gp, &v.data, &[s])), 0);
+    let gp = RegionGrowParams::new(v.grid.dims, v.dtype(), &req).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(count(&region_grow_cpu(&gp, &v.data, &[s])), 0);
 }
 
 #[test]
@@ -189,8 +190,8 @@ fn confidence_range_centres_on_the_seed_tissue() {
             roi: None,
             label: 1,
         };
-        Ok(grow_cpu(
-            &GrowParams::new(dims, v.dtype(), &req)?,
+        Ok(region_grow_cpu(
+            &RegionGrowParams::new(dims, v.dtype(), &req)?,
             &v.data,
             &[s],
         ))
@@ -204,14 +205,14 @@ fn confidence_range_centres_on_the_seed_tissue() {
 
 #[test]
 fn grow_preview_renders_and_commits_respecting_locked_labels() {
-    use voxmark::edit::commit::{commit_mask_cpu, CommitParams};
     use voxmark::edit::label_volume::LabelInfo;
     use voxmark::edit::LabelVolume;
+    use voxmark::geometry::view::{ViewGeometry, ViewKind};
+    use voxmark::kernels::commit_mask::{commit_mask_cpu, CommitMaskParams};
     use voxmark::kernels::mpr::LabelStyle;
     use voxmark::render::slice::{
         render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer,
     };
-    use voxmark::render::view::{ViewGeometry, ViewKind};
     use voxmark::volume::WindowPreset;
 
     let Some(ctx) = common::gpu() else { return };
@@ -226,12 +227,12 @@ fn grow_preview_renders_and_commits_respecting_locked_labels() {
         roi: None,
         label: 1,
     };
-    let gp = GrowParams::new(dims, v.dtype(), &req).unwrap_or_else(|e| panic!("{e}"));
+    let gp = RegionGrowParams::new(dims, v.dtype(), &req).unwrap_or_else(|e| panic!("{e}"));
     let rv = ResidentVolume::upload(&ctx, dims, &v.data).unwrap_or_else(|e| panic!("{e}"));
-    let mask_gpu = GrowKernel::new(&ctx, v.dtype())
+    let mask_gpu = RegionGrowKernel::new(&ctx, v.dtype())
         .and_then(|k| k.run(&ctx, &gp, &[body], &rv, None))
         .unwrap_or_else(|e| panic!("{e}"));
-    let mask = grow_cpu(&gp, &v.data, &[body]);
+    let mask = region_grow_cpu(&gp, &v.data, &[body]);
     // Existing labels: label 2 (locked) on the lower half of slices, label 3 elsewhere on a band.
     let mut labels = vec![0u8; v.grid.voxel_count()];
     for (idx, l) in labels.iter_mut().enumerate() {
@@ -311,7 +312,7 @@ fn grow_preview_renders_and_commits_respecting_locked_labels() {
     assert!(lv.preview().is_none());
     let mut expect = labels.clone();
     let n = commit_mask_cpu(
-        &CommitParams::new(
+        &CommitMaskParams::new(
             [dims[0] as u32, dims[1] as u32, dims[2] as u32],
             5,
             &lv.locked(),

@@ -10,16 +10,15 @@ use glam::DMat4;
 use images::{assert_golden, compare};
 use voxmark::edit::ops::parse_ops;
 use voxmark::edit::session::{Labels, Session};
+use voxmark::geometry::camera::Camera;
 use voxmark::gpu::readback::read_buffer;
 use voxmark::gpu::residency::{PackedU8Volume, ResidentVolume};
 use voxmark::gpu::GpuContext;
+use voxmark::kernels::bricks::{brick_map_cpu, BrickMap, BricksKernel};
 use voxmark::kernels::mpr::LabelStyle;
-use voxmark::kernels::raycast::{
-    brick_map_cpu, raycast_cpu, BrickMap, HostScene, RaycastKernel, RenderMode,
-};
+use voxmark::kernels::raycast::{raycast_cpu, HostScene, RenderMode};
 use voxmark::kernels::transfer::{TfPreset, TransferFunction};
 use voxmark::phantom::Phantom;
-use voxmark::render::camera::Camera;
 use voxmark::render::volume_view::{render_3d_cpu, VolumeView, VolumeViewOptions};
 use voxmark::volume::{Grid, Metadata, Volume, VoxelData, WindowPreset};
 
@@ -129,9 +128,9 @@ fn brick_map_gpu_equals_cpu_and_skipping_never_changes_the_picture() {
     let d = vol.grid.dims;
     let rv = ResidentVolume::upload(&ctx, d, &vol.data).unwrap_or_else(|e| panic!("{e}"));
     let rl = PackedU8Volume::upload(&ctx, d, &labels).unwrap_or_else(|e| panic!("{e}"));
-    let k = RaycastKernel::new(&ctx, vol.dtype()).unwrap_or_else(|e| panic!("{e}"));
-    let map = k.brick_map(&ctx, &rv).unwrap_or_else(|e| panic!("{e}"));
-    k.update_labels(&ctx, &rv, &rl, &map)
+    let bk = BricksKernel::new(&ctx, vol.dtype()).unwrap_or_else(|e| panic!("{e}"));
+    let map = bk.brick_map(&ctx, &rv).unwrap_or_else(|e| panic!("{e}"));
+    bk.update_labels(&ctx, &rv, &rl, &map)
         .unwrap_or_else(|e| panic!("{e}"));
     let cpu = brick_map_cpu(&vol.data, Some(&labels), d);
     let n = cpu.range.len() as u64;

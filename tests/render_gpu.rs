@@ -7,6 +7,7 @@ mod common;
 mod images;
 
 use glam::{DMat3, DMat4, DVec3, DVec4};
+use voxmark::geometry::view::{ViewGeometry, ViewKind};
 use voxmark::gpu::residency::{PackedU8Volume, ResidentVolume};
 use voxmark::gpu::GpuContext;
 use voxmark::kernels::histogram::{histogram_cpu, HistogramKernel, HistogramParams};
@@ -17,7 +18,6 @@ use voxmark::render::annotate::draw_orientation;
 use voxmark::render::slice::{
     render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer,
 };
-use voxmark::render::view::{ViewGeometry, ViewKind};
 use voxmark::volume::{Grid, Metadata, Volume, VoxelData, WindowPreset};
 
 fn phantom(dims: [usize; 3]) -> (Volume, Vec<u8>) {

@@ -2,6 +2,7 @@
 //! ch2 (MRI) and a CT DICOM series, segment with grow + brush + polygon, undo, save,
 //! reopen, and find the mask identical; review the result against a second annotation.
 //! With `VOXMARK_SHOT_DIR` set, the frames are written there as PNGs to look at.
+#![cfg(feature = "gui")]
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! a CT DICOM series, with `--screenshot`. The picture must show four panes with content and
 //! the label colours. Needs `xvfb-run` (installed by scripts/setup.sh); with REQUIRE_GPU=1 a
 //! missing one is a failure.
+#![cfg(feature = "gui")]
 
 mod common;
 

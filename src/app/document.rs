@@ -88,10 +88,12 @@ pub struct Document {
 }
 
 /// `<name>.labels.nii.gz` beside the image when that folder is writable, else in the
-/// current folder (e.g. an atlas under /usr/share).
+/// current folder (e.g. an atlas under /usr/share). The built-in phantom's labels live in the
+/// user's data folder ([`user_data_dir`]), never in the current folder. Nothing is created
+/// here: the folder and files appear with the first edit or save.
 pub fn default_labels_path(image: Option<&Path>) -> PathBuf {
     let Some(p) = image else {
-        return PathBuf::from("phantom.labels.nii.gz");
+        return user_data_dir().join("phantom.labels.nii.gz");
     };
     let name = p
         .file_name()
@@ -106,6 +108,24 @@ pub fn default_labels_path(image: Option<&Path>) -> PathBuf {
     match p.parent().filter(|d| !d.as_os_str().is_empty()) {
         Some(d) if writable(d) => d.join(file),
         _ => PathBuf::from(file),
+    }
+}
+
+/// voxmark's folder for its own working files (the built-in phantom's labels and journal):
+/// `$XDG_DATA_HOME/voxmark`, else `~/.local/share/voxmark` (XDG Base Directory defaults),
+/// else `voxmark` under the system temp folder.
+pub fn user_data_dir() -> PathBuf {
+    let nonempty = |v: &str| {
+        std::env::var_os(v)
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(d) = nonempty("XDG_DATA_HOME").filter(|d| d.is_absolute()) {
+        return d.join("voxmark");
+    }
+    match nonempty("HOME") {
+        Some(h) => h.join(".local").join("share").join("voxmark"),
+        None => std::env::temp_dir().join("voxmark"),
     }
 }
 
@@ -315,7 +335,7 @@ impl Document {
     /// Sets the pending journal aside (kept on disk, renamed) and starts a fresh one.
     pub fn discard_recovery(&mut self) -> Result<PathBuf> {
         let Some(r) = self.recovery.take() else {
-            return Err(Error::Invalid("no journal to discard".into()));
+            return Err(Error::NotFound("no journal to discard".into()));
         };
         let path = r.journal.path().to_path_buf();
         drop(r);
@@ -337,6 +357,10 @@ impl Document {
             None => None,
         };
         let path = self.labels_path.clone();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // The phantom's data folder is created by the first save or edit, not at open.
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
         let (tx, rx) = std::sync::mpsc::channel();
         let p2 = path.clone();
         std::thread::Builder::new()

@@ -5,10 +5,10 @@
 use super::document::OpenRequest;
 use super::shell::{open_dialog, Dialog, Shell, Tool};
 use crate::edit::ops::{EditOp, Editable, Shape};
+use crate::geometry::camera::Camera;
 use crate::kernels::raycast::RenderMode;
 use crate::kernels::transfer::TfPreset;
 use crate::kernels::window_level::Preset;
-use crate::render::camera::Camera;
 use eframe::egui;
 use std::path::PathBuf;
 

@@ -324,7 +324,7 @@ impl Shell {
         i: usize,
         rect: egui::Rect,
         ppp: f32,
-        geom: &crate::render::view::ViewGeometry,
+        geom: &crate::geometry::view::ViewGeometry,
         hover_vox: Option<[f64; 3]>,
     ) {
         let Some(doc) = self.doc.as_ref() else {
@@ -667,7 +667,7 @@ impl Shell {
     /// The 3D view's options from the shell's settings.
     pub fn view3d_options(&self, labels: Option<LabelStyle>) -> crate::Result<VolumeViewOptions> {
         let Some(doc) = &self.doc else {
-            return Err(crate::Error::Invalid("no document".into()));
+            return Err(crate::Error::NotFound("no document".into()));
         };
         let w = doc.auto_window;
         let tf = TransferFunction::from_points(

@@ -8,19 +8,12 @@
 
 use super::shell::Shell;
 use crate::gpu::residency::PackedU8Volume;
+use crate::qa::disagreement::{disagreement_regions, Region};
 use crate::qa::metrics::{compare_masks, labels_present, LabelAgreement};
 use crate::qa::review::{Annotation, Comment, ReviewDb};
 use crate::volume::labels::labels_for;
 use eframe::egui;
 use std::path::{Path, PathBuf};
-
-/// One connected region of disagreement.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Region {
-    pub voxels: u64,
-    /// A voxel of the region (its first in scan order).
-    pub at: [usize; 3],
-}
 
 /// A comparison of A (the labels when it started) with B.
 pub struct ReviewMode {
@@ -36,54 +29,6 @@ pub struct ReviewMode {
     pub metrics: Vec<LabelAgreement>,
     pub regions: Vec<Region>,
     pub region_idx: usize,
-}
-
-/// Regions of `mask != 0`, 26-connected, largest first (at most `limit`).
-pub fn disagreement_regions(mask: &[u8], dims: [usize; 3], limit: usize) -> Vec<Region> {
-    let [nx, ny, nz] = dims;
-    let mut seen = vec![false; mask.len()];
-    let mut out = Vec::new();
-    let mut stack = Vec::new();
-    for start in 0..mask.len() {
-        if mask[start] == 0 || seen[start] {
-            continue;
-        }
-        seen[start] = true;
-        stack.push(start);
-        let mut n = 0u64;
-        while let Some(v) = stack.pop() {
-            n += 1;
-            let (x, y, z) = (v % nx, (v / nx) % ny, v / (nx * ny));
-            for dz in -1i64..=1 {
-                for dy in -1i64..=1 {
-                    for dx in -1i64..=1 {
-                        let (xx, yy, zz) = (x as i64 + dx, y as i64 + dy, z as i64 + dz);
-                        if xx < 0
-                            || yy < 0
-                            || zz < 0
-                            || xx >= nx as i64
-                            || yy >= ny as i64
-                            || zz >= nz as i64
-                        {
-                            continue;
-                        }
-                        let w = xx as usize + nx * (yy as usize + ny * zz as usize);
-                        if mask[w] != 0 && !seen[w] {
-                            seen[w] = true;
-                            stack.push(w);
-                        }
-                    }
-                }
-            }
-        }
-        out.push(Region {
-            voxels: n,
-            at: [start % nx, (start / nx) % ny, start / (nx * ny)],
-        });
-    }
-    out.sort_by(|a, b| b.voxels.cmp(&a.voxels).then(a.at.cmp(&b.at)));
-    out.truncate(limit);
-    out
 }
 
 impl ReviewMode {
@@ -208,6 +153,13 @@ impl Shell {
         let path = review_db_path(&doc.labels_path);
         let labels_path = doc.labels_path.clone();
         self.records.db_path = Some(path.clone());
+        if !path.exists() {
+            // Looking creates nothing: the database appears with the first registration,
+            // status change or comment (`with_db`).
+            self.records.annotation = None;
+            self.records.comments.clear();
+            return;
+        }
         let r = ReviewDb::open(&path).and_then(|db| read_records(&db, &labels_path));
         self.set_records(r);
     }

@@ -9,109 +9,15 @@
 use super::document::{load, Document, LoadOutcome, OpenRequest};
 use super::panes::PaneTargets;
 use super::review::ReviewMode;
+pub use super::tools::{GrowSettings, PolygonDraft, Ruler, Tool, ViewSettings};
 use crate::edit::ops::{EditOp, Shape};
-use crate::edit::stats::LabelStats;
 use crate::gpu::GpuContext;
-use crate::kernels::raycast::RenderMode;
-use crate::kernels::transfer::TfPreset;
-use crate::render::camera::Camera;
+use crate::kernels::label_stats::LabelStats;
 use eframe::egui;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-
-/// What a left click does in a slice pane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tool {
-    /// Click or drag moves the crosshair.
-    Crosshair,
-    Brush,
-    Eraser,
-    /// Click adds a seed; the preview follows the seeds and the range.
-    Grow,
-    /// Click adds a vertex; double-click or Enter closes and fills.
-    Polygon,
-    /// Drag measures a distance in mm.
-    Ruler,
-}
-
-impl Tool {
-    pub const ALL: [Tool; 6] = [
-        Tool::Crosshair,
-        Tool::Brush,
-        Tool::Eraser,
-        Tool::Grow,
-        Tool::Polygon,
-        Tool::Ruler,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Tool::Crosshair => "Crosshair (C)",
-            Tool::Brush => "Brush (B)",
-            Tool::Eraser => "Eraser (E)",
-            Tool::Grow => "Region grow (G)",
-            Tool::Polygon => "Polygon (P)",
-            Tool::Ruler => "Ruler (R)",
-        }
-    }
-}
-
-/// Region-grow settings and seeds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GrowSettings {
-    pub seeds: Vec<[usize; 3]>,
-    pub lower: f64,
-    pub upper: f64,
-    pub connectivity: u32,
-}
-
-/// How the panes look (not part of the annotation).
-#[derive(Debug, Clone)]
-pub struct ViewSettings {
-    pub show_labels: bool,
-    pub label_opacity: f32,
-    /// Opacity of the label surfaces in the 3D pane.
-    pub label_opacity_3d: f32,
-    pub outline: bool,
-    pub linear: bool,
-    /// Pane shown alone (0 axial, 1 coronal, 2 sagittal, 3 3D).
-    pub maximized: Option<usize>,
-    pub mode3d: RenderMode,
-    pub tf: TfPreset,
-    pub camera: Camera,
-    pub clip_crosshair: bool,
-}
-
-/// A polygon being drawn in one pane, on one slice.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PolygonDraft {
-    pub pane: usize,
-    pub slice: usize,
-    /// Vertices in voxel coordinates.
-    pub points: Vec<[f64; 3]>,
-}
-
-/// A distance measured in a pane (voxel coordinates).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Ruler {
-    pub pane: usize,
-    pub a: [f64; 3],
-    pub b: [f64; 3],
-}
-
-impl Ruler {
-    pub fn length_mm(&self, grid: &crate::volume::Grid) -> f64 {
-        let pa = grid
-            .world_from_voxel
-            .transform_point3(glam::DVec3::from(self.a));
-        let pb = grid
-            .world_from_voxel
-            .transform_point3(glam::DVec3::from(self.b));
-        pa.distance(pb)
-    }
-}
 
 /// Modal dialogs.
 pub enum Dialog {
@@ -224,24 +130,8 @@ impl Shell {
             gpu,
             doc: None,
             tool: Tool::Crosshair,
-            grow: GrowSettings {
-                seeds: Vec::new(),
-                lower: 0.0,
-                upper: 0.0,
-                connectivity: 6,
-            },
-            view: ViewSettings {
-                show_labels: true,
-                label_opacity: 0.5,
-                label_opacity_3d: 1.0,
-                outline: false,
-                linear: false,
-                maximized: None,
-                mode3d: RenderMode::Dvr,
-                tf: TfPreset::CtBone,
-                camera: Camera::default(),
-                clip_crosshair: false,
-            },
+            grow: GrowSettings::default(),
+            view: ViewSettings::default(),
             polygon: None,
             ruler: None,
             dialog: None,
@@ -275,9 +165,8 @@ impl Shell {
         let h = &doc.histogram;
         self.grow.seeds.clear();
         self.threshold = [doc.auto_window.center, h.max];
-        self.view.tf = TfPreset::default_for(&doc.image().data, &doc.image().meta.modality);
-        self.view.camera = Camera::default();
-        self.view.mode3d = RenderMode::Dvr;
+        self.view
+            .reset_3d(&doc.image().data, &doc.image().meta.modality);
         self.polygon = None;
         self.ruler = None;
         self.stats = None;
@@ -481,18 +370,12 @@ impl Shell {
         let Some(doc) = &mut self.doc else {
             return;
         };
-        if self.grow.seeds.is_empty() {
+        let Some(op) = self
+            .grow
+            .op(doc.state.brush.label, doc.state.brush.editable)
+        else {
             doc.state.cancel_grow();
             return;
-        }
-        let op = EditOp::Grow {
-            seeds: self.grow.seeds.clone(),
-            lower: self.grow.lower.min(self.grow.upper),
-            upper: self.grow.upper.max(self.grow.lower),
-            connectivity: self.grow.connectivity,
-            label: doc.state.brush.label,
-            roi: None,
-            editable: doc.state.brush.editable,
         };
         let r = doc.state.grow_preview_op(op).map(|p| match p {
             crate::edit::session::GrowPreview::Gpu(_) => None,
@@ -533,7 +416,7 @@ impl Shell {
             1,
             |lower, upper| {
                 use crate::kernels::region_grow::{
-                    grow_cpu, Connectivity, GrowParams, GrowRequest,
+                    region_grow_cpu, Connectivity, GrowRequest, RegionGrowParams,
                 };
                 let req = GrowRequest {
                     seeds: seeds.clone(),
@@ -543,7 +426,7 @@ impl Shell {
                     roi: None,
                     label: 1,
                 };
-                let p = GrowParams::new(dims, img.dtype(), &req)?;
+                let p = RegionGrowParams::new(dims, img.dtype(), &req)?;
                 // The region the range is re-estimated from: grown on the GPU (and read back)
                 // on a hardware adapter, by the CPU twin otherwise (same voxels, tested).
                 match doc.state.session.gpu().filter(|_| !self.gpu.is_software()) {
@@ -551,7 +434,7 @@ impl Shell {
                         .grow_kernel()
                         .run(self.gpu, &p, &seeds, &g.image, None)?
                         .download(self.gpu),
-                    None => Ok(grow_cpu(&p, &img.data, &seeds)),
+                    None => Ok(region_grow_cpu(&p, &img.data, &seeds)),
                 }
             },
         );

@@ -12,7 +12,7 @@
 use crate::edit::ops::{EditOp, Editable, Shape, Stroke};
 use crate::edit::session::{GrowPreview, OpReport, Session};
 use crate::error::Result;
-use crate::render::view::{ViewGeometry, ViewKind};
+use crate::geometry::view::{ViewGeometry, ViewKind};
 use crate::volume::WindowPreset;
 
 /// One slice pane.

@@ -5,20 +5,21 @@ use super::{time_runs, BenchBackend, BenchOp, Row};
 use crate::edit::ops::{EditOp, Editable, Shape, Stroke};
 use crate::edit::session::Session;
 use crate::error::{Error, Result};
+use crate::geometry::camera::Camera;
+use crate::geometry::view::{ViewGeometry, ViewKind};
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::gpu::GpuContext;
 use crate::io::{load_volume, LoadOptions};
 use crate::kernels::mpr::{LabelStyle, MprKernel};
 use crate::kernels::raycast::RenderMode;
 use crate::kernels::region_grow::{
-    confidence_range, grow_cpu, Connectivity, GrowKernel, GrowParams, GrowRequest,
+    confidence_range, region_grow_cpu, Connectivity, GrowRequest, RegionGrowParams,
 };
+use crate::kernels::region_grow_gpu::RegionGrowKernel;
 use crate::kernels::transfer::{TfPreset, TransferFunction};
 use crate::kernels::window_level::{window_level_cpu, WindowLevelKernel, WindowLevelParams};
 use crate::phantom::{Phantom, Tissue};
-use crate::render::camera::Camera;
 use crate::render::slice::{render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer};
-use crate::render::view::{ViewGeometry, ViewKind};
 use crate::render::volume_view::{render_3d_cpu, VolumeView, VolumeViewOptions};
 use crate::volume::{Volume, WindowPreset};
 use std::cell::Cell;
@@ -290,8 +291,8 @@ fn grow_cases(inp: &Inputs) -> Result<Vec<(String, GrowRequest)>> {
                 confidence_range(&vol.data, vol.grid.dims, &[seed], 2.5, 1, 4, |lo, hi| {
                     req.lower = lo;
                     req.upper = hi;
-                    let p = GrowParams::new(vol.grid.dims, vol.dtype(), &req)?;
-                    Ok(grow_cpu(&p, &vol.data, &[seed]))
+                    let p = RegionGrowParams::new(vol.grid.dims, vol.dtype(), &req)?;
+                    Ok(region_grow_cpu(&p, &vol.data, &[seed]))
                 })?;
             req.lower = range.lower;
             req.upper = range.upper;
@@ -442,10 +443,10 @@ fn cpu_case(inp: &Inputs, op: BenchOp) -> Result<Vec<Row>> {
         }
         BenchOp::Grow => {
             for (name, req) in grow_cases(inp)? {
-                let p = GrowParams::new(d, vol.dtype(), &req)?;
+                let p = RegionGrowParams::new(d, vol.dtype(), &req)?;
                 let grown = Cell::new(0usize);
                 let t = time_runs(inp.runs, || {
-                    let m = grow_cpu(&p, &vol.data, &req.seeds);
+                    let m = region_grow_cpu(&p, &vol.data, &req.seeds);
                     grown.set(m.iter().filter(|&&v| v != 0).count());
                     Ok(())
                 })?;
@@ -514,9 +515,9 @@ fn gpu_case(inp: &Inputs, g: &GpuSide, op: BenchOp) -> Result<Vec<Row>> {
             rows.push(gpu_frame(inp, g, "MPR frame 512x512", &view, &opts, true)?);
         }
         BenchOp::Grow => {
-            let k = GrowKernel::new(ctx, vol.dtype())?;
+            let k = RegionGrowKernel::new(ctx, vol.dtype())?;
             for (name, req) in grow_cases(inp)? {
-                let p = GrowParams::new(d, vol.dtype(), &req)?;
+                let p = RegionGrowParams::new(d, vol.dtype(), &req)?;
                 let mut mask = None;
                 let t = time_runs(inp.runs, || {
                     mask = Some(k.run(ctx, &p, &req.seeds, &g.image, None)?);
@@ -538,7 +539,14 @@ fn gpu_case(inp: &Inputs, g: &GpuSide, op: BenchOp) -> Result<Vec<Row>> {
             })?);
         }
         BenchOp::ThreeD => rows.extend(three_d_gpu(inp, g)?),
+        #[cfg(feature = "gui")]
         BenchOp::Frame => rows.extend(shell_frames(inp, g)?),
+        #[cfg(not(feature = "gui"))]
+        BenchOp::Frame => {
+            return Err(crate::Error::invalid(
+                "bench --ops frame: this voxmark was built without the GUI (cargo feature `gui`)",
+            ))
+        }
     }
     Ok(rows)
 }
@@ -667,6 +675,7 @@ fn three_d_cpu(inp: &Inputs) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+#[cfg(feature = "gui")]
 /// Whole shell frames in a 1920×1080 offscreen window (egui + the four GPU panes + egui
 /// painting), waited for: unchanged (what a still screen costs) and with every pane
 /// re-rendered (what a window change, an edit or a crosshair move costs at most).

@@ -4,8 +4,9 @@ use crate::gpu::residency::ResidentVolume;
 use crate::gpu::GpuContext;
 use crate::io::nifti::write_nifti;
 use crate::kernels::region_grow::{
-    confidence_range, grow_cpu, Connectivity, GrowKernel, GrowParams, GrowRequest,
+    confidence_range, region_grow_cpu, Connectivity, GrowRequest, RegionGrowParams,
 };
+use crate::kernels::region_grow_gpu::RegionGrowKernel;
 use crate::volume::{Metadata, Volume, VoxelData};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -97,7 +98,7 @@ pub(crate) fn parse_roi(s: &str) -> Result<[usize; 6], String> {
 /// The chosen backend and, for the GPU, its context and resident volume.
 enum Engine {
     Cpu,
-    Gpu(Box<(GpuContext, ResidentVolume, GrowKernel)>),
+    Gpu(Box<(GpuContext, ResidentVolume, RegionGrowKernel)>),
 }
 
 pub fn run(a: GrowArgs) -> anyhow::Result<()> {
@@ -115,7 +116,7 @@ pub fn run(a: GrowArgs) -> anyhow::Result<()> {
         label: a.label,
     };
     // Validate seeds/ROI before any heavy work.
-    GrowParams::new(
+    RegionGrowParams::new(
         dims,
         vol.dtype(),
         &GrowRequest {
@@ -149,9 +150,9 @@ pub fn run(a: GrowArgs) -> anyhow::Result<()> {
             upper,
             ..base.clone()
         };
-        let p = GrowParams::new(dims, vol.dtype(), &req)?;
+        let p = RegionGrowParams::new(dims, vol.dtype(), &req)?;
         match &engine {
-            Engine::Cpu => Ok(grow_cpu(&p, &vol.data, &req.seeds)),
+            Engine::Cpu => Ok(region_grow_cpu(&p, &vol.data, &req.seeds)),
             Engine::Gpu(g) => {
                 let (ctx, rv, k) = &**g;
                 let mask = k.run(ctx, &p, &req.seeds, rv, None)?;
@@ -227,6 +228,6 @@ pub fn run(a: GrowArgs) -> anyhow::Result<()> {
 
 fn gpu_engine(ctx: GpuContext, vol: &Volume) -> anyhow::Result<Engine> {
     let rv = ResidentVolume::upload(&ctx, vol.grid.dims, &vol.data)?;
-    let k = GrowKernel::new(&ctx, vol.dtype())?;
+    let k = RegionGrowKernel::new(&ctx, vol.dtype())?;
     Ok(Engine::Gpu(Box::new((ctx, rv, k))))
 }

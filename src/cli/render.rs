@@ -2,6 +2,7 @@
 //! windowed, with the label overlay and orientation letters, rendered on the GPU (the same
 //! renderer the desktop shell uses) without a window.
 
+use crate::geometry::view::{ViewGeometry, ViewKind};
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::gpu::GpuContext;
 use crate::io::nifti::read_nifti;
@@ -13,7 +14,6 @@ use crate::kernels::window_level::Preset;
 use crate::render::annotate::draw_orientation;
 use crate::render::png_out::write_png;
 use crate::render::slice::{render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer};
-use crate::render::view::{ViewGeometry, ViewKind};
 use crate::volume::labels::labels_for;
 use crate::volume::{Volume, WindowPreset};
 use anyhow::Context;

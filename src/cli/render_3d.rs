@@ -3,12 +3,12 @@
 //! on the GPU (the renderer of the desktop shell's 3D pane) or the CPU twin.
 
 use super::render::{choose_window, load_labels, open_backend, upload, window_preset, RenderArgs};
+use crate::geometry::camera::Camera;
 use crate::kernels::histogram::{auto_window, histogram_cpu, HistogramParams};
 use crate::kernels::mpr::LabelStyle;
 use crate::kernels::raycast::{ClipBox, RenderMode};
 use crate::kernels::transfer::{TfPreset, TransferFunction};
 use crate::render::annotate::draw_orientation;
-use crate::render::camera::Camera;
 use crate::render::png_out::write_png;
 use crate::render::volume_view::{render_3d_cpu, VolumeView, VolumeViewOptions};
 

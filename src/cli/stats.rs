@@ -1,8 +1,8 @@
 //! `voxmark stats PATH --labels MASK.nii.gz [--json]`: per-label statistics.
 
-use crate::edit::stats::{label_stats, LabelStatsKernel};
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::io::{load_volume, nifti::read_nifti, LoadOptions};
+use crate::kernels::label_stats::{label_stats_cpu, LabelStatsKernel};
 use crate::volume::labels::labels_for;
 use clap::Args;
 use std::path::PathBuf;
@@ -54,7 +54,7 @@ pub fn run(a: StatsArgs) -> anyhow::Result<()> {
             image.dtype().name()
         ),
         _ => {
-            let s = label_stats(image, &labels);
+            let s = label_stats_cpu(image, &labels);
             eprintln!(
                 "statistics on the CPU in {:.2} ms",
                 t.elapsed().as_secs_f64() * 1e3

@@ -42,5 +42,16 @@ pub fn run(a: ViewArgs) -> anyhow::Result<()> {
         series: a.series,
         labels: a.labels,
     };
-    crate::app::native::run(req, a.screenshot.map(|s| (s, a.frames)))
+    #[cfg(feature = "gui")]
+    {
+        crate::app::native::run(req, a.screenshot.map(|s| (s, a.frames)))
+    }
+    #[cfg(not(feature = "gui"))]
+    {
+        let _ = req;
+        anyhow::bail!(
+            "voxmark view: this voxmark was built without the GUI (cargo feature `gui`); \
+             rebuild with default features for the desktop window"
+        )
+    }
 }

@@ -1,7 +1,9 @@
 //! The crash-safe journal: one JSON line per acknowledged operation (sequence number,
 //! author, UTC timestamp, tool, op), appended and fsync'ed before the op is acknowledged.
 //! Reopening a journal restores every complete line; an incomplete last line (a crash
-//! mid-write) is dropped, reported, and cut off so appends continue cleanly.
+//! mid-write) is dropped, reported, and cut off so appends continue cleanly. Opening a journal
+//! that does not exist creates nothing: the file (and its folder) appear with the first op,
+//! so opening an image and looking at it leaves no runtime files behind.
 
 use super::ops::EditOp;
 use crate::error::{Error, Result};
@@ -22,7 +24,8 @@ pub struct JournalEntry {
 
 /// An open journal.
 pub struct Journal {
-    file: File,
+    /// None until the first append when the file did not exist at open.
+    file: Option<File>,
     path: PathBuf,
     next_seq: u64,
 }
@@ -60,11 +63,23 @@ pub struct Recovered {
 }
 
 impl Journal {
-    /// Opens (creating if needed) a journal and returns the entries it already holds.
+    /// Opens a journal and returns the entries it already holds; a missing file is created
+    /// only by the first [`Journal::append`].
     pub fn open(path: &Path) -> Result<(Self, Recovered)> {
         let text = match std::fs::read(path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let journal = Self {
+                    file: None,
+                    path: path.to_path_buf(),
+                    next_seq: 1,
+                };
+                let none = Recovered {
+                    entries: Vec::new(),
+                    warning: None,
+                };
+                return Ok((journal, none));
+            }
             Err(e) => return Err(Error::io(path, e)),
         };
         let mut entries = Vec::new();
@@ -107,7 +122,6 @@ impl Journal {
             pos = next;
         }
         let file = OpenOptions::new()
-            .create(true)
             .read(true)
             .write(true)
             .truncate(false)
@@ -123,7 +137,7 @@ impl Journal {
         let next_seq = entries.last().map_or(1, |e| e.seq + 1);
         Ok((
             Self {
-                file,
+                file: Some(file),
                 path: path.to_path_buf(),
                 next_seq,
             },
@@ -141,16 +155,38 @@ impl Journal {
             op: op.clone(),
         };
         let mut line =
-            serde_json::to_vec(&entry).map_err(|e| Error::Invalid(format!("journal: {e}")))?;
+            serde_json::to_vec(&entry).map_err(|e| Error::Corrupt(format!("journal: {e}")))?;
         line.push(b'\n');
-        self.file
-            .write_all(&line)
-            .map_err(|e| Error::io(&self.path, e))?;
-        self.file
-            .sync_data()
-            .map_err(|e| Error::io(&self.path, e))?;
+        let path = self.path.clone();
+        let file = self.file_for_append()?;
+        file.write_all(&line).map_err(|e| Error::io(&path, e))?;
+        file.sync_data().map_err(|e| Error::io(&path, e))?;
         self.next_seq += 1;
         Ok(entry)
+    }
+
+    /// The open file, created (with its folder, both fsynced) on the first append.
+    fn file_for_append(&mut self) -> Result<&mut File> {
+        if self.file.is_none() {
+            let dir = self
+                .path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            let f = OpenOptions::new()
+                .create(true)
+                .read(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(|e| Error::io(&self.path, e))?;
+            // The new name must survive a crash as well as the line written into it.
+            crate::io::atomic::sync_dir(dir)?;
+            self.file = Some(f);
+        }
+        self.file
+            .as_mut()
+            .ok_or_else(|| Error::Corrupt(format!("{}: journal not open", self.path.display())))
     }
 
     /// The journal file.
@@ -161,10 +197,13 @@ impl Journal {
     /// Bytes in the journal file now (a save records it: the ops up to here are in the mask
     /// being written).
     pub fn len(&self) -> Result<u64> {
-        self.file
-            .metadata()
-            .map(|m| m.len())
-            .map_err(|e| Error::io(&self.path, e))
+        match &self.file {
+            Some(f) => f
+                .metadata()
+                .map(|m| m.len())
+                .map_err(|e| Error::io(&self.path, e)),
+            None => Ok(0),
+        }
     }
 
     /// True when the journal holds no operations.
@@ -179,6 +218,9 @@ impl Journal {
     /// and a rename so a crash leaves either the old or the new journal.
     pub fn checkpoint(&mut self, history: &Path, upto: Option<u64>) -> Result<()> {
         use std::io::Seek;
+        let Some(file) = self.file.as_mut() else {
+            return Ok(()); // nothing was ever journaled
+        };
         let all = std::fs::read(&self.path).map_err(|e| Error::io(&self.path, e))?;
         let cut = upto.map_or(all.len(), |u| (u as usize).min(all.len()));
         let (done, rest) = all.split_at(cut);
@@ -192,18 +234,19 @@ impl Journal {
             h.sync_data().map_err(|e| Error::io(history, e))?;
         }
         if rest.is_empty() {
-            self.file.set_len(0).map_err(|e| Error::io(&self.path, e))?;
-            self.file
-                .seek(std::io::SeekFrom::Start(0))
+            file.set_len(0).map_err(|e| Error::io(&self.path, e))?;
+            file.seek(std::io::SeekFrom::Start(0))
                 .map_err(|e| Error::io(&self.path, e))?;
-            return self.file.sync_all().map_err(|e| Error::io(&self.path, e));
+            return file.sync_all().map_err(|e| Error::io(&self.path, e));
         }
         crate::io::atomic::write_atomically(&self.path, |w| w.write_all(rest))?;
-        self.file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| Error::io(&self.path, e))?;
+        self.file = Some(
+            OpenOptions::new()
+                .read(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(|e| Error::io(&self.path, e))?,
+        );
         Ok(())
     }
 }

@@ -2,10 +2,10 @@
 //! an optional preview layer (a temporary mask drawn over the slices, e.g. a region-grow
 //! result) that can be committed to a label or discarded.
 
-use super::commit::{CommitKernel, CommitParams};
 use crate::error::{Error, Result};
 use crate::gpu::residency::PackedU8Volume;
 use crate::gpu::GpuContext;
+use crate::kernels::commit_mask::{CommitMaskKernel, CommitMaskParams};
 
 /// One label's properties.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -31,7 +31,7 @@ pub struct LabelVolume {
     pub labels: PackedU8Volume,
     pub table: Vec<LabelInfo>,
     preview: Option<PackedU8Volume>,
-    commit: CommitKernel,
+    commit: CommitMaskKernel,
 }
 
 impl LabelVolume {
@@ -41,7 +41,7 @@ impl LabelVolume {
             labels: PackedU8Volume::zeros(ctx, dims)?,
             table: Vec::new(),
             preview: None,
-            commit: CommitKernel::new(ctx)?,
+            commit: CommitMaskKernel::new(ctx)?,
         })
     }
 
@@ -51,7 +51,7 @@ impl LabelVolume {
             labels: PackedU8Volume::upload(ctx, dims, data)?,
             table: Vec::new(),
             preview: None,
-            commit: CommitKernel::new(ctx)?,
+            commit: CommitMaskKernel::new(ctx)?,
         })
     }
 
@@ -85,9 +85,9 @@ impl LabelVolume {
     /// and returns the number of voxels changed (Accept). Errors when there is no preview.
     pub fn commit_preview(&mut self, ctx: &GpuContext, value: u8) -> Result<u64> {
         let Some(mask) = self.preview.take() else {
-            return Err(Error::Invalid("no preview to commit".into()));
+            return Err(Error::NotFound("no preview to commit".into()));
         };
-        let p = CommitParams::new(self.labels.dims, value, &self.locked());
+        let p = CommitMaskParams::new(self.labels.dims, value, &self.locked());
         self.commit.run(ctx, &p, &mask, &self.labels)
     }
 }

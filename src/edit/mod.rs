@@ -1,28 +1,20 @@
-//! The editing engine (started): the label volume on the GPU, its preview layer, and
-//! committing a preview (a region-grow result) as an edit to a label. Undo, journal and the
-//! full operation set come with the editing-engine issue.
+//! The editing engine. An [`ops::EditOp`] (the JSON format of scripts, the journal and the
+//! shell) is lowered once ([`lower`]: validation, locks, geometry → a [`lower::Program`] of
+//! voxel writes and the box it can change); a label store ([`store::LabelStore`]: host labels
+//! with the CPU twins, or [`store::GpuEdit`] with the kernels) runs it; [`session::Session`]
+//! snapshots the box for undo ([`undo`]), journals the op ([`journal`], fsync) and only then
+//! acknowledges it. [`label_volume`] holds the label table and the GPU preview layer,
+//! [`label_file`] the mask + `.labels.json` sidecar on disk.
 
-pub mod apply_cpu;
-pub mod commit;
 pub mod journal;
 pub mod label_file;
 pub mod label_volume;
-pub mod morph;
+pub mod lower;
 pub mod ops;
 pub mod session;
-pub mod spans;
-pub mod stats;
+pub mod store;
 pub mod undo;
 
 pub use label_volume::LabelVolume;
-
-/// A 256-entry label set as the 256-bit mask the shaders read (bit `l % 32` of word `l / 32`).
-pub fn label_bits(set: &[bool; 256]) -> [u32; 8] {
-    let mut bits = [0u32; 8];
-    for (l, &on) in set.iter().enumerate() {
-        if on {
-            bits[l / 32] |= 1 << (l % 32);
-        }
-    }
-    bits
-}
+pub use lower::{lower, EditEnv, Lowered, Program};
+pub use store::{apply_op_cpu, LabelStore};

@@ -14,11 +14,11 @@
 //! {"op": "undo"}
 //! ```
 //! Polygon points are 2D in the plane's (u, v) voxel axes as the view shows them
-//! (`render::view`: axial u = R/L axis, v = A/P axis; coronal u = R/L, v = S/I; sagittal
+//! (`geometry::view`: axial u = R/L axis, v = A/P axis; coronal u = R/L, v = S/I; sagittal
 //! u = A/P, v = S/I), in voxel coordinates of those axes.
 
 use crate::error::{Error, Result};
-use crate::render::view::ViewKind;
+use crate::geometry::view::ViewKind;
 use serde::{Deserialize, Serialize};
 
 /// Brush shape.

@@ -2,24 +2,25 @@
 //! [`Session::apply`], which applies it, records its undo data, appends it to the journal
 //! (fsync) and only then reports success.
 //!
-//! The labels live either in host memory (CPU reference path) or on the GPU next to the
-//! resident image ([`Session::on_gpu`]): then every op runs as a compute kernel over its
-//! bounding box, undo snapshots read back only the op's bricks, and undo/redo write them
+//! An op is lowered once (`lower`: validation, locks, rasterisation → a [`Program`] and the box
+//! it can change); the session snapshots that box for undo, has the label store run the
+//! program, and records the step. The labels live either in host memory (CPU twins) or on the
+//! GPU next to the resident image ([`Session::on_gpu`], [`GpuEdit`]): then every program runs
+//! as compute kernels, undo snapshots read back only the op's bricks, and undo/redo write them
 //! back into the texture. Both paths produce identical masks (tests).
 
-use super::apply_cpu::{apply_op_cpu, grow_params, op_box, spans_for, EditEnv};
-use super::commit::{CommitKernel, CommitParams};
 use super::journal::{Journal, JournalEntry};
 use super::label_volume::LabelInfo;
-use super::morph::MorphKernel;
+use super::lower::{lower, EditEnv, Lowered, Program};
 use super::ops::EditOp;
-use super::spans::SpanWriteKernel;
-use super::undo::{GpuLabels, HostLabels, LabelStore, Snapshot, UndoStack};
-use crate::error::Result;
-use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
+pub use super::store::GpuEdit;
+use super::store::{HostLabels, LabelStore};
+use super::undo::{Snapshot, UndoStack};
+use crate::error::{Error, Result};
+use crate::gpu::residency::PackedU8Volume;
 use crate::gpu::GpuContext;
-use crate::kernels::region_grow::{Connectivity, GrowKernel, IslandRule, Islands};
-use crate::volume::DType;
+use crate::kernels::label_stats::{label_stats_cpu, LabelStats};
+use crate::kernels::region_grow::region_grow_cpu;
 use crate::volume::Volume;
 use std::borrow::Cow;
 
@@ -34,112 +35,6 @@ pub struct OpReport {
     pub undo_total_bytes: usize,
     /// For undo/redo: which step was reverted or re-applied (None: nothing to do).
     pub step: Option<String>,
-}
-
-/// The GPU half of a session: image and labels resident, and the edit kernels.
-pub struct GpuEdit<'a> {
-    pub ctx: &'a GpuContext,
-    pub image: ResidentVolume,
-    pub labels: PackedU8Volume,
-    spans: SpanWriteKernel,
-    morph: MorphKernel,
-    grow: GrowKernel,
-    commit: CommitKernel,
-    /// Connected components of labels (built on first use).
-    islands: std::cell::OnceCell<Result<GrowKernel>>,
-    /// Per-label statistics (built on first use; the shell refreshes them after each edit).
-    stats: std::cell::OnceCell<Result<super::stats::LabelStatsKernel>>,
-}
-
-impl<'a> GpuEdit<'a> {
-    /// Uploads `image` and `labels` and compiles the kernels.
-    pub fn new(ctx: &'a GpuContext, image: &Volume, labels: &[u8]) -> Result<Self> {
-        let d = image.grid.dims;
-        Ok(Self {
-            ctx,
-            image: ResidentVolume::upload(ctx, d, &image.data)?,
-            labels: PackedU8Volume::upload(ctx, d, labels)?,
-            spans: SpanWriteKernel::new(ctx, image.dtype())?,
-            morph: MorphKernel::new(ctx)?,
-            grow: GrowKernel::new(ctx, image.dtype())?,
-            commit: CommitKernel::new(ctx)?,
-            islands: std::cell::OnceCell::new(),
-            stats: std::cell::OnceCell::new(),
-        })
-    }
-
-    /// The region-growing kernel for this image's type.
-    pub fn grow_kernel(&self) -> &GrowKernel {
-        &self.grow
-    }
-
-    fn store(&self) -> GpuLabels<'_> {
-        GpuLabels {
-            ctx: self.ctx,
-            volume: &self.labels,
-        }
-    }
-
-    /// Runs one content op on the GPU labels; returns the voxels changed.
-    pub fn apply_op(&self, env: &EditEnv, op: &EditOp) -> Result<u64> {
-        let ctx = self.ctx;
-        if let Some(w) = spans_for(env, op)? {
-            return self.spans.run(ctx, &w, &self.image, &self.labels);
-        }
-        match op {
-            EditOp::Grow {
-                seeds,
-                label,
-                editable,
-                ..
-            } => {
-                let p = grow_params(env, op)?;
-                let mask = self.grow.run(ctx, &p, seeds, &self.image, None)?;
-                // The commit kernel keeps every label the editable policy protects.
-                let blocked = env.allowed_labels(*editable).map(|a| !a);
-                let cp = CommitParams::new(self.labels.dims, *label, &blocked);
-                self.commit.run(ctx, &cp, &mask, &self.labels)
-            }
-            EditOp::Dilate { .. } | EditOp::Erode { .. } => {
-                self.morph.run(ctx, env, op, &self.labels)
-            }
-            EditOp::Islands {
-                label,
-                keep_largest,
-                min_voxels,
-                connectivity,
-            } => {
-                env.require_unlocked(op, *label)?;
-                let conn = Connectivity::from_number(*connectivity)?;
-                let rule = if *keep_largest {
-                    IslandRule::KeepLargest
-                } else {
-                    IslandRule::MinVoxels(min_voxels.unwrap_or(0) as u64)
-                };
-                let k = self.islands.get_or_init(|| GrowKernel::new(ctx, DType::U8));
-                let k = k.as_ref().map_err(|e| crate::Error::Gpu(e.to_string()))?;
-                match k.islands(ctx, &self.labels, *label, conn, rule, None)? {
-                    Islands::Nothing => Ok(0),
-                    Islands::Remove { mask, .. } => {
-                        // Clear the rejected components' voxels (label unlocked, checked above).
-                        let cp = CommitParams::new(self.labels.dims, 0, &env.locked);
-                        self.commit.run(ctx, &cp, &mask, &self.labels)
-                    }
-                    Islands::TooManyComponents(_) => {
-                        // Millions of components in one slab: the CPU reference decides.
-                        let d = env.dims();
-                        let mut host = self.labels.download(ctx)?;
-                        let changed = apply_op_cpu(env, &mut host, op)?;
-                        if changed > 0 {
-                            self.labels.write_box(ctx, [0, 0, 0], d, &host)?;
-                        }
-                        Ok(changed)
-                    }
-                }
-            }
-            _ => Ok(0),
-        }
-    }
 }
 
 /// A grow result shown before it is accepted.
@@ -225,7 +120,7 @@ impl<'a> Session<'a> {
 
     fn check_len(image: &Volume, n: usize) -> Result<()> {
         if n != image.grid.voxel_count() {
-            return Err(crate::Error::Invalid(format!(
+            return Err(Error::mismatch(format!(
                 "labels hold {n} voxels, the image {}",
                 image.grid.voxel_count()
             )));
@@ -255,17 +150,13 @@ impl<'a> Session<'a> {
 
     /// Per-label statistics: on the GPU from the resident image and labels when the labels
     /// live there and the volume is 8- or 16-bit, else the CPU reference.
-    pub fn stats(&self) -> Result<Vec<super::stats::LabelStats>> {
-        use super::stats::{label_stats, LabelStatsKernel};
+    pub fn stats(&self) -> Result<Vec<LabelStats>> {
+        let dtype = self.image.dtype();
         match &self.labels {
-            Labels::Gpu(g) if LabelStatsKernel::supports(self.image.dtype()) => {
-                let k = g
-                    .stats
-                    .get_or_init(|| LabelStatsKernel::new(g.ctx, self.image.dtype()));
-                let k = k.as_ref().map_err(|e| crate::Error::Gpu(e.to_string()))?;
-                k.run(g.ctx, &self.image.grid, &g.image, &g.labels)
-            }
-            _ => Ok(label_stats(&self.image, &self.labels()?)),
+            Labels::Gpu(g) if crate::kernels::label_stats::LabelStatsKernel::supports(dtype) => g
+                .stats_kernel(dtype)?
+                .run(g.ctx, &self.image.grid, &g.image, &g.labels),
+            _ => Ok(label_stats_cpu(&self.image, &self.labels()?)),
         }
     }
 
@@ -277,14 +168,20 @@ impl<'a> Session<'a> {
             image: &self.image,
             locked: self.locked(),
         };
-        let p = grow_params(&env, op)?;
-        let EditOp::Grow { seeds, .. } = op else {
-            return Err(crate::Error::Invalid("grow_preview needs a grow op".into()));
+        let Lowered::Voxels {
+            program: Program::Grow { params, seeds, .. },
+            ..
+        } = lower(&env, op)?
+        else {
+            return Err(Error::invalid("grow_preview needs a grow op"));
         };
         Ok(match &self.labels {
-            Labels::Gpu(g) => GrowPreview::Gpu(g.grow.run(g.ctx, &p, seeds, &g.image, None)?),
+            Labels::Gpu(g) => GrowPreview::Gpu(
+                g.grow_kernel()
+                    .run(g.ctx, &params, &seeds, &g.image, None)?,
+            ),
             Labels::Host(_) => {
-                let mask = crate::kernels::region_grow::grow_cpu(&p, &self.image.data, seeds);
+                let mask = region_grow_cpu(&params, &self.image.data, &seeds);
                 let voxels = mask.iter().filter(|&&m| m != 0).count() as u64;
                 GrowPreview::Host { mask, voxels }
             }
@@ -313,111 +210,55 @@ impl<'a> Session<'a> {
 
     /// Applies `op` in memory without journaling (replay, recovery).
     pub fn apply_unjournaled(&mut self, op: &EditOp) -> Result<OpReport> {
+        let env = EditEnv {
+            image: &self.image,
+            locked: self.locked(),
+        };
+        let lowered = lower(&env, op)?;
         let d = self.image.grid.dims;
-        let total = |s: &Self| s.undo.bytes();
-        match op {
-            EditOp::Undo | EditOp::Redo => {
-                let undo = matches!(op, EditOp::Undo);
-                let step = match &mut self.labels {
-                    Labels::Host(v) => {
-                        let mut st = HostLabels { data: v, dims: d };
-                        swap_step(&mut self.undo, &mut st, undo)?
-                    }
-                    Labels::Gpu(g) => swap_step(&mut self.undo, &mut g.store(), undo)?,
-                };
-                Ok(OpReport {
-                    op: op.name(),
-                    changed_voxels: 0,
-                    undo_bytes: 0,
-                    undo_total_bytes: total(self),
-                    step,
-                })
+        let image: &Volume = &self.image;
+        let undo = &mut self.undo;
+        // The one place that picks the label store; everything below runs on either.
+        let mut host;
+        let store: &mut dyn LabelStore = match &mut self.labels {
+            Labels::Host(v) => {
+                host = HostLabels { data: v, dims: d };
+                &mut host
             }
-            EditOp::SetLabel {
-                value,
-                name,
-                color,
-                visible,
-                locked,
-            } => {
-                op.validate()?;
-                let i = match self.table.iter().position(|l| l.value == *value) {
-                    Some(i) => i,
-                    None => {
-                        let pal = crate::kernels::mpr::default_palette();
-                        let c = pal[usize::from(*value)];
-                        self.table.push(LabelInfo {
-                            value: *value,
-                            name: format!("label {value}"),
-                            color: [c[0], c[1], c[2]],
-                            visible: true,
-                            locked: false,
-                        });
-                        self.table.len() - 1
-                    }
-                };
-                let l = &mut self.table[i];
-                if let Some(n) = name {
-                    l.name = n.clone();
-                }
-                if let Some(c) = color {
-                    l.color = *c;
-                }
-                if let Some(v) = visible {
-                    l.visible = *v;
-                }
-                if let Some(k) = locked {
-                    l.locked = *k;
-                }
-                Ok(OpReport {
-                    op: op.name(),
-                    changed_voxels: 0,
-                    undo_bytes: 0,
-                    undo_total_bytes: total(self),
-                    step: None,
-                })
+            Labels::Gpu(g) => g.as_mut(),
+        };
+        let before = undo.bytes();
+        let (changed, step) = match lowered {
+            Lowered::Undo => (0, undo.undo(store)?),
+            Lowered::Redo => (0, undo.redo(store)?),
+            Lowered::Table(change) => {
+                change.apply_to(&mut self.table);
+                (0, None)
             }
-            _ => {
-                op.validate()?;
-                let env = EditEnv {
-                    image: &self.image,
-                    locked: self.locked(),
-                };
-                let bx = op_box(&env, op)?;
-                let before = self.undo.bytes();
+            Lowered::Voxels { region, program } => {
                 // An op that can change nothing still records an (empty) undo step.
-                let changed = match &mut self.labels {
-                    Labels::Host(v) => {
-                        let snap = match bx {
-                            Some(b) => UndoStack::snapshot(&HostLabels { data: v, dims: d }, b)?,
-                            None => Snapshot::empty(),
-                        };
-                        let changed = apply_op_cpu(&env, v, op)?;
-                        let st = HostLabels { data: v, dims: d };
-                        self.undo.record(op.name(), snap, &st, changed)?;
-                        changed
-                    }
-                    Labels::Gpu(g) => {
-                        let st = g.store();
-                        let snap = match bx {
-                            Some(b) => UndoStack::snapshot(&st, b)?,
-                            None => Snapshot::empty(),
-                        };
-                        let changed = g.apply_op(&env, op)?;
-                        self.undo.record(op.name(), snap, &st, changed)?;
-                        changed
-                    }
+                let snap = match region {
+                    Some(b) => UndoStack::snapshot(store, b)?,
+                    None => Snapshot::empty(),
                 };
-                let after = self.undo.bytes();
-                Ok(OpReport {
-                    op: op.name(),
-                    changed_voxels: changed,
-                    undo_bytes: after.saturating_sub(before),
-                    undo_total_bytes: after,
-                    step: None,
-                })
+                let changed = store.execute(image, &program)?;
+                undo.record(op.name(), snap, store, changed)?;
+                (changed, None)
             }
-        }
+        };
+        let after = self.undo.bytes();
+        let voxel_op = !matches!(op, EditOp::Undo | EditOp::Redo | EditOp::SetLabel { .. });
+        Ok(OpReport {
+            op: op.name(),
+            changed_voxels: changed,
+            undo_bytes: if voxel_op {
+                after.saturating_sub(before)
+            } else {
+                0
+            },
+            undo_total_bytes: after,
+            step,
+        })
     }
 
     /// Applies `op`, journals it (fsync), and only then returns: an acknowledged op survives
@@ -436,17 +277,5 @@ impl<'a> Session<'a> {
             self.apply_unjournaled(&e.op)?;
         }
         Ok(())
-    }
-}
-
-fn swap_step(
-    undo: &mut UndoStack,
-    store: &mut dyn LabelStore,
-    is_undo: bool,
-) -> Result<Option<String>> {
-    if is_undo {
-        undo.undo(store)
-    } else {
-        undo.redo(store)
     }
 }

@@ -2,7 +2,8 @@
 //! compressed. Memory is proportional to the changed region, never a full copy; the stack is
 //! trimmed from the oldest entry to stay within a byte budget (default 1 GiB).
 
-use super::apply_cpu::VoxelBox;
+use super::lower::VoxelBox;
+use super::store::LabelStore;
 use crate::error::{Error, Result};
 use std::io::{Read, Write};
 
@@ -51,69 +52,6 @@ impl UndoEntry {
             .map(|b| b.data.bytes() + 32)
             .sum::<usize>()
             + 64
-    }
-}
-
-/// Where the labels live (host memory or the GPU texture). Undo reads and writes boxes of
-/// voxels (`hi` exclusive, i fastest) through it, so the same brick logic serves both.
-pub trait LabelStore {
-    fn dims(&self) -> [usize; 3];
-    fn read_box(&self, lo: [usize; 3], hi: [usize; 3]) -> Result<Vec<u8>>;
-    fn write_box(&mut self, lo: [usize; 3], hi: [usize; 3], data: &[u8]) -> Result<()>;
-}
-
-/// Labels in host memory.
-pub struct HostLabels<'a> {
-    pub data: &'a mut [u8],
-    pub dims: [usize; 3],
-}
-
-impl LabelStore for HostLabels<'_> {
-    fn dims(&self) -> [usize; 3] {
-        self.dims
-    }
-    fn read_box(&self, lo: [usize; 3], hi: [usize; 3]) -> Result<Vec<u8>> {
-        let d = self.dims;
-        let w = hi[0] - lo[0];
-        let mut out = Vec::with_capacity(w * (hi[1] - lo[1]) * (hi[2] - lo[2]));
-        for z in lo[2]..hi[2] {
-            for y in lo[1]..hi[1] {
-                let row = lo[0] + d[0] * (y + d[1] * z);
-                out.extend_from_slice(&self.data[row..row + w]);
-            }
-        }
-        Ok(out)
-    }
-    fn write_box(&mut self, lo: [usize; 3], hi: [usize; 3], data: &[u8]) -> Result<()> {
-        let d = self.dims;
-        let w = hi[0] - lo[0];
-        let mut k = 0;
-        for z in lo[2]..hi[2] {
-            for y in lo[1]..hi[1] {
-                let row = lo[0] + d[0] * (y + d[1] * z);
-                self.data[row..row + w].copy_from_slice(&data[k..k + w]);
-                k += w;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Labels resident on the GPU (packed u8 texture).
-pub struct GpuLabels<'a> {
-    pub ctx: &'a crate::gpu::GpuContext,
-    pub volume: &'a crate::gpu::residency::PackedU8Volume,
-}
-
-impl LabelStore for GpuLabels<'_> {
-    fn dims(&self) -> [usize; 3] {
-        self.volume.dims.map(|d| d as usize)
-    }
-    fn read_box(&self, lo: [usize; 3], hi: [usize; 3]) -> Result<Vec<u8>> {
-        self.volume.read_box(self.ctx, lo, hi)
-    }
-    fn write_box(&mut self, lo: [usize; 3], hi: [usize; 3], data: &[u8]) -> Result<()> {
-        self.volume.write_box(self.ctx, lo, hi, data)
     }
 }
 
@@ -205,9 +143,9 @@ fn decompress(s: &Stored, len: usize) -> Result<Vec<u8>> {
             let mut out = Vec::with_capacity(len);
             flate2::read::DeflateDecoder::new(&c[..])
                 .read_to_end(&mut out)
-                .map_err(|e| Error::Invalid(format!("undo data corrupt: {e}")))?;
+                .map_err(|e| Error::Corrupt(format!("undo data corrupt: {e}")))?;
             if out.len() != len {
-                return Err(Error::Invalid("undo data corrupt: wrong brick size".into()));
+                return Err(Error::Corrupt("undo data corrupt: wrong brick size".into()));
             }
             Ok(out)
         }

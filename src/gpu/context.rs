@@ -57,7 +57,7 @@ impl GpuContext {
                 trace: wgpu::Trace::Off,
             })
             .await
-            .map_err(|e| Error::Gpu(format!("cannot create device: {e}")))?;
+            .map_err(|e| Error::NoGpu(format!("cannot create device: {e}")))?;
         Ok(Self {
             instance,
             adapter,
@@ -76,7 +76,7 @@ impl GpuContext {
                 .into_iter()
                 .find(|a| a.get_info().name.to_lowercase().contains(&want))
                 .ok_or_else(|| {
-                    Error::Gpu(format!(
+                    Error::NoGpu(format!(
                         "WGPU_ADAPTER_NAME={want} matches none of the adapters: {names:?}"
                     ))
                 });
@@ -90,7 +90,7 @@ impl GpuContext {
             })
             .await
             .map_err(|e| {
-                Error::Gpu(format!(
+                Error::NoGpu(format!(
                     "no GPU adapter for backends {backends:?} ({e}); on a machine without a GPU install Mesa's lavapipe (apt install mesa-vulkan-drivers) and set WGPU_BACKEND=vulkan"
                 ))
             })
@@ -126,9 +126,13 @@ impl GpuContext {
         let out = f();
         let v = pollster::block_on(validation.pop());
         let o = pollster::block_on(oom.pop());
-        match v.or(o) {
-            Some(e) => Err(Error::Gpu(format!("{what}: {e}"))),
-            None => Ok(out),
+        match (v, o) {
+            (Some(e), _) => Err(Error::Gpu(format!("{what}: {e}"))),
+            (None, Some(e)) => Err(Error::GpuOutOfMemory {
+                what: what.to_string(),
+                message: e.to_string(),
+            }),
+            (None, None) => Ok(out),
         }
     }
 }

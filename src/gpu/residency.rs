@@ -115,7 +115,9 @@ impl ResidentVolume {
         let d = dims_u32(dims)?;
         check_dims(ctx, d, "volume")?;
         if data.len() != dims[0] * dims[1] * dims[2] {
-            return Err(Error::Invalid("volume data does not match its dims".into()));
+            return Err(Error::Mismatch(
+                "volume data does not match its dims".into(),
+            ));
         }
         let dtype = data.dtype();
         let texture = ctx.scoped("upload volume", || {
@@ -221,7 +223,7 @@ impl PackedU8Volume {
     pub fn upload(ctx: &GpuContext, dims: [usize; 3], labels: &[u8]) -> Result<Self> {
         let me = Self::zeros(ctx, dims)?;
         if labels.len() != dims[0] * dims[1] * dims[2] {
-            return Err(Error::Invalid("label data does not match its dims".into()));
+            return Err(Error::Mismatch("label data does not match its dims".into()));
         }
         let w = Self::texel_width(me.dims[0]) as usize;
         let row_bytes = w * 4;

@@ -16,8 +16,8 @@ pub const REGION_GROW: &str = include_str!("../../shaders/region_grow.wgsl");
 pub const COMMIT_MASK: &str = include_str!("../../shaders/commit_mask.wgsl");
 /// `shaders/span_write.wgsl`.
 pub const SPAN_WRITE: &str = include_str!("../../shaders/span_write.wgsl");
-/// `shaders/morph.wgsl`.
-pub const MORPH: &str = include_str!("../../shaders/morph.wgsl");
+/// `shaders/morphology.wgsl`.
+pub const MORPHOLOGY: &str = include_str!("../../shaders/morphology.wgsl");
 /// `shaders/mpr.wgsl`.
 pub const MPR: &str = include_str!("../../shaders/mpr.wgsl");
 /// `shaders/raycast.wgsl`.
@@ -41,7 +41,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("region_grow.wgsl", REGION_GROW),
     ("commit_mask.wgsl", COMMIT_MASK),
     ("span_write.wgsl", SPAN_WRITE),
-    ("morph.wgsl", MORPH),
+    ("morphology.wgsl", MORPHOLOGY),
     ("raycast.wgsl", RAYCAST),
     ("bricks.wgsl", BRICKS),
     ("label_stats.wgsl", LABEL_STATS),

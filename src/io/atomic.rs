@@ -1,6 +1,7 @@
 //! Crash-safe output: write into a temporary file beside the target, then rename.
 //!
-//! A reader never sees a half-written file, and a failure leaves no output at all.
+//! A reader never sees a half-written file, and a failure leaves no output at all. The
+//! folder is fsynced after the rename so the new name survives a power loss too.
 
 use crate::error::{Error, Result};
 use std::io::{BufWriter, Write};
@@ -32,5 +33,18 @@ pub fn write_atomically(
     }
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    sync_dir(dir)
+}
+
+/// fsyncs a folder so that names created or renamed in it are durable (POSIX: the entry
+/// lives in the directory, not in the file). A no-op where folders cannot be opened.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let d = std::fs::File::open(dir).map_err(|e| Error::io(dir, e))?;
+        d.sync_all().map_err(|e| Error::io(dir, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
     Ok(())
 }

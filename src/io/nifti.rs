@@ -234,7 +234,7 @@ fn fill<T: bytemuck::Pod>(
         *src = Source::Stream(r);
     }
     let Source::Stream(r) = src else {
-        return Err(Error::Invalid("unreachable NIfTI source state".into()));
+        return Err(Error::Corrupt("unreachable NIfTI source state".into()));
     };
     let mut v: Vec<T> = vec![T::zeroed(); n];
     let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut v);

@@ -1,10 +1,18 @@
 //! Algorithms, each as a `XxxParams` struct shared by a CPU reference `xxx_cpu` and a GPU
 //! kernel `XxxKernel` (shaders/xxx.wgsl). Tests compare the two.
 
+pub mod bricks;
+pub mod commit_mask;
 pub mod histogram;
+pub mod islands;
+pub mod label_stats;
+pub mod morphology;
 pub mod mpr;
 pub mod raycast;
 pub mod region_grow;
+pub mod region_grow_gpu;
+pub mod slabs;
+pub mod span_write;
 pub mod transfer;
 pub mod window_level;
 
@@ -45,4 +53,15 @@ pub(crate) fn compute_pipeline_entry(
                 cache: None,
             })
     })
+}
+
+/// A 256-entry label set as the 256-bit mask the shaders read (bit `l % 32` of word `l / 32`).
+pub fn label_bits(set: &[bool; 256]) -> [u32; 8] {
+    let mut bits = [0u32; 8];
+    for (l, &on) in set.iter().enumerate() {
+        if on {
+            bits[l / 32] |= 1 << (l % 32);
+        }
+    }
+    bits
 }

@@ -3,16 +3,16 @@
 //! the same texture the desktop shell will show, so the interactive path never reads slices
 //! back; `voxmark render` reads it back once to write a PNG.
 //!
-//! Pixel → voxel mapping comes from [`crate::render::view::ViewGeometry`]'s coordinate tables
+//! Pixel → voxel mapping comes from [`crate::geometry::view::ViewGeometry`]'s coordinate tables
 //! (see there for orientation conventions). Nearest sampling rounds half up; linear sampling
 //! is bilinear in the plane with edge clamping, applied to real-unit values before windowing.
 
 use super::compute_pipeline;
 use super::window_level::window_to_u8;
 use crate::error::{Error, Result};
+use crate::geometry::view::ViewGeometry;
 use crate::gpu::residency::{wgsl_sample_type, PackedU8Volume, ResidentVolume};
 use crate::gpu::{compute, shaders, GpuContext};
-use crate::render::view::ViewGeometry;
 use crate::volume::{DType, VoxelData, WindowPreset};
 use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;

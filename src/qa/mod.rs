@@ -2,6 +2,7 @@
 //! annotators, and the review database (cases, annotations, statuses, anchored comments).
 
 pub mod consensus;
+pub mod disagreement;
 pub mod edt;
 pub mod metrics;
 pub mod review;

@@ -296,7 +296,7 @@ impl ReviewDb {
         self.list(None)?
             .into_iter()
             .find(|a| a.id == id)
-            .ok_or_else(|| Error::Invalid(format!("no annotation with id {id}")))
+            .ok_or_else(|| Error::NotFound(format!("no annotation with id {id}")))
     }
 
     /// Moves annotation `id` to `to`, recording who and why; returns the annotation after.
@@ -389,7 +389,7 @@ impl ReviewDb {
             )
             .map_err(|e| self.err(e))?;
         if n == 0 {
-            return Err(Error::Invalid(format!("no comment with id {cid}")));
+            return Err(Error::NotFound(format!("no comment with id {cid}")));
         }
         Ok(())
     }

@@ -1,11 +1,10 @@
-//! Rendering without any UI types: view geometry, the slice renderer the CLI and the desktop
-//! shell share, orientation-letter annotation and PNG output.
+//! Rendering without any UI types: the slice renderer the CLI and the desktop shell share, the
+//! 3D volume view, meshes, orientation-letter annotation and PNG output. View geometry and the
+//! camera live below, in `crate::geometry`.
 
 pub mod annotate;
-pub mod camera;
 pub mod mesh;
 pub mod offscreen;
 pub mod png_out;
 pub mod slice;
-pub mod view;
 pub mod volume_view;

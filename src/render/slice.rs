@@ -1,8 +1,8 @@
 //! The slice renderer: one code path for `voxmark render` (offscreen, read back once for the
 //! PNG) and for the desktop shell (renders into a texture it shows; no readback).
 
-use super::view::ViewGeometry;
 use crate::error::{Error, Result};
+use crate::geometry::view::ViewGeometry;
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::gpu::GpuContext;
 use crate::kernels::mpr::{mpr_cpu, LabelStyle, MprKernel, MprParams};
@@ -140,7 +140,7 @@ pub fn render_rgba_cpu(
         .chain(layers.preview.iter())
         .any(|l| l.len() != n);
     if n != dims[0] * dims[1] * dims[2] || bad_layer {
-        return Err(Error::Invalid("render: data does not match dims".into()));
+        return Err(Error::Mismatch("render: data does not match dims".into()));
     }
     let p = opts.params(dims, view, layers.preview.is_some());
     let labels = if opts.labels.is_some() {

@@ -2,15 +2,15 @@
 //! caster into any `rgba8unorm` storage texture (the shell's 3D pane), or offscreen for the
 //! CLI; and the same frame on the CPU (reference and fallback).
 
-use super::camera::Camera;
 use super::offscreen::render_offscreen;
 use crate::error::Result;
+use crate::geometry::camera::Camera;
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::gpu::GpuContext;
+use crate::kernels::bricks::{brick_map_cpu, BricksKernel, GpuBrickMap};
 use crate::kernels::mpr::LabelStyle;
 use crate::kernels::raycast::{
-    brick_map_cpu, pick_cpu, raycast_cpu, ClipBox, GpuBrickMap, HostScene, RaycastKernel,
-    RaycastParams, RenderMode,
+    pick_cpu, raycast_cpu, ClipBox, HostScene, RaycastKernel, RaycastParams, RenderMode,
 };
 use crate::kernels::transfer::TransferFunction;
 use crate::volume::{Grid, VoxelData, WindowPreset};
@@ -70,6 +70,7 @@ impl VolumeViewOptions {
 /// GPU 3D view of one resident volume: the ray caster and its brick map.
 pub struct VolumeView {
     kernel: RaycastKernel,
+    bricks: BricksKernel,
     map: GpuBrickMap,
 }
 
@@ -81,8 +82,13 @@ impl VolumeView {
         labels: Option<&PackedU8Volume>,
     ) -> Result<Self> {
         let kernel = RaycastKernel::new(ctx, volume.dtype)?;
-        let map = kernel.brick_map(ctx, volume)?;
-        let me = Self { kernel, map };
+        let bricks = BricksKernel::new(ctx, volume.dtype)?;
+        let map = bricks.brick_map(ctx, volume)?;
+        let me = Self {
+            kernel,
+            bricks,
+            map,
+        };
         if let Some(l) = labels {
             me.labels_changed(ctx, volume, l)?;
         }
@@ -96,7 +102,7 @@ impl VolumeView {
         volume: &ResidentVolume,
         labels: &PackedU8Volume,
     ) -> Result<()> {
-        self.kernel.update_labels(ctx, volume, labels, &self.map)
+        self.bricks.update_labels(ctx, volume, labels, &self.map)
     }
 
     /// Records a frame into `target` (size `size`).

@@ -93,6 +93,7 @@ pub fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
 }
 
 /// The open document's labels (u8, i fastest) in a shell driven by the offscreen harness.
+#[cfg(feature = "gui")]
 pub fn shell_labels(h: &voxmark::app::headless::Headless) -> Vec<u8> {
     let doc = h
         .shell

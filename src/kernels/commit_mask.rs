@@ -10,15 +10,15 @@ use bytemuck::{Pod, Zeroable};
 /// Keep in sync with `shaders/commit_mask.wgsl` (struct Params).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable, PartialEq)]
-pub struct CommitParams {
+pub struct CommitMaskParams {
     /// texel width, ny, nz, label value.
     pub dims: [u32; 4],
     /// 256-bit set of locked label values.
     pub locked: [u32; 8],
 }
-const _: () = assert!(std::mem::size_of::<CommitParams>() == 48);
+const _: () = assert!(std::mem::size_of::<CommitMaskParams>() == 48);
 
-impl CommitParams {
+impl CommitMaskParams {
     /// Params for volumes of `dims`.
     pub fn new(dims: [u32; 3], value: u8, locked: &[bool; 256]) -> Self {
         let bits = super::label_bits(locked);
@@ -34,7 +34,7 @@ impl CommitParams {
 }
 
 /// CPU twin: applies the commit to u8 labels; returns how many voxels changed.
-pub fn commit_mask_cpu(p: &CommitParams, mask: &[u8], labels: &mut [u8]) -> u64 {
+pub fn commit_mask_cpu(p: &CommitMaskParams, mask: &[u8], labels: &mut [u8]) -> u64 {
     let value = p.dims[3] as u8;
     let mut n = 0;
     for (l, &m) in labels.iter_mut().zip(mask) {
@@ -47,11 +47,11 @@ pub fn commit_mask_cpu(p: &CommitParams, mask: &[u8], labels: &mut [u8]) -> u64 
 }
 
 /// GPU commit kernel.
-pub struct CommitKernel {
+pub struct CommitMaskKernel {
     pipeline: wgpu::ComputePipeline,
 }
 
-impl CommitKernel {
+impl CommitMaskKernel {
     pub fn new(ctx: &GpuContext) -> Result<Self> {
         let src = shaders::prepare(shaders::COMMIT_MASK, "u32");
         Ok(Self {
@@ -65,20 +65,37 @@ impl CommitKernel {
         })
     }
 
-    /// Applies `mask` to `labels` and returns the number of voxels changed.
+    /// Applies `mask` to `labels` and returns the number of voxels changed ([`Self::encode`],
+    /// submitted, and the count read back).
     pub fn run(
         &self,
         ctx: &GpuContext,
-        p: &CommitParams,
+        p: &CommitMaskParams,
         mask: &PackedU8Volume,
         labels: &PackedU8Volume,
     ) -> Result<u64> {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let counter = self.encode(ctx, &mut enc, p, mask, labels)?;
+        ctx.queue.submit([enc.finish()]);
+        Ok(u64::from(read_u32(ctx, &counter)?))
+    }
+
+    /// Records the commit into `enc`; returns the buffer that will hold the number of voxels
+    /// changed (one u32, COPY_SRC).
+    pub fn encode(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        p: &CommitMaskParams,
+        mask: &PackedU8Volume,
+        labels: &PackedU8Volume,
+    ) -> Result<wgpu::Buffer> {
         if mask.dims != labels.dims {
-            return Err(Error::Invalid(
+            return Err(Error::Mismatch(
                 "commit: mask and labels differ in dims".into(),
             ));
         }
-        let counter = ctx.scoped("commit_mask", || {
+        ctx.scoped("commit_mask", || {
             let uniform = compute::uniform(ctx, "commit params", p);
             let counter =
                 compute::storage(ctx, "commit count", &[0u8; 4], wgpu::BufferUsages::COPY_SRC);
@@ -98,9 +115,8 @@ impl CommitKernel {
                 p.dims[1].div_ceil(8),
                 p.dims[2].div_ceil(4),
             ];
-            compute::submit_pass(ctx, &self.pipeline, &bind, "commit_mask", groups);
+            compute::encode_pass(enc, &self.pipeline, &bind, "commit_mask", groups);
             counter
-        })?;
-        Ok(u64::from(read_u32(ctx, &counter)?))
+        })
     }
 }

@@ -3,7 +3,7 @@
 //! voxels along i (one list per (j, k) row, disjoint, sorted); the write itself — locked
 //! labels, editable policy, intensity range — runs on the GPU (`shaders/span_write.wgsl`,
 //! one invocation per row, so no two invocations touch the same packed texel) or on the CPU
-//! ([`apply_spans_cpu`]), with identical results.
+//! ([`span_write_cpu`]), with identical results.
 
 use crate::error::{Error, Result};
 use crate::gpu::residency::{wgsl_sample_type, PackedU8Volume, ResidentVolume};
@@ -85,7 +85,7 @@ pub fn range_f32(dtype: DType, r: [f64; 2]) -> [f32; 2] {
 }
 
 /// CPU twin of the span write; returns the number of voxels changed.
-pub fn apply_spans_cpu(image: &Volume, labels: &mut [u8], w: &SpanWrite) -> u64 {
+pub fn span_write_cpu(image: &Volume, labels: &mut [u8], w: &SpanWrite) -> u64 {
     let d = image.grid.dims;
     let range = w.range.map(|r| range_f32(image.dtype(), r));
     let mut changed = 0;
@@ -141,7 +141,8 @@ impl SpanWriteKernel {
         })
     }
 
-    /// Applies `w` to the GPU labels; returns the number of voxels changed.
+    /// Applies `w` to the GPU labels; returns the number of voxels changed ([`Self::encode`],
+    /// submitted, and the count read back).
     pub fn run(
         &self,
         ctx: &GpuContext,
@@ -149,13 +150,31 @@ impl SpanWriteKernel {
         image: &ResidentVolume,
         labels: &PackedU8Volume,
     ) -> Result<u64> {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let Some(counter) = self.encode(ctx, &mut enc, w, image, labels)? else {
+            return Ok(0);
+        };
+        ctx.queue.submit([enc.finish()]);
+        Ok(u64::from(read_u32(ctx, &counter)?))
+    }
+
+    /// Records the span write into `enc`; returns the buffer that will hold the number of
+    /// voxels changed (one u32, COPY_SRC), or None when there are no rows.
+    pub fn encode(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        w: &SpanWrite,
+        image: &ResidentVolume,
+        labels: &PackedU8Volume,
+    ) -> Result<Option<wgpu::Buffer>> {
         if image.dtype != self.dtype || image.dims != labels.dims {
-            return Err(Error::Invalid(
+            return Err(Error::Mismatch(
                 "span_write: image type or dims do not match".into(),
             ));
         }
         if w.rows.is_empty() {
-            return Ok(0);
+            return Ok(None);
         }
         let source = super::label_bits(&w.source);
         let range = w
@@ -172,7 +191,7 @@ impl SpanWriteKernel {
             range: [range[0], range[1], 0.0, 0.0],
             source,
         };
-        let counter = ctx.scoped("span_write", || {
+        ctx.scoped("span_write", || {
             let uniform = compute::uniform(ctx, "span_write params", &p);
             let rows = compute::storage(
                 ctx,
@@ -205,15 +224,14 @@ impl SpanWriteKernel {
                     counter.as_entire_binding(),
                 ],
             );
-            compute::submit_pass(
-                ctx,
+            compute::encode_pass(
+                enc,
                 &self.pipeline,
                 &bind,
                 "span_write",
                 compute::groups_1d((w.rows.len() as u32).div_ceil(64)),
             );
-            counter
-        })?;
-        Ok(u64::from(read_u32(ctx, &counter)?))
+            Some(counter)
+        })
     }
 }

@@ -8,7 +8,7 @@
 //! volume's bounding sphere to the shorter image side. Rays are parallel (orthographic): no
 //! perspective distortion of lengths, which matters when judging the size of a structure.
 
-use crate::render::view::direction_letters;
+use crate::geometry::view::direction_letters;
 use crate::volume::Grid;
 use glam::{DMat3, DVec3};
 

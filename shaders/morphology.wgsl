@@ -3,7 +3,7 @@
 // sets a bit for each voxel within the ball that is not in S. Only boundary voxels need to
 // stamp: the nearest S voxel to any other voxel is a boundary voxel. `apply`: marked voxels
 // become L (dilate, if their label is in the write-source set) or 0 (erode, if labelled L).
-// Keep in sync with src/edit/morph.rs (MorphParams) and morph_marks in src/edit/apply_cpu.rs.
+// Keep in sync with src/kernels/morphology.rs (MorphologyParams, morphology_cpu).
 
 struct Params {
     dims: vec4<u32>,     // nx, ny, nz, mode (0 dilate, 1 erode)

@@ -1,5 +1,5 @@
 //! Per-label statistics: voxel count, volume (mL), intensity mean/σ (sample, n − 1)/min/max,
-//! bounding box. `label_stats` is the CPU reference; `LabelStatsKernel` computes the same on
+//! bounding box. `label_stats_cpu` is the CPU reference; `LabelStatsKernel` computes the same on
 //! the GPU from the resident image and labels for 8- and 16-bit volumes, with exact integer
 //! sums (see shaders/label_stats.wgsl); other types use the CPU path.
 
@@ -62,7 +62,7 @@ impl Acc {
 }
 
 /// Statistics of every non-zero label present (sorted by label).
-pub fn label_stats(image: &Volume, labels: &[u8]) -> Vec<LabelStats> {
+pub fn label_stats_cpu(image: &Volume, labels: &[u8]) -> Vec<LabelStats> {
     let d = image.grid.dims;
     let plane = d[0] * d[1];
     let accs = (0..d[2])
@@ -163,7 +163,7 @@ impl LabelStatsKernel {
         offset_for(dtype).is_some()
     }
 
-    /// Compiles the kernel; errors for 32-bit volumes (use `label_stats`).
+    /// Compiles the kernel; errors for 32-bit volumes (use `label_stats_cpu`).
     pub fn new(ctx: &GpuContext, dtype: DType) -> Result<Self> {
         let offset = offset_for(dtype).ok_or_else(|| {
             Error::Invalid(format!(

@@ -1,0 +1,219 @@
+//! Label-store backends: where a session's labels live and how a lowered [`Program`] runs
+//! there. [`HostLabels`] runs the CPU twins on a host `[u8]`; [`GpuEdit`] keeps the image and
+//! the labels resident and runs the GPU kernels. Both read and write voxel boxes for undo.
+//! Neither looks at an [`EditOp`](super::ops::EditOp): ops are lowered once in `lower`.
+
+use super::lower::{lower, EditEnv, Lowered, Program};
+use super::ops::EditOp;
+use crate::error::{Error, Result};
+use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
+use crate::gpu::GpuContext;
+use crate::kernels::commit_mask::{commit_mask_cpu, CommitMaskKernel};
+use crate::kernels::islands::{islands_cpu, Islands};
+use crate::kernels::label_stats::LabelStatsKernel;
+use crate::kernels::morphology::{morphology_cpu, MorphologyKernel};
+use crate::kernels::region_grow::region_grow_cpu;
+use crate::kernels::region_grow_gpu::RegionGrowKernel;
+use crate::kernels::span_write::{span_write_cpu, SpanWriteKernel};
+use crate::volume::{DType, Volume};
+
+/// Where the labels live (host memory or the GPU texture): the label-store backend. It runs
+/// lowered programs and reads and writes boxes of voxels (`hi` exclusive, i fastest) for undo,
+/// so the same session and brick logic serve both.
+pub trait LabelStore {
+    fn dims(&self) -> [usize; 3];
+    fn read_box(&self, lo: [usize; 3], hi: [usize; 3]) -> Result<Vec<u8>>;
+    fn write_box(&mut self, lo: [usize; 3], hi: [usize; 3], data: &[u8]) -> Result<()>;
+    /// Runs a lowered program on these labels (of `image`); returns the voxels changed.
+    fn execute(&mut self, image: &Volume, program: &Program) -> Result<u64>;
+}
+
+/// Labels in host memory.
+pub struct HostLabels<'a> {
+    pub data: &'a mut [u8],
+    pub dims: [usize; 3],
+}
+
+impl LabelStore for HostLabels<'_> {
+    fn dims(&self) -> [usize; 3] {
+        self.dims
+    }
+    fn read_box(&self, lo: [usize; 3], hi: [usize; 3]) -> Result<Vec<u8>> {
+        let d = self.dims;
+        let w = hi[0] - lo[0];
+        let mut out = Vec::with_capacity(w * (hi[1] - lo[1]) * (hi[2] - lo[2]));
+        for z in lo[2]..hi[2] {
+            for y in lo[1]..hi[1] {
+                let row = lo[0] + d[0] * (y + d[1] * z);
+                out.extend_from_slice(&self.data[row..row + w]);
+            }
+        }
+        Ok(out)
+    }
+    fn write_box(&mut self, lo: [usize; 3], hi: [usize; 3], data: &[u8]) -> Result<()> {
+        let d = self.dims;
+        let w = hi[0] - lo[0];
+        let mut k = 0;
+        for z in lo[2]..hi[2] {
+            for y in lo[1]..hi[1] {
+                let row = lo[0] + d[0] * (y + d[1] * z);
+                self.data[row..row + w].copy_from_slice(&data[k..k + w]);
+                k += w;
+            }
+        }
+        Ok(())
+    }
+    fn execute(&mut self, image: &Volume, program: &Program) -> Result<u64> {
+        execute_cpu(image, self.data, program)
+    }
+}
+
+/// Runs `program` on host labels with the CPU twins; returns the voxels changed.
+pub fn execute_cpu(image: &Volume, labels: &mut [u8], program: &Program) -> Result<u64> {
+    let d = image.grid.dims;
+    if labels.len() != image.grid.voxel_count() {
+        return Err(Error::mismatch(format!(
+            "labels hold {} voxels, the image {}",
+            labels.len(),
+            image.grid.voxel_count()
+        )));
+    }
+    Ok(match program {
+        Program::Spans(w) => span_write_cpu(image, labels, w),
+        Program::Grow {
+            params,
+            seeds,
+            commit,
+        } => {
+            let mask = region_grow_cpu(params, &image.data, seeds);
+            commit_mask_cpu(commit, &mask, labels)
+        }
+        Program::Morphology { params, offsets } => morphology_cpu(params, offsets, labels),
+        Program::Islands {
+            label,
+            connectivity,
+            rule,
+            ..
+        } => islands_cpu(labels, d, *label, *connectivity, *rule),
+    })
+}
+
+/// Applies `op` to host `labels` (lowered, then run by the CPU twins); returns the voxels
+/// changed. Undo, redo and label-table changes change no voxels here (the session owns them).
+pub fn apply_op_cpu(env: &EditEnv, labels: &mut [u8], op: &EditOp) -> Result<u64> {
+    match lower(env, op)? {
+        Lowered::Voxels { program, .. } => execute_cpu(env.image, labels, &program),
+        Lowered::Table(_) | Lowered::Undo | Lowered::Redo => Ok(0),
+    }
+}
+
+/// The GPU label store: image and labels resident, and the edit kernels.
+pub struct GpuEdit<'a> {
+    pub ctx: &'a GpuContext,
+    pub image: ResidentVolume,
+    pub labels: PackedU8Volume,
+    spans: SpanWriteKernel,
+    morphology: MorphologyKernel,
+    grow: RegionGrowKernel,
+    commit: CommitMaskKernel,
+    /// Connected components of labels (built on first use).
+    islands: std::cell::OnceCell<Result<RegionGrowKernel>>,
+    /// Per-label statistics (built on first use; the shell refreshes them after each edit).
+    stats: std::cell::OnceCell<Result<LabelStatsKernel>>,
+}
+
+impl<'a> GpuEdit<'a> {
+    /// Uploads `image` and `labels` and compiles the kernels.
+    pub fn new(ctx: &'a GpuContext, image: &Volume, labels: &[u8]) -> Result<Self> {
+        let d = image.grid.dims;
+        Ok(Self {
+            ctx,
+            image: ResidentVolume::upload(ctx, d, &image.data)?,
+            labels: PackedU8Volume::upload(ctx, d, labels)?,
+            spans: SpanWriteKernel::new(ctx, image.dtype())?,
+            morphology: MorphologyKernel::new(ctx)?,
+            grow: RegionGrowKernel::new(ctx, image.dtype())?,
+            commit: CommitMaskKernel::new(ctx)?,
+            islands: std::cell::OnceCell::new(),
+            stats: std::cell::OnceCell::new(),
+        })
+    }
+
+    /// The region-growing kernel for this image's type.
+    pub fn grow_kernel(&self) -> &RegionGrowKernel {
+        &self.grow
+    }
+
+    /// The label-statistics kernel (compiled once per session).
+    pub fn stats_kernel(&self, dtype: DType) -> Result<&LabelStatsKernel> {
+        self.stats
+            .get_or_init(|| LabelStatsKernel::new(self.ctx, dtype))
+            .as_ref()
+            .map_err(Error::again)
+    }
+
+    fn islands_kernel(&self) -> Result<&RegionGrowKernel> {
+        self.islands
+            .get_or_init(|| RegionGrowKernel::new(self.ctx, DType::U8))
+            .as_ref()
+            .map_err(Error::again)
+    }
+
+    /// Runs one program on the GPU labels; returns the voxels changed.
+    pub fn run(&self, image: &Volume, program: &Program) -> Result<u64> {
+        let ctx = self.ctx;
+        match program {
+            Program::Spans(w) => self.spans.run(ctx, w, &self.image, &self.labels),
+            Program::Grow {
+                params,
+                seeds,
+                commit,
+            } => {
+                let mask = self.grow.run(ctx, params, seeds, &self.image, None)?;
+                self.commit.run(ctx, commit, &mask, &self.labels)
+            }
+            Program::Morphology { params, offsets } => {
+                self.morphology.run(ctx, params, offsets, &self.labels)
+            }
+            Program::Islands {
+                label,
+                connectivity,
+                rule,
+                commit,
+            } => {
+                let k = self.islands_kernel()?;
+                match k.islands(ctx, &self.labels, *label, *connectivity, *rule, None)? {
+                    Islands::Nothing => Ok(0),
+                    Islands::Remove { mask, .. } => {
+                        self.commit.run(ctx, commit, &mask, &self.labels)
+                    }
+                    Islands::TooManyComponents(_) => {
+                        // Millions of components in one slab: the CPU twin decides.
+                        let d = image.grid.dims;
+                        let mut host = self.labels.download(ctx)?;
+                        let changed = execute_cpu(image, &mut host, program)?;
+                        if changed > 0 {
+                            self.labels.write_box(ctx, [0, 0, 0], d, &host)?;
+                        }
+                        Ok(changed)
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl LabelStore for GpuEdit<'_> {
+    fn dims(&self) -> [usize; 3] {
+        self.labels.dims.map(|d| d as usize)
+    }
+    fn read_box(&self, lo: [usize; 3], hi: [usize; 3]) -> Result<Vec<u8>> {
+        self.labels.read_box(self.ctx, lo, hi)
+    }
+    fn write_box(&mut self, lo: [usize; 3], hi: [usize; 3], data: &[u8]) -> Result<()> {
+        self.labels.write_box(self.ctx, lo, hi, data)
+    }
+    fn execute(&mut self, image: &Volume, program: &Program) -> Result<u64> {
+        self.run(image, program)
+    }
+}
