@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The one command that runs voxmark's tests (what .ci/run calls):
-# setup, format and lint gates, Rust tests (GPU tests on lavapipe must not skip),
-# benches compiled, and the interop tests against nibabel / SimpleITK / dcm2niix / pydicom.
+# setup, format and lint gates (with and without the desktop GUI), Rust tests (GPU tests on
+# lavapipe must not skip), the headless build (no GUI crates, its own tests), and the interop
+# tests against nibabel / SimpleITK / dcm2niix / pydicom. Benches are type-checked by clippy
+# --all-targets (an optimised `cargo bench --no-run` would be a third full build of the crate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -10,6 +12,12 @@ export REQUIRE_GPU=1 REQUIRE_DATA=1
 
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
+cargo clippy --all-targets --no-default-features -- -D warnings
 cargo test
-cargo bench --no-run
+# The headless build (servers, cluster nodes): no window-system or egui crate in its tree.
+if cargo tree --no-default-features -e normal --prefix none | grep -Ei '^(eframe|egui|winit|x11|wayland|glutin|smithay|xkbcommon|accesskit)'; then
+  echo "test.sh: the headless build depends on GUI crates (above)" >&2
+  exit 1
+fi
+cargo test --no-default-features --lib --test cli --test layers
 VOXMARK_BIN="$PWD/target/debug/voxmark" python -m pytest tests/interop -q -p no:cacheprovider

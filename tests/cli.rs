@@ -165,3 +165,13 @@ fn render_writes_a_png_of_a_dicom_series_and_refuses_foreign_labels() {
     ]);
     assert!(!ok && err.contains("slice 99"), "{err}");
 }
+
+/// The headless build (`cargo build --no-default-features`) has every command but `view`,
+/// which says why instead of failing to link a window system.
+#[cfg(not(feature = "gui"))]
+#[test]
+fn view_in_the_headless_build_says_it_was_built_without_the_gui() {
+    let (ok, _, err) = common::run(&["view"]);
+    assert!(!ok);
+    assert!(err.contains("built without the GUI"), "{err}");
+}

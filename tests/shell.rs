@@ -117,9 +117,25 @@ fn brush_on_axial_changes_exactly_the_reference_voxels_and_undo_restores() {
     let dir = common::tempdir();
     let (path, vol) = phantom_file(dir.path());
     let mut h = open(gpu, &path);
+    let files = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = ok(std::fs::read_dir(d))
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    // Opening and looking writes nothing: no journal, no review database.
+    assert_eq!(files(dir.path()), ["phantom.nii.gz"], "files after open");
     let before = labels(&h);
     let (op, _) = paint_axial(&mut h);
     let after = labels(&h);
+    // The first edit creates the journal beside the mask, and nothing else.
+    assert_eq!(
+        files(dir.path()),
+        ["phantom.labels.nii.gz.journal.jsonl", "phantom.nii.gz"],
+        "files after the first stroke"
+    );
     let expected = reference(&vol, &before, &op);
     let changed = after.iter().filter(|&&v| v != 0).count();
     assert!(changed > 20, "the stroke painted {changed} voxels");

@@ -113,6 +113,18 @@ fn view_screenshot_of_ch2_with_aal_labels() {
     assert!(c > 20_000, "label colours on screen: {c} pixels");
     // Nothing was saved: no mask written into the working folder.
     assert!(!dir.path().join("aal.nii.gz").exists());
+    // Looking writes nothing anywhere: no journal or review database beside the installed
+    // atlas (a system folder) or in the working folder, which holds only the screenshot.
+    let atlas_dir = aal.parent().unwrap_or(Path::new("/"));
+    for f in ["aal.nii.gz.journal.jsonl", "voxmark-review.db"] {
+        assert!(!atlas_dir.join(f).exists(), "{f} written beside the atlas");
+    }
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["ch2.png"], "working folder after viewing");
 }
 
 #[test]

@@ -266,6 +266,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn opening_creates_nothing_until_the_first_op() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = dir.path().join("sub").join("j.jsonl");
+        let (mut j, rec) = Journal::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        assert!(rec.entries.is_empty());
+        assert!(!p.exists() && !dir.path().join("sub").exists());
+        assert_eq!(j.len().unwrap_or(1), 0);
+        j.checkpoint(&dir.path().join("h.jsonl"), None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !dir.path().join("h.jsonl").exists(),
+            "nothing to checkpoint"
+        );
+        j.append(&EditOp::ClearLabel { label: 1 }, "me", "t")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (_, rec) = Journal::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            rec.entries.len(),
+            1,
+            "the first op created the file and its folder"
+        );
+    }
+
+    #[test]
     fn timestamps_are_rfc3339() {
         let t = now_rfc3339();
         assert_eq!(t.len(), 20);

@@ -1,5 +1,6 @@
-//! wgpu plumbing only: device selection, buffer readback, WGSL sources, the self-test.
-//! No algorithm lives here; kernels live in `crate::kernels` (later issues).
+//! wgpu plumbing only: device selection and error scopes, residency of volumes and labels as
+//! 3D textures, buffer readback, compute helpers, WGSL sources, the self-test. No algorithm
+//! lives here: every kernel (and its CPU twin) is in `crate::kernels`.
 
 pub mod compute;
 pub mod context;

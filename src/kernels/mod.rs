@@ -1,5 +1,9 @@
 //! Algorithms, each as a `XxxParams` struct shared by a CPU reference `xxx_cpu` and a GPU
-//! kernel `XxxKernel` (shaders/xxx.wgsl). Tests compare the two.
+//! kernel `XxxKernel` (shaders/xxx.wgsl), one file per shader. Tests compare the two.
+//! Calling style: kernels that write a texture or a buffer record into a caller's encoder
+//! (`encode`); `run` is encode + submit + read back the result where a caller needs one.
+//! Kernels whose work needs host round trips between passes (region growing across slabs,
+//! islands, statistics, histogram) expose `run` only.
 
 pub mod bricks;
 pub mod commit_mask;
