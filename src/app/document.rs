@@ -144,7 +144,9 @@ fn writable(dir: &Path) -> bool {
 /// current folder.
 fn save_target(labels: &Path) -> PathBuf {
     match (labels.parent(), labels.file_name()) {
-        (Some(d), Some(name)) if !writable(d) => PathBuf::from(name),
+        // A folder that does not exist yet (the phantom's data folder before the first
+        // save) is created by the save or the first journaled op, not replaced.
+        (Some(d), Some(name)) if d.exists() && !writable(d) => PathBuf::from(name),
         _ => labels.to_path_buf(),
     }
 }
