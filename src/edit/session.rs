@@ -227,15 +227,16 @@ impl<'a> Session<'a> {
             }
             Labels::Gpu(g) => g.as_mut(),
         };
-        let before = undo.bytes();
-        let (changed, step) = match lowered {
-            Lowered::Undo => (0, undo.undo(store)?),
-            Lowered::Redo => (0, undo.redo(store)?),
+        // (changed voxels, undo bytes this op added, the undo/redo step)
+        let (changed, added, step) = match lowered {
+            Lowered::Undo => (0, 0, undo.undo(store)?),
+            Lowered::Redo => (0, 0, undo.redo(store)?),
             Lowered::Table(change) => {
                 change.apply_to(&mut self.table);
-                (0, None)
+                (0, 0, None)
             }
             Lowered::Voxels { region, program } => {
+                let before = undo.bytes();
                 // An op that can change nothing still records an (empty) undo step.
                 let snap = match region {
                     Some(b) => UndoStack::snapshot(store, b)?,
@@ -243,20 +244,14 @@ impl<'a> Session<'a> {
                 };
                 let changed = store.execute(image, &program)?;
                 undo.record(op.name(), snap, store, changed)?;
-                (changed, None)
+                (changed, undo.bytes().saturating_sub(before), None)
             }
         };
-        let after = self.undo.bytes();
-        let voxel_op = !matches!(op, EditOp::Undo | EditOp::Redo | EditOp::SetLabel { .. });
         Ok(OpReport {
             op: op.name(),
             changed_voxels: changed,
-            undo_bytes: if voxel_op {
-                after.saturating_sub(before)
-            } else {
-                0
-            },
-            undo_total_bytes: after,
+            undo_bytes: added,
+            undo_total_bytes: self.undo.bytes(),
             step,
         })
     }

@@ -57,3 +57,18 @@ pub fn read_u32(ctx: &GpuContext, src: &wgpu::Buffer) -> Result<u32> {
     let b = read_buffer(ctx, src, 4)?;
     Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
+
+/// The `run` of every kernel that counts what it changed: records the work with `encode`
+/// into a fresh encoder, submits it and reads back the one-u32 counter `encode` returned.
+/// `encode` returning None means nothing was recorded (count 0, nothing submitted).
+pub fn submit_counted(
+    ctx: &GpuContext,
+    encode: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<Option<wgpu::Buffer>>,
+) -> Result<u64> {
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    let Some(counter) = encode(&mut enc)? else {
+        return Ok(0);
+    };
+    ctx.queue.submit([enc.finish()]);
+    Ok(u64::from(read_u32(ctx, &counter)?))
+}

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::residency::PackedU8Volume;
-use crate::gpu::{compute, readback::read_u32, shaders, GpuContext};
+use crate::gpu::{compute, readback::submit_counted, shaders, GpuContext};
 use bytemuck::{Pod, Zeroable};
 
 /// Keep in sync with `shaders/commit_mask.wgsl` (struct Params).
@@ -74,10 +74,7 @@ impl CommitMaskKernel {
         mask: &PackedU8Volume,
         labels: &PackedU8Volume,
     ) -> Result<u64> {
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        let counter = self.encode(ctx, &mut enc, p, mask, labels)?;
-        ctx.queue.submit([enc.finish()]);
-        Ok(u64::from(read_u32(ctx, &counter)?))
+        submit_counted(ctx, |enc| self.encode(ctx, enc, p, mask, labels).map(Some))
     }
 
     /// Records the commit into `enc`; returns the buffer that will hold the number of voxels

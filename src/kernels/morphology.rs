@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::residency::PackedU8Volume;
-use crate::gpu::{compute, readback::read_u32, shaders, GpuContext};
+use crate::gpu::{compute, readback::submit_counted, shaders, GpuContext};
 use bytemuck::{Pod, Zeroable};
 
 /// Keep in sync with `shaders/morphology.wgsl` (struct Params).
@@ -305,9 +305,8 @@ impl MorphologyKernel {
         offsets: &[[i32; 4]],
         labels: &PackedU8Volume,
     ) -> Result<u64> {
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        let counter = self.encode(ctx, &mut enc, p, offsets, labels)?;
-        ctx.queue.submit([enc.finish()]);
-        Ok(u64::from(read_u32(ctx, &counter)?))
+        submit_counted(ctx, |enc| {
+            self.encode(ctx, enc, p, offsets, labels).map(Some)
+        })
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::residency::{wgsl_sample_type, PackedU8Volume, ResidentVolume};
-use crate::gpu::{compute, readback::read_u32, shaders, GpuContext};
+use crate::gpu::{compute, readback::submit_counted, shaders, GpuContext};
 use crate::volume::{DType, Volume};
 use bytemuck::{Pod, Zeroable};
 
@@ -150,12 +150,7 @@ impl SpanWriteKernel {
         image: &ResidentVolume,
         labels: &PackedU8Volume,
     ) -> Result<u64> {
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        let Some(counter) = self.encode(ctx, &mut enc, w, image, labels)? else {
-            return Ok(0);
-        };
-        ctx.queue.submit([enc.finish()]);
-        Ok(u64::from(read_u32(ctx, &counter)?))
+        submit_counted(ctx, |enc| self.encode(ctx, enc, w, image, labels))
     }
 
     /// Records the span write into `enc`; returns the buffer that will hold the number of
