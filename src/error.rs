@@ -69,6 +69,9 @@ pub enum Error {
     /// does not serialise): a bug or memory corruption, never the user's input.
     #[error("{0}")]
     Corrupt(String),
+    /// A background thread (loading, saving) could not start, or ended without a result.
+    #[error("{0}")]
+    Worker(String),
     /// No usable GPU: no adapter, or the device could not be created. The CPU path works.
     #[error("GPU: {0}")]
     NoGpu(String),

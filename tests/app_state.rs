@@ -213,3 +213,71 @@ fn grow_preview_then_accept_commits_and_cancel_does_not() {
         assert!(labels(&app).iter().all(|&v| v == 0));
     }
 }
+
+/// The tools without egui: a grow seed takes the seed's value as its first range and the
+/// preview holds exactly the voxels the CPU reference grows; a polygon with two vertices is
+/// dropped, one with four fills exactly what the CPU reference fills; Esc forgets the seeds.
+#[test]
+fn tool_state_drives_grow_and_polygon_without_ui() {
+    use voxmark::app::tools::ToolState;
+    use voxmark::kernels::region_grow::{region_grow_cpu, GrowRequest, RegionGrowParams};
+    let vol = Phantom::new([60, 50, 40])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .volume();
+    let n = vol.grid.voxel_count();
+    let mut app = app_for(&vol, None, false).unwrap_or_else(|| panic!("cpu app"));
+    let mut tools = ToolState::default();
+    let seed = [30, 25, 20];
+    let value = vol.value(seed[0], seed[1], seed[2]);
+    let status = tools
+        .add_seed(&mut app, seed)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("a preview"));
+    assert_eq!((tools.grow.lower, tools.grow.upper), (value, value));
+    let req = GrowRequest {
+        seeds: vec![seed],
+        lower: value,
+        upper: value,
+        connectivity: voxmark::kernels::region_grow::Connectivity::Six,
+        roi: None,
+        label: 1,
+    };
+    let p =
+        RegionGrowParams::new(vol.grid.dims, vol.dtype(), &req).unwrap_or_else(|e| panic!("{e}"));
+    let want = region_grow_cpu(&p, &vol.data, &[seed]);
+    let grown = want.iter().filter(|&&v| v != 0).count();
+    assert_eq!(status, format!("grow preview: {grown} voxels"));
+    tools.cancel(Some(&mut app));
+    assert!(tools.grow.seeds.is_empty() && app.grow_pending().is_none());
+
+    let k = app.panes[0].slice;
+    let v = |i: f64, j: f64| [i, j, k as f64];
+    tools.polygon_click(0, k, v(10.0, 10.0));
+    tools.polygon_click(0, k, v(20.0, 10.0));
+    assert_eq!(
+        tools.close_polygon(&app).unwrap_or_else(|e| panic!("{e}")),
+        None
+    );
+    assert!(tools.polygon.is_none());
+    for (i, j) in [(10.0, 10.0), (20.0, 10.0), (20.0, 18.0), (10.0, 18.0)] {
+        tools.polygon_click(0, k, v(i, j));
+    }
+    let op = tools
+        .close_polygon(&app)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("a polygon op"));
+    let r = app.apply(&op).unwrap_or_else(|e| panic!("{e}"));
+    let mut want = vec![0u8; n];
+    let env = EditEnv {
+        image: &vol,
+        locked: [false; 256],
+    };
+    let changed = apply_op_cpu(&env, &mut want, &op).unwrap_or_else(|e| panic!("{e}"));
+    assert!(changed > 0 && r.changed_voxels == changed);
+    let got = app
+        .session
+        .labels()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_owned();
+    assert!(got == want);
+}

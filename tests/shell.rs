@@ -54,7 +54,7 @@ fn open(gpu: &'static GpuContext, path: &Path) -> Headless {
 /// Pane `i`'s size in pixels and the voxel under `p` (independent of the shell's own
 /// mapping code path: built from the pane geometry).
 fn voxel_under(h: &Headless, i: usize, p: Pos2) -> [f64; 3] {
-    let r = h.shell.pane_rects[i];
+    let r = h.shell.panes.rects[i];
     let size = [r.width().round() as u32, r.height().round() as u32];
     let doc = h
         .shell
@@ -76,12 +76,12 @@ fn reference(vol: &Volume, start: &[u8], op: &EditOp) -> Vec<u8> {
 }
 
 fn center(h: &Headless, i: usize) -> Pos2 {
-    h.shell.pane_rects[i].center()
+    h.shell.panes.rects[i].center()
 }
 
 fn paint_axial(h: &mut Headless) -> (EditOp, Vec<Pos2>) {
     ok(h.key(Key::B, Modifiers::NONE));
-    assert_eq!(h.shell.tool, Tool::Brush);
+    assert_eq!(h.shell.tools.tool, Tool::Brush);
     if let Some(d) = &mut h.shell.doc {
         d.state.brush.radius_mm = 12.0;
     }
@@ -253,15 +253,15 @@ fn grow_preview_then_enter_commits_exactly_the_preview() {
     let (path, vol) = phantom_file(dir.path());
     let mut h = open(gpu, &path);
     ok(h.key(Key::G, Modifiers::NONE));
-    assert_eq!(h.shell.tool, Tool::Grow);
-    h.shell.grow.lower = -150.0;
-    h.shell.grow.upper = 150.0;
+    assert_eq!(h.shell.tools.tool, Tool::Grow);
+    h.shell.tools.grow.lower = -150.0;
+    h.shell.tools.grow.upper = 150.0;
     let p = center(&h, 0) + egui::vec2(-15.0, 10.0);
     let v = voxel_under(&h, 0, p);
     let d = vol.grid.dims;
     let seed = [0, 1, 2].map(|a| v[a].round().clamp(0.0, (d[a] - 1) as f64) as usize);
     ok(h.click(p));
-    assert_eq!(h.shell.grow.seeds, vec![seed]);
+    assert_eq!(h.shell.tools.grow.seeds, vec![seed]);
     assert!(
         h.shell
             .doc
@@ -324,7 +324,10 @@ fn polygon_fills_on_enter_and_save_reopen_is_identical() {
     for p in corners {
         ok(h.click(p));
     }
-    assert_eq!(h.shell.polygon.as_ref().map(|p| p.points.len()), Some(4));
+    assert_eq!(
+        h.shell.tools.polygon.as_ref().map(|p| p.points.len()),
+        Some(4)
+    );
     ok(h.key(Key::Enter, Modifiers::NONE));
     let op = EditOp::Polygon {
         plane: ViewKind::Axial,
@@ -402,7 +405,7 @@ fn double_click_on_a_3d_label_surface_moves_the_crosshair() {
     let d = vol.grid.dims;
     let c = [d[0] / 2, d[1] / 2, d[2] / 2].map(|x| x as f64);
     let pane3d = |h: &Headless| {
-        let r = h.shell.pane_rects[3];
+        let r = h.shell.panes.rects[3];
         let px = ok(h.read_rgba());
         let mut out = Vec::new();
         for y in r.min.y as u32 + 25..r.max.y as u32 - 25 {
@@ -430,7 +433,7 @@ fn double_click_on_a_3d_label_surface_moves_the_crosshair() {
         before_edit,
         "the edit shows in the 3D pane in the next frame"
     );
-    h.shell.view.mode3d = voxmark::kernels::raycast::RenderMode::Labels;
+    h.shell.panes.view.mode3d = voxmark::kernels::raycast::RenderMode::Labels;
     ok(h.click(center(&h, 0) + egui::vec2(-60.0, -60.0)));
     let before = h
         .shell
@@ -490,6 +493,7 @@ fn review_mode_finds_and_jumps_to_disagreements() {
     let r = h
         .shell
         .review
+        .mode
         .as_ref()
         .unwrap_or_else(|| panic!("review mode"));
     assert_eq!(r.regions.len(), 1);

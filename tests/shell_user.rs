@@ -66,7 +66,7 @@ fn segment_save_reopen(gpu: &'static GpuContext, req: OpenRequest, name: &str, s
         d.state.brush.radius_mm = 6.0;
     }
     ok(h.key(Key::B, Modifiers::NONE));
-    let c = h.shell.pane_rects[1].center();
+    let c = h.shell.panes.rects[1].center();
     let path: Vec<Pos2> = (1..=5)
         .map(|s| c + egui::vec2(8.0 * s as f32, 0.0))
         .collect();
@@ -75,7 +75,7 @@ fn segment_save_reopen(gpu: &'static GpuContext, req: OpenRequest, name: &str, s
     assert!(after_brush.contains(&2), "{name}: brush painted");
     // Polygon on the sagittal pane, then undo it.
     ok(h.key(Key::P, Modifiers::NONE));
-    let s = h.shell.pane_rects[2].center();
+    let s = h.shell.panes.rects[2].center();
     for d in [(-30.0, -30.0), (30.0, -25.0), (25.0, 30.0)] {
         ok(h.click(s + egui::vec2(d.0, d.1)));
     }
@@ -162,10 +162,10 @@ fn review(mut h: Headless, saved: &Path, name: &str) {
         Some(1),
     ));
     drop(rdb);
-    h.shell.records = Default::default();
+    h.shell.review.records = Default::default();
     ok(h.idle(2));
     assert_eq!(
-        h.shell.records.comments.len(),
+        h.shell.review.records.comments.len(),
         1,
         "{name}: the comment is listed"
     );
@@ -181,6 +181,7 @@ fn review(mut h: Headless, saved: &Path, name: &str) {
     let r = h
         .shell
         .review
+        .mode
         .as_ref()
         .unwrap_or_else(|| panic!("review mode"));
     assert!(
@@ -211,8 +212,8 @@ fn new_user_on_ch2_and_a_ct_series() {
     };
     // White matter beside the crosshair in the axial pane.
     let h = open(gpu, req.clone());
-    let seed = h.shell.pane_rects[0].center() + egui::vec2(-40.0, -20.0);
-    assert_eq!(h.shell.tool, Tool::Crosshair);
+    let seed = h.shell.panes.rects[0].center() + egui::vec2(-40.0, -20.0);
+    assert_eq!(h.shell.tools.tool, Tool::Crosshair);
     drop(h);
     segment_save_reopen(gpu, req, "ch2", seed);
 
@@ -231,7 +232,7 @@ fn new_user_on_ch2_and_a_ct_series() {
     };
     let h = open(gpu, req.clone());
     // Soft tissue of the body, left of centre in the axial pane.
-    let seed = h.shell.pane_rects[0].center() + egui::vec2(-25.0, 40.0);
+    let seed = h.shell.panes.rects[0].center() + egui::vec2(-25.0, 40.0);
     drop(h);
     segment_save_reopen(gpu, req, "ct", seed);
 }

@@ -370,7 +370,7 @@ impl Document {
             .spawn(move || {
                 let _ = tx.send(save_labels(&p2, &image, labels, &table));
             })
-            .map_err(|e| Error::Invalid(format!("cannot start saving: {e}")))?;
+            .map_err(|e| Error::Worker(format!("cannot start saving: {e}")))?;
         Ok(SaveJob {
             rx,
             journal_len,
@@ -396,7 +396,7 @@ impl Document {
         let r = job
             .rx
             .recv()
-            .map_err(|_| Error::Invalid("the save thread stopped".into()))?;
+            .map_err(|_| Error::Worker("the save thread stopped".into()))?;
         r?;
         self.finish_save(&job)
     }

@@ -1,18 +1,27 @@
 //! The desktop shell (`voxmark view`). Without UI types, always built: `state` (the shell's
 //! behaviour: panes, crosshair, window, strokes → journaled ops, grow preview, undo), `tools`
-//! (tool settings and drafts: brush, polygon, ruler, grow) and `document` (one open image,
-//! loaded off the UI thread; save). With the `gui` feature (default): `shell` is one egui frame
-//! over them (menus, panels and dialogs in `panels`, the four GPU panes in `panes`, review mode
-//! in `review`); `native` runs it in a window (eframe on the engine's wgpu device) and
-//! `headless` offscreen (interaction tests, frame benchmark).
+//! (tool state and what each tool does: grow seeds and range, polygon, ruler, clean-up
+//! settings; view settings) and `document` (one open image, loaded off the UI thread; save).
+//!
+//! With the `gui` feature (default), the egui layer: `shell` owns the document and the
+//! components and runs one frame; each component owns its state, is lent the document, and
+//! reports through `component::Feedback` — `panes` (the four GPU panes and their input),
+//! `tools_panel` (left panel, Tools menu), `labels_panel` (label table, statistics),
+//! `review` (review mode and the review database), `dialogs`. `native` runs the shell in a
+//! window (eframe on the engine's wgpu device), `headless` offscreen (interaction tests,
+//! frame benchmark).
 
+#[cfg(feature = "gui")]
+pub mod component;
+#[cfg(feature = "gui")]
+pub mod dialogs;
 pub mod document;
 #[cfg(feature = "gui")]
 pub mod headless;
 #[cfg(feature = "gui")]
-pub mod native;
+pub mod labels_panel;
 #[cfg(feature = "gui")]
-pub mod panels;
+pub mod native;
 #[cfg(feature = "gui")]
 pub mod panes;
 #[cfg(feature = "gui")]
@@ -21,3 +30,5 @@ pub mod review;
 pub mod shell;
 pub mod state;
 pub mod tools;
+#[cfg(feature = "gui")]
+pub mod tools_panel;

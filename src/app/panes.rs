@@ -1,12 +1,23 @@
 //! The four panes: axial, coronal, sagittal (engine MPR) and 3D (engine ray caster), each
 //! rendered on the GPU into its own `rgba8unorm` texture that egui shows directly (no
 //! readback). A pane is re-rendered only when what it shows changed (its key). Input on a
-//! pane becomes calls into `AppState` (navigation, tools) or the 3D camera.
+//! pane becomes calls into `AppState` (navigation, strokes) and [`ToolState`] (seeds,
+//! polygon, ruler) or the 3D camera.
+//!
+//! [`Panes`] is the component: it owns the view settings, the textures, the pane rectangles
+//! and the hover readout; it is lent the document, the tool state and the review layers.
 
-use super::document::gpu_session;
-use super::shell::{PolygonDraft, Ruler, Shell, Tool};
+use super::component::Feedback;
+use super::document::{gpu_session, Document};
+use super::review::ReviewMode;
+use super::tools::{Ruler, Tool, ToolState, ViewSettings, WINDOW_PRESETS};
+use crate::geometry::camera::Camera;
+use crate::geometry::view::ViewGeometry;
+use crate::gpu::GpuContext;
 use crate::kernels::mpr::{default_palette, LabelStyle, MprKernel};
 use crate::kernels::raycast::ClipBox;
+use crate::kernels::raycast::RenderMode;
+use crate::kernels::transfer::TfPreset;
 use crate::kernels::transfer::TransferFunction;
 use crate::render::slice::{Overlays, SliceOptions};
 use crate::render::volume_view::VolumeViewOptions;
@@ -87,10 +98,115 @@ const PANE_COLORS: [egui::Color32; 4] = [
     egui::Color32::from_rgb(120, 140, 200),
 ];
 
-impl Shell {
+/// The four panes.
+pub struct Panes {
+    /// How the panes look.
+    pub view: ViewSettings,
+    pub targets: PaneTargets,
+    /// Pane rectangles of the last frame (points), 0 axial, 1 coronal, 2 sagittal, 3 3D.
+    pub rects: [egui::Rect; 4],
+    /// Readout of the voxel under the pointer (the status bar's first line).
+    pub hover: String,
+    /// Last label read under the cursor: (voxel, labels version, value).
+    label_probe: Option<([usize; 3], u64, u8)>,
+}
+
+impl Default for Panes {
+    fn default() -> Self {
+        Self {
+            view: ViewSettings::default(),
+            targets: PaneTargets::default(),
+            rects: [egui::Rect::NOTHING; 4],
+            hover: String::new(),
+            label_probe: None,
+        }
+    }
+}
+
+/// What the panes are lent for one frame.
+pub struct Lent<'a> {
+    pub gpu: &'a GpuContext,
+    pub doc: &'a mut Document,
+    pub tools: &'a mut ToolState,
+    /// Review mode's layers: B's labels and the disagreement overlay.
+    pub review: Option<&'a ReviewMode>,
+    pub fb: &'a mut Feedback,
+}
+
+impl Panes {
+    /// Makes every pane render again next frame (benchmarks; a new document).
+    pub fn invalidate(&mut self) {
+        for t in self.targets.panes.iter_mut().flatten() {
+            t.key.clear();
+        }
+    }
+
+    /// The View menu: window presets, auto window, reset, overlays, 3D mode, transfer
+    /// function, clipping, 3D camera.
+    pub fn view_menu(&mut self, ui: &mut egui::Ui, mut doc: Option<&mut Document>) {
+        ui.menu_button("Window preset", |ui| {
+            for (name, p) in WINDOW_PRESETS {
+                if ui.button(name).clicked() {
+                    if let (Some(d), Some(w)) = (doc.as_deref_mut(), p.window()) {
+                        d.state.window = w;
+                    }
+                }
+            }
+        });
+        if ui.button("Auto window (1st–99th percentile)").clicked() {
+            if let Some(d) = doc.as_deref_mut() {
+                d.state.window = d.auto_window;
+            }
+        }
+        if ui.button("Reset view").clicked() {
+            if let Some(d) = doc {
+                for p in &mut d.state.panes {
+                    p.zoom = 1.0;
+                    p.pan_px = [0.0, 0.0];
+                }
+                d.state.window = d.default_window;
+            }
+            self.view.camera = Camera::default();
+            self.view.maximized = None;
+        }
+        ui.separator();
+        ui.checkbox(&mut self.view.show_labels, "Show labels");
+        ui.checkbox(&mut self.view.outline, "Label outlines");
+        ui.checkbox(&mut self.view.linear, "Linear interpolation");
+        ui.separator();
+        ui.label("3D");
+        ui.radio_value(&mut self.view.mode3d, RenderMode::Dvr, "Volume rendering");
+        ui.radio_value(&mut self.view.mode3d, RenderMode::Mip, "Maximum intensity");
+        ui.radio_value(&mut self.view.mode3d, RenderMode::Labels, "Label surfaces");
+        ui.menu_button("Transfer function", |ui| {
+            for tf in [
+                TfPreset::CtBone,
+                TfPreset::CtSoftTissue,
+                TfPreset::CtVessels,
+                TfPreset::MrDefault,
+            ] {
+                ui.radio_value(&mut self.view.tf, tf, tf.name());
+            }
+        });
+        ui.checkbox(
+            &mut self.view.clip_crosshair,
+            "Clip 3D at the coronal crosshair plane",
+        );
+        if ui.button("Reset 3D camera").clicked() {
+            self.view.camera = Camera::default();
+        }
+    }
+
+    /// M: the pane under the pointer alone, or back to four-up.
+    pub fn toggle_maximized(&mut self, hovered: Option<usize>) {
+        self.view.maximized = match self.view.maximized {
+            Some(_) => None,
+            None => hovered,
+        };
+    }
+
     /// The label colours and opacity the panes use (table colours; hidden labels alpha 0).
-    pub fn label_style(&self) -> Option<LabelStyle> {
-        let doc = self.doc.as_ref()?;
+    pub fn label_style(&self, doc: &Document) -> Option<LabelStyle> {
         if !self.view.show_labels {
             return None;
         }
@@ -112,14 +228,15 @@ impl Shell {
     }
 
     /// The 3D pane's label style: the panel's colours and visibility, the 3D opacity.
-    pub fn label_style_3d(&self) -> Option<LabelStyle> {
-        self.label_style().map(|mut s| {
+    pub fn label_style_3d(&self, doc: &Document) -> Option<LabelStyle> {
+        self.label_style(doc).map(|mut s| {
             s.opacity = self.view.label_opacity_3d;
             s
         })
     }
 
-    pub(super) fn panes_ui(&mut self, ui: &mut egui::Ui, renderer: &mut Renderer) {
+    /// Lays out and draws the panes (four-up, or the maximised one) and handles their input.
+    pub fn ui(&mut self, ui: &mut egui::Ui, renderer: &mut Renderer, cx: &mut Lent) {
         let full = ui.available_rect_before_wrap();
         ui.allocate_rect(full, egui::Sense::hover());
         let gap = 2.0;
@@ -142,8 +259,8 @@ impl Shell {
                 *r = if i == m { full } else { egui::Rect::NOTHING };
             }
         }
-        self.pane_rects = rects;
-        let mut encoder = self
+        self.rects = rects;
+        let mut encoder = cx
             .gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -154,15 +271,15 @@ impl Shell {
                 continue;
             }
             let r = if i < 3 {
-                self.slice_pane(ui, i, *rect, renderer, &mut encoder)
+                self.slice_pane(ui, i, *rect, renderer, &mut encoder, cx)
             } else {
-                self.pane_3d(ui, *rect, renderer, &mut encoder)
+                self.pane_3d(ui, *rect, renderer, &mut encoder, cx)
             };
             if let Err(e) = r {
-                self.fail(format!("{} pane: {e}", PANE_NAMES[i]));
+                cx.fb.error(format!("{} pane: {e}", PANE_NAMES[i]));
             }
         }
-        self.gpu.queue.submit([encoder.finish()]);
+        cx.gpu.queue.submit([encoder.finish()]);
     }
 
     fn pane_header(&mut self, ui: &mut egui::Ui, i: usize, rect: egui::Rect, text: &str) {
@@ -194,10 +311,7 @@ impl Shell {
             .on_hover_text("maximise / restore (M)")
             .clicked()
         {
-            self.view.maximized = match self.view.maximized {
-                Some(_) => None,
-                None => Some(i),
-            };
+            self.toggle_maximized(Some(i));
         }
     }
 
@@ -208,6 +322,7 @@ impl Shell {
         rect: egui::Rect,
         renderer: &mut Renderer,
         encoder: &mut wgpu::CommandEncoder,
+        cx: &mut Lent,
     ) -> crate::Result<()> {
         let ppp = ui.ctx().pixels_per_point();
         let size = [
@@ -226,13 +341,11 @@ impl Shell {
             egui::Sense::click_and_drag(),
         );
         let hover_px = resp.hover_pos().map(to_px);
-        self.slice_input(ui, i, &resp, size, hover_px)?;
+        slice_input(ui, i, &resp, size, hover_px, cx)?;
 
-        let style = self.label_style();
-        let review_key = self.review.as_ref().map(|r| r.version).unwrap_or(0);
-        let Some(doc) = &self.doc else {
-            return Ok(());
-        };
+        let doc = &*cx.doc;
+        let style = self.label_style(doc);
+        let review_key = cx.review.map(|r| r.version).unwrap_or(0);
         let st = &doc.state;
         let geom = st.geometry(i, size)?;
         let opts = SliceOptions {
@@ -256,20 +369,19 @@ impl Shell {
                 review_key,
             )
         );
-        let (target, fresh) = self.targets.get(i, self.gpu, renderer, size, key);
+        let (target, fresh) = self.targets.get(i, cx.gpu, renderer, size, key);
         if fresh {
             let g = gpu_session(&st.session)?;
             let preview = match st.grow_pending() {
                 Some(crate::edit::session::GrowPreview::Gpu(m)) => Some(m),
-                _ => self.review.as_ref().and_then(|r| r.overlay()),
+                _ => cx.review.and_then(|r| r.overlay()),
             };
-            let labels = self
+            let labels = cx
                 .review
-                .as_ref()
                 .and_then(|r| r.labels_layer())
                 .unwrap_or(&g.labels);
             doc.slices.encode(
-                self.gpu,
+                cx.gpu,
                 encoder,
                 &g.image,
                 Overlays {
@@ -309,296 +421,312 @@ impl Shell {
             world[wa]
         );
         let hover_vox = hover_px.map(|p| geom.voxel_at(p));
-        self.pane_overlays(&painter, i, rect, ppp, &geom, hover_vox);
+        let at = Drawn {
+            painter: &painter,
+            rect,
+            ppp,
+            geom: &geom,
+        };
+        pane_overlays(&at, i, hover_vox, doc, cx.tools);
         self.pane_header(ui, i, rect, &header);
         if let Some(v) = hover_vox {
-            self.hover.text = self.describe_voxel(v);
+            self.hover = self.describe_voxel(cx.gpu, doc, v);
         }
         Ok(())
     }
 
-    /// Brush outline, polygon, ruler drawn over a slice pane.
-    fn pane_overlays(
-        &self,
-        painter: &egui::Painter,
-        i: usize,
-        rect: egui::Rect,
-        ppp: f32,
-        geom: &crate::geometry::view::ViewGeometry,
-        hover_vox: Option<[f64; 3]>,
-    ) {
-        let Some(doc) = self.doc.as_ref() else {
-            return;
-        };
-        let to_pt = |v: [f64; 3]| {
-            let s = geom.screen_of(v);
-            rect.min + egui::vec2(s[0] as f32 / ppp, s[1] as f32 / ppp)
-        };
-        let sp = doc.image().grid.spacing_mm();
-        if matches!(self.tool, Tool::Brush | Tool::Eraser) {
-            if let Some(v) = hover_vox {
-                let r_px = doc.state.brush.radius_mm / sp[geom.axis_u] * geom.px_per_voxel_u();
-                let c = if self.tool == Tool::Eraser {
-                    egui::Color32::from_rgb(255, 120, 120)
-                } else {
-                    egui::Color32::from_rgb(120, 255, 160)
-                };
-                painter.circle_stroke(to_pt(v), r_px as f32 / ppp, egui::Stroke::new(1.5, c));
-            }
-        }
-        if let Some(p) = &self.polygon {
-            if p.pane == i && p.slice == doc.state.panes[i].slice {
-                let pts: Vec<egui::Pos2> = p.points.iter().map(|&v| to_pt(v)).collect();
-                let stroke = egui::Stroke::new(1.5, egui::Color32::from_rgb(255, 200, 0));
-                for w in pts.windows(2) {
-                    painter.line_segment([w[0], w[1]], stroke);
-                }
-                if let (Some(last), Some(h)) = (pts.last(), hover_vox) {
-                    painter.line_segment(
-                        [*last, to_pt(h)],
-                        egui::Stroke::new(1.0, egui::Color32::from_rgb(255, 200, 0)),
-                    );
-                }
-                for q in &pts {
-                    painter.circle_filled(*q, 3.0, egui::Color32::from_rgb(255, 200, 0));
-                }
-            }
-        }
-        if let Some(r) = &self.ruler {
-            if r.pane == i {
-                let (a, b) = (to_pt(r.a), to_pt(r.b));
-                let c = egui::Color32::from_rgb(90, 220, 255);
-                painter.line_segment([a, b], egui::Stroke::new(2.0, c));
-                painter.circle_filled(a, 3.0, c);
-                painter.circle_filled(b, 3.0, c);
-                painter.text(
-                    b + egui::vec2(8.0, -8.0),
-                    egui::Align2::LEFT_BOTTOM,
-                    format!("{:.2} mm", r.length_mm(&doc.image().grid)),
-                    egui::FontId::proportional(14.0),
-                    c,
-                );
-            }
-        }
-        for s in &self.grow.seeds {
-            let sv = s.map(|x| x as f64);
-            if sv[geom.axis_n].round() as usize == doc.state.panes[i].slice {
-                painter.circle_stroke(
-                    to_pt(sv),
-                    4.0,
-                    egui::Stroke::new(2.0, egui::Color32::from_rgb(0, 255, 255)),
-                );
-            }
-        }
-    }
-
     /// "i j k · RAS mm · value · label" for the status bar.
-    pub fn describe_voxel(&mut self, v: [f64; 3]) -> String {
-        let Some(d) = self.doc.as_ref().map(|doc| doc.image().grid.dims) else {
-            return String::new();
-        };
+    pub fn describe_voxel(&mut self, gpu: &GpuContext, doc: &Document, v: [f64; 3]) -> String {
+        let d = doc.image().grid.dims;
         let ijk = [0, 1, 2].map(|a| v[a].round());
         if (0..3).any(|a| ijk[a] < 0.0 || ijk[a] >= d[a] as f64) {
             return "outside the volume".into();
         }
         let [i, j, k] = ijk.map(|x| x as usize);
-        let label = self.label_at(i, j, k);
-        let Some(doc) = &self.doc else {
-            return String::new();
-        };
-        let img = doc.image();
-        let w = img
-            .grid
-            .world_from_voxel
-            .transform_point3(glam::DVec3::from(ijk));
-        let value = img.value(i, j, k);
-        let unit = if img.meta.modality == "CT" { " HU" } else { "" };
-        let mut s = format!(
-            "voxel ({i}, {j}, {k}) · RAS ({:.1}, {:.1}, {:.1}) mm · {value}{unit}",
-            w.x, w.y, w.z
-        );
-        if let Some(l) = label {
-            let name = doc
-                .state
-                .session
-                .table
-                .iter()
-                .find(|t| t.value == l)
-                .map(|t| t.name.clone())
-                .unwrap_or_else(|| {
-                    if l == 0 {
-                        "background".into()
-                    } else {
-                        format!("label {l}")
-                    }
-                });
-            s.push_str(&format!(" · label {l} ({name})"));
-        }
-        s
+        let label = self.label_at(gpu, doc, i, j, k);
+        describe(doc, ijk, label)
     }
+}
 
-    fn slice_input(
-        &mut self,
-        ui: &egui::Ui,
-        i: usize,
-        resp: &egui::Response,
-        size: [u32; 2],
-        hover_px: Option<[f64; 2]>,
-    ) -> crate::Result<()> {
-        let ppp = f64::from(ui.ctx().pixels_per_point());
-        let tool = self.tool;
-        let Some(doc) = &mut self.doc else {
-            return Ok(());
-        };
-        let st = &mut doc.state;
-        // Wheel: slices; Ctrl+wheel: zoom about the cursor.
-        if let Some(p) = hover_px {
-            let events = ui.input(|inp| inp.events.clone());
-            for e in events {
-                if let egui::Event::MouseWheel {
-                    unit,
-                    delta,
-                    modifiers,
-                    ..
-                } = e
-                {
-                    let steps = match unit {
-                        egui::MouseWheelUnit::Point => delta.y / 40.0,
-                        egui::MouseWheelUnit::Line => delta.y,
-                        egui::MouseWheelUnit::Page => delta.y * 10.0,
-                    };
-                    if modifiers.command {
-                        st.zoom(i, size, p, 1.15f64.powf(f64::from(steps)))?;
-                    } else {
-                        let s = steps.round() as i64;
-                        let s = if s == 0 { steps.signum() as i64 } else { s };
-                        st.scroll(i, s)?;
-                    }
+/// Where a slice pane was drawn: its painter, rectangle (points), points per pixel and
+/// view geometry.
+struct Drawn<'a> {
+    painter: &'a egui::Painter,
+    rect: egui::Rect,
+    ppp: f32,
+    geom: &'a ViewGeometry,
+}
+
+/// Brush outline, polygon, ruler and grow seeds drawn over slice pane `i`.
+fn pane_overlays(
+    at: &Drawn,
+    i: usize,
+    hover_vox: Option<[f64; 3]>,
+    doc: &Document,
+    tools: &ToolState,
+) {
+    let Drawn {
+        painter,
+        rect,
+        ppp,
+        geom,
+    } = *at;
+    let to_pt = |v: [f64; 3]| {
+        let s = geom.screen_of(v);
+        rect.min + egui::vec2(s[0] as f32 / ppp, s[1] as f32 / ppp)
+    };
+    let sp = doc.image().grid.spacing_mm();
+    if matches!(tools.tool, Tool::Brush | Tool::Eraser) {
+        if let Some(v) = hover_vox {
+            let r_px = doc.state.brush.radius_mm / sp[geom.axis_u] * geom.px_per_voxel_u();
+            let c = if tools.tool == Tool::Eraser {
+                egui::Color32::from_rgb(255, 120, 120)
+            } else {
+                egui::Color32::from_rgb(120, 255, 160)
+            };
+            painter.circle_stroke(to_pt(v), r_px as f32 / ppp, egui::Stroke::new(1.5, c));
+        }
+    }
+    if let Some(p) = &tools.polygon {
+        if p.pane == i && p.slice == doc.state.panes[i].slice {
+            let pts: Vec<egui::Pos2> = p.points.iter().map(|&v| to_pt(v)).collect();
+            let stroke = egui::Stroke::new(1.5, egui::Color32::from_rgb(255, 200, 0));
+            for w in pts.windows(2) {
+                painter.line_segment([w[0], w[1]], stroke);
+            }
+            if let (Some(last), Some(h)) = (pts.last(), hover_vox) {
+                painter.line_segment(
+                    [*last, to_pt(h)],
+                    egui::Stroke::new(1.0, egui::Color32::from_rgb(255, 200, 0)),
+                );
+            }
+            for q in &pts {
+                painter.circle_filled(*q, 3.0, egui::Color32::from_rgb(255, 200, 0));
+            }
+        }
+    }
+    if let Some(r) = &tools.ruler {
+        if r.pane == i {
+            let (a, b) = (to_pt(r.a), to_pt(r.b));
+            let c = egui::Color32::from_rgb(90, 220, 255);
+            painter.line_segment([a, b], egui::Stroke::new(2.0, c));
+            painter.circle_filled(a, 3.0, c);
+            painter.circle_filled(b, 3.0, c);
+            painter.text(
+                b + egui::vec2(8.0, -8.0),
+                egui::Align2::LEFT_BOTTOM,
+                format!("{:.2} mm", r.length_mm(&doc.image().grid)),
+                egui::FontId::proportional(14.0),
+                c,
+            );
+        }
+    }
+    for s in &tools.grow.seeds {
+        let sv = s.map(|x| x as f64);
+        if sv[geom.axis_n].round() as usize == doc.state.panes[i].slice {
+            painter.circle_stroke(
+                to_pt(sv),
+                4.0,
+                egui::Stroke::new(2.0, egui::Color32::from_rgb(0, 255, 255)),
+            );
+        }
+    }
+}
+
+/// "voxel (i, j, k) · RAS (x, y, z) mm · value · label l (name)".
+fn describe(doc: &Document, ijk: [f64; 3], label: Option<u8>) -> String {
+    let [i, j, k] = ijk.map(|x| x as usize);
+    let img = doc.image();
+    let w = img
+        .grid
+        .world_from_voxel
+        .transform_point3(glam::DVec3::from(ijk));
+    let value = img.value(i, j, k);
+    let unit = if img.meta.modality == "CT" { " HU" } else { "" };
+    let mut s = format!(
+        "voxel ({i}, {j}, {k}) · RAS ({:.1}, {:.1}, {:.1}) mm · {value}{unit}",
+        w.x, w.y, w.z
+    );
+    if let Some(l) = label {
+        let name = doc
+            .state
+            .session
+            .table
+            .iter()
+            .find(|t| t.value == l)
+            .map(|t| t.name.clone())
+            .unwrap_or_else(|| {
+                if l == 0 {
+                    "background".into()
+                } else {
+                    format!("label {l}")
+                }
+            });
+        s.push_str(&format!(" · label {l} ({name})"));
+    }
+    s
+}
+
+/// Input on slice pane `i`: wheel (slices, Ctrl zooms), middle-drag pan, right-drag window,
+/// and the left button for the active tool.
+fn slice_input(
+    ui: &egui::Ui,
+    i: usize,
+    resp: &egui::Response,
+    size: [u32; 2],
+    hover_px: Option<[f64; 2]>,
+    cx: &mut Lent,
+) -> crate::Result<()> {
+    let ppp = f64::from(ui.ctx().pixels_per_point());
+    let tools = &mut *cx.tools;
+    let tool = tools.tool;
+    let st = &mut cx.doc.state;
+    // Wheel: slices; Ctrl+wheel: zoom about the cursor.
+    if let Some(p) = hover_px {
+        let events = ui.input(|inp| inp.events.clone());
+        for e in events {
+            if let egui::Event::MouseWheel {
+                unit,
+                delta,
+                modifiers,
+                ..
+            } = e
+            {
+                let steps = match unit {
+                    egui::MouseWheelUnit::Point => delta.y / 40.0,
+                    egui::MouseWheelUnit::Line => delta.y,
+                    egui::MouseWheelUnit::Page => delta.y * 10.0,
+                };
+                if modifiers.command {
+                    st.zoom(i, size, p, 1.15f64.powf(f64::from(steps)))?;
+                } else {
+                    let s = steps.round() as i64;
+                    let s = if s == 0 { steps.signum() as i64 } else { s };
+                    st.scroll(i, s)?;
                 }
             }
         }
-        if resp.dragged_by(egui::PointerButton::Middle) {
-            let d = resp.drag_delta();
-            st.pan(i, [f64::from(d.x) * ppp, f64::from(d.y) * ppp]);
+    }
+    if resp.dragged_by(egui::PointerButton::Middle) {
+        let d = resp.drag_delta();
+        st.pan(i, [f64::from(d.x) * ppp, f64::from(d.y) * ppp]);
+    }
+    if resp.dragged_by(egui::PointerButton::Secondary) {
+        let d = resp.drag_delta();
+        st.drag_window([f64::from(d.x) * ppp, f64::from(d.y) * ppp]);
+    }
+    let (pressed, down, released, shift) = ui.input(|inp| {
+        (
+            inp.pointer.primary_pressed(),
+            inp.pointer.primary_down(),
+            inp.pointer.primary_released(),
+            inp.modifiers.shift,
+        )
+    });
+    let here = pressed && resp.hovered();
+    match tool {
+        Tool::Crosshair => {
+            if let Some(p) = hover_px {
+                if (here || (down && resp.is_pointer_button_down_on())) && !shift {
+                    st.click(i, size, p)?;
+                }
+            }
         }
-        if resp.dragged_by(egui::PointerButton::Secondary) {
-            let d = resp.drag_delta();
-            st.drag_window([f64::from(d.x) * ppp, f64::from(d.y) * ppp]);
-        }
-        let (pressed, down, released, shift) = ui.input(|inp| {
-            (
-                inp.pointer.primary_pressed(),
-                inp.pointer.primary_down(),
-                inp.pointer.primary_released(),
-                inp.modifiers.shift,
-            )
-        });
-        let here = pressed && resp.hovered();
-        match tool {
-            Tool::Crosshair => {
+        Tool::Brush | Tool::Eraser => {
+            let erase = tool == Tool::Eraser || shift;
+            if here {
                 if let Some(p) = hover_px {
-                    if (here || (down && resp.is_pointer_button_down_on())) && !shift {
-                        st.click(i, size, p)?;
-                    }
+                    st.stroke_begin(i, size, p, erase)?;
+                }
+            } else if down && st.stroke_op().is_some() {
+                if let Some(p) = resp.interact_pointer_pos().or(resp.hover_pos()) {
+                    let rect = resp.rect;
+                    let px = [
+                        f64::from(p.x - rect.min.x) * ppp,
+                        f64::from(p.y - rect.min.y) * ppp,
+                    ];
+                    st.stroke_extend(size, px)?;
                 }
             }
-            Tool::Brush | Tool::Eraser => {
-                let erase = tool == Tool::Eraser || shift;
-                if here {
-                    if let Some(p) = hover_px {
-                        st.stroke_begin(i, size, p, erase)?;
-                    }
-                } else if down && st.stroke_op().is_some() {
-                    if let Some(p) = resp.interact_pointer_pos().or(resp.hover_pos()) {
-                        let rect = resp.rect;
-                        let px = [
-                            f64::from(p.x - rect.min.x) * ppp,
-                            f64::from(p.y - rect.min.y) * ppp,
-                        ];
-                        st.stroke_extend(size, px)?;
-                    }
-                }
-                if released && st.stroke_op().is_some() {
-                    if let Some(r) = st.stroke_end()? {
-                        self.status = format!(
-                            "{}: {} voxels changed (Ctrl+Z undoes)",
-                            r.op, r.changed_voxels
-                        );
-                    }
+            if released && st.stroke_op().is_some() {
+                if let Some(r) = st.stroke_end()? {
+                    cx.fb.status(format!(
+                        "{}: {} voxels changed (Ctrl+Z undoes)",
+                        r.op, r.changed_voxels
+                    ));
                 }
             }
-            Tool::Grow => {
-                if here {
-                    if let Some(p) = hover_px {
-                        let v = st.voxel_at(i, size, p)?;
-                        let d = st.session.image.grid.dims;
-                        let seed =
-                            [0, 1, 2].map(|a| v[a].round().clamp(0.0, (d[a] - 1) as f64) as usize);
-                        if self.grow.seeds.is_empty() && self.grow.lower == self.grow.upper {
-                            let val = st.session.image.value(seed[0], seed[1], seed[2]);
-                            self.grow.lower = val;
-                            self.grow.upper = val;
-                        }
-                        self.grow.seeds.push(seed);
-                        self.update_grow_preview();
-                    }
-                }
-            }
-            Tool::Polygon => {
+        }
+        Tool::Grow => {
+            if here {
                 if let Some(p) = hover_px {
                     let v = st.voxel_at(i, size, p)?;
-                    let slice = st.panes[i].slice;
-                    if resp.double_clicked() {
-                        self.close_polygon();
-                    } else if here {
-                        let draft = self.polygon.get_or_insert(PolygonDraft {
-                            pane: i,
-                            slice,
-                            points: Vec::new(),
-                        });
-                        if draft.pane != i || draft.slice != slice {
-                            *draft = PolygonDraft {
-                                pane: i,
-                                slice,
-                                points: Vec::new(),
-                            };
-                        }
-                        draft.points.push(v);
-                    }
+                    let d = st.session.image.grid.dims;
+                    let seed =
+                        [0, 1, 2].map(|a| v[a].round().clamp(0.0, (d[a] - 1) as f64) as usize);
+                    let r = tools.add_seed(st, seed);
+                    cx.fb.outcome("region grow", r);
                 }
             }
-            Tool::Ruler => {
-                if let Some(p) = hover_px {
-                    let v = st.voxel_at(i, size, p)?;
-                    if here {
-                        self.ruler = Some(Ruler {
-                            pane: i,
-                            a: v,
-                            b: v,
-                        });
-                    } else if down {
-                        if let Some(r) = &mut self.ruler {
-                            if r.pane == i {
-                                r.b = v;
-                            }
+        }
+        Tool::Polygon => {
+            if let Some(p) = hover_px {
+                let v = st.voxel_at(i, size, p)?;
+                let slice = st.panes[i].slice;
+                if resp.double_clicked() {
+                    close_polygon(tools, st, cx.fb);
+                } else if here {
+                    tools.polygon_click(i, slice, v);
+                }
+            }
+        }
+        Tool::Ruler => {
+            if let Some(p) = hover_px {
+                let v = st.voxel_at(i, size, p)?;
+                if here {
+                    tools.ruler = Some(Ruler {
+                        pane: i,
+                        a: v,
+                        b: v,
+                    });
+                } else if down {
+                    if let Some(r) = &mut tools.ruler {
+                        if r.pane == i {
+                            r.b = v;
                         }
                     }
                 }
             }
         }
-        Ok(())
     }
+    Ok(())
+}
 
+/// Closes the polygon in progress and fills it (Enter or a double click).
+pub fn close_polygon(
+    tools: &mut ToolState,
+    st: &mut crate::app::state::AppState,
+    fb: &mut Feedback,
+) {
+    match tools.close_polygon(st) {
+        Ok(Some(op)) => fb.apply(st, &op),
+        Ok(None) => fb.status("a polygon needs at least 3 vertices"),
+        Err(e) => fb.error(format!("polygon: {e}")),
+    }
+}
+
+impl Panes {
     fn pane_3d(
         &mut self,
         ui: &mut egui::Ui,
         rect: egui::Rect,
         renderer: &mut Renderer,
         encoder: &mut wgpu::CommandEncoder,
+        cx: &mut Lent,
     ) -> crate::Result<()> {
         let ppp = ui.ctx().pixels_per_point();
         // A software rasterizer renders the 3D pane at half resolution.
-        let scale = if self.gpu.is_software() { 0.5 } else { 1.0 };
+        let scale = if cx.gpu.is_software() { 0.5 } else { 1.0 };
         let size = [
             ((rect.width() * ppp * scale).round() as u32).max(1),
             ((rect.height() * ppp * scale).round() as u32).max(1),
@@ -608,15 +736,12 @@ impl Shell {
             ui.scope_id().with("pane3d"),
             egui::Sense::click_and_drag(),
         );
-        self.input_3d(ui, &resp, rect, size)?;
-        let style = self.label_style_3d();
-        let opts = self.view3d_options(style)?;
-        let Some(doc) = &mut self.doc else {
-            return Ok(());
-        };
+        self.input_3d(ui, &resp, rect, size, cx)?;
+        let doc = &mut *cx.doc;
+        let opts = self.view3d_options(doc, self.label_style_3d(doc));
         let g = gpu_session(&doc.state.session)?;
         if doc.view3d_version != doc.state.labels_version {
-            doc.view3d.labels_changed(self.gpu, &g.image, &g.labels)?;
+            doc.view3d.labels_changed(cx.gpu, &g.image, &g.labels)?;
             doc.view3d_version = doc.state.labels_version;
         }
         let key = format!(
@@ -632,10 +757,10 @@ impl Shell {
                 opts.clip.map(|c| (c.lo, c.hi)),
             )
         );
-        let (target, fresh) = self.targets.get(3, self.gpu, renderer, size, key);
+        let (target, fresh) = self.targets.get(3, cx.gpu, renderer, size, key);
         if fresh {
             doc.view3d.encode(
-                self.gpu,
+                cx.gpu,
                 encoder,
                 &doc.state.session.image.grid,
                 &g.image,
@@ -665,10 +790,7 @@ impl Shell {
     }
 
     /// The 3D view's options from the shell's settings.
-    pub fn view3d_options(&self, labels: Option<LabelStyle>) -> crate::Result<VolumeViewOptions> {
-        let Some(doc) = &self.doc else {
-            return Err(crate::Error::NotFound("no document".into()));
-        };
+    pub fn view3d_options(&self, doc: &Document, labels: Option<LabelStyle>) -> VolumeViewOptions {
         let w = doc.auto_window;
         let tf = TransferFunction::from_points(
             &self
@@ -677,7 +799,7 @@ impl Shell {
                 .points((w.center - w.width / 2.0, w.center + w.width / 2.0)),
         );
         let dims = doc.image().grid.dims;
-        Ok(VolumeViewOptions {
+        VolumeViewOptions {
             mode: self.view.mode3d,
             camera: self.view.camera,
             window: doc.state.window,
@@ -688,7 +810,7 @@ impl Shell {
                 .view
                 .clip_crosshair
                 .then(|| ClipBox::crosshair(dims, doc.state.crosshair, [false, true, false])),
-        })
+        }
     }
 
     fn input_3d(
@@ -697,6 +819,7 @@ impl Shell {
         resp: &egui::Response,
         rect: egui::Rect,
         size: [u32; 2],
+        cx: &mut Lent,
     ) -> crate::Result<()> {
         let cam = &mut self.view.camera;
         let d = resp.drag_delta();
@@ -708,8 +831,8 @@ impl Shell {
             cam.zoom = (cam.zoom * (1.0 - f64::from(d.y) * 0.01)).clamp(0.1, 50.0);
         }
         if resp.dragged_by(egui::PointerButton::Middle) {
-            if let Some(doc) = &self.doc {
-                let g = &doc.image().grid;
+            {
+                let g = &cx.doc.image().grid;
                 let ext: f64 = (0..3)
                     .map(|a| (g.dims[a] as f64 * g.spacing_mm()[a]).powi(2))
                     .sum::<f64>()
@@ -742,24 +865,29 @@ impl Shell {
                     (((p.x - rect.min.x) / rect.width()) * size[0] as f32) as u32,
                     (((p.y - rect.min.y) / rect.height()) * size[1] as f32) as u32,
                 ];
-                self.pick_3d(size, [px[0].min(size[0] - 1), px[1].min(size[1] - 1)])?;
+                let px = [px[0].min(size[0] - 1), px[1].min(size[1] - 1)];
+                let status = self.pick_3d(cx.gpu, cx.doc, size, px)?;
+                cx.fb.status(status);
             }
         }
         Ok(())
     }
 
     /// Double-click in 3D: the crosshair moves to the surface point under the pixel.
-    pub fn pick_3d(&mut self, size: [u32; 2], px: [u32; 2]) -> crate::Result<()> {
-        let style = self.label_style_3d();
-        let opts = self.view3d_options(style)?;
-        let Some(doc) = &mut self.doc else {
-            return Ok(());
-        };
+    /// Returns the status line.
+    pub fn pick_3d(
+        &mut self,
+        gpu: &GpuContext,
+        doc: &mut Document,
+        size: [u32; 2],
+        px: [u32; 2],
+    ) -> crate::Result<String> {
+        let opts = self.view3d_options(doc, self.label_style_3d(doc));
         let Some(g) = doc.state.session.gpu() else {
-            return Ok(());
+            return Ok(String::new());
         };
         let hit = doc.view3d.pick(
-            self.gpu,
+            gpu,
             &doc.state.session.image.grid,
             &g.image,
             Some(&g.labels),
@@ -767,23 +895,28 @@ impl Shell {
             size,
             px,
         )?;
-        match hit {
+        Ok(match hit {
             Some(v) => {
                 doc.state.set_crosshair(v.map(f64::from))?;
-                self.status = format!(
+                format!(
                     "crosshair moved to the 3D point at voxel ({:.0}, {:.0}, {:.0})",
                     v[0], v[1], v[2]
-                );
+                )
             }
-            None => self.status = "nothing under the cursor in 3D".into(),
-        }
-        Ok(())
+            None => "nothing under the cursor in 3D".into(),
+        })
     }
 
     /// The label value at a voxel: one texel read back when the hovered voxel or the labels
     /// changed (a few bytes; cached so a still cursor costs nothing).
-    fn label_at(&mut self, i: usize, j: usize, k: usize) -> Option<u8> {
-        let doc = self.doc.as_ref()?;
+    fn label_at(
+        &mut self,
+        gpu: &GpuContext,
+        doc: &Document,
+        i: usize,
+        j: usize,
+        k: usize,
+    ) -> Option<u8> {
         let v = doc.state.version;
         if let Some((at, ver, l)) = self.label_probe {
             if at == [i, j, k] && ver == v {
@@ -793,7 +926,7 @@ impl Shell {
         let g = doc.state.session.gpu()?;
         let l = *g
             .labels
-            .read_box(self.gpu, [i, j, k], [i + 1, j + 1, k + 1])
+            .read_box(gpu, [i, j, k], [i + 1, j + 1, k + 1])
             .ok()?
             .first()?;
         self.label_probe = Some(([i, j, k], v, l));

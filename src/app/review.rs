@@ -5,9 +5,15 @@
 //! label. The review database (`voxmark review`) holds the annotation's status and the
 //! reviewer's comments anchored to voxels: the panel lists them, jumps to them, adds new
 //! ones at the crosshair and moves the status along its allowed steps.
+//!
+//! [`ReviewPanel`] is the component: it owns the comparison and the records, is lent the
+//! document, and hands the panes the layers to draw ([`ReviewMode::overlay`],
+//! [`ReviewMode::labels_layer`]).
 
-use super::shell::Shell;
+use super::component::{Feedback, Request};
+use super::document::Document;
 use crate::gpu::residency::PackedU8Volume;
+use crate::gpu::GpuContext;
 use crate::qa::disagreement::{disagreement_regions, Region};
 use crate::qa::metrics::{compare_masks, labels_present, LabelAgreement};
 use crate::qa::review::{Annotation, Comment, ReviewDb};
@@ -78,12 +84,22 @@ fn read_records(db: &ReviewDb, mask: &Path) -> crate::Result<(Option<Annotation>
     Ok((ann, comments))
 }
 
-impl Shell {
+/// The review panel: the comparison in progress (if any) and the mask's review records.
+#[derive(Default)]
+pub struct ReviewPanel {
+    pub mode: Option<ReviewMode>,
+    pub records: ReviewRecords,
+}
+
+impl ReviewPanel {
     /// Starts review mode: B loaded on the image's grid, compared with the current labels.
-    pub fn start_review(&mut self, b_path: PathBuf) -> crate::Result<()> {
-        let Some(doc) = &self.doc else {
-            return Ok(());
-        };
+    /// Returns the status line.
+    pub fn start(
+        &mut self,
+        gpu: &GpuContext,
+        doc: &Document,
+        b_path: PathBuf,
+    ) -> crate::Result<String> {
         let img = doc.image();
         let grid = img.grid;
         let b_vol = crate::io::nifti::read_nifti(&b_path)?;
@@ -94,64 +110,74 @@ impl Shell {
         let metrics = compare_masks(&a, &b, &grid, &labels, 1.0);
         let regions = disagreement_regions(&diff, grid.dims, 10_000);
         let mode = ReviewMode {
-            b_gpu: PackedU8Volume::upload(self.gpu, grid.dims, &b)?,
-            diff_gpu: PackedU8Volume::upload(self.gpu, grid.dims, &diff)?,
+            b_gpu: PackedU8Volume::upload(gpu, grid.dims, &b)?,
+            diff_gpu: PackedU8Volume::upload(gpu, grid.dims, &diff)?,
             b_path,
             a,
             b,
             show_b: false,
             show_diff: true,
-            version: self.review.as_ref().map_or(1, |r| r.version + 1),
+            version: self.mode.as_ref().map_or(1, |r| r.version + 1),
             metrics,
             regions,
             region_idx: 0,
         };
-        self.status = format!(
+        let status = format!(
             "review: {} disagreement regions, {} voxels differ",
             mode.regions.len(),
             diff.iter().filter(|&&d| d != 0).count()
         );
-        self.review = Some(mode);
-        Ok(())
+        self.mode = Some(mode);
+        Ok(status)
     }
 
-    /// Moves the crosshair to disagreement region `idx` (wrapping).
-    pub fn jump_region(&mut self, step: i64) {
-        let Some(r) = &mut self.review else {
+    /// Moves the crosshair `step` disagreement regions on (wrapping; largest first).
+    pub fn jump_region(&mut self, step: i64, doc: &mut Document, fb: &mut Feedback) {
+        let Some(r) = &mut self.mode else {
             return;
         };
         if r.regions.is_empty() {
-            self.status = "no disagreements".into();
+            fb.status("no disagreements");
             return;
         }
         let n = r.regions.len() as i64;
         r.region_idx = (r.region_idx as i64 + step).rem_euclid(n) as usize;
-        let reg = r.regions[r.region_idx].clone();
-        let idx = r.region_idx;
-        if let Some(d) = &mut self.doc {
-            let res = d.state.set_crosshair(reg.at.map(|x| x as f64));
-            self.report("jump", res);
-        }
-        self.status = format!(
+        let reg = &r.regions[r.region_idx];
+        let res = doc.state.set_crosshair(reg.at.map(|x| x as f64));
+        fb.report("jump", res);
+        fb.status(format!(
             "disagreement {}/{}: {} voxels at ({}, {}, {})",
-            idx + 1,
+            r.region_idx + 1,
             n,
             reg.voxels,
             reg.at[0],
             reg.at[1],
             reg.at[2]
-        );
+        ));
+    }
+
+    /// Moves the crosshair to the comment `step` away from the selected one.
+    pub fn jump_comment(&mut self, step: i64, doc: &mut Document, fb: &mut Feedback) {
+        let n = self.records.comments.len() as i64;
+        if n == 0 {
+            fb.status("no comments");
+            return;
+        }
+        let i = (self.records.comment_idx as i64 + step).rem_euclid(n) as usize;
+        self.records.comment_idx = i;
+        let c = &self.records.comments[i];
+        if let Some(v) = c.voxel {
+            let r = doc.state.set_crosshair(v.map(|x| x as f64));
+            fb.report("jump", r);
+        }
+        fb.status(format!("comment {}/{}: {}", i + 1, n, c.body));
     }
 
     /// Reloads the mask's record and comments. The database path is remembered even when
     /// it cannot be opened, so a failure is reported once, not every frame (Review >
     /// Refresh review records retries).
-    fn records_refresh(&mut self) {
-        let Some(doc) = &self.doc else {
-            return;
-        };
+    pub fn records_refresh(&mut self, doc: &Document, fb: &mut Feedback) {
         let path = review_db_path(&doc.labels_path);
-        let labels_path = doc.labels_path.clone();
         self.records.db_path = Some(path.clone());
         if !path.exists() {
             // Looking creates nothing: the database appears with the first registration,
@@ -160,72 +186,83 @@ impl Shell {
             self.records.comments.clear();
             return;
         }
-        let r = ReviewDb::open(&path).and_then(|db| read_records(&db, &labels_path));
-        self.set_records(r);
+        let r = ReviewDb::open(&path).and_then(|db| read_records(&db, &doc.labels_path));
+        self.set_records(r, fb);
     }
 
-    fn set_records(&mut self, r: crate::Result<(Option<Annotation>, Vec<Comment>)>) {
-        if let Some((ann, comments)) = self.report("review database", r) {
+    fn set_records(
+        &mut self,
+        r: crate::Result<(Option<Annotation>, Vec<Comment>)>,
+        fb: &mut Feedback,
+    ) {
+        if let Some((ann, comments)) = fb.report("review database", r) {
             self.records.annotation = ann;
             self.records.comments = comments;
         }
     }
 
     /// Runs `f` on the review database, then reloads the records from the same connection.
-    fn with_db<T>(&mut self, what: &str, f: impl FnOnce(&ReviewDb) -> crate::Result<T>) {
-        let Some(doc) = &self.doc else {
-            return;
-        };
+    fn with_db<T>(
+        &mut self,
+        doc: &Document,
+        fb: &mut Feedback,
+        what: &str,
+        f: impl FnOnce(&ReviewDb) -> crate::Result<T>,
+    ) {
         let path = review_db_path(&doc.labels_path);
-        let labels_path = doc.labels_path.clone();
         let db = match ReviewDb::open(&path) {
             Ok(db) => db,
-            Err(e) => return self.fail(format!("{what}: {e}")),
+            Err(e) => return fb.error(format!("{what}: {e}")),
         };
         let r = f(&db);
-        if self.report(what, r).is_some() {
-            let records = read_records(&db, &labels_path);
-            self.set_records(records);
+        if fb.report(what, r).is_some() {
+            let records = read_records(&db, &doc.labels_path);
+            self.set_records(records, fb);
         }
     }
 
-    pub(super) fn review_menu(&mut self, ui: &mut egui::Ui) {
+    /// The Review menu.
+    pub fn menu(&mut self, ui: &mut egui::Ui, doc: Option<&Document>, fb: &mut Feedback) {
         if ui.button("Refresh review records").clicked() {
-            self.records_refresh();
+            if let Some(doc) = doc {
+                self.records_refresh(doc, fb);
+            }
         }
         if ui.button("Leave review mode").clicked() {
-            self.review = None;
+            self.mode = None;
         }
     }
 
-    pub(super) fn review_panel(&mut self, ui: &mut egui::Ui) {
-        if self.doc.is_none() {
-            return;
-        }
+    /// The panel: the mask's record and comments, then the comparison.
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        gpu: &GpuContext,
+        doc: &mut Document,
+        fb: &mut Feedback,
+    ) {
         ui.separator();
         ui.heading("Review");
         if self.records.db_path.is_none() {
-            self.records_refresh();
+            self.records_refresh(doc, fb);
         }
         let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
         match self.records.annotation.clone() {
             None => {
                 ui.label("This mask is not in the review database.");
                 if ui.button("Register it (draft)").clicked() {
-                    let (img, mask) = match &self.doc {
-                        Some(d) => (
-                            d.image_path
-                                .clone()
-                                .unwrap_or_else(|| PathBuf::from("phantom")),
-                            d.labels_path.clone(),
-                        ),
-                        None => return,
-                    };
+                    let img = doc
+                        .image_path
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from("phantom"));
+                    let mask = doc.labels_path.clone();
                     if !mask.exists() {
-                        self.save();
+                        fb.request(Request::Save);
                     }
                     let u = user.clone();
-                    self.with_db("register", move |db| db.add_annotation(&img, &mask, &u));
+                    self.with_db(doc, fb, "register", move |db| {
+                        db.add_annotation(&img, &mask, &u)
+                    });
                 }
             }
             Some(a) => {
@@ -240,7 +277,9 @@ impl Shell {
                     for to in a.status.allowed() {
                         if ui.button(format!("-> {}", to.as_str())).clicked() {
                             let (id, to, u) = (a.id, *to, user.clone());
-                            self.with_db("set status", move |db| db.set_status(id, to, &u, None));
+                            self.with_db(doc, fb, "set status", move |db| {
+                                db.set_status(id, to, &u, None)
+                            });
                         }
                     }
                 });
@@ -264,20 +303,20 @@ impl Shell {
                             .clicked()
                         {
                             self.records.comment_idx = n;
-                            self.jump_comment(0);
+                            self.jump_comment(0, doc, fb);
                         }
                         if !c.resolved && ui.small_button("resolve").clicked() {
                             let cid = c.id;
-                            self.with_db("resolve", move |db| db.resolve(cid));
+                            self.with_db(doc, fb, "resolve", move |db| db.resolve(cid));
                         }
                     });
                 }
                 ui.horizontal(|ui| {
                     if ui.button("< comment").clicked() {
-                        self.jump_comment(-1);
+                        self.jump_comment(-1, doc, fb);
                     }
                     if ui.button("comment >").clicked() {
-                        self.jump_comment(1);
+                        self.jump_comment(1, doc, fb);
                     }
                 });
                 ui.add(
@@ -286,15 +325,10 @@ impl Shell {
                 );
                 if ui.button("Add comment").clicked() {
                     let body = std::mem::take(&mut self.records.new_comment);
-                    let (voxel, label) = match &self.doc {
-                        Some(d) => (
-                            d.state.crosshair.map(|x| x as i64),
-                            Some(d.state.brush.label),
-                        ),
-                        None => return,
-                    };
+                    let voxel = doc.state.crosshair.map(|x| x as i64);
+                    let label = Some(doc.state.brush.label);
                     let (id, u) = (a.id, user.clone());
-                    self.with_db("comment", move |db| {
+                    self.with_db(doc, fb, "comment", move |db| {
                         db.comment(id, &u, &body, Some(voxel), Some("axial"), label)
                     });
                 }
@@ -309,10 +343,12 @@ impl Shell {
         );
         if ui.button("Compare").clicked() {
             let p = PathBuf::from(self.records.compare_path.trim());
-            let r = self.start_review(p);
-            self.report("compare", r);
+            let r = self.start(gpu, doc, p);
+            if let Some(s) = fb.report("compare", r) {
+                fb.status(s);
+            }
         }
-        let Some(r) = &mut self.review else {
+        let Some(r) = &mut self.mode else {
             return;
         };
         ui.label(format!("B: {}", r.b_path.display()));
@@ -354,24 +390,7 @@ impl Shell {
             }
         });
         if step != 0 {
-            self.jump_region(step);
+            self.jump_region(step, doc, fb);
         }
-    }
-
-    /// Moves the crosshair to the comment `step` away from the selected one.
-    pub fn jump_comment(&mut self, step: i64) {
-        let n = self.records.comments.len() as i64;
-        if n == 0 {
-            self.status = "no comments".into();
-            return;
-        }
-        let i = (self.records.comment_idx as i64 + step).rem_euclid(n) as usize;
-        self.records.comment_idx = i;
-        let c = self.records.comments[i].clone();
-        if let (Some(v), Some(d)) = (c.voxel, &mut self.doc) {
-            let r = d.state.set_crosshair(v.map(|x| x as f64));
-            self.report("jump", r);
-        }
-        self.status = format!("comment {}/{}: {}", i + 1, n, c.body);
     }
 }

@@ -1,45 +1,32 @@
-//! The shell: one egui frame over the open document. It owns the document, the tool
-//! settings, dialogs and the pane textures; every edit is a call into [`AppState`] (journaled
-//! ops), every picture comes from the engine's renderers on the shared wgpu device.
+//! The shell: one egui frame over the open document. It owns the document and the
+//! components — the panes ([`Panes`]), the tools panel ([`ToolsPanel`]) with the tool state
+//! ([`ToolState`]), the labels panel ([`LabelsPanel`]), the review panel ([`ReviewPanel`]) and
+//! the dialog — and lends each the document for its part of the frame; what a component
+//! asks of the shell (status, errors, save, open, quit) comes back as [`Feedback`] and is
+//! carried out by [`Shell::handle`]. The shell itself does the document's life cycle (load
+//! off the UI thread, save on a worker, quit with unsaved edits), the menu bar, the status
+//! bar and the keyboard shortcuts. Every edit is a journaled op on [`super::state::AppState`];
+//! every picture comes from the engine's renderers on the shared wgpu device.
 //!
 //! `Shell::ui` is the whole frame. The native window (`app::native`) and the offscreen
 //! harness (`app::headless`, used by the interaction tests and the frame benchmark) both call
 //! it with the egui-wgpu renderer that shows the pane textures.
 
+pub use super::component::{Feedback, Request};
+pub use super::dialogs::Dialog;
 use super::document::{load, Document, LoadOutcome, OpenRequest};
-use super::panes::PaneTargets;
-use super::review::ReviewMode;
-pub use super::tools::{GrowSettings, PolygonDraft, Ruler, Tool, ViewSettings};
+use super::labels_panel::LabelsPanel;
+use super::panes::{close_polygon, Lent, Panes};
+use super::review::ReviewPanel;
+pub use super::tools::{GrowSettings, PolygonDraft, Ruler, Tool, ToolState, ViewSettings};
+use super::tools_panel::ToolsPanel;
 use crate::edit::ops::{EditOp, Shape};
 use crate::gpu::GpuContext;
-use crate::kernels::label_stats::LabelStats;
 use eframe::egui;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-
-/// Modal dialogs.
-pub enum Dialog {
-    Error(String),
-    Info(String),
-    Open {
-        path: String,
-        series: String,
-        labels: String,
-    },
-    OpenLabels(String),
-    SaveAs(String),
-    ChooseSeries {
-        request: OpenRequest,
-        choices: Vec<(String, String)>,
-    },
-    ConfirmQuit,
-    /// Unsaved edits, and the user asked to open another image.
-    ConfirmOpen(OpenRequest),
-    Dropped(PathBuf),
-    Recovery,
-}
 
 struct Loading {
     rx: Receiver<crate::Result<LoadOutcome>>,
@@ -70,33 +57,18 @@ impl ScreenshotPlan {
     }
 }
 
-/// Hover readout of the pane under the pointer.
-#[derive(Debug, Clone, Default)]
-pub struct Hover {
-    pub text: String,
-}
-
 /// The whole shell.
 pub struct Shell {
     pub gpu: &'static GpuContext,
     pub doc: Option<Document>,
-    pub tool: Tool,
-    pub grow: GrowSettings,
-    pub view: ViewSettings,
-    pub polygon: Option<PolygonDraft>,
-    pub ruler: Option<Ruler>,
+    /// The active tool, grow seeds and range, polygon draft, ruler, clean-up settings.
+    pub tools: ToolState,
+    pub panes: Panes,
+    pub tools_panel: ToolsPanel,
+    pub labels: LabelsPanel,
+    pub review: ReviewPanel,
     pub dialog: Option<Dialog>,
     pub status: String,
-    pub hover: Hover,
-    pub targets: PaneTargets,
-    /// Pane rectangles of the last frame (points), 0 axial, 1 coronal, 2 sagittal, 3 3D.
-    pub pane_rects: [egui::Rect; 4],
-    pub stats: Option<(u64, Vec<LabelStats>)>,
-    pub review: Option<ReviewMode>,
-    pub records: super::review::ReviewRecords,
-    pub islands_min_voxels: usize,
-    pub threshold: [f64; 2],
-    pub morph_radius_mm: f64,
     /// Exit result for the process (set by screenshot mode and fatal errors).
     pub exit: Arc<Mutex<Option<Result<(), String>>>>,
     pub screenshot: Option<ScreenshotPlan>,
@@ -111,9 +83,8 @@ pub struct Shell {
     quit_after_save: bool,
     open_after_save: Option<OpenRequest>,
     quit_confirmed: bool,
-    pub(super) histogram_drag: Option<f64>,
-    /// Last label read under the cursor: (voxel, labels version, value).
-    pub(super) label_probe: Option<([usize; 3], u64, u8)>,
+    /// The window closes at the end of this frame (quit confirmed outside a frame's input).
+    close_now: bool,
 }
 
 impl Shell {
@@ -129,22 +100,13 @@ impl Shell {
         Self {
             gpu,
             doc: None,
-            tool: Tool::Crosshair,
-            grow: GrowSettings::default(),
-            view: ViewSettings::default(),
-            polygon: None,
-            ruler: None,
+            tools: ToolState::default(),
+            panes: Panes::default(),
+            tools_panel: ToolsPanel::default(),
+            labels: LabelsPanel::default(),
+            review: ReviewPanel::default(),
             dialog: None,
             status: String::new(),
-            hover: Hover::default(),
-            targets: PaneTargets::default(),
-            pane_rects: [egui::Rect::NOTHING; 4],
-            stats: None,
-            review: None,
-            records: Default::default(),
-            islands_min_voxels: 100,
-            threshold: [0.0, 0.0],
-            morph_radius_mm: 1.0,
             exit: Arc::new(Mutex::new(None)),
             screenshot: None,
             frame_ms: Vec::new(),
@@ -155,23 +117,59 @@ impl Shell {
             quit_after_save: false,
             open_after_save: None,
             quit_confirmed: false,
-            histogram_drag: None,
-            label_probe: None,
+            close_now: false,
         }
+    }
+
+    /// Carries out what a component asked for: its status line, dialog, errors (the error
+    /// dialog), then its requests in order.
+    pub fn handle(&mut self, fb: Feedback) {
+        let Feedback {
+            status,
+            errors,
+            dialog,
+            requests,
+        } = fb;
+        if let Some(s) = status {
+            self.status = s;
+        }
+        if let Some(d) = dialog {
+            self.dialog = Some(d);
+        }
+        for e in errors {
+            self.fail(e);
+        }
+        for r in requests {
+            match r {
+                Request::Save => self.save(),
+                Request::Open(req) => self.open(req),
+                Request::OpenLabels(p) => self.open_labels(p),
+                Request::ConfirmOpen { req, save } => self.confirm_open(req, save),
+                Request::ConfirmQuit { save } => self.confirm_quit(save),
+            }
+        }
+    }
+
+    /// Runs `f` on the open document with a fresh [`Feedback`], then carries the feedback
+    /// out (nothing happens without a document).
+    fn with_doc(&mut self, f: impl FnOnce(&mut Document, &mut Feedback)) {
+        let Some(doc) = &mut self.doc else {
+            return;
+        };
+        let mut fb = Feedback::default();
+        f(doc, &mut fb);
+        self.handle(fb);
     }
 
     /// Installs a loaded document (also used by tests that load synchronously).
     pub fn set_document(&mut self, mut doc: Document) {
-        let h = &doc.histogram;
-        self.grow.seeds.clear();
-        self.threshold = [doc.auto_window.center, h.max];
-        self.view
+        self.tools
+            .new_image(doc.auto_window, doc.default_window, doc.histogram.max);
+        self.panes
+            .view
             .reset_3d(&doc.image().data, &doc.image().meta.modality);
-        self.polygon = None;
-        self.ruler = None;
-        self.stats = None;
-        self.review = None;
-        self.records = Default::default();
+        self.labels = LabelsPanel::default();
+        self.review = ReviewPanel::default();
         // Keep the registered textures; forget what they show.
         self.invalidate_panes();
         if doc.state.session.table.is_empty() {
@@ -203,14 +201,7 @@ impl Shell {
             self.status.push_str(" · ");
             self.status.push_str(n);
         }
-        self.reset_grow_range(&doc);
         self.doc = Some(doc);
-    }
-
-    fn reset_grow_range(&mut self, doc: &Document) {
-        let w = doc.default_window;
-        self.grow.lower = w.center - w.width / 4.0;
-        self.grow.upper = w.center + w.width / 4.0;
     }
 
     /// Opens `req`: first asks what to do with unsaved edits of the open image, if any.
@@ -278,18 +269,16 @@ impl Shell {
                 self.set_document(*doc);
                 Ok(())
             }
-            LoadOutcome::ChooseSeries { choices, .. } => Err(crate::Error::Invalid(format!(
-                "several series: {}",
-                choices.len()
-            ))),
+            LoadOutcome::ChooseSeries { request, choices } => Err(crate::Error::SeriesChoice {
+                path: request.path.unwrap_or_default(),
+                choices: choices.into_iter().map(|(_, line)| line).collect(),
+            }),
         }
     }
 
     /// Makes every pane render again next frame (benchmarks; a new document).
     pub fn invalidate_panes(&mut self) {
-        for t in self.targets.panes.iter_mut().flatten() {
-            t.key.clear();
-        }
+        self.panes.invalidate();
     }
 
     /// True while a file is loading.
@@ -367,156 +356,77 @@ impl Shell {
 
     /// Recomputes the grow preview from the seeds and the range.
     pub fn update_grow_preview(&mut self) {
-        let Some(doc) = &mut self.doc else {
-            return;
-        };
-        let Some(op) = self
-            .grow
-            .op(doc.state.brush.label, doc.state.brush.editable)
-        else {
-            doc.state.cancel_grow();
-            return;
-        };
-        let r = doc.state.grow_preview_op(op).map(|p| match p {
-            crate::edit::session::GrowPreview::Gpu(_) => None,
-            crate::edit::session::GrowPreview::Host { voxels, .. } => Some(*voxels),
-        });
-        if let Some(v) = self.report("region grow", r) {
-            self.status = match v {
-                Some(n) => format!("grow preview: {n} voxels"),
-                None => format!(
-                    "grow preview from {} seed(s) in [{:.1}, {:.1}] — Enter accepts, Esc cancels",
-                    self.grow.seeds.len(),
-                    self.grow.lower,
-                    self.grow.upper
-                ),
-            };
+        let mut fb = Feedback::default();
+        if let Some(d) = &mut self.doc {
+            fb.outcome("region grow", self.tools.grow_preview(&mut d.state));
         }
+        self.handle(fb);
     }
 
     /// ITK ConfidenceConnected range (mean ± 2.5 σ around the seeds, one re-estimate).
     pub fn auto_grow_range(&mut self) {
-        let Some(doc) = &self.doc else {
-            return;
-        };
-        if self.grow.seeds.is_empty() {
-            self.status = "auto range needs a seed: click in a slice with the grow tool".into();
-            return;
+        let mut fb = Feedback::default();
+        if let Some(d) = &mut self.doc {
+            let r = self.tools.auto_grow_range(self.gpu, &mut d.state);
+            if let Some(s) = fb.report("auto range", r) {
+                fb.status(s);
+            }
         }
-        let img = doc.image();
-        let dims = img.grid.dims;
-        let conn = self.grow.connectivity;
-        let seeds = self.grow.seeds.clone();
-        let r = crate::kernels::region_grow::confidence_range(
-            &img.data,
-            dims,
-            &seeds,
-            2.5,
-            1,
-            1,
-            |lower, upper| {
-                use crate::kernels::region_grow::{
-                    region_grow_cpu, Connectivity, GrowRequest, RegionGrowParams,
-                };
-                let req = GrowRequest {
-                    seeds: seeds.clone(),
-                    lower,
-                    upper,
-                    connectivity: Connectivity::from_number(conn)?,
-                    roi: None,
-                    label: 1,
-                };
-                let p = RegionGrowParams::new(dims, img.dtype(), &req)?;
-                // The region the range is re-estimated from: grown on the GPU (and read back)
-                // on a hardware adapter, by the CPU twin otherwise (same voxels, tested).
-                match doc.state.session.gpu().filter(|_| !self.gpu.is_software()) {
-                    Some(g) => g
-                        .grow_kernel()
-                        .run(self.gpu, &p, &seeds, &g.image, None)?
-                        .download(self.gpu),
-                    None => Ok(region_grow_cpu(&p, &img.data, &seeds)),
-                }
-            },
-        );
-        let vals: Vec<f64> = seeds.iter().map(|s| img.value(s[0], s[1], s[2])).collect();
-        if let Some((range, _)) = self.report("auto range", r) {
-            // ITK's range can exclude a noisy seed voxel (then nothing grows); the user
-            // clicked that voxel, so the range is widened to hold every seed's value.
-            let lo = vals.iter().cloned().fold(range.lower, f64::min);
-            let hi = vals.iter().cloned().fold(range.upper, f64::max);
-            self.grow.lower = lo;
-            self.grow.upper = hi;
-            let widened = lo < range.lower || hi > range.upper;
-            self.update_grow_preview();
-            self.status = format!(
-                "auto range [{lo:.1}, {hi:.1}] (mean {:.1} ± 2.5 σ {:.1}{})",
-                range.mean,
-                range.sigma,
-                if widened {
-                    ", widened to include the seeds"
-                } else {
-                    ""
-                }
-            );
-        }
+        self.handle(fb);
     }
 
     /// Enter: accept the grow preview.
     pub fn accept_grow(&mut self) {
-        let Some(doc) = &mut self.doc else {
-            return;
-        };
-        let r = doc.state.accept_grow();
-        if let Some(Some(rep)) = self.report("accept grow", r) {
-            self.status = format!("grow accepted: {} voxels changed", rep.changed_voxels);
+        let mut fb = Feedback::default();
+        if let Some(d) = &mut self.doc {
+            fb.outcome("accept grow", self.tools.accept_grow(&mut d.state));
         }
-        self.grow.seeds.clear();
+        self.handle(fb);
     }
 
     /// Esc: cancel the grow preview and the polygon in progress.
     pub fn cancel(&mut self) {
-        if let Some(doc) = &mut self.doc {
-            doc.state.cancel_grow();
-        }
-        self.grow.seeds.clear();
-        self.polygon = None;
+        self.tools.cancel(self.doc.as_mut().map(|d| &mut d.state));
     }
 
     /// Applies `op` (journaled) and reports it.
     pub fn apply(&mut self, op: EditOp) {
-        let Some(doc) = &mut self.doc else {
-            return;
-        };
-        let r = doc.state.apply(&op);
-        if let Some(rep) = self.report(op.name(), r) {
-            self.status = format!("{}: {} voxels changed", rep.op, rep.changed_voxels);
-        }
+        self.with_doc(|d, fb| fb.apply(&mut d.state, &op));
     }
 
     pub fn undo(&mut self) {
-        let Some(doc) = &mut self.doc else {
-            return;
-        };
-        let r = doc.state.undo();
-        if let Some(rep) = self.report("undo", r) {
-            self.status = match rep.step {
-                Some(s) => format!("undid {s}: {} voxels", rep.changed_voxels),
-                None => "nothing to undo".into(),
-            };
-        }
+        self.with_doc(|d, fb| fb.undo(&mut d.state));
     }
 
     pub fn redo(&mut self) {
-        let Some(doc) = &mut self.doc else {
-            return;
+        self.with_doc(|d, fb| fb.redo(&mut d.state));
+    }
+
+    /// Starts review mode against the annotation `b_path` (same grid).
+    pub fn start_review(&mut self, b_path: PathBuf) -> crate::Result<()> {
+        let Some(doc) = &self.doc else {
+            return Ok(());
         };
-        let r = doc.state.redo();
-        if let Some(rep) = self.report("redo", r) {
-            self.status = match rep.step {
-                Some(s) => format!("redid {s}: {} voxels", rep.changed_voxels),
-                None => "nothing to redo".into(),
-            };
+        self.status = self.review.start(self.gpu, doc, b_path)?;
+        Ok(())
+    }
+
+    /// Moves the crosshair `step` disagreement regions on.
+    pub fn jump_region(&mut self, step: i64) {
+        let mut fb = Feedback::default();
+        if let Some(d) = &mut self.doc {
+            self.review.jump_region(step, d, &mut fb);
         }
+        self.handle(fb);
+    }
+
+    /// Moves the crosshair to the review comment `step` away from the selected one.
+    pub fn jump_comment(&mut self, step: i64) {
+        let mut fb = Feedback::default();
+        if let Some(d) = &mut self.doc {
+            self.review.jump_comment(step, d, &mut fb);
+        }
+        self.handle(fb);
     }
 
     /// Ctrl+S: the labels are read back now, written by a worker thread (the UI keeps
@@ -551,7 +461,7 @@ impl Shell {
                 ctx.request_repaint();
                 return;
             }
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => Err(crate::Error::Invalid(
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => Err(crate::Error::Worker(
                 "the save thread stopped without a result".into(),
             )),
         };
@@ -578,36 +488,11 @@ impl Shell {
 
     /// Closes the polygon in progress and fills it.
     pub fn close_polygon(&mut self) {
-        let Some(p) = self.polygon.take() else {
-            return;
-        };
-        let Some(doc) = &self.doc else {
-            return;
-        };
-        if p.points.len() < 3 {
-            self.status = "a polygon needs at least 3 vertices".into();
-            return;
+        let mut fb = Feedback::default();
+        if let Some(d) = &mut self.doc {
+            close_polygon(&mut self.tools, &mut d.state, &mut fb);
         }
-        let kind = doc.state.panes[p.pane].kind;
-        let geom = match doc.state.geometry(p.pane, [2, 2]) {
-            Ok(g) => g,
-            Err(e) => return self.fail(format!("polygon: {e}")),
-        };
-        let pts = p
-            .points
-            .iter()
-            .map(|v| [v[geom.axis_u], v[geom.axis_v]])
-            .collect();
-        let b = &doc.state.brush;
-        let op = EditOp::Polygon {
-            plane: kind,
-            slice: p.slice,
-            points: pts,
-            label: b.label,
-            range: b.range,
-            editable: b.editable,
-        };
-        self.apply(op);
+        self.handle(fb);
     }
 
     /// Brush radius step ([ and ]).
@@ -642,7 +527,7 @@ impl Shell {
             self.save();
         }
         if open {
-            self.dialog = Some(open_dialog());
+            self.dialog = Some(Dialog::open());
         }
         if ctx.egui_wants_keyboard_input() {
             return;
@@ -673,7 +558,7 @@ impl Shell {
         ];
         for (k, t) in keys.iter().zip(tools) {
             if *k {
-                self.tool = t;
+                self.tools.tool = t;
             }
         }
         if keys[6] {
@@ -683,7 +568,7 @@ impl Shell {
             self.change_radius(1.25);
         }
         if keys[8] {
-            if self.polygon.is_some() {
+            if self.tools.polygon.is_some() {
                 self.close_polygon();
             } else {
                 self.accept_grow();
@@ -702,7 +587,7 @@ impl Shell {
         if steps != 0 {
             let pane = ctx
                 .pointer_hover_pos()
-                .and_then(|p| self.pane_rects[..3].iter().position(|r| r.contains(p)));
+                .and_then(|p| self.panes.rects[..3].iter().position(|r| r.contains(p)));
             if let (Some(i), Some(doc)) = (pane, &mut self.doc) {
                 let r = doc.state.scroll(i, steps);
                 self.report("slice", r);
@@ -711,11 +596,8 @@ impl Shell {
         if keys[10] {
             let hovered = ctx
                 .pointer_hover_pos()
-                .and_then(|p| self.pane_rects.iter().position(|r| r.contains(p)));
-            self.view.maximized = match self.view.maximized {
-                Some(_) => None,
-                None => hovered,
-            };
+                .and_then(|p| self.panes.rects.iter().position(|r| r.contains(p)));
+            self.panes.toggle_maximized(hovered);
         }
     }
 
@@ -776,29 +658,44 @@ impl Shell {
         self.handle_drops(&ctx);
         self.handle_close(&ctx);
         self.shortcuts(&ctx);
-        self.refresh_stats();
 
         egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
+        let mut fb = Feedback::default();
         egui::Panel::left("tools")
             .default_size(250.0)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| self.tools_panel(ui));
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    self.tools_panel
+                        .ui(ui, self.gpu, &mut self.tools, self.doc.as_mut(), &mut fb)
+                });
             });
+        self.handle(std::mem::take(&mut fb));
         egui::Panel::right("labels")
             .default_size(270.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    self.labels_panel(ui);
-                    self.review_panel(ui);
+                    self.labels
+                        .ui(ui, self.doc.as_mut(), &mut self.panes.view, &mut fb);
+                    if let Some(doc) = &mut self.doc {
+                        self.review.ui(ui, self.gpu, doc, &mut fb);
+                    }
                 });
             });
+        self.handle(std::mem::take(&mut fb));
         egui::CentralPanel::default().show(ui, |ui| {
             if let Some(l) = &self.loading {
                 loading_ui(ui, l);
             }
-            if self.doc.is_some() {
-                self.panes_ui(ui, renderer);
+            if let Some(doc) = &mut self.doc {
+                let mut cx = Lent {
+                    gpu: self.gpu,
+                    doc,
+                    tools: &mut self.tools,
+                    review: self.review.mode.as_ref(),
+                    fb: &mut fb,
+                };
+                self.panes.ui(ui, renderer, &mut cx);
             } else if self.loading.is_none() {
                 ui.centered_and_justified(|ui| {
                     ui.label(
@@ -807,7 +704,12 @@ impl Shell {
                 });
             }
         });
+        self.handle(fb);
         self.dialogs(&ctx);
+        if self.close_now {
+            self.close_now = false;
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
         if self.sync_frames {
             let _ = self.gpu.device.poll(wgpu::PollType::wait_indefinitely());
         }
@@ -824,8 +726,122 @@ impl Shell {
         self.screenshot_step(&ctx);
     }
 
+    /// The open dialog, if any; a dialog its action opens (an error) replaces it.
+    fn dialogs(&mut self, ctx: &egui::Context) {
+        let Some(mut dialog) = self.dialog.take() else {
+            return;
+        };
+        let mut fb = Feedback::default();
+        let doc = self.doc.as_mut();
+        let modal = egui::Modal::new(egui::Id::unique("voxmark-dialog")).show(ctx, |ui| {
+            ui.set_max_width(560.0);
+            dialog.ui(ui, doc, &mut fb)
+        });
+        self.handle(fb);
+        if !modal.inner && self.dialog.is_none() {
+            self.dialog = Some(dialog);
+        }
+    }
+
+    /// File, Edit, View, Tools and Review menus.
+    fn menu_bar(&mut self, ui: &mut egui::Ui) {
+        let mut fb = Feedback::default();
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("Open image…  (Ctrl+O)").clicked() {
+                    self.dialog = Some(Dialog::open());
+                }
+                if ui.button("Open built-in CT phantom").clicked() {
+                    fb.request(Request::Open(OpenRequest::default()));
+                }
+                let has_doc = self.doc.is_some();
+                if ui
+                    .add_enabled(has_doc, egui::Button::new("Open labels…"))
+                    .clicked()
+                {
+                    self.dialog = Some(Dialog::OpenLabels(String::new()));
+                }
+                ui.separator();
+                if ui
+                    .add_enabled(has_doc, egui::Button::new("Save labels  (Ctrl+S)"))
+                    .clicked()
+                {
+                    fb.request(Request::Save);
+                }
+                if ui
+                    .add_enabled(has_doc, egui::Button::new("Save labels as…"))
+                    .clicked()
+                {
+                    let cur = self
+                        .doc
+                        .as_ref()
+                        .map(|d| d.labels_path.display().to_string())
+                        .unwrap_or_default();
+                    self.dialog = Some(Dialog::SaveAs(cur));
+                }
+                ui.separator();
+                if ui.button("Quit").clicked() {
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            });
+            ui.menu_button("Edit", |ui| {
+                if ui.button("Undo  (Ctrl+Z)").clicked() {
+                    if let Some(d) = &mut self.doc {
+                        fb.undo(&mut d.state);
+                    }
+                }
+                if ui.button("Redo  (Ctrl+Y, Ctrl+Shift+Z)").clicked() {
+                    if let Some(d) = &mut self.doc {
+                        fb.redo(&mut d.state);
+                    }
+                }
+            });
+            ui.menu_button("View", |ui| self.panes.view_menu(ui, self.doc.as_mut()));
+            ui.menu_button("Tools", |ui| {
+                self.tools_panel
+                    .menu(ui, &mut self.tools, self.doc.as_mut(), &mut fb)
+            });
+            ui.menu_button("Review", |ui| {
+                self.review.menu(ui, self.doc.as_ref(), &mut fb)
+            });
+        });
+        self.handle(fb);
+    }
+
+    /// The hover readout, the status line, the adapter and frame time, unsaved edits.
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.label(&self.panes.hover);
+        });
+        ui.horizontal(|ui| {
+            ui.label(egui::RichText::new(&self.status).weak());
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                let n = self.frame_ms.len();
+                if n > 0 {
+                    let mut v: Vec<f64> = self.frame_ms[n.saturating_sub(30)..].to_vec();
+                    v.sort_by(f64::total_cmp);
+                    ui.label(format!(
+                        "{} · frame {:.1} ms",
+                        self.gpu.adapter.get_info().name,
+                        v[v.len() / 2]
+                    ));
+                }
+                if let Some(d) = &self.doc {
+                    if d.state.dirty {
+                        ui.label(
+                            egui::RichText::new("* unsaved")
+                                .color(egui::Color32::from_rgb(255, 170, 60)),
+                        );
+                    }
+                }
+            });
+        });
+    }
+
     fn screenshot_step(&mut self, ctx: &egui::Context) {
-        let ready = self.doc.is_some() && self.loading.is_none() && self.dialog_is_benign();
+        let ready = self.doc.is_some()
+            && self.loading.is_none()
+            && self.dialog.as_ref().is_none_or(Dialog::is_benign);
         let Some(plan) = &mut self.screenshot else {
             return;
         };
@@ -875,28 +891,6 @@ impl Shell {
         }
     }
 
-    /// Dialogs that do not block a screenshot (the recovery offer is answered "keep").
-    fn dialog_is_benign(&self) -> bool {
-        !matches!(
-            self.dialog,
-            Some(Dialog::Open { .. }) | Some(Dialog::ChooseSeries { .. })
-        )
-    }
-
-    fn refresh_stats(&mut self) {
-        let Some(doc) = &self.doc else {
-            return;
-        };
-        let v = doc.state.labels_version;
-        if self.stats.as_ref().is_some_and(|(sv, _)| *sv == v) {
-            return;
-        }
-        let r = doc.state.session.stats();
-        if let Some(s) = self.report("label statistics", r) {
-            self.stats = Some((v, s));
-        }
-    }
-
     /// The brush: disc or sphere.
     pub fn set_brush_shape(&mut self, shape: Shape) {
         if let Some(d) = &mut self.doc {
@@ -905,7 +899,7 @@ impl Shell {
     }
 
     /// Quits after the user chose to save or discard.
-    pub fn confirm_quit(&mut self, ctx: &egui::Context, save: bool) {
+    pub fn confirm_quit(&mut self, save: bool) {
         if save {
             // The window closes when the save has finished (and stays open if it fails).
             self.save();
@@ -918,7 +912,7 @@ impl Shell {
             }
         }
         self.quit_confirmed = true;
-        ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        self.close_now = true;
     }
 }
 
@@ -947,12 +941,4 @@ fn loading_ui(ui: &mut egui::Ui, l: &Loading) {
 pub(super) fn is_nifti(p: &std::path::Path) -> bool {
     let n = p.to_string_lossy();
     n.ends_with(".nii") || n.ends_with(".nii.gz")
-}
-
-pub(super) fn open_dialog() -> Dialog {
-    Dialog::Open {
-        path: String::new(),
-        series: String::new(),
-        labels: String::new(),
-    }
 }

@@ -1,11 +1,32 @@
 //! Tool state without UI types: which tool a click uses, region-grow settings and seeds, the
-//! polygon being drawn, the ruler, and how the panes look. The egui layer (`shell`, `panes`,
-//! `panels`) reads and changes these; they are tested without egui.
+//! polygon being drawn, the ruler, the clean-up tools' settings ([`ToolState`]), and how the
+//! panes look ([`ViewSettings`]). What a tool does to the document is a method here that
+//! takes the [`AppState`] it works on and returns the status line to show: the egui
+//! components (`panes`, `tools_panel`, the shell's shortcuts) only turn input into these
+//! calls, and the tests drive them without egui.
 
-use crate::edit::ops::EditOp;
+use super::state::AppState;
+use crate::edit::ops::{EditOp, Editable};
+use crate::edit::session::GrowPreview;
+use crate::error::Result;
 use crate::geometry::camera::Camera;
+use crate::gpu::GpuContext;
 use crate::kernels::raycast::RenderMode;
 use crate::kernels::transfer::TfPreset;
+use crate::kernels::window_level::Preset;
+use crate::volume::WindowPreset;
+
+/// The window presets the View menu and the tools panel offer (name with W/L, preset).
+pub const WINDOW_PRESETS: [(&str, Preset); 8] = [
+    ("Brain (W80 L40)", Preset::Brain),
+    ("Subdural (W200 L75)", Preset::Subdural),
+    ("Stroke (W40 L40)", Preset::Stroke),
+    ("Lung (W1500 L-600)", Preset::Lung),
+    ("Mediastinum (W350 L50)", Preset::Mediastinum),
+    ("Abdomen (W400 L50)", Preset::Abdomen),
+    ("Liver (W150 L30)", Preset::Liver),
+    ("Bone (W1800 L400)", Preset::Bone),
+];
 
 /// What a left click does in a slice pane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +173,252 @@ impl Ruler {
             .transform_point3(glam::DVec3::from(self.b));
         pa.distance(pb)
     }
+}
+
+/// Everything the tools remember between clicks: the active tool, the grow seeds and range,
+/// the polygon being drawn, the ruler, and the settings of the clean-up tools.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolState {
+    pub tool: Tool,
+    pub grow: GrowSettings,
+    pub polygon: Option<PolygonDraft>,
+    pub ruler: Option<Ruler>,
+    /// "Remove islands under N voxels".
+    pub islands_min_voxels: usize,
+    /// The threshold tool's range (either order).
+    pub threshold: [f64; 2],
+    /// Dilate / erode radius.
+    pub morph_radius_mm: f64,
+}
+
+impl Default for ToolState {
+    /// The crosshair tool, no seeds or drafts, islands under 100 voxels, 1 mm morphology.
+    fn default() -> Self {
+        Self {
+            tool: Tool::Crosshair,
+            grow: GrowSettings::default(),
+            polygon: None,
+            ruler: None,
+            islands_min_voxels: 100,
+            threshold: [0.0, 0.0],
+            morph_radius_mm: 1.0,
+        }
+    }
+}
+
+impl ToolState {
+    /// A new image: seeds, polygon and ruler forgotten; the threshold runs from the auto
+    /// window's centre to the image maximum; the grow range is the middle half of the default
+    /// window.
+    pub fn new_image(&mut self, auto_window: WindowPreset, default_window: WindowPreset, max: f64) {
+        self.grow.seeds.clear();
+        self.polygon = None;
+        self.ruler = None;
+        self.threshold = [auto_window.center, max];
+        let w = default_window;
+        self.grow.lower = w.center - w.width / 4.0;
+        self.grow.upper = w.center + w.width / 4.0;
+    }
+
+    /// The grow tool's click at voxel `seed`: the first seed on an empty range sets the range
+    /// to the seed's value; the preview follows. Returns the status line.
+    pub fn add_seed(&mut self, st: &mut AppState, seed: [usize; 3]) -> Result<Option<String>> {
+        if self.grow.seeds.is_empty() && self.grow.lower == self.grow.upper {
+            let val = st.session.image.value(seed[0], seed[1], seed[2]);
+            self.grow.lower = val;
+            self.grow.upper = val;
+        }
+        self.grow.seeds.push(seed);
+        self.grow_preview(st)
+    }
+
+    /// Recomputes the grow preview from the seeds and the range (cancels it without seeds).
+    /// Returns the status line (None when there is no preview).
+    pub fn grow_preview(&self, st: &mut AppState) -> Result<Option<String>> {
+        let Some(op) = self.grow.op(st.brush.label, st.brush.editable) else {
+            st.cancel_grow();
+            return Ok(None);
+        };
+        let status = match st.grow_preview_op(op)? {
+            GrowPreview::Host { voxels, .. } => format!("grow preview: {voxels} voxels"),
+            GrowPreview::Gpu(_) => format!(
+                "grow preview from {} seed(s) in [{:.1}, {:.1}] — Enter accepts, Esc cancels",
+                self.grow.seeds.len(),
+                self.grow.lower,
+                self.grow.upper
+            ),
+        };
+        Ok(Some(status))
+    }
+
+    /// ITK ConfidenceConnected range (mean ± 2.5 σ around the seeds, one re-estimate), widened
+    /// to hold every seed's value; the preview follows. Returns the status line.
+    pub fn auto_grow_range(&mut self, gpu: &GpuContext, st: &mut AppState) -> Result<String> {
+        if self.grow.seeds.is_empty() {
+            return Ok("auto range needs a seed: click in a slice with the grow tool".into());
+        }
+        let img = &st.session.image;
+        let dims = img.grid.dims;
+        let conn = self.grow.connectivity;
+        let seeds = self.grow.seeds.clone();
+        let session = &st.session;
+        let (range, _) = crate::kernels::region_grow::confidence_range(
+            &img.data,
+            dims,
+            &seeds,
+            2.5,
+            1,
+            1,
+            |lower, upper| {
+                use crate::kernels::region_grow::{
+                    region_grow_cpu, Connectivity, GrowRequest, RegionGrowParams,
+                };
+                let req = GrowRequest {
+                    seeds: seeds.clone(),
+                    lower,
+                    upper,
+                    connectivity: Connectivity::from_number(conn)?,
+                    roi: None,
+                    label: 1,
+                };
+                let p = RegionGrowParams::new(dims, img.dtype(), &req)?;
+                // The region the range is re-estimated from: grown on the GPU (and read back)
+                // on a hardware adapter, by the CPU twin otherwise (same voxels, tested).
+                match session.gpu().filter(|_| !gpu.is_software()) {
+                    Some(g) => g
+                        .grow_kernel()
+                        .run(gpu, &p, &seeds, &g.image, None)?
+                        .download(gpu),
+                    None => Ok(region_grow_cpu(&p, &img.data, &seeds)),
+                }
+            },
+        )?;
+        // ITK's range can exclude a noisy seed voxel (then nothing grows); the user clicked
+        // that voxel, so the range is widened to hold every seed's value.
+        let vals: Vec<f64> = seeds.iter().map(|s| img.value(s[0], s[1], s[2])).collect();
+        let lo = vals.iter().cloned().fold(range.lower, f64::min);
+        let hi = vals.iter().cloned().fold(range.upper, f64::max);
+        self.grow.lower = lo;
+        self.grow.upper = hi;
+        let widened = lo < range.lower || hi > range.upper;
+        self.grow_preview(st)?;
+        Ok(format!(
+            "auto range [{lo:.1}, {hi:.1}] (mean {:.1} ± 2.5 σ {:.1}{})",
+            range.mean,
+            range.sigma,
+            if widened {
+                ", widened to include the seeds"
+            } else {
+                ""
+            }
+        ))
+    }
+
+    /// Enter on a grow preview: the grow becomes a journaled op; the seeds are cleared (also
+    /// when it fails). Returns the status line.
+    pub fn accept_grow(&mut self, st: &mut AppState) -> Result<Option<String>> {
+        let r = st.accept_grow();
+        self.grow.seeds.clear();
+        Ok(r?.map(|rep| format!("grow accepted: {} voxels changed", rep.changed_voxels)))
+    }
+
+    /// Esc: the grow preview, its seeds and the polygon in progress are dropped.
+    pub fn cancel(&mut self, st: Option<&mut AppState>) {
+        if let Some(st) = st {
+            st.cancel_grow();
+        }
+        self.grow.seeds.clear();
+        self.polygon = None;
+    }
+
+    /// The polygon tool's click at voxel `v` in pane `pane` on `slice`: a vertex of the draft
+    /// on that pane and slice (a draft elsewhere starts over).
+    pub fn polygon_click(&mut self, pane: usize, slice: usize, v: [f64; 3]) {
+        let fresh = PolygonDraft {
+            pane,
+            slice,
+            points: Vec::new(),
+        };
+        let draft = self.polygon.get_or_insert_with(|| fresh.clone());
+        if draft.pane != pane || draft.slice != slice {
+            *draft = fresh;
+        }
+        draft.points.push(v);
+    }
+
+    /// Closes the polygon in progress: the `polygon` op that fills it with the brush's label,
+    /// range and write rule. `Ok(None)` when it has fewer than 3 vertices (the draft is gone
+    /// either way).
+    pub fn close_polygon(&mut self, st: &AppState) -> Result<Option<EditOp>> {
+        let Some(p) = self.polygon.take() else {
+            return Ok(None);
+        };
+        if p.points.len() < 3 {
+            return Ok(None);
+        }
+        let geom = st.geometry(p.pane, [2, 2])?;
+        let b = &st.brush;
+        Ok(Some(EditOp::Polygon {
+            plane: st.panes[p.pane].kind,
+            slice: p.slice,
+            points: p
+                .points
+                .iter()
+                .map(|v| [v[geom.axis_u], v[geom.axis_v]])
+                .collect(),
+            label: b.label,
+            range: b.range,
+            editable: b.editable,
+        }))
+    }
+
+    /// The clean-up op a Tools-menu entry makes for `label` with these settings.
+    pub fn cleanup_op(&self, kind: Cleanup, label: u8, editable: Editable) -> EditOp {
+        match kind {
+            Cleanup::KeepLargest => EditOp::Islands {
+                label,
+                keep_largest: true,
+                min_voxels: None,
+                connectivity: 6,
+            },
+            Cleanup::RemoveSmall => EditOp::Islands {
+                label,
+                keep_largest: false,
+                min_voxels: Some(self.islands_min_voxels),
+                connectivity: 6,
+            },
+            Cleanup::Threshold => {
+                let r = self.threshold;
+                EditOp::Threshold {
+                    range: [r[0].min(r[1]), r[0].max(r[1])],
+                    label,
+                    roi: None,
+                    editable,
+                }
+            }
+            Cleanup::Dilate => EditOp::Dilate {
+                label,
+                radius_mm: self.morph_radius_mm,
+                editable,
+            },
+            Cleanup::Erode => EditOp::Erode {
+                label,
+                radius_mm: self.morph_radius_mm,
+            },
+            Cleanup::Clear => EditOp::ClearLabel { label },
+        }
+    }
+}
+
+/// The Tools menu's operations on the active label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cleanup {
+    KeepLargest,
+    RemoveSmall,
+    Threshold,
+    Dilate,
+    Erode,
+    Clear,
 }
 
 #[cfg(test)]

@@ -1,0 +1,315 @@
+//! The tools panel (left) and the Tools menu: tool choice, brush settings, the histogram
+//! with the window and the brush's intensity range, window presets, region-grow settings
+//! with accept/cancel, and the clean-up ops on the active label. A component: it owns the
+//! histogram drag, is lent the [`ToolState`] and the document, and reports through
+//! [`Feedback`].
+
+use super::component::Feedback;
+use super::document::Document;
+use super::tools::{Cleanup, Tool, ToolState, WINDOW_PRESETS};
+use crate::edit::ops::{Editable, Shape};
+use crate::gpu::GpuContext;
+use eframe::egui;
+
+/// The tools panel's own state.
+#[derive(Debug, Default)]
+pub struct ToolsPanel {
+    /// Where a drag on the histogram started (intensity).
+    histogram_drag: Option<f64>,
+}
+
+impl ToolsPanel {
+    /// The Tools menu: clean-up ops on the active label.
+    pub fn menu(
+        &mut self,
+        ui: &mut egui::Ui,
+        tools: &mut ToolState,
+        doc: Option<&mut Document>,
+        fb: &mut Feedback,
+    ) {
+        let Some(doc) = doc else {
+            ui.label("Open an image first.");
+            return;
+        };
+        let (label, editable) = (doc.state.brush.label, doc.state.brush.editable);
+        let mut run = None;
+        ui.label(format!("On the active label {label}:"));
+        if ui.button("Keep the largest island").clicked() {
+            run = Some(Cleanup::KeepLargest);
+        }
+        ui.horizontal(|ui| {
+            if ui.button("Remove islands under").clicked() {
+                run = Some(Cleanup::RemoveSmall);
+            }
+            ui.add(egui::DragValue::new(&mut tools.islands_min_voxels).suffix(" voxels"));
+        });
+        ui.separator();
+        ui.horizontal(|ui| {
+            if ui.button("Threshold").clicked() {
+                run = Some(Cleanup::Threshold);
+            }
+            ui.add(egui::DragValue::new(&mut tools.threshold[0]).speed(1.0));
+            ui.label("to");
+            ui.add(egui::DragValue::new(&mut tools.threshold[1]).speed(1.0));
+        });
+        ui.separator();
+        ui.horizontal(|ui| {
+            if ui.button("Dilate").clicked() {
+                run = Some(Cleanup::Dilate);
+            }
+            if ui.button("Erode").clicked() {
+                run = Some(Cleanup::Erode);
+            }
+            ui.add(
+                egui::DragValue::new(&mut tools.morph_radius_mm)
+                    .range(0.1..=50.0)
+                    .speed(0.1)
+                    .suffix(" mm"),
+            );
+        });
+        if ui.button("Clear the label").clicked() {
+            run = Some(Cleanup::Clear);
+        }
+        if let Some(kind) = run {
+            fb.apply(&mut doc.state, &tools.cleanup_op(kind, label, editable));
+        }
+    }
+
+    /// The left panel: tool choice, brush, histogram, window, region grow, ruler.
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        gpu: &GpuContext,
+        tools: &mut ToolState,
+        doc: Option<&mut Document>,
+        fb: &mut Feedback,
+    ) {
+        ui.heading("Tools");
+        for t in Tool::ALL {
+            ui.radio_value(&mut tools.tool, t, t.name());
+        }
+        let Some(doc) = doc else {
+            return;
+        };
+        ui.separator();
+        let b = &mut doc.state.brush;
+        ui.label("Brush");
+        ui.add(
+            egui::Slider::new(&mut b.radius_mm, 0.25..=100.0)
+                .logarithmic(true)
+                .text("radius mm  [ ]"),
+        );
+        ui.horizontal(|ui| {
+            ui.radio_value(&mut b.shape, Shape::Disc, "disc in plane");
+            ui.radio_value(&mut b.shape, Shape::Sphere, "3D sphere");
+        });
+        egui::ComboBox::from_label("may overwrite")
+            .selected_text(match b.editable {
+                Editable::Everywhere => "everything".to_string(),
+                Editable::EmptyOnly => "background only".to_string(),
+                Editable::Inside(l) => format!("inside label {l}"),
+            })
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut b.editable, Editable::Everywhere, "everything");
+                ui.selectable_value(&mut b.editable, Editable::EmptyOnly, "background only");
+            });
+        let mut limited = b.range.is_some();
+        if ui
+            .checkbox(&mut limited, "intensity-limited (drag on the histogram)")
+            .changed()
+        {
+            let w = doc.state.window;
+            b.range = limited.then_some([w.center - w.width / 2.0, w.center + w.width / 2.0]);
+        }
+        if let Some(r) = &mut b.range {
+            ui.horizontal(|ui| {
+                ui.add(egui::DragValue::new(&mut r[0]).speed(1.0));
+                ui.label("to");
+                ui.add(egui::DragValue::new(&mut r[1]).speed(1.0));
+            });
+        }
+        ui.separator();
+        self.histogram_ui(ui, doc);
+        ui.separator();
+        window_ui(ui, doc);
+        ui.separator();
+        grow_ui(ui, gpu, tools, doc, fb);
+        if let Some(r) = &tools.ruler {
+            ui.separator();
+            ui.label(format!("Ruler: {:.2} mm", r.length_mm(&doc.image().grid)));
+        }
+    }
+}
+
+/// Window width and level, and the presets.
+fn window_ui(ui: &mut egui::Ui, doc: &mut Document) {
+    let w = &mut doc.state.window;
+    ui.label("Window (right-drag in a slice)");
+    ui.horizontal(|ui| {
+        ui.label("W");
+        ui.add(
+            egui::DragValue::new(&mut w.width)
+                .range(1.0..=1e6)
+                .speed(2.0),
+        );
+        ui.label("L");
+        ui.add(egui::DragValue::new(&mut w.center).speed(1.0));
+    });
+    ui.horizontal_wrapped(|ui| {
+        for (name, p) in WINDOW_PRESETS {
+            let short = name.split(' ').next().unwrap_or(name);
+            if ui.small_button(short).on_hover_text(name).clicked() {
+                if let Some(pw) = p.window() {
+                    *w = pw;
+                }
+            }
+        }
+        if ui.small_button("Auto").clicked() {
+            *w = doc.auto_window;
+        }
+    });
+}
+
+/// Region-grow range, connectivity, auto range, accept and cancel.
+fn grow_ui(
+    ui: &mut egui::Ui,
+    gpu: &GpuContext,
+    tools: &mut ToolState,
+    doc: &mut Document,
+    fb: &mut Feedback,
+) {
+    let (lo, hi) = (doc.histogram.min, doc.histogram.max);
+    ui.label("Region grow (click seeds with the grow tool)");
+    let mut changed = false;
+    changed |= ui
+        .add(egui::Slider::new(&mut tools.grow.lower, lo..=hi).text("lower"))
+        .changed();
+    changed |= ui
+        .add(egui::Slider::new(&mut tools.grow.upper, lo..=hi).text("upper"))
+        .changed();
+    ui.horizontal(|ui| {
+        for c in [6, 18, 26] {
+            changed |= ui
+                .radio_value(&mut tools.grow.connectivity, c, format!("{c}"))
+                .changed();
+        }
+        ui.label("connectivity");
+    });
+    if changed {
+        fb.outcome("region grow", tools.grow_preview(&mut doc.state));
+    }
+    ui.horizontal(|ui| {
+        if ui.button("Auto range").clicked() {
+            let r = tools.auto_grow_range(gpu, &mut doc.state);
+            if let Some(s) = fb.report("auto range", r) {
+                fb.status(s);
+            }
+        }
+        let pending = doc.state.grow_pending().is_some();
+        if ui
+            .add_enabled(pending, egui::Button::new("Accept (Enter)"))
+            .clicked()
+        {
+            fb.outcome("accept grow", tools.accept_grow(&mut doc.state));
+        }
+        if ui.button("Cancel (Esc)").clicked() {
+            tools.cancel(Some(&mut doc.state));
+        }
+    });
+    ui.label(format!("{} seed(s)", tools.grow.seeds.len()));
+}
+
+impl ToolsPanel {
+    /// The image histogram (log counts) with the window and the brush range; a drag sets the
+    /// brush's range when intensity-limited, else the window.
+    fn histogram_ui(&mut self, ui: &mut egui::Ui, doc: &mut Document) {
+        let h = &doc.histogram;
+        let w = ui.available_width().max(100.0);
+        let (rect, resp) = ui.allocate_exact_size(egui::vec2(w, 90.0), egui::Sense::drag());
+        let p = ui.painter_at(rect);
+        p.rect_filled(rect, 2.0, egui::Color32::from_gray(20));
+        let max = h
+            .counts
+            .iter()
+            .map(|&c| f64::from(c).ln_1p())
+            .fold(0.0, f64::max)
+            .max(1e-9);
+        let n = h.counts.len().max(1);
+        let span = (h.max - h.min).max(1e-9);
+        let x_of = |v: f64| rect.left() + ((v - h.min) / span) as f32 * rect.width();
+        let v_of = |x: f32| h.min + f64::from((x - rect.left()) / rect.width()) * span;
+        let pts: Vec<egui::Pos2> = h
+            .counts
+            .iter()
+            .enumerate()
+            .map(|(b, &c)| {
+                egui::pos2(
+                    rect.left() + (b as f32 + 0.5) / n as f32 * rect.width(),
+                    rect.bottom() - (f64::from(c).ln_1p() / max) as f32 * rect.height(),
+                )
+            })
+            .collect();
+        p.add(egui::Shape::line(
+            pts,
+            egui::Stroke::new(1.0, egui::Color32::LIGHT_GRAY),
+        ));
+        if let Some(r) = doc.state.brush.range {
+            let band = egui::Rect::from_x_y_ranges(
+                x_of(r[0].min(r[1]))..=x_of(r[0].max(r[1])),
+                rect.y_range(),
+            );
+            p.rect_filled(
+                band,
+                0.0,
+                egui::Color32::from_rgba_unmultiplied(80, 200, 120, 60),
+            );
+        }
+        let win = doc.state.window;
+        let (a, b) = (
+            x_of(win.center - win.width / 2.0),
+            x_of(win.center + win.width / 2.0),
+        );
+        let stroke = egui::Stroke::new(1.5, egui::Color32::from_rgb(255, 200, 0));
+        p.line_segment(
+            [egui::pos2(a, rect.bottom()), egui::pos2(b, rect.top())],
+            stroke,
+        );
+        p.line_segment(
+            [egui::pos2(a, rect.top()), egui::pos2(a, rect.bottom())],
+            stroke,
+        );
+        p.line_segment(
+            [egui::pos2(b, rect.top()), egui::pos2(b, rect.bottom())],
+            stroke,
+        );
+        p.text(
+            rect.left_top() + egui::vec2(3.0, 2.0),
+            egui::Align2::LEFT_TOP,
+            format!("{:.0} … {:.0}", h.min, h.max),
+            egui::FontId::proportional(11.0),
+            egui::Color32::GRAY,
+        );
+        // Drag on the histogram: the brush's intensity range when limited, else the window.
+        if let Some(pos) = resp.interact_pointer_pos() {
+            let v = v_of(pos.x.clamp(rect.left(), rect.right()));
+            if resp.drag_started() {
+                self.histogram_drag = Some(v);
+            }
+            if let Some(start) = self.histogram_drag {
+                let (lo, hi) = (start.min(v), start.max(v));
+                match &mut doc.state.brush.range {
+                    Some(r) => *r = [lo, hi],
+                    None if hi > lo => {
+                        doc.state.window.center = (lo + hi) / 2.0;
+                        doc.state.window.width = hi - lo;
+                    }
+                    None => {}
+                }
+            }
+        }
+        if resp.drag_stopped() {
+            self.histogram_drag = None;
+        }
+        resp.on_hover_text("drag: window (or the brush range when intensity-limited)");
+    }
+}
