@@ -2,13 +2,16 @@
 # The one command that runs voxmark's tests (what .ci/run calls):
 # setup, format and lint gates (with and without the desktop GUI), Rust tests (GPU tests on
 # lavapipe must not skip), the headless build (no GUI crates, its own tests), and the interop
-# tests against nibabel / SimpleITK / dcm2niix / pydicom. Benches are type-checked by clippy
+# tests against nibabel / SimpleITK / dcm2niix / pydicom. The project tests run on SQLite and
+# on a real PostgreSQL server started here (scripts/pg_server.sh). Benches are type-checked by clippy
 # --all-targets (an optimised `cargo bench --no-run` would be a third full build of the crate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 source scripts/env.sh
-export REQUIRE_GPU=1 REQUIRE_DATA=1
+export REQUIRE_GPU=1 REQUIRE_DATA=1 REQUIRE_PG=1
+# A throwaway PostgreSQL server for the project tests (stopped and removed on exit).
+source scripts/pg_server.sh
 
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings

@@ -69,6 +69,10 @@ pub enum Error {
     /// does not serialise): a bug or memory corruption, never the user's input.
     #[error("{0}")]
     Corrupt(String),
+    /// A project database (SQLite file or PostgreSQL server) failed a request: the engine's
+    /// message, prefixed with where.
+    #[error("{0}")]
+    Db(String),
     /// A background thread (loading, saving) could not start, or ended without a result.
     #[error("{0}")]
     Worker(String),

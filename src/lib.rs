@@ -29,6 +29,7 @@ pub mod gpu;
 pub mod io;
 pub mod kernels;
 pub mod phantom;
+pub mod project;
 pub mod qa;
 pub mod render;
 pub mod volume;

@@ -34,6 +34,10 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
         [base.clone(), vec!["volume", "io", "kernels", "edit"]].concat(),
     );
     m.insert(
+        "project",
+        [base.clone(), vec!["volume", "io", "edit", "qa"]].concat(),
+    );
+    m.insert(
         "render",
         [
             base.clone(),
@@ -47,6 +51,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
             base.clone(),
             vec![
                 "volume", "io", "geometry", "gpu", "kernels", "edit", "qa", "render", "phantom",
+                "project",
             ],
         ]
         .concat(),

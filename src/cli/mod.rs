@@ -10,6 +10,7 @@ pub mod grow;
 pub mod info;
 pub mod mesh;
 pub mod phantom;
+pub mod project;
 pub mod render;
 pub mod render_3d;
 pub mod review;
@@ -53,6 +54,9 @@ pub enum Command {
     Consensus(consensus::ConsensusArgs),
     /// Review records: annotations, statuses, anchored comments (SQLite in the project).
     Review(review::ReviewArgs),
+    /// Annotation projects for teams: cases, label schema, assignment, mask versions, review
+    /// rounds (a SQLite folder or a PostgreSQL server).
+    Project(project::ProjectArgs),
     /// The desktop annotation window: linked MPR + 3D panes, brush, grow, polygon, labels,
     /// undo, save, review.
     View(view::ViewArgs),
@@ -76,6 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mesh(a) => mesh::run(a),
         Command::Consensus(a) => consensus::run(a),
         Command::Review(a) => review::run(a),
+        Command::Project(a) => project::run(a),
         Command::View(a) => view::run(a),
     }
 }

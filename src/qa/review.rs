@@ -81,7 +81,8 @@ impl Status {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    /// The status named `s` (`draft`, `submitted`, `approved`, `changes_requested`).
+    pub fn parse(s: &str) -> Option<Self> {
         [
             Status::Draft,
             Status::Submitted,

@@ -1,0 +1,678 @@
+//! Annotation projects end to end on both engines: a SQLite project folder, and a real
+//! PostgreSQL server (started by `scripts/pg_server.sh`, which exports `VOXMARK_TEST_PG`;
+//! `REQUIRE_PG=1` makes its absence a failure instead of a skip). Every step runs the
+//! `voxmark` binary as a user would; the checks read back through the CLI or the library.
+
+mod common;
+
+use common::{bin, ok, tempdir};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use voxmark::io::nifti::write_nifti;
+use voxmark::phantom::Phantom;
+use voxmark::project::db::Location;
+use voxmark::project::Project;
+use voxmark::volume::{Metadata, Volume, VoxelData};
+
+/// The restart test takes the server away: it runs alone (write lock), the others together.
+static SERVER: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    SERVER.read().unwrap_or_else(|e| e.into_inner())
+}
+
+const SCHEMA: &str = r#"{"labels":[{"value":1,"name":"body","color":[0.9,0.4,0.3]},{"value":2,"name":"bone","color":[0.9,0.9,0.8],"instructions":"cortex and marrow"}]}"#;
+
+/// A fresh project location per test and engine: a folder, and (when a server is given) a
+/// new database on it.
+fn engines(tag: &str, dir: &Path) -> Vec<(&'static str, String)> {
+    let mut out = vec![("sqlite", dir.join("proj").display().to_string())];
+    match std::env::var("VOXMARK_TEST_PG") {
+        Ok(url) => {
+            let db = format!("vx_{tag}_{}", std::process::id());
+            let mut cfg: postgres::Config = ok(url.parse());
+            cfg.password(std::env::var("PGPASSWORD").unwrap_or_default());
+            let mut admin = ok(cfg.connect(postgres::NoTls));
+            ok(admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")));
+            ok(admin.batch_execute(&format!("CREATE DATABASE {db}")));
+            let base = url
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_string())
+                .unwrap_or(url);
+            out.push(("postgres", format!("{base}/{db}")));
+        }
+        Err(_) => {
+            assert!(
+                std::env::var("REQUIRE_PG").as_deref() != Ok("1"),
+                "REQUIRE_PG=1 but VOXMARK_TEST_PG is not set (source scripts/pg_server.sh)"
+            );
+            eprintln!("skipping PostgreSQL: VOXMARK_TEST_PG not set");
+        }
+    }
+    out
+}
+
+/// Runs voxmark; returns stdout, panicking with stderr on failure.
+fn vx<S: AsRef<str>>(args: &[S]) -> String {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    let (okay, out, err) = common::run(&args);
+    assert!(okay, "voxmark {}: {err}", args.join(" "));
+    out
+}
+
+/// Runs voxmark expecting a refusal; returns stderr.
+fn vx_err<S: AsRef<str>>(args: &[S]) -> String {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    let (okay, _, err) = common::run(&args);
+    assert!(!okay, "voxmark {} should fail", args.join(" "));
+    err
+}
+
+fn json(s: &str) -> serde_json::Value {
+    ok(serde_json::from_str(s))
+}
+
+/// `n` small phantom images `case00.nii.gz` … in `dir`, each slightly different.
+fn images(dir: &Path, n: usize) -> Vec<Volume> {
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
+    (0..n)
+        .map(|i| {
+            let v = ok(Phantom::new([12 + i % 3, 12, 6])).volume();
+            ok(write_nifti(&dir.join(format!("case{i:02}.nii.gz")), &v));
+            v
+        })
+        .collect()
+}
+
+/// A mask on `img`'s grid: 1 where the image is above `t`, 2 above `t + 500`.
+fn mask_file(img: &Volume, t: f64, path: &Path) -> Vec<u8> {
+    let d = img.grid.dims;
+    let mut m = Vec::with_capacity(img.grid.voxel_count());
+    for k in 0..d[2] {
+        for j in 0..d[1] {
+            for i in 0..d[0] {
+                let v = img.value(i, j, k);
+                m.push(if v > t + 500.0 { 2 } else { u8::from(v > t) });
+            }
+        }
+    }
+    let vol = ok(Volume::new(img.grid, VoxelData::U8(m), Metadata::default()));
+    ok(write_nifti(path, &vol));
+    ok(std::fs::read(path))
+}
+
+#[test]
+fn a_team_takes_a_project_from_empty_to_approved() {
+    let _shared = shared();
+    let tmp = tempdir();
+    let data = tmp.path().join("data");
+    let imgs = images(&data, 20);
+    // The second annotator's machine mounts the same images elsewhere.
+    let other_root = tmp.path().join("mnt-elsewhere");
+    #[cfg(unix)]
+    ok(std::os::unix::fs::symlink(&data, &other_root));
+    let schema = tmp.path().join("schema.json");
+    ok(std::fs::write(&schema, SCHEMA));
+    let by_name: BTreeMap<String, &Volume> = imgs
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("case{i:02}"), v))
+        .collect();
+    for (engine, p) in engines("team", tmp.path()) {
+        let p = p.as_str();
+        let work = tmp.path().join(format!("work-{engine}"));
+        ok(std::fs::create_dir_all(&work));
+        vx(&[
+            "project",
+            "init",
+            p,
+            "--schema",
+            &schema.display().to_string(),
+            "--name",
+            "liver-ct",
+            "--rounds",
+            "2",
+        ]);
+        let added = json(&vx(&[
+            "project",
+            "add-cases",
+            p,
+            &data.display().to_string(),
+            "--data-root",
+            &data.display().to_string(),
+            "--json",
+        ]));
+        assert_eq!(added.as_array().map(Vec::len), Some(20), "{engine}");
+        let roots = [("ann", data.clone()), ("bob", other_root.clone())];
+        // Every saved version: (case, annotator, version) → the exact bytes.
+        let mut saved: BTreeMap<(String, String, i64), Vec<u8>> = BTreeMap::new();
+        // Both annotators work through the queue until it is empty.
+        let mut done = [false, false];
+        let mut step = 0usize;
+        while !done.iter().all(|d| *d) {
+            let w = step % 2;
+            step += 1;
+            if done[w] {
+                continue;
+            }
+            let (who, root) = &roots[w];
+            let root_s = root.display().to_string();
+            let n = json(&vx(&[
+                "project",
+                "next",
+                p,
+                "--annotator",
+                who,
+                "--data-root",
+                &root_s,
+                "--json",
+            ]));
+            if n.is_null() {
+                done[w] = true;
+                continue;
+            }
+            let case = n["case"].as_str().unwrap_or_default().to_string();
+            assert_eq!(n["annotator"], *who);
+            assert_eq!(
+                (n["round"].as_i64(), n["version"].as_i64()),
+                (Some(1), Some(0))
+            );
+            // The image is where this machine mounts the data.
+            let at = PathBuf::from(n["image_path"].as_str().unwrap_or_default());
+            assert!(
+                at.starts_with(root) && at.exists(),
+                "{engine}: {}",
+                at.display()
+            );
+            let mask = work.join(format!("{case}-{who}.nii.gz"));
+            let bytes = mask_file(by_name[&case], -100.0, &mask);
+            let v = json(&vx(&[
+                "project",
+                "save",
+                p,
+                &case,
+                "--annotator",
+                who,
+                "--mask",
+                &mask.display().to_string(),
+                "--base-version",
+                "0",
+                "--data-root",
+                &root_s,
+                "--json",
+            ]));
+            assert_eq!(v["version"].as_i64(), Some(1));
+            saved.insert((case.clone(), who.to_string(), 1), bytes);
+            vx(&["project", "submit", p, &case, "--annotator", who]);
+        }
+        let rows = json(&vx(&[
+            "project",
+            "cases",
+            p,
+            "--status",
+            "submitted",
+            "--json",
+        ]));
+        let rows = rows.as_array().cloned().unwrap_or_default();
+        assert_eq!(
+            rows.len(),
+            20,
+            "{engine}: every case claimed once and submitted"
+        );
+        let claimed: BTreeSet<&str> = rows.iter().filter_map(|r| r["case"].as_str()).collect();
+        assert_eq!(claimed.len(), 20);
+        for r in &rows {
+            for k in ["case", "image", "annotator", "status", "round", "version"] {
+                assert!(!r[k].is_null(), "{engine}: cases --json lacks {k}: {r}");
+            }
+        }
+        // The reviewer sends three back; one annotator may not review their own work.
+        let back: Vec<(String, String)> = rows
+            .iter()
+            .take(3)
+            .map(|r| {
+                (
+                    r["case"].as_str().unwrap_or_default().to_string(),
+                    r["annotator"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let (c0, a0) = &back[0];
+        let e = vx_err(&["project", "approve", p, c0, "--annotator", a0, "--by", a0]);
+        assert!(e.contains("another person reviews it"), "{e}");
+        for (c, a) in &back {
+            vx(&[
+                "project",
+                "request-changes",
+                p,
+                c,
+                "--annotator",
+                a,
+                "--by",
+                "rev",
+                "--note",
+                "bone edge",
+            ]);
+            vx(&[
+                "project",
+                "comment",
+                p,
+                c,
+                "--annotator",
+                a,
+                "--by",
+                "rev",
+                "--text",
+                "missed the rib",
+                "--at",
+                "3,4,2",
+                "--label",
+                "2",
+            ]);
+        }
+        // Changes requested come first in the annotator's queue; a save from a stale base
+        // is refused naming who saved the newer version.
+        for (_, a) in &back {
+            let root_s = roots
+                .iter()
+                .find(|r| r.0 == a.as_str())
+                .map(|r| r.1.display().to_string())
+                .unwrap_or_default();
+            let n = json(&vx(&[
+                "project",
+                "next",
+                p,
+                "--annotator",
+                a,
+                "--data-root",
+                &root_s,
+                "--json",
+            ]));
+            assert_eq!(n["status"], "changes_requested", "{engine}");
+            let case = n["case"].as_str().unwrap_or_default().to_string();
+            assert!(back.iter().any(|(bc, ba)| *bc == case && ba == a));
+            // A mask with a value outside the schema, or on another grid, is refused.
+            let img = by_name[&case];
+            let bad = work.join("bad.nii.gz");
+            let sevens = VoxelData::U8(vec![7; img.grid.voxel_count()]);
+            ok(write_nifti(
+                &bad,
+                &ok(Volume::new(img.grid, sevens, Metadata::default())),
+            ));
+            let bad_s = bad.display().to_string();
+            let save = |mask: &str, more: &[&str]| -> Vec<String> {
+                let mut v: Vec<String> = ["project", "save", p, &case, "--annotator", a]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                v.extend(["--mask", mask, "--data-root", &root_s].map(String::from));
+                v.extend(more.iter().map(|s| s.to_string()));
+                v
+            };
+            let e = vx_err(&save(&bad_s, &[]));
+            assert!(e.contains("not in the project's schema"), "{engine}: {e}");
+            let other = by_name
+                .values()
+                .find(|v| v.grid.dims != img.grid.dims)
+                .copied();
+            let other = other.unwrap_or_else(|| panic!("images of several sizes"));
+            mask_file(other, 0.0, &bad);
+            let e = vx_err(&save(&bad_s, &[]));
+            assert!(e.contains("bad.nii.gz"), "{engine}: {e}");
+            let mask = work.join(format!("{case}-{a}-v2.nii.gz"));
+            let bytes = mask_file(img, 0.0, &mask);
+            let mask_s = mask.display().to_string();
+            let e = vx_err(&save(&mask_s, &["--base-version", "0"]));
+            assert!(
+                e.contains(&format!("version 1 was saved by {a}")),
+                "{engine}: {e}"
+            );
+            let v = json(&vx(&save(&mask_s, &["--base-version", "1", "--json"])));
+            assert_eq!(v["version"].as_i64(), Some(2));
+            saved.insert((case.clone(), a.clone(), 2), bytes);
+            let s = json(&vx(&[
+                "project",
+                "submit",
+                p,
+                &case,
+                "--annotator",
+                a,
+                "--json",
+            ]));
+            assert_eq!(
+                s["round"].as_i64(),
+                Some(2),
+                "{engine}: resubmission starts round 2"
+            );
+        }
+        // Round 2 is the last: changes can no longer be requested.
+        let e = vx_err(&[
+            "project",
+            "request-changes",
+            p,
+            c0,
+            "--annotator",
+            a0,
+            "--by",
+            "rev",
+        ]);
+        assert!(e.contains("last"), "{e}");
+        for r in &rows {
+            let (c, a) = (
+                r["case"].as_str().unwrap_or_default(),
+                r["annotator"].as_str().unwrap_or_default(),
+            );
+            vx(&["project", "approve", p, c, "--annotator", a, "--by", "rev"]);
+        }
+        let st = json(&vx(&["project", "status", p, "--json"]));
+        assert_eq!(st["cases"].as_i64(), Some(20));
+        assert_eq!(st["cases_done"].as_i64(), Some(20), "{engine}: {st}");
+        assert_eq!(st["by_status"]["approved"].as_i64(), Some(20));
+        assert_eq!(st["by_round"]["2"].as_i64(), Some(3));
+        let per: i64 = ["ann", "bob"]
+            .iter()
+            .map(|a| st["by_annotator"][a]["approved"].as_i64().unwrap_or(0))
+            .sum();
+        assert_eq!(per, 20);
+        // Every version comes back bit for bit.
+        for ((c, a, v), bytes) in &saved {
+            let out = work.join("got.nii.gz");
+            vx(&[
+                "project",
+                "get",
+                p,
+                c,
+                "--annotator",
+                a,
+                "--version",
+                &v.to_string(),
+                "-o",
+                &out.display().to_string(),
+            ]);
+            assert!(ok(std::fs::read(&out)) == *bytes, "{engine}: {c} {a} v{v}");
+        }
+        assert_eq!(saved.len(), 23);
+    }
+}
+
+#[test]
+fn concurrent_next_claims_every_case_exactly_once() {
+    let _shared = shared();
+    let tmp = tempdir();
+    let data = tmp.path().join("data");
+    let one = ok(Phantom::new([8, 8, 4])).volume();
+    ok(std::fs::create_dir_all(&data));
+    let cases = 300;
+    for i in 0..cases {
+        ok(write_nifti(&data.join(format!("c{i:03}.nii.gz")), &one));
+    }
+    let schema = tmp.path().join("schema.json");
+    ok(std::fs::write(&schema, SCHEMA));
+    for (engine, p) in engines("claims", tmp.path()) {
+        vx(&[
+            "project",
+            "init",
+            &p,
+            "--schema",
+            &schema.display().to_string(),
+        ]);
+        vx(&["project", "add-cases", &p, &data.display().to_string()]);
+        // 8 processes at a time, 50 `next` calls each, every call a different annotator:
+        // each call must claim a fresh case or find none.
+        let handles: Vec<_> = (0..8)
+            .map(|w| {
+                let p = p.clone();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    for i in 0..50 {
+                        let out = Command::new(bin())
+                            .args([
+                                "project",
+                                "next",
+                                &p,
+                                "--annotator",
+                                &format!("w{w}-{i}"),
+                                "--json",
+                            ])
+                            .output()
+                            .unwrap_or_else(|e| panic!("{e}"));
+                        assert!(
+                            out.status.success(),
+                            "{}",
+                            String::from_utf8_lossy(&out.stderr)
+                        );
+                        let v: serde_json::Value = ok(serde_json::from_slice(&out.stdout));
+                        if let Some(c) = v["case"].as_str() {
+                            got.push(c.to_string());
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(h.join().unwrap_or_else(|_| panic!("a worker panicked")));
+        }
+        let unique: BTreeSet<&String> = all.iter().collect();
+        assert_eq!(
+            all.len(),
+            cases,
+            "{engine}: 400 calls, {cases} cases: each case once"
+        );
+        assert_eq!(unique.len(), cases, "{engine}: a case was claimed twice");
+        let rows = json(&vx(&["project", "cases", &p, "--json"]));
+        let rows = rows.as_array().cloned().unwrap_or_default();
+        assert_eq!(rows.len(), cases);
+        assert!(rows.iter().all(|r| r["status"] == "draft"), "{engine}");
+    }
+}
+
+#[test]
+fn a_save_killed_midway_leaves_the_previous_or_the_new_version() {
+    let _shared = shared();
+    let tmp = tempdir();
+    let data = tmp.path().join("data");
+    ok(std::fs::create_dir_all(&data));
+    let img = ok(Phantom::new([96, 96, 64])).volume();
+    ok(write_nifti(&data.join("big.nii.gz"), &img));
+    let schema = tmp.path().join("schema.json");
+    ok(std::fs::write(&schema, SCHEMA));
+    // A mask that does not compress much, so the save has megabytes to write.
+    let n = img.grid.voxel_count();
+    let mut x = 0x9e3779b97f4a7c15u64;
+    let noisy: Vec<u8> = (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 3) as u8
+        })
+        .collect();
+    let mask = tmp.path().join("noisy.nii");
+    ok(write_nifti(
+        &mask,
+        &ok(Volume::new(
+            img.grid,
+            VoxelData::U8(noisy),
+            Metadata::default(),
+        )),
+    ));
+    let want = ok(std::fs::read(&mask));
+    for (engine, p) in engines("kill", tmp.path()) {
+        vx(&[
+            "project",
+            "init",
+            &p,
+            "--schema",
+            &schema.display().to_string(),
+        ]);
+        vx(&["project", "add-cases", &p, &data.display().to_string()]);
+        vx(&["project", "next", &p, "--annotator", "ann"]);
+        vx(&[
+            "project",
+            "save",
+            &p,
+            "big",
+            "--annotator",
+            "ann",
+            "--mask",
+            &mask.display().to_string(),
+        ]);
+        // Kill -9 saves at different moments: each ends with the old or the new version
+        // complete (its bytes and sha256 intact), never a torn one.
+        let mut killed = 0;
+        for round in 0..6u32 {
+            let mut child = Command::new(bin())
+                .args([
+                    "project",
+                    "save",
+                    &p,
+                    "big",
+                    "--annotator",
+                    "ann",
+                    "--mask",
+                    &mask.display().to_string(),
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{e}"));
+            // Let it run for a varying amount of its own work: wait until it has read
+            // `round` × 64 KiB of input (from /proc; falls back to no wait elsewhere).
+            let io = PathBuf::from(format!("/proc/{}/io", child.id()));
+            loop {
+                let read = std::fs::read_to_string(&io).ok().and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("rchar:"))
+                        .and_then(|l| l[6..].trim().parse::<u64>().ok())
+                });
+                match (read, child.try_wait()) {
+                    (_, Ok(Some(_))) => break,
+                    (Some(r), _) if r >= u64::from(round) * 2_000_000 => break,
+                    (None, _) => break,
+                    _ => std::thread::yield_now(),
+                }
+            }
+            if child.try_wait().ok().flatten().is_none() {
+                killed += 1;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            let mut proj = ok(Project::open(&ok(Location::parse(&p))));
+            let versions = ok(proj.versions("big", "ann"));
+            let latest = versions.last().map_or(0, |v| v.version);
+            assert_eq!(
+                versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+                (1..=latest).collect::<Vec<_>>(),
+                "{engine}: versions numbered without gaps"
+            );
+            let slot = ok(proj.cases(None, Some("ann")));
+            assert_eq!(
+                slot[0].version, latest,
+                "{engine}: the annotation points at its last version"
+            );
+            for v in 1..=latest {
+                let (_, bytes) = ok(proj.get_version("big", "ann", Some(v)));
+                assert!(bytes == want, "{engine}: version {v} intact");
+            }
+        }
+        assert!(killed > 0, "{engine}: no save was killed while running");
+    }
+}
+
+#[test]
+fn a_project_from_a_newer_voxmark_is_refused_and_left_untouched() {
+    let _shared = shared();
+    let tmp = tempdir();
+    let schema = tmp.path().join("schema.json");
+    ok(std::fs::write(&schema, SCHEMA));
+    for (engine, p) in engines("newer", tmp.path()) {
+        vx(&[
+            "project",
+            "init",
+            &p,
+            "--schema",
+            &schema.display().to_string(),
+        ]);
+        let bump = "UPDATE meta SET value = '99' WHERE key = 'schema_version'";
+        match ok(Location::parse(&p)) {
+            Location::Folder(d) => {
+                let c = ok(rusqlite::Connection::open(
+                    d.join(voxmark::project::db::SQLITE_FILE),
+                ));
+                ok(c.execute(bump, []));
+            }
+            Location::Server(_) => {
+                let mut db = ok(voxmark::project::db::Db::open(
+                    &ok(Location::parse(&p)),
+                    false,
+                ));
+                ok(db.exec(bump, &[]));
+            }
+        }
+        let e = vx_err(&["project", "status", &p]);
+        assert!(
+            e.contains("newer than this voxmark") && e.contains("not modified"),
+            "{engine}: {e}"
+        );
+        let e = vx_err(&["project", "next", &p, "--annotator", "ann"]);
+        assert!(e.contains("newer"), "{engine}: {e}");
+        let mut db = ok(voxmark::project::db::Db::open(
+            &ok(Location::parse(&p)),
+            false,
+        ));
+        let v = ok(db.query("SELECT value FROM meta WHERE key = 'schema_version'", &[]));
+        assert_eq!(v[0][0].text(), Some("99"), "{engine}: untouched");
+        assert!(ok(db.query("SELECT id FROM annotations", &[])).is_empty());
+    }
+}
+
+#[test]
+fn a_server_restart_between_saves_reconnects() {
+    let _alone = SERVER.write().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempdir();
+    let data = tmp.path().join("data");
+    let imgs = images(&data, 1);
+    let schema = tmp.path().join("schema.json");
+    ok(std::fs::write(&schema, SCHEMA));
+    let Ok(restart) = std::env::var("VOXMARK_TEST_PG_RESTART") else {
+        assert!(
+            std::env::var("REQUIRE_PG").as_deref() != Ok("1"),
+            "REQUIRE_PG=1 but VOXMARK_TEST_PG_RESTART is not set (source scripts/pg_server.sh)"
+        );
+        return;
+    };
+    for (engine, p) in engines("restart", tmp.path()) {
+        if engine != "postgres" {
+            continue;
+        }
+        vx(&[
+            "project",
+            "init",
+            &p,
+            "--schema",
+            &schema.display().to_string(),
+        ]);
+        vx(&["project", "add-cases", &p, &data.display().to_string()]);
+        let mut proj = ok(Project::open(&ok(Location::parse(&p))));
+        let case = ok(proj.next("ann")).map(|r| r.case).unwrap_or_default();
+        let m1 = mask_file(&imgs[0], -100.0, &tmp.path().join("m1.nii.gz"));
+        ok(proj.save_version(&case, "ann", &m1, Some(0), "ann"));
+        let st = Command::new("sh")
+            .args(["-c", &restart])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            st.status.success(),
+            "restart: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        // The same Project (its connection was cut by the restart) saves again.
+        let m2 = mask_file(&imgs[0], 0.0, &tmp.path().join("m2.nii.gz"));
+        let v = ok(proj.save_version(&case, "ann", &m2, Some(1), "ann"));
+        assert_eq!(v.version, 2);
+        assert!(ok(proj.get_version(&case, "ann", Some(2))).1 == m2);
+    }
+}
