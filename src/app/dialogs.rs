@@ -81,6 +81,7 @@ impl Dialog {
                             labels: Some(labels.trim().to_string())
                                 .filter(|s| !s.is_empty())
                                 .map(PathBuf::from),
+                            labels_new: false,
                         };
                         fb.request(Request::Open(req));
                         close = true;

@@ -29,6 +29,9 @@ pub struct OpenRequest {
     pub series: Option<String>,
     /// Starting label map; None: `<stem>.labels.nii.gz` when it exists, else empty.
     pub labels: Option<PathBuf>,
+    /// `labels` may not exist yet: the labels then start empty and the first save creates
+    /// it (a project case before its first version).
+    pub labels_new: bool,
 }
 
 /// The result of a load: a document, or a folder with several series to choose from.
@@ -219,7 +222,7 @@ pub fn load(
         .labels
         .clone()
         .unwrap_or_else(|| default_labels_path(req.path.as_deref()));
-    let (labels, table) = if req.labels.is_some() || labels_path.exists() {
+    let (labels, table) = if (req.labels.is_some() && !req.labels_new) || labels_path.exists() {
         stage(&format!("reading labels {}", labels_path.display()));
         let mask = crate::io::nifti::read_nifti(&labels_path)?;
         let l = labels_for(&mask, &labels_path, &image.grid)?;

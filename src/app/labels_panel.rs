@@ -15,6 +15,8 @@ use eframe::egui;
 pub struct LabelsPanel {
     /// Statistics and the labels version they were computed for.
     pub stats: Option<(u64, Vec<LabelStats>)>,
+    /// A project case: the table is the project's schema; no labels can be added.
+    pub schema_only: bool,
 }
 
 impl LabelsPanel {
@@ -110,7 +112,7 @@ impl LabelsPanel {
                 ui.end_row();
             }
         });
-        if ui.button("+ Add label").clicked() {
+        if !self.schema_only && ui.button("+ Add label").clicked() {
             let used: Vec<u8> = doc.state.session.table.iter().map(|l| l.value).collect();
             if let Some(v) = (1..=255u8).find(|v| !used.contains(v)) {
                 ops.push(EditOp::SetLabel {

@@ -43,7 +43,11 @@ impl eframe::App for NativeApp {
 
 /// Opens the window on `req`; with `screenshot`, renders that many frames after loading,
 /// writes the window's picture and exits (a failed load is then an error exit).
-pub fn run(req: OpenRequest, screenshot: Option<(PathBuf, u32)>) -> anyhow::Result<()> {
+pub fn run(
+    req: OpenRequest,
+    project: Option<super::project_session::ProjectSession>,
+    screenshot: Option<(PathBuf, u32)>,
+) -> anyhow::Result<()> {
     let gpu: &'static GpuContext = Box::leak(Box::new(GpuContext::new()?));
     eprintln!("voxmark view on {}", gpu.report().name);
     let wgpu_options = WgpuConfiguration {
@@ -65,7 +69,14 @@ pub fn run(req: OpenRequest, screenshot: Option<(PathBuf, u32)>) -> anyhow::Resu
         wgpu_options,
         ..Default::default()
     };
-    let mut shell = Shell::new(gpu, req);
+    let mut shell = match project {
+        Some(session) => {
+            let mut s = Shell::empty(gpu);
+            s.start_project(session, req.path.is_some().then_some(req));
+            s
+        }
+        None => Shell::new(gpu, req),
+    };
     if let Some((out, frames)) = screenshot {
         shell.screenshot = Some(ScreenshotPlan::new(out, frames));
         shell.sync_frames = true;

@@ -17,6 +17,7 @@ pub use super::dialogs::Dialog;
 use super::document::{load, Document, LoadOutcome, OpenRequest};
 use super::labels_panel::LabelsPanel;
 use super::panes::{close_polygon, Lent, Panes};
+use super::project_panel::ProjectPanel;
 use super::review::ReviewPanel;
 pub use super::tools::{GrowSettings, PolygonDraft, Ruler, Tool, ToolState, ViewSettings};
 use super::tools_panel::ToolsPanel;
@@ -67,6 +68,8 @@ pub struct Shell {
     pub tools_panel: ToolsPanel,
     pub labels: LabelsPanel,
     pub review: ReviewPanel,
+    /// The project panel when the shell works on a project (`view --project`).
+    pub project: Option<ProjectPanel>,
     pub dialog: Option<Dialog>,
     pub status: String,
     /// Exit result for the process (set by screenshot mode and fatal errors).
@@ -105,6 +108,7 @@ impl Shell {
             tools_panel: ToolsPanel::default(),
             labels: LabelsPanel::default(),
             review: ReviewPanel::default(),
+            project: None,
             dialog: None,
             status: String::new(),
             exit: Arc::new(Mutex::new(None)),
@@ -119,6 +123,53 @@ impl Shell {
             quit_confirmed: false,
             close_now: false,
         }
+    }
+
+    /// Works on a project: the project panel appears; `req` opens when given, else the first
+    /// case of the annotator's queue (Next case claims one when the queue is empty).
+    pub fn start_project(
+        &mut self,
+        session: super::project_session::ProjectSession,
+        req: Option<OpenRequest>,
+    ) {
+        let mut panel = ProjectPanel::new(session);
+        let mut fb = Feedback::default();
+        match req {
+            Some(r) => fb.request(Request::Open(r)),
+            None => {
+                let who = panel.session.annotator.clone();
+                match panel.session.project.queue(&who) {
+                    Ok(q) => match q.iter().find(|r| r.status != "submitted") {
+                        Some(first) => panel.open_case(first, &mut fb),
+                        None => fb.status(format!(
+                            "project {}: nothing open in {who}'s queue; Next case claims one",
+                            panel.session.project.name
+                        )),
+                    },
+                    Err(e) => fb.error(format!("project queue: {e}")),
+                }
+            }
+        }
+        self.project = Some(panel);
+        self.handle(fb);
+    }
+
+    /// The project panel's Next case: claims the annotator's next case and opens it.
+    pub fn project_next(&mut self) {
+        let mut fb = Feedback::default();
+        if let Some(p) = &mut self.project {
+            p.next_case(&mut fb);
+        }
+        self.handle(fb);
+    }
+
+    /// The project panel's Submit for review.
+    pub fn project_submit(&mut self) {
+        let mut fb = Feedback::default();
+        if let Some(p) = &mut self.project {
+            p.submit(&mut fb);
+        }
+        self.handle(fb);
     }
 
     /// Carries out what a component asked for: its status line, dialog, errors (the error
@@ -172,6 +223,27 @@ impl Shell {
         self.review = ReviewPanel::default();
         // Keep the registered textures; forget what they show.
         self.invalidate_panes();
+        // A project case: the label table is the project's schema (names, colours), and
+        // only its values can be added.
+        let case = self
+            .project
+            .as_mut()
+            .and_then(|p| p.session.current.as_mut())
+            .filter(|c| c.working_copy == doc.labels_path);
+        let mut case_note = None;
+        if let Some(c) = case {
+            case_note = c.note.take();
+            self.labels.schema_only = true;
+        }
+        let schema_ops = match (&self.project, self.labels.schema_only) {
+            (Some(p), true) => p.session.schema_ops(),
+            _ => Vec::new(),
+        };
+        for op in &schema_ops {
+            if let Err(e) = doc.state.session.apply_unjournaled(op) {
+                self.status = format!("label table: {e}");
+            }
+        }
         if doc.state.session.table.is_empty() {
             // A first label to paint with; journaled like every table change.
             let op = EditOp::SetLabel {
@@ -197,7 +269,7 @@ impl Shell {
             doc.image().grid.dims[2],
             doc.labels_path.display()
         );
-        for n in &doc.notes {
+        for n in doc.notes.iter().chain(&case_note) {
             self.status.push_str(" · ");
             self.status.push_str(n);
         }
@@ -472,9 +544,22 @@ impl Shell {
             Some(d) => d.finish_save(&job),
             None => Ok(()),
         });
-        let next = self.open_after_save.take();
+        let mut next = self.open_after_save.take();
         if self.report("save", r).is_some() {
             self.status = format!("saved {}", job.path.display());
+            if let (Some(p), Some(d)) = (&mut self.project, &self.doc) {
+                // A project case: the saved copy becomes the next version. When the project
+                // refuses it (a newer version from elsewhere) the window stays, with the
+                // saved file and the reason.
+                let mut fb = Feedback::default();
+                p.after_save(d, &mut fb);
+                let refused = !fb.errors.is_empty();
+                self.handle(fb);
+                if refused {
+                    self.quit_after_save = false;
+                    next = None;
+                }
+            }
             if self.quit_after_save {
                 self.quit_confirmed = true;
                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);
@@ -645,6 +730,7 @@ impl Shell {
             path: doc.image_path.clone(),
             series: doc.image().meta.series_uid.clone(),
             labels: Some(labels),
+            labels_new: false,
         };
         self.open(req);
     }
@@ -675,6 +761,9 @@ impl Shell {
             .default_size(270.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
+                    if let Some(p) = &mut self.project {
+                        p.ui(ui, self.doc.as_ref(), &mut fb);
+                    }
                     self.labels
                         .ui(ui, self.doc.as_mut(), &mut self.panes.view, &mut fb);
                     if let Some(doc) = &mut self.doc {

@@ -690,6 +690,7 @@ fn shell_frames(inp: &Inputs, g: &GpuSide) -> Result<Vec<Row>> {
         path: Some(inp.file.clone()),
         series: None,
         labels: None,
+        labels_new: false,
     })?;
     shell.sync_frames = true;
     let size = [1920u32, 1080];

@@ -149,6 +149,23 @@ pub enum ProjectCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Fill a new project with a synthetic dataset (cases, annotators, rounds of review, a
+    /// small mask version per save) and time `status`, the queue, `cases` and `next` on it.
+    Bench {
+        /// A folder or PostgreSQL URL that holds no project yet.
+        project: String,
+        #[arg(long, default_value_t = 1000)]
+        cases: usize,
+        #[arg(long, default_value_t = 5)]
+        annotators: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: i64,
+        /// Timed runs per query (median reported).
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Every case slot with its annotator, status, round and latest version.
     Cases {
         project: String,
@@ -465,6 +482,14 @@ pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
                 }
             }
         }
+        ProjectCommand::Bench {
+            project,
+            cases,
+            annotators,
+            rounds,
+            runs,
+            json,
+        } => bench(&project, cases, annotators, rounds, runs, json)?,
         ProjectCommand::Cases {
             project,
             status,
@@ -496,6 +521,129 @@ fn set_status(s: StatusArgs, to: Status) -> anyhow::Result<()> {
         print_json(&r)?;
     } else {
         println!("{}", row_line(&r));
+    }
+    Ok(())
+}
+
+/// `project bench`: the dataset the issue sizes for (default 1,000 cases, 5 annotators, 3
+/// rounds) built through the library's own calls, then each query timed.
+fn bench(
+    project: &str,
+    cases: usize,
+    annotators: usize,
+    rounds: i64,
+    runs: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    use crate::project::NewCase;
+    use std::time::Instant;
+    let loc = Location::parse(project)?;
+    let schema = LabelSchema::parse(
+        r#"{"labels":[{"value":1,"name":"organ","color":[0.9,0.4,0.3]}]}"#,
+        Path::new("bench"),
+    )?;
+    let settings = Settings {
+        annotators_per_case: 1,
+        rounds,
+        reviewers: Vec::new(),
+    };
+    let mut p = Project::init(&loc, "bench", &schema, &settings)?;
+    let t0 = Instant::now();
+    let items: Vec<NewCase> = (0..cases)
+        .map(|i| NewCase {
+            image: format!("images/case{i:05}.nii.gz"),
+            series_uid: String::new(),
+            stem: format!("case{i:05}"),
+        })
+        .collect();
+    p.add_case_records(&items, Some(&PathBuf::from("/data")))?;
+    let names: Vec<String> = (0..annotators.max(1)).map(|a| format!("ann{a}")).collect();
+    let mask = vec![0u8; 4096];
+    // Each annotator claims in turn; a case's fate by its number: some stay drafts, some are
+    // submitted, some approved, and some go through changes in round 2 or 3.
+    let bar = indicatif::ProgressBar::new(cases as u64);
+    for i in 0..cases {
+        let who = &names[i % names.len()];
+        let Some(slot) = p.assign_count(who, 1)?.pop() else {
+            break;
+        };
+        let c = slot.case;
+        bar.inc(1);
+        if i % 10 == 0 {
+            continue; // claimed, nothing saved
+        }
+        p.save_version(&c, who, &mask, None, who)?;
+        if i % 10 == 1 {
+            continue; // draft with a version
+        }
+        p.set_status(&c, who, Status::Submitted, who, None)?;
+        let extra = (i % 3) as i64; // 0, 1 or 2 rounds of changes
+        for _ in 0..extra.min(rounds - 1) {
+            p.set_status(&c, who, Status::ChangesRequested, "reviewer", Some("fix"))?;
+            if i % 10 == 2 {
+                break; // left with changes requested
+            }
+            p.save_version(&c, who, &mask, None, who)?;
+            p.set_status(&c, who, Status::Submitted, who, None)?;
+        }
+        if i % 2 == 0
+            && p.cases(None, Some(who))?
+                .iter()
+                .any(|r| r.case == c && r.status == "submitted")
+        {
+            p.set_status(&c, who, Status::Approved, "reviewer", None)?;
+        }
+    }
+    bar.finish_and_clear();
+    let fill_s = t0.elapsed().as_secs_f64();
+    let mut time =
+        |f: &mut dyn FnMut(&mut Project) -> crate::Result<usize>| -> anyhow::Result<(f64, usize)> {
+            let mut t = Vec::new();
+            let mut n = 0;
+            for _ in 0..runs.max(1) + 1 {
+                let s = Instant::now();
+                n = f(&mut p)?;
+                t.push(s.elapsed().as_secs_f64() * 1e3);
+            }
+            t.remove(0); // warm-up
+            let (median, _, _) = crate::bench::summary(&t);
+            Ok((median, n))
+        };
+    let who = names[0].clone();
+    let rows = vec![
+        (
+            "status",
+            time(&mut |p| p.status().map(|s| s.cases as usize))?,
+        ),
+        (
+            "queue of one annotator",
+            time(&mut |p| p.queue(&who).map(|q| q.len()))?,
+        ),
+        (
+            "cases (all slots)",
+            time(&mut |p| p.cases(None, None).map(|c| c.len()))?,
+        ),
+        (
+            "next (returns the queue head)",
+            time(&mut |p| p.next(&who).map(|n| usize::from(n.is_some())))?,
+        ),
+    ];
+    let engine = match loc {
+        Location::Folder(_) => "sqlite",
+        Location::Server(_) => "postgresql",
+    };
+    if json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(q, (ms, n))| serde_json::json!({"query": q, "engine": engine, "median_ms": ms, "rows": n, "cases": cases, "annotators": annotators, "rounds": rounds}))
+            .collect();
+        print_json(&v)?;
+    } else {
+        println!("{engine}: {cases} cases, {annotators} annotators, {rounds} rounds (filled in {fill_s:.1} s)");
+        println!("| query | median ms | rows |\n|---|---:|---:|");
+        for (q, (ms, n)) in &rows {
+            println!("| {q} | {ms:.2} | {n} |");
+        }
     }
     Ok(())
 }

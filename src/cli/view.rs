@@ -23,6 +23,18 @@ pub struct ViewArgs {
     /// Write a PNG of the whole window after --frames frames and exit.
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
+    /// Work on a project (folder or postgresql:// URL): the project panel, the annotator's
+    /// queue, saves stored as versions. Opens the first case of the queue when no PATH is
+    /// given.
+    #[arg(long, requires = "annotator", conflicts_with = "labels")]
+    pub project: Option<String>,
+    /// Who annotates (with --project).
+    #[arg(long, requires = "project")]
+    pub annotator: Option<String>,
+    /// Where the project's images are on this machine (default: VOXMARK_DATA_ROOT, else the
+    /// project's recorded root).
+    #[arg(long, requires = "project")]
+    pub data_root: Option<PathBuf>,
     /// Frames to render before the screenshot.
     #[arg(long, default_value_t = 10, requires = "screenshot")]
     pub frames: u32,
@@ -41,14 +53,23 @@ pub fn run(a: ViewArgs) -> anyhow::Result<()> {
         path: a.path,
         series: a.series,
         labels: a.labels,
+        labels_new: false,
+    };
+    let project = match (&a.project, &a.annotator) {
+        (Some(p), Some(who)) => Some(crate::app::project_session::ProjectSession::open(
+            p,
+            who,
+            a.data_root.as_deref(),
+        )?),
+        _ => None,
     };
     #[cfg(feature = "gui")]
     {
-        crate::app::native::run(req, a.screenshot.map(|s| (s, a.frames)))
+        crate::app::native::run(req, project, a.screenshot.map(|s| (s, a.frames)))
     }
     #[cfg(not(feature = "gui"))]
     {
-        let _ = req;
+        let _ = (req, project);
         anyhow::bail!(
             "voxmark view: this voxmark was built without the GUI (cargo feature `gui`); \
              rebuild with default features for the desktop window"

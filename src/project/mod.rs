@@ -166,6 +166,14 @@ pub struct StatusReport {
     pub by_round: std::collections::BTreeMap<String, i64>,
 }
 
+/// A case to add: its image relative to the data root, series and id stem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCase {
+    pub image: String,
+    pub series_uid: String,
+    pub stem: String,
+}
+
 /// An open project.
 pub struct Project {
     db: Db,
@@ -177,7 +185,8 @@ pub struct Project {
     pub recorded_root: Option<PathBuf>,
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// Lowercase hex SHA-256 of `bytes` (what versions store).
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     let d = sha2::Sha256::digest(bytes);
     d.iter().map(|b| format!("{b:02x}")).collect()
@@ -358,21 +367,36 @@ impl Project {
         };
         let mut items = Vec::new();
         for f in &found {
-            items.push((
-                cases::relative_to(&f.path, &root)?,
-                f.series_uid.clone(),
-                f.stem.clone(),
-            ));
+            items.push(NewCase {
+                image: cases::relative_to(&f.path, &root)?,
+                series_uid: f.series_uid.clone(),
+                stem: f.stem.clone(),
+            });
         }
-        let record_root = self.recorded_root.is_none();
-        let root_s = root.display().to_string();
+        let added =
+            self.add_case_records(&items, (self.recorded_root.is_none()).then_some(&root))?;
+        if self.recorded_root.is_none() {
+            self.recorded_root = Some(root);
+        }
+        Ok(added)
+    }
+
+    /// Adds cases already resolved against the data root (one transaction); records `root`
+    /// as the project's data root when given. Images already in the project are skipped;
+    /// ids are made unique with `-2`, `-3`, ….
+    pub fn add_case_records(
+        &mut self,
+        items: &[NewCase],
+        root: Option<&PathBuf>,
+    ) -> Result<Vec<CaseRow>> {
+        let root_s = root.map(|r| r.display().to_string());
         let now = now_rfc3339();
-        let added = self.db.write(|db| {
-            if record_root {
-                set_meta(db, "data_root", &root_s)?;
+        self.db.write(|db| {
+            if let Some(r) = &root_s {
+                set_meta(db, "data_root", r)?;
             }
             let mut added = Vec::new();
-            for (image, uid, stem) in &items {
+            for NewCase { image, series_uid: uid, stem } in items {
                 let exists = db.query(
                     "SELECT id FROM cases WHERE image = $1 AND series_uid = $2",
                     &[image.as_str().into(), uid.as_str().into()],
@@ -404,11 +428,7 @@ impl Project {
                 });
             }
             Ok(added)
-        })?;
-        if record_root {
-            self.recorded_root = Some(root);
-        }
-        Ok(added)
+        })
     }
 
     fn row_of(r: &[Value]) -> CaseRow {

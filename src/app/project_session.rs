@@ -1,0 +1,217 @@
+//! The shell working on a project (`voxmark view --project P --annotator NAME`), without UI
+//! types: which case is open, the version its edits started from, and the annotator's
+//! working copy of the mask.
+//!
+//! A case opens on a **working copy** in the user's data folder
+//! (`projects/<project>/<case>.<annotator>.nii.gz`, its base version beside it in `.base`):
+//! the latest stored version is written there, the document loads it, every edit goes to its
+//! journal exactly as for a plain file, and a save writes it and then stores its bytes as the
+//! next version, based on the version it started from — refused, with who saved the newer one,
+//! when someone else saved in between. A working copy that holds work the project does not
+//! (unsaved journal entries, or a local save whose version was refused) is never replaced:
+//! it is opened as it is, and the user is told when a newer version exists.
+
+use super::document::{journal_path, user_data_dir, OpenRequest};
+use crate::edit::journal::Journal;
+use crate::error::{Error, Result};
+use crate::project::cases::id_stem;
+use crate::project::db::Location;
+use crate::project::{image_path, CaseRow, Project, VersionInfo};
+use crate::qa::review::Status;
+use std::path::{Path, PathBuf};
+
+/// The open case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenCase {
+    pub row: CaseRow,
+    /// The stored version the working copy's edits started from (0: none).
+    pub base: i64,
+    pub working_copy: PathBuf,
+    /// What the user should know when it opens (a newer version elsewhere).
+    pub note: Option<String>,
+}
+
+/// A project session of one annotator.
+pub struct ProjectSession {
+    pub project: Project,
+    pub annotator: String,
+    /// Where the images are on this machine.
+    pub data_root: PathBuf,
+    pub current: Option<OpenCase>,
+    /// Where working copies go (the user's data folder unless set).
+    pub work_dir: PathBuf,
+}
+
+fn sha256_file(p: &Path) -> Result<String> {
+    let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+    Ok(crate::project::sha256_hex(&bytes))
+}
+
+impl ProjectSession {
+    /// Opens the project at `location` for `annotator`; the data root is `data_root`, else
+    /// `VOXMARK_DATA_ROOT`, else the project's recorded root.
+    pub fn open(location: &str, annotator: &str, data_root: Option<&Path>) -> Result<Self> {
+        let project = Project::open(&Location::parse(location)?)?;
+        let data_root = project.data_root(data_root).ok_or_else(|| {
+            Error::invalid("the project's images are needed: give --data-root or VOXMARK_DATA_ROOT")
+        })?;
+        let work_dir = user_data_dir()
+            .join("projects")
+            .join(id_stem(&project.name));
+        Ok(Self {
+            project,
+            annotator: annotator.to_string(),
+            data_root,
+            current: None,
+            work_dir,
+        })
+    }
+
+    fn copy_path(&self, case: &str) -> PathBuf {
+        self.work_dir.join(format!(
+            "{}.{}.nii.gz",
+            id_stem(case),
+            id_stem(&self.annotator)
+        ))
+    }
+
+    /// Prepares `row` for opening: its working copy (refreshed from the latest version unless
+    /// it holds work the project lacks) and the request that loads image + copy. Returns the
+    /// request and a note for the status line.
+    pub fn prepare(&mut self, row: &CaseRow) -> Result<(OpenRequest, Option<String>)> {
+        let copy = self.copy_path(&row.case);
+        let base_file = copy.with_extension("base");
+        let local_base: i64 = std::fs::read_to_string(&base_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        let versions = self.project.versions(&row.case, &self.annotator)?;
+        let latest = versions.last().map_or(0, |v| v.version);
+        let (_, pending) = Journal::open(&journal_path(&copy))?;
+        let copy_exists = copy.exists();
+        let local_only = copy_exists
+            && match versions.iter().find(|v| v.version == local_base) {
+                Some(v) => sha256_file(&copy)? != v.sha256,
+                None => true,
+            };
+        let mut note = None;
+        let base = if !pending.entries.is_empty() || local_only {
+            // The copy holds work the project does not: keep it.
+            if latest > local_base {
+                let by = versions
+                    .last()
+                    .map(|v| (v.author.clone(), v.saved_at.clone()));
+                let (who, at) = by.unwrap_or_default();
+                note = Some(format!(
+                    "your working copy of {} holds unstored work on version {local_base}; version {latest} was saved by {who} at {at} — saving will ask you to look first",
+                    row.case
+                ));
+            }
+            local_base
+        } else if latest > 0 {
+            let (_, bytes) = self
+                .project
+                .get_version(&row.case, &self.annotator, Some(latest))?;
+            crate::io::atomic::write_atomically(&copy, |w| w.write_all(&bytes))?;
+            if latest > local_base && local_base > 0 {
+                let v = versions.last();
+                note = Some(format!(
+                    "{}: opened version {latest} (saved by {} at {})",
+                    row.case,
+                    v.map(|v| v.author.as_str()).unwrap_or(""),
+                    v.map(|v| v.saved_at.as_str()).unwrap_or("")
+                ));
+            }
+            latest
+        } else {
+            if copy_exists {
+                std::fs::remove_file(&copy).map_err(|e| Error::io(&copy, e))?;
+            }
+            0
+        };
+        std::fs::create_dir_all(&self.work_dir).map_err(|e| Error::io(&self.work_dir, e))?;
+        crate::io::atomic::write_atomically(&base_file, |w| write!(w, "{base}"))?;
+        self.current = Some(OpenCase {
+            row: row.clone(),
+            base,
+            working_copy: copy.clone(),
+            note: note.clone(),
+        });
+        let req = OpenRequest {
+            path: Some(image_path(&self.data_root, &row.image)),
+            series: Some(row.series_uid.clone()).filter(|s| !s.is_empty()),
+            labels_new: !copy.exists(),
+            labels: Some(copy),
+        };
+        Ok((req, note))
+    }
+
+    /// The annotator's next case (claimed when new), prepared for opening; None when the
+    /// queue is empty.
+    pub fn next_case(&mut self) -> Result<Option<(OpenRequest, Option<String>)>> {
+        match self.project.next(&self.annotator)? {
+            Some(row) => self.prepare(&row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// After the document saved `saved` (with labels `labels`): when it is the open case's
+    /// working copy, its bytes become the next version on top of the base. Returns the
+    /// stored version (None: not a project save).
+    pub fn store(&mut self, saved: &Path, labels: &[u8]) -> Result<Option<VersionInfo>> {
+        let Some(cur) = &mut self.current else {
+            return Ok(None);
+        };
+        if saved != cur.working_copy {
+            return Ok(None);
+        }
+        self.project.check_mask(labels, saved)?;
+        let bytes = std::fs::read(saved).map_err(|e| Error::io(saved, e))?;
+        let v = self.project.save_version(
+            &cur.row.case,
+            &self.annotator,
+            &bytes,
+            Some(cur.base),
+            &self.annotator,
+        )?;
+        cur.base = v.version;
+        cur.row.version = v.version;
+        let base_file = cur.working_copy.with_extension("base");
+        crate::io::atomic::write_atomically(&base_file, |w| write!(w, "{}", v.version))?;
+        Ok(Some(v))
+    }
+
+    /// The label table of a project case: one `set_label` per schema label (name, colour,
+    /// shown).
+    pub fn schema_ops(&self) -> Vec<crate::edit::ops::EditOp> {
+        self.project
+            .schema
+            .labels
+            .iter()
+            .map(|l| crate::edit::ops::EditOp::SetLabel {
+                value: l.value,
+                name: Some(l.name.clone()),
+                color: Some(l.color),
+                visible: Some(true),
+                locked: None,
+            })
+            .collect()
+    }
+
+    /// Submits the open case for review.
+    pub fn submit(&mut self) -> Result<CaseRow> {
+        let cur = self
+            .current
+            .as_mut()
+            .ok_or_else(|| Error::NotFound("no project case is open".into()))?;
+        let row = self.project.set_status(
+            &cur.row.case,
+            &self.annotator,
+            Status::Submitted,
+            &self.annotator,
+            None,
+        )?;
+        cur.row = row.clone();
+        Ok(row)
+    }
+}

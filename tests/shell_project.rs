@@ -1,0 +1,198 @@
+//! The shell on a project (`voxmark view --project P --annotator NAME`), driven through the
+//! offscreen harness: Next case claims and opens a case on the annotator's working copy,
+//! Ctrl+S stores the mask as a version bit for bit, Submit moves it to review, a version saved
+//! elsewhere in the meantime makes the next save refused (naming who) without losing the
+//! local save, and reopening keeps the unstored work and says a newer version exists.
+#![cfg(feature = "gui")]
+
+mod common;
+
+use common::{ok, shell_labels as labels};
+use eframe::egui::{Key, Modifiers};
+use voxmark::app::headless::Headless;
+use voxmark::app::project_session::ProjectSession;
+use voxmark::app::shell::{Dialog, Shell};
+use voxmark::edit::ops::{EditOp, Editable};
+use voxmark::phantom::Phantom;
+use voxmark::project::db::Location;
+use voxmark::project::schema::LabelSchema;
+use voxmark::project::{Project, Settings};
+use voxmark::qa::review::Status;
+
+/// Waits until the document is open (failing at once on an error dialog).
+fn opened(h: &mut Headless) {
+    let done = ok(h.frames_until(3000, |s| {
+        (!s.is_loading() && s.doc.is_some()) || matches!(s.dialog, Some(Dialog::Error(_)))
+    }));
+    if let Some(Dialog::Error(m)) = &h.shell.dialog {
+        panic!("{m}");
+    }
+    assert!(done, "the case opened");
+}
+
+#[test]
+fn an_annotator_works_a_project_case_in_the_shell() {
+    let Some(gpu) = common::gpu().map(|g| &*Box::leak(Box::new(g))) else {
+        return;
+    };
+    let tmp = common::tempdir();
+    // Working copies go to the user's data folder: here, the test's own.
+    std::env::set_var("XDG_DATA_HOME", tmp.path().join("xdg"));
+    let data = tmp.path().join("data");
+    ok(std::fs::create_dir_all(&data));
+    for name in ["a", "b"] {
+        let v = ok(Phantom::new([40, 36, 24])).volume();
+        ok(voxmark::io::nifti::write_nifti(
+            &data.join(format!("{name}.nii.gz")),
+            &v,
+        ));
+    }
+    let loc = Location::Folder(tmp.path().join("proj"));
+    let schema = ok(LabelSchema::parse(
+        r#"{"labels":[{"value":1,"name":"bone","color":[0.9,0.9,0.8]},{"value":2,"name":"lung","color":[0.3,0.5,0.9]}]}"#,
+        std::path::Path::new("schema.json"),
+    ));
+    let mut admin = ok(Project::init(&loc, "chest", &schema, &Settings::default()));
+    ok(admin.add_cases(std::slice::from_ref(&data), Some(&data)));
+    let p = loc.display();
+
+    let session = ok(ProjectSession::open(&p, "ann", Some(&data)));
+    let mut shell = Shell::empty(gpu);
+    shell.start_project(session, None);
+    let mut h = Headless::new(shell, [1200, 800]);
+    ok(h.idle(2));
+    assert!(h.shell.doc.is_none(), "nothing claimed before Next case");
+    h.shell.project_next();
+    assert!(ok(
+        h.frames_until(3000, |s| !s.is_loading() && s.doc.is_some())
+    ));
+    let case = h
+        .shell
+        .project
+        .as_ref()
+        .and_then(|p| p.session.current.as_ref())
+        .map(|c| c.row.case.clone())
+        .unwrap_or_else(|| panic!("a case is open"));
+    assert_eq!(case, "a");
+    // The schema's labels are the label table; paint bone by threshold, save.
+    let table: Vec<(u8, String)> = h
+        .shell
+        .doc
+        .as_ref()
+        .map(|d| {
+            d.state
+                .session
+                .table
+                .iter()
+                .map(|l| (l.value, l.name.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        table,
+        vec![(1, "bone".to_string()), (2, "lung".to_string())]
+    );
+    h.shell.apply(EditOp::Threshold {
+        range: [400.0, 3000.0],
+        label: 1,
+        roi: None,
+        editable: Editable::Everywhere,
+    });
+    let painted = labels(&h);
+    assert!(painted.contains(&1));
+    ok(h.key(Key::S, Modifiers::COMMAND));
+    assert!(ok(h.frames_until(2000, |s| !s.is_saving())));
+    assert!(h.shell.dialog.is_none(), "{}", h.shell.status);
+    let copy = h
+        .shell
+        .doc
+        .as_ref()
+        .map(|d| d.labels_path.clone())
+        .unwrap_or_default();
+    assert!(
+        copy.starts_with(tmp.path().join("xdg")),
+        "{}",
+        copy.display()
+    );
+    let mut proj = ok(Project::open(&loc));
+    let (v1, bytes) = ok(proj.get_version("a", "ann", None));
+    assert_eq!(v1.version, 1);
+    assert!(
+        bytes == ok(std::fs::read(&copy)),
+        "version 1 is the saved file bit for bit"
+    );
+    let stored = ok(voxmark::io::nifti::read_nifti(&copy));
+    let grid = h
+        .shell
+        .doc
+        .as_ref()
+        .map(|d| d.image().grid)
+        .unwrap_or_else(|| panic!("doc"));
+    assert_eq!(
+        ok(voxmark::volume::labels::labels_for(&stored, &copy, &grid)),
+        painted
+    );
+    // Submit; a reviewer sends it back; Next case reopens it first.
+    h.shell.project_submit();
+    assert_eq!(ok(proj.cases(None, Some("ann")))[0].status, "submitted");
+    ok(proj.set_status(
+        "a",
+        "ann",
+        Status::ChangesRequested,
+        "rev",
+        Some("lungs too"),
+    ));
+    h.shell.project_next();
+    opened(&mut h);
+    let cur = h
+        .shell
+        .project
+        .as_ref()
+        .and_then(|p| p.session.current.clone());
+    assert_eq!(
+        cur.as_ref().map(|c| (c.row.case.as_str(), c.base)),
+        Some(("a", 1))
+    );
+    // Meanwhile the same annotator saves version 2 from another machine.
+    ok(proj.save_version("a", "ann", &bytes, Some(1), "ann@laptop"));
+    h.shell.apply(EditOp::Threshold {
+        range: [-900.0, -700.0],
+        label: 2,
+        roi: None,
+        editable: Editable::EmptyOnly,
+    });
+    let unstored = labels(&h);
+    ok(h.key(Key::S, Modifiers::COMMAND));
+    assert!(ok(h.frames_until(2000, |s| !s.is_saving())));
+    match &h.shell.dialog {
+        Some(Dialog::Error(m)) => assert!(
+            m.contains("version 2 was saved by ann@laptop") && m.contains("labels are saved"),
+            "{m}"
+        ),
+        _ => panic!(
+            "the stale save is refused with a message ({})",
+            h.shell.status
+        ),
+    }
+    assert_eq!(
+        ok(proj.versions("a", "ann")).len(),
+        2,
+        "nothing stored on top"
+    );
+    // The local save holds the work; reopening keeps it and says a newer version exists.
+    let session = ok(ProjectSession::open(&p, "ann", Some(&data)));
+    let mut shell = Shell::empty(gpu);
+    shell.start_project(session, None);
+    let mut h2 = Headless::new(shell, [1200, 800]);
+    assert!(ok(
+        h2.frames_until(3000, |s| !s.is_loading() && s.doc.is_some())
+    ));
+    assert_eq!(labels(&h2), unstored, "the unstored work is what opens");
+    assert!(
+        h2.shell
+            .status
+            .contains("version 2 was saved by ann@laptop"),
+        "{}",
+        h2.shell.status
+    );
+}
