@@ -676,3 +676,98 @@ fn a_server_restart_between_saves_reconnects() {
         assert!(ok(proj.get_version(&case, "ann", Some(2))).1 == m2);
     }
 }
+
+/// A DICOM series folder is one case (its series UID recorded); a mask saved on it is checked
+/// against the series' own grid, so a mask written on the series' grid is accepted and one
+/// on the NIfTI phantom of the same size but another orientation is refused.
+#[test]
+fn a_dicom_series_is_a_case_and_masks_are_checked_on_its_grid() {
+    let _shared = shared();
+    let tmp = tempdir();
+    let data = tmp.path().join("data");
+    let series = data.join("ct-series");
+    ok(std::fs::create_dir_all(&data));
+    vx(&[
+        "phantom",
+        "--size",
+        "16,14,6",
+        "-o",
+        &format!("{}/", series.display()),
+    ]);
+    let schema = tmp.path().join("schema.json");
+    ok(std::fs::write(&schema, SCHEMA));
+    let img = ok(voxmark::io::load_volume(
+        &series,
+        &voxmark::io::LoadOptions { series: None },
+    ))
+    .volume;
+    for (engine, p) in engines("dicom", tmp.path()) {
+        vx(&[
+            "project",
+            "init",
+            &p,
+            "--schema",
+            &schema.display().to_string(),
+        ]);
+        let added = json(&vx(&[
+            "project",
+            "add-cases",
+            &p,
+            &data.display().to_string(),
+            "--json",
+        ]));
+        let rows = added.as_array().cloned().unwrap_or_default();
+        assert_eq!(rows.len(), 1, "{engine}: one series, one case");
+        assert_eq!(rows[0]["case"], "ct-series");
+        assert_eq!(rows[0]["image"], "ct-series");
+        assert_eq!(
+            rows[0]["series_uid"].as_str(),
+            img.meta.series_uid.as_deref()
+        );
+        vx(&["project", "next", &p, "--annotator", "ann"]);
+        let good = tmp.path().join("good.nii.gz");
+        let bytes = mask_file(&img, -100.0, &good);
+        vx(&[
+            "project",
+            "save",
+            &p,
+            "ct-series",
+            "--annotator",
+            "ann",
+            "--mask",
+            &good.display().to_string(),
+        ]);
+        let out = tmp.path().join("back.nii.gz");
+        vx(&[
+            "project",
+            "get",
+            &p,
+            "ct-series",
+            "--annotator",
+            "ann",
+            "-o",
+            &out.display().to_string(),
+        ]);
+        assert!(ok(std::fs::read(&out)) == bytes, "{engine}");
+        // The same dims placed 5 mm elsewhere: refused, naming the mask.
+        let shifted = voxmark::volume::Grid::new(
+            img.grid.dims,
+            glam::DMat4::from_translation(glam::DVec3::new(0.0, 0.0, 5.0))
+                * img.grid.world_from_voxel,
+        );
+        let other = ok(Volume::new(shifted, img.data.clone(), Metadata::default()));
+        let bad = tmp.path().join("bad.nii.gz");
+        mask_file(&other, -100.0, &bad);
+        let e = vx_err(&[
+            "project",
+            "save",
+            &p,
+            "ct-series",
+            "--annotator",
+            "ann",
+            "--mask",
+            &bad.display().to_string(),
+        ]);
+        assert!(e.contains("bad.nii.gz"), "{engine}: {e}");
+    }
+}

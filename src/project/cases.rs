@@ -86,6 +86,9 @@ fn nifti_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// Every DICOM series under `dir`, each a case at its own folder (the deepest folder holding
+/// all its files), named after that folder — with the series description (or the UID's last
+/// part) when several series share it.
 fn dicom_series(dir: &Path, out: &mut Vec<Found>) -> Result<()> {
     let (headers, _) = crate::io::dicom_scan::scan_folder(dir)?;
     let groups = crate::io::dicom_scan::group_series(headers);
@@ -95,27 +98,31 @@ fn dicom_series(dir: &Path, out: &mut Vec<Found>) -> Result<()> {
             "no NIfTI files and no DICOM images in this folder",
         ));
     }
-    let folder = id_stem(
-        &dir.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    );
-    let single = groups.len() == 1;
+    let mut found: Vec<(PathBuf, String, String)> = Vec::new();
     for (uid, slices) in groups {
-        let s = crate::io::dicom_scan::summarize(&uid, &slices);
-        let stem = if single {
-            folder.clone()
-        } else if s.description.trim().is_empty() {
-            format!(
-                "{folder}-{}",
-                id_stem(uid.rsplit('.').next().unwrap_or(&uid))
-            )
+        let files: Vec<PathBuf> = slices.iter().map(|h| h.path.clone()).collect();
+        let folder = common_root(&files).unwrap_or_else(|| dir.to_path_buf());
+        let desc = crate::io::dicom_scan::summarize(&uid, &slices).description;
+        found.push((folder, uid, desc));
+    }
+    for (folder, uid, desc) in &found {
+        let name = id_stem(
+            &folder
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
+        let shared = found.iter().filter(|f| f.0 == *folder).count() > 1;
+        let stem = if !shared {
+            name
+        } else if desc.trim().is_empty() {
+            format!("{name}-{}", id_stem(uid.rsplit('.').next().unwrap_or(uid)))
         } else {
-            format!("{folder}-{}", id_stem(&s.description))
+            format!("{name}-{}", id_stem(desc))
         };
         out.push(Found {
-            path: dir.to_path_buf(),
-            series_uid: uid,
+            path: folder.clone(),
+            series_uid: uid.clone(),
             stem,
         });
     }

@@ -362,8 +362,17 @@ impl Project {
         let found = cases::discover(paths)?;
         let root = match self.data_root(root) {
             Some(r) => std::fs::canonicalize(&r).map_err(|e| Error::io(&r, e))?,
-            None => cases::common_root(&found.iter().map(|f| f.path.clone()).collect::<Vec<_>>())
-                .ok_or_else(|| Error::invalid("no cases found"))?,
+            None => {
+                // The deepest folder holding what the user named (a folder argument is its
+                // own root) and every case found.
+                let mut all: Vec<PathBuf> = paths
+                    .iter()
+                    .filter(|p| !p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
+                    .filter_map(|p| std::fs::canonicalize(p).ok())
+                    .collect();
+                all.extend(found.iter().map(|f| f.path.clone()));
+                cases::common_root(&all).ok_or_else(|| Error::invalid("no cases found"))?
+            }
         };
         let mut items = Vec::new();
         for f in &found {
