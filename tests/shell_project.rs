@@ -2,7 +2,9 @@
 //! offscreen harness: Next case claims and opens a case on the annotator's working copy,
 //! Ctrl+S stores the mask as a version bit for bit, Submit moves it to review, a version saved
 //! elsewhere in the meantime makes the next save refused (naming who) without losing the
-//! local save, and reopening keeps the unstored work and says a newer version exists.
+//! local save, reopening keeps the unstored work and says a newer version exists, "keep
+//! mine" stores it on top; a reviewer in a second shell opens submitted work from the
+//! waiting list, sends it back and later approves it.
 #![cfg(feature = "gui")]
 
 mod common;
@@ -135,13 +137,27 @@ fn an_annotator_works_a_project_case_in_the_shell() {
     // Submit; a reviewer sends it back; Next case reopens it first.
     h.shell.project_submit();
     assert_eq!(ok(proj.cases(None, Some("ann")))[0].status, "submitted");
-    ok(proj.set_status(
-        "a",
-        "ann",
-        Status::ChangesRequested,
-        "rev",
-        Some("lungs too"),
-    ));
+    // The reviewer, in their own shell, opens it from the waiting list and sends it back.
+    let session = ok(ProjectSession::open(&p, "rev", Some(&data)));
+    let mut shell = Shell::empty(gpu);
+    shell.start_project(session, None);
+    let mut hr = Headless::new(shell, [1200, 800]);
+    ok(hr.idle(2));
+    let waiting = hr
+        .shell
+        .project
+        .as_mut()
+        .map(|p| ok(p.session.to_review()))
+        .unwrap_or_default();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].annotator.as_deref(), Some("ann"));
+    hr.shell.project_review(&waiting[0]);
+    opened(&mut hr);
+    assert_eq!(labels(&hr), painted, "the reviewer sees version 1");
+    hr.shell
+        .project_decide(Status::ChangesRequested, Some("lungs too"));
+    let row = &ok(proj.cases(None, Some("ann")))[0];
+    assert_eq!((row.status.as_str(), row.round), ("changes_requested", 1));
     h.shell.project_next();
     opened(&mut h);
     let cur = h
@@ -195,4 +211,31 @@ fn an_annotator_works_a_project_case_in_the_shell() {
         "{}",
         h2.shell.status
     );
+    // Saving again is refused; after looking, "keep mine" stores it on top of version 2.
+    ok(h2.key(Key::S, Modifiers::COMMAND));
+    assert!(ok(h2.frames_until(2000, |s| !s.is_saving())));
+    assert!(matches!(h2.shell.dialog, Some(Dialog::Error(_))));
+    h2.shell.dialog = None;
+    h2.shell.project_keep_mine();
+    assert!(ok(h2.frames_until(2000, |s| !s.is_saving())));
+    assert!(h2.shell.dialog.is_none(), "{}", h2.shell.status);
+    let (v3, mine) = ok(proj.get_version("a", "ann", None));
+    assert_eq!(v3.version, 3);
+    let copy2 = h2
+        .shell
+        .doc
+        .as_ref()
+        .map(|d| d.labels_path.clone())
+        .unwrap_or_default();
+    assert!(mine == ok(std::fs::read(&copy2)));
+    // Resubmitted (round 2); the reviewer approves it from the shell.
+    h2.shell.project_submit();
+    let row = ok(proj.cases(None, Some("ann")))[0].clone();
+    assert_eq!((row.status.as_str(), row.round), ("submitted", 2));
+    hr.shell.project_review(&row);
+    opened(&mut hr);
+    assert_eq!(labels(&hr), unstored, "the reviewer sees version 3");
+    hr.shell.project_decide(Status::Approved, None);
+    let st = ok(proj.status());
+    assert_eq!(st.by_status.get("approved"), Some(&1));
 }

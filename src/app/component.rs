@@ -24,6 +24,8 @@ pub enum Request {
     ConfirmOpen { req: OpenRequest, save: bool },
     /// The answer to "unsaved changes" before quitting: save first, or quit now.
     ConfirmQuit { save: bool },
+    /// Review mode: compare the open labels with the label map at this path.
+    Compare(PathBuf),
 }
 
 /// A component's messages to the shell for one frame, in order.

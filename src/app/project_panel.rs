@@ -8,7 +8,9 @@ use super::component::{Feedback, Request};
 use super::document::Document;
 use super::project_session::ProjectSession;
 use crate::project::{CaseRow, StatusReport};
+use crate::qa::review::Status;
 use eframe::egui;
+use std::path::PathBuf;
 
 /// The panel and its session.
 pub struct ProjectPanel {
@@ -16,6 +18,13 @@ pub struct ProjectPanel {
     /// The queue and progress, reloaded after every change (and on Refresh).
     queue: Vec<CaseRow>,
     progress: Option<StatusReport>,
+    /// Others' submitted annotations.
+    waiting: Vec<CaseRow>,
+    /// What the annotation under review can be compared with.
+    candidates: Vec<(String, PathBuf)>,
+    note: String,
+    /// A save was refused: the newer version that is in the way.
+    conflict: Option<i64>,
     stale: bool,
 }
 
@@ -25,6 +34,10 @@ impl ProjectPanel {
             session,
             queue: Vec::new(),
             progress: None,
+            waiting: Vec::new(),
+            candidates: Vec::new(),
+            note: String::new(),
+            conflict: None,
             stale: true,
         }
     }
@@ -38,6 +51,107 @@ impl ProjectPanel {
         if let Some(s) = fb.report("project status", self.session.project.status()) {
             self.progress = Some(s);
         }
+        if let Some(w) = fb.report("review list", self.session.to_review()) {
+            self.waiting = w;
+        }
+    }
+
+    /// Opens `row` (another annotator's submitted work) for review.
+    pub fn open_review(&mut self, row: &CaseRow, fb: &mut Feedback) {
+        match self.session.prepare_review(row) {
+            Ok(req) => fb.request(Request::Open(req)),
+            Err(e) => return fb.error(format!("review {}: {e}", row.case)),
+        }
+        self.candidates = fb
+            .report("compare candidates", self.session.compare_candidates())
+            .unwrap_or_default();
+    }
+
+    /// Approve or request changes on the annotation under review.
+    pub fn decide(&mut self, to: Status, note: Option<&str>, fb: &mut Feedback) {
+        match self.session.decide(to, note) {
+            Ok(r) => fb.status(format!(
+                "case {} by {}: {} (round {})",
+                r.case,
+                r.annotator.as_deref().unwrap_or(""),
+                r.status,
+                r.round
+            )),
+            Err(e) => fb.error(format!("review: {e}")),
+        }
+        self.stale = true;
+    }
+
+    /// The reviewer's part: the list of submitted work, and for the open one compare,
+    /// comment, approve or request changes.
+    fn review_ui(&mut self, ui: &mut egui::Ui, doc: Option<&Document>, fb: &mut Feedback) {
+        ui.label(format!("Waiting for review: {}", self.waiting.len()));
+        let mut open = None;
+        for r in &self.waiting {
+            let label = format!(
+                "{} · {} · round {} · v{}",
+                r.case,
+                r.annotator.as_deref().unwrap_or(""),
+                r.round,
+                r.version
+            );
+            if ui.selectable_label(false, label).clicked() {
+                open = Some(r.clone());
+            }
+        }
+        if let Some(r) = open {
+            self.open_review(&r, fb);
+        }
+        let Some(rv) = self.session.reviewing.clone() else {
+            return;
+        };
+        let Some(doc) = doc.filter(|d| d.labels_path == rv.copy) else {
+            return;
+        };
+        ui.label(format!(
+            "Reviewing {} by {} · version {} · round {} · {}",
+            rv.row.case,
+            rv.row.annotator.as_deref().unwrap_or(""),
+            rv.version,
+            rv.row.round,
+            rv.row.status
+        ));
+        for (what, path) in &self.candidates {
+            if ui.button(format!("Compare with {what}")).clicked() {
+                fb.request(Request::Compare(path.clone()));
+            }
+        }
+        ui.add(egui::TextEdit::singleline(&mut self.note).hint_text("note / comment"));
+        ui.horizontal(|ui| {
+            if ui.button("Comment at crosshair").clicked() && !self.note.trim().is_empty() {
+                let at = doc.state.crosshair.map(|x| x.round() as i64);
+                let body = std::mem::take(&mut self.note);
+                match self
+                    .session
+                    .comment(body.trim(), at, Some(doc.state.brush.label))
+                {
+                    Ok(()) => fb.status(format!("comment at ({}, {}, {})", at[0], at[1], at[2])),
+                    Err(e) => fb.error(format!("comment: {e}")),
+                }
+            }
+        });
+        let submitted = rv.row.status == "submitted";
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(submitted, egui::Button::new("Approve"))
+                .clicked()
+            {
+                self.decide(Status::Approved, None, fb);
+            }
+            if ui
+                .add_enabled(submitted, egui::Button::new("Request changes"))
+                .clicked()
+            {
+                let note = std::mem::take(&mut self.note);
+                let note = Some(note.trim().to_string()).filter(|n| !n.is_empty());
+                self.decide(Status::ChangesRequested, note.as_deref(), fb);
+            }
+        });
     }
 
     /// Claims the next case and asks the shell to open it.
@@ -71,6 +185,18 @@ impl ProjectPanel {
         }
     }
 
+    /// After a refused save: the working copy goes on top of the newer version (the user
+    /// looked and keeps their labels).
+    pub fn keep_mine(&mut self, fb: &mut Feedback) {
+        let Some(v) = self.conflict.take() else {
+            return;
+        };
+        match self.session.rebase(v) {
+            Ok(()) => fb.request(Request::Save),
+            Err(e) => fb.error(format!("project: {e}")),
+        }
+    }
+
     /// Submits the open case for review.
     pub fn submit(&mut self, fb: &mut Feedback) {
         match self.session.submit() {
@@ -98,10 +224,17 @@ impl ProjectPanel {
                 &v.sha256[..12]
             )),
             Ok(None) => {}
-            Err(e) => fb.error(format!(
-                "the labels are saved in {}, but the project refused them: {e}",
-                doc.labels_path.display()
-            )),
+            Err(e) => {
+                self.conflict = self
+                    .session
+                    .latest()
+                    .ok()
+                    .filter(|&l| self.session.current.as_ref().is_some_and(|c| l > c.base));
+                fb.error(format!(
+                    "the labels are saved in {}, but the project refused them: {e}",
+                    doc.labels_path.display()
+                ))
+            }
         }
         self.stale = true;
     }
@@ -137,6 +270,15 @@ impl ProjectPanel {
                 self.stale = true;
             }
         });
+        if let Some(v) = self.conflict {
+            if ui
+                .button(format!("Keep mine on top of version {v}"))
+                .on_hover_text("stores your saved labels as the next version, over the newer one")
+                .clicked()
+            {
+                self.keep_mine(fb);
+            }
+        }
         ui.label("My queue:");
         let mut open = None;
         for r in &self.queue {
@@ -158,6 +300,8 @@ impl ProjectPanel {
         if let Some(r) = open {
             self.open_case(&r, fb);
         }
+        ui.separator();
+        self.review_ui(ui, doc, fb);
         if let Some(s) = &self.progress {
             let approved = s.by_status.get("approved").copied().unwrap_or(0);
             ui.label(format!(

@@ -31,13 +31,24 @@ pub struct OpenCase {
     pub note: Option<String>,
 }
 
-/// A project session of one annotator.
+/// An annotation opened for review: whose, and the version shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reviewing {
+    pub row: CaseRow,
+    pub version: i64,
+    /// The copy the document shows (saving it stores nothing).
+    pub copy: PathBuf,
+}
+
+/// A project session of one annotator (who may also review others' work).
 pub struct ProjectSession {
     pub project: Project,
     pub annotator: String,
     /// Where the images are on this machine.
     pub data_root: PathBuf,
     pub current: Option<OpenCase>,
+    /// The annotation under review, when the session reviews.
+    pub reviewing: Option<Reviewing>,
     /// Where working copies go (the user's data folder unless set).
     pub work_dir: PathBuf,
 }
@@ -63,6 +74,7 @@ impl ProjectSession {
             annotator: annotator.to_string(),
             data_root,
             current: None,
+            reviewing: None,
             work_dir,
         })
     }
@@ -80,6 +92,7 @@ impl ProjectSession {
     /// request and a note for the status line.
     pub fn prepare(&mut self, row: &CaseRow) -> Result<(OpenRequest, Option<String>)> {
         let copy = self.copy_path(&row.case);
+        std::fs::create_dir_all(&self.work_dir).map_err(|e| Error::io(&self.work_dir, e))?;
         let base_file = copy.with_extension("base");
         let local_base: i64 = std::fs::read_to_string(&base_file)
             .ok()
@@ -129,7 +142,6 @@ impl ProjectSession {
             }
             0
         };
-        std::fs::create_dir_all(&self.work_dir).map_err(|e| Error::io(&self.work_dir, e))?;
         crate::io::atomic::write_atomically(&base_file, |w| write!(w, "{base}"))?;
         self.current = Some(OpenCase {
             row: row.clone(),
@@ -196,6 +208,152 @@ impl ProjectSession {
                 locked: None,
             })
             .collect()
+    }
+
+    /// The latest stored version of the open case (someone may have saved since it opened).
+    pub fn latest(&mut self) -> Result<i64> {
+        let Some(cur) = &self.current else {
+            return Ok(0);
+        };
+        let case = cur.row.case.clone();
+        Ok(self
+            .project
+            .versions(&case, &self.annotator)?
+            .last()
+            .map_or(0, |v| v.version))
+    }
+
+    /// After looking at a newer version: the next save of the working copy goes on top of
+    /// `version` (the user keeps their labels over it).
+    pub fn rebase(&mut self, version: i64) -> Result<()> {
+        let Some(cur) = &mut self.current else {
+            return Ok(());
+        };
+        cur.base = version;
+        let base_file = cur.working_copy.with_extension("base");
+        crate::io::atomic::write_atomically(&base_file, |w| write!(w, "{version}"))
+    }
+
+    /// True when `path` is a mask this session opened (a case's working copy or a review
+    /// copy): its label table is the project's schema.
+    pub fn owns(&self, path: &Path) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|c| c.working_copy == path)
+            || self.reviewing.as_ref().is_some_and(|r| r.copy == path)
+    }
+
+    /// Others' annotations waiting for review (submitted), oldest case first.
+    pub fn to_review(&mut self) -> Result<Vec<CaseRow>> {
+        let me = self.annotator.clone();
+        Ok(self
+            .project
+            .cases(Some("submitted"), None)?
+            .into_iter()
+            .filter(|r| r.annotator.as_deref() != Some(me.as_str()))
+            .collect())
+    }
+
+    /// Opens `row`'s latest version for review: written to a review copy, loaded with the
+    /// case's image. The open case (if any) stays as it is.
+    pub fn prepare_review(&mut self, row: &CaseRow) -> Result<OpenRequest> {
+        let who = row.annotator.clone().ok_or_else(|| {
+            Error::invalid(format!("case {} has no annotation to review", row.case))
+        })?;
+        let (info, bytes) = self.project.get_version(&row.case, &who, None)?;
+        let dir = self.work_dir.join("review");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let copy = dir.join(format!(
+            "{}.{}.v{}.nii.gz",
+            id_stem(&row.case),
+            id_stem(&who),
+            info.version
+        ));
+        crate::io::atomic::write_atomically(&copy, |w| w.write_all(&bytes))?;
+        self.reviewing = Some(Reviewing {
+            row: row.clone(),
+            version: info.version,
+            copy: copy.clone(),
+        });
+        Ok(OpenRequest {
+            path: Some(image_path(&self.data_root, &row.image)),
+            series: Some(row.series_uid.clone()).filter(|s| !s.is_empty()),
+            labels: Some(copy),
+            labels_new: false,
+        })
+    }
+
+    /// What the annotation under review can be compared with: every other annotator's
+    /// latest version of the case, and this annotator's last version of the previous round.
+    /// Each is written to a file (the review mode reads files); returns (what, path).
+    pub fn compare_candidates(&mut self) -> Result<Vec<(String, PathBuf)>> {
+        let Some(r) = self.reviewing.clone() else {
+            return Ok(Vec::new());
+        };
+        let who = r.row.annotator.clone().unwrap_or_default();
+        let mut out = Vec::new();
+        let dir = self.work_dir.join("review");
+        for other in self.project.cases(None, None)? {
+            let Some(a) = other.annotator.clone() else {
+                continue;
+            };
+            if other.case != r.row.case || a == who || other.version < 1 {
+                continue;
+            }
+            let (info, bytes) = self.project.get_version(&other.case, &a, None)?;
+            let p = dir.join(format!(
+                "{}.{}.v{}.nii.gz",
+                id_stem(&other.case),
+                id_stem(&a),
+                info.version
+            ));
+            crate::io::atomic::write_atomically(&p, |w| w.write_all(&bytes))?;
+            out.push((format!("{a}, version {}", info.version), p));
+        }
+        let versions = self.project.versions(&r.row.case, &who)?;
+        if let Some(prev) = versions.iter().rev().find(|v| v.round < r.row.round) {
+            let (info, bytes) = self
+                .project
+                .get_version(&r.row.case, &who, Some(prev.version))?;
+            let p = dir.join(format!(
+                "{}.{}.v{}.nii.gz",
+                id_stem(&r.row.case),
+                id_stem(&who),
+                info.version
+            ));
+            crate::io::atomic::write_atomically(&p, |w| w.write_all(&bytes))?;
+            out.push((
+                format!("{who}, round {} (version {})", info.round, info.version),
+                p,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The reviewer's decision on the annotation under review: approve, or request changes
+    /// with a note.
+    pub fn decide(&mut self, to: Status, note: Option<&str>) -> Result<CaseRow> {
+        let r = self
+            .reviewing
+            .as_mut()
+            .ok_or_else(|| Error::NotFound("no annotation is open for review".into()))?;
+        let who = r.row.annotator.clone().unwrap_or_default();
+        let row = self
+            .project
+            .set_status(&r.row.case, &who, to, &self.annotator, note)?;
+        r.row = row.clone();
+        Ok(row)
+    }
+
+    /// A comment on the annotation under review at voxel `at` (with the active label).
+    pub fn comment(&mut self, body: &str, at: [i64; 3], label: Option<u8>) -> Result<()> {
+        let r = self
+            .reviewing
+            .as_ref()
+            .ok_or_else(|| Error::NotFound("no annotation is open for review".into()))?;
+        let who = r.row.annotator.clone().unwrap_or_default();
+        self.project
+            .comment(&r.row.case, &who, &self.annotator, body, Some(at), label)
     }
 
     /// Submits the open case for review.

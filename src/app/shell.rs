@@ -163,6 +163,34 @@ impl Shell {
         self.handle(fb);
     }
 
+    /// The project panel's review list: opens `row`'s latest version for review.
+    pub fn project_review(&mut self, row: &crate::project::CaseRow) {
+        let mut fb = Feedback::default();
+        if let Some(p) = &mut self.project {
+            p.open_review(row, &mut fb);
+        }
+        self.handle(fb);
+    }
+
+    /// The reviewer's Approve / Request changes on the annotation under review.
+    pub fn project_decide(&mut self, to: crate::qa::review::Status, note: Option<&str>) {
+        let mut fb = Feedback::default();
+        if let Some(p) = &mut self.project {
+            p.decide(to, note, &mut fb);
+        }
+        self.handle(fb);
+    }
+
+    /// The project panel's "Keep mine on top of version N" after a refused save: the working
+    /// copy is stored as the next version on top of the latest.
+    pub fn project_keep_mine(&mut self) {
+        let mut fb = Feedback::default();
+        if let Some(p) = &mut self.project {
+            p.keep_mine(&mut fb);
+        }
+        self.handle(fb);
+    }
+
     /// The project panel's Submit for review.
     pub fn project_submit(&mut self) {
         let mut fb = Feedback::default();
@@ -197,6 +225,10 @@ impl Shell {
                 Request::OpenLabels(p) => self.open_labels(p),
                 Request::ConfirmOpen { req, save } => self.confirm_open(req, save),
                 Request::ConfirmQuit { save } => self.confirm_quit(save),
+                Request::Compare(p) => {
+                    let r = self.start_review(p);
+                    self.report("compare", r);
+                }
             }
         }
     }
@@ -225,15 +257,19 @@ impl Shell {
         self.invalidate_panes();
         // A project case: the label table is the project's schema (names, colours), and
         // only its values can be added.
-        let case = self
-            .project
-            .as_mut()
-            .and_then(|p| p.session.current.as_mut())
-            .filter(|c| c.working_copy == doc.labels_path);
         let mut case_note = None;
-        if let Some(c) = case {
-            case_note = c.note.take();
-            self.labels.schema_only = true;
+        if let Some(p) = &mut self.project {
+            if p.session.owns(&doc.labels_path) {
+                self.labels.schema_only = true;
+            }
+            if let Some(c) = p
+                .session
+                .current
+                .as_mut()
+                .filter(|c| c.working_copy == doc.labels_path)
+            {
+                case_note = c.note.take();
+            }
         }
         let schema_ops = match (&self.project, self.labels.schema_only) {
             (Some(p), true) => p.session.schema_ops(),
