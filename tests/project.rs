@@ -24,33 +24,8 @@ fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
 
 const SCHEMA: &str = r#"{"labels":[{"value":1,"name":"body","color":[0.9,0.4,0.3]},{"value":2,"name":"bone","color":[0.9,0.9,0.8],"instructions":"cortex and marrow"}]}"#;
 
-/// A fresh project location per test and engine: a folder, and (when a server is given) a
-/// new database on it.
 fn engines(tag: &str, dir: &Path) -> Vec<(&'static str, String)> {
-    let mut out = vec![("sqlite", dir.join("proj").display().to_string())];
-    match std::env::var("VOXMARK_TEST_PG") {
-        Ok(url) => {
-            let db = format!("vx_{tag}_{}", std::process::id());
-            let mut cfg: postgres::Config = ok(url.parse());
-            cfg.password(std::env::var("PGPASSWORD").unwrap_or_default());
-            let mut admin = ok(cfg.connect(postgres::NoTls));
-            ok(admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")));
-            ok(admin.batch_execute(&format!("CREATE DATABASE {db}")));
-            let base = url
-                .rsplit_once('/')
-                .map(|(b, _)| b.to_string())
-                .unwrap_or(url);
-            out.push(("postgres", format!("{base}/{db}")));
-        }
-        Err(_) => {
-            assert!(
-                std::env::var("REQUIRE_PG").as_deref() != Ok("1"),
-                "REQUIRE_PG=1 but VOXMARK_TEST_PG is not set (source scripts/pg_server.sh)"
-            );
-            eprintln!("skipping PostgreSQL: VOXMARK_TEST_PG not set");
-        }
-    }
-    out
+    common::project_engines(tag, dir)
 }
 
 /// Runs voxmark; returns stdout, panicking with stderr on failure.

@@ -38,9 +38,18 @@ fn an_annotator_works_a_project_case_in_the_shell() {
         return;
     };
     let tmp = common::tempdir();
+    for (engine, p) in common::project_engines("shell", tmp.path()) {
+        let root = tmp.path().join(engine);
+        ok(std::fs::create_dir_all(&root));
+        annotate_and_review(gpu, &root, &p);
+    }
+}
+
+/// The whole round on the project at `p` (a fresh folder or database), files under `root`.
+fn annotate_and_review(gpu: &'static voxmark::gpu::GpuContext, root: &std::path::Path, p: &str) {
     // Working copies go to the user's data folder: here, the test's own.
-    std::env::set_var("XDG_DATA_HOME", tmp.path().join("xdg"));
-    let data = tmp.path().join("data");
+    std::env::set_var("XDG_DATA_HOME", root.join("xdg"));
+    let data = root.join("data");
     ok(std::fs::create_dir_all(&data));
     for name in ["a", "b"] {
         let v = ok(Phantom::new([40, 36, 24])).volume();
@@ -49,16 +58,15 @@ fn an_annotator_works_a_project_case_in_the_shell() {
             &v,
         ));
     }
-    let loc = Location::Folder(tmp.path().join("proj"));
+    let loc = ok(Location::parse(p));
     let schema = ok(LabelSchema::parse(
         r#"{"labels":[{"value":1,"name":"bone","color":[0.9,0.9,0.8]},{"value":2,"name":"lung","color":[0.3,0.5,0.9]}]}"#,
         std::path::Path::new("schema.json"),
     ));
     let mut admin = ok(Project::init(&loc, "chest", &schema, &Settings::default()));
     ok(admin.add_cases(std::slice::from_ref(&data), Some(&data)));
-    let p = loc.display();
 
-    let session = ok(ProjectSession::open(&p, "ann", Some(&data)));
+    let session = ok(ProjectSession::open(p, "ann", Some(&data)));
     let mut shell = Shell::empty(gpu);
     shell.start_project(session, None);
     let mut h = Headless::new(shell, [1200, 800]);
@@ -111,11 +119,7 @@ fn an_annotator_works_a_project_case_in_the_shell() {
         .as_ref()
         .map(|d| d.labels_path.clone())
         .unwrap_or_default();
-    assert!(
-        copy.starts_with(tmp.path().join("xdg")),
-        "{}",
-        copy.display()
-    );
+    assert!(copy.starts_with(root.join("xdg")), "{}", copy.display());
     let mut proj = ok(Project::open(&loc));
     let (v1, bytes) = ok(proj.get_version("a", "ann", None));
     assert_eq!(v1.version, 1);
@@ -138,7 +142,7 @@ fn an_annotator_works_a_project_case_in_the_shell() {
     h.shell.project_submit();
     assert_eq!(ok(proj.cases(None, Some("ann")))[0].status, "submitted");
     // The reviewer, in their own shell, opens it from the waiting list and sends it back.
-    let session = ok(ProjectSession::open(&p, "rev", Some(&data)));
+    let session = ok(ProjectSession::open(p, "rev", Some(&data)));
     let mut shell = Shell::empty(gpu);
     shell.start_project(session, None);
     let mut hr = Headless::new(shell, [1200, 800]);
@@ -196,7 +200,7 @@ fn an_annotator_works_a_project_case_in_the_shell() {
         "nothing stored on top"
     );
     // The local save holds the work; reopening keeps it and says a newer version exists.
-    let session = ok(ProjectSession::open(&p, "ann", Some(&data)));
+    let session = ok(ProjectSession::open(p, "ann", Some(&data)));
     let mut shell = Shell::empty(gpu);
     shell.start_project(session, None);
     let mut h2 = Headless::new(shell, [1200, 800]);
