@@ -5,6 +5,8 @@
 #   VOXMARK_TEST_PG          postgresql://USER@127.0.0.1:PORT/postgres (no password in it)
 #   PGPASSWORD               the server's password (read by voxmark as libpq does)
 #   VOXMARK_TEST_PG_RESTART  a command that restarts the server (the reconnect test)
+#   VOXMARK_TEST_PG_CA       the CA certificate of the server's TLS certificate (for
+#                            localhost; TLS is on, plain connections are allowed too)
 # and stops it (and removes the folder) when the sourcing shell exits.
 set -euo pipefail
 
@@ -35,12 +37,23 @@ printf '%s\n' "$PG_PASS" >"$PG_DIR/pwfile"
   --encoding=UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 \
   || { cat "$PG_DIR/initdb.log" >&2; exit 1; }
 rm -f "$PG_DIR/pwfile"
-PG_OPTS="-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200"
+# TLS: a throwaway CA and a server certificate for "localhost" signed by it.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=voxmark test CA" \
+  -keyout "$PG_DIR/ca.key" -out "$PG_DIR/ca.crt" >/dev/null 2>&1
+openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+  -keyout "$PG_DIR/server.key" -out "$PG_DIR/server.csr" >/dev/null 2>&1
+printf 'subjectAltName=DNS:localhost\n' >"$PG_DIR/san.ext"
+openssl x509 -req -in "$PG_DIR/server.csr" -CA "$PG_DIR/ca.crt" -CAkey "$PG_DIR/ca.key" \
+  -CAcreateserial -days 2 -extfile "$PG_DIR/san.ext" -out "$PG_DIR/server.crt" >/dev/null 2>&1
+chmod 600 "$PG_DIR/server.key"
+[ "$(id -u)" -eq 0 ] && chown "$PG_USER" "$PG_DIR/server.key" "$PG_DIR/server.crt"
+PG_OPTS="-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200 -c ssl=on -c ssl_cert_file=$PG_DIR/server.crt -c ssl_key_file=$PG_DIR/server.key"
 "${RUN[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -o "$PG_OPTS" -w start >/dev/null \
   || { cat "$PG_DIR/server.log" >&2; exit 1; }
 
 export VOXMARK_TEST_PG="postgresql://$PG_USER@127.0.0.1:$PG_PORT/postgres"
 export PGPASSWORD="$PG_PASS"
+export VOXMARK_TEST_PG_CA="$PG_DIR/ca.crt"
 export VOXMARK_TEST_PG_RESTART="${RUN[*]} $PG_BIN/pg_ctl -D $PG_DIR/data -l $PG_DIR/server.log -o '$PG_OPTS' -m fast -w restart"
 _voxmark_pg_stop() {
   "${RUN[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true

@@ -746,3 +746,45 @@ fn a_dicom_series_is_a_case_and_masks_are_checked_on_its_grid() {
         assert!(e.contains("bad.nii.gz"), "{engine}: {e}");
     }
 }
+
+/// TLS as libpq's sslmode says: `disable` is plain; `require` is encrypted; `verify-full`
+/// with the server's CA connects to the name in its certificate and refuses another name.
+#[test]
+fn postgresql_connections_use_tls_as_the_url_asks() {
+    let _shared = shared();
+    let (Ok(url), Ok(ca)) = (
+        std::env::var("VOXMARK_TEST_PG"),
+        std::env::var("VOXMARK_TEST_PG_CA"),
+    ) else {
+        assert!(
+            std::env::var("REQUIRE_PG").as_deref() != Ok("1"),
+            "REQUIRE_PG=1 but VOXMARK_TEST_PG / VOXMARK_TEST_PG_CA are not set"
+        );
+        return;
+    };
+    use voxmark::project::db::Db;
+    let ssl = |u: &str| -> voxmark::Result<String> {
+        let mut db = Db::open(&Location::parse(u)?, false)?;
+        let r = db.query(
+            "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )?;
+        Ok(r[0][0].text().unwrap_or_default().to_string())
+    };
+    assert_eq!(ok(ssl(&format!("{url}?sslmode=disable"))), "false");
+    assert_eq!(ok(ssl(&format!("{url}?sslmode=require"))), "true");
+    let by_name = url.replace("@127.0.0.1:", "@localhost:");
+    assert_eq!(
+        ok(ssl(&format!(
+            "{by_name}?sslmode=verify-full&sslrootcert={ca}"
+        ))),
+        "true"
+    );
+    let e = ssl(&format!("{url}?sslmode=verify-full&sslrootcert={ca}"));
+    assert!(e.is_err(), "127.0.0.1 is not the certificate's name");
+    let e = ssl(&format!("{by_name}?sslmode=verify-full"));
+    assert!(
+        e.is_err(),
+        "without the CA the self-signed chain is refused"
+    );
+}

@@ -8,8 +8,11 @@
 //! [`Value`]: 64-bit integers, text, bytes, typed nulls.
 //!
 //! PostgreSQL passwords come from `PGPASSWORD` or `~/.pgpass` as libpq reads them, never from
-//! the URL (refused there, so they stay out of shell history and logs). A connection that the
-//! server dropped (restart) is re-opened once and the transaction retried.
+//! the URL (refused there, so they stay out of shell history and logs). TLS follows libpq's
+//! `sslmode`: `disable`; `prefer` (the default: TLS when the server offers it); `require`
+//! (encrypted, certificate not checked); `verify-ca` (the server's certificate must chain to
+//! `sslrootcert`, else the system's roots); `verify-full` (and name the host). A connection
+//! that the server dropped (restart) is re-opened once and the transaction retried.
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -163,6 +166,7 @@ enum Conn {
     Pg {
         client: Box<postgres::Client>,
         config: Box<postgres::Config>,
+        tls: Tls,
     },
 }
 
@@ -247,8 +251,50 @@ fn pg_password(config: &postgres::Config) -> Option<String> {
     None
 }
 
-fn pg_config(url: &str) -> Result<postgres::Config> {
-    let mut config: postgres::Config = url
+/// How the certificate of a TLS connection is checked (libpq's `sslmode`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Tls {
+    mode: String,
+    root_cert: Option<PathBuf>,
+}
+
+/// Takes libpq's `sslmode` values tokio-postgres does not parse (`verify-ca`, `verify-full`,
+/// `allow`) and `sslrootcert` out of the URL's query; returns the URL tokio-postgres reads.
+fn split_tls(url: &str) -> (String, Tls) {
+    let mut tls = Tls {
+        mode: "prefer".into(),
+        root_cert: None,
+    };
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), tls);
+    };
+    let mut keep = Vec::new();
+    for kv in query.split('&') {
+        match kv.split_once('=') {
+            Some(("sslmode", v)) => {
+                tls.mode = v.to_string();
+                let pg = match v {
+                    "verify-ca" | "verify-full" => "require",
+                    "allow" => "prefer",
+                    other => other,
+                };
+                keep.push(format!("sslmode={pg}"));
+            }
+            Some(("sslrootcert", v)) => tls.root_cert = Some(PathBuf::from(v)),
+            _ => keep.push(kv.to_string()),
+        }
+    }
+    let url = if keep.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", keep.join("&"))
+    };
+    (url, tls)
+}
+
+fn pg_config(url: &str) -> Result<(postgres::Config, Tls)> {
+    let (pg_url, tls) = split_tls(url);
+    let mut config: postgres::Config = pg_url
         .parse()
         .map_err(|e| Error::invalid(format!("{url}: not a PostgreSQL URL: {e}")))?;
     if config.get_password().is_some() {
@@ -257,18 +303,66 @@ fn pg_config(url: &str) -> Result<postgres::Config> {
             url.split('@').next_back().unwrap_or("the URL")
         )));
     }
-    if config.get_ssl_mode() == postgres::config::SslMode::Require {
-        return Err(Error::Unsupported {
-            path: PathBuf::from(url),
-            what: "sslmode=require: this voxmark is built without TLS for PostgreSQL; connect over a trusted network or a tunnel".into(),
-        });
+    if ![
+        "disable",
+        "allow",
+        "prefer",
+        "require",
+        "verify-ca",
+        "verify-full",
+    ]
+    .contains(&tls.mode.as_str())
+    {
+        return Err(Error::invalid(format!(
+            "{url}: sslmode={} is not one of disable, allow, prefer, require, verify-ca, verify-full",
+            tls.mode
+        )));
     }
     if let Some(p) = pg_password(&config) {
         config.password(p);
     }
     config.connect_timeout(Duration::from_secs(10));
     config.application_name("voxmark");
-    Ok(config)
+    Ok((config, tls))
+}
+
+/// The TLS connector for `tls` (libpq's checks for each sslmode).
+fn connector(tls: &Tls, url: &str) -> Result<postgres_native_tls::MakeTlsConnector> {
+    let mut b = native_tls::TlsConnector::builder();
+    match tls.mode.as_str() {
+        "verify-full" => {}
+        "verify-ca" => {
+            b.danger_accept_invalid_hostnames(true);
+        }
+        _ => {
+            // require / prefer / allow: encrypted when TLS is used, the certificate unchecked
+            // (libpq checks it only when a root certificate is given).
+            if tls.root_cert.is_none() {
+                b.danger_accept_invalid_certs(true);
+            }
+            b.danger_accept_invalid_hostnames(true);
+        }
+    }
+    if let Some(ca) = &tls.root_cert {
+        let pem = std::fs::read(ca).map_err(|e| Error::io(ca, e))?;
+        let cert = native_tls::Certificate::from_pem(&pem)
+            .map_err(|e| Error::format(ca, format!("not a PEM certificate: {e}")))?;
+        b.add_root_certificate(cert);
+    }
+    let c = b
+        .build()
+        .map_err(|e| Error::Db(format!("{url}: TLS set-up: {e}")))?;
+    Ok(postgres_native_tls::MakeTlsConnector::new(c))
+}
+
+/// Connects with TLS as `tls` asks (no TLS at all for `disable`).
+fn pg_connect(config: &postgres::Config, tls: &Tls, url: &str) -> Result<postgres::Client> {
+    let r = if tls.mode == "disable" {
+        config.connect(postgres::NoTls)
+    } else {
+        config.connect(connector(tls, url)?)
+    };
+    r.map_err(|e| pg_err(url, e))
 }
 
 fn pg_err(loc: &str, e: postgres::Error) -> Error {
@@ -329,14 +423,13 @@ impl Db {
                 })
             }
             Location::Server(url) => {
-                let config = pg_config(url)?;
-                let client = config
-                    .connect(postgres::NoTls)
-                    .map_err(|e| pg_err(url, e))?;
+                let (config, tls) = pg_config(url)?;
+                let client = pg_connect(&config, &tls, url)?;
                 Ok(Self {
                     conn: Conn::Pg {
                         client: Box::new(client),
                         config: Box::new(config),
+                        tls,
                     },
                     dialect: Dialect::Postgres,
                     location: location.clone(),
@@ -496,8 +589,13 @@ impl Db {
 
     fn reconnect(&mut self) -> Result<()> {
         let w = self.where_();
-        if let Conn::Pg { client, config } = &mut self.conn {
-            **client = config.connect(postgres::NoTls).map_err(|e| pg_err(&w, e))?;
+        if let Conn::Pg {
+            client,
+            config,
+            tls,
+        } = &mut self.conn
+        {
+            **client = pg_connect(config, tls, &w)?;
         }
         Ok(())
     }
@@ -561,6 +659,23 @@ mod tests {
             sqlite_sql("SELECT $2, '$x', $10 WHERE a = $1"),
             "SELECT ?2, '$x', ?10 WHERE a = ?1"
         );
+    }
+
+    #[test]
+    fn libpq_sslmodes_are_split_off() {
+        let (u, t) = split_tls(
+            "postgresql://a@h/db?sslmode=verify-full&sslrootcert=/ca.pem&connect_timeout=3",
+        );
+        assert_eq!(u, "postgresql://a@h/db?sslmode=require&connect_timeout=3");
+        assert_eq!(t.mode, "verify-full");
+        assert_eq!(t.root_cert, Some(PathBuf::from("/ca.pem")));
+        let (u, t) = split_tls("postgresql://a@h/db");
+        assert_eq!(
+            (u.as_str(), t.mode.as_str()),
+            ("postgresql://a@h/db", "prefer")
+        );
+        let e = pg_config("postgresql://a@h/db?sslmode=sometimes").err();
+        assert!(e.is_some_and(|e| e.to_string().contains("sslmode=sometimes")));
     }
 
     #[test]
