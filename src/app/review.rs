@@ -89,6 +89,9 @@ fn read_records(db: &ReviewDb, mask: &Path) -> crate::Result<(Option<Annotation>
 pub struct ReviewPanel {
     pub mode: Option<ReviewMode>,
     pub records: ReviewRecords,
+    /// The document is a project case: its status and comments live in the project (the
+    /// project panel), so the per-folder review database is not offered.
+    pub in_project: bool,
 }
 
 impl ReviewPanel {
@@ -243,6 +246,9 @@ impl ReviewPanel {
     ) {
         ui.separator();
         ui.heading("Review");
+        if self.in_project {
+            return self.compare_ui(ui, gpu, doc, fb);
+        }
         if self.records.db_path.is_none() {
             self.records_refresh(doc, fb);
         }
@@ -335,6 +341,18 @@ impl ReviewPanel {
             }
         }
         ui.separator();
+        self.compare_ui(ui, gpu, doc, fb);
+    }
+
+    /// Compare with another annotation: the path field, A/B, the disagreement overlay and
+    /// regions, per-label metrics.
+    fn compare_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        gpu: &GpuContext,
+        doc: &mut Document,
+        fb: &mut Feedback,
+    ) {
         ui.label("Compare with another annotation (same grid):");
         ui.add(
             egui::TextEdit::singleline(&mut self.records.compare_path)

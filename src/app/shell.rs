@@ -261,6 +261,7 @@ impl Shell {
         if let Some(p) = &mut self.project {
             if p.session.owns(&doc.labels_path) {
                 self.labels.schema_only = true;
+                self.review.in_project = true;
             }
             if let Some(c) = p
                 .session
