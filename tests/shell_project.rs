@@ -164,6 +164,17 @@ fn annotate_and_review(gpu: &'static voxmark::gpu::GpuContext, root: &std::path:
     assert_eq!((row.status.as_str(), row.round), ("changes_requested", 1));
     h.shell.project_next();
     opened(&mut h);
+    ok(h.idle(2));
+    let notes: Vec<String> = h
+        .shell
+        .project
+        .as_ref()
+        .map(|p| p.comments().iter().map(|c| c.body.clone()).collect())
+        .unwrap_or_default();
+    assert!(
+        notes.iter().any(|n| n == "changes_requested: lungs too"),
+        "the annotator sees the reviewer's note: {notes:?}"
+    );
     let cur = h
         .shell
         .project

@@ -26,6 +26,8 @@ pub enum Request {
     ConfirmQuit { save: bool },
     /// Review mode: compare the open labels with the label map at this path.
     Compare(PathBuf),
+    /// Move the crosshair to this voxel (a comment's anchor).
+    Crosshair([i64; 3]),
 }
 
 /// A component's messages to the shell for one frame, in order.

@@ -25,6 +25,8 @@ pub struct ProjectPanel {
     note: String,
     /// A save was refused: the newer version that is in the way.
     conflict: Option<i64>,
+    /// Comments on the annotation shown (the open case, or the one under review).
+    comments: Vec<crate::project::ProjectComment>,
     stale: bool,
 }
 
@@ -38,6 +40,7 @@ impl ProjectPanel {
             candidates: Vec::new(),
             note: String::new(),
             conflict: None,
+            comments: Vec::new(),
             stale: true,
         }
     }
@@ -54,6 +57,41 @@ impl ProjectPanel {
         if let Some(w) = fb.report("review list", self.session.to_review()) {
             self.waiting = w;
         }
+        let shown = match (&self.session.reviewing, &self.session.current) {
+            (Some(r), _) => r.row.annotator.clone().map(|a| (r.row.case.clone(), a)),
+            (None, Some(c)) => Some((c.row.case.clone(), a.clone())),
+            _ => None,
+        };
+        self.comments = match shown {
+            Some((case, who)) => fb
+                .report("comments", self.session.project.comments(&case, &who))
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+    }
+
+    /// The comments on the annotation shown (as of the last refresh).
+    pub fn comments(&self) -> &[crate::project::ProjectComment] {
+        &self.comments
+    }
+
+    /// The comments on the annotation shown; a click moves the crosshair to a comment's voxel.
+    fn comments_ui(&mut self, ui: &mut egui::Ui, fb: &mut Feedback) {
+        if self.comments.is_empty() {
+            return;
+        }
+        ui.label(format!("Comments ({}):", self.comments.len()));
+        for c in &self.comments {
+            let at =
+                c.at.map(|v| format!(" @({}, {}, {})", v[0], v[1], v[2]))
+                    .unwrap_or_default();
+            let line = format!("r{} {}: {}{at}", c.round, c.author, c.body);
+            if ui.selectable_label(false, line).clicked() {
+                if let Some(v) = c.at {
+                    fb.request(Request::Crosshair(v));
+                }
+            }
+        }
     }
 
     /// Opens `row` (another annotator's submitted work) for review.
@@ -62,6 +100,7 @@ impl ProjectPanel {
             Ok(req) => fb.request(Request::Open(req)),
             Err(e) => return fb.error(format!("review {}: {e}", row.case)),
         }
+        self.stale = true;
         self.candidates = fb
             .report("compare candidates", self.session.compare_candidates())
             .unwrap_or_default();
@@ -300,6 +339,7 @@ impl ProjectPanel {
         if let Some(r) = open {
             self.open_case(&r, fb);
         }
+        self.comments_ui(ui, fb);
         ui.separator();
         self.review_ui(ui, doc, fb);
         if let Some(s) = &self.progress {

@@ -91,6 +91,7 @@ impl ProjectSession {
     /// it holds work the project lacks) and the request that loads image + copy. Returns the
     /// request and a note for the status line.
     pub fn prepare(&mut self, row: &CaseRow) -> Result<(OpenRequest, Option<String>)> {
+        self.reviewing = None;
         let copy = self.copy_path(&row.case);
         std::fs::create_dir_all(&self.work_dir).map_err(|e| Error::io(&self.work_dir, e))?;
         let base_file = copy.with_extension("base");

@@ -225,6 +225,12 @@ impl Shell {
                 Request::OpenLabels(p) => self.open_labels(p),
                 Request::ConfirmOpen { req, save } => self.confirm_open(req, save),
                 Request::ConfirmQuit { save } => self.confirm_quit(save),
+                Request::Crosshair(v) => {
+                    if let Some(d) = &mut self.doc {
+                        let r = d.state.set_crosshair(v.map(|x| x as f64));
+                        self.report("jump", r);
+                    }
+                }
                 Request::Compare(p) => {
                     let r = self.start_review(p);
                     self.report("compare", r);

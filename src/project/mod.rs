@@ -152,6 +152,18 @@ pub struct VersionInfo {
     pub saved_at: String,
 }
 
+/// A comment on an annotation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProjectComment {
+    pub author: String,
+    pub body: String,
+    /// Voxel (i, j, k) it points at.
+    pub at: Option<[i64; 3]>,
+    pub label: Option<i64>,
+    pub round: i64,
+    pub created_at: String,
+}
+
 /// Counts for `project status`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatusReport {
@@ -954,6 +966,47 @@ impl Project {
                 by_annotator,
                 by_round,
             })
+        })
+    }
+
+    /// The comments on `annotator`'s annotation of `case`, oldest first, with the notes of
+    /// every status change (a reviewer's "request changes" note is a comment without voxel).
+    pub fn comments(&mut self, case: &str, annotator: &str) -> Result<Vec<ProjectComment>> {
+        self.db.read(|db| {
+            let (id, _, _, _) = Self::annotation(db, case, annotator, false)?;
+            let mut out: Vec<ProjectComment> = db
+                .query(
+                    "SELECT author, body, i, j, k, label, round, created_at FROM comments WHERE annotation_id = $1",
+                    &[id.into()],
+                )?
+                .iter()
+                .map(|r| ProjectComment {
+                    author: text(&r[0]),
+                    body: text(&r[1]),
+                    at: match (r[2].int(), r[3].int(), r[4].int()) {
+                        (Some(i), Some(j), Some(k)) => Some([i, j, k]),
+                        _ => None,
+                    },
+                    label: r[5].int(),
+                    round: int(&r[6]),
+                    created_at: text(&r[7]),
+                })
+                .collect();
+            for r in db.query(
+                "SELECT by_name, to_status, note, round, at FROM status_history WHERE annotation_id = $1 AND note IS NOT NULL",
+                &[id.into()],
+            )? {
+                out.push(ProjectComment {
+                    author: text(&r[0]),
+                    body: format!("{}: {}", text(&r[1]), text(&r[2])),
+                    at: None,
+                    label: None,
+                    round: int(&r[3]),
+                    created_at: text(&r[4]),
+                });
+            }
+            out.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+            Ok(out)
         })
     }
 
