@@ -3,7 +3,8 @@
 //! working copy of the mask.
 //!
 //! A case opens on a **working copy** in the user's data folder
-//! (`projects/<project>/<case>.<annotator>.nii.gz`, its base version beside it in `.base`):
+//! (`projects/<project>-<hash of its location>/<case>.<annotator>.nii.gz`, its base version
+//! beside it in `.base`):
 //! the latest stored version is written there, the document loads it, every edit goes to its
 //! journal exactly as for a plain file, and a save writes it and then stores its bytes as the
 //! next version, based on the version it started from — refused, with who saved the newer one,
@@ -66,9 +67,21 @@ impl ProjectSession {
         let data_root = project.data_root(data_root).ok_or_else(|| {
             Error::invalid("the project's images are needed: give --data-root or VOXMARK_DATA_ROOT")
         })?;
-        let work_dir = user_data_dir()
-            .join("projects")
-            .join(id_stem(&project.name));
+        // Named after the project and where it lives: two projects of the same name (two
+        // servers, two folders) never share working copies.
+        let place = match project.location() {
+            Location::Folder(d) => std::fs::canonicalize(d)
+                .unwrap_or_else(|_| d.clone())
+                .display()
+                .to_string(),
+            Location::Server(u) => u.split('?').next().unwrap_or(u).to_string(),
+        };
+        let place = crate::project::sha256_hex(place.as_bytes());
+        let work_dir = user_data_dir().join("projects").join(format!(
+            "{}-{}",
+            id_stem(&project.name),
+            &place[..8]
+        ));
         Ok(Self {
             project,
             annotator: annotator.to_string(),
