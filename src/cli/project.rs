@@ -136,7 +136,7 @@ pub enum ProjectCommand {
         annotator: String,
         #[arg(long)]
         text: String,
-        #[arg(long, value_parser = parse_ijk)]
+        #[arg(long, value_parser = super::review::parse_ijk)]
         at: Option<[i64; 3]>,
         #[arg(long)]
         label: Option<u8>,
@@ -193,14 +193,6 @@ pub struct StatusArgs {
     pub note: Option<String>,
     #[arg(long)]
     pub json: bool,
-}
-
-fn parse_ijk(s: &str) -> Result<[i64; 3], String> {
-    let v: Result<Vec<i64>, _> = s.split(',').map(|p| p.trim().parse::<i64>()).collect();
-    match v {
-        Ok(v) if v.len() == 3 && v.iter().all(|&x| x >= 0) => Ok([v[0], v[1], v[2]]),
-        _ => Err(format!("expected i,j,k (non-negative integers), got {s:?}")),
-    }
 }
 
 fn open(p: &str) -> anyhow::Result<Project> {

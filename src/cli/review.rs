@@ -71,7 +71,8 @@ pub enum ReviewCommand {
     },
 }
 
-fn parse_ijk(s: &str) -> Result<[i64; 3], String> {
+/// `i,j,k` (non-negative integers), for `--at`.
+pub(crate) fn parse_ijk(s: &str) -> Result<[i64; 3], String> {
     let v: Result<Vec<i64>, _> = s.split(',').map(|p| p.trim().parse::<i64>()).collect();
     match v {
         Ok(v) if v.len() == 3 && v.iter().all(|&x| x >= 0) => Ok([v[0], v[1], v[2]]),

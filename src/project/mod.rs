@@ -212,6 +212,20 @@ fn int(v: &Value) -> i64 {
     v.int().unwrap_or(0)
 }
 
+/// A version's record from a row of `version, round, sha256, bytes, author, saved_at`.
+fn version_info(case: &str, annotator: &str, r: &[Value]) -> VersionInfo {
+    VersionInfo {
+        case: case.to_string(),
+        annotator: annotator.to_string(),
+        version: int(&r[0]),
+        round: int(&r[1]),
+        sha256: text(&r[2]),
+        bytes: int(&r[3]),
+        author: text(&r[4]),
+        saved_at: text(&r[5]),
+    }
+}
+
 fn parse_status(s: &str) -> Result<Status> {
     Status::parse(s)
         .ok_or_else(|| Error::Corrupt(format!("unknown annotation status {s:?} in the project")))
@@ -760,22 +774,9 @@ impl Project {
                     "case {case} by {annotator} has no version {v} (latest is {latest})"
                 ))
             })?;
-            let mut it = r.into_iter();
-            let vals: Vec<Value> = it.by_ref().take(6).collect();
-            let mask = it.next().and_then(Value::into_blob).unwrap_or_default();
-            Ok((
-                VersionInfo {
-                    case: case.to_string(),
-                    annotator: annotator.to_string(),
-                    version: int(&vals[0]),
-                    round: int(&vals[1]),
-                    sha256: text(&vals[2]),
-                    bytes: int(&vals[3]),
-                    author: text(&vals[4]),
-                    saved_at: text(&vals[5]),
-                },
-                mask,
-            ))
+            let info = version_info(case, annotator, &r);
+            let mask = r.into_iter().nth(6).and_then(Value::into_blob).unwrap_or_default();
+            Ok((info, mask))
         })?;
         if sha256_hex(&mask) != info.sha256 {
             return Err(Error::Corrupt(format!(
@@ -796,16 +797,7 @@ impl Project {
             )?;
             Ok(rows
                 .iter()
-                .map(|r| VersionInfo {
-                    case: case.to_string(),
-                    annotator: annotator.to_string(),
-                    version: int(&r[0]),
-                    round: int(&r[1]),
-                    sha256: text(&r[2]),
-                    bytes: int(&r[3]),
-                    author: text(&r[4]),
-                    saved_at: text(&r[5]),
-                })
+                .map(|r| version_info(case, annotator, r))
                 .collect())
         })
     }
