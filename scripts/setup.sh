@@ -5,12 +5,13 @@
 #        mricron-data (real MRI + atlases), dcm2niix (independent DICOM reader),
 #        postgresql (a throwaway server for the project tests, scripts/pg_server.sh),
 #        libssl-dev + pkg-config (TLS to PostgreSQL), openssl (the test server's certificates)
+#        chromium (headless: renders the QA report in a test)
 #   .venv: pydicom (+ JPEG 2000 / JPEG-LS plugins), SimpleITK, nibabel, numpy, scipy,
 #          scikit-image, connected-components-3d (peers in benches/), pytest
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 xvfb xauth libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 cmake g++ mricron-data dcm2niix python3-venv postgresql libssl-dev pkg-config openssl)
+APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 xvfb xauth libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 cmake g++ mricron-data dcm2niix python3-venv postgresql libssl-dev pkg-config openssl chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -35,7 +35,13 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
     );
     m.insert(
         "project",
-        [base.clone(), vec!["volume", "io", "edit", "qa"]].concat(),
+        [
+            base.clone(),
+            vec![
+                "volume", "io", "geometry", "kernels", "edit", "qa", "render",
+            ],
+        ]
+        .concat(),
     );
     m.insert(
         "render",

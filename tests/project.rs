@@ -788,3 +788,375 @@ fn postgresql_connections_use_tls_as_the_url_asks() {
         "without the CA the self-signed chain is refused"
     );
 }
+
+/// Labels of a NIfTI file as u8, with its grid.
+fn read_labels(path: &Path) -> (voxmark::volume::Grid, Vec<u8>) {
+    let v = ok(voxmark::io::nifti::read_nifti(path));
+    let l = ok(voxmark::volume::labels::labels_for(&v, path, &v.grid));
+    (v.grid, l)
+}
+
+#[test]
+fn approved_work_and_gold_cases_become_an_nnunet_and_monai_training_set() {
+    let _shared = shared();
+    let tmp = tempdir();
+    let data = tmp.path().join("data");
+    let imgs = images(&data, 4);
+    let schema = tmp.path().join("schema.json");
+    ok(std::fs::write(&schema, SCHEMA));
+    let d = data.display().to_string();
+    for (engine, p) in engines("export", tmp.path()) {
+        let p = p.as_str();
+        let masks = tmp.path().join(format!("masks-{engine}"));
+        ok(std::fs::create_dir_all(&masks));
+        vx(&[
+            "project",
+            "init",
+            p,
+            "--schema",
+            &schema.display().to_string(),
+            "--name",
+            "ct body",
+            "--annotators-per-case",
+            "2",
+        ]);
+        vx(&["project", "add-cases", p, &d, "--data-root", &d]);
+        vx(&[
+            "project",
+            "assign",
+            p,
+            "--annotator",
+            "alice",
+            "--cases",
+            "case00,case01,case02",
+        ]);
+        vx(&[
+            "project",
+            "assign",
+            p,
+            "--annotator",
+            "bob",
+            "--cases",
+            "case00,case01",
+        ]);
+        // alice and bob disagree on case00 (thresholds), agree on case01; case02 is alice's.
+        let mut kept: BTreeMap<(String, String), Vec<u8>> = BTreeMap::new();
+        for (case, who, t) in [
+            ("case00", "alice", 100.0),
+            ("case00", "bob", 300.0),
+            ("case01", "alice", 100.0),
+            ("case01", "bob", 100.0),
+            ("case02", "alice", 100.0),
+        ] {
+            let i: usize = ok(case[4..].parse());
+            let m = masks.join(format!("{case}-{who}.nii.gz"));
+            mask_file(&imgs[i], t, &m);
+            kept.insert((case.into(), who.into()), read_labels(&m).1);
+            vx(&[
+                "project",
+                "save",
+                p,
+                case,
+                "--annotator",
+                who,
+                "--mask",
+                &m.display().to_string(),
+                "--data-root",
+                &d,
+            ]);
+            vx(&["project", "submit", p, case, "--annotator", who]);
+            if case != "case02" {
+                vx(&[
+                    "project",
+                    "approve",
+                    p,
+                    case,
+                    "--annotator",
+                    who,
+                    "--by",
+                    "rev",
+                ]);
+            }
+        }
+        // case03 is gold (reference: threshold 100); carol must pass one gold case first.
+        let reference = masks.join("gold.nii.gz");
+        mask_file(&imgs[3], 100.0, &reference);
+        vx(&[
+            "project",
+            "gold",
+            p,
+            "case03",
+            "--mask",
+            &reference.display().to_string(),
+            "--by",
+            "expert",
+            "--data-root",
+            &d,
+        ]);
+        vx(&[
+            "project",
+            "gold-settings",
+            p,
+            "--required",
+            "1",
+            "--min-dice",
+            "0.9",
+        ]);
+        let first = json(&vx(&[
+            "project",
+            "next",
+            p,
+            "--annotator",
+            "carol",
+            "--json",
+        ]));
+        assert_eq!(first["case"], "case03", "{engine}: gold comes first");
+        let bad = masks.join("carol-gold.nii.gz");
+        mask_file(&imgs[3], 1200.0, &bad);
+        vx(&[
+            "project",
+            "save",
+            p,
+            "case03",
+            "--annotator",
+            "carol",
+            "--mask",
+            &bad.display().to_string(),
+            "--data-root",
+            &d,
+        ]);
+        let sub = json(&vx(&[
+            "project",
+            "submit",
+            p,
+            "case03",
+            "--annotator",
+            "carol",
+            "--json",
+        ]));
+        assert_eq!(sub["gold_score"]["passed"], false, "{engine}: {sub}");
+        // The score is the Dice of carol's mask against the reference, per label.
+        let (g, r) = read_labels(&reference);
+        let (_, c) = read_labels(&bad);
+        let want = voxmark::qa::metrics::compare_masks(&r, &c, &g, &[1, 2], 1.0);
+        let got = sub["gold_score"]["labels"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(got.len(), want.len());
+        for (x, w) in got.iter().zip(&want) {
+            assert!((x["dice"].as_f64().unwrap_or(-1.0) - w.dice).abs() < 1e-12);
+        }
+        // No gold case left and none passed: carol gets no real case.
+        let refused = vx_err(&["project", "next", p, "--annotator", "carol"]);
+        assert!(refused.contains("passed 0 of the 1 gold case"), "{refused}");
+        vx(&["project", "gold-settings", p, "--required", "0"]);
+        let real = json(&vx(&[
+            "project",
+            "next",
+            p,
+            "--annotator",
+            "carol",
+            "--json",
+        ]));
+        assert_eq!(real["case"], "case02", "{engine}");
+
+        // nnU-Net export: approved cases (case00 fused, case01) and the gold case.
+        let out = tmp.path().join(format!("nnunet-{engine}"));
+        let o = out.display().to_string();
+        let export = || {
+            json(&vx(&[
+                "project",
+                "export",
+                p,
+                "--format",
+                "nnunet",
+                "-o",
+                &o,
+                "--dataset-id",
+                "7",
+                "--channel-name",
+                "CT",
+                "--data-root",
+                &d,
+                "--json",
+            ]))
+        };
+        let s = export();
+        let root = out.join("Dataset007_ct_body");
+        assert_eq!(s["cases"], 3, "{engine}: {s}");
+        let ds: serde_json::Value = json(&ok(std::fs::read_to_string(root.join("dataset.json"))));
+        assert_eq!(
+            ds["labels"],
+            serde_json::json!({"background": 0, "body": 1, "bone": 2})
+        );
+        assert_eq!(ds["channel_names"]["0"], "CT");
+        assert_eq!(ds["numTraining"], 3);
+        assert_eq!(ds["file_ending"], ".nii.gz");
+        for case in ["case00", "case01", "case03"] {
+            let img = ok(voxmark::io::nifti::read_nifti(
+                &root.join(format!("imagesTr/{case}_0000.nii.gz")),
+            ));
+            let (lg, lab) = read_labels(&root.join(format!("labelsTr/{case}.nii.gz")));
+            assert!(
+                voxmark::volume::labels::same_grid(&img.grid, &lg),
+                "{engine} {case}"
+            );
+            let i: usize = ok(case[4..].parse());
+            assert_eq!(img.data.len(), imgs[i].data.len());
+            let want: Vec<u8> = match case {
+                "case00" => {
+                    ok(voxmark::qa::consensus::majority_vote(&[
+                        &kept[&("case00".into(), "alice".into())],
+                        &kept[&("case00".into(), "bob".into())],
+                    ]))
+                    .labels
+                }
+                "case01" => kept[&("case01".into(), "alice".into())].clone(),
+                _ => r.clone(),
+            };
+            assert_eq!(lab, want, "{engine} {case}");
+        }
+        let manifest: serde_json::Value = json(&ok(std::fs::read_to_string(
+            root.join("voxmark-manifest.json"),
+        )));
+        assert_eq!(manifest["cases"]["case00"]["method"], "majority");
+        assert_eq!(manifest["cases"]["case03"]["method"], "gold");
+        assert_eq!(
+            manifest["cases"]["case00"]["masks"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
+        );
+        let v = json(&vx(&[
+            "project",
+            "versions",
+            p,
+            "case00",
+            "--annotator",
+            "bob",
+            "--json",
+        ]));
+        let bob = manifest["cases"]["case00"]["masks"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(bob
+            .iter()
+            .any(|m| m["annotator"] == "bob" && m["sha256"] == v[0]["sha256"]));
+
+        // Re-run: nothing changes. Approving case02 adds it and nothing else.
+        let again = export();
+        assert_eq!(
+            (
+                again["unchanged"].as_u64(),
+                again["written"].as_array().map(Vec::len)
+            ),
+            (Some(3), Some(0)),
+            "{engine}"
+        );
+        vx(&[
+            "project",
+            "approve",
+            p,
+            "case02",
+            "--annotator",
+            "alice",
+            "--by",
+            "rev",
+        ]);
+        let more = export();
+        assert_eq!(more["written"], serde_json::json!(["case02"]), "{engine}");
+        assert_eq!(
+            json(&ok(std::fs::read_to_string(root.join("dataset.json"))))["numTraining"],
+            4
+        );
+
+        // MONAI with folds and STAPLE for the case with two annotators.
+        let mo = tmp.path().join(format!("monai-{engine}"));
+        vx(&[
+            "project",
+            "export",
+            p,
+            "--format",
+            "monai",
+            "-o",
+            &mo.display().to_string(),
+            "--folds",
+            "2",
+            "--consensus",
+            "staple",
+            "--channel-name",
+            "CT",
+            "--data-root",
+            &d,
+        ]);
+        let dl: serde_json::Value = json(&ok(std::fs::read_to_string(mo.join("datalist.json"))));
+        let items = dl["training"].as_array().cloned().unwrap_or_default();
+        assert_eq!(items.len(), 4);
+        for it in &items {
+            let f = it["fold"].as_u64().unwrap_or(9);
+            assert!(f < 2);
+            for k in ["image", "label"] {
+                assert!(mo.join(it[k].as_str().unwrap_or("")).is_file(), "{it}");
+            }
+        }
+        let st = ok(voxmark::qa::staple::staple(
+            &[
+                &kept[&("case00".into(), "alice".into())],
+                &kept[&("case00".into(), "bob".into())],
+            ],
+            &Default::default(),
+        ));
+        assert_eq!(
+            read_labels(&mo.join("labels/case00.nii.gz")).1,
+            st.labels,
+            "{engine}"
+        );
+
+        // The QA report: HTML with its plots, the gold failure, the JSON numbers.
+        let html = tmp.path().join(format!("report-{engine}.html"));
+        let rep = json(&vx(&[
+            "project",
+            "report",
+            p,
+            "-o",
+            &html.display().to_string(),
+            "--data-root",
+            &d,
+            "--json",
+        ]));
+        let page = ok(std::fs::read_to_string(&html));
+        assert!(page.matches("<svg").count() >= 4, "{engine}");
+        assert!(page.contains("Gold-standard") && page.contains("<b>failed</b>"));
+        assert!(!page.contains("<script"));
+        let carol = rep["annotators"].as_array().cloned().unwrap_or_default();
+        let carol = carol
+            .iter()
+            .find(|a| a["name"] == "carol")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            (carol["gold_scored"].as_i64(), carol["gold_passed"].as_i64()),
+            (Some(1), Some(0))
+        );
+        // case00's pair is the only disagreement; its Dice per label is compare's.
+        let pair = rep["pairs"].as_array().cloned().unwrap_or_default();
+        let c00 = pair
+            .iter()
+            .find(|x| x["case"] == "case00")
+            .cloned()
+            .unwrap_or_default();
+        let want = voxmark::qa::metrics::compare_masks(
+            &kept[&("case00".into(), "alice".into())],
+            &kept[&("case00".into(), "bob".into())],
+            &imgs[0].grid,
+            &[1, 2],
+            1.0,
+        );
+        assert!(
+            (c00["labels"]["1"][0].as_f64().unwrap_or(-1.0) - want[0].dice).abs() < 1e-12,
+            "{c00}"
+        );
+    }
+}

@@ -46,6 +46,7 @@ impl eframe::App for NativeApp {
 pub fn run(
     req: OpenRequest,
     project: Option<super::project_session::ProjectSession>,
+    case: Option<String>,
     screenshot: Option<(PathBuf, u32)>,
 ) -> anyhow::Result<()> {
     let gpu: &'static GpuContext = Box::leak(Box::new(GpuContext::new()?));
@@ -72,7 +73,10 @@ pub fn run(
     let mut shell = match project {
         Some(session) => {
             let mut s = Shell::empty(gpu);
-            s.start_project(session, req.path.is_some().then_some(req));
+            match &case {
+                Some(id) => s.start_project_case(session, id),
+                None => s.start_project(session, req.path.is_some().then_some(req)),
+            }
             s
         }
         None => Shell::new(gpu, req),

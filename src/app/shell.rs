@@ -154,6 +154,48 @@ impl Shell {
         self.handle(fb);
     }
 
+    /// Enters project mode on case `id` (`voxmark view --project P --case ID`, the links of
+    /// the QA report).
+    pub fn start_project_case(
+        &mut self,
+        session: super::project_session::ProjectSession,
+        id: &str,
+    ) {
+        self.project = Some(ProjectPanel::new(session));
+        self.project_open_case(id);
+    }
+
+    /// Opens case `id`: the annotator's own annotation when they have one, else the latest
+    /// submitted annotation of another annotator, for review (the rest offered to compare).
+    pub fn project_open_case(&mut self, id: &str) {
+        let mut fb = Feedback::default();
+        if let Some(p) = &mut self.project {
+            let who = p.session.annotator.clone();
+            match p.session.project.cases(None, None) {
+                Ok(rows) => {
+                    let rows: Vec<_> = rows.into_iter().filter(|r| r.case == id).collect();
+                    let own = rows
+                        .iter()
+                        .find(|r| r.annotator.as_deref() == Some(who.as_str()));
+                    let other = rows
+                        .iter()
+                        .filter(|r| r.annotator.is_some() && r.version >= 1 && r.status != "draft")
+                        .min_by_key(|r| r.annotator.clone());
+                    match (own, other) {
+                        (Some(r), _) => p.open_case(r, &mut fb),
+                        (None, Some(r)) => p.open_review(r, &mut fb),
+                        _ if rows.is_empty() => fb.error(format!("the project has no case {id}")),
+                        _ => fb.error(format!(
+                            "case {id}: {who} has no annotation of it and nobody has submitted one"
+                        )),
+                    }
+                }
+                Err(e) => fb.error(format!("project cases: {e}")),
+            }
+        }
+        self.handle(fb);
+    }
+
     /// The project panel's Next case: claims the annotator's next case and opens it.
     pub fn project_next(&mut self) {
         let mut fb = Feedback::default();

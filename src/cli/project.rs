@@ -1,5 +1,5 @@
 //! `voxmark project <init|add-cases|assign|next|save|get|versions|submit|approve|
-//! request-changes|comment|status|cases> P …`: annotation projects (see `project` for the
+//! request-changes|comment|status|cases|export|report|gold|gold-settings|gold-scores> P …`: annotation projects (see `project` for the
 //! model). `P` is a project folder (SQLite inside) or a `postgresql://user@host/db` URL
 //! (password from `PGPASSWORD` or `~/.pgpass`).
 
@@ -166,6 +166,79 @@ pub enum ProjectCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Export the training set: nnU-Net v2 raw layout, MONAI datalist or a folder per case,
+    /// with a manifest tracing every label to its mask versions. Re-running writes only what
+    /// changed.
+    Export(ExportArgs),
+    /// Make a case gold: its reference mask imported from a file, or the approved version of
+    /// an expert's annotation. Submissions of gold cases are scored against it.
+    Gold {
+        project: String,
+        case: String,
+        /// Reference label map on the case's image grid.
+        #[arg(
+            long,
+            conflicts_with = "from_annotator",
+            required_unless_present = "from_annotator"
+        )]
+        mask: Option<PathBuf>,
+        /// Use this annotator's approved annotation as the reference.
+        #[arg(long)]
+        from_annotator: Option<String>,
+        /// The expert vouching for the reference (default $USER).
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        root: RootArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or change the gold-standard protocol: pass thresholds, gold cases required before
+    /// real work, fraction of unannounced gold cases.
+    GoldSettings {
+        project: String,
+        /// Every label's Dice must reach this to pass.
+        #[arg(long)]
+        min_dice: Option<f64>,
+        /// Every label's HD95 must stay within this (mm); a negative value clears it.
+        #[arg(long, allow_hyphen_values = true)]
+        max_hd95_mm: Option<f64>,
+        /// Gold cases an annotator must pass before `next` gives real cases.
+        #[arg(long)]
+        required: Option<i64>,
+        /// Fraction (0..1) of later `next` calls serving an unannounced gold case.
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Scores of gold-case submissions.
+    GoldScores {
+        project: String,
+        #[arg(long)]
+        annotator: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// QA report: one self-contained HTML page (progress, annotators, per-label agreement,
+    /// flagged cases with thumbnails), or its numbers as JSON.
+    Report {
+        project: String,
+        /// The HTML file to write.
+        #[arg(short, long, required_unless_present = "json")]
+        out: Option<PathBuf>,
+        /// Pairs with a label's Dice below this are flagged.
+        #[arg(long, default_value_t = 0.8)]
+        flag_below: f64,
+        /// At most this many flagged pairs get a thumbnail.
+        #[arg(long, default_value_t = 12)]
+        thumbnails: usize,
+        #[command(flatten)]
+        root: RootArg,
+        /// Print the report's numbers as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Every case slot with its annotator, status, round and latest version.
     Cases {
         project: String,
@@ -177,6 +250,52 @@ pub enum ProjectCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Nnunet,
+    Monai,
+    Folder,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConsensusArg {
+    Majority,
+    Staple,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    pub project: String,
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Output folder (nnU-Net: `DatasetNNN_Name` is made inside it).
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Annotation statuses exported (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "approved")]
+    pub status: Vec<String>,
+    /// How several annotators' masks of a case are combined.
+    #[arg(long, value_enum, default_value_t = ConsensusArg::Majority)]
+    pub consensus: ConsensusArg,
+    /// nnU-Net dataset id (1..999).
+    #[arg(long, default_value_t = 1)]
+    pub dataset_id: u32,
+    /// nnU-Net dataset name (default: the project's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// MONAI: cross-validation folds (a `fold` key per item, deterministic by case id).
+    #[arg(long)]
+    pub folds: Option<usize>,
+    /// Channel name / modality (default: the DICOM Modality; "CT" gives nnU-Net's CT
+    /// normalisation). Needed for NIfTI images, which do not say.
+    #[arg(long)]
+    pub channel_name: Option<String>,
+    #[command(flatten)]
+    pub root: RootArg,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -280,6 +399,7 @@ pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
                 annotators_per_case,
                 rounds,
                 reviewers,
+                ..Default::default()
             };
             let p = Project::init(&loc, &name, &schema, &settings)?;
             if json {
@@ -482,6 +602,135 @@ pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
             runs,
             json,
         } => bench(&project, cases, annotators, rounds, runs, json)?,
+        ProjectCommand::Export(e) => export(e)?,
+        ProjectCommand::Gold {
+            project,
+            case,
+            mask,
+            from_annotator,
+            by,
+            root,
+            json,
+        } => {
+            let mut p = open(&project)?;
+            let by = by.unwrap_or_else(user);
+            let g = match (&mask, &from_annotator) {
+                (Some(m), _) => {
+                    let row = p
+                        .cases(None, None)?
+                        .into_iter()
+                        .find(|r| r.case == case)
+                        .with_context(|| format!("the project has no case {case}"))?;
+                    let labels = mask_labels(&p, root.data_root.as_deref(), &row, m)?;
+                    p.check_mask(&labels, m)?;
+                    let bytes = std::fs::read(m).map_err(|e| crate::Error::io(m, e))?;
+                    p.set_gold(&case, &bytes, &format!("imported {}", m.display()), &by)?
+                }
+                (None, Some(a)) => p.set_gold_from(&case, a, &by)?,
+                (None, None) => anyhow::bail!("give --mask or --from-annotator"),
+            };
+            if json {
+                print_json(&g)?;
+            } else {
+                println!(
+                    "case {} is gold: reference {} (by {}, sha256 {})",
+                    g.case, g.source, g.by, g.sha256
+                );
+            }
+        }
+        ProjectCommand::GoldSettings {
+            project,
+            min_dice,
+            max_hd95_mm,
+            required,
+            rate,
+            json,
+        } => {
+            let mut p = open(&project)?;
+            let mut g = p.settings.gold.clone();
+            let changed =
+                min_dice.is_some() || max_hd95_mm.is_some() || required.is_some() || rate.is_some();
+            if let Some(d) = min_dice {
+                g.min_dice = d;
+            }
+            if let Some(h) = max_hd95_mm {
+                g.max_hd95_mm = (h >= 0.0).then_some(h);
+            }
+            if let Some(n) = required {
+                g.required = n;
+            }
+            if let Some(r) = rate {
+                g.rate = r;
+            }
+            if changed {
+                p.set_gold_settings(g.clone())?;
+            }
+            if json {
+                print_json(&g)?;
+            } else {
+                println!(
+                    "gold: pass at Dice >= {}{}; {} gold case(s) required before real cases; {:.0} % of later cases unannounced gold",
+                    g.min_dice,
+                    g.max_hd95_mm.map(|h| format!(" and HD95 <= {h} mm")).unwrap_or_default(),
+                    g.required,
+                    100.0 * g.rate
+                );
+            }
+        }
+        ProjectCommand::GoldScores {
+            project,
+            annotator,
+            json,
+        } => {
+            let mut p = open(&project)?;
+            let scores = p.gold_scores(annotator.as_deref())?;
+            if json {
+                print_json(&scores)?;
+            } else {
+                for g in &scores {
+                    println!("{}", gold_line(g));
+                }
+                println!("{} score(s)", scores.len());
+            }
+        }
+        ProjectCommand::Report {
+            project,
+            out,
+            flag_below,
+            thumbnails,
+            root,
+            json,
+        } => {
+            let mut p = open(&project)?;
+            let opts = crate::project::report::ReportOptions {
+                project_arg: project.clone(),
+                data_root: p.data_root(root.data_root.as_deref()),
+                flag_below,
+                thumbnails,
+            };
+            let bar = indicatif::ProgressBar::new(0);
+            let started = std::time::Instant::now();
+            let report = p.report(&opts, &mut |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })?;
+            bar.finish_and_clear();
+            if let Some(out) = &out {
+                let html = crate::project::report_html::render_html(&report)?;
+                crate::io::atomic::write_atomically(out, |w| w.write_all(html.as_bytes()))?;
+                eprintln!(
+                    "wrote {} ({} annotators, {} pairs compared, {} flagged; {:.1} s)",
+                    out.display(),
+                    report.annotators.len(),
+                    report.pairs.len(),
+                    report.flagged.len(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            if json {
+                print_json(&report)?;
+            }
+        }
         ProjectCommand::Cases {
             project,
             status,
@@ -502,6 +751,82 @@ pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn export(a: ExportArgs) -> anyhow::Result<()> {
+    use crate::project::export::{ExportOptions, Fusion, Layout};
+    let mut p = open(&a.project)?;
+    let statuses = a
+        .status
+        .iter()
+        .map(|s| {
+            Status::parse(s).with_context(|| {
+                format!("--status {s:?}: one of draft, submitted, approved, changes_requested")
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let data_root = p.data_root(a.root.data_root.as_deref()).with_context(|| {
+        "the images are needed for the export: give --data-root or VOXMARK_DATA_ROOT"
+    })?;
+    let opts = ExportOptions {
+        layout: match a.format {
+            ExportFormat::Nnunet => Layout::Nnunet,
+            ExportFormat::Monai => Layout::Monai,
+            ExportFormat::Folder => Layout::Folder,
+        },
+        out: a.out.clone(),
+        statuses,
+        fusion: match a.consensus {
+            ConsensusArg::Majority => Fusion::Majority,
+            ConsensusArg::Staple => Fusion::Staple,
+        },
+        dataset_id: a.dataset_id,
+        dataset_name: a.name.clone(),
+        folds: a.folds,
+        channel_name: a.channel_name.clone(),
+        data_root,
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("export [{bar:40}] {pos}/{len} {msg} ({eta})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let started = std::time::Instant::now();
+    let summary = p.export(&opts, &mut |done, total, case| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(case.to_string());
+    })?;
+    bar.finish_and_clear();
+    if a.json {
+        print_json(&summary)?;
+    } else {
+        println!(
+            "{}: {} case(s) in the training set; {} written ({} image(s)), {} unchanged, {} removed; {:.1} s",
+            summary.root.display(),
+            summary.cases,
+            summary.written.len(),
+            summary.images_written,
+            summary.unchanged,
+            summary.removed.len(),
+            started.elapsed().as_secs_f64()
+        );
+        println!("manifest: {}", summary.manifest.display());
+    }
+    if !summary.failed.is_empty() {
+        let list: Vec<String> = summary
+            .failed
+            .iter()
+            .map(|(c, why)| format!("  {c}: {why}"))
+            .collect();
+        anyhow::bail!(
+            "{} case(s) were not exported (the rest were):\n{}",
+            summary.failed.len(),
+            list.join("\n")
+        );
+    }
+    Ok(())
+}
+
 fn set_status(s: StatusArgs, to: Status) -> anyhow::Result<()> {
     let mut p = open(&s.project)?;
     let by = match to {
@@ -509,12 +834,53 @@ fn set_status(s: StatusArgs, to: Status) -> anyhow::Result<()> {
         _ => s.by.unwrap_or_else(user),
     };
     let r = p.set_status(&s.case, &s.annotator, to, &by, s.note.as_deref())?;
+    // A gold case was scored on submission.
+    let score = if to == Status::Submitted {
+        p.gold_scores(Some(&s.annotator))?
+            .into_iter()
+            .rev()
+            .find(|g| g.case == s.case && g.version == r.version)
+    } else {
+        None
+    };
     if s.json {
-        print_json(&r)?;
+        let mut v = serde_json::to_value(&r)?;
+        if let Some(g) = &score {
+            v["gold_score"] = serde_json::to_value(g)?;
+        }
+        print_json(&v)?;
     } else {
         println!("{}", row_line(&r));
+        if let Some(g) = score {
+            println!("{}", gold_line(&g));
+        }
     }
     Ok(())
+}
+
+fn gold_line(g: &crate::project::gold::GoldScore) -> String {
+    let labels: Vec<String> = g
+        .labels
+        .iter()
+        .map(|l| {
+            format!(
+                "label {}: Dice {:.3}{}",
+                l.label,
+                l.dice,
+                l.hd95_mm
+                    .map(|h| format!(", HD95 {h:.2} mm"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    format!(
+        "gold case {} by {} v{}: {} ({})",
+        g.case,
+        g.annotator,
+        g.version,
+        if g.passed { "passed" } else { "FAILED" },
+        labels.join("; ")
+    )
 }
 
 /// `project bench`: the dataset the issue sizes for (default 1,000 cases, 5 annotators, 3
@@ -538,6 +904,7 @@ fn bench(
         annotators_per_case: 1,
         rounds,
         reviewers: Vec::new(),
+        ..Default::default()
     };
     let mut p = Project::init(&loc, "bench", &schema, &settings)?;
     let t0 = Instant::now();

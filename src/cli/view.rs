@@ -1,6 +1,6 @@
-//! `voxmark view [PATH] [--series UID] [--labels MASK.nii.gz] [--screenshot OUT.png
-//! --frames N]`: the desktop annotation window. Without PATH it opens the built-in CT
-//! phantom. `--screenshot` renders N frames after loading, writes the window's picture and
+//! `voxmark view [PATH] [--series UID] [--labels MASK.nii.gz] [--project P [--annotator A]
+//! [--case ID]] [--screenshot OUT.png --frames N]`: the desktop annotation window. Without
+//! PATH it opens the built-in CT phantom. `--screenshot` renders N frames after loading, writes the window's picture and
 //! exits (automation, CI smoke test).
 
 use crate::app::document::OpenRequest;
@@ -26,11 +26,15 @@ pub struct ViewArgs {
     /// Work on a project (folder or postgresql:// URL): the project panel, the annotator's
     /// queue, saves stored as versions. Opens the first case of the queue when no PATH is
     /// given.
-    #[arg(long, requires = "annotator", conflicts_with = "labels")]
+    #[arg(long, conflicts_with = "labels")]
     pub project: Option<String>,
-    /// Who annotates (with --project).
+    /// Who annotates or reviews (with --project; default $USER).
     #[arg(long, requires = "project")]
     pub annotator: Option<String>,
+    /// Open this case of the project: your own annotation of it, else the latest submitted
+    /// one for review (the QA report's links).
+    #[arg(long, requires = "project", conflicts_with = "path")]
+    pub case: Option<String>,
     /// Where the project's images are on this machine (default: VOXMARK_DATA_ROOT, else the
     /// project's recorded root).
     #[arg(long, requires = "project")]
@@ -55,21 +59,32 @@ pub fn run(a: ViewArgs) -> anyhow::Result<()> {
         labels: a.labels,
         labels_new: false,
     };
-    let project = match (&a.project, &a.annotator) {
-        (Some(p), Some(who)) => Some(crate::app::project_session::ProjectSession::open(
-            p,
-            who,
-            a.data_root.as_deref(),
-        )?),
-        _ => None,
+    let project = match &a.project {
+        Some(p) => {
+            let who = match &a.annotator {
+                Some(w) => w.clone(),
+                None => std::env::var("USER")
+                    .ok()
+                    .filter(|u| !u.is_empty())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("--project needs --annotator (USER is not set)")
+                    })?,
+            };
+            Some(crate::app::project_session::ProjectSession::open(
+                p,
+                &who,
+                a.data_root.as_deref(),
+            )?)
+        }
+        None => None,
     };
     #[cfg(feature = "gui")]
     {
-        crate::app::native::run(req, project, a.screenshot.map(|s| (s, a.frames)))
+        crate::app::native::run(req, project, a.case, a.screenshot.map(|s| (s, a.frames)))
     }
     #[cfg(not(feature = "gui"))]
     {
-        let _ = (req, project);
+        let _ = (req, project, a.case);
         anyhow::bail!(
             "voxmark view: this voxmark was built without the GUI (cargo feature `gui`); \
              rebuild with default features for the desktop window"

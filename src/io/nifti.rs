@@ -453,6 +453,35 @@ pub fn read_nifti(path: &Path) -> Result<Volume> {
     Volume::new(Grid::new(p.dims, affine), data, meta)
 }
 
+/// What a NIfTI header alone says about where the voxels are.
+#[derive(Debug, Clone)]
+pub struct NiftiGeometry {
+    pub grid: Grid,
+    pub qform_code: i16,
+    pub sform_code: i16,
+}
+
+/// The voxel grid and form codes of a NIfTI file, from its header alone (no voxel data
+/// is read; for `.nii.gz` only the first few hundred bytes are inflated).
+pub fn read_nifti_geometry(path: &Path) -> Result<NiftiGeometry> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let gz = is_gzip(path)?;
+    let mut reader: Box<dyn Read> = if gz {
+        Box::new(MultiGzDecoder::new(BufReader::new(file)))
+    } else {
+        Box::new(BufReader::new(file))
+    };
+    let mut hdr = [0u8; 348];
+    let got = read_fully(&mut reader, &mut hdr).map_err(|e| stream_error(path, gz, e))?;
+    let p = parse_header(path, &hdr[..got])?;
+    let (affine, _) = best_affine(&header_geometry(&p.header, p.dims));
+    Ok(NiftiGeometry {
+        grid: Grid::new(p.dims, affine),
+        qform_code: p.header.qform_code,
+        sform_code: p.header.sform_code,
+    })
+}
+
 fn header_geometry(h: &nifti::NiftiHeader, dims: [usize; 3]) -> HeaderGeometry {
     let f = |x: f32| f64::from(x);
     let row = |r: [f32; 4]| [f(r[0]), f(r[1]), f(r[2]), f(r[3])];

@@ -24,6 +24,10 @@
 
 pub mod cases;
 pub mod db;
+pub mod export;
+pub mod gold;
+pub mod report;
+pub mod report_html;
 pub mod schema;
 
 use crate::edit::journal::now_rfc3339;
@@ -97,6 +101,25 @@ const MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL
     );
     CREATE INDEX comments_by_annotation ON comments (annotation_id);",
+    // 2: gold-standard cases (reference masks, scores of submissions).
+    "ALTER TABLE cases ADD COLUMN gold BIGINT NOT NULL DEFAULT 0;
+    CREATE TABLE gold_refs (
+        case_id BIGINT PRIMARY KEY REFERENCES cases(id),
+        mask {blob} NOT NULL,
+        sha256 TEXT NOT NULL,
+        source TEXT NOT NULL,
+        by_name TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE TABLE gold_scores (
+        id {id},
+        annotation_id BIGINT NOT NULL REFERENCES annotations(id),
+        version BIGINT NOT NULL,
+        passed BIGINT NOT NULL,
+        detail TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX gold_scores_by_annotation ON gold_scores (annotation_id);",
 ];
 
 /// The project's settings.
@@ -109,6 +132,9 @@ pub struct Settings {
     /// Who may approve or request changes (empty: anyone but the annotation's annotator).
     #[serde(default)]
     pub reviewers: Vec<String>,
+    /// The gold-standard protocol ([`gold`]).
+    #[serde(default)]
+    pub gold: gold::GoldSettings,
 }
 
 impl Default for Settings {
@@ -117,6 +143,7 @@ impl Default for Settings {
             annotators_per_case: 1,
             rounds: 3,
             reviewers: Vec::new(),
+            gold: gold::GoldSettings::default(),
         }
     }
 }
@@ -202,6 +229,20 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     let d = sha2::Sha256::digest(bytes);
     d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Decodes a stored mask (the bytes of a NIfTI file) through a private scratch file.
+/// `what` names it in errors ("case X by Y version N").
+pub fn read_mask_bytes(bytes: &[u8], what: &str) -> Result<crate::volume::Volume> {
+    use std::io::Write;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".voxmark-mask-")
+        .suffix(".nii.gz")
+        .tempfile()
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
+    crate::io::nifti::read_nifti(tmp.path())
+        .map_err(|e| Error::Corrupt(format!("{what}: stored mask: {e}")))
 }
 
 fn text(v: &Value) -> String {
@@ -520,7 +561,7 @@ impl Project {
     fn claim_new(db: &mut Db, annotator: &str, per_case: i64) -> Result<Option<i64>> {
         let sql = format!(
             "SELECT c.id FROM cases c
-             WHERE c.annotators < $1
+             WHERE c.annotators < $1 AND c.gold = 0
                AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.case_id = c.id AND a.annotator = $2)
              ORDER BY c.id LIMIT 1{}",
             db.dialect.lock_skip()
@@ -541,6 +582,7 @@ impl Project {
     pub fn next(&mut self, annotator: &str) -> Result<Option<CaseRow>> {
         check_name(annotator)?;
         let per_case = self.settings.annotators_per_case;
+        let gold = self.settings.gold.clone();
         self.db.write(|db| {
             let sql = format!(
                 "SELECT {} FROM annotations a JOIN cases c ON c.id = a.case_id
@@ -551,8 +593,12 @@ impl Project {
             if let Some(r) = db.query(&sql, &[annotator.into()])?.first() {
                 return Ok(Some(Self::row_of(r)));
             }
-            let Some(id) = Self::claim_new(db, annotator, per_case)? else {
-                return Ok(None);
+            let id = match Self::claim_gold(db, annotator, &gold)? {
+                Some(id) => id,
+                None => match Self::claim_new(db, annotator, per_case)? {
+                    Some(id) => id,
+                    None => return Ok(None),
+                },
             };
             let sql = format!(
                 "SELECT {} FROM annotations a JOIN cases c ON c.id = a.case_id WHERE c.id = $1 AND a.annotator = $2",
@@ -818,7 +864,7 @@ impl Project {
         check_name(by)?;
         let settings = self.settings.clone();
         let now = now_rfc3339();
-        self.db.write(|db| {
+        let row = self.db.write(|db| {
             let (id, from, round, latest) = Self::annotation(db, case, annotator, true)?;
             if !from.allowed().contains(&to) {
                 let allowed: Vec<&str> = from.allowed().iter().map(|s| s.as_str()).collect();
@@ -885,7 +931,16 @@ impl Project {
             )?;
             Self::slot(db, case, annotator)?
                 .ok_or_else(|| Error::Corrupt(format!("case {case} by {annotator} vanished")))
-        })
+        })?;
+        if to == Status::Submitted {
+            // A gold case is scored at once against its reference ([`gold`]).
+            self.score_gold(case, annotator).map_err(|e| {
+                Error::invalid(format!(
+                    "case {case} by {annotator} was submitted, but scoring it against its gold reference failed: {e}"
+                ))
+            })?;
+        }
+        Ok(row)
     }
 
     /// Every case slot: one row per annotation, one `unassigned` row per case without any;

@@ -1,8 +1,9 @@
 //! Quality assurance: agreement metrics between annotations, consensus of several
-//! annotators, and the review database (cases, annotations, statuses, anchored comments).
+//! annotators (majority vote, STAPLE), and the review database (cases, annotations, statuses, anchored comments).
 
 pub mod consensus;
 pub mod disagreement;
 pub mod edt;
 pub mod metrics;
 pub mod review;
+pub mod staple;

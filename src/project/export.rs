@@ -1,0 +1,703 @@
+//! From a project to a training set: nnU-Net v2 raw layout, MONAI datalist, or a plain
+//! folder per case, with a manifest that traces every label file to the mask versions it came
+//! from.
+//!
+//! - **Which masks**: the latest version of each annotation whose status is one of
+//!   `statuses` (default approved). A case with one such annotation exports it; with several,
+//!   their consensus (majority vote or STAPLE, `qa`). A gold case exports its reference.
+//! - **Images** are written as NIfTI on their own grid, exactly as `voxmark convert` writes
+//!   them (DICOM in real units: HU for CT). **Labels** go on the same grid (checked against
+//!   the image, or on a re-run against the exported image's header), values remapped: for
+//!   nnU-Net and MONAI to consecutive values 1..N in the order of the schema's values (nnU-Net
+//!   requires consecutive labels; background stays 0); the folder layout keeps the schema's
+//!   own values.
+//! - **Incremental**: `voxmark-manifest.json` records per case the annotators, versions and
+//!   sha256 of the masks used, the method and the label map; a re-run rewrites only cases
+//!   whose inputs changed, writes images only when missing, and deletes the files of cases
+//!   that no longer qualify. Every file is written atomically; the manifest is rewritten
+//!   after every few cases, so an interrupted export resumes where it stopped.
+
+use super::cases::id_stem;
+use super::{image_path, sha256_hex, CaseRow, Project};
+use crate::error::{Error, Result};
+use crate::io::atomic::write_atomically;
+use crate::io::nifti::{read_nifti_geometry, write_nifti};
+use crate::qa::consensus::majority_vote;
+use crate::qa::review::Status;
+use crate::qa::staple::{staple, StapleParams};
+use crate::volume::labels::{describe, labels_for, same_grid};
+use crate::volume::{Metadata, Volume, VoxelData};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The training-set layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// `DatasetNNN_Name/{imagesTr,labelsTr}` + `dataset.json` (nnU-Net v2 raw).
+    Nnunet,
+    /// `images/`, `labels/` + `datalist.json` (MONAI `load_decathlon_datalist`).
+    Monai,
+    /// `CASE/image.nii.gz`, `CASE/label.nii.gz` + `labels.json` (schema values kept).
+    Folder,
+}
+
+impl Layout {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Nnunet => "nnunet",
+            Layout::Monai => "monai",
+            Layout::Folder => "folder",
+        }
+    }
+}
+
+/// How several annotators' masks of one case become one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fusion {
+    Majority,
+    Staple,
+}
+
+impl Fusion {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fusion::Majority => "majority",
+            Fusion::Staple => "staple",
+        }
+    }
+}
+
+/// What to export and where.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    pub layout: Layout,
+    /// Output folder (for nnU-Net, the `DatasetNNN_Name` folder is made inside it).
+    pub out: PathBuf,
+    /// Annotation statuses that count (default: approved).
+    pub statuses: Vec<Status>,
+    pub fusion: Fusion,
+    /// nnU-Net dataset id (1..=999) and name.
+    pub dataset_id: u32,
+    pub dataset_name: Option<String>,
+    /// MONAI: number of cross-validation folds (`fold` key per item).
+    pub folds: Option<usize>,
+    /// nnU-Net channel name / MONAI modality (default: from the DICOM Modality; "CT" makes
+    /// nnU-Net use its CT normalisation).
+    pub channel_name: Option<String>,
+    /// Where the project's images are on this machine.
+    pub data_root: PathBuf,
+}
+
+/// One annotation used for a case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsedMask {
+    pub annotator: String,
+    pub version: i64,
+    pub round: i64,
+    pub status: String,
+    pub sha256: String,
+}
+
+/// The manifest's record of one exported case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestCase {
+    /// Files, relative to the export root.
+    pub image: String,
+    pub label: String,
+    /// The project's image (relative to the data root) and series.
+    pub source_image: String,
+    #[serde(default)]
+    pub series_uid: String,
+    pub masks: Vec<UsedMask>,
+    /// `single`, `majority` or `staple`.
+    pub method: String,
+    /// sha256 of the written label file.
+    pub label_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<usize>,
+    /// STAPLE's estimated mean foreground sensitivity per annotator.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sensitivity: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub modality: String,
+}
+
+/// `voxmark-manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub layout: Layout,
+    pub project: String,
+    pub statuses: Vec<String>,
+    pub fusion: Fusion,
+    /// Schema value → exported value.
+    pub label_map: BTreeMap<String, u8>,
+    /// Exported value → label name (background 0 included).
+    pub labels: BTreeMap<String, String>,
+    pub exported_at: String,
+    pub cases: BTreeMap<String, ManifestCase>,
+}
+
+/// What an export did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExportSummary {
+    /// The dataset's root folder (for nnU-Net, `OUT/DatasetNNN_Name`).
+    pub root: PathBuf,
+    pub manifest: PathBuf,
+    /// Cases in the training set now.
+    pub cases: usize,
+    /// Cases whose label (and image if missing) were written this run.
+    pub written: Vec<String>,
+    /// Images written this run.
+    pub images_written: usize,
+    /// Cases left as they were (same masks, files present).
+    pub unchanged: usize,
+    /// Cases removed because they no longer qualify.
+    pub removed: Vec<String>,
+    /// Cases that could not be exported, and why.
+    pub failed: Vec<(String, String)>,
+}
+
+pub const MANIFEST: &str = "voxmark-manifest.json";
+
+/// nnU-Net's channel name for a DICOM modality.
+fn channel_for(modality: &str) -> Option<String> {
+    match modality {
+        "" | "unknown" => None,
+        "CT" => Some("CT".into()),
+        "MR" => Some("MRI".into()),
+        m => Some(m.to_string()),
+    }
+}
+
+fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(v)
+        .map_err(|e| Error::Corrupt(format!("{}: {e}", path.display())))?;
+    write_atomically(path, |w| w.write_all(text.as_bytes()))
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    Ok(sha256_hex(
+        &std::fs::read(path).map_err(|e| Error::io(path, e))?,
+    ))
+}
+
+/// The folder name nnU-Net wants: `DatasetNNN_Name`, Name of letters, digits and `_`.
+pub fn nnunet_folder(id: u32, name: &str) -> Result<String> {
+    if !(1..=999).contains(&id) {
+        return Err(Error::invalid(format!(
+            "--dataset-id {id}: nnU-Net dataset ids are 1..999"
+        )));
+    }
+    let clean: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let clean = clean.trim_matches('_');
+    if clean.is_empty() {
+        return Err(Error::invalid(format!(
+            "{name:?} gives an empty nnU-Net dataset name; pass --name"
+        )));
+    }
+    Ok(format!("Dataset{id:03}_{clean}"))
+}
+
+/// Deterministic folds: cases ordered by the sha256 of their id, dealt round-robin.
+pub fn folds_for(cases: &[String], k: usize) -> BTreeMap<String, usize> {
+    let mut keyed: Vec<(String, &String)> = cases
+        .iter()
+        .map(|c| (sha256_hex(c.as_bytes()), c))
+        .collect();
+    keyed.sort();
+    keyed
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, c))| (c.clone(), i % k.max(1)))
+        .collect()
+}
+
+impl Project {
+    /// Exports the project's training set (see the module docs). `progress(done, total,
+    /// case)` is called after each case.
+    pub fn export(
+        &mut self,
+        opts: &ExportOptions,
+        progress: &mut dyn FnMut(usize, usize, &str),
+    ) -> Result<ExportSummary> {
+        if opts.statuses.is_empty() {
+            return Err(Error::invalid("no annotation status selected for export"));
+        }
+        if opts.folds == Some(0) {
+            return Err(Error::invalid("--folds must be at least 1"));
+        }
+        let root = match opts.layout {
+            Layout::Nnunet => opts.out.join(nnunet_folder(
+                opts.dataset_id,
+                opts.dataset_name.as_deref().unwrap_or(&self.name),
+            )?),
+            _ => opts.out.clone(),
+        };
+        let (img_dir, lab_dir) = match opts.layout {
+            Layout::Nnunet => ("imagesTr", "labelsTr"),
+            Layout::Monai => ("images", "labels"),
+            Layout::Folder => ("", ""),
+        };
+        for d in [img_dir, lab_dir] {
+            let p = root.join(d);
+            std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+        }
+        let manifest_path = root.join(MANIFEST);
+        let old: Option<Manifest> = match std::fs::read(&manifest_path) {
+            Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| {
+                Error::format(
+                    &manifest_path,
+                    format!("not a voxmark export manifest: {e}"),
+                )
+            })?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(&manifest_path, e)),
+        };
+        if let Some(o) = &old {
+            if o.layout != opts.layout {
+                return Err(Error::invalid(format!(
+                    "{} holds a {} export; export {} into another folder",
+                    root.display(),
+                    o.layout.name(),
+                    opts.layout.name()
+                )));
+            }
+        }
+
+        // The label map.
+        let mut schema = self.schema.labels.clone();
+        schema.sort_by_key(|l| l.value);
+        let keep_values = opts.layout == Layout::Folder;
+        let mut remap = [0u8; 256];
+        let mut label_map = BTreeMap::new();
+        let mut names = BTreeMap::from([("0".to_string(), "background".to_string())]);
+        for (i, l) in schema.iter().enumerate() {
+            let to = if keep_values { l.value } else { (i + 1) as u8 };
+            remap[usize::from(l.value)] = to;
+            label_map.insert(l.value.to_string(), to);
+            names.insert(to.to_string(), l.name.clone());
+        }
+
+        // Qualifying annotations, grouped per case.
+        let wanted: Vec<&str> = opts.statuses.iter().map(|s| s.as_str()).collect();
+        let mut per_case: BTreeMap<String, Vec<CaseRow>> = BTreeMap::new();
+        let mut any_row: BTreeMap<String, CaseRow> = BTreeMap::new();
+        for r in self.cases(None, None)? {
+            any_row.entry(r.case.clone()).or_insert_with(|| r.clone());
+            if r.annotator.is_some() && r.version >= 1 && wanted.contains(&r.status.as_str()) {
+                per_case.entry(r.case.clone()).or_default().push(r);
+            }
+        }
+        // Gold cases export their reference, whatever the annotators did.
+        let gold: BTreeMap<String, super::gold::GoldRef> = self
+            .gold_refs()?
+            .into_iter()
+            .map(|g| (g.case.clone(), g))
+            .collect();
+        for c in gold.keys() {
+            if let Some(r) = any_row.get(c) {
+                per_case.insert(c.clone(), vec![r.clone()]);
+            }
+        }
+        let ids: Vec<String> = per_case.keys().cloned().collect();
+        let mut file_ids: BTreeMap<String, String> = BTreeMap::new();
+        let mut taken: BTreeMap<String, String> = BTreeMap::new();
+        for c in &ids {
+            let f = id_stem(c);
+            if let Some(other) = taken.insert(f.clone(), c.clone()) {
+                return Err(Error::invalid(format!(
+                    "cases {other:?} and {c:?} would both be exported as {f:?}"
+                )));
+            }
+            file_ids.insert(c.clone(), f);
+        }
+        let folds = opts.folds.map(|k| folds_for(&ids, k));
+        let method_of = |case: &str, n: usize| {
+            if gold.contains_key(case) {
+                "gold"
+            } else if n == 1 {
+                "single"
+            } else {
+                opts.fusion.name()
+            }
+        };
+
+        let mut manifest = Manifest {
+            format: "voxmark-export 1".into(),
+            layout: opts.layout,
+            project: self.name.clone(),
+            statuses: wanted.iter().map(|s| s.to_string()).collect(),
+            fusion: opts.fusion,
+            label_map,
+            labels: names,
+            exported_at: crate::edit::journal::now_rfc3339(),
+            cases: BTreeMap::new(),
+        };
+        let mut summary = ExportSummary {
+            root: root.clone(),
+            manifest: manifest_path.clone(),
+            ..Default::default()
+        };
+        let same_settings = old
+            .as_ref()
+            .is_some_and(|o| o.label_map == manifest.label_map && o.fusion == manifest.fusion);
+
+        // Cases that no longer qualify: their files go.
+        if let Some(o) = &old {
+            for (c, mc) in &o.cases {
+                if !per_case.contains_key(c) {
+                    for f in [&mc.image, &mc.label] {
+                        let p = root.join(f);
+                        match std::fs::remove_file(&p) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                            Err(e) => return Err(Error::io(&p, e)),
+                        }
+                    }
+                    if opts.layout == Layout::Folder {
+                        let _ = std::fs::remove_dir(root.join(id_stem(c)));
+                    }
+                    summary.removed.push(c.clone());
+                }
+            }
+        }
+
+        let total = per_case.len();
+        for (n, (case, rows)) in per_case.iter().enumerate() {
+            let fid = &file_ids[case];
+            let (image_rel, label_rel) = match opts.layout {
+                Layout::Nnunet => (
+                    format!("{img_dir}/{fid}_0000.nii.gz"),
+                    format!("{lab_dir}/{fid}.nii.gz"),
+                ),
+                Layout::Monai => (
+                    format!("{img_dir}/{fid}.nii.gz"),
+                    format!("{lab_dir}/{fid}.nii.gz"),
+                ),
+                Layout::Folder => (format!("{fid}/image.nii.gz"), format!("{fid}/label.nii.gz")),
+            };
+            let mut masks: Vec<UsedMask> = Vec::new();
+            let mut bytes: Vec<Vec<u8>> = Vec::new();
+            let mut failed = None;
+            if let Some(g) = gold.get(case) {
+                match self.gold_mask(case) {
+                    Ok(b) => {
+                        masks.push(UsedMask {
+                            annotator: format!("gold reference ({}, by {})", g.source, g.by),
+                            version: 0,
+                            round: 0,
+                            status: "gold".into(),
+                            sha256: g.sha256.clone(),
+                        });
+                        bytes.push(b);
+                    }
+                    Err(e) => failed = Some(e.to_string()),
+                }
+            }
+            for r in rows.iter().filter(|_| !gold.contains_key(case)) {
+                let who = r.annotator.clone().unwrap_or_default();
+                match self.get_version(case, &who, Some(r.version)) {
+                    Ok((info, b)) => {
+                        masks.push(UsedMask {
+                            annotator: who,
+                            version: info.version,
+                            round: info.round,
+                            status: r.status.clone(),
+                            sha256: info.sha256,
+                        });
+                        bytes.push(b);
+                    }
+                    Err(e) => failed = Some(e.to_string()),
+                }
+            }
+            if let Some(why) = failed {
+                summary.failed.push((case.clone(), why));
+                progress(n + 1, total, case);
+                continue;
+            }
+            let prev = old.as_ref().and_then(|o| o.cases.get(case));
+            let image_path_out = root.join(&image_rel);
+            let label_path_out = root.join(&label_rel);
+            let unchanged = same_settings
+                && prev.is_some_and(|p| {
+                    p.masks == masks
+                        && p.image == image_rel
+                        && p.label == label_rel
+                        && image_path_out.is_file()
+                        && label_path_out.is_file()
+                });
+            if unchanged {
+                if let Some(p) = prev {
+                    let mut p = p.clone();
+                    p.fold = folds.as_ref().map(|f| f[case]);
+                    manifest.cases.insert(case.clone(), p);
+                }
+                summary.unchanged += 1;
+                progress(n + 1, total, case);
+                continue;
+            }
+            match self.export_case(
+                opts,
+                &rows[0],
+                &masks,
+                &bytes,
+                &remap,
+                &image_path_out,
+                &label_path_out,
+            ) {
+                Ok((label_sha, modality, sensitivity, wrote_image)) => {
+                    summary.images_written += usize::from(wrote_image);
+                    summary.written.push(case.clone());
+                    manifest.cases.insert(
+                        case.clone(),
+                        ManifestCase {
+                            image: image_rel,
+                            label: label_rel,
+                            source_image: rows[0].image.clone(),
+                            series_uid: rows[0].series_uid.clone(),
+                            method: method_of(case, masks.len()).into(),
+                            masks,
+                            label_sha256: label_sha,
+                            fold: folds.as_ref().map(|f| f[case]),
+                            sensitivity,
+                            modality: prev
+                                .map(|p| p.modality.clone())
+                                .filter(|m| !m.is_empty() && modality.is_empty())
+                                .unwrap_or(modality),
+                        },
+                    );
+                }
+                Err(e) => summary.failed.push((case.clone(), e.to_string())),
+            }
+            if (n + 1) % 16 == 0 {
+                write_json(&manifest_path, &manifest)?;
+            }
+            progress(n + 1, total, case);
+        }
+        summary.cases = manifest.cases.len();
+
+        // The layout's index file.
+        let channel = match &opts.channel_name {
+            Some(c) => c.clone(),
+            None => {
+                let mut known: Vec<String> = manifest
+                    .cases
+                    .values()
+                    .filter_map(|c| channel_for(&c.modality))
+                    .collect();
+                known.sort();
+                known.dedup();
+                match known.len() {
+                    0 if opts.layout == Layout::Folder || manifest.cases.is_empty() => {
+                        "unknown".into()
+                    }
+                    0 => {
+                        write_json(&manifest_path, &manifest)?;
+                        return Err(Error::invalid(
+                            "the images do not say their modality (NIfTI): pass --channel-name CT (nnU-Net's CT normalisation) or MRI",
+                        ));
+                    }
+                    1 => known.remove(0),
+                    _ => {
+                        write_json(&manifest_path, &manifest)?;
+                        return Err(Error::invalid(format!(
+                            "the images are of several modalities ({}); one channel name is needed: pass --channel-name",
+                            known.join(", ")
+                        )));
+                    }
+                }
+            }
+        };
+        let labels_by_name: serde_json::Map<String, serde_json::Value> = {
+            let mut v: Vec<(u8, String)> = manifest
+                .labels
+                .iter()
+                .map(|(k, n)| (k.parse().unwrap_or(0), n.clone()))
+                .collect();
+            v.sort();
+            v.into_iter()
+                .map(|(k, n)| (n, serde_json::Value::from(k)))
+                .collect()
+        };
+        match opts.layout {
+            Layout::Nnunet => write_json(
+                &root.join("dataset.json"),
+                &serde_json::json!({
+                    "channel_names": {"0": channel},
+                    "labels": labels_by_name,
+                    "numTraining": manifest.cases.len(),
+                    "file_ending": ".nii.gz",
+                    "name": root.file_name().map(|n| n.to_string_lossy().into_owned()),
+                    "description": format!("exported by voxmark from project {:?} ({} annotations, {} where several)", self.name, manifest.statuses.join("/"), opts.fusion.name()),
+                    "reference": "voxmark-manifest.json lists the mask versions behind every label",
+                }),
+            )?,
+            Layout::Monai => {
+                let training: Vec<serde_json::Value> = manifest
+                    .cases
+                    .values()
+                    .map(|c| {
+                        let mut item = serde_json::json!({"image": c.image, "label": c.label});
+                        if let Some(f) = c.fold {
+                            item["fold"] = f.into();
+                        }
+                        item
+                    })
+                    .collect();
+                write_json(
+                    &root.join("datalist.json"),
+                    &serde_json::json!({
+                        "name": self.name,
+                        "description": format!("exported by voxmark; {MANIFEST} lists the mask versions behind every label"),
+                        "modality": {"0": channel},
+                        "labels": manifest.labels,
+                        "numTraining": training.len(),
+                        "numFolds": opts.folds,
+                        "training": training,
+                    }),
+                )?
+            }
+            Layout::Folder => write_json(
+                &root.join("labels.json"),
+                &serde_json::json!({"labels": manifest.labels, "schema": self.schema}),
+            )?,
+        }
+        write_json(&manifest_path, &manifest)?;
+        Ok(summary)
+    }
+
+    /// Writes one case's image (when missing) and label. Returns the label file's sha256,
+    /// the image's modality, STAPLE sensitivities and whether the image was written.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn export_case(
+        &mut self,
+        opts: &ExportOptions,
+        row: &CaseRow,
+        masks: &[UsedMask],
+        bytes: &[Vec<u8>],
+        remap: &[u8; 256],
+        image_out: &Path,
+        label_out: &Path,
+    ) -> Result<(String, String, BTreeMap<String, f64>, bool)> {
+        if let Some(dir) = label_out.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let mut vols = Vec::with_capacity(bytes.len());
+        for (m, b) in masks.iter().zip(bytes) {
+            let what = format!("case {} by {} version {}", row.case, m.annotator, m.version);
+            vols.push(super::read_mask_bytes(b, &what)?);
+        }
+        let grid = vols[0].grid;
+        let mut maps = Vec::with_capacity(vols.len());
+        for (v, m) in vols.iter().zip(masks) {
+            let origin = PathBuf::from(format!(
+                "case {} by {} version {}",
+                row.case, m.annotator, m.version
+            ));
+            let labels = labels_for(v, &origin, &grid)?;
+            self.check_mask(&labels, &origin)?;
+            maps.push(labels);
+        }
+        drop(vols);
+
+        // The image: written when missing. Its header, read back, gives the label's grid
+        // and form codes, so both files carry the very same geometry.
+        let mut modality = String::new();
+        let wrote = !image_out.is_file();
+        if wrote {
+            let src = image_path(&opts.data_root, &row.image);
+            let series = Some(row.series_uid.clone()).filter(|s| !s.is_empty());
+            let loaded = crate::io::load_volume(&src, &crate::io::LoadOptions { series })?;
+            if let Some(dir) = image_out.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            write_nifti(image_out, &loaded.volume)?;
+            modality = loaded.volume.meta.modality.clone();
+        }
+        let geo = read_nifti_geometry(image_out)?;
+        if !same_grid(&geo.grid, &grid) {
+            return Err(Error::Invalid(format!(
+                "case {}: the masks are on a different grid than the image (mask: {}; image: {})",
+                row.case,
+                describe(&grid),
+                describe(&geo.grid)
+            )));
+        }
+
+        let refs: Vec<&[u8]> = maps.iter().map(Vec::as_slice).collect();
+        let mut sensitivity = BTreeMap::new();
+        let fused = if refs.len() == 1 {
+            maps.swap_remove(0)
+        } else {
+            match opts.fusion {
+                Fusion::Majority => majority_vote(&refs)?.labels,
+                Fusion::Staple => {
+                    let s = staple(&refs, &StapleParams::default())?;
+                    for (m, perf) in masks.iter().zip(&s.performance) {
+                        let fg: Vec<f64> = perf
+                            .iter()
+                            .filter(|p| p.label != 0)
+                            .map(|p| p.sensitivity)
+                            .collect();
+                        if !fg.is_empty() {
+                            sensitivity.insert(
+                                m.annotator.clone(),
+                                fg.iter().sum::<f64>() / fg.len() as f64,
+                            );
+                        }
+                    }
+                    s.labels
+                }
+            }
+        };
+        let out: Vec<u8> = fused.iter().map(|&v| remap[usize::from(v)]).collect();
+        let label = Volume::new(
+            geo.grid,
+            VoxelData::U8(out),
+            Metadata {
+                format: "nifti".into(),
+                description: format!("voxmark export of {}", row.case)
+                    .chars()
+                    .take(79)
+                    .collect(),
+                sform_code: geo.sform_code,
+                qform_code: geo.qform_code,
+                ..Default::default()
+            },
+        )?;
+        write_nifti(label_out, &label)?;
+        Ok((sha256_file(label_out)?, modality, sensitivity, wrote))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_names_and_folds() {
+        assert_eq!(
+            nnunet_folder(7, "liver study").unwrap_or_default(),
+            "Dataset007_liver_study"
+        );
+        assert!(nnunet_folder(0, "x").is_err() && nnunet_folder(1000, "x").is_err());
+        assert!(nnunet_folder(5, "  ").is_err());
+        let cases: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
+        let f = folds_for(&cases, 3);
+        let mut sizes = [0; 3];
+        f.values().for_each(|&k| sizes[k] += 1);
+        assert_eq!(sizes.iter().sum::<usize>(), 10);
+        assert!(sizes.iter().all(|&s| (3..=4).contains(&s)));
+        // Deterministic, and independent of the order the cases come in.
+        let mut rev = cases.clone();
+        rev.reverse();
+        assert_eq!(folds_for(&rev, 3), f);
+    }
+}
