@@ -744,6 +744,61 @@ fn a_dicom_series_is_a_case_and_masks_are_checked_on_its_grid() {
             &bad.display().to_string(),
         ]);
         assert!(e.contains("bad.nii.gz"), "{engine}: {e}");
+        // Exported for nnU-Net: the DICOM modality names the channel (CT normalisation),
+        // the image is what `convert` writes (HU), the label is the mask on its grid.
+        vx(&["project", "submit", &p, "ct-series", "--annotator", "ann"]);
+        vx(&[
+            "project",
+            "approve",
+            &p,
+            "ct-series",
+            "--annotator",
+            "ann",
+            "--by",
+            "rev",
+        ]);
+        let out = tmp.path().join(format!("raw-{engine}"));
+        let s = json(&vx(&[
+            "project",
+            "export",
+            &p,
+            "--format",
+            "nnunet",
+            "-o",
+            &out.display().to_string(),
+            "--json",
+        ]));
+        let root = PathBuf::from(s["root"].as_str().unwrap_or_default());
+        assert!(
+            root.starts_with(&out) && root.join("dataset.json").is_file(),
+            "{engine}: {s}"
+        );
+        let ds = json(&ok(std::fs::read_to_string(root.join("dataset.json"))));
+        assert_eq!(ds["channel_names"]["0"], "CT", "{engine}");
+        let conv = tmp.path().join(format!("convert-{engine}.nii.gz"));
+        vx(&[
+            "convert",
+            &series.display().to_string(),
+            &conv.display().to_string(),
+        ]);
+        let exported = root.join("imagesTr/ct-series_0000.nii.gz");
+        assert!(
+            ok(std::fs::read(&exported)) == ok(std::fs::read(&conv)),
+            "{engine}"
+        );
+        let lab = ok(voxmark::io::nifti::read_nifti(
+            &root.join("labelsTr/ct-series.nii.gz"),
+        ));
+        assert!(voxmark::volume::labels::same_grid(&lab.grid, &img.grid));
+        let want = ok(voxmark::volume::labels::labels_for(
+            &ok(voxmark::io::nifti::read_nifti(&good)),
+            &good,
+            &img.grid,
+        ));
+        assert_eq!(
+            ok(voxmark::volume::labels::labels_for(&lab, &good, &lab.grid)),
+            want
+        );
     }
 }
 

@@ -253,4 +253,28 @@ fn annotate_and_review(gpu: &'static voxmark::gpu::GpuContext, root: &std::path:
     hr.shell.project_decide(Status::Approved, None);
     let st = ok(proj.status());
     assert_eq!(st.by_status.get("approved"), Some(&1));
+    // `voxmark view --project P --case a` (the QA report's links): someone without an
+    // annotation of the case opens the latest submitted one for review; the annotator opens
+    // their own; an unknown case is an error naming it.
+    for (who, want_review) in [("lead", true), ("ann", false)] {
+        let session = ok(ProjectSession::open(p, who, Some(&data)));
+        let mut shell = Shell::empty(gpu);
+        shell.start_project_case(session, "a");
+        let mut hc = Headless::new(shell, [1200, 800]);
+        opened(&mut hc);
+        assert_eq!(labels(&hc), unstored, "{who} sees version 3");
+        let reviewing = hc
+            .shell
+            .project
+            .as_ref()
+            .is_some_and(|p| p.session.reviewing.is_some());
+        assert_eq!(reviewing, want_review, "{who}");
+    }
+    let session = ok(ProjectSession::open(p, "lead", Some(&data)));
+    let mut shell = Shell::empty(gpu);
+    shell.start_project_case(session, "nope");
+    match &shell.dialog {
+        Some(Dialog::Error(m)) => assert!(m.contains("no case nope"), "{m}"),
+        _ => panic!("an unknown case is an error"),
+    }
 }

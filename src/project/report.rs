@@ -77,6 +77,8 @@ pub struct AnnotatorStats {
     /// Mean over labels and cases of Dice / HD95 against the other annotators of the case.
     pub dice_vs_others: Option<f64>,
     pub hd95_vs_others_mm: Option<f64>,
+    /// The same per label value: (mean Dice, mean HD95 in mm).
+    pub vs_others_by_label: BTreeMap<u8, (f64, Option<f64>)>,
     /// First submission against the approved version (1.0 when approved unchanged).
     pub dice_first_vs_approved: Option<f64>,
     pub hd95_first_vs_approved_mm: Option<f64>,
@@ -149,6 +151,8 @@ pub struct Report {
     /// Every scored gold submission, oldest first.
     pub gold: Vec<super::gold::GoldScore>,
     pub gold_settings: super::gold::GoldSettings,
+    /// The project's labels (names for the tables).
+    pub schema_labels: Vec<super::schema::SchemaLabel>,
     pub notes: Vec<String>,
 }
 
@@ -397,6 +401,7 @@ impl Project {
         let label_values: Vec<u8> = self.schema.labels.iter().map(|l| l.value).collect();
         let mut pairs = Vec::new();
         let mut vs_others: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+        let mut by_label: BTreeMap<(String, u8), (Vec<f64>, Vec<f64>)> = BTreeMap::new();
         let mut first_vs_final: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
         let mut candidates: Vec<(f64, String, String, String, u8)> = Vec::new();
         let total = by_case.len();
@@ -454,6 +459,9 @@ impl Project {
                             let e = vs_others.entry(who.clone()).or_default();
                             e.0.push(l.dice);
                             e.1.extend(hd);
+                            let e = by_label.entry((who.clone(), l.label)).or_default();
+                            e.0.push(l.dice);
+                            e.1.extend(hd);
                         }
                         candidates.push((
                             l.dice,
@@ -496,6 +504,11 @@ impl Project {
             if let Some(s) = stats.get_mut(&name) {
                 s.dice_vs_others = mean(&d);
                 s.hd95_vs_others_mm = mean(&h);
+            }
+        }
+        for ((name, label), (d, h)) in by_label {
+            if let (Some(s), Some(md)) = (stats.get_mut(&name), mean(&d)) {
+                s.vs_others_by_label.insert(label, (md, mean(&h)));
             }
         }
         for (name, (d, h)) in first_vs_final {
@@ -620,6 +633,7 @@ impl Project {
             pairs,
             flagged,
             gold_settings: self.settings.gold.clone(),
+            schema_labels: self.schema.labels.clone(),
             gold,
             notes,
         })

@@ -315,6 +315,38 @@ pub fn render_html(r: &Report) -> Result<String> {
         );
     }
     w(&mut h, "</table>\n<p>Active time is estimated from when versions were saved and statuses changed (gaps over 30 minutes count as breaks). “First vs approved” compares the version submitted in round 1 with the version the reviewer approved.</p>\n");
+    // Per annotator and label: mean Dice / HD95 against the others.
+    let labels_seen: Vec<&super::schema::SchemaLabel> = r
+        .schema_labels
+        .iter()
+        .filter(|l| {
+            r.annotators
+                .iter()
+                .any(|a| a.vs_others_by_label.contains_key(&l.value))
+        })
+        .collect();
+    if !labels_seen.is_empty() {
+        w(
+            &mut h,
+            "<table id=\"annotator-labels\"><tr><th class=\"l\">Dice / HD95 (mm) vs others</th>",
+        );
+        for l in &labels_seen {
+            let _ = write!(h, "<th>{} {}</th>", l.value, esc(&l.name));
+        }
+        w(&mut h, "</tr>");
+        for a in &r.annotators {
+            let _ = write!(h, "<tr><td class=\"l\">{}</td>", esc(&a.name));
+            for l in &labels_seen {
+                let cell = a.vs_others_by_label.get(&l.value).map_or_else(
+                    || "–".to_string(),
+                    |(d, hd)| format!("{d:.3} / {}", fmt_opt(*hd, 2)),
+                );
+                let _ = write!(h, "<td>{cell}</td>");
+            }
+            w(&mut h, "</tr>");
+        }
+        w(&mut h, "</table>\n");
+    }
     let _ = write!(
         h,
         "<div class=\"figs\"><div class=\"plot\" id=\"annotator-dice\">{}</div></div>",
