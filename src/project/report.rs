@@ -409,7 +409,23 @@ impl Project {
         let mut skipped_hd = false;
         for (n, (case, list)) in by_case.iter().enumerate() {
             let mut maps: Vec<(&Ann, Grid, Vec<u8>)> = Vec::new();
+            // Masks are decoded only where they are compared: two or more annotators, or an
+            // approved version that differs from the round-1 submission.
+            let changed_in_review = |a: &Ann| {
+                a.status == "approved"
+                    && first_round_version
+                        .get(&a.id)
+                        .is_some_and(|&v| v != a.latest)
+            };
             for a in list {
+                if list.len() < 2 && !changed_in_review(a) {
+                    if a.status == "approved" {
+                        let e = first_vs_final.entry(a.annotator.clone()).or_default();
+                        e.0.push(1.0);
+                        e.1.push(0.0);
+                    }
+                    continue;
+                }
                 match self.mask_of(&a.case, &a.annotator, a.latest) {
                     Ok((g, m)) => maps.push((a, g, m)),
                     Err(e) => notes.push(format!("case {case} by {}: {e}", a.annotator)),
