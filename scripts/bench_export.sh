@@ -13,6 +13,20 @@ VX=${VOXMARK_BIN:-target/release/voxmark}
 [ -x "$VX" ] || cargo build --release --quiet
 mkdir -p "$W/data" "$W/masks"
 t() { local s=$(date +%s.%N); "$@" >/dev/null; python3 -c "print(f'{$(date +%s.%N) - $s:.1f}')"; }
+# fill PROJECT DATA_ROOT MASK_PREFIX: alice and bob save MASK_PREFIX{alice,bob}.nii.gz on every
+# case, submit, and lead approves.
+fill() {
+  local cases
+  cases=$("$VX" project cases "$1" --json | python3 -c 'import json,sys; print(",".join(sorted({r["case"] for r in json.load(sys.stdin)})))')
+  for who in alice bob; do
+    "$VX" project assign "$1" --annotator "$who" --cases "$cases" >/dev/null
+    for c in ${cases//,/ }; do
+      "$VX" project save "$1" "$c" --annotator "$who" --mask "$3$who.nii.gz" --data-root "$2" >/dev/null
+      "$VX" project submit "$1" "$c" --annotator "$who" >/dev/null
+      "$VX" project approve "$1" "$c" --annotator "$who" --by lead >/dev/null
+    done
+  done
+}
 python3 - "$W" <<'PY'
 import sys, json
 json.dump({"labels": [{"value": 1, "name": "body", "color": [0.9, 0.4, 0.3]},
@@ -37,15 +51,7 @@ for who in alice bob; do
   t=$([ $who = alice ] && echo -200 || echo 10)
   [ -f "$W/masks/$who.nii.gz" ] || "$VX" grow "$W/data/ct000.nii.gz" --seed 256,256,150 --lower=$t --upper 3000 -o "$W/masks/$who.nii.gz" >/dev/null
 done
-cases=$("$VX" project cases "$P" --json | python3 -c 'import json,sys; print(",".join(sorted({r["case"] for r in json.load(sys.stdin)})))')
-for who in alice bob; do
-  "$VX" project assign "$P" --annotator "$who" --cases "$cases" >/dev/null
-  for c in ${cases//,/ }; do
-    "$VX" project save "$P" "$c" --annotator "$who" --mask "$W/masks/$who.nii.gz" --data-root "$W/data" >/dev/null
-    "$VX" project submit "$P" "$c" --annotator "$who" >/dev/null
-    "$VX" project approve "$P" "$c" --annotator "$who" --by lead >/dev/null
-  done
-done
+fill "$P" "$W/data" "$W/masks/"
 echo "export nnunet, majority, $N cases:        $(t "$VX" project export "$P" --format nnunet -o "$W/out" --channel-name CT --data-root "$W/data") s"
 echo "re-export (nothing changed):               $(t "$VX" project export "$P" --format nnunet -o "$W/out" --channel-name CT --data-root "$W/data") s"
 echo "export monai, STAPLE, $N cases:           $(t "$VX" project export "$P" --format monai -o "$W/out-monai" --consensus staple --channel-name CT --data-root "$W/data") s"
@@ -67,14 +73,6 @@ for who in alice bob; do
 done
 "$VX" project init "$R" --schema "$W/schema.json" --name report --annotators-per-case 2 >/dev/null
 "$VX" project add-cases "$R" "$D" --data-root "$D" >/dev/null
-small=$("$VX" project cases "$R" --json | python3 -c 'import json,sys; print(",".join(sorted({r["case"] for r in json.load(sys.stdin)})))')
-for who in alice bob; do
-  "$VX" project assign "$R" --annotator "$who" --cases "$small" >/dev/null
-  for c in ${small//,/ }; do
-    "$VX" project save "$R" "$c" --annotator "$who" --mask "$W/masks/small-$who.nii.gz" --data-root "$D" >/dev/null
-    "$VX" project submit "$R" "$c" --annotator "$who" >/dev/null
-    "$VX" project approve "$R" "$c" --annotator "$who" --by lead >/dev/null
-  done
-done
+fill "$R" "$D" "$W/masks/small-"
 echo "report over 1000 cases x 2 annotators (64x64x48): $(t "$VX" project report "$R" -o "$W/report-1000.html" --data-root "$D") s"
 if [ -d "$W/out" ]; then du -sh "$W/out" | sed 's/^/export size: /'; fi
