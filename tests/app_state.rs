@@ -229,8 +229,28 @@ fn tool_state_drives_grow_and_polygon_without_ui() {
     let mut tools = ToolState::default();
     let seed = [30, 25, 20];
     let value = vol.value(seed[0], seed[1], seed[2]);
+    // A first click sets the range as Auto range does (not the window's default), and says so.
+    let first = tools
+        .add_seed(None, &mut app, seed)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("a status"));
+    assert!(first.starts_with("first seed: auto range"), "{first}");
+    let mut auto = ToolState::default();
+    auto.grow.seeds.push(seed);
+    auto.auto_grow_range(None, &mut app)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (tools.grow.lower, tools.grow.upper),
+        (auto.grow.lower, auto.grow.upper)
+    );
+    assert!(tools.grow.lower <= value && value <= tools.grow.upper);
+    tools.cancel(Some(&mut app));
+    // A range the user set is kept by the first click.
+    tools.grow.lower = value;
+    tools.grow.upper = value;
+    tools.grow.range_from_user = true;
     let status = tools
-        .add_seed(&mut app, seed)
+        .add_seed(None, &mut app, seed)
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("a preview"));
     assert_eq!((tools.grow.lower, tools.grow.upper), (value, value));

@@ -256,6 +256,8 @@ fn grow_preview_then_enter_commits_exactly_the_preview() {
     assert_eq!(h.shell.tools.tool, Tool::Grow);
     h.shell.tools.grow.lower = -150.0;
     h.shell.tools.grow.upper = 150.0;
+    // As if set with the sliders: the first click keeps it.
+    h.shell.tools.grow.range_from_user = true;
     let p = center(&h, 0) + egui::vec2(-15.0, 10.0);
     let v = voxel_under(&h, 0, p);
     let d = vol.grid.dims;

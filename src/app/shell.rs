@@ -524,7 +524,7 @@ impl Shell {
     pub fn auto_grow_range(&mut self) {
         let mut fb = Feedback::default();
         if let Some(d) = &mut self.doc {
-            let r = self.tools.auto_grow_range(self.gpu, &mut d.state);
+            let r = self.tools.auto_grow_range(Some(self.gpu), &mut d.state);
             if let Some(s) = fb.report("auto range", r) {
                 fb.status(s);
             }

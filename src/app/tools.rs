@@ -72,6 +72,8 @@ pub struct GrowSettings {
     pub lower: f64,
     pub upper: f64,
     pub connectivity: u32,
+    /// The user set the range (sliders): the first seed keeps it instead of estimating one.
+    pub range_from_user: bool,
 }
 
 impl Default for GrowSettings {
@@ -82,6 +84,7 @@ impl Default for GrowSettings {
             lower: 0.0,
             upper: 0.0,
             connectivity: 6,
+            range_from_user: false,
         }
     }
 }
@@ -218,17 +221,27 @@ impl ToolState {
         let w = default_window;
         self.grow.lower = w.center - w.width / 4.0;
         self.grow.upper = w.center + w.width / 4.0;
+        self.grow.range_from_user = false;
     }
 
-    /// The grow tool's click at voxel `seed`: the first seed on an empty range sets the range
-    /// to the seed's value; the preview follows. Returns the status line.
-    pub fn add_seed(&mut self, st: &mut AppState, seed: [usize; 3]) -> Result<Option<String>> {
-        if self.grow.seeds.is_empty() && self.grow.lower == self.grow.upper {
-            let val = st.session.image.value(seed[0], seed[1], seed[2]);
-            self.grow.lower = val;
-            self.grow.upper = val;
-        }
+    /// The grow tool's click at voxel `seed`. The first seed sets the range as Auto range
+    /// does (ITK ConfidenceConnected around it) unless the user has set the range with the
+    /// sliders — the default range (from the window) would otherwise grow the whole body on
+    /// a first click — and says so; the preview follows. Returns the status line.
+    pub fn add_seed(
+        &mut self,
+        gpu: Option<&GpuContext>,
+        st: &mut AppState,
+        seed: [usize; 3],
+    ) -> Result<Option<String>> {
+        let first = self.grow.seeds.is_empty();
         self.grow.seeds.push(seed);
+        if first && !self.grow.range_from_user {
+            let s = self.auto_grow_range(gpu, st)?;
+            return Ok(Some(format!(
+                "first seed: {s} — set the range with the sliders to keep your own"
+            )));
+        }
         self.grow_preview(st)
     }
 
@@ -253,7 +266,11 @@ impl ToolState {
 
     /// ITK ConfidenceConnected range (mean ± 2.5 σ around the seeds, one re-estimate), widened
     /// to hold every seed's value; the preview follows. Returns the status line.
-    pub fn auto_grow_range(&mut self, gpu: &GpuContext, st: &mut AppState) -> Result<String> {
+    pub fn auto_grow_range(
+        &mut self,
+        gpu: Option<&GpuContext>,
+        st: &mut AppState,
+    ) -> Result<String> {
         if self.grow.seeds.is_empty() {
             return Ok("auto range needs a seed: click in a slice with the grow tool".into());
         }
@@ -284,12 +301,12 @@ impl ToolState {
                 let p = RegionGrowParams::new(dims, img.dtype(), &req)?;
                 // The region the range is re-estimated from: grown on the GPU (and read back)
                 // on a hardware adapter, by the CPU twin otherwise (same voxels, tested).
-                match session.gpu().filter(|_| !gpu.is_software()) {
-                    Some(g) => g
+                match (gpu.filter(|g| !g.is_software()), session.gpu()) {
+                    (Some(gpu), Some(g)) => g
                         .grow_kernel()
                         .run(gpu, &p, &seeds, &g.image, None)?
                         .download(gpu),
-                    None => Ok(region_grow_cpu(&p, &img.data, &seeds)),
+                    _ => Ok(region_grow_cpu(&p, &img.data, &seeds)),
                 }
             },
         )?;

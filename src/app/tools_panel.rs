@@ -187,6 +187,8 @@ fn grow_ui(
     changed |= ui
         .add(egui::Slider::new(&mut tools.grow.upper, lo..=hi).text("upper"))
         .changed();
+    // A range the user set is theirs: the next first seed keeps it.
+    tools.grow.range_from_user |= changed;
     ui.horizontal(|ui| {
         for c in [6, 18, 26] {
             changed |= ui
@@ -200,7 +202,7 @@ fn grow_ui(
     }
     ui.horizontal(|ui| {
         if ui.button("Auto range").clicked() {
-            let r = tools.auto_grow_range(gpu, &mut doc.state);
+            let r = tools.auto_grow_range(Some(gpu), &mut doc.state);
             if let Some(s) = fb.report("auto range", r) {
                 fb.status(s);
             }
