@@ -271,7 +271,18 @@ impl Project {
             }
         }
 
-        // The label map.
+        // The label map (nnU-Net keys labels by name: "background" is 0's).
+        if let Some(l) = self
+            .schema
+            .labels
+            .iter()
+            .find(|l| l.name.eq_ignore_ascii_case("background"))
+        {
+            return Err(Error::invalid(format!(
+                "schema label {} is named {:?}, the name training layouts give to 0; rename it",
+                l.value, l.name
+            )));
+        }
         let mut schema = self.schema.labels.clone();
         schema.sort_by_key(|l| l.value);
         let keep_values = opts.layout == Layout::Folder;
