@@ -394,63 +394,83 @@ impl Project {
                 ),
                 Layout::Folder => (format!("{fid}/image.nii.gz"), format!("{fid}/label.nii.gz")),
             };
+            // What the case would be made of (records only: the mask bytes are read when the
+            // case is written, not to find out that it is unchanged).
             let mut masks: Vec<UsedMask> = Vec::new();
-            let mut bytes: Vec<Vec<u8>> = Vec::new();
             let mut failed = None;
             if let Some(g) = gold.get(case) {
-                match self.gold_mask(case) {
-                    Ok(b) => {
-                        masks.push(UsedMask {
-                            annotator: format!("gold reference ({}, by {})", g.source, g.by),
-                            version: 0,
-                            round: 0,
-                            status: "gold".into(),
-                            sha256: g.sha256.clone(),
-                        });
-                        bytes.push(b);
-                    }
-                    Err(e) => failed = Some(e.to_string()),
-                }
-            }
-            for r in rows.iter().filter(|_| !gold.contains_key(case)) {
-                let who = r.annotator.clone().unwrap_or_default();
-                match self.get_version(case, &who, Some(r.version)) {
-                    Ok((info, b)) => {
-                        masks.push(UsedMask {
+                masks.push(UsedMask {
+                    annotator: format!("gold reference ({}, by {})", g.source, g.by),
+                    version: 0,
+                    round: 0,
+                    status: "gold".into(),
+                    sha256: g.sha256.clone(),
+                });
+            } else {
+                for r in rows {
+                    let who = r.annotator.clone().unwrap_or_default();
+                    let info = self.versions(case, &who).and_then(|vs| {
+                        vs.into_iter()
+                            .find(|v| v.version == r.version)
+                            .ok_or_else(|| {
+                                Error::NotFound(format!(
+                                    "case {case} by {who} has no version {}",
+                                    r.version
+                                ))
+                            })
+                    });
+                    match info {
+                        Ok(info) => masks.push(UsedMask {
                             annotator: who,
                             version: info.version,
                             round: info.round,
                             status: r.status.clone(),
                             sha256: info.sha256,
-                        });
-                        bytes.push(b);
+                        }),
+                        Err(e) => failed = Some(e.to_string()),
                     }
-                    Err(e) => failed = Some(e.to_string()),
                 }
-            }
-            if let Some(why) = failed {
-                summary.failed.push((case.clone(), why));
-                progress(n + 1, total, case);
-                continue;
             }
             let prev = old.as_ref().and_then(|o| o.cases.get(case));
             let image_path_out = root.join(&image_rel);
             let label_path_out = root.join(&label_rel);
-            let unchanged = same_settings
-                && prev.is_some_and(|p| {
-                    p.masks == masks
-                        && p.image == image_rel
-                        && p.label == label_rel
-                        && image_path_out.is_file()
-                        && label_path_out.is_file()
-                });
-            if unchanged {
-                if let Some(p) = prev {
+            let unchanged = prev.filter(|p| {
+                same_settings
+                    && p.masks == masks
+                    && p.image == image_rel
+                    && p.label == label_rel
+                    && image_path_out.is_file()
+                    && label_path_out.is_file()
+            });
+            if failed.is_none() {
+                if let Some(p) = unchanged {
                     let mut p = p.clone();
                     p.fold = folds.as_ref().map(|f| f[case]);
                     manifest.cases.insert(case.clone(), p);
+                    summary.unchanged += 1;
+                    progress(n + 1, total, case);
+                    continue;
                 }
-                summary.unchanged += 1;
+            }
+            // The bytes, checked against their sha256 as they are read.
+            let mut bytes: Vec<Vec<u8>> = Vec::new();
+            if failed.is_none() {
+                if gold.contains_key(case) {
+                    match self.gold_mask(case) {
+                        Ok(b) => bytes.push(b),
+                        Err(e) => failed = Some(e.to_string()),
+                    }
+                } else {
+                    for m in &masks {
+                        match self.get_version(case, &m.annotator, Some(m.version)) {
+                            Ok((_, b)) => bytes.push(b),
+                            Err(e) => failed = Some(e.to_string()),
+                        }
+                    }
+                }
+            }
+            if let Some(why) = failed {
+                summary.failed.push((case.clone(), why));
                 progress(n + 1, total, case);
                 continue;
             }
@@ -478,10 +498,12 @@ impl Project {
                             label_sha256: label_sha,
                             fold: folds.as_ref().map(|f| f[case]),
                             sensitivity,
-                            modality: prev
-                                .map(|p| p.modality.clone())
-                                .filter(|m| !m.is_empty() && modality.is_empty())
-                                .unwrap_or(modality),
+                            // An image kept from before does not say; the record does.
+                            modality: if modality.is_empty() {
+                                prev.map(|p| p.modality.clone()).unwrap_or_default()
+                            } else {
+                                modality
+                            },
                         },
                     );
                 }

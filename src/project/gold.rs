@@ -247,17 +247,7 @@ impl Project {
         }
         let r = labels_for(&rv, Path::new("gold reference"), &rv.grid)?;
         let a = labels_for(&av, Path::new(&what), &av.grid)?;
-        let mut seen = [false; 256];
-        r.iter()
-            .chain(&a)
-            .for_each(|&v| seen[usize::from(v)] = true);
-        let labels: Vec<u8> = self
-            .schema
-            .labels
-            .iter()
-            .map(|l| l.value)
-            .filter(|&v| seen[usize::from(v)])
-            .collect();
+        let labels = self.schema_labels_in(&r, &a);
         let ortho = is_orthogonal(&rv.grid);
         let g = self.settings.gold.clone();
         let scores: Vec<GoldLabelScore> = compare_masks(&r, &a, &rv.grid, &labels, 1.0)

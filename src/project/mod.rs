@@ -774,6 +774,18 @@ impl Project {
         })
     }
 
+    /// The schema's label values present in `a` or `b` (what a comparison of two masks
+    /// covers), in schema order.
+    pub fn schema_labels_in(&self, a: &[u8], b: &[u8]) -> Vec<u8> {
+        let present = crate::qa::metrics::labels_present(a, b);
+        self.schema
+            .labels
+            .iter()
+            .map(|l| l.value)
+            .filter(|v| present.contains(v))
+            .collect()
+    }
+
     /// Checks a decoded mask against the schema: values outside it are refused.
     pub fn check_mask(&self, labels: &[u8], origin: &Path) -> Result<()> {
         let bad = self.schema.outside(labels);

@@ -398,7 +398,6 @@ impl Project {
                 by_case.entry(a.case.as_str()).or_default().push(a);
             }
         }
-        let label_values: Vec<u8> = self.schema.labels.iter().map(|l| l.value).collect();
         let mut pairs = Vec::new();
         let mut vs_others: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
         let mut by_label: BTreeMap<(String, u8), (Vec<f64>, Vec<f64>)> = BTreeMap::new();
@@ -418,12 +417,13 @@ impl Project {
                         .is_some_and(|&v| v != a.latest)
             };
             for a in list {
+                // Approved as first submitted: agreement 1 without looking at the mask.
+                if a.status == "approved" && !changed_in_review(a) {
+                    let e = first_vs_final.entry(a.annotator.clone()).or_default();
+                    e.0.push(1.0);
+                    e.1.push(0.0);
+                }
                 if list.len() < 2 && !changed_in_review(a) {
-                    if a.status == "approved" {
-                        let e = first_vs_final.entry(a.annotator.clone()).or_default();
-                        e.0.push(1.0);
-                        e.1.push(0.0);
-                    }
                     continue;
                 }
                 match self.mask_of(&a.case, &a.annotator, a.latest) {
@@ -431,21 +431,18 @@ impl Project {
                     Err(e) => notes.push(format!("case {case} by {}: {e}", a.annotator)),
                 }
             }
-            // First submission against the approved version.
+            // First submission against the approved version, where review changed it.
             for (a, g, m) in &maps {
-                if a.status != "approved" {
+                let Some(&first) = first_round_version
+                    .get(&a.id)
+                    .filter(|_| changed_in_review(a))
+                else {
                     continue;
-                }
+                };
                 let e = first_vs_final.entry(a.annotator.clone()).or_default();
-                let first = first_round_version.get(&a.id).copied().unwrap_or(a.latest);
-                if first == a.latest {
-                    e.0.push(1.0);
-                    e.1.push(0.0);
-                    continue;
-                }
                 if let Ok((g1, m1)) = self.mask_of(&a.case, &a.annotator, first) {
                     if same_grid(&g1, g) {
-                        let present = present_labels(&label_values, &[&m1, m]);
+                        let present = self.schema_labels_in(&m1, m);
                         for l in compare_masks(&m1, m, g, &present, 1.0) {
                             e.0.push(l.dice);
                             e.1.extend(l.hausdorff95_mm);
@@ -464,7 +461,7 @@ impl Project {
                         ));
                         continue;
                     }
-                    let present = present_labels(&label_values, &[ma, mb]);
+                    let present = self.schema_labels_in(ma, mb);
                     let ortho = is_orthogonal(ga);
                     skipped_hd |= !ortho;
                     let mut labels = BTreeMap::new();
@@ -663,21 +660,6 @@ impl Project {
         let labels = labels_for(&v, Path::new(&what), &v.grid)?;
         Ok((v.grid, labels))
     }
-}
-
-/// The schema's labels present in any of `maps`.
-fn present_labels(values: &[u8], maps: &[&[u8]]) -> Vec<u8> {
-    let mut seen = [false; 256];
-    for m in maps {
-        for &v in m.iter() {
-            seen[usize::from(v)] = true;
-        }
-    }
-    values
-        .iter()
-        .copied()
-        .filter(|&v| seen[usize::from(v)])
-        .collect()
 }
 
 /// `s` quoted for a POSIX shell when it needs it.
