@@ -18,6 +18,24 @@ pub struct Consensus {
     pub unanimous: u64,
 }
 
+/// The value most of `votes` are; None when two or more values tie for the most. `counts`
+/// is scratch space, left holding (value, votes) per distinct value.
+pub fn plurality(votes: impl Iterator<Item = u8>, counts: &mut Vec<(u8, u32)>) -> Option<u8> {
+    counts.clear();
+    for x in votes {
+        match counts.iter_mut().find(|(val, _)| *val == x) {
+            Some(e) => e.1 += 1,
+            None => counts.push((x, 1)),
+        }
+    }
+    let best = counts.iter().map(|e| e.1).max()?;
+    let mut winners = counts.iter().filter(|e| e.1 == best);
+    match (winners.next(), winners.next()) {
+        (Some(w), None) => Some(w.0),
+        _ => None,
+    }
+}
+
 /// Majority vote of `maps` (all the same length, at least two).
 pub fn majority_vote(maps: &[&[u8]]) -> Result<Consensus> {
     if maps.len() < 2 {
@@ -37,31 +55,15 @@ pub fn majority_vote(maps: &[&[u8]]) -> Result<Consensus> {
         .map(|(c, chunk)| {
             let mut ties = 0u64;
             let mut unanimous = 0u64;
-            let mut values: Vec<(u8, u32)> = Vec::with_capacity(maps.len());
+            let mut counts: Vec<(u8, u32)> = Vec::with_capacity(maps.len());
             for (o, v) in chunk.iter_mut().enumerate() {
                 let idx = c * CHUNK + o;
-                values.clear();
-                for m in maps {
-                    let x = m[idx];
-                    match values.iter_mut().find(|(val, _)| *val == x) {
-                        Some(e) => e.1 += 1,
-                        None => values.push((x, 1)),
-                    }
-                }
-                if values.len() == 1 {
-                    unanimous += 1;
-                    *v = values[0].0;
-                    continue;
-                }
-                let best = values.iter().map(|e| e.1).max().unwrap_or(0);
-                let mut winners = values.iter().filter(|e| e.1 == best);
-                match (winners.next(), winners.next()) {
-                    (Some(w), None) => *v = w.0,
-                    _ => {
-                        ties += 1;
-                        *v = 0;
-                    }
-                }
+                let won = plurality(maps.iter().map(|m| m[idx]), &mut counts);
+                unanimous += u64::from(counts.len() == 1);
+                *v = won.unwrap_or_else(|| {
+                    ties += 1;
+                    0
+                });
             }
             (ties, unanimous)
         })

@@ -22,6 +22,7 @@
 //! leaves tied voxels out of the start. Both only move where EM starts and how it rounds,
 //! not the fixed point it reaches.
 
+use super::consensus::plurality;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -143,21 +144,9 @@ fn histogram(maps: &[&[u8]]) -> Tuples {
     all
 }
 
-/// Plurality vote of one tuple; `None` on a tie.
+/// Plurality vote of one tuple (`qa::consensus`'s vote); `None` on a tie.
 fn vote(tuple: &[u8]) -> Option<u8> {
-    let mut counts: Vec<(u8, u32)> = Vec::with_capacity(tuple.len());
-    for &x in tuple {
-        match counts.iter_mut().find(|e| e.0 == x) {
-            Some(e) => e.1 += 1,
-            None => counts.push((x, 1)),
-        }
-    }
-    let best = counts.iter().map(|e| e.1).max()?;
-    let mut winners = counts.iter().filter(|e| e.1 == best);
-    match (winners.next(), winners.next()) {
-        (Some(w), None) => Some(w.0),
-        _ => None,
-    }
+    plurality(tuple.iter().copied(), &mut Vec::with_capacity(tuple.len()))
 }
 
 /// The winning label of normalised-or-not weights, ITK's way: strictly largest; a tie with
