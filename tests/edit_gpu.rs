@@ -105,6 +105,13 @@ fn span_ops_gpu_equal_cpu_on_real_mri_with_atlas() {
     run_all(&ctx, &vol, labels, &[7]);
 }
 
+/// The CT phantom on an odd-sized grid (partial packed texels), int16.
+fn odd_phantom() -> Volume {
+    Phantom::new([45, 38, 27])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .volume()
+}
+
 #[test]
 fn dilate_and_erode_gpu_equal_cpu() {
     use voxmark::edit::apply_op_cpu;
@@ -489,5 +496,78 @@ fn islands_gpu_with_tens_of_thousands_of_components() {
             *s.labels().unwrap_or_else(|e| panic!("{e}")) == *cpu,
             "conn {conn}"
         );
+    }
+}
+
+/// Fill between slices on the GPU equals its CPU twin along every view axis, on an odd-sized
+/// grid (partial texels), with a locked label and both editable policies; the fill is real
+/// (hundreds of voxels) and the key slices are untouched.
+#[test]
+fn interpolate_gpu_equals_cpu_along_every_axis() {
+    use voxmark::edit::store::{execute_cpu, GpuEdit};
+    let Some(ctx) = common::gpu() else { return };
+    let ph = odd_phantom();
+    let VoxelData::I16(v) = &ph.data else {
+        panic!("int16")
+    };
+    let d = ph.grid.dims;
+    let mut lk = [false; 256];
+    lk[9] = true;
+    let env = EditEnv {
+        image: &ph,
+        locked: lk,
+    };
+    for (axis, editable) in [
+        ("axial", "everywhere"),
+        ("coronal", "empty_only"),
+        ("sagittal", "everywhere"),
+    ] {
+        let ops = parse_ops(
+            &format!(
+                r#"[{{"op":"interpolate","label":1,"axis":"{axis}","editable":"{editable}"}}]"#
+            ),
+            std::path::Path::new("ops.json"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let program = lower(&env, &ops[0])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_program()
+            .unwrap_or_else(|| panic!("interpolate writes voxels"));
+        let Program::Interpolate(req) = &program else {
+            panic!("lowers to interpolate")
+        };
+        // Vessels and bone (label 1) on every 5th slice along the axis; label 2 the body
+        // (soft tissue when the fill may only go into empty voxels); locked voxels (9).
+        let body = if editable == "empty_only" { 0 } else { -500 };
+        let start: Vec<u8> = v
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let c = [i % d[0], (i / d[0]) % d[1], i / (d[0] * d[1])];
+                if i % 97 == 0 {
+                    9
+                } else if x > 200 && c[req.n] % 5 == 1 {
+                    1
+                } else if x > body && x <= 200 {
+                    2
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let mut cpu = start.clone();
+        let c = execute_cpu(&ph, &mut cpu, &program).unwrap_or_else(|e| panic!("{e}"));
+        let gpu = GpuEdit::new(&ctx, &ph, &start).unwrap_or_else(|e| panic!("{e}"));
+        let g = gpu.run(&ph, &program).unwrap_or_else(|e| panic!("{e}"));
+        let got = gpu.labels.download(&ctx).unwrap_or_else(|e| panic!("{e}"));
+        assert!(c > 300, "{axis}: the fill changed only {c} voxels");
+        assert_eq!(g, c, "{axis}: changed counts");
+        assert!(got == cpu, "{axis}: GPU and CPU labels differ");
+        for (i, (&a, &b)) in start.iter().zip(&cpu).enumerate() {
+            let c = [i % d[0], (i / d[0]) % d[1], i / (d[0] * d[1])];
+            if c[req.n] % 5 == 1 || a == 9 || (editable == "empty_only" && a != 0) {
+                assert_eq!(a, b, "{axis}: voxel {c:?} must not change");
+            }
+        }
     }
 }

@@ -18,6 +18,7 @@ use super::ops::{EditOp, Editable, Shape, Stroke};
 use crate::error::{Error, Result};
 use crate::geometry::view::{ViewGeometry, ViewKind};
 use crate::kernels::commit_mask::CommitMaskParams;
+use crate::kernels::interpolate::InterpolateRequest;
 use crate::kernels::islands::IslandRule;
 use crate::kernels::morphology::{ball_offsets, MorphologyMode, MorphologyParams};
 use crate::kernels::region_grow::{Connectivity, GrowRequest, RegionGrowParams};
@@ -143,6 +144,8 @@ pub enum Program {
         params: MorphologyParams,
         offsets: Vec<[i32; 4]>,
     },
+    /// Fill between the key slices of a label (planned from the labels when it runs).
+    Interpolate(InterpolateRequest),
     /// Remove the components of a label that `rule` rejects (cleared to 0 by `commit`).
     Islands {
         label: u8,
@@ -336,6 +339,28 @@ pub fn lower(env: &EditEnv, op: &EditOp) -> Result<Lowered> {
                     rule,
                     commit: CommitMaskParams::new(dims_u32(env), 0, &env.locked),
                 },
+            )
+        }
+        EditOp::Interpolate {
+            label,
+            axis,
+            editable,
+        } => {
+            env.require_unlocked(op, *label)?;
+            let (u, v, n) = env.plane_axes(*axis)?;
+            let mut blocked = env.allowed_labels(*editable).map(|a| !a);
+            blocked[usize::from(*label)] = false;
+            voxels(
+                Some(env.whole()),
+                Program::Interpolate(InterpolateRequest {
+                    dims: env.dims(),
+                    spacing_mm: env.image.grid.spacing_mm(),
+                    label: *label,
+                    n,
+                    u,
+                    v,
+                    blocked,
+                }),
             )
         }
         EditOp::SetLabel {

@@ -10,12 +10,20 @@
 //! {"op": "polygon", "plane": "coronal", "slice": 60, "points": [[10, 5], [40, 5], [25, 30]], "label": 3}
 //! {"op": "threshold", "range": [200, 500], "label": 4, "roi": [0, 0, 0, 99, 99, 99]}
 //! {"op": "islands", "label": 1, "keep_largest": true}
+//! {"op": "interpolate", "label": 1, "axis": "axial"}
 //! {"op": "set_label", "value": 2, "name": "liver", "locked": true}
 //! {"op": "undo"}
 //! ```
 //! Polygon points are 2D in the plane's (u, v) voxel axes as the view shows them
 //! (`geometry::view`: axial u = R/L axis, v = A/P axis; coronal u = R/L, v = S/I; sagittal
 //! u = A/P, v = S/I), in voxel coordinates of those axes.
+//!
+//! `interpolate` (fill between slices) fills, for `label`, every slice along the normal voxel
+//! axis of the `axis` view that holds none of it and lies between two slices that hold some
+//! ("key slices"); key slices and slices outside the first..last key slice never change. Shapes
+//! are interpolated from their signed distance maps, aligned by centroid, with overlapping or
+//! nearby components put in correspondence (splits, merges, moving regions): the method is
+//! written out in `kernels::interpolate`. `editable` applies as for painting.
 
 use crate::error::{Error, Result};
 use crate::geometry::view::ViewKind;
@@ -124,6 +132,14 @@ pub enum EditOp {
         label: u8,
         radius_mm: f64,
     },
+    /// Fill between slices: the empty slices of `label` between two slices that hold it,
+    /// along the normal of the `axis` view (`kernels::interpolate`).
+    Interpolate {
+        label: u8,
+        axis: ViewKind,
+        #[serde(default)]
+        editable: Editable,
+    },
     SetLabel {
         value: u8,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,6 +173,7 @@ impl EditOp {
             EditOp::MergeLabels { .. } => "merge_labels",
             EditOp::Dilate { .. } => "dilate",
             EditOp::Erode { .. } => "erode",
+            EditOp::Interpolate { .. } => "interpolate",
             EditOp::SetLabel { .. } => "set_label",
             EditOp::Undo => "undo",
             EditOp::Redo => "redo",
@@ -258,6 +275,7 @@ impl EditOp {
                 }
                 Ok(())
             }
+            EditOp::Interpolate { label, .. } if *label == 0 => bad("needs label 1..=255".into()),
             EditOp::MergeLabels { into, .. } if *into == 0 => {
                 bad("merge into label 0: use clear_label".into())
             }

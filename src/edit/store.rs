@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::gpu::GpuContext;
 use crate::kernels::commit_mask::{commit_mask_cpu, CommitMaskKernel};
+use crate::kernels::interpolate::{interpolate_cpu, interpolate_plan, InterpolateKernel};
 use crate::kernels::islands::{islands_cpu, Islands};
 use crate::kernels::label_stats::LabelStatsKernel;
 use crate::kernels::morphology::{morphology_cpu, MorphologyKernel};
@@ -89,6 +90,7 @@ pub fn execute_cpu(image: &Volume, labels: &mut [u8], program: &Program) -> Resu
             commit_mask_cpu(commit, &mask, labels)
         }
         Program::Morphology { params, offsets } => morphology_cpu(params, offsets, labels),
+        Program::Interpolate(req) => interpolate_cpu(&interpolate_plan(req, labels)?, labels),
         Program::Islands {
             label,
             connectivity,
@@ -120,6 +122,8 @@ pub struct GpuEdit<'a> {
     islands: std::cell::OnceCell<Result<RegionGrowKernel>>,
     /// Per-label statistics (built on first use; the shell refreshes them after each edit).
     stats: std::cell::OnceCell<Result<LabelStatsKernel>>,
+    /// Fill between slices (built on first use).
+    interpolate: std::cell::OnceCell<Result<InterpolateKernel>>,
 }
 
 impl<'a> GpuEdit<'a> {
@@ -136,6 +140,7 @@ impl<'a> GpuEdit<'a> {
             commit: CommitMaskKernel::new(ctx)?,
             islands: std::cell::OnceCell::new(),
             stats: std::cell::OnceCell::new(),
+            interpolate: std::cell::OnceCell::new(),
         })
     }
 
@@ -174,6 +179,18 @@ impl<'a> GpuEdit<'a> {
             }
             Program::Morphology { params, offsets } => {
                 self.morphology.run(ctx, params, offsets, &self.labels)
+            }
+            Program::Interpolate(req) => {
+                // The plan needs the key slices: read the labels back (the per-voxel work,
+                // every gap voxel, runs on the GPU).
+                let host = self.labels.download(ctx)?;
+                let plan = interpolate_plan(req, &host)?;
+                let k = self
+                    .interpolate
+                    .get_or_init(|| InterpolateKernel::new(ctx))
+                    .as_ref()
+                    .map_err(Error::again)?;
+                k.run(ctx, &plan, &self.labels)
             }
             Program::Islands {
                 label,

@@ -24,6 +24,8 @@ pub const MPR: &str = include_str!("../../shaders/mpr.wgsl");
 pub const RAYCAST: &str = include_str!("../../shaders/raycast.wgsl");
 /// `shaders/label_stats.wgsl`.
 pub const LABEL_STATS: &str = include_str!("../../shaders/label_stats.wgsl");
+/// `shaders/interpolate.wgsl`.
+pub const INTERPOLATE: &str = include_str!("../../shaders/interpolate.wgsl");
 /// `shaders/bricks.wgsl`.
 pub const BRICKS: &str = include_str!("../../shaders/bricks.wgsl");
 
@@ -45,6 +47,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("raycast.wgsl", RAYCAST),
     ("bricks.wgsl", BRICKS),
     ("label_stats.wgsl", LABEL_STATS),
+    ("interpolate.wgsl", INTERPOLATE),
 ];
 
 /// Expands includes and the sample type.

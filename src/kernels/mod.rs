@@ -8,6 +8,7 @@
 pub mod bricks;
 pub mod commit_mask;
 pub mod histogram;
+pub mod interpolate;
 pub mod islands;
 pub mod label_stats;
 pub mod morphology;
