@@ -560,3 +560,89 @@ fn opening_another_image_with_unsaved_edits_asks_then_saves_first() {
         _ => panic!("labels are u8"),
     }
 }
+
+/// Fill between slices as a user does it: two key slices painted with the brush, the
+/// preview started, a third key slice painted while it is on (the preview follows, cyan,
+/// without editing), Enter commits exactly the engine's `interpolate` op.
+#[test]
+fn fill_between_slices_preview_follows_new_key_slices_and_enter_commits_the_reference() {
+    use voxmark::edit::session::GrowPreview;
+    let Some(gpu) = gpu() else { return };
+    let dir = common::tempdir();
+    let (path, vol) = phantom_file(dir.path());
+    let mut h = open(gpu, &path);
+    ok(h.key(Key::B, Modifiers::NONE));
+    if let Some(d) = &mut h.shell.doc {
+        d.state.brush.radius_mm = 6.0;
+        d.state.brush.shape = Shape::Disc;
+    }
+    let c = center(&h, 0);
+    let slice = |h: &Headless| h.shell.doc.as_ref().map_or(0, |d| d.state.panes[0].slice);
+    let mut keys = Vec::new();
+    let key_slice = |h: &mut Headless, at: Pos2, keys: &mut Vec<usize>| {
+        ok(h.click(at));
+        keys.push(slice(h));
+        ok(h.move_to(c));
+        for _ in 0..6 {
+            ok(h.key(Key::ArrowUp, Modifiers::NONE));
+        }
+    };
+    ok(h.move_to(c));
+    key_slice(&mut h, c, &mut keys);
+    key_slice(&mut h, c + egui::vec2(8.0, 4.0), &mut keys);
+    h.shell.start_fill_between(ViewKind::Axial);
+    ok(h.idle(1));
+    let preview = |h: &Headless| -> Vec<u8> {
+        match h.shell.doc.as_ref().and_then(|d| d.state.grow_pending()) {
+            Some(GrowPreview::Gpu(m)) => ok(m.download(gpu)),
+            Some(GrowPreview::Host { mask, .. }) => mask.clone(),
+            None => panic!("no preview: {}", h.shell.status),
+        }
+    };
+    let d = vol.grid.dims;
+    let plane = d[0] * d[1];
+    let filled_slices = |m: &[u8]| -> Vec<usize> {
+        (0..d[2])
+            .filter(|&z| m[z * plane..(z + 1) * plane].iter().any(|&x| x != 0))
+            .collect()
+    };
+    assert_eq!(
+        filled_slices(&preview(&h)),
+        (keys[0] + 1..keys[1]).collect::<Vec<_>>(),
+        "the preview fills the slices between the key slices: {}",
+        h.shell.status
+    );
+    // A third key slice: the preview follows on the next frame; the labels hold only strokes.
+    key_slice(&mut h, c + egui::vec2(-6.0, 8.0), &mut keys);
+    ok(h.idle(1));
+    assert_eq!(
+        filled_slices(&preview(&h)),
+        (keys[0] + 1..keys[2])
+            .filter(|z| *z != keys[1])
+            .collect::<Vec<_>>()
+    );
+    let strokes = labels(&h);
+    assert_eq!(filled_slices(&strokes), keys, "the preview does not edit");
+    ok(h.key(Key::Enter, Modifiers::NONE));
+    let op = EditOp::Interpolate {
+        label: 1,
+        axis: ViewKind::Axial,
+        editable: Editable::Everywhere,
+    };
+    let got = labels(&h);
+    assert_eq!(
+        got,
+        reference(&vol, &strokes, &op),
+        "Enter == the interpolate op"
+    );
+    assert_eq!(filled_slices(&got), (keys[0]..=keys[2]).collect::<Vec<_>>());
+    assert!(
+        h.shell.status.contains("interpolate accepted"),
+        "{}",
+        h.shell.status
+    );
+    assert!(
+        !h.shell.tools.fill_between,
+        "fill between slices stops on Enter"
+    );
+}

@@ -520,6 +520,31 @@ impl Shell {
         self.handle(fb);
     }
 
+    /// Fill between slices is on and the labels changed: the preview follows.
+    pub fn refresh_fill_between(&mut self) {
+        let mut fb = Feedback::default();
+        if let Some(d) = &mut self.doc {
+            match self.tools.refresh_fill_between(&mut d.state) {
+                Ok(None) => {}
+                r => fb.outcome("fill between slices", r.map(Option::flatten)),
+            }
+        }
+        self.handle(fb);
+    }
+
+    /// Starts fill between slices of the active label along `axis` (preview; Enter accepts).
+    pub fn start_fill_between(&mut self, axis: crate::geometry::view::ViewKind) {
+        self.tools.fill_axis = axis;
+        let mut fb = Feedback::default();
+        if let Some(d) = &mut self.doc {
+            fb.outcome(
+                "fill between slices",
+                self.tools.start_fill_between(&mut d.state),
+            );
+        }
+        self.handle(fb);
+    }
+
     /// ITK ConfidenceConnected range (mean ± 2.5 σ around the seeds, one re-estimate).
     pub fn auto_grow_range(&mut self) {
         let mut fb = Feedback::default();
@@ -829,6 +854,7 @@ impl Shell {
         self.handle_drops(&ctx);
         self.handle_close(&ctx);
         self.shortcuts(&ctx);
+        self.refresh_fill_between();
 
         egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));

@@ -49,7 +49,7 @@ pub struct AppState<'a> {
     stroke: Option<(usize, Vec<[f64; 3]>, bool)>,
     /// Edits since the last save.
     pub dirty: bool,
-    /// A grow waiting for Accept / Cancel: the op and its preview mask.
+    /// A grow or fill between slices waiting for Accept / Cancel: the op and its preview.
     grow: Option<(EditOp, GrowPreview)>,
     /// Counts label changes (ops, undo/redo, previews): views redraw when it moves.
     pub version: u64,
@@ -266,10 +266,10 @@ impl<'a> AppState<'a> {
         self.grow_preview_op(op)
     }
 
-    /// Shows the preview of a grow op (any seeds, range, connectivity), replacing any
-    /// earlier one, without changing the labels.
+    /// Shows the preview of a grow op (any seeds, range, connectivity) or a fill between
+    /// slices, replacing any earlier one, without changing the labels.
     pub fn grow_preview_op(&mut self, op: EditOp) -> Result<&GrowPreview> {
-        let preview = self.session.grow_preview(&op)?;
+        let preview = self.session.preview(&op)?;
         self.version += 1;
         Ok(&self.grow.insert((op, preview)).1)
     }
@@ -279,7 +279,12 @@ impl<'a> AppState<'a> {
         self.grow.as_ref().map(|g| &g.1)
     }
 
-    /// Accept: the previewed grow becomes a journaled, undoable op.
+    /// The previewed op, if one is waiting.
+    pub fn pending_op(&self) -> Option<&EditOp> {
+        self.grow.as_ref().map(|g| &g.0)
+    }
+
+    /// Accept: the previewed grow (or fill) becomes a journaled, undoable op.
     pub fn accept_grow(&mut self) -> Result<Option<OpReport>> {
         match self.grow.take() {
             Some((op, _)) => self.apply(&op).map(Some),

@@ -10,6 +10,7 @@ use crate::edit::ops::{EditOp, Editable};
 use crate::edit::session::GrowPreview;
 use crate::error::Result;
 use crate::geometry::camera::Camera;
+use crate::geometry::view::ViewKind;
 use crate::gpu::GpuContext;
 use crate::kernels::raycast::RenderMode;
 use crate::kernels::transfer::TfPreset;
@@ -192,6 +193,13 @@ pub struct ToolState {
     pub threshold: [f64; 2],
     /// Dilate / erode radius.
     pub morph_radius_mm: f64,
+    /// The view axis fill between slices runs along.
+    pub fill_axis: ViewKind,
+    /// Fill between slices is previewing: the preview follows the key slices as they are
+    /// drawn, until Enter accepts or Esc cancels.
+    pub fill_between: bool,
+    /// What the current fill preview was made from: (labels version, label, write rule).
+    fill_made_from: Option<(u64, u8, Editable)>,
 }
 
 impl Default for ToolState {
@@ -205,6 +213,9 @@ impl Default for ToolState {
             islands_min_voxels: 100,
             threshold: [0.0, 0.0],
             morph_radius_mm: 1.0,
+            fill_axis: ViewKind::Axial,
+            fill_between: false,
+            fill_made_from: None,
         }
     }
 }
@@ -331,21 +342,75 @@ impl ToolState {
         ))
     }
 
-    /// Enter on a grow preview: the grow becomes a journaled op; the seeds are cleared (also
-    /// when it fails). Returns the status line.
+    /// Enter on a grow or fill-between-slices preview: it becomes a journaled op; the seeds
+    /// are cleared and fill between slices stops (also when it fails). Returns the status
+    /// line.
     pub fn accept_grow(&mut self, st: &mut AppState) -> Result<Option<String>> {
+        let name = st.pending_op().map_or("grow", |op| op.name());
         let r = st.accept_grow();
         self.grow.seeds.clear();
-        Ok(r?.map(|rep| format!("grow accepted: {} voxels changed", rep.changed_voxels)))
+        self.stop_fill_between();
+        Ok(r?.map(|rep| format!("{name} accepted: {} voxels changed", rep.changed_voxels)))
     }
 
-    /// Esc: the grow preview, its seeds and the polygon in progress are dropped.
+    /// Esc: the grow or fill preview, the seeds and the polygon in progress are dropped.
     pub fn cancel(&mut self, st: Option<&mut AppState>) {
         if let Some(st) = st {
             st.cancel_grow();
         }
         self.grow.seeds.clear();
         self.polygon = None;
+        self.stop_fill_between();
+    }
+
+    fn stop_fill_between(&mut self) {
+        self.fill_between = false;
+        self.fill_made_from = None;
+    }
+
+    /// Starts fill between slices of the active label along `fill_axis`: the preview (cyan)
+    /// shows the interpolated slices and follows further key slices as they are drawn.
+    /// Returns the status line.
+    pub fn start_fill_between(&mut self, st: &mut AppState) -> Result<Option<String>> {
+        self.grow.seeds.clear();
+        self.fill_between = true;
+        self.fill_made_from = None;
+        self.refresh_fill_between(st).map(|s| s.flatten())
+    }
+
+    /// While fill between slices is on: remakes the preview when the labels, the active
+    /// label or the write rule changed since it was made (None: nothing to do). A label with
+    /// nothing to fill yet is a status line saying what to draw, not an error.
+    pub fn refresh_fill_between(&mut self, st: &mut AppState) -> Result<Option<Option<String>>> {
+        let key = (st.labels_version, st.brush.label, st.brush.editable);
+        if !self.fill_between || self.fill_made_from == Some(key) {
+            return Ok(None);
+        }
+        self.fill_made_from = Some(key);
+        let op = EditOp::Interpolate {
+            label: st.brush.label,
+            axis: self.fill_axis,
+            editable: st.brush.editable,
+        };
+        let axis = format!("{:?}", self.fill_axis).to_lowercase();
+        match st.grow_preview_op(op) {
+            Ok(p) => {
+                let voxels = match p {
+                    GrowPreview::Host { voxels, .. } => format!("{voxels} voxels, "),
+                    GrowPreview::Gpu(_) => String::new(),
+                };
+                Ok(Some(Some(format!(
+                    "fill between slices ({axis}, label {}): preview {voxels}follows the key \
+                     slices you draw — Enter accepts, Esc cancels",
+                    st.brush.label
+                ))))
+            }
+            Err(crate::error::Error::Invalid(m)) if m.starts_with("fill between slices") => {
+                st.cancel_grow();
+                Ok(Some(Some(m)))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The polygon tool's click at voxel `v` in pane `pane` on `slice`: a vertex of the draft

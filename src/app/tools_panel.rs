@@ -8,6 +8,7 @@ use super::component::Feedback;
 use super::document::Document;
 use super::tools::{Cleanup, Tool, ToolState, WINDOW_PRESETS};
 use crate::edit::ops::{Editable, Shape};
+use crate::geometry::view::ViewKind;
 use crate::gpu::GpuContext;
 use eframe::egui;
 
@@ -70,6 +71,21 @@ impl ToolsPanel {
         if ui.button("Clear the label").clicked() {
             run = Some(Cleanup::Clear);
         }
+        ui.separator();
+        ui.menu_button("Fill between slices", |ui| {
+            for k in [ViewKind::Axial, ViewKind::Coronal, ViewKind::Sagittal] {
+                if ui
+                    .button(format!("{k:?} (preview)").to_lowercase())
+                    .clicked()
+                {
+                    tools.fill_axis = k;
+                    fb.outcome(
+                        "fill between slices",
+                        tools.start_fill_between(&mut doc.state),
+                    );
+                }
+            }
+        });
         if let Some(kind) = run {
             fb.apply(&mut doc.state, &tools.cleanup_op(kind, label, editable));
         }
@@ -134,6 +150,8 @@ impl ToolsPanel {
         window_ui(ui, doc);
         ui.separator();
         grow_ui(ui, gpu, tools, doc, fb);
+        ui.separator();
+        fill_between_ui(ui, tools, doc, fb);
         if let Some(r) = &tools.ruler {
             ui.separator();
             ui.label(format!("Ruler: {:.2} mm", r.length_mm(&doc.image().grid)));
@@ -219,6 +237,49 @@ fn grow_ui(
         }
     });
     ui.label(format!("{} seed(s)", tools.grow.seeds.len()));
+}
+
+/// Fill between slices: the axis, start (preview), accept and cancel.
+fn fill_between_ui(
+    ui: &mut egui::Ui,
+    tools: &mut ToolState,
+    doc: &mut Document,
+    fb: &mut Feedback,
+) {
+    ui.label("Fill between slices");
+    let before = tools.fill_axis;
+    ui.horizontal(|ui| {
+        for k in [ViewKind::Axial, ViewKind::Coronal, ViewKind::Sagittal] {
+            ui.radio_value(&mut tools.fill_axis, k, format!("{k:?}").to_lowercase());
+        }
+    });
+    let restart = tools.fill_between && tools.fill_axis != before;
+    ui.horizontal(|ui| {
+        if ui.button("Preview").clicked() || restart {
+            fb.outcome(
+                "fill between slices",
+                tools.start_fill_between(&mut doc.state),
+            );
+        }
+        let pending = tools.fill_between && doc.state.grow_pending().is_some();
+        if ui
+            .add_enabled(pending, egui::Button::new("Accept (Enter)"))
+            .clicked()
+        {
+            fb.outcome("fill between slices", tools.accept_grow(&mut doc.state));
+        }
+        if ui
+            .add_enabled(tools.fill_between, egui::Button::new("Cancel (Esc)"))
+            .clicked()
+        {
+            tools.cancel(Some(&mut doc.state));
+        }
+    });
+    ui.label(if tools.fill_between {
+        "Draw key slices of the active label: the preview follows."
+    } else {
+        "Draw the active label every few slices, then Preview."
+    });
 }
 
 impl ToolsPanel {

@@ -19,6 +19,9 @@ use super::undo::{Snapshot, UndoStack};
 use crate::error::{Error, Result};
 use crate::gpu::residency::PackedU8Volume;
 use crate::gpu::GpuContext;
+use crate::kernels::interpolate::{
+    interpolate_cpu, interpolate_plan, InterpolatePlan, InterpolateRequest,
+};
 use crate::kernels::label_stats::{label_stats_cpu, LabelStats};
 use crate::kernels::region_grow::region_grow_cpu;
 use crate::volume::Volume;
@@ -37,7 +40,29 @@ pub struct OpReport {
     pub step: Option<String>,
 }
 
-/// A grow result shown before it is accepted.
+/// Why fill between slices has nothing to fill: what the user must draw.
+fn no_gap_message(req: &InterpolateRequest, plan: &InterpolatePlan) -> String {
+    let axis = ["i", "j", "k"][req.n];
+    match plan.key_slices.len() {
+        0 => format!(
+            "fill between slices: label {} is on no slice — draw it on two or more slices \
+             with empty slices between",
+            req.label
+        ),
+        1 => format!(
+            "fill between slices: label {} is only on slice {} (voxel axis {axis}) — draw it \
+             on another slice too, with empty slices between",
+            req.label, plan.key_slices[0]
+        ),
+        _ => format!(
+            "fill between slices: label {} is on slices {:?} (voxel axis {axis}) with no empty \
+             slice between them — nothing to fill",
+            req.label, plan.key_slices
+        ),
+    }
+}
+
+/// A grow (or fill-between-slices) result shown before it is accepted.
 pub enum GrowPreview {
     Gpu(PackedU8Volume),
     Host { mask: Vec<u8>, voxels: u64 },
@@ -160,32 +185,55 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// The region a `grow` op would add, without changing the labels (the preview layer):
-    /// a packed mask on the GPU, or u8 (label value on grown voxels) with its voxel count on
-    /// the host.
-    pub fn grow_preview(&self, op: &EditOp) -> Result<GrowPreview> {
+    /// The region a `grow` or `interpolate` op would add, without changing the labels (the
+    /// preview layer): a packed mask on the GPU, or u8 (label value on previewed voxels) with
+    /// its voxel count on the host. A fill-between-slices preview shows the interpolated
+    /// shape; locked voxels inside it keep their label when the op is applied.
+    pub fn preview(&self, op: &EditOp) -> Result<GrowPreview> {
         let env = EditEnv {
             image: &self.image,
             locked: self.locked(),
         };
-        let Lowered::Voxels {
-            program: Program::Grow { params, seeds, .. },
-            ..
-        } = lower(&env, op)?
-        else {
-            return Err(Error::invalid("grow_preview needs a grow op"));
-        };
-        Ok(match &self.labels {
-            Labels::Gpu(g) => GrowPreview::Gpu(
-                g.grow_kernel()
-                    .run(g.ctx, &params, &seeds, &g.image, None)?,
-            ),
-            Labels::Host(_) => {
-                let mask = region_grow_cpu(&params, &self.image.data, &seeds);
-                let voxels = mask.iter().filter(|&&m| m != 0).count() as u64;
-                GrowPreview::Host { mask, voxels }
+        match lower(&env, op)? {
+            Lowered::Voxels {
+                program: Program::Grow { params, seeds, .. },
+                ..
+            } => Ok(match &self.labels {
+                Labels::Gpu(g) => GrowPreview::Gpu(
+                    g.grow_kernel()
+                        .run(g.ctx, &params, &seeds, &g.image, None)?,
+                ),
+                Labels::Host(_) => {
+                    let mask = region_grow_cpu(&params, &self.image.data, &seeds);
+                    let voxels = mask.iter().filter(|&&m| m != 0).count() as u64;
+                    GrowPreview::Host { mask, voxels }
+                }
+            }),
+            Lowered::Voxels {
+                program: Program::Interpolate(req),
+                ..
+            } => {
+                let mut plan = interpolate_plan(&req, &self.labels()?)?;
+                if plan.tasks.is_empty() {
+                    return Err(Error::invalid(no_gap_message(&req, &plan)));
+                }
+                // Evaluated on empty labels: every voxel of the interpolated shape shows.
+                plan.params.blocked = [0; 8];
+                Ok(match &self.labels {
+                    Labels::Gpu(g) => {
+                        let mask = PackedU8Volume::zeros(g.ctx, self.image.grid.dims)?;
+                        g.interpolate_kernel()?.run(g.ctx, &plan, &mask)?;
+                        GrowPreview::Gpu(mask)
+                    }
+                    Labels::Host(_) => {
+                        let mut mask = vec![0u8; self.image.grid.voxel_count()];
+                        let voxels = interpolate_cpu(&plan, &mut mask);
+                        GrowPreview::Host { mask, voxels }
+                    }
+                })
             }
-        })
+            _ => Err(Error::invalid("a preview needs a grow or interpolate op")),
+        }
     }
 
     /// The GPU half (resident image and labels), when the labels live on the GPU.

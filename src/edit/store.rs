@@ -157,6 +157,14 @@ impl<'a> GpuEdit<'a> {
             .map_err(Error::again)
     }
 
+    /// The fill-between-slices kernel (compiled once per session).
+    pub fn interpolate_kernel(&self) -> Result<&InterpolateKernel> {
+        self.interpolate
+            .get_or_init(|| InterpolateKernel::new(self.ctx))
+            .as_ref()
+            .map_err(Error::again)
+    }
+
     fn islands_kernel(&self) -> Result<&RegionGrowKernel> {
         self.islands
             .get_or_init(|| RegionGrowKernel::new(self.ctx, DType::U8))
@@ -185,12 +193,7 @@ impl<'a> GpuEdit<'a> {
                 // every gap voxel, runs on the GPU).
                 let host = self.labels.download(ctx)?;
                 let plan = interpolate_plan(req, &host)?;
-                let k = self
-                    .interpolate
-                    .get_or_init(|| InterpolateKernel::new(ctx))
-                    .as_ref()
-                    .map_err(Error::again)?;
-                k.run(ctx, &plan, &self.labels)
+                self.interpolate_kernel()?.run(ctx, &plan, &self.labels)
             }
             Program::Islands {
                 label,
