@@ -3,13 +3,16 @@
 
 use super::{time_runs, BenchBackend, BenchOp, Row};
 use crate::edit::ops::{EditOp, Editable, Shape, Stroke};
-use crate::edit::session::Session;
+use crate::edit::session::{GpuEdit, Session};
+use crate::edit::store::execute_cpu;
+use crate::edit::{lower, EditEnv, Program};
 use crate::error::{Error, Result};
 use crate::geometry::camera::Camera;
 use crate::geometry::view::{ViewGeometry, ViewKind};
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::gpu::GpuContext;
 use crate::io::{load_volume, LoadOptions};
+use crate::kernels::interpolate::interpolate_plan;
 use crate::kernels::mpr::{LabelStyle, MprKernel};
 use crate::kernels::raycast::RenderMode;
 use crate::kernels::region_grow::{
@@ -385,6 +388,107 @@ fn session_cases(
     Ok(rows)
 }
 
+/// A liver-size label: an ellipsoid (semi-axes 20 %, 15 %, 30 % of the grid, 75 × 55 ×
+/// 45 mm on a 512×512×300 CT of 0.75 × 0.75 × 1.5 mm) drawn on every 5th axial slice, and
+/// the `interpolate` op that fills it; the JSON params let peers rebuild the same mask.
+fn liver_keys(vol: &Volume) -> Result<(Vec<u8>, EditOp, serde_json::Value)> {
+    let d = vol.grid.dims;
+    let (_, _, n) = ViewGeometry::new(&vol.grid, ViewKind::Axial, Some(0), Some([1, 1]))
+        .map(|g| (g.axis_u, g.axis_v, g.axis_n))?;
+    let c = [0.55, 0.45, 0.5];
+    let centre = [c[0] * d[0] as f64, c[1] * d[1] as f64, c[2] * d[2] as f64];
+    let semi = [0.2 * d[0] as f64, 0.15 * d[1] as f64, 0.3 * d[2] as f64];
+    let first = (centre[n] - semi[n]).ceil().max(0.0) as usize;
+    let mut labels = vec![0u8; vol.grid.voxel_count()];
+    for z in 0..d[2] {
+        for y in 0..d[1] {
+            for x in 0..d[0] {
+                let p = [x, y, z];
+                if p[n] < first || (p[n] - first) % 5 != 0 {
+                    continue;
+                }
+                let q: f64 = (0..3)
+                    .map(|a| ((p[a] as f64 - centre[a]) / semi[a]).powi(2))
+                    .sum();
+                if q <= 1.0 {
+                    labels[x + d[0] * (y + d[1] * z)] = 1;
+                }
+            }
+        }
+    }
+    let op = EditOp::Interpolate {
+        label: 1,
+        axis: ViewKind::Axial,
+        editable: Editable::Everywhere,
+    };
+    let params = serde_json::json!({
+        "ellipsoid": {"centre": centre, "semi_axes": semi},
+        "every": 5, "first": first, "axis": n,
+        "op": serde_json::to_value(&op).unwrap_or_default(),
+    });
+    Ok((labels, op, params))
+}
+
+/// Fill between slices: the host plan, then the whole op (plan + fill) on one path.
+fn interpolate_rows(
+    inp: &Inputs,
+    mut fill: impl FnMut(&[u8], &Program) -> Result<(u64, f64)>,
+    mut row: impl FnMut(&str, u64, &[f64], String) -> Row,
+) -> Result<Vec<Row>> {
+    let vol = inp.vol;
+    let (keys, op, params) = liver_keys(vol)?;
+    let env = EditEnv {
+        image: vol,
+        locked: [false; 256],
+    };
+    let program = lower(&env, &op)?
+        .into_program()
+        .ok_or_else(|| Error::invalid("interpolate lowers to voxel writes"))?;
+    let Program::Interpolate(req) = &program else {
+        return Err(Error::invalid("interpolate lowers to a fill plan"));
+    };
+    let n = vol.grid.voxel_count() as u64;
+    let plan_t = time_runs(inp.runs, || {
+        std::hint::black_box(interpolate_plan(req, &keys)?);
+        Ok(())
+    })?;
+    let plan = interpolate_plan(req, &keys)?;
+    let keyed = keys.iter().filter(|&&l| l != 0).count();
+    // One warm-up, then the runs; `fill` times only the op (its labels reset untimed).
+    let (mut changed, _) = fill(&keys, &program)?;
+    let mut t = Vec::with_capacity(inp.runs);
+    for _ in 0..inp.runs {
+        let (c, ms) = fill(&keys, &program)?;
+        changed = c;
+        t.push(ms);
+    }
+    let mut r1 = row(
+        "interpolate plan (host), liver every 5th slice",
+        n,
+        &plan_t,
+        format!(
+            "{} key slices, {} tasks, {} KiB of distance tiles",
+            plan.key_slices.len(),
+            plan.tasks.len(),
+            plan.sdt.len() * 4 / 1024
+        ),
+    );
+    r1.params = Some(params.clone());
+    let mut r2 = row(
+        "interpolate liver every 5th slice",
+        n,
+        &t,
+        format!(
+            "{keyed} key voxels on {} slices, {} voxels filled on {} slices",
+            plan.key_slices.len(),
+            changed,
+            plan.gap_slices
+        ),
+    );
+    r2.params = Some(params);
+    Ok(vec![r1, r2])
+}
+
 fn cpu_case(inp: &Inputs, op: BenchOp) -> Result<Vec<Row>> {
     let vol = inp.vol;
     let n = vol.grid.voxel_count() as u64;
@@ -461,6 +565,16 @@ fn cpu_case(inp: &Inputs, op: BenchOp) -> Result<Vec<Row>> {
                 cpu_row(inp, name, v, t, note)
             })?);
         }
+        BenchOp::Interpolate => rows.extend(interpolate_rows(
+            inp,
+            |keys, program| {
+                let mut l = keys.to_vec();
+                let t = Instant::now();
+                let c = execute_cpu(vol, &mut l, program)?;
+                Ok((c, t.elapsed().as_secs_f64() * 1e3))
+            },
+            |name, v, t, note| cpu_row(inp, name, v, t, note),
+        )?),
         BenchOp::ThreeD => rows.extend(three_d_cpu(inp)?),
         // The shell draws through the GPU only.
         BenchOp::Frame => {}
@@ -537,6 +651,24 @@ fn gpu_case(inp: &Inputs, g: &GpuSide, op: BenchOp) -> Result<Vec<Row>> {
             rows.extend(session_cases(inp, op, s, |name, v, t, note| {
                 gpu_row(inp, g, name, v, t, note)
             })?);
+        }
+        BenchOp::Interpolate => {
+            // The labels start as the key slices each run (written untimed); the time is
+            // the op as a GPU session runs it: read-back, host plan, fill kernel.
+            let d = vol.grid.dims;
+            let store = GpuEdit::new(ctx, vol, &vec![0u8; vol.grid.voxel_count()])?;
+            rows.extend(interpolate_rows(
+                inp,
+                |keys, program| {
+                    store.labels.write_box(ctx, [0, 0, 0], d, keys)?;
+                    wait(ctx)?;
+                    let t = Instant::now();
+                    let c = store.run(vol, program)?;
+                    wait(ctx)?;
+                    Ok((c, t.elapsed().as_secs_f64() * 1e3))
+                },
+                |name, v, t, note| gpu_row(inp, g, name, v, t, note),
+            )?)
         }
         BenchOp::ThreeD => rows.extend(three_d_gpu(inp, g)?),
         #[cfg(feature = "gui")]

@@ -29,6 +29,8 @@ pub enum BenchOp {
     Paint,
     /// Undo of a 20-stamp r = 30 mm stroke.
     Undo,
+    /// Fill between slices of a liver-size ellipsoid drawn on every 5th axial slice.
+    Interpolate,
     /// One 3D frame (1920×1080 MIP and DVR).
     #[value(name = "3d")]
     ThreeD,
@@ -38,13 +40,14 @@ pub enum BenchOp {
 
 impl BenchOp {
     /// All operations, in table order.
-    pub const ALL: [BenchOp; 8] = [
+    pub const ALL: [BenchOp; 9] = [
         BenchOp::Load,
         BenchOp::Wl,
         BenchOp::Mpr,
         BenchOp::Grow,
         BenchOp::Paint,
         BenchOp::Undo,
+        BenchOp::Interpolate,
         BenchOp::ThreeD,
         BenchOp::Frame,
     ];
