@@ -404,7 +404,7 @@ fn liver_keys(vol: &Volume) -> Result<(Vec<u8>, EditOp, serde_json::Value)> {
         for y in 0..d[1] {
             for x in 0..d[0] {
                 let p = [x, y, z];
-                if p[n] < first || (p[n] - first) % 5 != 0 {
+                if p[n] < first || !(p[n] - first).is_multiple_of(5) {
                     continue;
                 }
                 let q: f64 = (0..3)
