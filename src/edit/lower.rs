@@ -18,6 +18,7 @@ use super::ops::{EditOp, Editable, Shape, Stroke};
 use crate::error::{Error, Result};
 use crate::geometry::view::{ViewGeometry, ViewKind};
 use crate::kernels::commit_mask::CommitMaskParams;
+use crate::kernels::grow_cut::GrowCutRequest;
 use crate::kernels::interpolate::InterpolateRequest;
 use crate::kernels::islands::IslandRule;
 use crate::kernels::morphology::{ball_offsets, MorphologyMode, MorphologyParams};
@@ -144,6 +145,8 @@ pub enum Program {
         params: MorphologyParams,
         offsets: Vec<[i32; 4]>,
     },
+    /// Grow from seeds (the ROI and seeds are read from the labels when it runs).
+    GrowCut(Box<GrowCutRequest>),
     /// Fill between the key slices of a label (planned from the labels when it runs).
     Interpolate(InterpolateRequest),
     /// Remove the components of a label that `rule` rejects (cleared to 0 by `commit`).
@@ -361,6 +364,39 @@ pub fn lower(env: &EditEnv, op: &EditOp) -> Result<Lowered> {
                     v,
                     blocked,
                 }),
+            )
+        }
+        EditOp::GrowCut {
+            labels,
+            background,
+            roi,
+        } => {
+            let mut seeds = [false; 256];
+            for &l in labels.iter().chain([background]) {
+                env.require_unlocked(op, l)?;
+                seeds[usize::from(l)] = true;
+            }
+            let d = env.dims();
+            if let Some(r) = roi {
+                if (0..3).any(|a| r[a] > r[a + 3] || r[a + 3] >= d[a]) {
+                    return Err(Error::invalid(format!(
+                        "grow_cut: ROI {r:?} is empty or outside {d:?}"
+                    )));
+                }
+            }
+            let region = match roi {
+                Some(r) => ([r[0], r[1], r[2]], [r[3], r[4], r[5]]),
+                None => env.whole(),
+            };
+            voxels(
+                Some(region),
+                Program::GrowCut(Box::new(GrowCutRequest {
+                    dims: d,
+                    roi: *roi,
+                    seeds,
+                    background: *background,
+                    locked: env.locked,
+                })),
             )
         }
         EditOp::SetLabel {

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::gpu::GpuContext;
 use crate::kernels::commit_mask::{commit_mask_cpu, CommitMaskKernel};
+use crate::kernels::grow_cut::grow_cut_cpu;
 use crate::kernels::interpolate::{interpolate_cpu, interpolate_plan, InterpolateKernel};
 use crate::kernels::islands::{islands_cpu, Islands};
 use crate::kernels::label_stats::LabelStatsKernel;
@@ -91,6 +92,7 @@ pub fn execute_cpu(image: &Volume, labels: &mut [u8], program: &Program) -> Resu
         }
         Program::Morphology { params, offsets } => morphology_cpu(params, offsets, labels),
         Program::Interpolate(req) => interpolate_cpu(&interpolate_plan(req, labels)?, labels),
+        Program::GrowCut(req) => grow_cut_cpu(req, image, labels)?,
         Program::Islands {
             label,
             connectivity,
@@ -187,6 +189,16 @@ impl<'a> GpuEdit<'a> {
             }
             Program::Morphology { params, offsets } => {
                 self.morphology.run(ctx, params, offsets, &self.labels)
+            }
+            Program::GrowCut(_) => {
+                // Until the GPU kernel lands: the CPU twin on the read-back labels.
+                let d = image.grid.dims;
+                let mut host = self.labels.download(ctx)?;
+                let changed = execute_cpu(image, &mut host, program)?;
+                if changed > 0 {
+                    self.labels.write_box(ctx, [0, 0, 0], d, &host)?;
+                }
+                Ok(changed)
             }
             Program::Interpolate(req) => {
                 // The plan needs the key slices: read the labels back (the per-voxel work,

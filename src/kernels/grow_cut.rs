@@ -1,0 +1,740 @@
+//! Grow from seeds (Fast GrowCut, Zhu et al. 2014 — the algorithm of ITK's `FastGrowCut` and
+//! 3D Slicer's "Grow from seeds"): every unlabelled voxel of a region of interest takes the
+//! label of the seed that reaches it along the cheapest 26-connected path, a step from `q` to
+//! `p` costing `|I(p) − I(q)|` (f32, image units).
+//!
+//! Voxels of the ROI are seeds (their label is one of the seed labels: the structures and the
+//! background), free (label 0: they receive a label), or walls (any other label, or a locked
+//! one: never crossed, never changed). Ties are broken deterministically: a voxel's state is
+//! the lexicographically smallest (distance, label) over all paths, so on equal cost the
+//! smaller label wins. That state is the unique least fixed point of the relaxation
+//! `state(p) = min(state(p), min_q (dist(q) + |I(p) − I(q)|, label(q)))`, which is what both
+//! twins compute:
+//! - [`GrowCutState::solve_cpu`]: Dijkstra with a radix heap on (distance bits, label) — the
+//!   keys Dijkstra pops never decrease, and non-negative f32 order as their bits do;
+//! - the GPU kernel (`shaders/grow_cut.wgsl`, [`GrowCutKernel`]): block-local Bellman-Ford —
+//!   each workgroup loads an 8×8×4 tile and its halo into workgroup memory and relaxes it to
+//!   a local fixed point, passes ping-pong between two state buffers until a batch of passes
+//!   changes nothing. f32 additions of non-negative terms are correctly rounded and monotone
+//!   on both, so both reach the same fixed point bit for bit (tests).
+//!
+//! Incremental update (as Slicer's "Grow from seeds" does after each stroke): when the new
+//! seeds only add to the old ones (every old seed still a seed of the same label, walls and
+//! ROI unchanged), the previous distances are a valid starting point and only the new seeds
+//! propagate; the result equals a full recompute exactly (the least fixed point of the larger
+//! seed set). Any other change recomputes from scratch.
+//!
+//! Differences from ITK's `FastGrowCut` (explained in tests/interop/test_grow_cut.py): ITK
+//! starts seeds at 1e-3 instead of 0, lets voxels on the volume's faces receive but not pass
+//! on labels, breaks ties by heap order, and works on the whole volume (no ROI).
+
+use crate::error::{Error, Result};
+use crate::volume::{DType, Volume};
+
+/// What a voxel of the ROI is.
+pub const FREE: u8 = 0;
+pub const SEED: u8 = 1;
+pub const WALL: u8 = 2;
+
+/// A grow-cut request, resolved against the labels when it runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GrowCutRequest {
+    pub dims: [usize; 3],
+    /// Inclusive voxel box; None: the seeds' bounding box plus a margin.
+    pub roi: Option<[usize; 6]>,
+    /// The seed labels: the structures and the background.
+    pub seeds: [bool; 256],
+    pub background: u8,
+    /// Locked labels (walls).
+    pub locked: [bool; 256],
+}
+
+impl GrowCutRequest {
+    fn kind(&self, l: u8) -> u8 {
+        if l != 0 && self.seeds[usize::from(l)] {
+            SEED
+        } else if l == 0 && !self.locked[0] {
+            FREE
+        } else {
+            WALL
+        }
+    }
+
+    /// The ROI: as given (checked), or the bounding box of the seed voxels grown by 10 % of
+    /// its extent (at least 5 voxels) per side, clipped to the volume. Returns (lo, size).
+    pub fn resolve_roi(&self, labels: &[u8]) -> Result<([usize; 3], [usize; 3])> {
+        let d = self.dims;
+        if let Some(r) = self.roi {
+            if (0..3).any(|a| r[a] > r[a + 3] || r[a + 3] >= d[a]) {
+                return Err(Error::invalid(format!(
+                    "grow_cut: ROI {r:?} is empty or outside the volume {d:?}"
+                )));
+            }
+            return Ok((
+                [r[0], r[1], r[2]],
+                [r[3] - r[0] + 1, r[4] - r[1] + 1, r[5] - r[2] + 1],
+            ));
+        }
+        let mut lo = d;
+        let mut hi = [0usize; 3];
+        let mut any = false;
+        for (i, &l) in labels.iter().enumerate() {
+            if l != 0 && self.seeds[usize::from(l)] {
+                let c = [i % d[0], (i / d[0]) % d[1], i / (d[0] * d[1])];
+                for a in 0..3 {
+                    lo[a] = lo[a].min(c[a]);
+                    hi[a] = hi[a].max(c[a]);
+                }
+                any = true;
+            }
+        }
+        if !any {
+            return Err(Error::invalid(
+                "grow_cut: no seeds — paint strokes of at least two of the listed labels \
+                 (a structure and the background) first",
+            ));
+        }
+        let mut size = [0; 3];
+        for a in 0..3 {
+            let m = ((hi[a] - lo[a] + 1) / 10).max(5);
+            lo[a] = lo[a].saturating_sub(m);
+            hi[a] = (hi[a] + m).min(d[a] - 1);
+            size[a] = hi[a] - lo[a] + 1;
+        }
+        Ok((lo, size))
+    }
+}
+
+/// "Not reached" cost.
+pub const INF: u32 = u32::MAX;
+
+/// Image values in cost units: integer images exactly (offset by their minimum), float images
+/// and integer ones spanning more than 2^24 on 65,536 levels of their range.
+pub fn cost_units(image: &Volume) -> impl Fn(usize) -> u32 + '_ {
+    let (lo, hi) = image.data.min_max();
+    let exact = image.dtype() != DType::F32 && hi - lo <= f64::from(1u32 << 24);
+    let scale = if exact || hi <= lo {
+        1.0
+    } else {
+        65535.0 / (hi - lo)
+    };
+    move |i| ((image.data.get_f64(i) - lo) * scale).round() as u32
+}
+
+/// The cost of reaching a neighbour of value `b` from a voxel of value `a` at cost `cost`
+/// (saturating below INF).
+pub fn step(cost: u32, a: u32, b: u32) -> u32 {
+    cost.saturating_add(a.abs_diff(b)).min(INF - 1)
+}
+
+/// Monotone priority queue on u64 keys (a radix heap: keys pushed are never below the last
+/// key popped, which Dijkstra guarantees).
+struct RadixHeap {
+    buckets: Vec<Vec<(u64, u32)>>,
+    last: u64,
+    len: usize,
+}
+
+impl RadixHeap {
+    fn new() -> Self {
+        Self {
+            buckets: (0..65).map(|_| Vec::new()).collect(),
+            last: 0,
+            len: 0,
+        }
+    }
+
+    fn bucket(&self, k: u64) -> usize {
+        (64 - (k ^ self.last).leading_zeros()) as usize
+    }
+
+    fn push(&mut self, k: u64, v: u32) {
+        let b = self.bucket(k);
+        self.buckets[b].push((k, v));
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<(u64, u32)> {
+        if self.len == 0 {
+            return None;
+        }
+        if self.buckets[0].is_empty() {
+            let i = self.buckets.iter().position(|b| !b.is_empty())?;
+            let items = std::mem::take(&mut self.buckets[i]);
+            self.last = items.iter().map(|x| x.0).min()?;
+            for (k, v) in items {
+                let b = self.bucket(k);
+                self.buckets[b].push((k, v));
+            }
+        }
+        self.len -= 1;
+        self.buckets[0].pop()
+    }
+}
+
+/// The ROI's state: cost, label and kind per voxel (i fastest within the ROI).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrowCutState {
+    pub lo: [usize; 3],
+    pub size: [usize; 3],
+    /// Path cost (INF: not reached).
+    pub dist: Vec<u32>,
+    /// Seeds: their label; free voxels: the label they take (0: not reached).
+    pub lab: Vec<u8>,
+    pub kind: Vec<u8>,
+    /// Image values of the ROI in cost units ([`cost_units`]).
+    pub values: Vec<u32>,
+}
+
+/// Seed labels present (ascending).
+fn seed_labels(kind: &[u8], lab: &[u8]) -> Vec<u8> {
+    let mut seen = [false; 256];
+    for (k, l) in kind.iter().zip(lab) {
+        if *k == SEED {
+            seen[usize::from(*l)] = true;
+        }
+    }
+    (0..=255u8).filter(|&l| seen[usize::from(l)]).collect()
+}
+
+/// Refuses a seed set of fewer than two labels, saying what is needed.
+pub fn check_seed_labels(present: &[u8]) -> Result<()> {
+    match present {
+        [] => Err(Error::invalid(
+            "grow_cut: no seeds in the ROI — paint strokes of at least two of the listed \
+             labels (a structure and the background) first",
+        )),
+        [only] => Err(Error::invalid(format!(
+            "grow_cut: seeds of only one label ({only}) — paint at least one more: another \
+             structure or the background, so the volume can be split between them"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+impl GrowCutState {
+    /// Reads the ROI's seeds, free voxels and walls from `labels` (costs unsolved).
+    pub fn init(req: &GrowCutRequest, image: &Volume, labels: &[u8]) -> Result<Self> {
+        let (lo, size) = req.resolve_roi(labels)?;
+        let d = req.dims;
+        let n = size[0] * size[1] * size[2];
+        let mut s = Self {
+            lo,
+            size,
+            dist: vec![INF; n],
+            lab: vec![0; n],
+            kind: vec![FREE; n],
+            values: Vec::with_capacity(n),
+        };
+        let value = cost_units(image);
+        let mut r = 0;
+        for z in lo[2]..lo[2] + size[2] {
+            for y in lo[1]..lo[1] + size[1] {
+                for x in lo[0]..lo[0] + size[0] {
+                    let i = x + d[0] * (y + d[1] * z);
+                    let l = labels[i];
+                    s.kind[r] = req.kind(l);
+                    if s.kind[r] == SEED {
+                        s.dist[r] = 0;
+                        s.lab[r] = l;
+                    }
+                    s.values.push(value(i));
+                    r += 1;
+                }
+            }
+        }
+        check_seed_labels(&seed_labels(&s.kind, &s.lab))?;
+        Ok(s)
+    }
+
+    /// The ROI's voxel count.
+    pub fn len(&self) -> usize {
+        self.dist.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.dist.is_empty()
+    }
+
+    /// The 26 neighbour offsets (dx, dy, dz), z slowest.
+    pub fn offsets() -> impl Iterator<Item = [i64; 3]> {
+        (-1i64..=1).flat_map(|dz| {
+            (-1i64..=1).flat_map(move |dy| {
+                (-1i64..=1)
+                    .map(move |dx| [dx, dy, dz])
+                    .filter(|o| *o != [0, 0, 0])
+            })
+        })
+    }
+
+    /// Calls `f(q)` for each in-ROI 26-neighbour `q` of voxel `r`.
+    fn for_neighbours(&self, r: usize, offs: &[(i64, [i64; 3])], mut f: impl FnMut(usize)) {
+        let s = self.size;
+        let (x, y, z) = (r % s[0], (r / s[0]) % s[1], r / (s[0] * s[1]));
+        let inner = x > 0 && y > 0 && z > 0 && x + 1 < s[0] && y + 1 < s[1] && z + 1 < s[2];
+        for &(off, o) in offs {
+            if !inner {
+                let c = [x as i64 + o[0], y as i64 + o[1], z as i64 + o[2]];
+                if (0..3).any(|a| c[a] < 0 || c[a] >= s[a] as i64) {
+                    continue;
+                }
+            }
+            f((r as i64 + off) as usize);
+        }
+    }
+
+    fn linear_offsets(&self) -> Vec<(i64, [i64; 3])> {
+        let s = self.size;
+        Self::offsets()
+            .map(|o| (o[0] + s[0] as i64 * (o[1] + s[1] as i64 * o[2]), o))
+            .collect()
+    }
+
+    /// Phase 1: path costs by Dijkstra from the voxels in `start`, the other voxels' costs
+    /// being a fixed point already (true initially, where only seeds are finite, and after
+    /// seeds are added to a solved state).
+    fn propagate(&mut self, start: impl Iterator<Item = usize>) {
+        let mut heap = RadixHeap::new();
+        for r in start {
+            heap.push(u64::from(self.dist[r]), r as u32);
+        }
+        let offs = self.linear_offsets();
+        while let Some((k, r)) = heap.pop() {
+            let r = r as usize;
+            if k != u64::from(self.dist[r]) {
+                continue; // stale entry
+            }
+            let (d0, v0) = (self.dist[r], self.values[r]);
+            let (kind, values, dist) = (&self.kind, &self.values, &mut self.dist);
+            let s = self.size;
+            let (x, y, z) = (r % s[0], (r / s[0]) % s[1], r / (s[0] * s[1]));
+            let inner = x > 0 && y > 0 && z > 0 && x + 1 < s[0] && y + 1 < s[1] && z + 1 < s[2];
+            for &(off, o) in &offs {
+                if !inner {
+                    let c = [x as i64 + o[0], y as i64 + o[1], z as i64 + o[2]];
+                    if (0..3).any(|a| c[a] < 0 || c[a] >= s[a] as i64) {
+                        continue;
+                    }
+                }
+                let q = (r as i64 + off) as usize;
+                if kind[q] != FREE {
+                    continue;
+                }
+                let nd = step(d0, v0, values[q]);
+                if nd < dist[q] {
+                    dist[q] = nd;
+                    heap.push(u64::from(nd), q as u32);
+                }
+            }
+        }
+    }
+
+    /// Phase 2: labels. A free voxel `p` at cost d(p) takes its label from the neighbours
+    /// `q` on a cheapest path into it (d(q) + step = d(p)) that are themselves cheapest
+    /// (smallest d(q)) — the neighbour Dijkstra settles first, whose relaxation ITK's
+    /// FastGrowCut keeps — and among those the smallest label, recursively to the seeds:
+    /// label(p) = the smallest seed label over all such predecessor paths. Computed by one
+    /// breadth-first pass per seed label, ascending, each claiming only unlabelled voxels.
+    fn assign_labels(&mut self) {
+        let n = self.len();
+        let offs = self.linear_offsets();
+        // pd(p): the smallest cost of a neighbour on a cheapest path into p.
+        let mut pd = vec![INF; n];
+        for (p, pd_p) in pd.iter_mut().enumerate() {
+            if self.kind[p] != FREE {
+                continue;
+            }
+            self.lab[p] = 0;
+            if self.dist[p] == INF {
+                continue;
+            }
+            let mut best = INF;
+            self.for_neighbours(p, &offs, |q| {
+                if self.kind[q] != WALL
+                    && self.dist[q] != INF
+                    && step(self.dist[q], self.values[q], self.values[p]) == self.dist[p]
+                {
+                    best = best.min(self.dist[q]);
+                }
+            });
+            *pd_p = best;
+        }
+        let labels = seed_labels(&self.kind, &self.lab);
+        let mut queue = std::collections::VecDeque::new();
+        for l in labels {
+            queue.extend((0..n).filter(|&r| self.kind[r] == SEED && self.lab[r] == l));
+            while let Some(q) = queue.pop_front() {
+                let (dq, vq) = (self.dist[q], self.values[q]);
+                let mut claimed = Vec::new();
+                self.for_neighbours(q, &offs, |p| {
+                    if self.kind[p] == FREE
+                        && self.lab[p] == 0
+                        && pd[p] == dq
+                        && self.dist[p] != INF
+                        && step(dq, vq, self.values[p]) == self.dist[p]
+                    {
+                        claimed.push(p);
+                    }
+                });
+                for p in claimed {
+                    if self.lab[p] == 0 {
+                        self.lab[p] = l;
+                        queue.push_back(p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Full solve from the seeds (CPU twin).
+    pub fn solve_cpu(&mut self) {
+        for r in 0..self.len() {
+            if self.kind[r] == FREE {
+                self.dist[r] = INF;
+                self.lab[r] = 0;
+            }
+        }
+        let seeds: Vec<usize> = (0..self.len()).filter(|&r| self.kind[r] == SEED).collect();
+        self.propagate(seeds.into_iter());
+        self.assign_labels();
+    }
+
+    /// New seeds from `labels`: Some(new seed voxels) when they only add to the old seeds
+    /// (same ROI, old seeds and walls unchanged), else None (recompute from scratch).
+    fn added_seeds(&self, req: &GrowCutRequest, labels: &[u8]) -> Result<Option<Vec<(usize, u8)>>> {
+        let (lo, size) = req.resolve_roi(labels)?;
+        if req.roi.is_some() && (lo, size) != (self.lo, self.size) {
+            return Ok(None);
+        }
+        // A default ROI may grow with the seeds: then the state no longer covers them.
+        if req.roi.is_none()
+            && (0..3).any(|a| lo[a] < self.lo[a] || lo[a] + size[a] > self.lo[a] + self.size[a])
+        {
+            return Ok(None);
+        }
+        let d = req.dims;
+        let mut added = Vec::new();
+        let mut r = 0;
+        for z in self.lo[2]..self.lo[2] + self.size[2] {
+            for y in self.lo[1]..self.lo[1] + self.size[1] {
+                for x in self.lo[0]..self.lo[0] + self.size[0] {
+                    let l = labels[x + d[0] * (y + d[1] * z)];
+                    match (self.kind[r], req.kind(l)) {
+                        (SEED, SEED) if self.lab[r] == l => {}
+                        (FREE, SEED) => added.push((r, l)),
+                        (FREE, FREE) | (WALL, WALL) => {}
+                        _ => return Ok(None),
+                    }
+                    r += 1;
+                }
+            }
+        }
+        Ok(Some(added))
+    }
+
+    /// After the user added strokes: reuses the costs when the seeds only grew (returns
+    /// true; the labels are reassigned from the new costs), else re-reads the ROI and solves
+    /// from scratch (false). CPU twin.
+    pub fn update_cpu(
+        &mut self,
+        req: &GrowCutRequest,
+        image: &Volume,
+        labels: &[u8],
+    ) -> Result<bool> {
+        match self.added_seeds(req, labels)? {
+            Some(added) => {
+                for &(r, l) in &added {
+                    self.kind[r] = SEED;
+                    self.dist[r] = 0;
+                    self.lab[r] = l;
+                }
+                self.propagate(added.iter().map(|a| a.0));
+                self.assign_labels();
+                Ok(true)
+            }
+            None => {
+                *self = Self::init(req, image, labels)?;
+                self.solve_cpu();
+                Ok(false)
+            }
+        }
+    }
+
+    /// What the op writes: every free voxel reached by a structure label takes it; the
+    /// background label is cleared from the ROI. Returns the voxels changed.
+    pub fn commit(&self, background: u8, labels: &mut [u8], dims: [usize; 3]) -> u64 {
+        let mut changed = 0;
+        let mut r = 0;
+        for z in self.lo[2]..self.lo[2] + self.size[2] {
+            for y in self.lo[1]..self.lo[1] + self.size[1] {
+                for x in self.lo[0]..self.lo[0] + self.size[0] {
+                    let i = x + dims[0] * (y + dims[1] * z);
+                    let new = match self.kind[r] {
+                        FREE if self.lab[r] != background => self.lab[r],
+                        SEED if self.lab[r] == background => 0,
+                        _ => labels[i],
+                    };
+                    if new != labels[i] {
+                        labels[i] = new;
+                        changed += 1;
+                    }
+                    r += 1;
+                }
+            }
+        }
+        changed
+    }
+
+    /// The preview: the label each free voxel would take (background and unreached: 0).
+    pub fn preview_mask(&self, background: u8, dims: [usize; 3]) -> (Vec<u8>, u64) {
+        let mut mask = vec![0u8; dims[0] * dims[1] * dims[2]];
+        let mut n = 0;
+        let mut r = 0;
+        for z in self.lo[2]..self.lo[2] + self.size[2] {
+            for y in self.lo[1]..self.lo[1] + self.size[1] {
+                for x in self.lo[0]..self.lo[0] + self.size[0] {
+                    if self.kind[r] == FREE && self.lab[r] != 0 && self.lab[r] != background {
+                        mask[x + dims[0] * (y + dims[1] * z)] = self.lab[r];
+                        n += 1;
+                    }
+                    r += 1;
+                }
+            }
+        }
+        (mask, n)
+    }
+}
+
+/// CPU twin of the whole op: init, solve, commit. Returns the voxels changed.
+pub fn grow_cut_cpu(req: &GrowCutRequest, image: &Volume, labels: &mut [u8]) -> Result<u64> {
+    let mut s = GrowCutState::init(req, image, labels)?;
+    s.solve_cpu();
+    Ok(s.commit(req.background, labels, req.dims))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::{Grid, Metadata, VoxelData};
+
+    fn image(dims: [usize; 3], f: impl Fn(usize, usize, usize) -> i16) -> Volume {
+        let mut v = Vec::new();
+        for z in 0..dims[2] {
+            for y in 0..dims[1] {
+                for x in 0..dims[0] {
+                    v.push(f(x, y, z));
+                }
+            }
+        }
+        Volume::new(
+            Grid::new(dims, glam::DMat4::IDENTITY),
+            VoxelData::I16(v),
+            Metadata::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn request(dims: [usize; 3], seeds: &[u8], background: u8) -> GrowCutRequest {
+        let mut s = [false; 256];
+        for &l in seeds {
+            s[usize::from(l)] = true;
+        }
+        GrowCutRequest {
+            dims,
+            roi: Some([0, 0, 0, dims[0] - 1, dims[1] - 1, dims[2] - 1]),
+            seeds: s,
+            background,
+            locked: [false; 256],
+        }
+    }
+
+    /// Brute force of the definition: Bellman-Ford sweeps for the costs, then the labels as
+    /// the least fixed point of "the smallest label among the cheapest predecessors".
+    fn brute(st: &GrowCutState) -> (Vec<u32>, Vec<u8>) {
+        let s = st.size;
+        let n = st.len();
+        let mut dist = st.dist.clone();
+        let mut lab = st.lab.clone();
+        for r in 0..n {
+            if st.kind[r] == FREE {
+                dist[r] = INF;
+                lab[r] = 0;
+            }
+        }
+        let nb = |r: usize| -> Vec<usize> {
+            let c = [r % s[0], (r / s[0]) % s[1], r / (s[0] * s[1])];
+            GrowCutState::offsets()
+                .filter_map(|o| {
+                    let q = [c[0] as i64 + o[0], c[1] as i64 + o[1], c[2] as i64 + o[2]];
+                    if (0..3).any(|a| q[a] < 0 || q[a] >= s[a] as i64) {
+                        return None;
+                    }
+                    Some(q[0] as usize + s[0] * (q[1] as usize + s[1] * q[2] as usize))
+                })
+                .collect()
+        };
+        loop {
+            let mut changed = false;
+            for r in 0..n {
+                if st.kind[r] != FREE {
+                    continue;
+                }
+                for q in nb(r) {
+                    if st.kind[q] != WALL && dist[q] != INF {
+                        let nd = step(dist[q], st.values[q], st.values[r]);
+                        if nd < dist[r] {
+                            dist[r] = nd;
+                            changed = true;
+                        }
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let preds = |r: usize| -> Vec<usize> {
+            let c: Vec<usize> = nb(r)
+                .into_iter()
+                .filter(|&q| {
+                    st.kind[q] != WALL
+                        && dist[q] != INF
+                        && step(dist[q], st.values[q], st.values[r]) == dist[r]
+                })
+                .collect();
+            let m = c.iter().map(|&q| dist[q]).min().unwrap_or(INF);
+            c.into_iter().filter(|&q| dist[q] == m).collect()
+        };
+        const NONE: u16 = 256;
+        let mut l16: Vec<u16> = (0..n)
+            .map(|r| {
+                if st.kind[r] == SEED {
+                    u16::from(lab[r])
+                } else {
+                    NONE
+                }
+            })
+            .collect();
+        loop {
+            let mut changed = false;
+            for r in 0..n {
+                if st.kind[r] != FREE || dist[r] == INF {
+                    continue;
+                }
+                let best = preds(r).into_iter().map(|q| l16[q]).min().unwrap_or(NONE);
+                if best < l16[r] {
+                    l16[r] = best;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        for r in 0..n {
+            if st.kind[r] == FREE {
+                lab[r] = if l16[r] == NONE { 0 } else { l16[r] as u8 };
+            }
+        }
+        (dist, lab)
+    }
+
+    #[test]
+    fn dijkstra_equals_the_fixed_point_with_ties_walls_and_plateaus() {
+        let dims = [17, 13, 9];
+        // Plateaus (many exact ties) and a noisy ramp.
+        let img = image(dims, |x, y, z| {
+            ((x / 4) * 10 + (y * 7 + z * 13 + x * 3) % 5) as i16
+        });
+        let mut labels = vec![0u8; 17 * 13 * 9];
+        labels[2 + 17 * (3 + 13 * 4)] = 1;
+        labels[14 + 17 * (9 + 13 * 4)] = 2;
+        labels[8 + 17 * (6 + 13)] = 3;
+        for y in 0..13 {
+            labels[8 + 17 * (y + 13 * 6)] = 9; // a wall (not a seed label)
+        }
+        let req = request(dims, &[1, 2, 3], 3);
+        let mut st = GrowCutState::init(&req, &img, &labels).unwrap_or_else(|e| panic!("{e}"));
+        st.solve_cpu();
+        let (d, l) = brute(&st);
+        assert_eq!((&st.dist, &st.lab), (&d, &l));
+        let mut out = labels.clone();
+        let changed = st.commit(3, &mut out, dims);
+        assert!(changed > 500);
+        assert!(!out.contains(&3), "the background is cleared");
+        assert_eq!(out.iter().filter(|&&x| x == 9).count(), 13, "walls stay");
+    }
+
+    #[test]
+    fn incremental_update_equals_a_full_recompute() {
+        let dims = [20, 16, 12];
+        let img = image(dims, |x, y, z| ((x * x + 3 * y + z * 5) % 37) as i16 * 3);
+        let mut labels = vec![0u8; 20 * 16 * 12];
+        labels[3 + 20 * (3 + 16 * 3)] = 1;
+        labels[16 + 20 * (12 + 16 * 8)] = 4;
+        let req = request(dims, &[1, 2, 4], 4);
+        let mut st = GrowCutState::init(&req, &img, &labels).unwrap_or_else(|e| panic!("{e}"));
+        st.solve_cpu();
+        // A new stroke of label 2, and more background.
+        for x in 8..13 {
+            labels[x + 20 * (8 + 16 * 6)] = 2;
+        }
+        labels[1 + 20 * (14 + 16 * 10)] = 4;
+        assert!(st
+            .update_cpu(&req, &img, &labels)
+            .unwrap_or_else(|e| panic!("{e}")));
+        let mut full = GrowCutState::init(&req, &img, &labels).unwrap_or_else(|e| panic!("{e}"));
+        full.solve_cpu();
+        assert_eq!(st, full);
+        // A seed removed: recomputed from scratch, still equal.
+        labels[3 + 20 * (3 + 16 * 3)] = 0;
+        labels[4 + 20 * (3 + 16 * 3)] = 1;
+        assert!(!st
+            .update_cpu(&req, &img, &labels)
+            .unwrap_or_else(|e| panic!("{e}")));
+        let mut full = GrowCutState::init(&req, &img, &labels).unwrap_or_else(|e| panic!("{e}"));
+        full.solve_cpu();
+        assert_eq!(st, full);
+    }
+
+    #[test]
+    fn one_seed_label_is_refused_with_what_is_needed() {
+        let dims = [8, 8, 8];
+        let img = image(dims, |_, _, _| 0);
+        let mut labels = vec![0u8; 512];
+        labels[100] = 1;
+        let err = GrowCutState::init(&request(dims, &[1, 2], 2), &img, &labels)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("only one label (1)"), "{err}");
+        let none = GrowCutState::init(&request(dims, &[3, 2], 2), &img, &labels)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(none.contains("no seeds"), "{none}");
+    }
+
+    #[test]
+    fn radix_heap_pops_in_order() {
+        let mut h = RadixHeap::new();
+        let mut x = 987654321u64;
+        let mut keys = Vec::new();
+        let mut last = 0;
+        for round in 0..2000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let k = last + (x >> 40) % 1000;
+            h.push(k, round);
+            keys.push(k);
+            if round % 3 == 0 {
+                let (k, _) = h.pop().unwrap_or_default();
+                assert!(k >= last);
+                last = k;
+            }
+        }
+        while let Some((k, _)) = h.pop() {
+            assert!(k >= last);
+            last = k;
+        }
+    }
+}
