@@ -571,3 +571,90 @@ fn interpolate_gpu_equals_cpu_along_every_axis() {
         }
     }
 }
+
+/// Grow from seeds on the GPU (block-local Bellman-Ford) equals the CPU twin (Dijkstra) bit
+/// for bit — costs and labels — on the noisy phantom and on a plateau image full of exact
+/// ties, with walls; and the incremental update after a new stroke equals both.
+#[test]
+fn grow_cut_gpu_equals_cpu_with_ties_walls_and_incremental_update() {
+    use voxmark::kernels::grow_cut::{GrowCutKernel, GrowCutRequest, GrowCutState};
+    let Some(ctx) = common::gpu() else { return };
+    let k = GrowCutKernel::new(&ctx).unwrap_or_else(|e| panic!("{e}"));
+    let ph = odd_phantom();
+    let d = ph.grid.dims;
+    // A plateau image (steps of 40, little noise): many equal-cost paths.
+    let VoxelData::I16(v) = &ph.data else {
+        panic!("int16")
+    };
+    let plateau = Volume::new(
+        ph.grid,
+        VoxelData::I16(v.iter().map(|&x| (x / 40) * 40).collect()),
+        ph.meta.clone(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    for img in [&ph, &plateau] {
+        let mut labels = vec![0u8; ph.grid.voxel_count()];
+        let idx = |x: usize, y: usize, z: usize| x + d[0] * (y + d[1] * z);
+        for z in 8..12 {
+            labels[idx(12, 15, z)] = 1;
+            labels[idx(30, 20, z)] = 2;
+            labels[idx(22, 33, z)] = 5; // background
+        }
+        for y in 0..d[1] {
+            labels[idx(20, y, 14)] = 7; // a wall
+        }
+        let mut seeds = [false; 256];
+        for l in [1, 2, 5] {
+            seeds[l] = true;
+        }
+        let req = GrowCutRequest {
+            dims: d,
+            roi: None,
+            seeds,
+            background: 5,
+            locked: [false; 256],
+        };
+        let mut cpu = GrowCutState::init(&req, img, &labels).unwrap_or_else(|e| panic!("{e}"));
+        let mut gpu = cpu.clone();
+        cpu.solve_cpu();
+        let mut g = k.upload(&ctx, &gpu).unwrap_or_else(|e| panic!("{e}"));
+        k.solve(&ctx, &mut g).unwrap_or_else(|e| panic!("{e}"));
+        k.download(&ctx, &g, &mut gpu)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(cpu.lab.iter().filter(|&&l| l == 1).count() > 100);
+        assert!(cpu.dist == gpu.dist, "costs differ");
+        assert!(cpu.lab == gpu.lab, "labels differ");
+        // A new stroke of label 1 (inside the ROI the first seeds made): the CPU and GPU
+        // updates equal a full recompute.
+        for x in 8..16 {
+            labels[idx(x, 28, 10)] = 1;
+        }
+        let added = cpu
+            .added_seeds(&req, &labels)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("only added seeds"));
+        assert!(cpu
+            .update_cpu(&req, img, &labels)
+            .unwrap_or_else(|e| panic!("{e}")));
+        gpu.add_seeds(&added);
+        let rs: Vec<usize> = added.iter().map(|a| a.0).collect();
+        k.update(&ctx, &mut g, &gpu, &rs)
+            .unwrap_or_else(|e| panic!("{e}"));
+        k.download(&ctx, &g, &mut gpu)
+            .unwrap_or_else(|e| panic!("{e}"));
+        // The full recompute on the ROI the first solve made (the shell's op names it).
+        let lo = cpu.lo;
+        let hi = [0, 1, 2].map(|a| cpu.lo[a] + cpu.size[a] - 1);
+        let on_roi = GrowCutRequest {
+            roi: Some([lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]]),
+            ..req
+        };
+        let mut full = GrowCutState::init(&on_roi, img, &labels).unwrap_or_else(|e| panic!("{e}"));
+        full.solve_cpu();
+        assert!(cpu == full, "CPU update == full recompute");
+        assert!(
+            gpu.dist == full.dist && gpu.lab == full.lab,
+            "GPU update == full recompute"
+        );
+    }
+}

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::gpu::GpuContext;
 use crate::kernels::commit_mask::{commit_mask_cpu, CommitMaskKernel};
-use crate::kernels::grow_cut::grow_cut_cpu;
+use crate::kernels::grow_cut::{grow_cut_cpu, GrowCutKernel, GrowCutState};
 use crate::kernels::interpolate::{interpolate_cpu, interpolate_plan, InterpolateKernel};
 use crate::kernels::islands::{islands_cpu, Islands};
 use crate::kernels::label_stats::LabelStatsKernel;
@@ -126,6 +126,8 @@ pub struct GpuEdit<'a> {
     stats: std::cell::OnceCell<Result<LabelStatsKernel>>,
     /// Fill between slices (built on first use).
     interpolate: std::cell::OnceCell<Result<InterpolateKernel>>,
+    /// Grow from seeds (built on first use).
+    grow_cut: std::cell::OnceCell<Result<GrowCutKernel>>,
 }
 
 impl<'a> GpuEdit<'a> {
@@ -143,6 +145,7 @@ impl<'a> GpuEdit<'a> {
             islands: std::cell::OnceCell::new(),
             stats: std::cell::OnceCell::new(),
             interpolate: std::cell::OnceCell::new(),
+            grow_cut: std::cell::OnceCell::new(),
         })
     }
 
@@ -163,6 +166,14 @@ impl<'a> GpuEdit<'a> {
     pub fn interpolate_kernel(&self) -> Result<&InterpolateKernel> {
         self.interpolate
             .get_or_init(|| InterpolateKernel::new(self.ctx))
+            .as_ref()
+            .map_err(Error::again)
+    }
+
+    /// The grow-from-seeds kernel (compiled once per session).
+    pub fn grow_cut_kernel(&self) -> Result<&GrowCutKernel> {
+        self.grow_cut
+            .get_or_init(|| GrowCutKernel::new(self.ctx))
             .as_ref()
             .map_err(Error::again)
     }
@@ -190,11 +201,23 @@ impl<'a> GpuEdit<'a> {
             Program::Morphology { params, offsets } => {
                 self.morphology.run(ctx, params, offsets, &self.labels)
             }
-            Program::GrowCut(_) => {
-                // Until the GPU kernel lands: the CPU twin on the read-back labels.
+            Program::GrowCut(req) => {
+                // The ROI's seeds and walls are read on the host from the labels; the solve
+                // (every pass over the ROI) runs on the GPU; the result is written back.
                 let d = image.grid.dims;
                 let mut host = self.labels.download(ctx)?;
-                let changed = execute_cpu(image, &mut host, program)?;
+                let mut st = GrowCutState::init(req, image, &host)?;
+                let k = self.grow_cut_kernel()?;
+                match k.upload(ctx, &st) {
+                    Ok(mut g) => {
+                        k.solve(ctx, &mut g)?;
+                        k.download(ctx, &g, &mut st)?;
+                    }
+                    // A ROI above the adapter's binding limit: the CPU twin.
+                    Err(Error::Gpu(_)) => st.solve_cpu(),
+                    Err(e) => return Err(e),
+                }
+                let changed = st.commit(req.background, &mut host, d);
                 if changed > 0 {
                     self.labels.write_box(ctx, [0, 0, 0], d, &host)?;
                 }

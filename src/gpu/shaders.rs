@@ -24,6 +24,8 @@ pub const MPR: &str = include_str!("../../shaders/mpr.wgsl");
 pub const RAYCAST: &str = include_str!("../../shaders/raycast.wgsl");
 /// `shaders/label_stats.wgsl`.
 pub const LABEL_STATS: &str = include_str!("../../shaders/label_stats.wgsl");
+/// `shaders/grow_cut.wgsl`.
+pub const GROW_CUT: &str = include_str!("../../shaders/grow_cut.wgsl");
 /// `shaders/interpolate.wgsl`.
 pub const INTERPOLATE: &str = include_str!("../../shaders/interpolate.wgsl");
 /// `shaders/bricks.wgsl`.
@@ -48,6 +50,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("bricks.wgsl", BRICKS),
     ("label_stats.wgsl", LABEL_STATS),
     ("interpolate.wgsl", INTERPOLATE),
+    ("grow_cut.wgsl", GROW_CUT),
 ];
 
 /// Expands includes and the sample type.

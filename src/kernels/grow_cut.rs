@@ -29,7 +29,9 @@
 //! on labels, breaks ties by heap order, and works on the whole volume (no ROI).
 
 use crate::error::{Error, Result};
+use crate::gpu::{compute, readback, shaders, GpuContext};
 use crate::volume::{DType, Volume};
+use bytemuck::{Pod, Zeroable};
 
 /// What a voxel of the ROI is.
 pub const FREE: u8 = 0;
@@ -60,6 +62,25 @@ impl GrowCutRequest {
         }
     }
 
+    /// The bounding box (inclusive) of the seed voxels, if any.
+    pub fn seed_box(&self, labels: &[u8]) -> Option<([usize; 3], [usize; 3])> {
+        let d = self.dims;
+        let mut lo = d;
+        let mut hi = [0usize; 3];
+        let mut any = false;
+        for (i, &l) in labels.iter().enumerate() {
+            if l != 0 && self.seeds[usize::from(l)] {
+                let c = [i % d[0], (i / d[0]) % d[1], i / (d[0] * d[1])];
+                for a in 0..3 {
+                    lo[a] = lo[a].min(c[a]);
+                    hi[a] = hi[a].max(c[a]);
+                }
+                any = true;
+            }
+        }
+        any.then_some((lo, hi))
+    }
+
     /// The ROI: as given (checked), or the bounding box of the seed voxels grown by 10 % of
     /// its extent (at least 5 voxels) per side, clipped to the volume. Returns (lo, size).
     pub fn resolve_roi(&self, labels: &[u8]) -> Result<([usize; 3], [usize; 3])> {
@@ -75,25 +96,12 @@ impl GrowCutRequest {
                 [r[3] - r[0] + 1, r[4] - r[1] + 1, r[5] - r[2] + 1],
             ));
         }
-        let mut lo = d;
-        let mut hi = [0usize; 3];
-        let mut any = false;
-        for (i, &l) in labels.iter().enumerate() {
-            if l != 0 && self.seeds[usize::from(l)] {
-                let c = [i % d[0], (i / d[0]) % d[1], i / (d[0] * d[1])];
-                for a in 0..3 {
-                    lo[a] = lo[a].min(c[a]);
-                    hi[a] = hi[a].max(c[a]);
-                }
-                any = true;
-            }
-        }
-        if !any {
+        let Some((mut lo, mut hi)) = self.seed_box(labels) else {
             return Err(Error::invalid(
                 "grow_cut: no seeds — paint strokes of at least two of the listed labels \
                  (a structure and the background) first",
             ));
-        }
+        };
         let mut size = [0; 3];
         for a in 0..3 {
             let m = ((hi[a] - lo[a] + 1) / 10).max(5);
@@ -400,16 +408,21 @@ impl GrowCutState {
     }
 
     /// New seeds from `labels`: Some(new seed voxels) when they only add to the old seeds
-    /// (same ROI, old seeds and walls unchanged), else None (recompute from scratch).
-    fn added_seeds(&self, req: &GrowCutRequest, labels: &[u8]) -> Result<Option<Vec<(usize, u8)>>> {
-        let (lo, size) = req.resolve_roi(labels)?;
-        if req.roi.is_some() && (lo, size) != (self.lo, self.size) {
+    /// (old seeds and walls unchanged, every seed inside the state's ROI — a default ROI
+    /// keeps the box the first solve made), else None (recompute from scratch).
+    pub fn added_seeds(
+        &self,
+        req: &GrowCutRequest,
+        labels: &[u8],
+    ) -> Result<Option<Vec<(usize, u8)>>> {
+        if req.roi.is_some() && req.resolve_roi(labels)? != (self.lo, self.size) {
             return Ok(None);
         }
-        // A default ROI may grow with the seeds: then the state no longer covers them.
-        if req.roi.is_none()
-            && (0..3).any(|a| lo[a] < self.lo[a] || lo[a] + size[a] > self.lo[a] + self.size[a])
-        {
+        // A default ROI stays as the first solve made it while the seeds stay inside it.
+        let Some((slo, shi)) = req.seed_box(labels) else {
+            return Ok(None);
+        };
+        if (0..3).any(|a| slo[a] < self.lo[a] || shi[a] >= self.lo[a] + self.size[a]) {
             return Ok(None);
         }
         let d = req.dims;
@@ -432,9 +445,18 @@ impl GrowCutState {
         Ok(Some(added))
     }
 
+    /// Marks `added` (ROI index, label) as seeds at cost 0.
+    pub fn add_seeds(&mut self, added: &[(usize, u8)]) {
+        for &(r, l) in added {
+            self.kind[r] = SEED;
+            self.dist[r] = 0;
+            self.lab[r] = l;
+        }
+    }
+
     /// After the user added strokes: reuses the costs when the seeds only grew (returns
-    /// true; the labels are reassigned from the new costs), else re-reads the ROI and solves
-    /// from scratch (false). CPU twin.
+    /// true; the labels are reassigned from the new costs; the result equals a full solve on
+    /// the state's ROI), else re-reads the ROI and solves from scratch (false). CPU twin.
     pub fn update_cpu(
         &mut self,
         req: &GrowCutRequest,
@@ -443,11 +465,7 @@ impl GrowCutState {
     ) -> Result<bool> {
         match self.added_seeds(req, labels)? {
             Some(added) => {
-                for &(r, l) in &added {
-                    self.kind[r] = SEED;
-                    self.dist[r] = 0;
-                    self.lab[r] = l;
-                }
+                self.add_seeds(&added);
                 self.propagate(added.iter().map(|a| a.0));
                 self.assign_labels();
                 Ok(true)
@@ -502,6 +520,228 @@ impl GrowCutState {
             }
         }
         (mask, n)
+    }
+}
+
+/// Keep in sync with `shaders/grow_cut.wgsl` (struct Params).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable, PartialEq)]
+pub struct GrowCutParams {
+    /// ROI size x, y, z; the most local sweeps per pass.
+    pub size: [u32; 4],
+    pub misc: [u32; 4],
+}
+const _: () = assert!(std::mem::size_of::<GrowCutParams>() == 32);
+
+/// Local sweeps per tile and pass (a tile's diameter is 8 steps; more sweeps let paths bend
+/// within the tile before the next pass).
+const LOCAL_SWEEPS: u32 = 24;
+/// Passes per submission between convergence checks (even: the result lands in buffer A).
+const BATCH: usize = 8;
+
+/// The two grow-cut pipelines (costs, labels).
+pub struct GrowCutKernel {
+    costs: wgpu::ComputePipeline,
+    labels: wgpu::ComputePipeline,
+}
+
+/// A ROI's grow-cut state resident on the GPU: values and kinds (static), costs and labels
+/// (ping-pong pairs; the result is in the first of each). Kept between updates so a new
+/// stroke only propagates from its voxels.
+pub struct GrowCutGpu {
+    pub params: GrowCutParams,
+    values: wgpu::Buffer,
+    kinds: wgpu::Buffer,
+    cost: [wgpu::Buffer; 2],
+    lab: [wgpu::Buffer; 2],
+    counter: wgpu::Buffer,
+    /// Passes run by the last solve or update (costs, labels).
+    pub passes: (usize, usize),
+}
+
+fn kinds_words(st: &GrowCutState) -> Vec<u32> {
+    st.kind
+        .iter()
+        .zip(&st.lab)
+        .map(|(&k, &l)| u32::from(k) | if k == SEED { u32::from(l) << 8 } else { 0 })
+        .collect()
+}
+
+fn initial_labels(st: &GrowCutState) -> Vec<u32> {
+    st.kind
+        .iter()
+        .zip(&st.lab)
+        .map(|(&k, &l)| if k == SEED { u32::from(l) } else { 256 })
+        .collect()
+}
+
+fn initial_costs(st: &GrowCutState) -> Vec<u32> {
+    st.kind
+        .iter()
+        .map(|&k| if k == SEED { 0 } else { INF })
+        .collect()
+}
+
+impl GrowCutKernel {
+    pub fn new(ctx: &GpuContext) -> Result<Self> {
+        let src = shaders::prepare(shaders::GROW_CUT, "u32");
+        Ok(Self {
+            costs: super::compute_pipeline_entry(ctx, "grow_cut costs", &src, "costs_pass", None)?,
+            labels: super::compute_pipeline_entry(
+                ctx,
+                "grow_cut labels",
+                &src,
+                "labels_pass",
+                None,
+            )?,
+        })
+    }
+
+    /// Uploads a state read by [`GrowCutState::init`] (its costs and labels are ignored:
+    /// seeds start at 0, the rest unreached). Refuses a ROI whose buffers exceed the adapter's
+    /// storage-binding limit (the caller then uses the CPU twin).
+    pub fn upload(&self, ctx: &GpuContext, st: &GrowCutState) -> Result<GrowCutGpu> {
+        let bytes = (st.len() * 4) as u64;
+        let limit = ctx.device.limits().max_storage_buffer_binding_size;
+        if bytes > limit {
+            return Err(Error::Gpu(format!(
+                "grow_cut: a ROI of {} voxels needs {bytes}-byte buffers, above the adapter's \
+                 storage-binding limit of {limit}",
+                st.len()
+            )));
+        }
+        ctx.scoped("grow_cut upload", || {
+            let rw = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+            let costs = initial_costs(st);
+            let labels = initial_labels(st);
+            GrowCutGpu {
+                params: GrowCutParams {
+                    size: [
+                        st.size[0] as u32,
+                        st.size[1] as u32,
+                        st.size[2] as u32,
+                        LOCAL_SWEEPS,
+                    ],
+                    misc: [0; 4],
+                },
+                values: compute::storage(ctx, "gc values", bytemuck::cast_slice(&st.values), rw),
+                kinds: compute::storage(
+                    ctx,
+                    "gc kinds",
+                    bytemuck::cast_slice(&kinds_words(st)),
+                    rw,
+                ),
+                cost: [
+                    compute::storage(ctx, "gc cost a", bytemuck::cast_slice(&costs), rw),
+                    compute::storage(ctx, "gc cost b", bytemuck::cast_slice(&costs), rw),
+                ],
+                lab: [
+                    compute::storage(ctx, "gc lab a", bytemuck::cast_slice(&labels), rw),
+                    compute::storage(ctx, "gc lab b", bytemuck::cast_slice(&labels), rw),
+                ],
+                counter: compute::storage(ctx, "gc changed", &[0u8; 4], rw),
+                passes: (0, 0),
+            }
+        })
+    }
+
+    /// Runs passes of one phase until a batch changes nothing; returns the passes run.
+    fn converge(&self, ctx: &GpuContext, g: &GrowCutGpu, labels_phase: bool) -> Result<usize> {
+        let pipeline = if labels_phase {
+            &self.labels
+        } else {
+            &self.costs
+        };
+        let pair = if labels_phase { &g.lab } else { &g.cost };
+        let uniform = compute::uniform(ctx, "gc params", &g.params);
+        // In the cost phase binding 6 is unused: any read-only buffer will do.
+        let costs = if labels_phase { &g.cost[0] } else { &g.values };
+        let binds: Vec<wgpu::BindGroup> = (0..2)
+            .map(|i| {
+                compute::bind_group(
+                    ctx,
+                    pipeline,
+                    "grow_cut",
+                    &[
+                        uniform.as_entire_binding(),
+                        g.values.as_entire_binding(),
+                        g.kinds.as_entire_binding(),
+                        pair[i].as_entire_binding(),
+                        pair[1 - i].as_entire_binding(),
+                        g.counter.as_entire_binding(),
+                        costs.as_entire_binding(),
+                    ],
+                )
+            })
+            .collect();
+        let p = &g.params;
+        let groups = [
+            p.size[0].div_ceil(8),
+            p.size[1].div_ceil(8),
+            p.size[2].div_ceil(4),
+        ];
+        let mut passes = 0;
+        loop {
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            enc.clear_buffer(&g.counter, 0, None);
+            for b in 0..BATCH {
+                compute::encode_pass(&mut enc, pipeline, &binds[b % 2], "grow_cut", groups);
+            }
+            ctx.queue.submit([enc.finish()]);
+            passes += BATCH;
+            if readback::read_u32(ctx, &g.counter)? == 0 {
+                return Ok(passes);
+            }
+        }
+    }
+
+    /// Solves from the uploaded state: costs, then labels from scratch.
+    pub fn solve(&self, ctx: &GpuContext, g: &mut GrowCutGpu) -> Result<()> {
+        ctx.scoped("grow_cut solve", || -> Result<()> {
+            let c = self.converge(ctx, g, false)?;
+            let l = self.converge(ctx, g, true)?;
+            g.passes = (c, l);
+            Ok(())
+        })?
+    }
+
+    /// After strokes that only add seeds (see [`GrowCutState::update_cpu`]): `st` is the
+    /// host state already updated (its kinds); the new seeds start at cost 0 and the costs
+    /// relax from the previous ones; the labels are reassigned from scratch.
+    pub fn update(
+        &self,
+        ctx: &GpuContext,
+        g: &mut GrowCutGpu,
+        st: &GrowCutState,
+        added: &[usize],
+    ) -> Result<()> {
+        ctx.queue
+            .write_buffer(&g.kinds, 0, bytemuck::cast_slice(&kinds_words(st)));
+        for &r in added {
+            ctx.queue
+                .write_buffer(&g.cost[0], (r * 4) as u64, bytemuck::bytes_of(&0u32));
+        }
+        let labels = initial_labels(st);
+        ctx.queue
+            .write_buffer(&g.lab[0], 0, bytemuck::cast_slice(&labels));
+        ctx.queue
+            .write_buffer(&g.lab[1], 0, bytemuck::cast_slice(&labels));
+        self.solve(ctx, g)
+    }
+
+    /// Reads the solved costs and labels back into `st`.
+    pub fn download(&self, ctx: &GpuContext, g: &GrowCutGpu, st: &mut GrowCutState) -> Result<()> {
+        let n = st.len() as u64 * 4;
+        let cost = readback::read_buffer(ctx, &g.cost[0], n)?;
+        let lab = readback::read_buffer(ctx, &g.lab[0], n)?;
+        for (r, (c, l)) in cost.chunks_exact(4).zip(lab.chunks_exact(4)).enumerate() {
+            st.dist[r] = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            if st.kind[r] == FREE {
+                let l = u32::from_le_bytes([l[0], l[1], l[2], l[3]]);
+                st.lab[r] = if l >= 256 { 0 } else { l as u8 };
+            }
+        }
+        Ok(())
     }
 }
 
