@@ -12,6 +12,7 @@ use crate::geometry::view::{ViewGeometry, ViewKind};
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::gpu::GpuContext;
 use crate::io::{load_volume, LoadOptions};
+use crate::kernels::grow_cut::{GrowCutKernel, GrowCutRequest, GrowCutState};
 use crate::kernels::interpolate::interpolate_plan;
 use crate::kernels::mpr::{LabelStyle, MprKernel};
 use crate::kernels::raycast::RenderMode;
@@ -489,6 +490,105 @@ fn interpolate_rows(
     Ok(vec![r1, r2])
 }
 
+/// Seeds for grow from seeds, as an annotator scribbles them on the phantom: short strokes in
+/// both lungs (label 1), along the aorta (2), in soft tissue (3) and in the air around the
+/// body (4, the background) on three slices; and one later stroke of soft tissue. Voxel
+/// lists (x, y, z, label) so peers can rebuild them.
+fn grow_cut_seeds(d: [usize; 3]) -> (Vec<[usize; 4]>, Vec<[usize; 4]>) {
+    let at = |u: f64, v: f64, w: f64| {
+        [u, v, w]
+            .iter()
+            .zip(d)
+            .map(|(c, n)| (((c + 1.0) / 2.0 * n as f64 - 0.5).round().max(0.0) as usize).min(n - 1))
+            .collect::<Vec<usize>>()
+    };
+    let mut first = Vec::new();
+    let stroke = |out: &mut Vec<[usize; 4]>, u: f64, v: f64, w: f64, l: usize, along: usize| {
+        let c = at(u, v, w);
+        let half = (d[along] / 40).max(2);
+        for t in c[along].saturating_sub(half)..=(c[along] + half).min(d[along] - 1) {
+            let mut p = [c[0], c[1], c[2]];
+            p[along] = t;
+            out.push([p[0], p[1], p[2], l]);
+        }
+    };
+    for w in [0.1, 0.35, 0.6] {
+        stroke(&mut first, -0.42, -0.02, w, 1, 0);
+        stroke(&mut first, 0.42, -0.02, w, 1, 0);
+        stroke(&mut first, -0.5, 0.3, w, 3, 1);
+        stroke(&mut first, 0.0, -0.9, w, 4, 0);
+        stroke(&mut first, 0.9, 0.9, w, 4, 1);
+    }
+    stroke(&mut first, 0.05, 0.2, 0.3, 2, 2);
+    let mut later = Vec::new();
+    stroke(&mut later, 0.5, 0.35, 0.4, 3, 0);
+    (first, later)
+}
+
+/// Grow from seeds: the first run (read the ROI, solve) and the update after one more stroke.
+fn grow_cut_rows(
+    inp: &Inputs,
+    mut first_run: impl FnMut(&GrowCutRequest, &[u8]) -> Result<(GrowCutState, f64)>,
+    mut update: impl FnMut(&GrowCutRequest, &mut GrowCutState, &[u8]) -> Result<f64>,
+    mut row: impl FnMut(&str, u64, &[f64], String) -> Row,
+) -> Result<Vec<Row>> {
+    let vol = inp.vol;
+    let d = vol.grid.dims;
+    let (first, later) = grow_cut_seeds(d);
+    let mut labels = vec![0u8; vol.grid.voxel_count()];
+    for s in &first {
+        labels[s[0] + d[0] * (s[1] + d[1] * s[2])] = s[3] as u8;
+    }
+    let mut with_later = labels.clone();
+    for s in &later {
+        with_later[s[0] + d[0] * (s[1] + d[1] * s[2])] = s[3] as u8;
+    }
+    let mut seeds = [false; 256];
+    for l in [1, 2, 3, 4] {
+        seeds[l] = true;
+    }
+    // The whole volume as ROI (what ITK's filter works on).
+    let req = GrowCutRequest {
+        dims: d,
+        roi: Some([0, 0, 0, d[0] - 1, d[1] - 1, d[2] - 1]),
+        seeds,
+        background: 4,
+        locked: [false; 256],
+    };
+    let (mut t_first, mut t_update) = (Vec::new(), Vec::new());
+    let mut summary = String::new();
+    for _ in 0..=inp.runs.min(3) {
+        let (mut st, ms) = first_run(&req, &labels)?;
+        t_first.push(ms);
+        t_update.push(update(&req, &mut st, &with_later)?);
+        let (_, n) = st.preview_mask(4, d);
+        summary = format!("{n} voxels labelled 1-3 of {}", st.len());
+    }
+    // Drop the warm-up.
+    t_first.remove(0);
+    t_update.remove(0);
+    let n = vol.grid.voxel_count() as u64;
+    let params = serde_json::json!({
+        "labels": [1, 2, 3], "background": 4,
+        "seeds": first, "later": later,
+    });
+    let mut r1 = row(
+        "grow-cut 3 labels + background, first run",
+        n,
+        &t_first,
+        summary.clone(),
+    );
+    r1.params = Some(params.clone());
+    let mut r2 = row(
+        "grow-cut update after one stroke",
+        n,
+        &t_update,
+        format!("{} new seed voxels; {summary}", later.len()),
+    );
+    r2.params = Some(params);
+    Ok(vec![r1, r2])
+}
+
 fn cpu_case(inp: &Inputs, op: BenchOp) -> Result<Vec<Row>> {
     let vol = inp.vol;
     let n = vol.grid.voxel_count() as u64;
@@ -572,6 +672,21 @@ fn cpu_case(inp: &Inputs, op: BenchOp) -> Result<Vec<Row>> {
                 let t = Instant::now();
                 let c = execute_cpu(vol, &mut l, program)?;
                 Ok((c, t.elapsed().as_secs_f64() * 1e3))
+            },
+            |name, v, t, note| cpu_row(inp, name, v, t, note),
+        )?),
+        BenchOp::GrowCut => rows.extend(grow_cut_rows(
+            inp,
+            |req, labels| {
+                let t = Instant::now();
+                let mut st = GrowCutState::init(req, vol, labels)?;
+                st.solve_cpu();
+                Ok((st, t.elapsed().as_secs_f64() * 1e3))
+            },
+            |req, st, labels| {
+                let t = Instant::now();
+                st.update_cpu(req, vol, labels)?;
+                Ok(t.elapsed().as_secs_f64() * 1e3)
             },
             |name, v, t, note| cpu_row(inp, name, v, t, note),
         )?),
@@ -666,6 +781,41 @@ fn gpu_case(inp: &Inputs, g: &GpuSide, op: BenchOp) -> Result<Vec<Row>> {
                     let c = store.run(vol, program)?;
                     wait(ctx)?;
                     Ok((c, t.elapsed().as_secs_f64() * 1e3))
+                },
+                |name, v, t, note| gpu_row(inp, g, name, v, t, note),
+            )?)
+        }
+        BenchOp::GrowCut => {
+            // First run: read the ROI on the host, upload, solve, read back; update: the new
+            // seeds written, costs relaxed from the previous ones, labels redone, read back.
+            let k = GrowCutKernel::new(ctx)?;
+            let resident = std::cell::RefCell::new(None);
+            rows.extend(grow_cut_rows(
+                inp,
+                |req, labels| {
+                    let t = Instant::now();
+                    let mut st = GrowCutState::init(req, vol, labels)?;
+                    let mut gs = k.upload(ctx, &st)?;
+                    k.solve(ctx, &mut gs)?;
+                    k.download(ctx, &gs, &mut st)?;
+                    let ms = t.elapsed().as_secs_f64() * 1e3;
+                    *resident.borrow_mut() = Some(gs);
+                    Ok((st, ms))
+                },
+                |req, st, labels| {
+                    let t = Instant::now();
+                    let added = st
+                        .added_seeds(req, labels)?
+                        .ok_or_else(|| Error::invalid("bench: the later stroke only adds"))?;
+                    st.add_seeds(&added);
+                    let mut slot = resident.borrow_mut();
+                    let gs = slot
+                        .as_mut()
+                        .ok_or_else(|| Error::invalid("bench: no first run"))?;
+                    let rs: Vec<usize> = added.iter().map(|a| a.0).collect();
+                    k.update(ctx, gs, st, &rs)?;
+                    k.download(ctx, gs, st)?;
+                    Ok(t.elapsed().as_secs_f64() * 1e3)
                 },
                 |name, v, t, note| gpu_row(inp, g, name, v, t, note),
             )?)

@@ -31,6 +31,10 @@ pub enum BenchOp {
     Undo,
     /// Fill between slices of a liver-size ellipsoid drawn on every 5th axial slice.
     Interpolate,
+    /// Grow from seeds with 3 labels + background (phantom strokes): first run and one
+    /// incremental update after a new stroke.
+    #[value(name = "grow-cut")]
+    GrowCut,
     /// One 3D frame (1920×1080 MIP and DVR).
     #[value(name = "3d")]
     ThreeD,
@@ -40,7 +44,7 @@ pub enum BenchOp {
 
 impl BenchOp {
     /// All operations, in table order.
-    pub const ALL: [BenchOp; 9] = [
+    pub const ALL: [BenchOp; 10] = [
         BenchOp::Load,
         BenchOp::Wl,
         BenchOp::Mpr,
@@ -48,6 +52,7 @@ impl BenchOp {
         BenchOp::Paint,
         BenchOp::Undo,
         BenchOp::Interpolate,
+        BenchOp::GrowCut,
         BenchOp::ThreeD,
         BenchOp::Frame,
     ];

@@ -194,6 +194,160 @@ pub struct GrowCutState {
     pub values: Vec<u32>,
 }
 
+/// One voxel of the padded grid: its cost and its value with its kind in bits 25..27 (values
+/// are below 2^25), so a neighbour test reads 8 bytes.
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+struct Cell {
+    dist: u32,
+    vk: u32,
+}
+
+impl Cell {
+    fn kind(self) -> u8 {
+        (self.vk >> 25) as u8
+    }
+    fn value(self) -> u32 {
+        self.vk & ((1 << 25) - 1)
+    }
+}
+
+/// A ROI state in a wall-bordered grid (see [`GrowCutState::padded`]).
+struct Padded {
+    cells: Vec<Cell>,
+    lab: Vec<u8>,
+    offsets: Vec<isize>,
+}
+
+/// Dijkstra's queue: a bucket queue on integer costs (Dial's algorithm; steps are at most
+/// `max_step`, so `max_step + 1` circular buckets hold every pending cost), O(1) per push and
+/// pop. Stale entries are skipped by the caller.
+struct BucketQueue {
+    buckets: Vec<Vec<u32>>,
+    cur: u64,
+    len: usize,
+}
+
+impl BucketQueue {
+    fn new(max_step: u32) -> Self {
+        Self {
+            buckets: (0..=max_step as usize).map(|_| Vec::new()).collect(),
+            cur: 0,
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, cost: u32, v: u32) {
+        let n = self.buckets.len() as u64;
+        self.buckets[(u64::from(cost) % n) as usize].push(v);
+        self.len += 1;
+    }
+
+    /// The next (cost, voxel): costs come out in increasing order.
+    fn pop(&mut self) -> Option<(u32, u32)> {
+        if self.len == 0 {
+            return None;
+        }
+        let n = self.buckets.len() as u64;
+        loop {
+            if let Some(v) = self.buckets[(self.cur % n) as usize].pop() {
+                self.len -= 1;
+                return Some((self.cur as u32, v));
+            }
+            self.cur += 1;
+        }
+    }
+}
+
+impl Padded {
+    /// Phase 2: labels. A free voxel `p` at cost d(p) takes its label from the neighbours
+    /// `q` on a cheapest path into it (d(q) + step = d(p)) that are themselves cheapest
+    /// (smallest d(q)) — the neighbour Dijkstra settles first, whose relaxation ITK's
+    /// FastGrowCut keeps — and among those the smallest label, recursively to the seeds:
+    /// label(p) = the smallest seed label over all such predecessor paths. Computed by one
+    /// breadth-first pass per seed label, ascending, each claiming only unlabelled voxels.
+    fn assign_labels(&mut self) {
+        let n = self.cells.len();
+        // pd(p): the smallest cost of a neighbour on a cheapest path into p.
+        let mut pd = vec![INF; n];
+        for (p, pd_p) in pd.iter_mut().enumerate() {
+            let c = self.cells[p];
+            if c.kind() != FREE {
+                continue;
+            }
+            self.lab[p] = 0;
+            if c.dist == INF {
+                continue;
+            }
+            let vp = c.value();
+            let mut best = INF;
+            for &o in &self.offsets {
+                let q = self.cells[p.wrapping_add_signed(o)];
+                if q.kind() != WALL && q.dist < best && step(q.dist, q.value(), vp) == c.dist {
+                    best = q.dist;
+                }
+            }
+            *pd_p = best;
+        }
+        let mut seen = [false; 256];
+        for (c, l) in self.cells.iter().zip(&self.lab) {
+            if c.kind() == SEED {
+                seen[usize::from(*l)] = true;
+            }
+        }
+        let mut queue: Vec<u32> = Vec::new();
+        for l in (0..=255u8).filter(|&l| seen[usize::from(l)]) {
+            queue.clear();
+            queue.extend(
+                (0..n)
+                    .filter(|&r| self.cells[r].kind() == SEED && self.lab[r] == l)
+                    .map(|r| r as u32),
+            );
+            let mut head = 0;
+            while head < queue.len() {
+                let q = queue[head] as usize;
+                head += 1;
+                let cq = self.cells[q];
+                let vq = cq.value();
+                for &o in &self.offsets {
+                    let p = q.wrapping_add_signed(o);
+                    let c = self.cells[p];
+                    if c.kind() == FREE
+                        && pd[p] == cq.dist
+                        && self.lab[p] == 0
+                        && step(cq.dist, vq, c.value()) == c.dist
+                    {
+                        self.lab[p] = l;
+                        queue.push(p as u32);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Dijkstra's step for a voxel `i` popped at cost `d0`: skips stale entries, lowers the
+/// costs of free neighbours and queues them.
+fn relax(g: &mut Padded, d0: u32, i: usize, mut push: impl FnMut(u32, u32)) {
+    let c = g.cells[i];
+    if c.dist != d0 {
+        return; // stale entry
+    }
+    let v0 = c.value();
+    for &o in &g.offsets {
+        let q = i.wrapping_add_signed(o);
+        let n = g.cells[q];
+        if n.kind() != FREE {
+            continue;
+        }
+        let nd = step(d0, v0, n.value());
+        if nd < n.dist {
+            g.cells[q].dist = nd;
+            push(nd, q as u32);
+        }
+    }
+}
+
 /// Seed labels present (ascending).
 fn seed_labels(kind: &[u8], lab: &[u8]) -> Vec<u8> {
     let mut seen = [false; 256];
@@ -275,123 +429,94 @@ impl GrowCutState {
         })
     }
 
-    /// Calls `f(q)` for each in-ROI 26-neighbour `q` of voxel `r`.
-    fn for_neighbours(&self, r: usize, offs: &[(i64, [i64; 3])], mut f: impl FnMut(usize)) {
+    /// The ROI embedded in a grid one voxel larger on every side whose border is wall, so
+    /// the inner loops need no bounds checks; and the 26 neighbour offsets in it.
+    fn padded(&self) -> Padded {
+        let s = self.size;
+        let p = [s[0] + 2, s[1] + 2, s[2] + 2];
+        let n = p[0] * p[1] * p[2];
+        let wall = Cell {
+            dist: INF,
+            vk: u32::from(WALL) << 25,
+        };
+        let mut out = Padded {
+            cells: vec![wall; n],
+            lab: vec![0; n],
+            offsets: Self::offsets()
+                .map(|o| (o[0] + p[0] as i64 * (o[1] + p[1] as i64 * o[2])) as isize)
+                .collect(),
+        };
+        let mut r = 0;
+        for z in 0..s[2] {
+            for y in 0..s[1] {
+                let row = 1 + p[0] * (y + 1 + p[1] * (z + 1));
+                for x in 0..s[0] {
+                    out.cells[row + x] = Cell {
+                        dist: self.dist[r],
+                        vk: self.values[r] | u32::from(self.kind[r]) << 25,
+                    };
+                    out.lab[row + x] = self.lab[r];
+                    r += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// Copies costs and labels back from the padded grid.
+    fn unpad(&mut self, g: &Padded) {
+        let s = self.size;
+        let p = [s[0] + 2, s[1] + 2];
+        let mut r = 0;
+        for z in 0..s[2] {
+            for y in 0..s[1] {
+                let row = 1 + p[0] * (y + 1 + p[1] * (z + 1));
+                for x in 0..s[0] {
+                    self.dist[r] = g.cells[row + x].dist;
+                    self.lab[r] = g.lab[row + x];
+                    r += 1;
+                }
+            }
+        }
+    }
+
+    /// The padded index of ROI index `r`.
+    fn padded_index(&self, r: usize) -> usize {
         let s = self.size;
         let (x, y, z) = (r % s[0], (r / s[0]) % s[1], r / (s[0] * s[1]));
-        let inner = x > 0 && y > 0 && z > 0 && x + 1 < s[0] && y + 1 < s[1] && z + 1 < s[2];
-        for &(off, o) in offs {
-            if !inner {
-                let c = [x as i64 + o[0], y as i64 + o[1], z as i64 + o[2]];
-                if (0..3).any(|a| c[a] < 0 || c[a] >= s[a] as i64) {
-                    continue;
-                }
-            }
-            f((r as i64 + off) as usize);
-        }
+        1 + x + (s[0] + 2) * (y + 1 + (s[1] + 2) * (z + 1))
     }
 
-    fn linear_offsets(&self) -> Vec<(i64, [i64; 3])> {
-        let s = self.size;
-        Self::offsets()
-            .map(|o| (o[0] + s[0] as i64 * (o[1] + s[1] as i64 * o[2]), o))
-            .collect()
-    }
-
-    /// Phase 1: path costs by Dijkstra from the voxels in `start`, the other voxels' costs
-    /// being a fixed point already (true initially, where only seeds are finite, and after
-    /// seeds are added to a solved state).
-    fn propagate(&mut self, start: impl Iterator<Item = usize>) {
-        let mut heap = RadixHeap::new();
-        for r in start {
-            heap.push(u64::from(self.dist[r]), r as u32);
-        }
-        let offs = self.linear_offsets();
-        while let Some((k, r)) = heap.pop() {
-            let r = r as usize;
-            if k != u64::from(self.dist[r]) {
-                continue; // stale entry
+    /// Phase 1 (costs, Dijkstra from `start`, the other voxels' costs being a fixed point
+    /// already — true initially, where only seeds are finite, and after seeds are added to a
+    /// solved state), then phase 2 (labels).
+    fn propagate_and_label(&mut self, start: &[usize]) {
+        let mut g = self.padded();
+        let max_step = self.values.iter().max().copied().unwrap_or(0)
+            - self.values.iter().min().copied().unwrap_or(0);
+        if max_step < 1 << 22 {
+            let mut queue = BucketQueue::new(max_step);
+            for &r in start {
+                let i = self.padded_index(r);
+                queue.push(g.cells[i].dist, i as u32);
             }
-            let (d0, v0) = (self.dist[r], self.values[r]);
-            let (kind, values, dist) = (&self.kind, &self.values, &mut self.dist);
-            let s = self.size;
-            let (x, y, z) = (r % s[0], (r / s[0]) % s[1], r / (s[0] * s[1]));
-            let inner = x > 0 && y > 0 && z > 0 && x + 1 < s[0] && y + 1 < s[1] && z + 1 < s[2];
-            for &(off, o) in &offs {
-                if !inner {
-                    let c = [x as i64 + o[0], y as i64 + o[1], z as i64 + o[2]];
-                    if (0..3).any(|a| c[a] < 0 || c[a] >= s[a] as i64) {
-                        continue;
-                    }
-                }
-                let q = (r as i64 + off) as usize;
-                if kind[q] != FREE {
-                    continue;
-                }
-                let nd = step(d0, v0, values[q]);
-                if nd < dist[q] {
-                    dist[q] = nd;
-                    heap.push(u64::from(nd), q as u32);
-                }
+            while let Some((d0, i)) = queue.pop() {
+                relax(&mut g, d0, i as usize, |c, q| queue.push(c, q));
             }
-        }
-    }
-
-    /// Phase 2: labels. A free voxel `p` at cost d(p) takes its label from the neighbours
-    /// `q` on a cheapest path into it (d(q) + step = d(p)) that are themselves cheapest
-    /// (smallest d(q)) — the neighbour Dijkstra settles first, whose relaxation ITK's
-    /// FastGrowCut keeps — and among those the smallest label, recursively to the seeds:
-    /// label(p) = the smallest seed label over all such predecessor paths. Computed by one
-    /// breadth-first pass per seed label, ascending, each claiming only unlabelled voxels.
-    fn assign_labels(&mut self) {
-        let n = self.len();
-        let offs = self.linear_offsets();
-        // pd(p): the smallest cost of a neighbour on a cheapest path into p.
-        let mut pd = vec![INF; n];
-        for (p, pd_p) in pd.iter_mut().enumerate() {
-            if self.kind[p] != FREE {
-                continue;
+        } else {
+            let mut heap = RadixHeap::new();
+            for &r in start {
+                let i = self.padded_index(r);
+                heap.push(u64::from(g.cells[i].dist), i as u32);
             }
-            self.lab[p] = 0;
-            if self.dist[p] == INF {
-                continue;
-            }
-            let mut best = INF;
-            self.for_neighbours(p, &offs, |q| {
-                if self.kind[q] != WALL
-                    && self.dist[q] != INF
-                    && step(self.dist[q], self.values[q], self.values[p]) == self.dist[p]
-                {
-                    best = best.min(self.dist[q]);
-                }
-            });
-            *pd_p = best;
-        }
-        let labels = seed_labels(&self.kind, &self.lab);
-        let mut queue = std::collections::VecDeque::new();
-        for l in labels {
-            queue.extend((0..n).filter(|&r| self.kind[r] == SEED && self.lab[r] == l));
-            while let Some(q) = queue.pop_front() {
-                let (dq, vq) = (self.dist[q], self.values[q]);
-                let mut claimed = Vec::new();
-                self.for_neighbours(q, &offs, |p| {
-                    if self.kind[p] == FREE
-                        && self.lab[p] == 0
-                        && pd[p] == dq
-                        && self.dist[p] != INF
-                        && step(dq, vq, self.values[p]) == self.dist[p]
-                    {
-                        claimed.push(p);
-                    }
+            while let Some((k, i)) = heap.pop() {
+                relax(&mut g, k as u32, i as usize, |c, q| {
+                    heap.push(u64::from(c), q)
                 });
-                for p in claimed {
-                    if self.lab[p] == 0 {
-                        self.lab[p] = l;
-                        queue.push_back(p);
-                    }
-                }
             }
         }
+        g.assign_labels();
+        self.unpad(&g);
     }
 
     /// Full solve from the seeds (CPU twin).
@@ -403,8 +528,7 @@ impl GrowCutState {
             }
         }
         let seeds: Vec<usize> = (0..self.len()).filter(|&r| self.kind[r] == SEED).collect();
-        self.propagate(seeds.into_iter());
-        self.assign_labels();
+        self.propagate_and_label(&seeds);
     }
 
     /// New seeds from `labels`: Some(new seed voxels) when they only add to the old seeds
@@ -466,8 +590,8 @@ impl GrowCutState {
         match self.added_seeds(req, labels)? {
             Some(added) => {
                 self.add_seeds(&added);
-                self.propagate(added.iter().map(|a| a.0));
-                self.assign_labels();
+                let start: Vec<usize> = added.iter().map(|a| a.0).collect();
+                self.propagate_and_label(&start);
                 Ok(true)
             }
             None => {
