@@ -16,6 +16,9 @@
    - interpolate:   ITK MorphologicalContourInterpolator (itk-morphologicalcontourinterpolation)
                     on the same key slices (the liver-size ellipsoid every 5th axial slice);
                     one call on a tiny image first, so ITK's ~20 s wrapper loading is not timed
+   - grow-cut:      ITK FastGrowCut (itk-growcut) with the same seeds on the same phantom
+                    (whole volume; its update after a stroke is a second Update() with the
+                    stroke added, which ITK also runs incrementally)
    (3D rendering has no peer here: VTK is not among the pinned packages.)
 3. Prints one table: operation, size, tool, median / min / max ms, voxels/s.
 
@@ -154,6 +157,38 @@ def interpolate_peer(r, size, runs):
     return row(r["op"], size, "ITK MCI", ts, r["voxels"], f"{filled} voxels filled")
 
 
+def grow_cut_peer(r, data, size):
+    """ITK FastGrowCut with the seeds voxmark's row lists: first run, then the update."""
+    import itk
+    p = r["params"]
+    seeds = np.zeros(data.shape, np.uint8)
+    for x, y, z, l in p["seeds"]:
+        seeds[x, y, z] = l
+    later = seeds.copy()
+    for x, y, z, l in p["later"]:
+        later[x, y, z] = l
+    img_t = itk.Image[itk.SS, 3]
+    seg_t = itk.Image[itk.UC, 3]
+    tiny = itk.FastGrowCut[img_t, seg_t].New()
+    tiny.SetInput(itk.GetImageFromArray(np.zeros((4, 4, 4), np.int16)))
+    tiny.SetSeedImage(itk.GetImageFromArray(np.ones((4, 4, 4), np.uint8)))
+    tiny.Update()
+    img = itk.GetImageFromArray(np.ascontiguousarray(data.transpose(2, 1, 0).astype(np.int16)))
+    f = itk.FastGrowCut[img_t, seg_t].New()
+    f.SetInput(img)
+    f.SetSeedImage(itk.GetImageFromArray(np.ascontiguousarray(seeds.transpose(2, 1, 0))))
+    t = time.perf_counter()
+    f.Update()
+    first = (time.perf_counter() - t) * 1e3
+    f.SetSeedImage(itk.GetImageFromArray(np.ascontiguousarray(later.transpose(2, 1, 0))))
+    t = time.perf_counter()
+    f.Update()
+    upd = (time.perf_counter() - t) * 1e3
+    n = data.size
+    return [row(r["op"], size, "ITK FastGrowCut", [first], n),
+            row("grow-cut update after one stroke", size, "ITK FastGrowCut", [upd], n)]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", default="512x512x512")
@@ -168,7 +203,7 @@ def main():
         vj = os.path.join(d, "voxmark.json")
         cmd = [a.bin, "bench", "--phantom", a.size, "--runs", str(a.runs), "--backend",
                a.backend, "--work-dir", d, "--json", vj,
-               "--ops", "load,wl,mpr,grow,paint,undo,interpolate"]
+               "--ops", "load,wl,mpr,grow,paint,undo,interpolate,grow-cut"]
         print("+ " + " ".join(cmd), file=sys.stderr)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         with open(vj) as f:
@@ -247,6 +282,8 @@ def main():
         for r in vox["rows"]:
             if r["op"].startswith("interpolate liver") and r["backend"] == "cpu":
                 peer.append(interpolate_peer(r, size, a.runs))
+            if r["op"].startswith("grow-cut 3 labels") and r["backend"] == "cpu":
+                peer.extend(grow_cut_peer(r, data, size))
         order = {}
         for r in rows + peer:
             order.setdefault(r["op"], len(order))

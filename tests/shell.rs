@@ -646,3 +646,101 @@ fn fill_between_slices_preview_follows_new_key_slices_and_enter_commits_the_refe
         "fill between slices stops on Enter"
     );
 }
+
+/// Grow from seeds as a user does it: brush strokes of a structure (label 1, the aorta) and
+/// of the background (label 9), Initialise shows a preview without editing, a further stroke
+/// updates it incrementally, Enter applies exactly the engine's `grow_cut` op on the preview's
+/// ROI (journaled): the background strokes are gone, the structure grew.
+#[test]
+fn grow_from_seeds_preview_updates_on_a_stroke_and_enter_applies_the_reference() {
+    use voxmark::edit::session::GrowPreview;
+    let Some(gpu) = gpu() else { return };
+    let dir = common::tempdir();
+    let (path, vol) = phantom_file(dir.path());
+    let mut h = open(gpu, &path);
+    ok(h.key(Key::B, Modifiers::NONE));
+    let set_brush = |h: &mut Headless, label: u8, r: f64| {
+        if let Some(d) = &mut h.shell.doc {
+            d.state.brush.label = label;
+            d.state.brush.radius_mm = r;
+            d.state.brush.shape = Shape::Disc;
+        }
+    };
+    let c = center(&h, 0);
+    // The aorta of the 64x56x40 phantom is at voxel (33.3, 33.1): find it on screen.
+    let aorta = {
+        let mut best = (f64::INFINITY, c);
+        for dy in -60..60 {
+            for dx in -60..60 {
+                let p = c + egui::vec2(dx as f32, dy as f32);
+                let v = voxel_under(&h, 0, p);
+                let e = (v[0] - 33.3).hypot(v[1] - 33.1);
+                if e < best.0 {
+                    best = (e, p);
+                }
+            }
+        }
+        best.1
+    };
+    set_brush(&mut h, 1, 5.0);
+    ok(h.click(aorta));
+    set_brush(&mut h, 9, 4.0);
+    ok(h.drag(
+        PointerButton::Primary,
+        c + egui::vec2(-40.0, -30.0),
+        &[c + egui::vec2(-20.0, -30.0)],
+    ));
+    let painted = labels(&h);
+    assert!(
+        painted.contains(&1) && painted.contains(&9),
+        "strokes of 1 and 9: {}",
+        h.shell.status
+    );
+    h.shell.start_grow_cut();
+    ok(h.idle(1));
+    let preview = |h: &Headless| -> Vec<u8> {
+        match h.shell.doc.as_ref().and_then(|d| d.state.grow_pending()) {
+            Some(GrowPreview::Gpu(m)) => ok(m.download(gpu)),
+            Some(GrowPreview::Host { mask, .. }) => mask.clone(),
+            None => panic!("no preview: {}", h.shell.status),
+        }
+    };
+    let first = preview(&h);
+    assert!(
+        first.iter().filter(|&&l| l == 1).count() > 50,
+        "the preview grows label 1: {}",
+        h.shell.status
+    );
+    // A second structure stroke on another slice: the preview is updated, not recomputed.
+    ok(h.move_to(c));
+    ok(h.key(Key::ArrowUp, Modifiers::NONE));
+    set_brush(&mut h, 1, 5.0);
+    ok(h.click(aorta));
+    ok(h.idle(1));
+    assert!(h.shell.status.contains("updated"), "{}", h.shell.status);
+    let strokes = labels(&h);
+    assert!(strokes.contains(&9) && !preview(&h).contains(&9));
+    let op = h
+        .shell
+        .doc
+        .as_ref()
+        .and_then(|d| d.state.pending_op().cloned())
+        .unwrap_or_else(|| panic!("a pending grow_cut op"));
+    assert!(matches!(op, EditOp::GrowCut { .. }), "{op:?}");
+    let shown = preview(&h).iter().filter(|&&l| l == 1).count();
+    let painted = strokes.iter().filter(|&&l| l == 1).count();
+    ok(h.key(Key::Enter, Modifiers::NONE));
+    let got = labels(&h);
+    assert_eq!(
+        got,
+        reference(&vol, &strokes, &op),
+        "Enter == the grow_cut op"
+    );
+    assert!(!got.contains(&9), "the background strokes are cleared");
+    let grown = got.iter().filter(|&&l| l == 1).count();
+    assert_eq!(grown, shown + painted, "what was shown is what was applied");
+    assert!(
+        !h.shell.tools.grow_cut.active(),
+        "grow from seeds stops on Enter"
+    );
+}

@@ -520,13 +520,27 @@ impl Shell {
         self.handle(fb);
     }
 
-    /// Fill between slices is on and the labels changed: the preview follows.
+    /// Grow from seeds: Initialise (the painted labels are the seeds).
+    pub fn start_grow_cut(&mut self) {
+        let mut fb = Feedback::default();
+        if let Some(d) = &mut self.doc {
+            fb.outcome("grow from seeds", self.tools.start_grow_cut(&mut d.state));
+        }
+        self.handle(fb);
+    }
+
+    /// Fill between slices or grow from seeds is on and the labels changed: the preview
+    /// follows.
     pub fn refresh_fill_between(&mut self) {
         let mut fb = Feedback::default();
         if let Some(d) = &mut self.doc {
             match self.tools.refresh_fill_between(&mut d.state) {
                 Ok(None) => {}
                 r => fb.outcome("fill between slices", r.map(Option::flatten)),
+            }
+            match self.tools.refresh_grow_cut(&mut d.state) {
+                Ok(None) => {}
+                r => fb.outcome("grow from seeds", r.map(Option::flatten)),
             }
         }
         self.handle(fb);

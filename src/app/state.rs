@@ -274,6 +274,12 @@ impl<'a> AppState<'a> {
         Ok(&self.grow.insert((op, preview)).1)
     }
 
+    /// Shows a preview made elsewhere (grow from seeds) for `op`, replacing any earlier one.
+    pub fn set_preview(&mut self, op: EditOp, preview: GrowPreview) {
+        self.version += 1;
+        self.grow = Some((op, preview));
+    }
+
     /// The grow preview, if one is waiting.
     pub fn grow_pending(&self) -> Option<&GrowPreview> {
         self.grow.as_ref().map(|g| &g.1)

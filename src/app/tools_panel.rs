@@ -152,6 +152,8 @@ impl ToolsPanel {
         grow_ui(ui, gpu, tools, doc, fb);
         ui.separator();
         fill_between_ui(ui, tools, doc, fb);
+        ui.separator();
+        grow_cut_ui(ui, tools, doc, fb);
         if let Some(r) = &tools.ruler {
             ui.separator();
             ui.label(format!("Ruler: {:.2} mm", r.length_mm(&doc.image().grid)));
@@ -237,6 +239,38 @@ fn grow_ui(
         }
     });
     ui.label(format!("{} seed(s)", tools.grow.seeds.len()));
+}
+
+/// Grow from seeds: the background label, Initialise, Apply, Cancel.
+fn grow_cut_ui(ui: &mut egui::Ui, tools: &mut ToolState, doc: &mut Document, fb: &mut Feedback) {
+    ui.label("Grow from seeds");
+    ui.horizontal(|ui| {
+        ui.add(egui::DragValue::new(&mut tools.grow_cut.background).range(1..=255));
+        ui.label("background label");
+    });
+    ui.horizontal(|ui| {
+        if ui.button("Initialise").clicked() {
+            fb.outcome("grow from seeds", tools.start_grow_cut(&mut doc.state));
+        }
+        let on = tools.grow_cut.active();
+        if ui
+            .add_enabled(on, egui::Button::new("Apply (Enter)"))
+            .clicked()
+        {
+            fb.outcome("grow from seeds", tools.accept_grow(&mut doc.state));
+        }
+        if ui
+            .add_enabled(on, egui::Button::new("Cancel (Esc)"))
+            .clicked()
+        {
+            tools.cancel(Some(&mut doc.state));
+        }
+    });
+    ui.label(if tools.grow_cut.active() {
+        "Paint more strokes: the preview updates."
+    } else {
+        "Paint strokes of each structure and of the background label, then Initialise."
+    });
 }
 
 /// Fill between slices: the axis, start (preview), accept and cancel.

@@ -252,7 +252,8 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn locked(&self) -> [bool; 256] {
+    /// The locked label values (from the label table).
+    pub fn locked(&self) -> [bool; 256] {
         super::label_volume::locked_set(&self.table)
     }
 
