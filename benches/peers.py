@@ -245,7 +245,7 @@ def main():
         # grow, with voxmark's seeds and ranges
         done = set()
         for r in vox["rows"]:
-            if r["op"].startswith("grow") and r.get("params") and r["op"] not in done:
+            if r["op"].startswith("grow ") and r.get("params") and r["op"] not in done:
                 done.add(r["op"])
                 peer += grow_peers(data, img, r["params"], a.runs, size, r["op"])
         # paint and undo, with voxmark's strokes

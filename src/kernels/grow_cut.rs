@@ -260,6 +260,127 @@ impl BucketQueue {
 }
 
 impl Padded {
+    /// pd(p): the smallest cost of a neighbour on a cheapest path into free voxel p (INF when
+    /// p is unreached or has none).
+    fn pred_cost(&self, p: usize) -> u32 {
+        let c = self.cells[p];
+        if c.dist == INF {
+            return INF;
+        }
+        let vp = c.value();
+        let mut best = INF;
+        for &o in &self.offsets {
+            let q = self.cells[p.wrapping_add_signed(o)];
+            if q.kind() != WALL && q.dist < best && step(q.dist, q.value(), vp) == c.dist {
+                best = q.dist;
+            }
+        }
+        best
+    }
+
+    /// Whether `q` is one of free voxel `p`'s cheapest predecessors (pd(p) given).
+    fn is_pred(&self, q: usize, p: usize, pd_p: u32) -> bool {
+        let (cq, cp) = (self.cells[q], self.cells[p]);
+        cq.kind() != WALL && cq.dist == pd_p && step(cq.dist, cq.value(), cp.value()) == cp.dist
+    }
+
+    /// Labels after an incremental cost update, equal to [`Self::assign_labels`] but touching
+    /// only what can change: the voxels whose cost fell (`lowered`), their free neighbours
+    /// (their cheapest predecessors may have changed), and everything downstream of those
+    /// along predecessor edges. That set I is unlabelled and reclaimed, label by label
+    /// ascending, from its seeds and from the labelled voxels just outside it that are
+    /// predecessors of voxels in it (their labels cannot change).
+    fn relabel(&mut self, lowered: &[u32]) {
+        let n = self.cells.len();
+        const UNKNOWN: u32 = INF - 1;
+        let mut pd = vec![UNKNOWN; n];
+        let mut in_set = vec![false; n];
+        let mut set: Vec<u32> = Vec::new();
+        let add = |p: usize, set: &mut Vec<u32>, in_set: &mut [bool]| {
+            if !in_set[p] {
+                in_set[p] = true;
+                set.push(p as u32);
+            }
+        };
+        for &q in lowered {
+            let q = q as usize;
+            add(q, &mut set, &mut in_set);
+            for &o in &self.offsets {
+                let p = q.wrapping_add_signed(o);
+                if self.cells[p].kind() == FREE {
+                    add(p, &mut set, &mut in_set);
+                }
+            }
+        }
+        // Downstream closure along predecessor edges.
+        let mut head = 0;
+        while head < set.len() {
+            let q = set[head] as usize;
+            head += 1;
+            for &o in &self.offsets {
+                let p = q.wrapping_add_signed(o);
+                if in_set[p] || self.cells[p].kind() != FREE {
+                    continue;
+                }
+                if pd[p] == UNKNOWN {
+                    pd[p] = self.pred_cost(p);
+                }
+                if self.is_pred(q, p, pd[p]) {
+                    add(p, &mut set, &mut in_set);
+                }
+            }
+        }
+        // Unlabel the set; sources: its seeds and the labelled predecessors just outside it.
+        let mut sources: Vec<(u8, u32)> = Vec::new();
+        for &p in &set {
+            let p = p as usize;
+            match self.cells[p].kind() {
+                SEED => sources.push((self.lab[p], p as u32)),
+                FREE => {
+                    self.lab[p] = 0;
+                    if pd[p] == UNKNOWN {
+                        pd[p] = self.pred_cost(p);
+                    }
+                    for &o in &self.offsets {
+                        let q = p.wrapping_add_signed(o);
+                        if !in_set[q] && self.lab[q] != 0 && self.is_pred(q, p, pd[p]) {
+                            sources.push((self.lab[q], q as u32));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        sources.sort_unstable();
+        sources.dedup();
+        let mut queue: Vec<u32> = Vec::new();
+        let mut k = 0;
+        while k < sources.len() {
+            let l = sources[k].0;
+            queue.clear();
+            while k < sources.len() && sources[k].0 == l {
+                queue.push(sources[k].1);
+                k += 1;
+            }
+            let mut head = 0;
+            while head < queue.len() {
+                let q = queue[head] as usize;
+                head += 1;
+                for &o in &self.offsets {
+                    let p = q.wrapping_add_signed(o);
+                    if in_set[p]
+                        && self.cells[p].kind() == FREE
+                        && self.lab[p] == 0
+                        && self.is_pred(q, p, pd[p])
+                    {
+                        self.lab[p] = l;
+                        queue.push(p as u32);
+                    }
+                }
+            }
+        }
+    }
+
     /// Phase 2: labels. A free voxel `p` at cost d(p) takes its label from the neighbours
     /// `q` on a cheapest path into it (d(q) + step = d(p)) that are themselves cheapest
     /// (smallest d(q)) — the neighbour Dijkstra settles first, whose relaxation ITK's
@@ -490,8 +611,12 @@ impl GrowCutState {
     /// Phase 1 (costs, Dijkstra from `start`, the other voxels' costs being a fixed point
     /// already — true initially, where only seeds are finite, and after seeds are added to a
     /// solved state), then phase 2 (labels).
-    fn propagate_and_label(&mut self, start: &[usize]) {
+    /// `incremental`: only the labels the new costs can change are redone (see
+    /// [`Padded::relabel`]); else all of them.
+    fn propagate_and_label(&mut self, start: &[usize], incremental: bool) {
         let mut g = self.padded();
+        // Voxels whose cost fell (padded indices; the start voxels included).
+        let mut lowered: Vec<u32> = start.iter().map(|&r| self.padded_index(r) as u32).collect();
         let max_step = self.values.iter().max().copied().unwrap_or(0)
             - self.values.iter().min().copied().unwrap_or(0);
         if max_step < 1 << 22 {
@@ -501,7 +626,10 @@ impl GrowCutState {
                 queue.push(g.cells[i].dist, i as u32);
             }
             while let Some((d0, i)) = queue.pop() {
-                relax(&mut g, d0, i as usize, |c, q| queue.push(c, q));
+                relax(&mut g, d0, i as usize, |c, q| {
+                    queue.push(c, q);
+                    lowered.push(q);
+                });
             }
         } else {
             let mut heap = RadixHeap::new();
@@ -511,11 +639,16 @@ impl GrowCutState {
             }
             while let Some((k, i)) = heap.pop() {
                 relax(&mut g, k as u32, i as usize, |c, q| {
-                    heap.push(u64::from(c), q)
+                    heap.push(u64::from(c), q);
+                    lowered.push(q);
                 });
             }
         }
-        g.assign_labels();
+        if incremental {
+            g.relabel(&lowered);
+        } else {
+            g.assign_labels();
+        }
         self.unpad(&g);
     }
 
@@ -528,7 +661,7 @@ impl GrowCutState {
             }
         }
         let seeds: Vec<usize> = (0..self.len()).filter(|&r| self.kind[r] == SEED).collect();
-        self.propagate_and_label(&seeds);
+        self.propagate_and_label(&seeds, false);
     }
 
     /// New seeds from `labels`: Some(new seed voxels) when they only add to the old seeds
@@ -591,7 +724,7 @@ impl GrowCutState {
             Some(added) => {
                 self.add_seeds(&added);
                 let start: Vec<usize> = added.iter().map(|a| a.0).collect();
-                self.propagate_and_label(&start);
+                self.propagate_and_label(&start, true);
                 Ok(true)
             }
             None => {
@@ -1059,6 +1192,49 @@ mod tests {
         let mut full = GrowCutState::init(&req, &img, &labels).unwrap_or_else(|e| panic!("{e}"));
         full.solve_cpu();
         assert_eq!(st, full);
+    }
+
+    /// Many random strokes, one after another, on a plateau image full of ties: every
+    /// incremental update equals a full solve.
+    #[test]
+    fn random_strokes_update_like_full_solves() {
+        let dims = [23, 19, 11];
+        let img = image(dims, |x, y, z| {
+            (((x / 3) + (y / 4) * 2 + z) % 4) as i16 * 10
+        });
+        let mut labels = vec![0u8; 23 * 19 * 11];
+        let idx = |x: usize, y: usize, z: usize| x + 23 * (y + 19 * z);
+        labels[idx(2, 2, 2)] = 1;
+        labels[idx(20, 16, 8)] = 3;
+        labels[idx(11, 9, 5)] = 2;
+        let req = request(dims, &[1, 2, 3], 3);
+        let mut st = GrowCutState::init(&req, &img, &labels).unwrap_or_else(|e| panic!("{e}"));
+        st.solve_cpu();
+        let mut x = 42u64;
+        for round in 0..25 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let (a, b, c) = (
+                (x >> 20) as usize % 23,
+                (x >> 30) as usize % 19,
+                (x >> 40) as usize % 11,
+            );
+            let l = 1 + (x >> 50) as u8 % 3;
+            for t in 0..4 {
+                let i = idx((a + t).min(22), b, c);
+                if labels[i] == 0 {
+                    labels[i] = l;
+                }
+            }
+            assert!(st
+                .update_cpu(&req, &img, &labels)
+                .unwrap_or_else(|e| panic!("{e}")));
+            let mut full =
+                GrowCutState::init(&req, &img, &labels).unwrap_or_else(|e| panic!("{e}"));
+            full.solve_cpu();
+            assert!(st == full, "round {round}");
+        }
     }
 
     #[test]
