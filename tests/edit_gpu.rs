@@ -21,6 +21,8 @@ const OPS: &str = r#"[
  {"op":"threshold","range":[250.5,800],"label":6,"roi":[3,4,2,33,30,20],"editable":"empty_only"},
  {"op":"merge_labels","from":[3,4],"into":7},
  {"op":"clear_label","label":5},
+ {"op":"scissors","plane":"coronal","points":[[3.5,2.2],[30.1,6.7],[22.4,19.9],[5.5,15.5]],"region":"inside","action":"fill","label":8,"depth":[5,30],"range":[-50,300],"editable":"empty_only"},
+ {"op":"scissors","plane":"axial","points":[[8.3,8.1],[28.6,9.2],[18.2,30.7]],"region":"outside","action":"erase","label":0,"depth":[2,18]},
  {"op":"erase","shape":"disc","plane":"axial","slice":14,"points":[[18,18,14]],"radius_mm":40}
 ]"#;
 

@@ -744,3 +744,71 @@ fn grow_from_seeds_preview_updates_on_a_stroke_and_enter_applies_the_reference()
         "grow from seeds stops on Enter"
     );
 }
+
+/// Scissors through real events: X, four clicks on the axial pane, Enter erases the active
+/// label inside the polygon through every axial slice — exactly the engine's `scissors` op.
+#[test]
+fn scissors_cut_through_every_slice_on_enter() {
+    use voxmark::edit::ops::{ScissorsAction, ScissorsRegion};
+    let Some(gpu) = gpu() else { return };
+    let dir = common::tempdir();
+    let (path, vol) = phantom_file(dir.path());
+    let mut h = open(gpu, &path);
+    // The body as label 1 (a threshold), then cut a prism out of it.
+    h.shell.apply(EditOp::Threshold {
+        range: [-500.0, 3000.0],
+        label: 1,
+        roi: None,
+        editable: Editable::Everywhere,
+    });
+    let start = labels(&h);
+    ok(h.key(Key::X, Modifiers::NONE));
+    assert_eq!(h.shell.tools.tool, Tool::Scissors);
+    let c = center(&h, 0);
+    let corners = [
+        c + egui::vec2(-25.0, -20.0),
+        c + egui::vec2(30.0, -15.0),
+        c + egui::vec2(20.0, 30.0),
+        c + egui::vec2(-20.0, 25.0),
+    ];
+    let pts: Vec<[f64; 2]> = corners
+        .iter()
+        .map(|p| {
+            let v = voxel_under(&h, 0, *p);
+            [v[0], v[1]]
+        })
+        .collect();
+    for p in corners {
+        ok(h.click(p));
+    }
+    ok(h.key(Key::Enter, Modifiers::NONE));
+    let op = EditOp::Scissors {
+        plane: ViewKind::Axial,
+        points: pts,
+        region: ScissorsRegion::Inside,
+        action: ScissorsAction::Erase,
+        label: 1,
+        depth: None,
+        range: None,
+        editable: Editable::Everywhere,
+    };
+    let got = labels(&h);
+    assert_eq!(
+        got,
+        reference(&vol, &start, &op),
+        "Enter == the scissors op"
+    );
+    let d = vol.grid.dims;
+    let plane = d[0] * d[1];
+    let cut_per_slice: Vec<usize> = (0..d[2])
+        .map(|z| {
+            (0..plane)
+                .filter(|&i| start[z * plane + i] == 1 && got[z * plane + i] == 0)
+                .count()
+        })
+        .collect();
+    assert!(
+        cut_per_slice.iter().filter(|&&n| n > 20).count() > d[2] / 2,
+        "cut through the slices: {cut_per_slice:?}"
+    );
+}

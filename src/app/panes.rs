@@ -669,7 +669,7 @@ fn slice_input(
                 }
             }
         }
-        Tool::Polygon => {
+        Tool::Polygon | Tool::Scissors => {
             if let Some(p) = hover_px {
                 let v = st.voxel_at(i, size, p)?;
                 let slice = st.panes[i].slice;
@@ -710,7 +710,7 @@ pub fn close_polygon(
 ) {
     match tools.close_polygon(st) {
         Ok(Some(op)) => fb.apply(st, &op),
-        Ok(None) => fb.status("a polygon needs at least 3 vertices"),
+        Ok(None) => fb.status("a polygon (or scissors cut) needs at least 3 vertices"),
         Err(e) => fb.error(format!("polygon: {e}")),
     }
 }

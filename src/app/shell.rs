@@ -755,6 +755,7 @@ impl Shell {
                 i.consume_key(none, Key::Enter),
                 i.consume_key(none, Key::Escape),
                 i.consume_key(none, Key::M),
+                i.consume_key(none, Key::X),
             ]
         });
         let tools = [
@@ -769,6 +770,9 @@ impl Shell {
             if *k {
                 self.tools.tool = t;
             }
+        }
+        if keys[11] {
+            self.tools.tool = Tool::Scissors;
         }
         if keys[6] {
             self.change_radius(1.0 / 1.25);

@@ -6,7 +6,7 @@
 //! calls, and the tests drive them without egui.
 
 use super::state::AppState;
-use crate::edit::ops::{EditOp, Editable};
+use crate::edit::ops::{EditOp, Editable, ScissorsAction, ScissorsRegion};
 use crate::edit::session::GrowPreview;
 use crate::error::Result;
 use crate::geometry::camera::Camera;
@@ -41,17 +41,20 @@ pub enum Tool {
     Grow,
     /// Click adds a vertex; double-click or Enter closes and fills.
     Polygon,
+    /// Click adds a vertex; double-click or Enter cuts through the volume along the view.
+    Scissors,
     /// Drag measures a distance in mm.
     Ruler,
 }
 
 impl Tool {
-    pub const ALL: [Tool; 6] = [
+    pub const ALL: [Tool; 7] = [
         Tool::Crosshair,
         Tool::Brush,
         Tool::Eraser,
         Tool::Grow,
         Tool::Polygon,
+        Tool::Scissors,
         Tool::Ruler,
     ];
 
@@ -62,6 +65,7 @@ impl Tool {
             Tool::Eraser => "Eraser (E)",
             Tool::Grow => "Region grow (G)",
             Tool::Polygon => "Polygon (P)",
+            Tool::Scissors => "Scissors (X)",
             Tool::Ruler => "Ruler (R)",
         }
     }
@@ -194,6 +198,9 @@ pub struct ToolState {
     pub threshold: [f64; 2],
     /// Dilate / erode radius.
     pub morph_radius_mm: f64,
+    /// Scissors: which side of the polygon is cut, and whether it is erased or filled.
+    pub scissors_region: ScissorsRegion,
+    pub scissors_action: ScissorsAction,
     /// The view axis fill between slices runs along.
     pub fill_axis: ViewKind,
     /// Fill between slices is previewing: the preview follows the key slices as they are
@@ -247,6 +254,8 @@ impl Default for ToolState {
             islands_min_voxels: 100,
             threshold: [0.0, 0.0],
             morph_radius_mm: 1.0,
+            scissors_region: ScissorsRegion::Inside,
+            scissors_action: ScissorsAction::Erase,
             fill_axis: ViewKind::Axial,
             fill_between: false,
             fill_made_from: None,
@@ -573,7 +582,8 @@ impl ToolState {
     }
 
     /// Closes the polygon in progress: the `polygon` op that fills it with the brush's label,
-    /// range and write rule. `Ok(None)` when it has fewer than 3 vertices (the draft is gone
+    /// range and write rule (with the scissors tool: the `scissors` op through every slice
+    /// of the view, on the brush's label, cutting the chosen side by the chosen action). `Ok(None)` when it has fewer than 3 vertices (the draft is gone
     /// either way).
     pub fn close_polygon(&mut self, st: &AppState) -> Result<Option<EditOp>> {
         let Some(p) = self.polygon.take() else {
@@ -584,14 +594,28 @@ impl ToolState {
         }
         let geom = st.geometry(p.pane, [2, 2])?;
         let b = &st.brush;
+        let points: Vec<[f64; 2]> = p
+            .points
+            .iter()
+            .map(|v| [v[geom.axis_u], v[geom.axis_v]])
+            .collect();
+        if self.tool == Tool::Scissors {
+            // Through every slice of the view, on the active label.
+            return Ok(Some(EditOp::Scissors {
+                plane: st.panes[p.pane].kind,
+                points,
+                region: self.scissors_region,
+                action: self.scissors_action,
+                label: b.label,
+                depth: None,
+                range: b.range,
+                editable: b.editable,
+            }));
+        }
         Ok(Some(EditOp::Polygon {
             plane: st.panes[p.pane].kind,
             slice: p.slice,
-            points: p
-                .points
-                .iter()
-                .map(|v| [v[geom.axis_u], v[geom.axis_v]])
-                .collect(),
+            points,
             label: b.label,
             range: b.range,
             editable: b.editable,

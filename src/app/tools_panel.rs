@@ -7,7 +7,7 @@
 use super::component::Feedback;
 use super::document::Document;
 use super::tools::{Cleanup, Tool, ToolState, WINDOW_PRESETS};
-use crate::edit::ops::{Editable, Shape};
+use crate::edit::ops::{Editable, ScissorsAction, ScissorsRegion, Shape};
 use crate::geometry::view::ViewKind;
 use crate::gpu::GpuContext;
 use eframe::egui;
@@ -150,6 +150,22 @@ impl ToolsPanel {
         window_ui(ui, doc);
         ui.separator();
         grow_ui(ui, gpu, tools, doc, fb);
+        if tools.tool == Tool::Scissors {
+            ui.separator();
+            ui.label("Scissors (through every slice, active label)");
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut tools.scissors_region, ScissorsRegion::Inside, "inside");
+                ui.radio_value(
+                    &mut tools.scissors_region,
+                    ScissorsRegion::Outside,
+                    "outside",
+                );
+            });
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut tools.scissors_action, ScissorsAction::Erase, "erase");
+                ui.radio_value(&mut tools.scissors_action, ScissorsAction::Fill, "fill");
+            });
+        }
         ui.separator();
         fill_between_ui(ui, tools, doc, fb);
         ui.separator();

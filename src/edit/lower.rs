@@ -14,7 +14,7 @@
 //! (u, v) axes as the views show them (`geometry::view`).
 
 use super::label_volume::LabelInfo;
-use super::ops::{EditOp, Editable, Shape, Stroke};
+use super::ops::{EditOp, Editable, ScissorsAction, ScissorsRegion, Shape, Stroke};
 use crate::error::{Error, Result};
 use crate::geometry::view::{ViewGeometry, ViewKind};
 use crate::kernels::commit_mask::CommitMaskParams;
@@ -366,6 +366,31 @@ pub fn lower(env: &EditEnv, op: &EditOp) -> Result<Lowered> {
                 }),
             )
         }
+        EditOp::Scissors {
+            plane,
+            points,
+            region,
+            action,
+            label,
+            depth,
+            range,
+            editable,
+        } => {
+            let w = match action {
+                ScissorsAction::Fill => {
+                    env.require_unlocked(op, *label)?;
+                    SpanWrite::new(*label, env.allowed_labels(*editable), *range)
+                }
+                ScissorsAction::Erase => {
+                    let mut src = [false; 256];
+                    for (l, e) in src.iter_mut().enumerate().skip(1) {
+                        *e = (*label == 0 || l == usize::from(*label)) && !env.locked[l];
+                    }
+                    SpanWrite::new(0, src, *range)
+                }
+            };
+            lower_scissors(env, *plane, points, *region, *depth, w)
+        }
         EditOp::GrowCut {
             labels,
             background,
@@ -683,6 +708,71 @@ fn lower_polygon(
     }
     Ok(Lowered::Voxels {
         region: Some((lo, hi)),
+        program: Program::Spans(w),
+    })
+}
+
+/// Scissors: the polygon's inside (or outside) on the view plane, extruded along the normal
+/// through the depth range, as span rows.
+fn lower_scissors(
+    env: &EditEnv,
+    plane: ViewKind,
+    points: &[[f64; 2]],
+    region: ScissorsRegion,
+    depth: Option<[usize; 2]>,
+    mut w: SpanWrite,
+) -> Result<Lowered> {
+    let (u, v, n) = env.plane_axes(plane)?;
+    let d = env.dims();
+    let (k0, k1) = match depth {
+        Some([a, b]) => (a, b.min(d[n] - 1)),
+        None => (0, d[n] - 1),
+    };
+    if k0 > k1 {
+        return Ok(Lowered::Voxels {
+            region: None,
+            program: Program::Spans(w),
+        });
+    }
+    // The cut on the plane, once: (u, v) → cut?
+    let outside = region == ScissorsRegion::Outside;
+    let mut cut = vec![false; d[u] * d[v]];
+    for (iv, row) in cut.chunks_mut(d[u]).enumerate() {
+        for (iu, c) in row.iter_mut().enumerate() {
+            *c = point_in_polygon(iu as f64, iv as f64, points) != outside;
+        }
+    }
+    let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
+    let mut runs = Vec::new();
+    for z in 0..d[2] {
+        for y in 0..d[1] {
+            runs.clear();
+            let mut start: Option<usize> = None;
+            for x in 0..=d[0] {
+                let inside = x < d[0] && {
+                    let c = [x, y, z];
+                    (k0..=k1).contains(&c[n]) && cut[c[u] + d[u] * c[v]]
+                };
+                match (inside, start) {
+                    (true, None) => start = Some(x),
+                    (false, Some(s0)) => {
+                        runs.push((s0, x - 1));
+                        for (a, (l, h)) in [(0, (s0, x - 1)), (1, (y, y)), (2, (z, z))] {
+                            lo[a] = lo[a].min(l);
+                            hi[a] = hi[a].max(h);
+                        }
+                        start = None;
+                    }
+                    _ => {}
+                }
+            }
+            if !runs.is_empty() {
+                w.push_row(y, z, &mut runs);
+            }
+        }
+    }
+    Ok(Lowered::Voxels {
+        region: (lo[0] != usize::MAX).then_some((lo, hi)),
         program: Program::Spans(w),
     })
 }

@@ -10,6 +10,8 @@
 //! {"op": "polygon", "plane": "coronal", "slice": 60, "points": [[10, 5], [40, 5], [25, 30]], "label": 3}
 //! {"op": "threshold", "range": [200, 500], "label": 4, "roi": [0, 0, 0, 99, 99, 99]}
 //! {"op": "islands", "label": 1, "keep_largest": true}
+//! {"op": "scissors", "plane": "axial", "points": [[10, 5], [40, 5], [25, 30]],
+//!  "region": "outside", "action": "erase", "depth": [20, 60]}
 //! {"op": "interpolate", "label": 1, "axis": "axial"}
 //! {"op": "grow_cut", "labels": [1, 2], "background": 9, "roi": [10, 10, 5, 120, 110, 90]}
 //! {"op": "set_label", "value": 2, "name": "liver", "locked": true}
@@ -18,6 +20,13 @@
 //! Polygon points are 2D in the plane's (u, v) voxel axes as the view shows them
 //! (`geometry::view`: axial u = R/L axis, v = A/P axis; coronal u = R/L, v = S/I; sagittal
 //! u = A/P, v = S/I), in voxel coordinates of those axes.
+//!
+//! `scissors` takes a polygon in a view's (u, v) voxel axes, like `polygon`, and extrudes it
+//! along the view's normal through every slice (or `depth` [first, last] slice): a voxel is
+//! cut when its (u, v) centre is inside the polygon by the even-odd rule (`region: inside`,
+//! the default) or not (`outside`). `action: erase` (default) clears the cut voxels of `label`
+//! (0: of any unlocked label); `fill` writes `label` there under `range` and `editable` as
+//! painting does.
 //!
 //! `interpolate` (fill between slices) fills, for `label`, every slice along the normal voxel
 //! axis of the `axis` view that holds none of it and lies between two slices that hold some
@@ -55,6 +64,24 @@ pub enum Editable {
     Everywhere,
     EmptyOnly,
     Inside(u8),
+}
+
+/// Which side of a scissors polygon is cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ScissorsRegion {
+    #[default]
+    Inside,
+    Outside,
+}
+
+/// What scissors do to the cut region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ScissorsAction {
+    #[default]
+    Erase,
+    Fill,
 }
 
 /// A brush stroke (paint or erase).
@@ -142,6 +169,25 @@ pub enum EditOp {
         label: u8,
         radius_mm: f64,
     },
+    /// A polygon drawn in a view, extruded through the volume along the view's normal
+    /// (optionally only slices `depth[0]..=depth[1]`): erase (`label`, 0 = any unlocked
+    /// label) or fill with `label` the voxels inside (or outside) it.
+    Scissors {
+        plane: ViewKind,
+        points: Vec<[f64; 2]>,
+        #[serde(default)]
+        region: ScissorsRegion,
+        #[serde(default)]
+        action: ScissorsAction,
+        #[serde(default)]
+        label: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        depth: Option<[usize; 2]>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        range: Option<[f64; 2]>,
+        #[serde(default)]
+        editable: Editable,
+    },
     /// Fill between slices: the empty slices of `label` between two slices that hold it,
     /// along the normal of the `axis` view (`kernels::interpolate`).
     Interpolate {
@@ -193,6 +239,7 @@ impl EditOp {
             EditOp::Dilate { .. } => "dilate",
             EditOp::Erode { .. } => "erode",
             EditOp::Interpolate { .. } => "interpolate",
+            EditOp::Scissors { .. } => "scissors",
             EditOp::GrowCut { .. } => "grow_cut",
             EditOp::SetLabel { .. } => "set_label",
             EditOp::Undo => "undo",
