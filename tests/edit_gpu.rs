@@ -660,3 +660,65 @@ fn grow_cut_gpu_equals_cpu_with_ties_walls_and_incremental_update() {
         );
     }
 }
+
+/// Fill holes on the GPU equals the CPU twin in 3D and slice by slice along each view axis,
+/// on the phantom's lungs-and-vessels label (real holes: the vessels inside the body), with a
+/// locked label inside a hole.
+#[test]
+fn fill_holes_gpu_equals_cpu_in_3d_and_per_slice() {
+    use voxmark::edit::store::{execute_cpu, GpuEdit};
+    let Some(ctx) = common::gpu() else { return };
+    let ph = odd_phantom();
+    let VoxelData::I16(v) = &ph.data else {
+        panic!("int16")
+    };
+    // Label 1: soft tissue (the body minus lungs, vessels and bone: those are its holes).
+    let start: Vec<u8> = v
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            if i % 211 == 0 {
+                9
+            } else {
+                u8::from((-200..150).contains(&x))
+            }
+        })
+        .collect();
+    let mut lk = [false; 256];
+    lk[9] = true;
+    let env = EditEnv {
+        image: &ph,
+        locked: lk,
+    };
+    let gpu = GpuEdit::new(&ctx, &ph, &start).unwrap_or_else(|e| panic!("{e}"));
+    for per_slice in [
+        "",
+        r#","per_slice":"axial""#,
+        r#","per_slice":"coronal""#,
+        r#","per_slice":"sagittal""#,
+    ] {
+        let ops = parse_ops(
+            &format!(r#"[{{"op":"fill_holes","label":1{per_slice}}}]"#),
+            std::path::Path::new("ops.json"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let program = lower(&env, &ops[0])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_program()
+            .unwrap_or_else(|| panic!("fill_holes writes voxels"));
+        let mut cpu = start.clone();
+        let c = execute_cpu(&ph, &mut cpu, &program).unwrap_or_else(|e| panic!("{e}"));
+        gpu.labels
+            .write_box(&ctx, [0, 0, 0], ph.grid.dims, &start)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let g = gpu.run(&ph, &program).unwrap_or_else(|e| panic!("{e}"));
+        let got = gpu.labels.download(&ctx).unwrap_or_else(|e| panic!("{e}"));
+        assert!(c > 100, "{per_slice}: only {c} voxels filled");
+        assert_eq!(g, c, "{per_slice}: changed counts");
+        assert!(got == cpu, "{per_slice}: GPU and CPU labels differ");
+        assert!(
+            start.iter().zip(&cpu).all(|(a, b)| *a != 9 || *b == 9),
+            "locked voxels stay"
+        );
+    }
+}

@@ -656,6 +656,16 @@ impl ToolState {
                 radius_mm: self.morph_radius_mm,
             },
             Cleanup::Clear => EditOp::ClearLabel { label },
+            Cleanup::FillHoles3d => EditOp::FillHoles {
+                label,
+                per_slice: None,
+                editable,
+            },
+            Cleanup::FillHolesAxial => EditOp::FillHoles {
+                label,
+                per_slice: Some(ViewKind::Axial),
+                editable,
+            },
         }
     }
 }
@@ -669,6 +679,9 @@ pub enum Cleanup {
     Dilate,
     Erode,
     Clear,
+    /// Fill holes in 3D / in each axial slice.
+    FillHoles3d,
+    FillHolesAxial,
 }
 
 #[cfg(test)]

@@ -68,6 +68,14 @@ impl ToolsPanel {
                     .suffix(" mm"),
             );
         });
+        ui.horizontal(|ui| {
+            if ui.button("Fill holes (3D)").clicked() {
+                run = Some(Cleanup::FillHoles3d);
+            }
+            if ui.button("in each axial slice").clicked() {
+                run = Some(Cleanup::FillHolesAxial);
+            }
+        });
         if ui.button("Clear the label").clicked() {
             run = Some(Cleanup::Clear);
         }

@@ -18,6 +18,7 @@ use super::ops::{EditOp, Editable, ScissorsAction, ScissorsRegion, Shape, Stroke
 use crate::error::{Error, Result};
 use crate::geometry::view::{ViewGeometry, ViewKind};
 use crate::kernels::commit_mask::CommitMaskParams;
+use crate::kernels::fill_holes::FillHolesRequest;
 use crate::kernels::grow_cut::GrowCutRequest;
 use crate::kernels::interpolate::InterpolateRequest;
 use crate::kernels::islands::IslandRule;
@@ -145,6 +146,8 @@ pub enum Program {
         params: MorphologyParams,
         offsets: Vec<[i32; 4]>,
     },
+    /// Fill the holes of a label (its box is read from the labels when it runs).
+    FillHoles(Box<FillHolesRequest>),
     /// Grow from seeds (the ROI and seeds are read from the labels when it runs).
     GrowCut(Box<GrowCutRequest>),
     /// Fill between the key slices of a label (planned from the labels when it runs).
@@ -342,6 +345,26 @@ pub fn lower(env: &EditEnv, op: &EditOp) -> Result<Lowered> {
                     rule,
                     commit: CommitMaskParams::new(dims_u32(env), 0, &env.locked),
                 },
+            )
+        }
+        EditOp::FillHoles {
+            label,
+            per_slice,
+            editable,
+        } => {
+            env.require_unlocked(op, *label)?;
+            let slice_axis = match per_slice {
+                Some(k) => Some(env.plane_axes(*k)?.2),
+                None => None,
+            };
+            voxels(
+                Some(env.whole()),
+                Program::FillHoles(Box::new(FillHolesRequest {
+                    dims: env.dims(),
+                    label: *label,
+                    slice_axis,
+                    writable: env.allowed_labels(*editable),
+                })),
             )
         }
         EditOp::Interpolate {

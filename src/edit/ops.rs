@@ -13,6 +13,8 @@
 //! {"op": "scissors", "plane": "axial", "points": [[10, 5], [40, 5], [25, 30]],
 //!  "region": "outside", "action": "erase", "depth": [20, 60]}
 //! {"op": "interpolate", "label": 1, "axis": "axial"}
+//! {"op": "fill_holes", "label": 1}
+//! {"op": "fill_holes", "label": 1, "per_slice": "axial"}
 //! {"op": "grow_cut", "labels": [1, 2], "background": 9, "roi": [10, 10, 5, 120, 110, 90]}
 //! {"op": "set_label", "value": 2, "name": "liver", "locked": true}
 //! {"op": "undo"}
@@ -27,6 +29,11 @@
 //! the default) or not (`outside`). `action: erase` (default) clears the cut voxels of `label`
 //! (0: of any unlocked label); `fill` writes `label` there under `range` and `editable` as
 //! painting does.
+//!
+//! `fill_holes` gives `label` to every voxel not reachable from the outside through voxels
+//! not of the label — 6-connected in 3D, or 4-connected within each slice normal to the
+//! `per_slice` view — as `scipy.ndimage.binary_fill_holes` does; hole voxels of other labels
+//! are overwritten only where `editable` allows (never locked ones).
 //!
 //! `interpolate` (fill between slices) fills, for `label`, every slice along the normal voxel
 //! axis of the `axis` view that holds none of it and lies between two slices that hold some
@@ -188,6 +195,14 @@ pub enum EditOp {
         #[serde(default)]
         editable: Editable,
     },
+    /// Fill the holes of `label`: in 3D, or slice by slice along the normal of `per_slice`.
+    FillHoles {
+        label: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        per_slice: Option<ViewKind>,
+        #[serde(default)]
+        editable: Editable,
+    },
     /// Fill between slices: the empty slices of `label` between two slices that hold it,
     /// along the normal of the `axis` view (`kernels::interpolate`).
     Interpolate {
@@ -240,6 +255,7 @@ impl EditOp {
             EditOp::Erode { .. } => "erode",
             EditOp::Interpolate { .. } => "interpolate",
             EditOp::Scissors { .. } => "scissors",
+            EditOp::FillHoles { .. } => "fill_holes",
             EditOp::GrowCut { .. } => "grow_cut",
             EditOp::SetLabel { .. } => "set_label",
             EditOp::Undo => "undo",

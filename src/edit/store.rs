@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::gpu::GpuContext;
 use crate::kernels::commit_mask::{commit_mask_cpu, CommitMaskKernel};
+use crate::kernels::fill_holes::{fill_holes_cpu, FillHolesKernel, FillHolesState};
 use crate::kernels::grow_cut::{grow_cut_cpu, GrowCutKernel, GrowCutState};
 use crate::kernels::interpolate::{interpolate_cpu, interpolate_plan, InterpolateKernel};
 use crate::kernels::islands::{islands_cpu, Islands};
@@ -93,6 +94,7 @@ pub fn execute_cpu(image: &Volume, labels: &mut [u8], program: &Program) -> Resu
         Program::Morphology { params, offsets } => morphology_cpu(params, offsets, labels),
         Program::Interpolate(req) => interpolate_cpu(&interpolate_plan(req, labels)?, labels),
         Program::GrowCut(req) => grow_cut_cpu(req, image, labels)?,
+        Program::FillHoles(req) => fill_holes_cpu(req, labels)?,
         Program::Islands {
             label,
             connectivity,
@@ -128,6 +130,8 @@ pub struct GpuEdit<'a> {
     interpolate: std::cell::OnceCell<Result<InterpolateKernel>>,
     /// Grow from seeds (built on first use).
     grow_cut: std::cell::OnceCell<Result<GrowCutKernel>>,
+    /// Fill holes (built on first use).
+    fill_holes: std::cell::OnceCell<Result<FillHolesKernel>>,
 }
 
 impl<'a> GpuEdit<'a> {
@@ -146,6 +150,7 @@ impl<'a> GpuEdit<'a> {
             stats: std::cell::OnceCell::new(),
             interpolate: std::cell::OnceCell::new(),
             grow_cut: std::cell::OnceCell::new(),
+            fill_holes: std::cell::OnceCell::new(),
         })
     }
 
@@ -178,6 +183,14 @@ impl<'a> GpuEdit<'a> {
             .map_err(Error::again)
     }
 
+    /// The fill-holes kernel (compiled once per session).
+    pub fn fill_holes_kernel(&self) -> Result<&FillHolesKernel> {
+        self.fill_holes
+            .get_or_init(|| FillHolesKernel::new(self.ctx))
+            .as_ref()
+            .map_err(Error::again)
+    }
+
     fn islands_kernel(&self) -> Result<&RegionGrowKernel> {
         self.islands
             .get_or_init(|| RegionGrowKernel::new(self.ctx, DType::U8))
@@ -200,6 +213,26 @@ impl<'a> GpuEdit<'a> {
             }
             Program::Morphology { params, offsets } => {
                 self.morphology.run(ctx, params, offsets, &self.labels)
+            }
+            Program::FillHoles(req) => {
+                // The label's box is read on the host; the flood (every pass) runs on the
+                // GPU; the holes are written back.
+                let d = image.grid.dims;
+                let mut host = self.labels.download(ctx)?;
+                let Some(mut st) = FillHolesState::init(req, &host)? else {
+                    return Ok(0);
+                };
+                let k = self.fill_holes_kernel()?;
+                match k.solve(ctx, &mut st) {
+                    Ok(()) => {}
+                    Err(Error::Gpu(_)) => st.solve_cpu(),
+                    Err(e) => return Err(e),
+                }
+                let changed = st.commit(req, &mut host);
+                if changed > 0 {
+                    self.labels.write_box(ctx, [0, 0, 0], d, &host)?;
+                }
+                Ok(changed)
             }
             Program::GrowCut(req) => {
                 // The ROI's seeds and walls are read on the host from the labels; the solve

@@ -24,6 +24,8 @@ pub const MPR: &str = include_str!("../../shaders/mpr.wgsl");
 pub const RAYCAST: &str = include_str!("../../shaders/raycast.wgsl");
 /// `shaders/label_stats.wgsl`.
 pub const LABEL_STATS: &str = include_str!("../../shaders/label_stats.wgsl");
+/// `shaders/fill_holes.wgsl`.
+pub const FILL_HOLES: &str = include_str!("../../shaders/fill_holes.wgsl");
 /// `shaders/grow_cut.wgsl`.
 pub const GROW_CUT: &str = include_str!("../../shaders/grow_cut.wgsl");
 /// `shaders/interpolate.wgsl`.
@@ -51,6 +53,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("label_stats.wgsl", LABEL_STATS),
     ("interpolate.wgsl", INTERPOLATE),
     ("grow_cut.wgsl", GROW_CUT),
+    ("fill_holes.wgsl", FILL_HOLES),
 ];
 
 /// Expands includes and the sample type.

@@ -7,6 +7,7 @@
 
 pub mod bricks;
 pub mod commit_mask;
+pub mod fill_holes;
 pub mod grow_cut;
 pub mod histogram;
 pub mod interpolate;
