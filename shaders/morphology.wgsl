@@ -1,12 +1,14 @@
-// Dilate / erode a label by a ball of voxel offsets (radius in mm, spacing honoured).
-// `mark`: every boundary voxel of the source set S (dilate: label == L; erode: label != L)
-// sets a bit for each voxel within the ball that is not in S. Only boundary voxels need to
-// stamp: the nearest S voxel to any other voxel is a boundary voxel. `apply`: marked voxels
-// become L (dilate, if their label is in the write-source set) or 0 (erode, if labelled L).
+// Dilate / erode / hollow a label by a ball of voxel offsets (radius in mm, spacing honoured).
+// `mark`: every boundary voxel of a source set S sets a bit for each voxel within the ball
+// that is not in S; S is the label L (dilate, hollow outside), its complement (erode, hollow
+// inside), or both in turn (hollow centred: the two marked sets are disjoint). Only boundary
+// voxels need to stamp: the nearest S voxel to any other voxel is a boundary voxel. `apply`:
+// marked voxels become L (dilate, if their label is in the write-source set) or 0 (erode, if
+// labelled L); hollow: unmarked L voxels become 0, marked writable non-L voxels L.
 // Keep in sync with src/kernels/morphology.rs (MorphologyParams, morphology_cpu).
 
 struct Params {
-    dims: vec4<u32>,     // nx, ny, nz, mode (0 dilate, 1 erode)
+    dims: vec4<u32>,     // nx, ny, nz, mode (0 dilate, 1 erode, 2/3/4 hollow in/out/centred)
     misc: vec4<u32>,     // label L, offset count, unused, unused
     source: array<vec4<u32>, 2>,  // dilate: labels that may be overwritten (policy minus locked)
 }
@@ -23,11 +25,13 @@ fn label_at(p: vec3<i32>) -> u32 {
     return (t >> (u32(p.x & 3) * 8u)) & 0xffu;
 }
 
-fn in_s(l: u32) -> bool {
-    if (params.dims.w == 0u) {
-        return l == params.misc.x;
+// Whether voxels of the label (side true) or of the complement (side false) stamp.
+fn stamps(side: bool) -> bool {
+    let m = params.dims.w;
+    if (side) {
+        return m == 0u || m == 3u || m == 4u;
     }
-    return l != params.misc.x;
+    return m == 1u || m == 2u || m == 4u;
 }
 
 fn inside(p: vec3<i32>) -> bool {
@@ -47,14 +51,16 @@ fn mark(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let p = vec3<i32>(i32(id % params.dims.x), i32((id / params.dims.x) % params.dims.y), i32(id / (params.dims.x * params.dims.y)));
-    if (!in_s(label_at(p))) {
+    // The voxel's side: in the label or in its complement; it stamps the other side.
+    let side = label_at(p) == params.misc.x;
+    if (!stamps(side)) {
         return;
     }
     var boundary = false;
-    let six = array<vec3<i32>, 6>(vec3<i32>(-1, 0, 0), vec3<i32>(1, 0, 0), vec3<i32>(0, -1, 0), vec3<i32>(0, 1, 0), vec3<i32>(0, 0, -1), vec3<i32>(0, 0, 1));
+    var six = array<vec3<i32>, 6>(vec3<i32>(-1, 0, 0), vec3<i32>(1, 0, 0), vec3<i32>(0, -1, 0), vec3<i32>(0, 1, 0), vec3<i32>(0, 0, -1), vec3<i32>(0, 0, 1));
     for (var k = 0u; k < 6u; k = k + 1u) {
         let q = p + six[k];
-        if (inside(q) && !in_s(label_at(q))) {
+        if (inside(q) && (label_at(q) == params.misc.x) != side) {
             boundary = true;
         }
     }
@@ -63,7 +69,7 @@ fn mark(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     for (var k = 0u; k < params.misc.y; k = k + 1u) {
         let q = p + offsets[k].xyz;
-        if (inside(q) && !in_s(label_at(q))) {
+        if (inside(q) && (label_at(q) == params.misc.x) != side) {
             let l = linear(q);
             atomicOr(&marks[l >> 5u], 1u << (l & 31u));
         }
@@ -90,13 +96,20 @@ fn apply(@builtin(global_invocation_id) gid: vec3<u32>) {
             continue;
         }
         let l = x + params.dims.x * (gid.y + params.dims.y * gid.z);
-        if ((atomicLoad(&marks[l >> 5u]) & (1u << (l & 31u))) == 0u) {
-            continue;
-        }
+        let marked = (atomicLoad(&marks[l >> 5u]) & (1u << (l & 31u))) != 0u;
         let shift = 8u * b;
         let cur = (old >> shift) & 0xffu;
         var value = cur;
-        if (params.dims.w == 0u) {
+        let m = params.dims.w;
+        if (m >= 2u) {
+            if (cur == params.misc.x && !marked) {
+                value = 0u;
+            } else if (cur != params.misc.x && marked && in_source(cur)) {
+                value = params.misc.x;
+            }
+        } else if (!marked) {
+            continue;
+        } else if (m == 0u) {
             if (cur != params.misc.x && in_source(cur)) {
                 value = params.misc.x;
             }

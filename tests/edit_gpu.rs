@@ -115,7 +115,7 @@ fn odd_phantom() -> Volume {
 }
 
 #[test]
-fn dilate_and_erode_gpu_equal_cpu() {
+fn dilate_erode_and_hollow_gpu_equal_cpu() {
     use voxmark::edit::apply_op_cpu;
     use voxmark::kernels::morphology::MorphologyKernel;
     let Some(ctx) = common::gpu() else { return };
@@ -151,6 +151,9 @@ fn dilate_and_erode_gpu_equal_cpu() {
         r#"[{"op":"dilate","label":1,"radius_mm":12},
             {"op":"dilate","label":2,"radius_mm":20,"editable":"empty_only"},
             {"op":"erode","label":2,"radius_mm":11},
+            {"op":"hollow","label":2,"thickness_mm":10,"shell":"inside"},
+            {"op":"hollow","label":1,"thickness_mm":19,"shell":"centred"},
+            {"op":"hollow","label":2,"thickness_mm":9,"shell":"outside","editable":"empty_only"},
             {"op":"erode","label":1,"radius_mm":30}]"#,
         std::path::Path::new("ops.json"),
     )

@@ -656,6 +656,12 @@ impl ToolState {
                 radius_mm: self.morph_radius_mm,
             },
             Cleanup::Clear => EditOp::ClearLabel { label },
+            Cleanup::Hollow(shell) => EditOp::Hollow {
+                label,
+                thickness_mm: self.morph_radius_mm,
+                shell,
+                editable,
+            },
             Cleanup::FillHoles3d => EditOp::FillHoles {
                 label,
                 per_slice: None,
@@ -679,6 +685,8 @@ pub enum Cleanup {
     Dilate,
     Erode,
     Clear,
+    /// Hollow by the morphology radius (the shell's thickness).
+    Hollow(crate::edit::ops::Shell),
     /// Fill holes in 3D / in each axial slice.
     FillHoles3d,
     FillHolesAxial,

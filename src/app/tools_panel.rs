@@ -7,7 +7,7 @@
 use super::component::Feedback;
 use super::document::Document;
 use super::tools::{Cleanup, Tool, ToolState, WINDOW_PRESETS};
-use crate::edit::ops::{Editable, ScissorsAction, ScissorsRegion, Shape};
+use crate::edit::ops::{Editable, ScissorsAction, ScissorsRegion, Shape, Shell};
 use crate::geometry::view::ViewKind;
 use crate::gpu::GpuContext;
 use eframe::egui;
@@ -67,6 +67,18 @@ impl ToolsPanel {
                     .speed(0.1)
                     .suffix(" mm"),
             );
+        });
+        ui.horizontal(|ui| {
+            ui.label("Hollow (thickness = radius):");
+            for (name, shell) in [
+                ("inside", Shell::Inside),
+                ("outside", Shell::Outside),
+                ("centred", Shell::Centred),
+            ] {
+                if ui.button(name).clicked() {
+                    run = Some(Cleanup::Hollow(shell));
+                }
+            }
         });
         ui.horizontal(|ui| {
             if ui.button("Fill holes (3D)").clicked() {

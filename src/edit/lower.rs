@@ -14,7 +14,7 @@
 //! (u, v) axes as the views show them (`geometry::view`).
 
 use super::label_volume::LabelInfo;
-use super::ops::{EditOp, Editable, ScissorsAction, ScissorsRegion, Shape, Stroke};
+use super::ops::{EditOp, Editable, ScissorsAction, ScissorsRegion, Shape, Shell, Stroke};
 use crate::error::{Error, Result};
 use crate::geometry::view::{ViewGeometry, ViewKind};
 use crate::kernels::commit_mask::CommitMaskParams;
@@ -346,6 +346,19 @@ pub fn lower(env: &EditEnv, op: &EditOp) -> Result<Lowered> {
                     commit: CommitMaskParams::new(dims_u32(env), 0, &env.locked),
                 },
             )
+        }
+        EditOp::Hollow {
+            label,
+            thickness_mm,
+            shell,
+            editable,
+        } => {
+            let (mode, r) = match shell {
+                Shell::Inside => (MorphologyMode::HollowInside, *thickness_mm),
+                Shell::Outside => (MorphologyMode::HollowOutside, *thickness_mm),
+                Shell::Centred => (MorphologyMode::HollowCentred, thickness_mm / 2.0),
+            };
+            lower_morphology(env, op, mode, *label, r, *editable)
         }
         EditOp::FillHoles {
             label,

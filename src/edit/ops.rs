@@ -13,6 +13,7 @@
 //! {"op": "scissors", "plane": "axial", "points": [[10, 5], [40, 5], [25, 30]],
 //!  "region": "outside", "action": "erase", "depth": [20, 60]}
 //! {"op": "interpolate", "label": 1, "axis": "axial"}
+//! {"op": "hollow", "label": 1, "thickness_mm": 2, "shell": "centred"}
 //! {"op": "fill_holes", "label": 1}
 //! {"op": "fill_holes", "label": 1, "per_slice": "axial"}
 //! {"op": "grow_cut", "labels": [1, 2], "background": 9, "roi": [10, 10, 5, 120, 110, 90]}
@@ -29,6 +30,12 @@
 //! the default) or not (`outside`). `action: erase` (default) clears the cut voxels of `label`
 //! (0: of any unlocked label); `fill` writes `label` there under `range` and `editable` as
 //! painting does.
+//!
+//! `hollow` keeps a shell of `label`: `inside` — the label's voxels within `thickness_mm`
+//! (physical distance, spacing honoured) of a voxel of another value; `outside` — the voxels of
+//! other values within `thickness_mm` of the label (written under `editable`), the label's
+//! own voxels cleared; `centred` — both, each within `thickness_mm / 2`. Voxels outside the
+//! volume count as neither (as for `erode`).
 //!
 //! `fill_holes` gives `label` to every voxel not reachable from the outside through voxels
 //! not of the label — 6-connected in 3D, or 4-connected within each slice normal to the
@@ -89,6 +96,16 @@ pub enum ScissorsAction {
     #[default]
     Erase,
     Fill,
+}
+
+/// Where a hollow label's shell lies relative to its old boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Shell {
+    #[default]
+    Inside,
+    Outside,
+    Centred,
 }
 
 /// A brush stroke (paint or erase).
@@ -195,6 +212,16 @@ pub enum EditOp {
         #[serde(default)]
         editable: Editable,
     },
+    /// Replace `label` by a shell `thickness_mm` thick along its boundary (inside it, outside
+    /// it, or centred on it).
+    Hollow {
+        label: u8,
+        thickness_mm: f64,
+        #[serde(default)]
+        shell: Shell,
+        #[serde(default)]
+        editable: Editable,
+    },
     /// Fill the holes of `label`: in 3D, or slice by slice along the normal of `per_slice`.
     FillHoles {
         label: u8,
@@ -256,6 +283,7 @@ impl EditOp {
             EditOp::Interpolate { .. } => "interpolate",
             EditOp::Scissors { .. } => "scissors",
             EditOp::FillHoles { .. } => "fill_holes",
+            EditOp::Hollow { .. } => "hollow",
             EditOp::GrowCut { .. } => "grow_cut",
             EditOp::SetLabel { .. } => "set_label",
             EditOp::Undo => "undo",
@@ -351,6 +379,11 @@ impl EditOp {
             }
             EditOp::Dilate {
                 radius_mm, label, ..
+            }
+            | EditOp::Hollow {
+                thickness_mm: radius_mm,
+                label,
+                ..
             }
             | EditOp::Erode { radius_mm, label } => {
                 if *label == 0 || !(*radius_mm > 0.0 && radius_mm.is_finite()) {

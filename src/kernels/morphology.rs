@@ -1,6 +1,9 @@
-//! Dilate / erode a label by a ball (`shaders/morphology.wgsl`): a mark pass (boundary voxels
-//! of the source set stamp the ball of offsets into a bit mask) and an apply pass (one
-//! invocation per packed texel). [`morphology_cpu`] is the CPU twin over the same
+//! Dilate / erode a label by a ball (`shaders/morphology.wgsl`), and hollow it: a mark pass
+//! (boundary voxels of the source set stamp the ball of offsets into a bit mask) and an apply
+//! pass (one invocation per packed texel). Hollow marks from both sides at once — the label's
+//! boundary stamps the non-label voxels within the ball (the outer shell), the non-label
+//! boundary stamps the label voxels within it (the inner shell); the two sets are disjoint, so
+//! one bit per voxel holds both — and keeps the label on marked voxels only. [`morphology_cpu`] is the CPU twin over the same
 //! [`MorphologyParams`] and offsets; results are equal (tests/edit_gpu.rs).
 
 use crate::error::{Error, Result};
@@ -12,7 +15,7 @@ use bytemuck::{Pod, Zeroable};
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable, PartialEq)]
 pub struct MorphologyParams {
-    /// nx, ny, nz, mode (0 dilate, 1 erode).
+    /// nx, ny, nz, mode (0 dilate, 1 erode, 2 hollow inside, 3 outside, 4 centred).
     pub dims: [u32; 4],
     /// label, offset count, unused, unused.
     pub misc: [u32; 4],
@@ -21,11 +24,42 @@ pub struct MorphologyParams {
 }
 const _: () = assert!(std::mem::size_of::<MorphologyParams>() == 64);
 
-/// Dilate or erode.
+/// Dilate, erode, or hollow (keep a shell: inside the label, outside it, or both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MorphologyMode {
     Dilate,
     Erode,
+    HollowInside,
+    HollowOutside,
+    HollowCentred,
+}
+
+impl MorphologyMode {
+    fn code(self) -> u32 {
+        match self {
+            MorphologyMode::Dilate => 0,
+            MorphologyMode::Erode => 1,
+            MorphologyMode::HollowInside => 2,
+            MorphologyMode::HollowOutside => 3,
+            MorphologyMode::HollowCentred => 4,
+        }
+    }
+
+    /// Whether the label's boundary stamps the non-label voxels within the ball.
+    fn stamps_outward(self) -> bool {
+        matches!(
+            self,
+            MorphologyMode::Dilate | MorphologyMode::HollowOutside | MorphologyMode::HollowCentred
+        )
+    }
+
+    /// Whether the non-label boundary stamps the label voxels within the ball.
+    fn stamps_inward(self) -> bool {
+        matches!(
+            self,
+            MorphologyMode::Erode | MorphologyMode::HollowInside | MorphologyMode::HollowCentred
+        )
+    }
 }
 
 impl MorphologyParams {
@@ -39,22 +73,19 @@ impl MorphologyParams {
         writable: &[bool; 256],
     ) -> Self {
         Self {
-            dims: [
-                dims[0] as u32,
-                dims[1] as u32,
-                dims[2] as u32,
-                u32::from(mode == MorphologyMode::Erode),
-            ],
+            dims: [dims[0] as u32, dims[1] as u32, dims[2] as u32, mode.code()],
             misc: [u32::from(label), offsets as u32, 0, 0],
             source: super::label_bits(writable),
         }
     }
 
     fn mode(&self) -> MorphologyMode {
-        if self.dims[3] == 0 {
-            MorphologyMode::Dilate
-        } else {
-            MorphologyMode::Erode
+        match self.dims[3] {
+            0 => MorphologyMode::Dilate,
+            1 => MorphologyMode::Erode,
+            2 => MorphologyMode::HollowInside,
+            3 => MorphologyMode::HollowOutside,
+            _ => MorphologyMode::HollowCentred,
         }
     }
 
@@ -92,44 +123,59 @@ fn idx(d: [usize; 3], x: usize, y: usize, z: usize) -> usize {
     x + d[0] * (y + d[1] * z)
 }
 
-/// CPU twin: applies the dilation or erosion to u8 labels (i fastest); returns the voxels
-/// changed. Dilate: voxels within the ball of a `label` voxel become `label` where their
-/// current label is writable. Erode: `label` voxels within the ball of another value become 0.
+/// CPU twin: applies the dilation, erosion or hollowing to u8 labels (i fastest); returns the
+/// voxels changed. Dilate: voxels within the ball of a `label` voxel become `label` where
+/// their current label is writable. Erode: `label` voxels within the ball of another value
+/// become 0. Hollow: `label` voxels not within the ball of another value become 0 (inside and
+/// centred shells keep those that are); outside and centred shells also give `label` to the
+/// writable voxels within the ball of a `label` voxel.
 pub fn morphology_cpu(p: &MorphologyParams, offsets: &[[i32; 4]], labels: &mut [u8]) -> u64 {
     let d = [p.dims[0], p.dims[1], p.dims[2]].map(|n| n as usize);
     let label = p.label();
     let mode = p.mode();
-    let source = |l: u8| match mode {
-        MorphologyMode::Dilate => l == label,
-        MorphologyMode::Erode => l != label,
-    };
-    let marks = marks_cpu(labels, d, source, offsets);
+    let mut mark = vec![false; labels.len()];
+    if mode.stamps_outward() {
+        marks_cpu(labels, d, |l| l == label, offsets, &mut mark);
+    }
+    if mode.stamps_inward() {
+        marks_cpu(labels, d, |l| l != label, offsets, &mut mark);
+    }
     let mut changed = 0u64;
-    for i in marks {
-        let cur = labels[i];
-        match mode {
-            MorphologyMode::Dilate if cur != label && p.writable(cur) => {
-                labels[i] = label;
-                changed += 1;
+    for (l, &m) in labels.iter_mut().zip(&mark) {
+        let cur = *l;
+        let new = match mode {
+            MorphologyMode::Dilate if m && cur != label && p.writable(cur) => label,
+            MorphologyMode::Erode if m && cur == label => 0,
+            MorphologyMode::HollowInside
+            | MorphologyMode::HollowOutside
+            | MorphologyMode::HollowCentred => {
+                if cur == label && !m {
+                    0
+                } else if cur != label && m && p.writable(cur) {
+                    label
+                } else {
+                    cur
+                }
             }
-            MorphologyMode::Erode if cur == label => {
-                labels[i] = 0;
-                changed += 1;
-            }
-            _ => {}
+            _ => cur,
+        };
+        if new != cur {
+            *l = new;
+            changed += 1;
         }
     }
     changed
 }
 
-/// Indices within `offsets` of a voxel satisfying `source` that do not satisfy it themselves.
+/// Marks the voxels within `offsets` of a voxel satisfying `source` that do not satisfy it
+/// themselves.
 fn marks_cpu(
     labels: &[u8],
     d: [usize; 3],
     source: impl Fn(u8) -> bool,
     offsets: &[[i32; 4]],
-) -> Vec<usize> {
-    let mut mark = vec![false; labels.len()];
+    mark: &mut [bool],
+) {
     let inside = |q: [i64; 3]| (0..3).all(|a| q[a] >= 0 && q[a] < d[a] as i64);
     for z in 0..d[2] {
         for y in 0..d[1] {
@@ -176,11 +222,6 @@ fn marks_cpu(
             }
         }
     }
-    mark.iter()
-        .enumerate()
-        .filter(|(_, &m)| m)
-        .map(|(i, _)| i)
-        .collect()
 }
 
 /// GPU dilate/erode.
