@@ -725,3 +725,64 @@ fn fill_holes_gpu_equals_cpu_in_3d_and_per_slice() {
         );
     }
 }
+
+/// Smoothing on the GPU equals the CPU twin: median, opening and closing on a noisy label
+/// (a threshold of the noisy phantom), with a locked label and background-only writes.
+#[test]
+fn smooth_gpu_equals_cpu() {
+    use voxmark::edit::store::{execute_cpu, GpuEdit};
+    let Some(ctx) = common::gpu() else { return };
+    let ph = odd_phantom();
+    let VoxelData::I16(v) = &ph.data else {
+        panic!("int16")
+    };
+    // Label 1: a noisy threshold (ragged edges, specks); 3 elsewhere in the body; 9 locked.
+    let start: Vec<u8> = v
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            if i % 173 == 0 {
+                9
+            } else if x > 30 {
+                1
+            } else if x > -300 && i % 7 == 0 {
+                3
+            } else {
+                0
+            }
+        })
+        .collect();
+    let mut lk = [false; 256];
+    lk[9] = true;
+    let env = EditEnv {
+        image: &ph,
+        locked: lk,
+    };
+    let gpu = GpuEdit::new(&ctx, &ph, &start).unwrap_or_else(|e| panic!("{e}"));
+    for op in [
+        r#"{"op":"smooth","label":1,"method":"median","radius_mm":10}"#,
+        r#"{"op":"smooth","label":1,"method":"opening","radius_mm":10}"#,
+        r#"{"op":"smooth","label":1,"method":"closing","radius_mm":13,"editable":"empty_only"}"#,
+    ] {
+        let ops = parse_ops(&format!("[{op}]"), std::path::Path::new("ops.json"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let program = lower(&env, &ops[0])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_program()
+            .unwrap_or_else(|| panic!("smooth writes voxels"));
+        let mut cpu = start.clone();
+        let c = execute_cpu(&ph, &mut cpu, &program).unwrap_or_else(|e| panic!("{e}"));
+        gpu.labels
+            .write_box(&ctx, [0, 0, 0], ph.grid.dims, &start)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let g = gpu.run(&ph, &program).unwrap_or_else(|e| panic!("{e}"));
+        let got = gpu.labels.download(&ctx).unwrap_or_else(|e| panic!("{e}"));
+        assert!(c > 50, "{op}: only {c} voxels changed");
+        assert_eq!(g, c, "{op}: changed counts");
+        assert!(got == cpu, "{op}: GPU and CPU labels differ");
+        assert!(
+            start.iter().zip(&cpu).all(|(a, b)| (*a == 9) == (*b == 9)),
+            "{op}: locked voxels stay and are not written"
+        );
+    }
+}

@@ -656,6 +656,12 @@ impl ToolState {
                 radius_mm: self.morph_radius_mm,
             },
             Cleanup::Clear => EditOp::ClearLabel { label },
+            Cleanup::Smooth(method) => EditOp::Smooth {
+                label,
+                method,
+                radius_mm: self.morph_radius_mm,
+                editable,
+            },
             Cleanup::Hollow(shell) => EditOp::Hollow {
                 label,
                 thickness_mm: self.morph_radius_mm,
@@ -685,6 +691,8 @@ pub enum Cleanup {
     Dilate,
     Erode,
     Clear,
+    /// Smooth by the morphology radius.
+    Smooth(crate::edit::ops::SmoothMethod),
     /// Hollow by the morphology radius (the shell's thickness).
     Hollow(crate::edit::ops::Shell),
     /// Fill holes in 3D / in each axial slice.

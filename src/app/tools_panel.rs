@@ -7,7 +7,7 @@
 use super::component::Feedback;
 use super::document::Document;
 use super::tools::{Cleanup, Tool, ToolState, WINDOW_PRESETS};
-use crate::edit::ops::{Editable, ScissorsAction, ScissorsRegion, Shape, Shell};
+use crate::edit::ops::{Editable, ScissorsAction, ScissorsRegion, Shape, Shell, SmoothMethod};
 use crate::geometry::view::ViewKind;
 use crate::gpu::GpuContext;
 use eframe::egui;
@@ -67,6 +67,18 @@ impl ToolsPanel {
                     .speed(0.1)
                     .suffix(" mm"),
             );
+        });
+        ui.horizontal(|ui| {
+            ui.label("Smooth by the radius:");
+            for (name, m) in [
+                ("median", SmoothMethod::Median),
+                ("opening", SmoothMethod::Opening),
+                ("closing", SmoothMethod::Closing),
+            ] {
+                if ui.button(name).clicked() {
+                    run = Some(Cleanup::Smooth(m));
+                }
+            }
         });
         ui.horizontal(|ui| {
             ui.label("Hollow (thickness = radius):");

@@ -24,6 +24,7 @@ use crate::kernels::interpolate::InterpolateRequest;
 use crate::kernels::islands::IslandRule;
 use crate::kernels::morphology::{ball_offsets, MorphologyMode, MorphologyParams};
 use crate::kernels::region_grow::{Connectivity, GrowRequest, RegionGrowParams};
+use crate::kernels::smooth::{SmoothMethod, SmoothParams};
 use crate::kernels::span_write::SpanWrite;
 use crate::volume::Volume;
 
@@ -144,6 +145,12 @@ pub enum Program {
     /// Dilate or erode by a ball of voxel offsets.
     Morphology {
         params: MorphologyParams,
+        offsets: Vec<[i32; 4]>,
+    },
+    /// Smooth a label by a ball (median, opening, closing).
+    Smooth {
+        method: SmoothMethod,
+        params: SmoothParams,
         offsets: Vec<[i32; 4]>,
     },
     /// Fill the holes of a label (its box is read from the labels when it runs).
@@ -344,6 +351,33 @@ pub fn lower(env: &EditEnv, op: &EditOp) -> Result<Lowered> {
                     connectivity: Connectivity::from_number(*connectivity)?,
                     rule,
                     commit: CommitMaskParams::new(dims_u32(env), 0, &env.locked),
+                },
+            )
+        }
+        EditOp::Smooth {
+            label,
+            method,
+            radius_mm,
+            editable,
+        } => {
+            env.require_unlocked(op, *label)?;
+            let offsets = ball_offsets(env.image.grid.spacing_mm(), *radius_mm);
+            let method = match method {
+                super::ops::SmoothMethod::Median => SmoothMethod::Median,
+                super::ops::SmoothMethod::Opening => SmoothMethod::Opening,
+                super::ops::SmoothMethod::Closing => SmoothMethod::Closing,
+            };
+            voxels(
+                Some(env.whole()),
+                Program::Smooth {
+                    method,
+                    params: SmoothParams::new(
+                        env.dims(),
+                        *label,
+                        offsets.len(),
+                        &env.allowed_labels(*editable),
+                    ),
+                    offsets,
                 },
             )
         }

@@ -14,6 +14,7 @@
 //!  "region": "outside", "action": "erase", "depth": [20, 60]}
 //! {"op": "interpolate", "label": 1, "axis": "axial"}
 //! {"op": "hollow", "label": 1, "thickness_mm": 2, "shell": "centred"}
+//! {"op": "smooth", "label": 1, "method": "median", "radius_mm": 1.5}
 //! {"op": "fill_holes", "label": 1}
 //! {"op": "fill_holes", "label": 1, "per_slice": "axial"}
 //! {"op": "grow_cut", "labels": [1, 2], "background": 9, "roi": [10, 10, 5, 120, 110, 90]}
@@ -30,6 +31,12 @@
 //! the default) or not (`outside`). `action: erase` (default) clears the cut voxels of `label`
 //! (0: of any unlocked label); `fill` writes `label` there under `range` and `editable` as
 //! painting does.
+//!
+//! `smooth` (per label, as Slicer's Smoothing effect): `median` — a voxel is the label iff
+//! more than half of the ball of `radius_mm` around it is (outside the volume counts as not
+//! the label); `opening` — erosion then dilation by the ball; `closing` — dilation then
+//! erosion (outside the volume counts as neither side). The label is given where the result
+//! holds it and the current label is writable (`editable`), and cleared where it does not.
 //!
 //! `hollow` keeps a shell of `label`: `inside` — the label's voxels within `thickness_mm`
 //! (physical distance, spacing honoured) of a voxel of another value; `outside` — the voxels of
@@ -96,6 +103,15 @@ pub enum ScissorsAction {
     #[default]
     Erase,
     Fill,
+}
+
+/// How `smooth` smooths a label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmoothMethod {
+    Median,
+    Opening,
+    Closing,
 }
 
 /// Where a hollow label's shell lies relative to its old boundary.
@@ -212,6 +228,14 @@ pub enum EditOp {
         #[serde(default)]
         editable: Editable,
     },
+    /// Smooth `label` by a ball of `radius_mm`: median (majority), opening or closing.
+    Smooth {
+        label: u8,
+        method: SmoothMethod,
+        radius_mm: f64,
+        #[serde(default)]
+        editable: Editable,
+    },
     /// Replace `label` by a shell `thickness_mm` thick along its boundary (inside it, outside
     /// it, or centred on it).
     Hollow {
@@ -284,6 +308,7 @@ impl EditOp {
             EditOp::Scissors { .. } => "scissors",
             EditOp::FillHoles { .. } => "fill_holes",
             EditOp::Hollow { .. } => "hollow",
+            EditOp::Smooth { .. } => "smooth",
             EditOp::GrowCut { .. } => "grow_cut",
             EditOp::SetLabel { .. } => "set_label",
             EditOp::Undo => "undo",
@@ -384,6 +409,9 @@ impl EditOp {
                 thickness_mm: radius_mm,
                 label,
                 ..
+            }
+            | EditOp::Smooth {
+                radius_mm, label, ..
             }
             | EditOp::Erode { radius_mm, label } => {
                 if *label == 0 || !(*radius_mm > 0.0 && radius_mm.is_finite()) {

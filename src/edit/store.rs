@@ -17,6 +17,7 @@ use crate::kernels::label_stats::LabelStatsKernel;
 use crate::kernels::morphology::{morphology_cpu, MorphologyKernel};
 use crate::kernels::region_grow::region_grow_cpu;
 use crate::kernels::region_grow_gpu::RegionGrowKernel;
+use crate::kernels::smooth::{smooth_cpu, SmoothKernel};
 use crate::kernels::span_write::{span_write_cpu, SpanWriteKernel};
 use crate::volume::{DType, Volume};
 
@@ -95,6 +96,11 @@ pub fn execute_cpu(image: &Volume, labels: &mut [u8], program: &Program) -> Resu
         Program::Interpolate(req) => interpolate_cpu(&interpolate_plan(req, labels)?, labels),
         Program::GrowCut(req) => grow_cut_cpu(req, image, labels)?,
         Program::FillHoles(req) => fill_holes_cpu(req, labels)?,
+        Program::Smooth {
+            method,
+            params,
+            offsets,
+        } => smooth_cpu(*method, params, offsets, labels),
         Program::Islands {
             label,
             connectivity,
@@ -132,6 +138,8 @@ pub struct GpuEdit<'a> {
     grow_cut: std::cell::OnceCell<Result<GrowCutKernel>>,
     /// Fill holes (built on first use).
     fill_holes: std::cell::OnceCell<Result<FillHolesKernel>>,
+    /// Smoothing (built on first use).
+    smooth: std::cell::OnceCell<Result<SmoothKernel>>,
 }
 
 impl<'a> GpuEdit<'a> {
@@ -151,6 +159,7 @@ impl<'a> GpuEdit<'a> {
             interpolate: std::cell::OnceCell::new(),
             grow_cut: std::cell::OnceCell::new(),
             fill_holes: std::cell::OnceCell::new(),
+            smooth: std::cell::OnceCell::new(),
         })
     }
 
@@ -191,6 +200,14 @@ impl<'a> GpuEdit<'a> {
             .map_err(Error::again)
     }
 
+    /// The smoothing kernels (compiled once per session).
+    pub fn smooth_kernel(&self) -> Result<&SmoothKernel> {
+        self.smooth
+            .get_or_init(|| SmoothKernel::new(self.ctx))
+            .as_ref()
+            .map_err(Error::again)
+    }
+
     fn islands_kernel(&self) -> Result<&RegionGrowKernel> {
         self.islands
             .get_or_init(|| RegionGrowKernel::new(self.ctx, DType::U8))
@@ -214,6 +231,13 @@ impl<'a> GpuEdit<'a> {
             Program::Morphology { params, offsets } => {
                 self.morphology.run(ctx, params, offsets, &self.labels)
             }
+            Program::Smooth {
+                method,
+                params,
+                offsets,
+            } => self
+                .smooth_kernel()?
+                .run(ctx, *method, params, offsets, &self.labels),
             Program::FillHoles(req) => {
                 // The label's box is read on the host; the flood (every pass) runs on the
                 // GPU; the holes are written back.

@@ -24,6 +24,8 @@ pub const MPR: &str = include_str!("../../shaders/mpr.wgsl");
 pub const RAYCAST: &str = include_str!("../../shaders/raycast.wgsl");
 /// `shaders/label_stats.wgsl`.
 pub const LABEL_STATS: &str = include_str!("../../shaders/label_stats.wgsl");
+/// `shaders/smooth.wgsl`.
+pub const SMOOTH: &str = include_str!("../../shaders/smooth.wgsl");
 /// `shaders/fill_holes.wgsl`.
 pub const FILL_HOLES: &str = include_str!("../../shaders/fill_holes.wgsl");
 /// `shaders/grow_cut.wgsl`.
@@ -54,6 +56,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("interpolate.wgsl", INTERPOLATE),
     ("grow_cut.wgsl", GROW_CUT),
     ("fill_holes.wgsl", FILL_HOLES),
+    ("smooth.wgsl", SMOOTH),
 ];
 
 /// Expands includes and the sample type.

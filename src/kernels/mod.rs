@@ -19,6 +19,7 @@ pub mod raycast;
 pub mod region_grow;
 pub mod region_grow_gpu;
 pub mod slabs;
+pub mod smooth;
 pub mod span_write;
 pub mod transfer;
 pub mod window_level;
