@@ -664,12 +664,51 @@ fn grow_cut_gpu_equals_cpu_with_ties_walls_and_incremental_update() {
     }
 }
 
+/// Runs one op from `start` through the CPU twin and through a GPU store reset to `start`;
+/// asserts equal labels and counts and that locked label 9 is neither written nor removed;
+/// returns the voxels changed.
+fn op_gpu_equals_cpu(
+    ctx: &GpuContext,
+    gpu: &voxmark::edit::store::GpuEdit,
+    ph: &Volume,
+    start: &[u8],
+    op: &str,
+) -> u64 {
+    let mut lk = [false; 256];
+    lk[9] = true;
+    let env = EditEnv {
+        image: ph,
+        locked: lk,
+    };
+    let ops = parse_ops(&format!("[{op}]"), std::path::Path::new("ops.json"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let program = lower(&env, &ops[0])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_program()
+        .unwrap_or_else(|| panic!("{op} writes voxels"));
+    let mut cpu = start.to_vec();
+    let c =
+        voxmark::edit::store::execute_cpu(ph, &mut cpu, &program).unwrap_or_else(|e| panic!("{e}"));
+    gpu.labels
+        .write_box(ctx, [0, 0, 0], ph.grid.dims, start)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let g = gpu.run(ph, &program).unwrap_or_else(|e| panic!("{e}"));
+    let got = gpu.labels.download(ctx).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(g, c, "{op}: changed counts");
+    assert!(got == cpu, "{op}: GPU and CPU labels differ");
+    assert!(
+        start.iter().zip(&cpu).all(|(a, b)| (*a == 9) == (*b == 9)),
+        "{op}: locked voxels stay and are not written"
+    );
+    c
+}
+
 /// Fill holes on the GPU equals the CPU twin in 3D and slice by slice along each view axis,
 /// on the phantom's lungs-and-vessels label (real holes: the vessels inside the body), with a
 /// locked label inside a hole.
 #[test]
 fn fill_holes_gpu_equals_cpu_in_3d_and_per_slice() {
-    use voxmark::edit::store::{execute_cpu, GpuEdit};
+    use voxmark::edit::store::GpuEdit;
     let Some(ctx) = common::gpu() else { return };
     let ph = odd_phantom();
     let VoxelData::I16(v) = &ph.data else {
@@ -687,50 +726,21 @@ fn fill_holes_gpu_equals_cpu_in_3d_and_per_slice() {
             }
         })
         .collect();
-    let mut lk = [false; 256];
-    lk[9] = true;
-    let env = EditEnv {
-        image: &ph,
-        locked: lk,
-    };
     let gpu = GpuEdit::new(&ctx, &ph, &start).unwrap_or_else(|e| panic!("{e}"));
-    for per_slice in [
-        "",
-        r#","per_slice":"axial""#,
-        r#","per_slice":"coronal""#,
-        r#","per_slice":"sagittal""#,
-    ] {
-        let ops = parse_ops(
-            &format!(r#"[{{"op":"fill_holes","label":1{per_slice}}}]"#),
-            std::path::Path::new("ops.json"),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let program = lower(&env, &ops[0])
-            .unwrap_or_else(|e| panic!("{e}"))
-            .into_program()
-            .unwrap_or_else(|| panic!("fill_holes writes voxels"));
-        let mut cpu = start.clone();
-        let c = execute_cpu(&ph, &mut cpu, &program).unwrap_or_else(|e| panic!("{e}"));
-        gpu.labels
-            .write_box(&ctx, [0, 0, 0], ph.grid.dims, &start)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let g = gpu.run(&ph, &program).unwrap_or_else(|e| panic!("{e}"));
-        let got = gpu.labels.download(&ctx).unwrap_or_else(|e| panic!("{e}"));
-        assert!(c > 100, "{per_slice}: only {c} voxels filled");
-        assert_eq!(g, c, "{per_slice}: changed counts");
-        assert!(got == cpu, "{per_slice}: GPU and CPU labels differ");
-        assert!(
-            start.iter().zip(&cpu).all(|(a, b)| *a != 9 || *b == 9),
-            "locked voxels stay"
-        );
+    for per_slice in ["", "axial", "coronal", "sagittal"] {
+        let op = if per_slice.is_empty() {
+            r#"{"op":"fill_holes","label":1}"#.to_string()
+        } else {
+            format!(r#"{{"op":"fill_holes","label":1,"per_slice":"{per_slice}"}}"#)
+        };
+        let c = op_gpu_equals_cpu(&ctx, &gpu, &ph, &start, &op);
+        assert!(c > 100, "{op}: only {c} voxels filled");
     }
 }
 
-/// Smoothing on the GPU equals the CPU twin: median, opening and closing on a noisy label
-/// (a threshold of the noisy phantom), with a locked label and background-only writes.
 #[test]
 fn smooth_gpu_equals_cpu() {
-    use voxmark::edit::store::{execute_cpu, GpuEdit};
+    use voxmark::edit::store::GpuEdit;
     let Some(ctx) = common::gpu() else { return };
     let ph = odd_phantom();
     let VoxelData::I16(v) = &ph.data else {
@@ -752,37 +762,13 @@ fn smooth_gpu_equals_cpu() {
             }
         })
         .collect();
-    let mut lk = [false; 256];
-    lk[9] = true;
-    let env = EditEnv {
-        image: &ph,
-        locked: lk,
-    };
     let gpu = GpuEdit::new(&ctx, &ph, &start).unwrap_or_else(|e| panic!("{e}"));
     for op in [
         r#"{"op":"smooth","label":1,"method":"median","radius_mm":10}"#,
         r#"{"op":"smooth","label":1,"method":"opening","radius_mm":10}"#,
         r#"{"op":"smooth","label":1,"method":"closing","radius_mm":13,"editable":"empty_only"}"#,
     ] {
-        let ops = parse_ops(&format!("[{op}]"), std::path::Path::new("ops.json"))
-            .unwrap_or_else(|e| panic!("{e}"));
-        let program = lower(&env, &ops[0])
-            .unwrap_or_else(|e| panic!("{e}"))
-            .into_program()
-            .unwrap_or_else(|| panic!("smooth writes voxels"));
-        let mut cpu = start.clone();
-        let c = execute_cpu(&ph, &mut cpu, &program).unwrap_or_else(|e| panic!("{e}"));
-        gpu.labels
-            .write_box(&ctx, [0, 0, 0], ph.grid.dims, &start)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let g = gpu.run(&ph, &program).unwrap_or_else(|e| panic!("{e}"));
-        let got = gpu.labels.download(&ctx).unwrap_or_else(|e| panic!("{e}"));
+        let c = op_gpu_equals_cpu(&ctx, &gpu, &ph, &start, op);
         assert!(c > 50, "{op}: only {c} voxels changed");
-        assert_eq!(g, c, "{op}: changed counts");
-        assert!(got == cpu, "{op}: GPU and CPU labels differ");
-        assert!(
-            start.iter().zip(&cpu).all(|(a, b)| (*a == 9) == (*b == 9)),
-            "{op}: locked voxels stay and are not written"
-        );
     }
 }

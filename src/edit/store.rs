@@ -119,6 +119,14 @@ pub fn apply_op_cpu(env: &EditEnv, labels: &mut [u8], op: &EditOp) -> Result<u64
     }
 }
 
+/// A kernel compiled on first use (a failure is kept and reported again).
+fn cached<K>(
+    cell: &std::cell::OnceCell<Result<K>>,
+    make: impl FnOnce() -> Result<K>,
+) -> Result<&K> {
+    cell.get_or_init(make).as_ref().map_err(Error::again)
+}
+
 /// The GPU label store: image and labels resident, and the edit kernels.
 pub struct GpuEdit<'a> {
     pub ctx: &'a GpuContext,
@@ -170,49 +178,31 @@ impl<'a> GpuEdit<'a> {
 
     /// The label-statistics kernel (compiled once per session).
     pub fn stats_kernel(&self, dtype: DType) -> Result<&LabelStatsKernel> {
-        self.stats
-            .get_or_init(|| LabelStatsKernel::new(self.ctx, dtype))
-            .as_ref()
-            .map_err(Error::again)
+        cached(&self.stats, || LabelStatsKernel::new(self.ctx, dtype))
     }
 
     /// The fill-between-slices kernel (compiled once per session).
     pub fn interpolate_kernel(&self) -> Result<&InterpolateKernel> {
-        self.interpolate
-            .get_or_init(|| InterpolateKernel::new(self.ctx))
-            .as_ref()
-            .map_err(Error::again)
+        cached(&self.interpolate, || InterpolateKernel::new(self.ctx))
     }
 
     /// The grow-from-seeds kernel (compiled once per session).
     pub fn grow_cut_kernel(&self) -> Result<&GrowCutKernel> {
-        self.grow_cut
-            .get_or_init(|| GrowCutKernel::new(self.ctx))
-            .as_ref()
-            .map_err(Error::again)
+        cached(&self.grow_cut, || GrowCutKernel::new(self.ctx))
     }
 
     /// The fill-holes kernel (compiled once per session).
     pub fn fill_holes_kernel(&self) -> Result<&FillHolesKernel> {
-        self.fill_holes
-            .get_or_init(|| FillHolesKernel::new(self.ctx))
-            .as_ref()
-            .map_err(Error::again)
+        cached(&self.fill_holes, || FillHolesKernel::new(self.ctx))
     }
 
     /// The smoothing kernels (compiled once per session).
     pub fn smooth_kernel(&self) -> Result<&SmoothKernel> {
-        self.smooth
-            .get_or_init(|| SmoothKernel::new(self.ctx))
-            .as_ref()
-            .map_err(Error::again)
+        cached(&self.smooth, || SmoothKernel::new(self.ctx))
     }
 
     fn islands_kernel(&self) -> Result<&RegionGrowKernel> {
-        self.islands
-            .get_or_init(|| RegionGrowKernel::new(self.ctx, DType::U8))
-            .as_ref()
-            .map_err(Error::again)
+        cached(&self.islands, || RegionGrowKernel::new(self.ctx, DType::U8))
     }
 
     /// Runs one program on the GPU labels; returns the voxels changed.

@@ -93,3 +93,30 @@ pub fn submit_pass(
     encode_pass(&mut enc, pipeline, bind, label, groups);
     ctx.queue.submit([enc.finish()]);
 }
+
+/// Runs ping-pong passes of `pipeline` (`binds[0]`: A → B, `binds[1]`: B → A) in batches of
+/// `batch` (even: the result lands back in A) until a batch leaves `counter` (one u32 the
+/// shader adds to for every change) at zero; returns the passes run. For block-local
+/// fixed-point kernels (grow from seeds, fill holes).
+pub fn ping_pong_until_stable(
+    ctx: &GpuContext,
+    pipeline: &wgpu::ComputePipeline,
+    binds: &[wgpu::BindGroup],
+    groups: [u32; 3],
+    counter: &wgpu::Buffer,
+    batch: usize,
+) -> crate::error::Result<usize> {
+    let mut passes = 0;
+    loop {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        enc.clear_buffer(counter, 0, None);
+        for b in 0..batch {
+            encode_pass(&mut enc, pipeline, &binds[b % 2], "ping-pong pass", groups);
+        }
+        ctx.queue.submit([enc.finish()]);
+        passes += batch;
+        if super::readback::read_u32(ctx, counter)? == 0 {
+            return Ok(passes);
+        }
+    }
+}

@@ -232,23 +232,7 @@ impl FillHolesKernel {
                 p.size[1].div_ceil(8),
                 p.size[2].div_ceil(4),
             ];
-            loop {
-                let mut enc = ctx.device.create_command_encoder(&Default::default());
-                enc.clear_buffer(&counter, 0, None);
-                for b in 0..8 {
-                    compute::encode_pass(
-                        &mut enc,
-                        &self.pipeline,
-                        &binds[b % 2],
-                        "fill_holes",
-                        groups,
-                    );
-                }
-                ctx.queue.submit([enc.finish()]);
-                if readback::read_u32(ctx, &counter)? == 0 {
-                    break;
-                }
-            }
+            compute::ping_pong_until_stable(ctx, &self.pipeline, &binds, groups, &counter, 8)?;
             let out = readback::read_buffer(ctx, &pair[0], bytes)?;
             for (s, b) in st.state.iter_mut().zip(out.chunks_exact(4)) {
                 *s = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);

@@ -937,19 +937,7 @@ impl GrowCutKernel {
             p.size[1].div_ceil(8),
             p.size[2].div_ceil(4),
         ];
-        let mut passes = 0;
-        loop {
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            enc.clear_buffer(&g.counter, 0, None);
-            for b in 0..BATCH {
-                compute::encode_pass(&mut enc, pipeline, &binds[b % 2], "grow_cut", groups);
-            }
-            ctx.queue.submit([enc.finish()]);
-            passes += BATCH;
-            if readback::read_u32(ctx, &g.counter)? == 0 {
-                return Ok(passes);
-            }
-        }
+        compute::ping_pong_until_stable(ctx, pipeline, &binds, groups, &g.counter, BATCH)
     }
 
     /// Solves from the uploaded state: costs, then labels from scratch.

@@ -230,7 +230,9 @@ pub struct MorphologyKernel {
     apply: wgpu::ComputePipeline,
 }
 
-fn bind(
+/// A bind group for group 0 of `pipeline` with the given (binding, resource) pairs (entry
+/// points that use only some bindings).
+pub(crate) fn bind(
     ctx: &GpuContext,
     pipeline: &wgpu::ComputePipeline,
     entries: &[(u32, wgpu::BindingResource)],

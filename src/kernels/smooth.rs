@@ -9,7 +9,7 @@
 //! count as neither side, as for `erode` (scipy: erosion with `border_value=1`).
 //! GPU: `shaders/smooth.wgsl` ([`SmoothKernel`]); CPU twin: [`smooth_cpu`].
 
-use super::morphology::{morphology_cpu, MorphologyKernel, MorphologyMode, MorphologyParams};
+use super::morphology::{bind, morphology_cpu, MorphologyKernel, MorphologyMode, MorphologyParams};
 use crate::error::{Error, Result};
 use crate::gpu::residency::PackedU8Volume;
 use crate::gpu::{compute, readback::submit_counted, shaders, GpuContext};
@@ -166,25 +166,6 @@ impl SmoothKernel {
         })
     }
 
-    fn bind(
-        ctx: &GpuContext,
-        pipeline: &wgpu::ComputePipeline,
-        entries: &[(u32, wgpu::BindingResource)],
-    ) -> wgpu::BindGroup {
-        let entries: Vec<wgpu::BindGroupEntry> = entries
-            .iter()
-            .map(|(b, r)| wgpu::BindGroupEntry {
-                binding: *b,
-                resource: r.clone(),
-            })
-            .collect();
-        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("smooth"),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        })
-    }
-
     /// Smooths the label of the resident `labels`; returns the voxels changed.
     pub fn run(
         &self,
@@ -240,7 +221,7 @@ impl SmoothKernel {
                     ],
                 ),
             };
-            let b = Self::bind(ctx, pipeline, &entries);
+            let b = bind(ctx, pipeline, &entries);
             compute::encode_pass(&mut enc, pipeline, &b, "smooth work", groups);
             ctx.queue.submit([enc.finish()]);
         })?;
@@ -263,7 +244,7 @@ impl SmoothKernel {
             ctx.scoped("smooth commit", || {
                 let counter =
                     compute::storage(ctx, "smooth count", &[0u8; 4], wgpu::BufferUsages::COPY_SRC);
-                let b = Self::bind(
+                let b = bind(
                     ctx,
                     &self.commit,
                     &[

@@ -27,6 +27,14 @@ def run(voxmark):
     return _run
 
 
+def ball_footprint(spacing, r):
+    """The ball voxmark's morphology uses: offsets within r mm (spacing honoured), centre in."""
+    import numpy as np
+    n = [int(np.floor(r / s)) for s in spacing]
+    g = np.meshgrid(*[np.arange(-k, k + 1) * s for k, s in zip(n, spacing)], indexing="ij")
+    return sum(x * x for x in g) <= r * r
+
+
 def data_required() -> bool:
     return os.environ.get("REQUIRE_DATA") == "1"
 

@@ -10,15 +10,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from conftest import need
+from conftest import ball_footprint as ball, need
 
 MRICRON = Path("/usr/share/mricron/templates")
-
-
-def ball(spacing, r):
-    n = [int(np.floor(r / s)) for s in spacing]
-    g = np.meshgrid(*[np.arange(-k, k + 1) * s for k, s in zip(n, spacing)], indexing="ij")
-    return sum(x * x for x in g) <= r * r
 
 
 def reference(mask, spacing, t, shell):
