@@ -767,6 +767,7 @@ fn smooth_gpu_equals_cpu() {
         r#"{"op":"smooth","label":1,"method":"median","radius_mm":10}"#,
         r#"{"op":"smooth","label":1,"method":"opening","radius_mm":10}"#,
         r#"{"op":"smooth","label":1,"method":"closing","radius_mm":13,"editable":"empty_only"}"#,
+        r#"{"op":"smooth","label":1,"method":"gaussian","radius_mm":9}"#,
     ] {
         let c = op_gpu_equals_cpu(&ctx, &gpu, &ph, &start, op);
         assert!(c > 50, "{op}: only {c} voxels changed");

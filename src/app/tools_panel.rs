@@ -74,6 +74,7 @@ impl ToolsPanel {
                 ("median", SmoothMethod::Median),
                 ("opening", SmoothMethod::Opening),
                 ("closing", SmoothMethod::Closing),
+                ("gaussian (σ)", SmoothMethod::Gaussian),
             ] {
                 if ui.button(name).clicked() {
                     run = Some(Cleanup::Smooth(m));

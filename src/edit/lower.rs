@@ -24,7 +24,7 @@ use crate::kernels::interpolate::InterpolateRequest;
 use crate::kernels::islands::IslandRule;
 use crate::kernels::morphology::{ball_offsets, MorphologyMode, MorphologyParams};
 use crate::kernels::region_grow::{Connectivity, GrowRequest, RegionGrowParams};
-use crate::kernels::smooth::{SmoothMethod, SmoothParams};
+use crate::kernels::smooth::{GaussWeights, SmoothMethod, SmoothParams};
 use crate::kernels::span_write::SpanWrite;
 use crate::volume::Volume;
 
@@ -361,11 +361,21 @@ pub fn lower(env: &EditEnv, op: &EditOp) -> Result<Lowered> {
             editable,
         } => {
             env.require_unlocked(op, *label)?;
-            let offsets = ball_offsets(env.image.grid.spacing_mm(), *radius_mm);
-            let method = match method {
-                super::ops::SmoothMethod::Median => SmoothMethod::Median,
-                super::ops::SmoothMethod::Opening => SmoothMethod::Opening,
-                super::ops::SmoothMethod::Closing => SmoothMethod::Closing,
+            let sp = env.image.grid.spacing_mm();
+            let (method, offsets) = match method {
+                super::ops::SmoothMethod::Median => {
+                    (SmoothMethod::Median, ball_offsets(sp, *radius_mm))
+                }
+                super::ops::SmoothMethod::Opening => {
+                    (SmoothMethod::Opening, ball_offsets(sp, *radius_mm))
+                }
+                super::ops::SmoothMethod::Closing => {
+                    (SmoothMethod::Closing, ball_offsets(sp, *radius_mm))
+                }
+                super::ops::SmoothMethod::Gaussian => (
+                    SmoothMethod::Gaussian(GaussWeights::new(sp, *radius_mm)),
+                    Vec::new(),
+                ),
             };
             voxels(
                 Some(env.whole()),

@@ -35,7 +35,10 @@
 //! `smooth` (per label, as Slicer's Smoothing effect): `median` — a voxel is the label iff
 //! more than half of the ball of `radius_mm` around it is (outside the volume counts as not
 //! the label); `opening` — erosion then dilation by the ball; `closing` — dilation then
-//! erosion (outside the volume counts as neither side). The label is given where the result
+//! erosion (outside the volume counts as neither side); `gaussian` — the label's 0/1 mask
+//! blurred by a Gaussian of standard deviation `radius_mm` (scipy's kernel: 4 σ radius,
+//! outside the volume 0; its taps rounded to 1/1024 so the blur is exact on both twins) and
+//! kept where the blur exceeds 1/2. The label is given where the result
 //! holds it and the current label is writable (`editable`), and cleared where it does not.
 //!
 //! `hollow` keeps a shell of `label`: `inside` — the label's voxels within `thickness_mm`
@@ -112,6 +115,8 @@ pub enum SmoothMethod {
     Median,
     Opening,
     Closing,
+    /// Blur by a Gaussian of standard deviation `radius_mm`, keep where it exceeds 1/2.
+    Gaussian,
 }
 
 /// Where a hollow label's shell lies relative to its old boundary.

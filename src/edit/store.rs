@@ -100,7 +100,7 @@ pub fn execute_cpu(image: &Volume, labels: &mut [u8], program: &Program) -> Resu
             method,
             params,
             offsets,
-        } => smooth_cpu(*method, params, offsets, labels),
+        } => smooth_cpu(method, params, offsets, labels),
         Program::Islands {
             label,
             connectivity,
@@ -227,7 +227,7 @@ impl<'a> GpuEdit<'a> {
                 offsets,
             } => self
                 .smooth_kernel()?
-                .run(ctx, *method, params, offsets, &self.labels),
+                .run(ctx, method, params, offsets, &self.labels),
             Program::FillHoles(req) => {
                 // The label's box is read on the host; the flood (every pass) runs on the
                 // GPU; the holes are written back.

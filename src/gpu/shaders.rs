@@ -26,6 +26,8 @@ pub const RAYCAST: &str = include_str!("../../shaders/raycast.wgsl");
 pub const LABEL_STATS: &str = include_str!("../../shaders/label_stats.wgsl");
 /// `shaders/smooth.wgsl`.
 pub const SMOOTH: &str = include_str!("../../shaders/smooth.wgsl");
+/// `shaders/smooth_gauss.wgsl`.
+pub const SMOOTH_GAUSS: &str = include_str!("../../shaders/smooth_gauss.wgsl");
 /// `shaders/fill_holes.wgsl`.
 pub const FILL_HOLES: &str = include_str!("../../shaders/fill_holes.wgsl");
 /// `shaders/grow_cut.wgsl`.
@@ -57,6 +59,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("grow_cut.wgsl", GROW_CUT),
     ("fill_holes.wgsl", FILL_HOLES),
     ("smooth.wgsl", SMOOTH),
+    ("smooth_gauss.wgsl", SMOOTH_GAUSS),
 ];
 
 /// Expands includes and the sample type.
