@@ -205,6 +205,22 @@ impl<'a> GpuEdit<'a> {
         cached(&self.islands, || RegionGrowKernel::new(self.ctx, DType::U8))
     }
 
+    /// Reads the labels back, lets `f` change them on the host (returning how many voxels it
+    /// changed) and writes them back when it changed any.
+    fn through_host(
+        &self,
+        image: &Volume,
+        f: impl FnOnce(&mut [u8]) -> Result<u64>,
+    ) -> Result<u64> {
+        let mut host = self.labels.download(self.ctx)?;
+        let changed = f(&mut host)?;
+        if changed > 0 {
+            self.labels
+                .write_box(self.ctx, [0, 0, 0], image.grid.dims, &host)?;
+        }
+        Ok(changed)
+    }
+
     /// Runs one program on the GPU labels; returns the voxels changed.
     pub fn run(&self, image: &Volume, program: &Program) -> Result<u64> {
         let ctx = self.ctx;
@@ -228,32 +244,24 @@ impl<'a> GpuEdit<'a> {
             } => self
                 .smooth_kernel()?
                 .run(ctx, method, params, offsets, &self.labels),
-            Program::FillHoles(req) => {
-                // The label's box is read on the host; the flood (every pass) runs on the
-                // GPU; the holes are written back.
-                let d = image.grid.dims;
-                let mut host = self.labels.download(ctx)?;
-                let Some(mut st) = FillHolesState::init(req, &host)? else {
+            // The label's box is read on the host; the flood (every pass) runs on the GPU;
+            // the holes are written back.
+            Program::FillHoles(req) => self.through_host(image, |host| {
+                let Some(mut st) = FillHolesState::init(req, host)? else {
                     return Ok(0);
                 };
-                let k = self.fill_holes_kernel()?;
-                match k.solve(ctx, &mut st) {
+                match self.fill_holes_kernel()?.solve(ctx, &mut st) {
                     Ok(()) => {}
+                    // A box above the adapter's binding limit: the CPU twin.
                     Err(Error::Gpu(_)) => st.solve_cpu(),
                     Err(e) => return Err(e),
                 }
-                let changed = st.commit(req, &mut host);
-                if changed > 0 {
-                    self.labels.write_box(ctx, [0, 0, 0], d, &host)?;
-                }
-                Ok(changed)
-            }
-            Program::GrowCut(req) => {
-                // The ROI's seeds and walls are read on the host from the labels; the solve
-                // (every pass over the ROI) runs on the GPU; the result is written back.
-                let d = image.grid.dims;
-                let mut host = self.labels.download(ctx)?;
-                let mut st = GrowCutState::init(req, image, &host)?;
+                Ok(st.commit(req, host))
+            }),
+            // The ROI's seeds and walls are read on the host from the labels; the solve
+            // (every pass over the ROI) runs on the GPU; the result is written back.
+            Program::GrowCut(req) => self.through_host(image, |host| {
+                let mut st = GrowCutState::init(req, image, host)?;
                 let k = self.grow_cut_kernel()?;
                 match k.upload(ctx, &st) {
                     Ok(mut g) => {
@@ -264,12 +272,8 @@ impl<'a> GpuEdit<'a> {
                     Err(Error::Gpu(_)) => st.solve_cpu(),
                     Err(e) => return Err(e),
                 }
-                let changed = st.commit(req.background, &mut host, d);
-                if changed > 0 {
-                    self.labels.write_box(ctx, [0, 0, 0], d, &host)?;
-                }
-                Ok(changed)
-            }
+                Ok(st.commit(req.background, host, image.grid.dims))
+            }),
             Program::Interpolate(req) => {
                 // The plan needs the key slices: read the labels back (the per-voxel work,
                 // every gap voxel, runs on the GPU).
@@ -289,15 +293,9 @@ impl<'a> GpuEdit<'a> {
                     Islands::Remove { mask, .. } => {
                         self.commit.run(ctx, commit, &mask, &self.labels)
                     }
+                    // Millions of components in one slab: the CPU twin decides.
                     Islands::TooManyComponents(_) => {
-                        // Millions of components in one slab: the CPU twin decides.
-                        let d = image.grid.dims;
-                        let mut host = self.labels.download(ctx)?;
-                        let changed = execute_cpu(image, &mut host, program)?;
-                        if changed > 0 {
-                            self.labels.write_box(ctx, [0, 0, 0], d, &host)?;
-                        }
-                        Ok(changed)
+                        self.through_host(image, |host| execute_cpu(image, host, program))
                     }
                 }
             }

@@ -392,23 +392,10 @@ impl Padded {
         // pd(p): the smallest cost of a neighbour on a cheapest path into p.
         let mut pd = vec![INF; n];
         for (p, pd_p) in pd.iter_mut().enumerate() {
-            let c = self.cells[p];
-            if c.kind() != FREE {
-                continue;
+            if self.cells[p].kind() == FREE {
+                self.lab[p] = 0;
+                *pd_p = self.pred_cost(p);
             }
-            self.lab[p] = 0;
-            if c.dist == INF {
-                continue;
-            }
-            let vp = c.value();
-            let mut best = INF;
-            for &o in &self.offsets {
-                let q = self.cells[p.wrapping_add_signed(o)];
-                if q.kind() != WALL && q.dist < best && step(q.dist, q.value(), vp) == c.dist {
-                    best = q.dist;
-                }
-            }
-            *pd_p = best;
         }
         let mut seen = [false; 256];
         for (c, l) in self.cells.iter().zip(&self.lab) {
@@ -428,15 +415,9 @@ impl Padded {
             while head < queue.len() {
                 let q = queue[head] as usize;
                 head += 1;
-                let cq = self.cells[q];
-                let vq = cq.value();
                 for &o in &self.offsets {
                     let p = q.wrapping_add_signed(o);
-                    let c = self.cells[p];
-                    if c.kind() == FREE
-                        && pd[p] == cq.dist
-                        && self.lab[p] == 0
-                        && step(cq.dist, vq, c.value()) == c.dist
+                    if self.cells[p].kind() == FREE && self.lab[p] == 0 && self.is_pred(q, p, pd[p])
                     {
                         self.lab[p] = l;
                         queue.push(p as u32);
