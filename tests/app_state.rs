@@ -301,3 +301,89 @@ fn tool_state_drives_grow_and_polygon_without_ui() {
         .into_owned();
     assert!(got == want);
 }
+
+/// The Tools menu's logical operations without egui: with the other label of this map and
+/// with a second label map typed as a path, each op the menu builds changes the labels as the
+/// set algebra of its definition says (union: the label gains the other's voxels; subtract
+/// with the second map: the label loses exactly the voxels the map gives the other label),
+/// and undo restores them.
+#[test]
+fn tools_menu_logical_ops_change_the_labels_by_their_definition() {
+    use voxmark::app::tools::{Cleanup, ToolState};
+    use voxmark::edit::ops::{Editable, LogicalOperation};
+    use voxmark::volume::{Metadata, Volume, VoxelData};
+    let vol = Phantom::new([40, 36, 30])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .volume();
+    let n = vol.grid.voxel_count();
+    let start: Vec<u8> = (0..n).map(|i| [0, 1, 2, 0, 3][i % 5]).collect();
+    let s = Session::new(&vol, start.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let mut app = AppState::new(s, window()).unwrap_or_else(|e| panic!("{e}"));
+    let mut tools = ToolState::default();
+    let labels = |app: &AppState| {
+        app.session
+            .labels()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_vec()
+    };
+
+    // Union with label 2 of this map: label 1 = old 1 ∪ old 2, nothing else changes.
+    tools.logical_other = 2;
+    let op = tools.cleanup_op(
+        Cleanup::Logical(LogicalOperation::Union),
+        1,
+        Editable::Everywhere,
+    );
+    app.apply(&op).unwrap_or_else(|e| panic!("{e}"));
+    let got = labels(&app);
+    for i in 0..n {
+        let want = if start[i] == 2 { 1 } else { start[i] };
+        assert_eq!(got[i], want, "voxel {i}");
+    }
+    app.undo().unwrap_or_else(|e| panic!("{e}"));
+    assert!(labels(&app) == start, "undo restores the labels");
+
+    // Subtract label 7 of a second map (a file on the same grid): label 1 loses those voxels.
+    let dir = common::tempdir();
+    let path = dir.path().join("pred.nii.gz");
+    let second: Vec<u8> = (0..n).map(|i| if i % 3 == 0 { 7 } else { 0 }).collect();
+    let m = Volume::new(vol.grid, VoxelData::U8(second.clone()), Metadata::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    voxmark::io::nifti::write_nifti(&path, &m).unwrap_or_else(|e| panic!("{e}"));
+    tools.logical_other = 7;
+    tools.logical_map = path.display().to_string();
+    let op = tools.cleanup_op(
+        Cleanup::Logical(LogicalOperation::Subtract),
+        1,
+        Editable::Everywhere,
+    );
+    let r = app.apply(&op).unwrap_or_else(|e| panic!("{e}"));
+    let got = labels(&app);
+    let mut lost = 0;
+    for i in 0..n {
+        let want = if start[i] == 1 && second[i] == 7 {
+            lost += 1;
+            0
+        } else {
+            start[i]
+        };
+        assert_eq!(got[i], want, "voxel {i}");
+    }
+    assert!(lost > 0 && r.changed_voxels == lost);
+    // Invert takes no other label: every voxel not 1 becomes 1 under empty_only.
+    let op = tools.cleanup_op(
+        Cleanup::Logical(LogicalOperation::Invert),
+        3,
+        Editable::EmptyOnly,
+    );
+    app.apply(&op).unwrap_or_else(|e| panic!("{e}"));
+    let after = labels(&app);
+    for i in 0..n {
+        let want = match got[i] {
+            3 => 0,
+            0 => 3,
+            l => l,
+        };
+        assert_eq!(after[i], want, "voxel {i}");
+    }
+}

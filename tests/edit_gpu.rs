@@ -773,3 +773,98 @@ fn smooth_gpu_equals_cpu() {
         assert!(c > 50, "{op}: only {c} voxels changed");
     }
 }
+
+/// Logical operations on the GPU equal the CPU twin: each operation with a label of the same
+/// map and with a second map read from a NIfTI file, under editable policies, a range and a
+/// locked label.
+#[test]
+fn logical_gpu_equals_cpu_with_same_map_and_second_map() {
+    use voxmark::edit::store::GpuEdit;
+    use voxmark::volume::{Metadata, Volume};
+    let Some(ctx) = common::gpu() else { return };
+    let ph = odd_phantom();
+    let VoxelData::I16(v) = &ph.data else {
+        panic!("int16")
+    };
+    let start: Vec<u8> = v
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| match i {
+            _ if i % 197 == 0 => 9,
+            _ if x > 30 => 1,
+            _ if x > -300 && i % 5 == 0 => 3,
+            _ if x > -300 && i % 5 == 1 => 2,
+            _ => 0,
+        })
+        .collect();
+    // The second map: label 2 on a shifted threshold, 4 in a slab.
+    let second: Vec<u8> = v
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let d = ph.grid.dims;
+            let z = i / (d[0] * d[1]);
+            if x > -20 && x < 400 {
+                2
+            } else if z < d[2] / 3 {
+                4
+            } else {
+                0
+            }
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("second.nii.gz");
+    let vol = Volume::new(ph.grid, VoxelData::U8(second), Metadata::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    voxmark::io::nifti::write_nifti(&path, &vol).unwrap_or_else(|e| panic!("{e}"));
+    let m = path.display().to_string();
+    let gpu = GpuEdit::new(&ctx, &ph, &start).unwrap_or_else(|e| panic!("{e}"));
+    for (op, min) in [
+        (
+            r#""operation":"union","label":1,"other":3"#.to_string(),
+            100,
+        ),
+        (
+            r#""operation":"intersect","label":1,"other":3"#.to_string(),
+            100,
+        ),
+        (
+            r#""operation":"copy","label":2,"other":3,"range":[0,200]"#.to_string(),
+            100,
+        ),
+        (
+            r#""operation":"invert","label":1,"editable":"empty_only""#.to_string(),
+            100,
+        ),
+        (r#""operation":"invert","label":3"#.to_string(), 100),
+        (
+            format!(r#""operation":"union","label":1,"other":{{"mask":"{m}","label":2}}"#),
+            100,
+        ),
+        (
+            format!(
+                r#""operation":"union","label":3,"other":{{"mask":"{m}","label":2}},"editable":{{"inside":2}}"#
+            ),
+            100,
+        ),
+        (
+            format!(r#""operation":"intersect","label":1,"other":{{"mask":"{m}","label":2}}"#),
+            100,
+        ),
+        (
+            format!(
+                r#""operation":"subtract","label":1,"other":{{"mask":"{m}","label":2}},"range":[100,300]"#
+            ),
+            10,
+        ),
+        (
+            format!(r#""operation":"copy","label":3,"other":{{"mask":"{m}","label":2}}"#),
+            100,
+        ),
+    ] {
+        let op = format!(r#"{{"op":"logical",{op}}}"#);
+        let c = op_gpu_equals_cpu(&ctx, &gpu, &ph, &start, &op);
+        assert!(c >= min, "{op}: only {c} voxels changed");
+    }
+}

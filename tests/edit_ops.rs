@@ -733,3 +733,63 @@ fn stats_on_gpu_match_cpu_through_the_cli() {
     }
     assert!(c["voxels"].as_u64().unwrap_or(0) > 1000);
 }
+
+/// Logical ops refuse what they cannot mean, each with a message saying what is needed; a
+/// second map on another grid is refused naming both grids; a locked label is refused.
+#[test]
+fn logical_ops_refuse_bad_input_with_clear_messages() {
+    let bad = |json: &str| -> String {
+        let ops =
+            parse_ops(json, std::path::Path::new("ops.json")).unwrap_or_else(|e| panic!("{e}"));
+        match ops[0].validate() {
+            Ok(()) => panic!("{json} validated"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let e = bad(r#"[{"op":"logical","operation":"union","label":1}]"#);
+    assert!(e.contains("union needs \"other\""), "{e}");
+    let e = bad(r#"[{"op":"logical","operation":"invert","label":1,"other":2}]"#);
+    assert!(e.contains("invert takes no"), "{e}");
+    let e = bad(r#"[{"op":"logical","operation":"copy","label":0,"other":2}]"#);
+    assert!(e.contains("label 1..=255"), "{e}");
+    let e = bad(r#"[{"op":"logical","operation":"copy","label":1,"other":2,"range":[5,1]}]"#);
+    assert!(e.contains("empty"), "{e}");
+
+    let vol = image([12, 10, 8], [1.0, 1.0, 2.0]);
+    let dir = common::tempdir();
+    let path = dir.path().join("other.nii.gz");
+    let other = Volume::new(
+        Grid::new([12, 10, 8], DMat4::IDENTITY),
+        VoxelData::U8(vec![1; 960]),
+        Metadata::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    voxmark::io::nifti::write_nifti(&path, &other).unwrap_or_else(|e| panic!("{e}"));
+    let mut s = Session::new(&vol, vec![0; 960]).unwrap_or_else(|e| panic!("{e}"));
+    let op = format!(
+        r#"[{{"op":"logical","operation":"union","label":1,"other":{{"mask":"{}","label":1}}}}]"#,
+        path.display()
+    );
+    let ops = parse_ops(&op, std::path::Path::new("ops.json")).unwrap_or_else(|e| panic!("{e}"));
+    let e = s
+        .apply(&ops[0], "test")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains("other.nii.gz") && e.contains("different grid"),
+        "{e}"
+    );
+    let lock = parse_ops(
+        r#"[{"op":"set_label","value":2,"locked":true},{"op":"logical","operation":"invert","label":2}]"#,
+        std::path::Path::new("ops.json"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    s.apply(&lock[0], "test").unwrap_or_else(|e| panic!("{e}"));
+    let e = s
+        .apply(&lock[1], "test")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("locked"), "{e}");
+}

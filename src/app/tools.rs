@@ -6,7 +6,9 @@
 //! calls, and the tests drive them without egui.
 
 use super::state::AppState;
-use crate::edit::ops::{EditOp, Editable, ScissorsAction, ScissorsRegion};
+use crate::edit::ops::{
+    EditOp, Editable, LogicalOperation, LogicalOther, ScissorsAction, ScissorsRegion,
+};
 use crate::edit::session::GrowPreview;
 use crate::error::Result;
 use crate::geometry::camera::Camera;
@@ -198,6 +200,10 @@ pub struct ToolState {
     pub threshold: [f64; 2],
     /// Dilate / erode radius.
     pub morph_radius_mm: f64,
+    /// Logical operations: the other label, and the second label map it is read from (a
+    /// path; empty: this label map).
+    pub logical_other: u8,
+    pub logical_map: String,
     /// Scissors: which side of the polygon is cut, and whether it is erased or filled.
     pub scissors_region: ScissorsRegion,
     pub scissors_action: ScissorsAction,
@@ -254,6 +260,8 @@ impl Default for ToolState {
             islands_min_voxels: 100,
             threshold: [0.0, 0.0],
             morph_radius_mm: 1.0,
+            logical_other: 2,
+            logical_map: String::new(),
             scissors_region: ScissorsRegion::Inside,
             scissors_action: ScissorsAction::Erase,
             fill_axis: ViewKind::Axial,
@@ -678,6 +686,25 @@ impl ToolState {
                 per_slice: Some(ViewKind::Axial),
                 editable,
             },
+            Cleanup::Logical(operation) => {
+                let map = self.logical_map.trim();
+                let other = match operation {
+                    LogicalOperation::Invert => None,
+                    _ if map.is_empty() => Some(LogicalOther::Label(self.logical_other)),
+                    _ => Some(LogicalOther::Mask {
+                        mask: map.into(),
+                        label: self.logical_other,
+                        sha256: None,
+                    }),
+                };
+                EditOp::Logical {
+                    operation,
+                    label,
+                    other,
+                    range: None,
+                    editable,
+                }
+            }
         }
     }
 }
@@ -698,6 +725,8 @@ pub enum Cleanup {
     /// Fill holes in 3D / in each axial slice.
     FillHoles3d,
     FillHolesAxial,
+    /// A logical operation with the other label (of this map or of a second map).
+    Logical(LogicalOperation),
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 use super::component::Feedback;
 use super::document::Document;
 use super::tools::{Cleanup, Tool, ToolState, WINDOW_PRESETS};
-use crate::edit::ops::{Editable, ScissorsAction, ScissorsRegion, Shape, Shell, SmoothMethod};
+use crate::edit::ops::{
+    Editable, LogicalOperation, ScissorsAction, ScissorsRegion, Shape, Shell, SmoothMethod,
+};
 use crate::geometry::view::ViewKind;
 use crate::gpu::GpuContext;
 use eframe::egui;
@@ -104,6 +106,30 @@ impl ToolsPanel {
         if ui.button("Clear the label").clicked() {
             run = Some(Cleanup::Clear);
         }
+        ui.separator();
+        ui.horizontal(|ui| {
+            ui.label("Logical with label");
+            ui.add(egui::DragValue::new(&mut tools.logical_other).range(1..=255));
+            ui.label("of");
+            ui.add(
+                egui::TextEdit::singleline(&mut tools.logical_map)
+                    .hint_text("this map, or a label map path")
+                    .desired_width(160.0),
+            );
+        });
+        ui.horizontal(|ui| {
+            for (name, o) in [
+                ("union", LogicalOperation::Union),
+                ("intersect", LogicalOperation::Intersect),
+                ("subtract", LogicalOperation::Subtract),
+                ("copy", LogicalOperation::Copy),
+                ("invert", LogicalOperation::Invert),
+            ] {
+                if ui.button(name).clicked() {
+                    run = Some(Cleanup::Logical(o));
+                }
+            }
+        });
         ui.separator();
         ui.menu_button("Fill between slices", |ui| {
             for k in [ViewKind::Axial, ViewKind::Coronal, ViewKind::Sagittal] {

@@ -14,7 +14,10 @@
 //! (u, v) axes as the views show them (`geometry::view`).
 
 use super::label_volume::LabelInfo;
-use super::ops::{EditOp, Editable, ScissorsAction, ScissorsRegion, Shape, Shell, Stroke};
+use super::ops::{
+    EditOp, Editable, LogicalOperation, LogicalOther, ScissorsAction, ScissorsRegion, Shape, Shell,
+    Stroke,
+};
 use crate::error::{Error, Result};
 use crate::geometry::view::{ViewGeometry, ViewKind};
 use crate::kernels::commit_mask::CommitMaskParams;
@@ -22,6 +25,7 @@ use crate::kernels::fill_holes::FillHolesRequest;
 use crate::kernels::grow_cut::GrowCutRequest;
 use crate::kernels::interpolate::InterpolateRequest;
 use crate::kernels::islands::IslandRule;
+use crate::kernels::logical::{self, LogicalParams};
 use crate::kernels::morphology::{ball_offsets, MorphologyMode, MorphologyParams};
 use crate::kernels::region_grow::{Connectivity, GrowRequest, RegionGrowParams};
 use crate::kernels::smooth::{GaussWeights, SmoothMethod, SmoothParams};
@@ -159,6 +163,11 @@ pub enum Program {
     GrowCut(Box<GrowCutRequest>),
     /// Fill between the key slices of a label (planned from the labels when it runs).
     Interpolate(InterpolateRequest),
+    /// A logical operation on a label, its modifier set from the labels or a second map.
+    Logical {
+        params: LogicalParams,
+        other_map: Option<OtherMap>,
+    },
     /// Remove the components of a label that `rule` rejects (cleared to 0 by `commit`).
     Islands {
         label: u8,
@@ -166,6 +175,37 @@ pub enum Program {
         rule: IslandRule,
         commit: CommitMaskParams,
     },
+}
+
+/// A second label map on the image's grid (a logical op's modifier), shared, not copied.
+#[derive(Clone)]
+pub struct OtherMap(pub std::sync::Arc<Vec<u8>>);
+
+impl std::fmt::Debug for OtherMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OtherMap({} voxels)", self.0.len())
+    }
+}
+
+/// Reads a logical op's second label map: on the image's grid, and — when the op recorded
+/// one — with the SHA-256 it was recorded with.
+fn read_other_map(env: &EditEnv, path: &std::path::Path, sha256: Option<&str>) -> Result<OtherMap> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if let Some(want) = sha256 {
+        let got = super::ops::sha256_hex(&bytes);
+        if got != want {
+            return Err(Error::format(
+                path,
+                format!(
+                    "logical: this label map changed since the op was recorded (SHA-256 \
+                     {want}, now {got}); restore it or apply the op again"
+                ),
+            ));
+        }
+    }
+    let vol = crate::io::nifti::read_nifti(path)?;
+    let labels = crate::volume::labels::labels_for(&vol, path, &env.image.grid)?;
+    Ok(OtherMap(std::sync::Arc::new(labels)))
 }
 
 /// What an op does, lowered. (Made once per op and moved once: the size difference between
@@ -503,6 +543,41 @@ pub fn lower(env: &EditEnv, op: &EditOp) -> Result<Lowered> {
                     locked: env.locked,
                 })),
             )
+        }
+        EditOp::Logical {
+            operation,
+            label,
+            other,
+            range,
+            editable,
+        } => {
+            env.require_unlocked(op, *label)?;
+            let (other_label, other_map) = match other {
+                None => (*label, None),
+                Some(LogicalOther::Label(o)) => (*o, None),
+                Some(LogicalOther::Mask {
+                    mask,
+                    label: o,
+                    sha256,
+                }) => (*o, Some(read_other_map(env, mask, sha256.as_deref())?)),
+            };
+            let operation = match operation {
+                LogicalOperation::Union => logical::LogicalOperation::Union,
+                LogicalOperation::Intersect => logical::LogicalOperation::Intersect,
+                LogicalOperation::Subtract => logical::LogicalOperation::Subtract,
+                LogicalOperation::Invert => logical::LogicalOperation::Invert,
+                LogicalOperation::Copy => logical::LogicalOperation::Copy,
+            };
+            let params = LogicalParams::new(
+                env.image,
+                operation,
+                *label,
+                other_label,
+                other_map.is_some(),
+                &env.allowed_labels(*editable),
+                *range,
+            );
+            voxels(Some(env.whole()), Program::Logical { params, other_map })
         }
         EditOp::SetLabel {
             value,

@@ -18,6 +18,9 @@
 //! {"op": "fill_holes", "label": 1}
 //! {"op": "fill_holes", "label": 1, "per_slice": "axial"}
 //! {"op": "grow_cut", "labels": [1, 2], "background": 9, "roi": [10, 10, 5, 120, 110, 90]}
+//! {"op": "logical", "operation": "union", "label": 1, "other": 3}
+//! {"op": "logical", "operation": "subtract", "label": 1, "other": {"mask": "vessels.nii.gz", "label": 2}}
+//! {"op": "logical", "operation": "invert", "label": 1, "editable": "empty_only"}
 //! {"op": "set_label", "value": 2, "name": "liver", "locked": true}
 //! {"op": "undo"}
 //! ```
@@ -67,6 +70,19 @@
 //! label wins. Voxels of any other label, and locked ones, are walls: never crossed, never
 //! changed. Only unlabelled voxels are written; the `background` label is then cleared from
 //! the ROI. It needs seeds of at least two labels.
+//!
+//! `logical` (Slicer's Logical operators) changes `label` L using the voxels of label `other`
+//! — of this label map (`"other": 3`) or of a second label map on the image's grid
+//! (`"other": {"mask": "pred.nii.gz", "label": 3}`: another annotator's mask, a prediction, a
+//! body mask). `union`: those voxels become L; `intersect`: L is cleared where they are not;
+//! `subtract`: L is cleared where they are; `copy`: L becomes exactly them (union, then
+//! intersect); `invert` (no `other`): every voxel not L becomes L and L is cleared. Voxels
+//! become L only where `editable` allows (never over a locked label); clearing needs L
+//! unlocked; with `range`, only voxels whose image value lies in it change. In one label map
+//! a voxel holds one label, so `union` moves the other label's voxels into L, `intersect`
+//! clears L and `subtract` changes nothing: those two are meant for a second map. When the op
+//! is journaled, the second map's absolute path and SHA-256 are recorded in it; replaying it
+//! after the file has changed is refused (the message names the file).
 
 use crate::error::{Error, Result};
 use crate::geometry::view::ViewKind;
@@ -117,6 +133,31 @@ pub enum SmoothMethod {
     Closing,
     /// Blur by a Gaussian of standard deviation `radius_mm`, keep where it exceeds 1/2.
     Gaussian,
+}
+
+/// A logical operation on a label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogicalOperation {
+    Union,
+    Intersect,
+    Subtract,
+    Invert,
+    Copy,
+}
+
+/// The modifier of a logical operation: a label of this map, or a label of a second label
+/// map on the image's grid (its SHA-256 is recorded when the op is journaled).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LogicalOther {
+    Label(u8),
+    Mask {
+        mask: std::path::PathBuf,
+        label: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+    },
 }
 
 /// Where a hollow label's shell lies relative to its old boundary.
@@ -276,6 +317,18 @@ pub enum EditOp {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         roi: Option<[usize; 6]>,
     },
+    /// Change `label` by a logical operation with the voxels of `other` (a label of this map
+    /// or of a second map on the same grid); `invert` takes no `other`.
+    Logical {
+        operation: LogicalOperation,
+        label: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        other: Option<LogicalOther>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        range: Option<[f64; 2]>,
+        #[serde(default)]
+        editable: Editable,
+    },
     SetLabel {
         value: u8,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -315,6 +368,7 @@ impl EditOp {
             EditOp::Hollow { .. } => "hollow",
             EditOp::Smooth { .. } => "smooth",
             EditOp::GrowCut { .. } => "grow_cut",
+            EditOp::Logical { .. } => "logical",
             EditOp::SetLabel { .. } => "set_label",
             EditOp::Undo => "undo",
             EditOp::Redo => "redo",
@@ -425,12 +479,97 @@ impl EditOp {
                 Ok(())
             }
             EditOp::Interpolate { label, .. } if *label == 0 => bad("needs label 1..=255".into()),
+            EditOp::Logical {
+                operation,
+                label,
+                other,
+                range,
+                ..
+            } => {
+                if *label == 0 {
+                    return bad("needs label 1..=255".into());
+                }
+                match (operation, other) {
+                    (LogicalOperation::Invert, Some(_)) => {
+                        return bad("invert takes no \"other\"".into())
+                    }
+                    (LogicalOperation::Invert, None) => {}
+                    (_, None) => {
+                        return bad(format!(
+                            "{} needs \"other\": a label (3) or a label of a second map \
+                             ({{\"mask\": \"pred.nii.gz\", \"label\": 3}})",
+                            operation.name()
+                        ))
+                    }
+                    (_, Some(LogicalOther::Mask { mask, .. })) if mask.as_os_str().is_empty() => {
+                        return bad("other.mask is an empty path".into())
+                    }
+                    _ => {}
+                }
+                check_range(range)
+            }
             EditOp::MergeLabels { into, .. } if *into == 0 => {
                 bad("merge into label 0: use clear_label".into())
             }
             _ => Ok(()),
         }
     }
+}
+
+impl LogicalOperation {
+    pub fn name(self) -> &'static str {
+        match self {
+            LogicalOperation::Union => "union",
+            LogicalOperation::Intersect => "intersect",
+            LogicalOperation::Subtract => "subtract",
+            LogicalOperation::Invert => "invert",
+            LogicalOperation::Copy => "copy",
+        }
+    }
+}
+
+impl EditOp {
+    /// The op as it is journaled: a logical op's second map gets its absolute path and the
+    /// SHA-256 of its bytes, so a replay uses the same file or refuses. Other ops as they are.
+    pub fn pinned(&self) -> Result<std::borrow::Cow<'_, EditOp>> {
+        let EditOp::Logical {
+            operation,
+            label,
+            other:
+                Some(LogicalOther::Mask {
+                    mask,
+                    label: other,
+                    sha256: None,
+                }),
+            range,
+            editable,
+        } = self
+        else {
+            return Ok(std::borrow::Cow::Borrowed(self));
+        };
+        let abs = std::fs::canonicalize(mask).map_err(|e| Error::io(mask, e))?;
+        let bytes = std::fs::read(&abs).map_err(|e| Error::io(&abs, e))?;
+        Ok(std::borrow::Cow::Owned(EditOp::Logical {
+            operation: *operation,
+            label: *label,
+            other: Some(LogicalOther::Mask {
+                mask: abs,
+                label: *other,
+                sha256: Some(sha256_hex(&bytes)),
+            }),
+            range: *range,
+            editable: *editable,
+        }))
+    }
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Parses an ops file: a JSON array of ops, one op object, or JSON lines whose objects are

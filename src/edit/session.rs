@@ -308,6 +308,9 @@ impl<'a> Session<'a> {
     /// Applies `op`, journals it (fsync), and only then returns: an acknowledged op survives
     /// a crash.
     pub fn apply(&mut self, op: &EditOp, tool: &str) -> Result<OpReport> {
+        // The op as journaled (a second label map pinned by path and SHA-256), applied as such.
+        let pinned = op.pinned()?;
+        let op = pinned.as_ref();
         let report = self.apply_unjournaled(op)?;
         if let Some(j) = self.journal.as_mut() {
             j.append(op, &self.author, tool)?;

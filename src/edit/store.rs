@@ -14,6 +14,7 @@ use crate::kernels::grow_cut::{grow_cut_cpu, GrowCutKernel, GrowCutState};
 use crate::kernels::interpolate::{interpolate_cpu, interpolate_plan, InterpolateKernel};
 use crate::kernels::islands::{islands_cpu, Islands};
 use crate::kernels::label_stats::LabelStatsKernel;
+use crate::kernels::logical::{logical_cpu, LogicalKernel};
 use crate::kernels::morphology::{morphology_cpu, MorphologyKernel};
 use crate::kernels::region_grow::region_grow_cpu;
 use crate::kernels::region_grow_gpu::RegionGrowKernel;
@@ -96,6 +97,12 @@ pub fn execute_cpu(image: &Volume, labels: &mut [u8], program: &Program) -> Resu
         Program::Interpolate(req) => interpolate_cpu(&interpolate_plan(req, labels)?, labels),
         Program::GrowCut(req) => grow_cut_cpu(req, image, labels)?,
         Program::FillHoles(req) => fill_holes_cpu(req, labels)?,
+        Program::Logical { params, other_map } => logical_cpu(
+            params,
+            image,
+            other_map.as_ref().map(|m| m.0.as_slice()),
+            labels,
+        ),
         Program::Smooth {
             method,
             params,
@@ -148,6 +155,8 @@ pub struct GpuEdit<'a> {
     fill_holes: std::cell::OnceCell<Result<FillHolesKernel>>,
     /// Smoothing (built on first use).
     smooth: std::cell::OnceCell<Result<SmoothKernel>>,
+    /// Logical operations (built on first use).
+    logical: std::cell::OnceCell<Result<LogicalKernel>>,
 }
 
 impl<'a> GpuEdit<'a> {
@@ -168,6 +177,7 @@ impl<'a> GpuEdit<'a> {
             grow_cut: std::cell::OnceCell::new(),
             fill_holes: std::cell::OnceCell::new(),
             smooth: std::cell::OnceCell::new(),
+            logical: std::cell::OnceCell::new(),
         })
     }
 
@@ -199,6 +209,13 @@ impl<'a> GpuEdit<'a> {
     /// The smoothing kernels (compiled once per session).
     pub fn smooth_kernel(&self) -> Result<&SmoothKernel> {
         cached(&self.smooth, || SmoothKernel::new(self.ctx))
+    }
+
+    /// The logical-operations kernel for this image's type (compiled once per session).
+    pub fn logical_kernel(&self) -> Result<&LogicalKernel> {
+        cached(&self.logical, || {
+            LogicalKernel::new(self.ctx, self.image.dtype)
+        })
     }
 
     fn islands_kernel(&self) -> Result<&RegionGrowKernel> {
@@ -274,6 +291,13 @@ impl<'a> GpuEdit<'a> {
                 }
                 Ok(st.commit(req.background, host, image.grid.dims))
             }),
+            Program::Logical { params, other_map } => self.logical_kernel()?.run(
+                ctx,
+                params,
+                other_map.as_ref().map(|m| m.0.as_slice()),
+                &self.image,
+                &self.labels,
+            ),
             Program::Interpolate(req) => {
                 // The plan needs the key slices: read the labels back (the per-voxel work,
                 // every gap voxel, runs on the GPU).

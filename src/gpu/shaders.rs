@@ -34,6 +34,8 @@ pub const FILL_HOLES: &str = include_str!("../../shaders/fill_holes.wgsl");
 pub const GROW_CUT: &str = include_str!("../../shaders/grow_cut.wgsl");
 /// `shaders/interpolate.wgsl`.
 pub const INTERPOLATE: &str = include_str!("../../shaders/interpolate.wgsl");
+/// `shaders/logical.wgsl`.
+pub const LOGICAL: &str = include_str!("../../shaders/logical.wgsl");
 /// `shaders/bricks.wgsl`.
 pub const BRICKS: &str = include_str!("../../shaders/bricks.wgsl");
 
@@ -60,6 +62,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("fill_holes.wgsl", FILL_HOLES),
     ("smooth.wgsl", SMOOTH),
     ("smooth_gauss.wgsl", SMOOTH_GAUSS),
+    ("logical.wgsl", LOGICAL),
 ];
 
 /// Expands includes and the sample type.

@@ -13,6 +13,7 @@ pub mod histogram;
 pub mod interpolate;
 pub mod islands;
 pub mod label_stats;
+pub mod logical;
 pub mod morphology;
 pub mod mpr;
 pub mod raycast;

@@ -225,11 +225,7 @@ pub struct Project {
 }
 
 /// Lowercase hex SHA-256 of `bytes` (what versions store).
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(bytes);
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::edit::ops::sha256_hex;
 
 /// Decodes a stored mask (the bytes of a NIfTI file) through a private scratch file.
 /// `what` names it in errors ("case X by Y version N").
