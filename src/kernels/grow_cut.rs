@@ -180,6 +180,30 @@ impl RadixHeap {
     }
 }
 
+/// A priority queue whose pops come out in nondecreasing cost (what Dijkstra needs).
+trait MonoQueue {
+    fn push(&mut self, cost: u32, v: u32);
+    fn pop(&mut self) -> Option<(u32, u32)>;
+}
+
+impl MonoQueue for RadixHeap {
+    fn push(&mut self, cost: u32, v: u32) {
+        RadixHeap::push(self, u64::from(cost), v);
+    }
+    fn pop(&mut self) -> Option<(u32, u32)> {
+        RadixHeap::pop(self).map(|(k, v)| (k as u32, v))
+    }
+}
+
+impl MonoQueue for BucketQueue {
+    fn push(&mut self, cost: u32, v: u32) {
+        BucketQueue::push(self, cost, v);
+    }
+    fn pop(&mut self) -> Option<(u32, u32)> {
+        BucketQueue::pop(self)
+    }
+}
+
 /// The ROI's state: cost, label and kind per voxel (i fastest within the ROI).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GrowCutState {
@@ -284,7 +308,7 @@ impl Padded {
         cq.kind() != WALL && cq.dist == pd_p && step(cq.dist, cq.value(), cp.value()) == cp.dist
     }
 
-    /// Labels after an incremental cost update, equal to [`Self::assign_labels`] but touching
+    /// Labels after an incremental cost update, equal to a full solve's labels ([`Self::solve_labelled`]) but touching
     /// only what can change: the voxels whose cost fell (`lowered`), their free neighbours
     /// (their cheapest predecessors may have changed), and everything downstream of those
     /// along predecessor edges. That set I is unlabelled and reclaimed, label by label
@@ -380,51 +404,118 @@ impl Padded {
             }
         }
     }
+}
 
-    /// Phase 2: labels. A free voxel `p` at cost d(p) takes its label from the neighbours
-    /// `q` on a cheapest path into it (d(q) + step = d(p)) that are themselves cheapest
-    /// (smallest d(q)) — the neighbour Dijkstra settles first, whose relaxation ITK's
+impl Padded {
+    /// A full solve in one pass: Dijkstra from the queued seeds, each free voxel labelled when
+    /// it is settled. The labels: a free voxel `p` at cost d(p) takes its label from the
+    /// neighbours `q` on a cheapest path into it (d(q) + step = d(p)) that are themselves
+    /// cheapest (smallest d(q)) — the neighbour Dijkstra settles first, whose relaxation ITK's
     /// FastGrowCut keeps — and among those the smallest label, recursively to the seeds:
-    /// label(p) = the smallest seed label over all such predecessor paths. Computed by one
-    /// breadth-first pass per seed label, ascending, each claiming only unlabelled voxels.
-    fn assign_labels(&mut self) {
-        let n = self.cells.len();
-        // pd(p): the smallest cost of a neighbour on a cheapest path into p.
-        let mut pd = vec![INF; n];
-        for (p, pd_p) in pd.iter_mut().enumerate() {
-            if self.cells[p].kind() == FREE {
-                self.lab[p] = 0;
-                *pd_p = self.pred_cost(p);
+    /// label(p) = the smallest seed label over all such predecessor paths. Predecessors below
+    /// d(p) are settled and labelled when `p` is, so the rule reads them while relaxing the
+    /// same 26 neighbours (once, in cache); a voxel whose only predecessors share its cost (a
+    /// plateau: equal values, zero steps) waits until its cost is done
+    /// ([`Self::resolve_plateau`]).
+    fn solve_labelled(&mut self, queue: &mut impl MonoQueue) {
+        let mut deferred: Vec<u32> = Vec::new();
+        let mut cost = 0;
+        while let Some((d0, i)) = queue.pop() {
+            if d0 != cost {
+                if !deferred.is_empty() {
+                    self.resolve_plateau(cost, &mut deferred);
+                }
+                cost = d0;
+            }
+            let i = i as usize;
+            let c = self.cells[i];
+            if c.dist != d0 {
+                continue; // stale entry
+            }
+            let v0 = c.value();
+            let free = c.kind() == FREE;
+            let (mut best, mut best_lab) = (INF, 0u8);
+            for &o in &self.offsets {
+                let q = i.wrapping_add_signed(o);
+                let n = self.cells[q];
+                match n.kind() {
+                    WALL => continue,
+                    FREE => {
+                        let nd = step(d0, v0, n.value());
+                        if nd < n.dist {
+                            self.cells[q].dist = nd;
+                            queue.push(nd, q as u32);
+                        }
+                    }
+                    _ => {}
+                }
+                // n as it was before the relaxation (which only lowers costs to ≥ d0).
+                if free && n.dist < d0 && step(n.dist, n.value(), v0) == d0 {
+                    let l = self.lab[q];
+                    if n.dist < best || (n.dist == best && l < best_lab) {
+                        best = n.dist;
+                        best_lab = l;
+                    }
+                }
+            }
+            if free {
+                if best < d0 {
+                    self.lab[i] = best_lab;
+                } else {
+                    deferred.push(i as u32);
+                }
             }
         }
-        let mut seen = [false; 256];
-        for (c, l) in self.cells.iter().zip(&self.lab) {
-            if c.kind() == SEED {
-                seen[usize::from(*l)] = true;
+        if !deferred.is_empty() {
+            self.resolve_plateau(cost, &mut deferred);
+        }
+    }
+
+    /// Labels the settled free voxels of cost `c` whose cheapest predecessors all have cost
+    /// `c` too (`deferred`; equal values, zero steps): one breadth-first claim per label,
+    /// ascending, from the labelled predecessors next to them, as a full labelling would.
+    fn resolve_plateau(&mut self, c: u32, deferred: &mut Vec<u32>) {
+        let same = |g: &Self, q: usize, vp: u32| {
+            let n = g.cells[q];
+            n.kind() != WALL && n.dist == c && n.value() == vp
+        };
+        let mut sources: Vec<(u8, u32)> = Vec::new();
+        for &p in deferred.iter() {
+            let p = p as usize;
+            let vp = self.cells[p].value();
+            for &o in &self.offsets {
+                let q = p.wrapping_add_signed(o);
+                if self.lab[q] != 0 && same(self, q, vp) {
+                    sources.push((self.lab[q], q as u32));
+                }
             }
         }
+        sources.sort_unstable();
+        sources.dedup();
         let mut queue: Vec<u32> = Vec::new();
-        for l in (0..=255u8).filter(|&l| seen[usize::from(l)]) {
+        let mut k = 0;
+        while k < sources.len() {
+            let l = sources[k].0;
             queue.clear();
-            queue.extend(
-                (0..n)
-                    .filter(|&r| self.cells[r].kind() == SEED && self.lab[r] == l)
-                    .map(|r| r as u32),
-            );
+            while k < sources.len() && sources[k].0 == l {
+                queue.push(sources[k].1);
+                k += 1;
+            }
             let mut head = 0;
             while head < queue.len() {
                 let q = queue[head] as usize;
                 head += 1;
+                let vq = self.cells[q].value();
                 for &o in &self.offsets {
                     let p = q.wrapping_add_signed(o);
-                    if self.cells[p].kind() == FREE && self.lab[p] == 0 && self.is_pred(q, p, pd[p])
-                    {
+                    if self.cells[p].kind() == FREE && self.lab[p] == 0 && same(self, p, vq) {
                         self.lab[p] = l;
                         queue.push(p as u32);
                     }
                 }
             }
         }
+        deferred.clear();
     }
 }
 
@@ -600,6 +691,25 @@ impl GrowCutState {
         let mut lowered: Vec<u32> = start.iter().map(|&r| self.padded_index(r) as u32).collect();
         let max_step = self.values.iter().max().copied().unwrap_or(0)
             - self.values.iter().min().copied().unwrap_or(0);
+        if !incremental {
+            if max_step < 1 << 22 {
+                let mut queue = BucketQueue::new(max_step);
+                for &r in start {
+                    let i = self.padded_index(r);
+                    MonoQueue::push(&mut queue, g.cells[i].dist, i as u32);
+                }
+                g.solve_labelled(&mut queue);
+            } else {
+                let mut heap = RadixHeap::new();
+                for &r in start {
+                    let i = self.padded_index(r);
+                    MonoQueue::push(&mut heap, g.cells[i].dist, i as u32);
+                }
+                g.solve_labelled(&mut heap);
+            }
+            self.unpad(&g);
+            return;
+        }
         if max_step < 1 << 22 {
             let mut queue = BucketQueue::new(max_step);
             for &r in start {
@@ -625,11 +735,7 @@ impl GrowCutState {
                 });
             }
         }
-        if incremental {
-            g.relabel(&lowered);
-        } else {
-            g.assign_labels();
-        }
+        g.relabel(&lowered);
         self.unpad(&g);
     }
 
