@@ -868,3 +868,97 @@ fn logical_gpu_equals_cpu_with_same_map_and_second_map() {
         assert!(c >= min, "{op}: only {c} voxels changed");
     }
 }
+
+/// The 3D view's preview layer (`GpuEdit::labels_with_preview`) is what Enter applies: for a
+/// grow, a fill between slices and grow from seeds (its background strokes cleared), the
+/// labels with the preview laid over them on the GPU equal the labels after the op is applied
+/// by the CPU session.
+#[test]
+fn preview_layer_for_3d_equals_the_applied_op() {
+    use voxmark::edit::ops::EditOp;
+    use voxmark::edit::session::{GrowPreview, Session};
+    use voxmark::kernels::grow_cut::{GrowCutRequest, GrowCutState};
+    let Some(ctx) = common::gpu() else { return };
+    let ph = odd_phantom();
+    let d = ph.grid.dims;
+    let idx = |x: usize, y: usize, z: usize| x + d[0] * (y + d[1] * z);
+    let mut strokes = vec![0u8; ph.grid.voxel_count()];
+    for z in 8..12 {
+        strokes[idx(12, 15, z)] = 1;
+        strokes[idx(30, 20, z)] = 2;
+        strokes[idx(22, 33, z)] = 5;
+    }
+    for (x, y) in [(14, 16), (15, 16), (14, 17)] {
+        strokes[idx(x, y, 20)] = 1; // a key slice for fill between slices (8..11 and 20)
+    }
+    let check = |op: EditOp, mask: GrowPreview, start: &[u8]| {
+        let gpu = Session::on_gpu(&ctx, &ph, start).unwrap_or_else(|e| panic!("{e}"));
+        let GrowPreview::Gpu(m) = mask else {
+            panic!("a GPU preview")
+        };
+        let g = gpu.gpu().unwrap_or_else(|| panic!("GPU session"));
+        let merged = g
+            .labels_with_preview(&op, &m, &gpu.locked())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("{op:?} has a preview"))
+            .download(&ctx)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut cpu = Session::new(&ph, start.to_vec()).unwrap_or_else(|e| panic!("{e}"));
+        cpu.apply(&op, "test").unwrap_or_else(|e| panic!("{e}"));
+        let want = cpu.labels().unwrap_or_else(|e| panic!("{e}")).to_vec();
+        assert!(
+            merged != start,
+            "{}: the preview shows something",
+            op.name()
+        );
+        assert!(
+            merged == want,
+            "{}: 3D preview layer != applied op",
+            op.name()
+        );
+    };
+    // Grow and fill between slices: previews made by the GPU session.
+    let session = Session::on_gpu(&ctx, &ph, &strokes).unwrap_or_else(|e| panic!("{e}"));
+    let grow = EditOp::Grow {
+        seeds: vec![[22, 19, 13]],
+        lower: -100.0,
+        upper: 200.0,
+        connectivity: 6,
+        label: 3,
+        roi: None,
+        editable: Default::default(),
+    };
+    let fill = EditOp::Interpolate {
+        label: 1,
+        axis: voxmark::geometry::view::ViewKind::Axial,
+        editable: Default::default(),
+    };
+    for op in [grow, fill] {
+        let mask = session.preview(&op).unwrap_or_else(|e| panic!("{e}"));
+        check(op, mask, &strokes);
+    }
+    // Grow from seeds: the preview as the shell makes it (the CPU state's partition).
+    let mut seeds = [false; 256];
+    for l in [1, 2, 5] {
+        seeds[l] = true;
+    }
+    let req = GrowCutRequest {
+        dims: d,
+        roi: None,
+        seeds,
+        background: 5,
+        locked: [false; 256],
+    };
+    let mut st = GrowCutState::init(&req, &ph, &strokes).unwrap_or_else(|e| panic!("{e}"));
+    st.solve_cpu();
+    let (mask, _) = st.preview_mask(5, d);
+    let hi = [0, 1, 2].map(|a| st.lo[a] + st.size[a] - 1);
+    let op = EditOp::GrowCut {
+        labels: vec![1, 2],
+        background: 5,
+        roi: Some([st.lo[0], st.lo[1], st.lo[2], hi[0], hi[1], hi[2]]),
+    };
+    let m = voxmark::gpu::residency::PackedU8Volume::upload(&ctx, d, &mask)
+        .unwrap_or_else(|e| panic!("{e}"));
+    check(op, GrowPreview::Gpu(m), &strokes);
+}

@@ -729,6 +729,25 @@ fn grow_from_seeds_preview_updates_on_a_stroke_and_enter_applies_the_reference()
     assert!(matches!(op, EditOp::GrowCut { .. }), "{op:?}");
     let shown = preview(&h).iter().filter(|&&l| l == 1).count();
     let painted = strokes.iter().filter(|&&l| l == 1).count();
+    // The 3D pane draws the preview as the labels Enter will write.
+    let layer = h
+        .shell
+        .doc
+        .as_ref()
+        .and_then(|d| d.view3d_preview.as_ref())
+        .map(|m| ok(m.download(gpu)))
+        .unwrap_or_else(|| panic!("the 3D pane shows the preview"));
+    assert!(
+        layer == reference(&vol, &strokes, &op),
+        "the 3D preview layer is what Enter applies"
+    );
+    if let Ok(dir) = std::env::var("VOXMARK_SHOT_DIR") {
+        let px = ok(h.read_rgba());
+        let p = Path::new(&dir).join("grow_from_seeds_preview.png");
+        ok(voxmark::render::png_out::write_png(
+            &p, &px, h.size[0], h.size[1],
+        ));
+    }
     ok(h.key(Key::Enter, Modifiers::NONE));
     let got = labels(&h);
     assert_eq!(

@@ -86,8 +86,11 @@ pub struct Document {
     pub recovery: Option<PendingRecovery>,
     /// Load warnings and notes for the user.
     pub notes: Vec<String>,
-    /// Label version the 3D brick map was last built for.
-    pub view3d_version: u64,
+    /// What the 3D brick map was last built for: the label version, or — while a preview
+    /// waits — the state version with `true`.
+    pub view3d_version: (u64, bool),
+    /// The labels with the waiting preview laid over them, as the 3D view shows them.
+    pub view3d_preview: Option<crate::gpu::residency::PackedU8Volume>,
 }
 
 /// `<name>.labels.nii.gz` beside the image when that folder is writable, else in the
@@ -314,7 +317,8 @@ pub fn load(
         default_window,
         recovery,
         notes,
-        view3d_version: 0,
+        view3d_version: (0, false),
+        view3d_preview: None,
     })))
 }
 

@@ -740,10 +740,26 @@ impl Panes {
         let doc = &mut *cx.doc;
         let opts = self.view3d_options(doc, self.label_style_3d(doc));
         let g = gpu_session(&doc.state.session)?;
-        if doc.view3d_version != doc.state.labels_version {
-            doc.view3d.labels_changed(cx.gpu, &g.image, &g.labels)?;
-            doc.view3d_version = doc.state.labels_version;
+        // A waiting preview (grow, fill between slices, grow from seeds) shows in 3D as the
+        // labels it would write.
+        let pending = match (doc.state.pending_op(), doc.state.grow_pending()) {
+            (Some(op), Some(crate::edit::session::GrowPreview::Gpu(m))) => Some((op, m)),
+            _ => None,
+        };
+        let want = match pending {
+            Some(_) => (doc.state.version, true),
+            None => (doc.state.labels_version, false),
+        };
+        if doc.view3d_version != want {
+            doc.view3d_preview = match pending {
+                Some((op, m)) => g.labels_with_preview(op, m, &doc.state.session.locked())?,
+                None => None,
+            };
+            let shown = doc.view3d_preview.as_ref().unwrap_or(&g.labels);
+            doc.view3d.labels_changed(cx.gpu, &g.image, shown)?;
+            doc.view3d_version = want;
         }
+        let shown = doc.view3d_preview.as_ref().unwrap_or(&g.labels);
         let key = format!(
             "{:?}",
             (
@@ -764,7 +780,7 @@ impl Panes {
                 encoder,
                 &doc.state.session.image.grid,
                 &g.image,
-                Some(&g.labels),
+                Some(shown),
                 &opts,
                 size,
                 &target.view,

@@ -8,13 +8,13 @@ use super::ops::EditOp;
 use crate::error::{Error, Result};
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::gpu::GpuContext;
-use crate::kernels::commit_mask::{commit_mask_cpu, CommitMaskKernel};
+use crate::kernels::commit_mask::{commit_mask_cpu, CommitMaskKernel, CommitMaskParams};
 use crate::kernels::fill_holes::{fill_holes_cpu, FillHolesKernel, FillHolesState};
 use crate::kernels::grow_cut::{grow_cut_cpu, GrowCutKernel, GrowCutState};
 use crate::kernels::interpolate::{interpolate_cpu, interpolate_plan, InterpolateKernel};
 use crate::kernels::islands::{islands_cpu, Islands};
 use crate::kernels::label_stats::LabelStatsKernel;
-use crate::kernels::logical::{logical_cpu, LogicalKernel};
+use crate::kernels::logical::{logical_cpu, LogicalKernel, LogicalParams};
 use crate::kernels::morphology::{morphology_cpu, MorphologyKernel};
 use crate::kernels::region_grow::region_grow_cpu;
 use crate::kernels::region_grow_gpu::RegionGrowKernel;
@@ -218,6 +218,49 @@ impl<'a> GpuEdit<'a> {
         })
     }
 
+    /// The labels as the 3D view shows them while `op`'s preview `mask` waits for Accept: a
+    /// GPU copy of the labels with the previewed voxels given the label the op writes there
+    /// (a grow's or fill's label; each structure's label for grow from seeds, its background
+    /// strokes cleared), locked labels kept — what Enter will apply (under the default
+    /// `everywhere` policy). None for ops without a preview.
+    pub fn labels_with_preview(
+        &self,
+        op: &EditOp,
+        mask: &PackedU8Volume,
+        locked: &[bool; 256],
+    ) -> Result<Option<PackedU8Volume>> {
+        let ctx = self.ctx;
+        let d = self.labels.dims;
+        let merged = match op {
+            EditOp::Grow { label, .. } | EditOp::Interpolate { label, .. } => {
+                let merged = self.labels.duplicate(ctx)?;
+                let p = CommitMaskParams::new(d, *label, locked);
+                self.commit.run(ctx, &p, mask, &merged)?;
+                merged
+            }
+            EditOp::GrowCut {
+                labels, background, ..
+            } => {
+                let merged = self.labels.duplicate(ctx)?;
+                let writable = std::array::from_fn(|l| !locked[l]);
+                let k = self.logical_kernel()?;
+                for &l in labels {
+                    let p = LogicalParams::union_from_map(d, l, l, &writable);
+                    k.run(ctx, &p, Some(mask), &self.image, &merged)?;
+                }
+                // The background strokes go, as Enter clears them (the shell's ROI holds
+                // every seed).
+                if !locked[usize::from(*background)] {
+                    let p = LogicalParams::clear_label(d, *background);
+                    k.run(ctx, &p, None, &self.image, &merged)?;
+                }
+                merged
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(merged))
+    }
+
     fn islands_kernel(&self) -> Result<&RegionGrowKernel> {
         cached(&self.islands, || RegionGrowKernel::new(self.ctx, DType::U8))
     }
@@ -291,13 +334,14 @@ impl<'a> GpuEdit<'a> {
                 }
                 Ok(st.commit(req.background, host, image.grid.dims))
             }),
-            Program::Logical { params, other_map } => self.logical_kernel()?.run(
-                ctx,
-                params,
-                other_map.as_ref().map(|m| m.0.as_slice()),
-                &self.image,
-                &self.labels,
-            ),
+            Program::Logical { params, other_map } => {
+                let other = match other_map {
+                    Some(m) => Some(PackedU8Volume::upload(ctx, image.grid.dims, &m.0)?),
+                    None => None,
+                };
+                self.logical_kernel()?
+                    .run(ctx, params, other.as_ref(), &self.image, &self.labels)
+            }
             Program::Interpolate(req) => {
                 // The plan needs the key slices: read the labels back (the per-voxel work,
                 // every gap voxel, runs on the GPU).

@@ -258,6 +258,19 @@ impl PackedU8Volume {
         Ok(me)
     }
 
+    /// A GPU-side copy (no host round trip).
+    pub fn duplicate(&self, ctx: &GpuContext) -> Result<Self> {
+        let out = Self::zeros(ctx, self.dims.map(|d| d as usize))?;
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        enc.copy_texture_to_texture(
+            self.texture.as_image_copy(),
+            out.texture.as_image_copy(),
+            self.texture.size(),
+        );
+        ctx.queue.submit([enc.finish()]);
+        Ok(out)
+    }
+
     /// Copies the labels back to the host (u8, i fastest). Not for the interactive path.
     pub fn download(&self, ctx: &GpuContext) -> Result<Vec<u8>> {
         let d = self.dims.map(|d| d as usize);

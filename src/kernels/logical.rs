@@ -84,6 +84,27 @@ impl LogicalParams {
         }
     }
 
+    /// `label` gains the voxels where a second map holds `other`, over `writable` labels
+    /// (no range): how a preview is laid over the labels for the 3D view.
+    pub fn union_from_map(dims: [u32; 3], label: u8, other: u8, writable: &[bool; 256]) -> Self {
+        Self {
+            dims: [dims[0], dims[1], dims[2], u32::from(label)],
+            head: [LogicalOperation::Union as u32, u32::from(other), 1, 0],
+            range: [0.0; 4],
+            writable: super::label_bits(writable),
+        }
+    }
+
+    /// `label` cleared everywhere (`subtract` with itself in the same map; no range).
+    pub fn clear_label(dims: [u32; 3], label: u8) -> Self {
+        Self {
+            dims: [dims[0], dims[1], dims[2], u32::from(label)],
+            head: [LogicalOperation::Subtract as u32, u32::from(label), 0, 0],
+            range: [0.0; 4],
+            writable: [0; 8],
+        }
+    }
+
     fn writable(&self, l: u8) -> bool {
         self.writable[usize::from(l) / 32] & (1 << (l % 32)) != 0
     }
@@ -166,27 +187,35 @@ impl LogicalKernel {
         })
     }
 
-    /// Applies the op to the GPU labels (the modifier set from `other_map`, uploaded here, when
-    /// given); returns the voxels changed.
+    /// Applies the op to the GPU labels (the modifier set from `other_map` when given);
+    /// returns the voxels changed.
     pub fn run(
         &self,
         ctx: &GpuContext,
         p: &LogicalParams,
-        other_map: Option<&[u8]>,
+        other_map: Option<&PackedU8Volume>,
         image: &ResidentVolume,
         labels: &PackedU8Volume,
     ) -> Result<u64> {
         let d = labels.dims;
-        if image.dtype != self.dtype || image.dims != d || [p.dims[0], p.dims[1], p.dims[2]] != d {
+        if image.dtype != self.dtype
+            || image.dims != d
+            || [p.dims[0], p.dims[1], p.dims[2]] != d
+            || other_map.is_some_and(|o| o.dims != d)
+            || other_map.is_some() != (p.head[2] != 0)
+        {
             return Err(Error::Mismatch(
-                "logical: image, labels or params do not match".into(),
+                "logical: image, labels, second map or params do not match".into(),
             ));
         }
-        let d3 = d.map(|n| n as usize);
         // Without a second map the shader reads nothing from this one-texel stand-in.
+        let stand_in;
         let other = match other_map {
-            Some(o) => PackedU8Volume::upload(ctx, d3, o)?,
-            None => PackedU8Volume::zeros(ctx, [1, 1, 1])?,
+            Some(o) => o,
+            None => {
+                stand_in = PackedU8Volume::zeros(ctx, [1, 1, 1])?;
+                &stand_in
+            }
         };
         submit_counted(ctx, |enc| {
             ctx.scoped("logical", || {
