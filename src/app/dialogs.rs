@@ -254,9 +254,11 @@ fn browse(ui: &mut egui::Ui, path: &mut String) {
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let is_dir = e.path().is_dir();
-                let image = [".nii", ".nii.gz", ".dcm", ".DCM"]
-                    .iter()
-                    .any(|x| name.ends_with(x));
+                let image = [
+                    ".nii", ".nii.gz", ".dcm", ".DCM", ".nrrd", ".nhdr", ".mha", ".mhd",
+                ]
+                .iter()
+                .any(|x| name.ends_with(x));
                 (!name.starts_with('.') && (is_dir || image)).then_some((is_dir, name))
             })
             .take(2000)

@@ -105,7 +105,7 @@ pub fn default_labels_path(image: Option<&Path>) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "image".into());
-    let stem = [".nii.gz", ".nii", ".dcm"]
+    let stem = [".nii.gz", ".nii", ".dcm", ".nrrd", ".nhdr", ".mha", ".mhd"]
         .iter()
         .find_map(|s| name.strip_suffix(s))
         .unwrap_or(&name)

@@ -16,7 +16,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// The image: .nii / .nii.gz, a DICOM file or a folder of DICOM files.
+    /// The image: .nii / .nii.gz, .nrrd / .nhdr, .mha / .mhd, a DICOM file or a folder of DICOM
+    /// files.
     pub path: PathBuf,
     /// Operations: a JSON array, or JSON lines of ops or journal entries.
     #[arg(long)]

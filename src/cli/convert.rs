@@ -1,4 +1,5 @@
-//! `voxmark convert PATH OUT.nii.gz [--series UID]`: NIfTI in real units, same voxel grid.
+//! `voxmark convert PATH OUT [--series UID]`: the image in real units on the same voxel grid,
+//! as NIfTI (`.nii`, `.nii.gz`) or NRRD (`.nrrd` gzip, `.nhdr` + `.raw.gz`, Slicer's layout).
 
 use crate::io::nifti::write_nifti;
 use clap::Args;
@@ -6,9 +7,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
-    /// Input: .nii / .nii.gz, a DICOM file or a folder of DICOM files.
+    /// Input: .nii / .nii.gz, .nrrd / .nhdr, .mha / .mhd, a DICOM file or a folder of DICOM
+    /// files.
     pub path: PathBuf,
-    /// Output .nii or .nii.gz (written atomically).
+    /// Output .nii, .nii.gz, .nrrd or .nhdr (written atomically).
     pub out: PathBuf,
     /// SeriesInstanceUID when the folder holds several series.
     #[arg(long)]
@@ -16,10 +18,18 @@ pub struct ConvertArgs {
 }
 
 pub fn run(a: ConvertArgs) -> anyhow::Result<()> {
-    super::require_nifti_output(&a.out)?;
+    let name = a.out.to_string_lossy().to_lowercase();
+    let nrrd = name.ends_with(".nrrd") || name.ends_with(".nhdr");
+    if !nrrd {
+        super::require_nifti_output(&a.out)?;
+    }
     let loaded = super::load_input(&a.path, a.series)?;
     let v = &loaded.volume;
-    write_nifti(&a.out, v)?;
+    if nrrd {
+        crate::io::nrrd::write_nrrd_volume(&a.out, v, true)?;
+    } else {
+        write_nifti(&a.out, v)?;
+    }
     let [nx, ny, nz] = v.grid.dims;
     eprintln!(
         "wrote {} ({nx}x{ny}x{nz} {}, axes {})",

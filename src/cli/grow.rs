@@ -23,7 +23,8 @@ pub enum GrowBackend {
 
 #[derive(Debug, Args)]
 pub struct GrowArgs {
-    /// A .nii / .nii.gz file, a DICOM file or a folder of DICOM files.
+    /// A .nii / .nii.gz, .nrrd / .nhdr or .mha / .mhd file, a DICOM file or a folder of DICOM
+    /// files.
     pub path: PathBuf,
     /// Seed voxel i,j,k in the input's index space (as `info` documents); repeatable.
     #[arg(long = "seed", required = true, value_parser = parse_seed)]

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// A .nii / .nii.gz file, a DICOM file or a folder of DICOM files.
+    /// A .nii / .nii.gz, .nrrd / .nhdr or .mha / .mhd file, a DICOM file or a folder of DICOM
+    /// files.
     pub path: PathBuf,
     /// SeriesInstanceUID to describe when the folder holds several series.
     #[arg(long)]

@@ -47,7 +47,8 @@ pub enum RenderView {
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// A .nii / .nii.gz file, a DICOM file or a folder of DICOM files.
+    /// A .nii / .nii.gz, .nrrd / .nhdr or .mha / .mhd file, a DICOM file or a folder of DICOM
+    /// files.
     pub path: PathBuf,
     /// A plane of the voxel grid (chosen from the geometry, not the array order), or 3d.
     #[arg(long, value_enum)]

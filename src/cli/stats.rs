@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
-    /// The image: .nii / .nii.gz, a DICOM file or a folder of DICOM files.
+    /// The image: .nii / .nii.gz, .nrrd / .nhdr, .mha / .mhd, a DICOM file or a folder of DICOM
+    /// files.
     pub path: PathBuf,
     /// Label map on the same grid.
     #[arg(long)]

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct ViewArgs {
-    /// A .nii / .nii.gz file, a DICOM file or a folder of DICOM files (default: the
-    /// built-in CT phantom).
+    /// A .nii / .nii.gz, .nrrd / .nhdr or .mha / .mhd file, a DICOM file or a folder of DICOM
+    /// files (default: the built-in CT phantom).
     pub path: Option<PathBuf>,
     /// SeriesInstanceUID when the folder holds several series (else the window asks).
     #[arg(long)]

@@ -1,14 +1,18 @@
 //! Reading and writing volumes. [`load_volume`] sniffs the format from the content:
 //! a folder is a DICOM series collection, a gzip or 348-byte-header file is NIfTI-1, a file
-//! with `DICM` at byte 128 is a single DICOM image.
+//! with `DICM` at byte 128 is a single DICOM image, `NRRD000N` starts a NRRD file (`.nrrd`,
+//! `.nhdr`), `Key = Value` lines of MetaIO keys a MetaImage (`.mha`, `.mhd`).
 
 pub mod atomic;
 pub mod dicom_scan;
 pub mod dicom_series;
 pub mod dicom_write;
+pub mod metaimage;
 pub mod nifti;
 pub mod nifti_affine;
+pub mod nrrd;
 pub mod progress;
+pub mod raw;
 
 use crate::error::{Error, Result};
 use crate::volume::Volume;
@@ -47,6 +51,8 @@ pub enum Kind {
     DicomFolder,
     Nifti,
     Dicom,
+    Nrrd,
+    MetaImage,
 }
 
 /// Decides how to read `path` from its content (the name is only a fallback).
@@ -76,6 +82,12 @@ pub fn sniff(path: &Path) -> Result<Kind> {
                 348 | 540 | 0x5c01_0000 | 0x1c02_0000
             )
     };
+    if head.starts_with(b"NRRD000") {
+        return Ok(Kind::Nrrd);
+    }
+    if metaimage::looks_like(head) {
+        return Ok(Kind::MetaImage);
+    }
     if head.starts_with(&[0x1f, 0x8b]) || sizeof(head) {
         return Ok(Kind::Nifti);
     }
@@ -89,22 +101,30 @@ pub fn sniff(path: &Path) -> Result<Kind> {
     }
     Err(Error::format(
         path,
-        "neither NIfTI-1 nor DICOM (no NIfTI header, no DICM preamble)",
+        "not a format voxmark reads (no NIfTI header, no DICM preamble, no NRRD magic, no \
+         MetaImage header)",
     ))
 }
 
 /// Opens any supported path.
 pub fn open(path: &Path, opts: &LoadOptions) -> Result<Opened> {
     match sniff(path)? {
-        Kind::Nifti => {
+        kind @ (Kind::Nifti | Kind::Nrrd | Kind::MetaImage) => {
             if let Some(uid) = &opts.series {
                 return Err(Error::SeriesNotFound {
                     path: path.to_path_buf(),
                     uid: uid.clone(),
-                    choices: vec!["  (a NIfTI file has no DICOM series; drop --series)".into()],
+                    choices: vec![
+                        "  (a NIfTI, NRRD or MetaImage file has no DICOM series; drop --series)"
+                            .into(),
+                    ],
                 });
             }
-            let v = nifti::read_nifti(path)?;
+            let v = match kind {
+                Kind::Nrrd => nrrd::read_nrrd(path)?,
+                Kind::MetaImage => metaimage::read_metaimage(path)?,
+                _ => nifti::read_nifti(path)?,
+            };
             Ok(Opened::Volume(Box::new(Loaded {
                 volume: v,
                 series: Vec::new(),

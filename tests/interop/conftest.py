@@ -8,6 +8,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def sitk_affine_ras(img):
+    """A SimpleITK image's voxel-to-world matrix in voxmark's RAS world (ITK's is LPS)."""
+    import numpy as np
+
+    d = np.array(img.GetDirection()).reshape(3, 3)
+    a = np.eye(4)
+    a[:3, :3] = d @ np.diag(img.GetSpacing())
+    a[:3, 3] = img.GetOrigin()
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ a
+
+
 @pytest.fixture(scope="session")
 def voxmark() -> str:
     exe = os.environ.get("VOXMARK_BIN", str(ROOT / "target" / "debug" / "voxmark"))

@@ -18,6 +18,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+from conftest import sitk_affine_ras
 from pydicom.pixels import apply_modality_lut
 
 from conftest import have_dcm2niix, need
@@ -38,12 +39,6 @@ def world(affine, ijk):
     return (affine[:3, :3] @ ijk.T).T + affine[:3, 3]
 
 
-def sitk_affine_ras(img):
-    d = np.array(img.GetDirection()).reshape(3, 3)
-    a = np.eye(4)
-    a[:3, :3] = d @ np.diag(img.GetSpacing())
-    a[:3, 3] = img.GetOrigin()
-    return RAS_FROM_LPS @ a
 
 
 def sitk_series(folder, uid=None):
