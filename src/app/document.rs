@@ -8,7 +8,7 @@
 
 use super::state::AppState;
 use crate::edit::journal::{Journal, JournalEntry};
-use crate::edit::label_file::{read_table, save_labels};
+use crate::edit::label_file::save_labels;
 use crate::edit::session::{GpuEdit, Session};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
@@ -16,7 +16,6 @@ use crate::io::{LoadOptions, Opened};
 use crate::kernels::histogram::{auto_window, histogram_cpu, HistogramParams};
 use crate::render::slice::SliceRenderer;
 use crate::render::volume_view::VolumeView;
-use crate::volume::labels::labels_for;
 use crate::volume::{Volume, WindowPreset};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -227,16 +226,34 @@ pub fn load(
         .unwrap_or_else(|| default_labels_path(req.path.as_deref()));
     let (labels, table) = if (req.labels.is_some() && !req.labels_new) || labels_path.exists() {
         stage(&format!("reading labels {}", labels_path.display()));
-        let mask = crate::io::nifti::read_nifti(&labels_path)?;
-        let l = labels_for(&mask, &labels_path, &image.grid)?;
+        let m = crate::edit::label_file::read_label_map(&labels_path, &image.grid)?;
+        notes.extend(m.warnings);
         if req.labels.is_none() {
             notes.push(format!("loaded the saved labels {}", labels_path.display()));
         }
-        (l, read_table(&labels_path)?.unwrap_or_default())
+        (m.labels, m.table.unwrap_or_default())
     } else {
         (vec![0u8; image.grid.voxel_count()], Vec::new())
     };
 
+    // Labels read from NRRD / a Slicer segmentation are saved as a NIfTI mask beside them.
+    let name = labels_path.to_string_lossy().to_lowercase();
+    let labels_path = if name.ends_with(".nii") || name.ends_with(".nii.gz") {
+        labels_path
+    } else {
+        let side = crate::edit::label_file::sidecar_path(&labels_path);
+        let stem = side
+            .file_name()
+            .map(|n| n.to_string_lossy().replace(".labels.json", ""))
+            .unwrap_or_else(|| "labels".into());
+        let nii = labels_path.with_file_name(format!("{stem}.labels.nii.gz"));
+        notes.push(format!(
+            "labels read from {}; Save writes the NIfTI mask {}",
+            labels_path.display(),
+            nii.display()
+        ));
+        nii
+    };
     let opened_from = labels_path.clone();
     let labels_path = save_target(&labels_path);
     if labels_path != opened_from {

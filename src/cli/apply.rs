@@ -6,11 +6,9 @@
 //! applied and appended (fsync) before the next one starts.
 
 use crate::edit::journal::Journal;
-use crate::edit::label_file::{read_table, save_labels, sidecar_path};
+use crate::edit::label_file::{read_label_map, save_labels, sidecar_path};
 use crate::edit::ops::parse_ops;
 use crate::edit::session::Session;
-use crate::io::nifti::read_nifti;
-use crate::volume::labels::labels_for;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -61,9 +59,13 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
     }
     let loaded = super::load_input(&a.path, a.series.clone())?;
     let image = &loaded.volume;
-    let start = match &a.labels {
-        Some(p) => labels_for(&read_nifti(p)?, p, &image.grid)?,
-        None => vec![0u8; image.grid.voxel_count()],
+    let (start, start_table) = match &a.labels {
+        Some(p) => {
+            let m = read_label_map(p, &image.grid)?;
+            super::print_warnings(&m.warnings);
+            (m.labels, m.table)
+        }
+        None => (vec![0u8; image.grid.voxel_count()], None),
     };
     let ctx = a.backend.open()?;
     let mut session = match &ctx {
@@ -77,11 +79,10 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
             .map(|c| format!(" ({})", c.report().name))
             .unwrap_or_default()
     );
-    // The starting mask's label table (sidecar written by an earlier `apply`), if any.
-    if let Some(p) = &a.labels {
-        if let Some(table) = read_table(p)? {
-            session.table = table;
-        }
+    // The starting mask's label table (a sidecar written by an earlier `apply`, or a
+    // segmentation's segments), if any.
+    if let Some(table) = start_table {
+        session.table = table;
     }
     session.undo.budget = a.undo_budget_mib << 20;
     if let Some(author) = &a.author {

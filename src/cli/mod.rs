@@ -5,6 +5,7 @@ pub mod bench;
 pub mod compare;
 pub mod consensus;
 pub mod convert;
+pub mod export_seg;
 pub mod gpu;
 pub mod grow;
 pub mod info;
@@ -31,8 +32,10 @@ pub struct Cli {
 pub enum Command {
     /// Print dims, spacing, world_from_voxel (RAS+ mm), type, range, modality and series.
     Info(info::InfoArgs),
-    /// Write NIfTI in real units on the same voxel grid as the input (no resampling).
+    /// Write NIfTI or NRRD in real units on the same voxel grid as the input (no resampling).
     Convert(convert::ConvertArgs),
+    /// Write a label map as a segmentation other tools open: 3D Slicer's .seg.nrrd.
+    ExportSeg(export_seg::ExportSegArgs),
     /// Generate the built-in synthetic CT phantom (NIfTI file, or DICOM series if OUT is a folder).
     Phantom(phantom::PhantomArgs),
     /// Grow a region from seeds (connected threshold or auto range) into a label map.
@@ -69,6 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Info(a) => info::run(a),
         Command::Convert(a) => convert::run(a),
+        Command::ExportSeg(a) => export_seg::run(a),
         Command::Phantom(a) => phantom::run(a),
         Command::Gpu(a) => gpu::run(a),
         Command::Render(a) => render::run(a),

@@ -5,7 +5,6 @@
 use crate::geometry::view::{ViewGeometry, ViewKind};
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::gpu::GpuContext;
-use crate::io::nifti::read_nifti;
 use crate::kernels::histogram::{auto_window, histogram_cpu, HistogramKernel, HistogramParams};
 use crate::kernels::mpr::LabelStyle;
 use crate::kernels::raycast::RenderMode;
@@ -14,7 +13,6 @@ use crate::kernels::window_level::Preset;
 use crate::render::annotate::draw_orientation;
 use crate::render::png_out::write_png;
 use crate::render::slice::{render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer};
-use crate::volume::labels::labels_for;
 use crate::volume::{Volume, WindowPreset};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
@@ -191,7 +189,11 @@ pub(crate) fn upload(
 /// `--labels`, checked against the image grid.
 pub(crate) fn load_labels(a: &RenderArgs, vol: &Volume) -> anyhow::Result<Option<Vec<u8>>> {
     Ok(match &a.labels {
-        Some(p) => Some(labels_for(&read_nifti(p)?, p, &vol.grid)?),
+        Some(p) => {
+            let m = crate::edit::label_file::read_label_map(p, &vol.grid)?;
+            super::print_warnings(&m.warnings);
+            Some(m.labels)
+        }
         None => None,
     })
 }

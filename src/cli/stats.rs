@@ -1,9 +1,8 @@
 //! `voxmark stats PATH --labels MASK.nii.gz [--json]`: per-label statistics.
 
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
-use crate::io::{load_volume, nifti::read_nifti, LoadOptions};
+use crate::io::{load_volume, LoadOptions};
 use crate::kernels::label_stats::{label_stats_cpu, LabelStatsKernel};
-use crate::volume::labels::labels_for;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -33,7 +32,9 @@ pub fn run(a: StatsArgs) -> anyhow::Result<()> {
         },
     )?;
     let image = &loaded.volume;
-    let labels = labels_for(&read_nifti(&a.labels)?, &a.labels, &image.grid)?;
+    let m = crate::edit::label_file::read_label_map(&a.labels, &image.grid)?;
+    super::print_warnings(&m.warnings);
+    let labels = m.labels;
     let ctx = a.backend.open()?;
     let t = std::time::Instant::now();
     let stats = match &ctx {

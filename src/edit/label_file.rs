@@ -1,6 +1,7 @@
 //! Label maps on disk: the NIfTI mask on the image's grid (what nnU-Net / MONAI read) and
 //! its sidecar `<stem>.labels.json` with the label table (names, colours, visibility,
-//! locks). Shared by `voxmark apply` and the desktop shell's Save / Open labels.
+//! locks); read also from NRRD and 3D Slicer `.seg.nrrd` ([`read_label_map`]). Shared by
+//! `voxmark apply` and the desktop shell's Save / Open labels.
 
 use super::label_volume::LabelInfo;
 use crate::error::{Error, Result};
@@ -17,6 +18,8 @@ pub fn sidecar_path(mask: &Path) -> PathBuf {
     let stem = name
         .strip_suffix(".nii.gz")
         .or_else(|| name.strip_suffix(".nii"))
+        .or_else(|| name.strip_suffix(".seg.nrrd"))
+        .or_else(|| name.strip_suffix(".nrrd"))
         .unwrap_or(&name);
     mask.with_file_name(format!("{stem}.labels.json"))
 }
@@ -33,6 +36,50 @@ pub fn read_table(mask: &Path) -> Result<Option<Vec<LabelInfo>>> {
     let table = serde_json::from_value(v["labels"].clone())
         .map_err(|e| Error::format(&side, e.to_string()))?;
     Ok(Some(table))
+}
+
+/// A label map read for an image: its labels on the image's grid, the label table the file
+/// carries (a `.seg.nrrd`'s segments, or a NIfTI mask's sidecar), and warnings.
+#[derive(Debug, Clone)]
+pub struct LabelMap {
+    pub labels: Vec<u8>,
+    pub table: Option<Vec<LabelInfo>>,
+    pub warnings: Vec<String>,
+}
+
+/// Reads the label map at `path` for an image on `image`: a NIfTI mask or a plain NRRD on
+/// the same grid, or a 3D Slicer `.seg.nrrd` on the grid or a box of it
+/// (`io::seg_nrrd`). Nothing is resampled: another grid is an error naming both.
+pub fn read_label_map(path: &Path, image: &crate::volume::Grid) -> Result<LabelMap> {
+    use crate::io::{seg_nrrd, sniff, Kind};
+    if sniff(path)? == Kind::Nrrd && seg_nrrd::is_seg_nrrd(path) {
+        let r = seg_nrrd::read_seg_nrrd(path, image)?;
+        let table = r
+            .segments
+            .iter()
+            .map(|s| LabelInfo {
+                value: s.value,
+                name: s.name.clone(),
+                color: s.color,
+                visible: true,
+                locked: false,
+            })
+            .collect();
+        return Ok(LabelMap {
+            labels: r.labels,
+            table: Some(table),
+            warnings: r.warnings,
+        });
+    }
+    let vol = match sniff(path)? {
+        Kind::Nrrd => crate::io::nrrd::read_nrrd(path)?,
+        _ => crate::io::nifti::read_nifti(path)?,
+    };
+    Ok(LabelMap {
+        labels: crate::volume::labels::labels_for(&vol, path, image)?,
+        table: read_table(path)?,
+        warnings: vol.meta.warnings,
+    })
 }
 
 /// Writes `labels` (u8, i fastest) as a NIfTI mask on `image`'s grid (sform/qform codes

@@ -13,6 +13,7 @@ pub mod nifti_affine;
 pub mod nrrd;
 pub mod progress;
 pub mod raw;
+pub mod seg_nrrd;
 
 use crate::error::{Error, Result};
 use crate::volume::Volume;

@@ -1,0 +1,121 @@
+//! `voxmark export-seg MASK --image IMAGE --format seg-nrrd -o OUT.seg.nrrd [--labels-json L]`:
+//! a label map as a segmentation file other tools open — 3D Slicer's `.seg.nrrd` (one segment
+//! per label: name and colour from the label table, extents, on the image's grid).
+//!
+//! The label table comes from `--labels-json` (voxmark's sidecar format `{"labels": [...]}`,
+//! or a bare array of `{value, name, color}`), else the mask's own (sidecar or segments),
+//! else "label N" with the default palette for every value present.
+
+use crate::edit::label_file::read_label_map;
+use crate::edit::label_volume::LabelInfo;
+use crate::io::seg_nrrd::{write_seg_nrrd, SegmentInfo};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+/// The segmentation format written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SegFormat {
+    /// 3D Slicer's `.seg.nrrd` (NRRD + Segment{N}_* keys).
+    SegNrrd,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportSegArgs {
+    /// The label map: a NIfTI mask or a `.seg.nrrd` on the image's grid.
+    pub mask: PathBuf,
+    /// The image the mask annotates (its grid is written).
+    #[arg(long)]
+    pub image: PathBuf,
+    /// SeriesInstanceUID when the image folder holds several series.
+    #[arg(long)]
+    pub series: Option<String>,
+    #[arg(long, value_enum)]
+    pub format: SegFormat,
+    /// Output file (written atomically).
+    #[arg(short = 'o', long = "out")]
+    pub out: PathBuf,
+    /// Label names and colours (voxmark's label table JSON).
+    #[arg(long)]
+    pub labels_json: Option<PathBuf>,
+}
+
+fn read_table_json(path: &std::path::Path) -> anyhow::Result<Vec<LabelInfo>> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        value: u8,
+        name: String,
+        #[serde(default)]
+        color: Option<[f32; 3]>,
+    }
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not JSON: {e}", path.display()))?;
+    let list = if v.is_array() { v } else { v["labels"].clone() };
+    let entries: Vec<Entry> = serde_json::from_value(list).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: expected {{\"labels\": [{{\"value\", \"name\", \"color\"}}]}}: {e}",
+            path.display()
+        )
+    })?;
+    Ok(entries
+        .into_iter()
+        .map(|e| {
+            let c = crate::kernels::mpr::default_palette()[usize::from(e.value)];
+            LabelInfo {
+                value: e.value,
+                name: e.name,
+                color: e.color.unwrap_or([c[0], c[1], c[2]]),
+                visible: true,
+                locked: false,
+            }
+        })
+        .collect())
+}
+
+pub fn run(a: ExportSegArgs) -> anyhow::Result<()> {
+    let loaded = super::load_input(&a.image, a.series.clone())?;
+    let image = &loaded.volume;
+    let map = read_label_map(&a.mask, &image.grid)?;
+    super::print_warnings(&map.warnings);
+    let table = match &a.labels_json {
+        Some(p) => read_table_json(p)?,
+        None => map.table.clone().unwrap_or_default(),
+    };
+    let mut present = [false; 256];
+    for &l in &map.labels {
+        present[usize::from(l)] = true;
+    }
+    let mut segments: Vec<SegmentInfo> = table
+        .iter()
+        .filter(|t| t.value != 0)
+        .map(|t| SegmentInfo {
+            value: t.value,
+            name: t.name.clone(),
+            color: t.color,
+        })
+        .collect();
+    for v in 1..=255u8 {
+        if present[usize::from(v)] && !segments.iter().any(|s| s.value == v) {
+            let c = crate::kernels::mpr::default_palette()[usize::from(v)];
+            segments.push(SegmentInfo {
+                value: v,
+                name: format!("label {v}"),
+                color: [c[0], c[1], c[2]],
+            });
+        }
+    }
+    segments.sort_by_key(|s| s.value);
+    match a.format {
+        SegFormat::SegNrrd => write_seg_nrrd(&a.out, &image.grid, &map.labels, &segments)?,
+    }
+    eprintln!(
+        "wrote {} ({} segments on {}x{}x{})",
+        a.out.display(),
+        segments.len(),
+        image.grid.dims[0],
+        image.grid.dims[1],
+        image.grid.dims[2]
+    );
+    Ok(())
+}
