@@ -1,6 +1,8 @@
-//! `voxmark export-seg MASK --image IMAGE --format seg-nrrd -o OUT.seg.nrrd [--labels-json L]`:
-//! a label map as a segmentation file other tools open — 3D Slicer's `.seg.nrrd` (one segment
-//! per label: name and colour from the label table, extents, on the image's grid).
+//! `voxmark export-seg MASK --image IMAGE --format dicom-seg|seg-nrrd -o OUT [--labels-json L]`:
+//! a label map as a segmentation file other tools open — a DICOM SEG (PACS, OHIF; one segment
+//! per label present, referencing the source series: `io::dicom_seg`) or 3D Slicer's
+//! `.seg.nrrd` (one segment per label: name and colour from the label table, extents, on the
+//! image's grid).
 //!
 //! The label table comes from `--labels-json` (voxmark's sidecar format `{"labels": [...]}`,
 //! or a bare array of `{value, name, color}`), else the mask's own (sidecar or segments),
@@ -8,6 +10,7 @@
 
 use crate::edit::label_file::read_label_map;
 use crate::edit::label_volume::LabelInfo;
+use crate::io::dicom_seg::{source_refs, write_dicom_seg, SegmentDesc};
 use crate::io::seg_nrrd::{write_seg_nrrd, SegmentInfo};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -15,6 +18,8 @@ use std::path::PathBuf;
 /// The segmentation format written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SegFormat {
+    /// DICOM Segmentation (BINARY), referencing the source series when the image is DICOM.
+    DicomSeg,
     /// 3D Slicer's `.seg.nrrd` (NRRD + Segment{N}_* keys).
     SegNrrd,
 }
@@ -37,6 +42,13 @@ pub struct ExportSegArgs {
     /// Label names and colours (voxmark's label table JSON).
     #[arg(long)]
     pub labels_json: Option<PathBuf>,
+    /// DICOM SEG: the content creator (default: $USER).
+    #[arg(long)]
+    pub author: Option<String>,
+    /// DICOM SEG: label values whose segments tools made (algorithm type SEMIAUTOMATIC);
+    /// the others are MANUAL.
+    #[arg(long, value_delimiter = ',')]
+    pub semiautomatic: Vec<u8>,
 }
 
 fn read_table_json(path: &std::path::Path) -> anyhow::Result<Vec<LabelInfo>> {
@@ -108,6 +120,50 @@ pub fn run(a: ExportSegArgs) -> anyhow::Result<()> {
     segments.sort_by_key(|s| s.value);
     match a.format {
         SegFormat::SegNrrd => write_seg_nrrd(&a.out, &image.grid, &map.labels, &segments)?,
+        SegFormat::DicomSeg => {
+            let source = if image.meta.format == "dicom" {
+                Some(source_refs(&a.image, image.meta.series_uid.as_deref())?)
+            } else {
+                eprintln!(
+                    "voxmark: note: {} is not DICOM: the SEG gets its own study and frame of \
+                     reference and references no source images",
+                    a.image.display()
+                );
+                None
+            };
+            let present: Vec<SegmentDesc> = segments
+                .iter()
+                .filter(|s| present[usize::from(s.value)])
+                .map(|s| SegmentDesc {
+                    value: s.value,
+                    label: s.name.clone(),
+                    color: s.color,
+                    semiautomatic: a.semiautomatic.contains(&s.value),
+                })
+                .collect();
+            let author = a
+                .author
+                .clone()
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "voxmark".into());
+            let w = write_dicom_seg(
+                &a.out,
+                &image.grid,
+                &map.labels,
+                &present,
+                source.as_ref(),
+                &author,
+                &crate::edit::journal::now_rfc3339(),
+            )?;
+            eprintln!(
+                "wrote {} (DICOM SEG: {} segments, {} frames, series {})",
+                a.out.display(),
+                w.segments,
+                w.frames,
+                w.series_uid
+            );
+            return Ok(());
+        }
     }
     eprintln!(
         "wrote {} ({} segments on {}x{}x{})",

@@ -48,12 +48,18 @@ pub struct LabelMap {
 }
 
 /// Reads the label map at `path` for an image on `image`: a NIfTI mask or a plain NRRD on
-/// the same grid, or a 3D Slicer `.seg.nrrd` on the grid or a box of it
-/// (`io::seg_nrrd`). Nothing is resampled: another grid is an error naming both.
+/// the same grid, a 3D Slicer `.seg.nrrd` on the grid or a box of it (`io::seg_nrrd`), or a
+/// DICOM SEG whose frames lie on the grid's slices (`io::dicom_seg`; segment numbers become
+/// label values). Nothing is resampled: another grid is an error naming both.
 pub fn read_label_map(path: &Path, image: &crate::volume::Grid) -> Result<LabelMap> {
-    use crate::io::{seg_nrrd, sniff, Kind};
-    if sniff(path)? == Kind::Nrrd && seg_nrrd::is_seg_nrrd(path) {
-        let r = seg_nrrd::read_seg_nrrd(path, image)?;
+    use crate::io::{dicom_seg, seg_nrrd, sniff, Kind};
+    let kind = sniff(path)?;
+    let seg = match kind {
+        Kind::Nrrd if seg_nrrd::is_seg_nrrd(path) => Some(seg_nrrd::read_seg_nrrd(path, image)?),
+        Kind::Dicom => Some(dicom_seg::read_dicom_seg(path, image)?),
+        _ => None,
+    };
+    if let Some(r) = seg {
         let table = r
             .segments
             .iter()
@@ -71,7 +77,7 @@ pub fn read_label_map(path: &Path, image: &crate::volume::Grid) -> Result<LabelM
             warnings: r.warnings,
         });
     }
-    let vol = match sniff(path)? {
+    let vol = match kind {
         Kind::Nrrd => crate::io::nrrd::read_nrrd(path)?,
         _ => crate::io::nifti::read_nifti(path)?,
     };

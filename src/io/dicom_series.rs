@@ -387,6 +387,32 @@ fn decode_all(slices: &[SliceHeader], dtype: DType, per_slice: usize) -> Result<
 }
 
 /// Builds the volume of one series. `root` is the folder (or file) the user named.
+/// The slice headers of series `uid` of `root` (a file or a folder; None: its only series)
+/// in the order [`assemble`] gives them as k — what a derived object (a DICOM-SEG) references
+/// frame by frame.
+pub fn sorted_series(root: &Path, uid: Option<&str>) -> Result<Vec<SliceHeader>> {
+    let headers = if root.is_dir() {
+        super::dicom_scan::scan_folder(root)?.0
+    } else {
+        vec![super::dicom_scan::read_header(root)?]
+    };
+    let mut groups = super::dicom_scan::group_series(headers);
+    let pos = match uid {
+        Some(u) => groups.iter().position(|(g, _)| g == u),
+        None if groups.len() == 1 => Some(0),
+        None => None,
+    };
+    let Some(pos) = pos else {
+        return Err(Error::format(
+            root,
+            "choose the series (--series UID): the folder holds several, or not this one",
+        ));
+    };
+    let (u, slices) = groups.swap_remove(pos);
+    check_consistent(root, &u, &slices)?;
+    Ok(sort_slices(root, &u, slices)?.slices)
+}
+
 pub fn assemble(root: &Path, uid: &str, slices: Vec<SliceHeader>) -> Result<Volume> {
     check_consistent(root, uid, &slices)?;
     if let Some(s) = slices.iter().find(|s| s.number_of_frames > 1) {

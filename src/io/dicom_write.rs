@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use std::path::Path;
 
 /// A decimal string value (VR DS) of at most 16 characters.
-fn ds(x: f64) -> String {
+pub(crate) fn ds(x: f64) -> String {
     for prec in (0..=10).rev() {
         let s = format!("{x:.prec$}");
         let s = if s.contains('.') {
@@ -100,6 +100,14 @@ pub fn write_dicom_series(dir: &Path, vol: &Volume, description: &str) -> Result
         put_str(&mut obj, tags::MODALITY, VR::CS, "CT");
         put_str(&mut obj, tags::PATIENT_NAME, VR::PN, "VOXMARK^PHANTOM");
         put_str(&mut obj, tags::PATIENT_ID, VR::LO, "VOXMARK-PHANTOM");
+        // Type 2 attributes of the Patient and General Study modules (present, may be empty).
+        put_str(&mut obj, tags::PATIENT_BIRTH_DATE, VR::DA, "");
+        put_str(&mut obj, tags::PATIENT_SEX, VR::CS, "O");
+        put_str(&mut obj, tags::STUDY_DATE, VR::DA, "20260101");
+        put_str(&mut obj, tags::STUDY_TIME, VR::TM, "000000");
+        put_str(&mut obj, tags::STUDY_ID, VR::SH, "1");
+        put_str(&mut obj, tags::ACCESSION_NUMBER, VR::SH, "");
+        put_str(&mut obj, tags::REFERRING_PHYSICIAN_NAME, VR::PN, "");
         put_str(&mut obj, tags::SERIES_DESCRIPTION, VR::LO, description);
         put_str(&mut obj, tags::SERIES_NUMBER, VR::IS, "1");
         put_str(&mut obj, tags::INSTANCE_NUMBER, VR::IS, (k + 1).to_string());

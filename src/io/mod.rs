@@ -5,6 +5,7 @@
 
 pub mod atomic;
 pub mod dicom_scan;
+pub mod dicom_seg;
 pub mod dicom_series;
 pub mod dicom_write;
 pub mod metaimage;
