@@ -831,3 +831,75 @@ fn scissors_cut_through_every_slice_on_enter() {
         "cut through the slices: {cut_per_slice:?}"
     );
 }
+
+/// File ▸ Export segmentation (`Document::export_segmentation`, what its dialog runs) after a
+/// brush stroke (label 1) and a grow (label 2, journaled): each format's file reads back onto
+/// the image's grid as exactly the shell's labels; the DICOM SEG marks the grown label
+/// SEMIAUTOMATIC and the painted one MANUAL.
+#[test]
+fn export_segmentation_from_the_file_menu_round_trips() {
+    use dicom_dictionary_std::tags;
+    let Some(gpu) = gpu() else { return };
+    let dir = common::tempdir();
+    let (path, vol) = phantom_file(dir.path());
+    let mut h = open(gpu, &path);
+    paint_axial(&mut h);
+    let grow = EditOp::Grow {
+        seeds: vec![[32, 28, 20]],
+        lower: -100.0,
+        upper: 200.0,
+        connectivity: 6,
+        label: 2,
+        roi: None,
+        editable: Editable::EmptyOnly,
+    };
+    if let Some(d) = &mut h.shell.doc {
+        ok(d.state.apply(&grow));
+    }
+    ok(h.idle(1));
+    let want = labels(&h);
+    assert!(want.contains(&1) && want.contains(&2));
+    for (dicom, name) in [(true, "out.seg.dcm"), (false, "out.seg.nrrd")] {
+        let out = dir.path().join(name);
+        let d = h.shell.doc.as_ref().unwrap_or_else(|| panic!("document"));
+        let msg = ok(d.export_segmentation(&out, dicom));
+        assert!(msg.contains("wrote"), "{msg}");
+        let back = ok(voxmark::edit::label_file::read_label_map(&out, &vol.grid));
+        assert!(
+            back.labels == want,
+            "{name}: read back == the shell's labels"
+        );
+        if dicom {
+            let obj = ok(dicom_object::open_file(&out).map_err(|e| e.to_string()));
+            let segs = obj
+                .element(tags::SEGMENT_SEQUENCE)
+                .ok()
+                .and_then(|e| e.items().map(|v| v.to_vec()))
+                .unwrap_or_default();
+            let kinds: Vec<(String, String)> = segs
+                .iter()
+                .map(|s| {
+                    let t = |tag| {
+                        s.element(tag)
+                            .ok()
+                            .and_then(|e| e.to_str().ok())
+                            .map(|v| v.trim().to_string())
+                            .unwrap_or_default()
+                    };
+                    (
+                        t(tags::SEGMENT_DESCRIPTION),
+                        t(tags::SEGMENT_ALGORITHM_TYPE),
+                    )
+                })
+                .collect();
+            assert!(
+                kinds.contains(&("voxmark label 1".into(), "MANUAL".into())),
+                "{kinds:?}"
+            );
+            assert!(
+                kinds.contains(&("voxmark label 2".into(), "SEMIAUTOMATIC".into())),
+                "{kinds:?}"
+            );
+        }
+    }
+}

@@ -6,7 +6,7 @@
 use super::component::{Feedback, Request};
 use super::document::{Document, OpenRequest};
 use eframe::egui;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Modal dialogs.
 #[derive(Debug)]
@@ -20,6 +20,11 @@ pub enum Dialog {
     },
     OpenLabels(String),
     SaveAs(String),
+    /// File ▸ Export segmentation: DICOM SEG (`true`) or Slicer `.seg.nrrd`, to the path.
+    ExportSeg {
+        dicom: bool,
+        path: String,
+    },
     ChooseSeries {
         request: OpenRequest,
         choices: Vec<(String, String)>,
@@ -113,6 +118,26 @@ impl Dialog {
                             let r = d.save_as(p.clone());
                             if fb.report("save as", r).is_some() {
                                 fb.status(format!("saved {}", p.display()));
+                            }
+                        }
+                        close = true;
+                    }
+                    close |= ui.button("Cancel").clicked();
+                });
+            }
+            Dialog::ExportSeg { dicom, path } => {
+                ui.heading(if *dicom {
+                    "Export segmentation as DICOM SEG"
+                } else {
+                    "Export segmentation as 3D Slicer .seg.nrrd"
+                });
+                ui.add(egui::TextEdit::singleline(path).desired_width(520.0));
+                ui.horizontal(|ui| {
+                    if ui.button("Export").clicked() {
+                        if let Some(d) = doc {
+                            let r = d.export_segmentation(Path::new(path.trim()), *dicom);
+                            if let Some(msg) = fb.report("export segmentation", r) {
+                                fb.status(msg);
                             }
                         }
                         close = true;

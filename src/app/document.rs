@@ -425,6 +425,47 @@ impl Document {
         self.finish_save(&job)
     }
 
+    /// File ▸ Export segmentation: the current labels as a DICOM SEG (`dicom`) or a Slicer
+    /// `.seg.nrrd` at `path`. Labels that grow, grow from seeds, fill between slices or
+    /// threshold wrote in this mask's history or journal are marked SEMIAUTOMATIC.
+    pub fn export_segmentation(&self, path: &Path, dicom: bool) -> Result<String> {
+        use crate::edit::label_file::{export_segmentation, SegFormat};
+        use crate::edit::ops::EditOp;
+        let mut semi = Vec::new();
+        for f in [
+            history_path(&self.labels_path),
+            journal_path(&self.labels_path),
+        ] {
+            let Ok(text) = std::fs::read_to_string(&f) else {
+                continue;
+            };
+            for op in crate::edit::ops::parse_ops(&text, &f).unwrap_or_default() {
+                match op {
+                    EditOp::Grow { label, .. }
+                    | EditOp::Interpolate { label, .. }
+                    | EditOp::Threshold { label, .. } => semi.push(label),
+                    EditOp::GrowCut { labels, .. } => semi.extend(labels),
+                    _ => {}
+                }
+            }
+        }
+        let labels = self.state.session.labels()?;
+        export_segmentation(
+            path,
+            if dicom {
+                SegFormat::DicomSeg
+            } else {
+                SegFormat::SegNrrd
+            },
+            &self.state.session.image,
+            self.image_path.as_deref(),
+            &labels,
+            &self.state.session.table,
+            &semi,
+            &self.state.session.author,
+        )
+    }
+
     /// Save as: the mask goes to `path` and the journal moves there with it.
     pub fn save_as(&mut self, path: PathBuf) -> Result<()> {
         let name = path.to_string_lossy();

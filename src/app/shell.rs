@@ -997,6 +997,28 @@ impl Shell {
                         .unwrap_or_default();
                     self.dialog = Some(Dialog::SaveAs(cur));
                 }
+                ui.menu_button("Export segmentation", |ui| {
+                    for (dicom, name, ext) in [
+                        (true, "DICOM SEG (PACS, OHIF)…", ".seg.dcm"),
+                        (false, "3D Slicer .seg.nrrd…", ".seg.nrrd"),
+                    ] {
+                        if ui.add_enabled(has_doc, egui::Button::new(name)).clicked() {
+                            let path = self
+                                .doc
+                                .as_ref()
+                                .map(|d| {
+                                    let p = d.labels_path.display().to_string();
+                                    let stem = p
+                                        .strip_suffix(".nii.gz")
+                                        .or_else(|| p.strip_suffix(".nii"))
+                                        .unwrap_or(&p);
+                                    format!("{stem}{ext}")
+                                })
+                                .unwrap_or_default();
+                            self.dialog = Some(Dialog::ExportSeg { dicom, path });
+                        }
+                    }
+                });
                 ui.separator();
                 if ui.button("Quit").clicked() {
                     ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);

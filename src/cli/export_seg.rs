@@ -8,10 +8,8 @@
 //! or a bare array of `{value, name, color}`), else the mask's own (sidecar or segments),
 //! else "label N" with the default palette for every value present.
 
-use crate::edit::label_file::read_label_map;
+use crate::edit::label_file::{self, export_segmentation, read_label_map};
 use crate::edit::label_volume::LabelInfo;
-use crate::io::dicom_seg::{source_refs, write_dicom_seg, SegmentDesc};
-use crate::io::seg_nrrd::{write_seg_nrrd, SegmentInfo};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
@@ -94,84 +92,25 @@ pub fn run(a: ExportSegArgs) -> anyhow::Result<()> {
         Some(p) => read_table_json(p)?,
         None => map.table.clone().unwrap_or_default(),
     };
-    let mut present = [false; 256];
-    for &l in &map.labels {
-        present[usize::from(l)] = true;
-    }
-    let mut segments: Vec<SegmentInfo> = table
-        .iter()
-        .filter(|t| t.value != 0)
-        .map(|t| SegmentInfo {
-            value: t.value,
-            name: t.name.clone(),
-            color: t.color,
-        })
-        .collect();
-    for v in 1..=255u8 {
-        if present[usize::from(v)] && !segments.iter().any(|s| s.value == v) {
-            let c = crate::kernels::mpr::default_palette()[usize::from(v)];
-            segments.push(SegmentInfo {
-                value: v,
-                name: format!("label {v}"),
-                color: [c[0], c[1], c[2]],
-            });
-        }
-    }
-    segments.sort_by_key(|s| s.value);
-    match a.format {
-        SegFormat::SegNrrd => write_seg_nrrd(&a.out, &image.grid, &map.labels, &segments)?,
-        SegFormat::DicomSeg => {
-            let source = if image.meta.format == "dicom" {
-                Some(source_refs(&a.image, image.meta.series_uid.as_deref())?)
-            } else {
-                eprintln!(
-                    "voxmark: note: {} is not DICOM: the SEG gets its own study and frame of \
-                     reference and references no source images",
-                    a.image.display()
-                );
-                None
-            };
-            let present: Vec<SegmentDesc> = segments
-                .iter()
-                .filter(|s| present[usize::from(s.value)])
-                .map(|s| SegmentDesc {
-                    value: s.value,
-                    label: s.name.clone(),
-                    color: s.color,
-                    semiautomatic: a.semiautomatic.contains(&s.value),
-                })
-                .collect();
-            let author = a
-                .author
-                .clone()
-                .or_else(|| std::env::var("USER").ok())
-                .unwrap_or_else(|| "voxmark".into());
-            let w = write_dicom_seg(
-                &a.out,
-                &image.grid,
-                &map.labels,
-                &present,
-                source.as_ref(),
-                &author,
-                &crate::edit::journal::now_rfc3339(),
-            )?;
-            eprintln!(
-                "wrote {} (DICOM SEG: {} segments, {} frames, series {})",
-                a.out.display(),
-                w.segments,
-                w.frames,
-                w.series_uid
-            );
-            return Ok(());
-        }
-    }
-    eprintln!(
-        "wrote {} ({} segments on {}x{}x{})",
-        a.out.display(),
-        segments.len(),
-        image.grid.dims[0],
-        image.grid.dims[1],
-        image.grid.dims[2]
-    );
+    let author = a
+        .author
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "voxmark".into());
+    let format = match a.format {
+        SegFormat::DicomSeg => label_file::SegFormat::DicomSeg,
+        SegFormat::SegNrrd => label_file::SegFormat::SegNrrd,
+    };
+    let msg = export_segmentation(
+        &a.out,
+        format,
+        image,
+        Some(&a.image),
+        &map.labels,
+        &table,
+        &a.semiautomatic,
+        &author,
+    )?;
+    eprintln!("{msg}");
     Ok(())
 }

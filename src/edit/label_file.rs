@@ -116,3 +116,115 @@ pub fn save_labels(
     }
     Ok(())
 }
+
+/// A segmentation file format other tools open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegFormat {
+    /// DICOM Segmentation (`io::dicom_seg`).
+    DicomSeg,
+    /// 3D Slicer's `.seg.nrrd` (`io::seg_nrrd`).
+    SegNrrd,
+}
+
+/// The segments a label map exports as: every named label of `table` (value > 0) and every
+/// value present in `labels` ("label N" with the default palette when unnamed), by value.
+pub fn segments_for(labels: &[u8], table: &[LabelInfo]) -> Vec<(LabelInfo, bool)> {
+    let mut present = [false; 256];
+    for &l in labels {
+        present[usize::from(l)] = true;
+    }
+    let mut out: Vec<(LabelInfo, bool)> = table
+        .iter()
+        .filter(|t| t.value != 0)
+        .map(|t| (t.clone(), present[usize::from(t.value)]))
+        .collect();
+    for v in 1..=255u8 {
+        if present[usize::from(v)] && !out.iter().any(|(t, _)| t.value == v) {
+            let c = crate::kernels::mpr::default_palette()[usize::from(v)];
+            out.push((
+                LabelInfo {
+                    value: v,
+                    name: format!("label {v}"),
+                    color: [c[0], c[1], c[2]],
+                    visible: true,
+                    locked: false,
+                },
+                true,
+            ));
+        }
+    }
+    out.sort_by_key(|(t, _)| t.value);
+    out
+}
+
+/// Writes `labels` on `image`'s grid as a segmentation file (the CLI's `export-seg` and the
+/// shell's File ▸ Export segmentation). A DICOM SEG references the source series when the
+/// image was read from DICOM at `image_path` (else a new frame of reference, said in the
+/// returned message); `semiautomatic` label values get algorithm type SEMIAUTOMATIC.
+#[allow(clippy::too_many_arguments)]
+pub fn export_segmentation(
+    out: &Path,
+    format: SegFormat,
+    image: &Volume,
+    image_path: Option<&Path>,
+    labels: &[u8],
+    table: &[LabelInfo],
+    semiautomatic: &[u8],
+    author: &str,
+) -> Result<String> {
+    let segments = segments_for(labels, table);
+    match format {
+        SegFormat::SegNrrd => {
+            let segs: Vec<crate::io::seg_nrrd::SegmentInfo> = segments
+                .iter()
+                .map(|(t, _)| crate::io::seg_nrrd::SegmentInfo {
+                    value: t.value,
+                    name: t.name.clone(),
+                    color: t.color,
+                })
+                .collect();
+            crate::io::seg_nrrd::write_seg_nrrd(out, &image.grid, labels, &segs)?;
+            Ok(format!("wrote {} ({} segments)", out.display(), segs.len()))
+        }
+        SegFormat::DicomSeg => {
+            use crate::io::dicom_seg::{source_refs, write_dicom_seg, SegmentDesc};
+            let (source, note) = match image_path {
+                Some(p) if image.meta.format == "dicom" => (
+                    Some(source_refs(p, image.meta.series_uid.as_deref())?),
+                    String::new(),
+                ),
+                _ => (
+                    None,
+                    "; the image is not DICOM, so the SEG has its own study and frame of \
+                     reference and references no source images"
+                        .to_string(),
+                ),
+            };
+            let segs: Vec<SegmentDesc> = segments
+                .iter()
+                .filter(|(_, present)| *present)
+                .map(|(t, _)| SegmentDesc {
+                    value: t.value,
+                    label: t.name.clone(),
+                    color: t.color,
+                    semiautomatic: semiautomatic.contains(&t.value),
+                })
+                .collect();
+            let w = write_dicom_seg(
+                out,
+                &image.grid,
+                labels,
+                &segs,
+                source.as_ref(),
+                author,
+                &super::journal::now_rfc3339(),
+            )?;
+            Ok(format!(
+                "wrote {} (DICOM SEG: {} segments, {} frames){note}",
+                out.display(),
+                w.segments,
+                w.frames
+            ))
+        }
+    }
+}
