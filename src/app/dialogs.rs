@@ -87,6 +87,7 @@ impl Dialog {
                                 .filter(|s| !s.is_empty())
                                 .map(PathBuf::from),
                             labels_new: false,
+                            label_table: None,
                         };
                         fb.request(Request::Open(req));
                         close = true;

@@ -31,6 +31,9 @@ pub struct OpenRequest {
     /// `labels` may not exist yet: the labels then start empty and the first save creates
     /// it (a project case before its first version).
     pub labels_new: bool,
+    /// Label names and colours from a colour table (`edit::color_table`), replacing the
+    /// mask's own.
+    pub label_table: Option<PathBuf>,
 }
 
 /// The result of a load: a document, or a folder with several series to choose from.
@@ -234,6 +237,14 @@ pub fn load(
         (m.labels, m.table.unwrap_or_default())
     } else {
         (vec![0u8; image.grid.voxel_count()], Vec::new())
+    };
+    let table = match &req.label_table {
+        Some(t) => {
+            let table = crate::edit::color_table::read_color_table(t)?;
+            notes.push(format!("label names and colours from {}", t.display()));
+            table
+        }
+        None => table,
     };
 
     // Labels read from NRRD / a Slicer segmentation are saved as a NIfTI mask beside them.

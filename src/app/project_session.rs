@@ -167,6 +167,7 @@ impl ProjectSession {
             path: Some(image_path(&self.data_root, &row.image)),
             series: Some(row.series_uid.clone()).filter(|s| !s.is_empty()),
             labels_new: !copy.exists(),
+            label_table: None,
             labels: Some(copy),
         };
         Ok((req, note))
@@ -294,6 +295,7 @@ impl ProjectSession {
             series: Some(row.series_uid.clone()).filter(|s| !s.is_empty()),
             labels: Some(copy),
             labels_new: false,
+            label_table: None,
         })
     }
 

@@ -859,6 +859,7 @@ impl Shell {
             series: doc.image().meta.series_uid.clone(),
             labels: Some(labels),
             labels_new: false,
+            label_table: None,
         };
         self.open(req);
     }

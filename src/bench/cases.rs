@@ -973,6 +973,7 @@ fn shell_frames(inp: &Inputs, g: &GpuSide) -> Result<Vec<Row>> {
         series: None,
         labels: None,
         labels_new: false,
+        label_table: None,
     })?;
     shell.sync_frames = true;
     let size = [1920u32, 1080];

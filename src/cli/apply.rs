@@ -23,6 +23,10 @@ pub struct ApplyArgs {
     /// Starting label map (same grid as the image); default: empty.
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// Label names and colours: an ITK-SNAP label description, a Slicer `.ctbl`, a FreeSurfer
+    /// LUT or a mricron `.nii.txt` (replaces the starting mask's table).
+    #[arg(long)]
+    pub label_table: Option<PathBuf>,
     /// Session journal: replayed first if it exists, then every new op is appended.
     #[arg(long)]
     pub journal: Option<PathBuf>,
@@ -83,6 +87,9 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
     // segmentation's segments), if any.
     if let Some(table) = start_table {
         session.table = table;
+    }
+    if let Some(t) = &a.label_table {
+        session.table = crate::edit::color_table::read_color_table(t)?;
     }
     session.undo.budget = a.undo_budget_mib << 20;
     if let Some(author) = &a.author {

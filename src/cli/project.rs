@@ -31,8 +31,16 @@ pub enum ProjectCommand {
     Init {
         project: String,
         /// Label schema JSON: {"labels":[{"value":1,"name":"liver","color":[0.9,0.4,0.3]}]}.
+        #[arg(
+            long,
+            required_unless_present = "label_table",
+            conflicts_with = "label_table"
+        )]
+        schema: Option<PathBuf>,
+        /// The schema from a colour table: ITK-SNAP label description, Slicer `.ctbl`,
+        /// FreeSurfer LUT or mricron `.nii.txt`.
         #[arg(long)]
-        schema: PathBuf,
+        label_table: Option<PathBuf>,
         #[arg(long)]
         name: Option<String>,
         #[arg(long, default_value_t = 1)]
@@ -380,13 +388,29 @@ pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
         ProjectCommand::Init {
             project,
             schema,
+            label_table,
             name,
             annotators_per_case,
             rounds,
             reviewers,
             json,
         } => {
-            let schema = LabelSchema::read(&schema)?;
+            let schema = match (&schema, &label_table) {
+                (Some(p), _) => LabelSchema::read(p)?,
+                (None, Some(t)) => {
+                    let table = crate::edit::color_table::read_color_table(t)?;
+                    let json = serde_json::json!({
+                        "labels": table
+                            .iter()
+                            .map(|l| serde_json::json!({
+                                "value": l.value, "name": l.name, "color": l.color
+                            }))
+                            .collect::<Vec<_>>()
+                    });
+                    LabelSchema::parse(&json.to_string(), t)?
+                }
+                (None, None) => anyhow::bail!("give --schema or --label-table"),
+            };
             let loc = Location::parse(&project)?;
             let name = name.unwrap_or_else(|| match &loc {
                 Location::Folder(d) => d

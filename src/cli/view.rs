@@ -20,6 +20,10 @@ pub struct ViewArgs {
     /// read-only), loaded when it exists.
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// Label names and colours: an ITK-SNAP label description, a Slicer `.ctbl`, a FreeSurfer
+    /// LUT or a mricron `.nii.txt` (default: the mask's sidecar, else a table beside it).
+    #[arg(long)]
+    pub label_table: Option<PathBuf>,
     /// Write a PNG of the whole window after --frames frames and exit.
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
@@ -58,6 +62,7 @@ pub fn run(a: ViewArgs) -> anyhow::Result<()> {
         series: a.series,
         labels: a.labels,
         labels_new: false,
+        label_table: a.label_table,
     };
     let project = match &a.project {
         Some(p) => {

@@ -81,10 +81,26 @@ pub fn read_label_map(path: &Path, image: &crate::volume::Grid) -> Result<LabelM
         Kind::Nrrd => crate::io::nrrd::read_nrrd(path)?,
         _ => crate::io::nifti::read_nifti(path)?,
     };
+    let mut warnings = vol.meta.warnings.clone();
+    // The sidecar voxmark writes; else a colour table the mask ships with (mricron's
+    // `aal.nii.txt`, ITK-SNAP's, Slicer's).
+    let table = match read_table(path)? {
+        Some(t) => Some(t),
+        None => match super::color_table::table_beside(path) {
+            Some(t) => match super::color_table::read_color_table(&t) {
+                Ok(table) => Some(table),
+                Err(e) => {
+                    warnings.push(format!("label names not read: {e}"));
+                    None
+                }
+            },
+            None => None,
+        },
+    };
     Ok(LabelMap {
         labels: crate::volume::labels::labels_for(&vol, path, image)?,
-        table: read_table(path)?,
-        warnings: vol.meta.warnings,
+        table,
+        warnings,
     })
 }
 

@@ -4,8 +4,10 @@
 //! with the CPU twins, or [`store::GpuEdit`] with the kernels) runs it; [`session::Session`]
 //! snapshots the box for undo ([`undo`]), journals the op ([`journal`], fsync) and only then
 //! acknowledges it. [`label_volume`] holds the label table and the GPU preview layer,
-//! [`label_file`] the mask + `.labels.json` sidecar on disk.
+//! [`label_file`] the mask + `.labels.json` sidecar on disk, [`color_table`] the label
+//! colour tables of ITK-SNAP, Slicer, FreeSurfer and mricron.
 
+pub mod color_table;
 pub mod journal;
 pub mod label_file;
 pub mod label_volume;

@@ -39,7 +39,8 @@ pub enum Layout {
     Nnunet,
     /// `images/`, `labels/` + `datalist.json` (MONAI `load_decathlon_datalist`).
     Monai,
-    /// `CASE/image.nii.gz`, `CASE/label.nii.gz` + `labels.json` (schema values kept).
+    /// `CASE/image.nii.gz`, `CASE/label.nii.gz` + `labels.json` (schema values kept), and the
+    /// same table as ITK-SNAP's `labels.txt` and Slicer's `labels.ctbl`.
     Folder,
 }
 
@@ -597,10 +598,27 @@ impl Project {
                     }),
                 )?
             }
-            Layout::Folder => write_json(
-                &root.join("labels.json"),
-                &serde_json::json!({"labels": manifest.labels, "schema": self.schema}),
-            )?,
+            Layout::Folder => {
+                write_json(
+                    &root.join("labels.json"),
+                    &serde_json::json!({"labels": manifest.labels, "schema": self.schema}),
+                )?;
+                // The same names and colours for ITK-SNAP and 3D Slicer.
+                let table: Vec<crate::edit::label_volume::LabelInfo> = self
+                    .schema
+                    .labels
+                    .iter()
+                    .map(|l| crate::edit::label_volume::LabelInfo {
+                        value: l.value,
+                        name: l.name.clone(),
+                        color: l.color,
+                        visible: true,
+                        locked: false,
+                    })
+                    .collect();
+                crate::edit::color_table::write_color_table(&root.join("labels.txt"), &table)?;
+                crate::edit::color_table::write_color_table(&root.join("labels.ctbl"), &table)?;
+            }
         }
         write_json(&manifest_path, &manifest)?;
         Ok(summary)
