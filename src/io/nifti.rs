@@ -766,12 +766,7 @@ pub fn encode_header(vol: &Volume) -> Result<Vec<u8>> {
         f32le(&mut h, 0.0); // cal_max, cal_min, slice_duration, toffset
     }
     h.extend_from_slice(&[0u8; 8]); // glmax, glmin
-    let mut descrip = [0u8; 80];
-    let text = format!("voxmark {}", vol.meta.description);
-    let tb = text.as_bytes();
-    let n = tb.len().min(79);
-    descrip[..n].copy_from_slice(&tb[..n]);
-    h.extend_from_slice(&descrip);
+    h.extend_from_slice(&descrip(vol));
     h.extend_from_slice(&[0u8; 24]); // aux_file
     let (qcode, scode) = output_codes(&vol.meta);
     i16le(&mut h, qcode);
@@ -824,12 +819,7 @@ pub fn encode_header2(vol: &Volume) -> Result<Vec<u8>> {
     }
     i64le(&mut h, 0); // slice_start
     i64le(&mut h, 0); // slice_end
-    let mut descrip = [0u8; 80];
-    let text = format!("voxmark {}", vol.meta.description);
-    let tb = text.as_bytes();
-    let n = tb.len().min(79);
-    descrip[..n].copy_from_slice(&tb[..n]);
-    h.extend_from_slice(&descrip);
+    h.extend_from_slice(&descrip(vol));
     h.extend_from_slice(&[0u8; 24]); // aux_file
     let (qcode, scode) = output_codes(&vol.meta);
     h.extend_from_slice(&i32::from(qcode).to_le_bytes());
@@ -852,6 +842,16 @@ pub fn encode_header2(vol: &Volume) -> Result<Vec<u8>> {
     debug_assert_eq!(h.len(), 540);
     h.extend_from_slice(&[0u8; 4]); // no extensions
     Ok(h)
+}
+
+/// The 80-byte `descrip` field: "voxmark " + the volume's description, NUL-padded.
+fn descrip(vol: &Volume) -> [u8; 80] {
+    let mut d = [0u8; 80];
+    let text = format!("voxmark {}", vol.meta.description);
+    let tb = text.as_bytes();
+    let n = tb.len().min(79);
+    d[..n].copy_from_slice(&tb[..n]);
+    d
 }
 
 /// qform/sform codes to write: the input's own codes when it had any, else 1 (scanner).
