@@ -7,7 +7,7 @@ use super::progress::Progress;
 use crate::error::{Error, Result};
 use crate::volume::WindowPreset;
 use dicom_dictionary_std::tags;
-use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -42,6 +42,9 @@ pub struct SliceHeader {
     pub slope: f64,
     pub intercept: f64,
     pub window: Option<WindowPreset>,
+    /// The frame of an enhanced multi-frame file this header describes (its per-frame
+    /// functional groups); None for a single-frame image.
+    pub frame: Option<u32>,
 }
 
 fn str_of(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
@@ -64,8 +67,10 @@ where
     obj.get(tag).and_then(|e| e.to_int::<T>().ok())
 }
 
-/// Opens `path` as DICOM, reading elements up to (not including) Pixel Data.
-pub fn read_header(path: &Path) -> Result<SliceHeader> {
+/// Opens `path` as DICOM, reading elements up to (not including) Pixel Data: one header per
+/// image — one for a single-frame file, one per frame for an enhanced multi-frame file
+/// ([`expand_frames`]).
+pub fn read_headers(path: &Path) -> Result<Vec<SliceHeader>> {
     let file_size = std::fs::metadata(path)
         .map_err(|e| Error::io(path, e))?
         .len();
@@ -84,7 +89,152 @@ pub fn read_header(path: &Path) -> Result<SliceHeader> {
                 ),
             )
         })?;
-    header_from_object(path, file_size, &obj)
+    let h = header_from_object(path, file_size, &obj)?;
+    if h.number_of_frames > 1
+        && obj
+            .get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+            .is_some()
+    {
+        expand_frames(h, &obj)
+    } else {
+        Ok(vec![h])
+    }
+}
+
+/// The frames of an enhanced multi-frame image (Enhanced CT/MR/PET, Legacy Converted
+/// Enhanced): each frame's Plane Position, Plane Orientation, Pixel Measures and Pixel Value
+/// Transformation from its per-frame functional groups, else the shared ones. Frames of
+/// several stacks (Stack ID) or temporal positions (Temporal Position Index) become
+/// series-like groups: their series UID gets `:STACK:T` appended (`-` where absent) and the
+/// description says which, so a file with several of them asks which to open as a folder
+/// with several series does.
+pub fn expand_frames(base: SliceHeader, obj: &DefaultDicomObject) -> Result<Vec<SliceHeader>> {
+    let path = base.path.clone();
+    let items = |o: &InMemDicomObject, t: dicom_core::Tag| -> Vec<InMemDicomObject> {
+        o.get(t)
+            .and_then(|e| e.items())
+            .map(|v| v.to_vec())
+            .unwrap_or_default()
+    };
+    let per_frame: Vec<InMemDicomObject> = obj
+        .get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+        .and_then(|e| e.items())
+        .map(|v| v.to_vec())
+        .unwrap_or_default();
+    let shared: Option<InMemDicomObject> = obj
+        .get(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE)
+        .and_then(|e| e.items())
+        .and_then(|v| v.first().cloned());
+    let n = base.number_of_frames as usize;
+    if per_frame.len() != n {
+        return Err(Error::format(
+            &path,
+            format!(
+                "{} per-frame functional groups for {n} frames",
+                per_frame.len()
+            ),
+        ));
+    }
+    // A value from the frame's functional group `seq`, else the shared one.
+    let from =
+        |f: &InMemDicomObject, seq: dicom_core::Tag, t: dicom_core::Tag| -> Option<Vec<f64>> {
+            let get = |o: &InMemDicomObject| {
+                items(o, seq)
+                    .first()
+                    .and_then(|i| i.get(t))
+                    .and_then(|e| e.to_multi_float64().ok())
+                    .filter(|v| !v.is_empty() && v.iter().all(|x| x.is_finite()))
+            };
+            get(f).or_else(|| shared.as_ref().and_then(get))
+        };
+    let text = |f: &InMemDicomObject, seq: dicom_core::Tag, t: dicom_core::Tag| -> Option<String> {
+        items(f, seq)
+            .first()
+            .and_then(|i| i.get(t))
+            .and_then(|e| e.to_str().ok())
+            .map(|s| s.trim().trim_end_matches('\0').to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let mut frames = Vec::with_capacity(n);
+    let mut keys = Vec::with_capacity(n);
+    for (i, f) in per_frame.iter().enumerate() {
+        let mut h = base.clone();
+        h.frame = Some(i as u32);
+        h.number_of_frames = 1;
+        h.ipp = from(
+            f,
+            tags::PLANE_POSITION_SEQUENCE,
+            tags::IMAGE_POSITION_PATIENT,
+        )
+        .and_then(|v| v.get(..3).and_then(|s| s.try_into().ok()))
+        .or(h.ipp);
+        h.iop = from(
+            f,
+            tags::PLANE_ORIENTATION_SEQUENCE,
+            tags::IMAGE_ORIENTATION_PATIENT,
+        )
+        .and_then(|v| v.try_into().ok())
+        .or(h.iop);
+        h.pixel_spacing = from(f, tags::PIXEL_MEASURES_SEQUENCE, tags::PIXEL_SPACING)
+            .and_then(|v| v.get(..2).and_then(|s| s.try_into().ok()))
+            .or(h.pixel_spacing);
+        if let Some(t) = from(f, tags::PIXEL_MEASURES_SEQUENCE, tags::SLICE_THICKNESS) {
+            h.slice_thickness = Some(t[0]);
+        }
+        if let Some(t) = from(
+            f,
+            tags::PIXEL_MEASURES_SEQUENCE,
+            tags::SPACING_BETWEEN_SLICES,
+        ) {
+            h.spacing_between_slices = Some(t[0]);
+        }
+        if let Some(v) = from(
+            f,
+            tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE,
+            tags::RESCALE_SLOPE,
+        ) {
+            h.slope = if v[0] != 0.0 { v[0] } else { 1.0 };
+        }
+        if let Some(v) = from(
+            f,
+            tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE,
+            tags::RESCALE_INTERCEPT,
+        ) {
+            h.intercept = v[0];
+        }
+        let stack = text(f, tags::FRAME_CONTENT_SEQUENCE, tags::STACK_ID);
+        let t = text(
+            f,
+            tags::FRAME_CONTENT_SEQUENCE,
+            tags::TEMPORAL_POSITION_INDEX,
+        );
+        h.instance_number = text(
+            f,
+            tags::FRAME_CONTENT_SEQUENCE,
+            tags::IN_STACK_POSITION_NUMBER,
+        )
+        .and_then(|v| v.parse().ok())
+        .or(Some(i as i32 + 1));
+        keys.push((stack, t));
+        frames.push(h);
+    }
+    let mut distinct = keys.clone();
+    distinct.sort();
+    distinct.dedup();
+    if distinct.len() > 1 {
+        for (h, (stack, t)) in frames.iter_mut().zip(&keys) {
+            let (s, t) = (
+                stack.clone().unwrap_or_else(|| "-".into()),
+                t.clone().unwrap_or_else(|| "-".into()),
+            );
+            h.series_uid = format!("{}:{s}:{t}", h.series_uid);
+            h.series_description = format!(
+                "{} (stack {s}, temporal position {t})",
+                h.series_description
+            );
+        }
+    }
+    Ok(frames)
 }
 
 pub(crate) fn header_from_object(
@@ -150,6 +300,7 @@ pub(crate) fn header_from_object(
             .map(|v| v[0])
             .unwrap_or(0.0),
         window,
+        frame: None,
     })
 }
 
@@ -175,17 +326,17 @@ pub fn scan_folder(dir: &Path) -> Result<(Vec<SliceHeader>, usize)> {
     walk(dir, &mut files)?;
     files.sort();
     let progress = Progress::new(files.len() as u64, "reading DICOM headers");
-    let results: Vec<Option<SliceHeader>> = files
+    let results: Vec<Option<Vec<SliceHeader>>> = files
         .par_iter()
         .map(|p| {
-            let h = read_header(p).ok();
+            let h = read_headers(p).ok();
             progress.inc();
             h
         })
         .collect();
     progress.finish();
     let skipped = results.iter().filter(|r| r.is_none()).count();
-    let headers: Vec<SliceHeader> = results.into_iter().flatten().collect();
+    let headers: Vec<SliceHeader> = results.into_iter().flatten().flatten().collect();
     if headers.is_empty() {
         return Err(Error::format(
             dir,

@@ -305,9 +305,8 @@ macro_rules! from_stored {
 }
 from_stored!(u8, i8, u16, i16, i32, f32);
 
-/// Decodes one slice into `dst`: stored values masked to BitsStored at HighBit and
-/// sign-extended when PixelRepresentation is 1 (PS3.5 8.1.1, PS3.3 C.7.6.3.1).
-fn decode_slice_into<T: FromStored>(h: &SliceHeader, dst: &mut [T]) -> Result<()> {
+/// Decodes a file's pixel data (every frame) to raw little-endian samples.
+fn decode_file(h: &SliceHeader) -> Result<Vec<u8>> {
     let obj = OpenFileOptions::new().open_file(&h.path).map_err(|e| {
         Error::format(
             &h.path,
@@ -330,16 +329,43 @@ fn decode_slice_into<T: FromStored>(h: &SliceHeader, dst: &mut [T]) -> Result<()
             Error::format(&h.path, format!("cannot decode pixel data in {ts}: {msg}"))
         }
     })?;
+    Ok(decoded.data().to_vec())
+}
+
+/// Decodes one slice into `dst` (a single-frame file, or frame `h.frame` of a multi-frame
+/// file whose decoded pixels `file` holds already).
+fn decode_slice_into<T: FromStored>(
+    h: &SliceHeader,
+    file: Option<&[u8]>,
+    dst: &mut [T],
+) -> Result<()> {
+    let owned;
+    let all = match file {
+        Some(f) => f,
+        None => {
+            owned = decode_file(h)?;
+            &owned
+        }
+    };
     let bytes = (h.bits_allocated / 8) as usize;
     let want = dst.len() * bytes;
-    let raw = decoded.data();
+    let start = h.frame.unwrap_or(0) as usize * want;
+    let raw = all.get(start..).unwrap_or_default();
     if raw.len() < want {
         return Err(Error::Truncated {
             path: h.path.clone(),
-            expected: want as u64,
-            got: raw.len() as u64,
+            expected: (start + want) as u64,
+            got: all.len() as u64,
         });
     }
+    convert_into(h, raw, dst);
+    Ok(())
+}
+
+/// Stored values masked to BitsStored at HighBit and sign-extended when PixelRepresentation
+/// is 1 (PS3.5 8.1.1, PS3.3 C.7.6.3.1).
+fn convert_into<T: FromStored>(h: &SliceHeader, raw: &[u8], dst: &mut [T]) {
+    let bytes = (h.bits_allocated / 8) as usize;
     let shift = u32::from(h.high_bit + 1 - h.bits_stored);
     let bits = u32::from(h.bits_stored);
     let mask: u64 = (1u64 << bits) - 1;
@@ -367,18 +393,25 @@ fn decode_slice_into<T: FromStored>(h: &SliceHeader, dst: &mut [T]) -> Result<()
             .zip(raw.chunks_exact(4))
             .for_each(|(d, c)| *d = fix(u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))),
     }
-    Ok(())
 }
 
 /// Decodes every slice in parallel into a buffer of `dtype`, slice k at offset k·nx·ny.
 fn decode_all(slices: &[SliceHeader], dtype: DType, per_slice: usize) -> Result<VoxelData> {
     let mut out = VoxelData::zeros(dtype, per_slice * slices.len());
     let progress = Progress::new(slices.len() as u64, "decoding DICOM slices");
+    // Enhanced multi-frame files are decoded once, their frames then copied out.
+    let mut multi: Vec<&SliceHeader> = slices.iter().filter(|s| s.frame.is_some()).collect();
+    multi.sort_by(|a, b| a.path.cmp(&b.path));
+    multi.dedup_by(|a, b| a.path == b.path);
+    let files: std::collections::HashMap<&Path, Vec<u8>> = multi
+        .par_iter()
+        .map(|h| decode_file(h).map(|d| (h.path.as_path(), d)))
+        .collect::<Result<_>>()?;
     let result = crate::with_voxels!(&mut out, v => v
     .par_chunks_mut(per_slice)
     .zip(slices.par_iter())
     .try_for_each(|(dst, s)| {
-        decode_slice_into(s, dst)?;
+        decode_slice_into(s, files.get(s.path.as_path()).map(Vec::as_slice), dst)?;
         progress.inc();
         Ok(())
     }));
@@ -386,7 +419,6 @@ fn decode_all(slices: &[SliceHeader], dtype: DType, per_slice: usize) -> Result<
     result.map(|()| out)
 }
 
-/// Builds the volume of one series. `root` is the folder (or file) the user named.
 /// The slice headers of series `uid` of `root` (a file or a folder; None: its only series)
 /// in the order [`assemble`] gives them as k — what a derived object (a DICOM-SEG) references
 /// frame by frame.
@@ -394,7 +426,7 @@ pub fn sorted_series(root: &Path, uid: Option<&str>) -> Result<Vec<SliceHeader>>
     let headers = if root.is_dir() {
         super::dicom_scan::scan_folder(root)?.0
     } else {
-        vec![super::dicom_scan::read_header(root)?]
+        super::dicom_scan::read_headers(root)?
     };
     let mut groups = super::dicom_scan::group_series(headers);
     let pos = match uid {
@@ -413,6 +445,7 @@ pub fn sorted_series(root: &Path, uid: Option<&str>) -> Result<Vec<SliceHeader>>
     Ok(sort_slices(root, &u, slices)?.slices)
 }
 
+/// Builds the volume of one series. `root` is the folder (or file) the user named.
 pub fn assemble(root: &Path, uid: &str, slices: Vec<SliceHeader>) -> Result<Volume> {
     check_consistent(root, uid, &slices)?;
     if let Some(s) = slices.iter().find(|s| s.number_of_frames > 1) {
@@ -435,7 +468,8 @@ pub fn assemble(root: &Path, uid: &str, slices: Vec<SliceHeader>) -> Result<Volu
     let bytes = (f.bits_allocated / 8) as u64;
     // Allocation-bomb guard before anything is allocated.
     for s in &slices {
-        let need = per_slice as u64 * bytes;
+        // A frame of a multi-frame file: the file holds every frame up to it.
+        let need = per_slice as u64 * bytes * (u64::from(s.frame.unwrap_or(0)) + 1);
         let native = NATIVE_SYNTAXES.contains(&s.transfer_syntax.as_str());
         if native && need > s.file_size {
             return Err(Error::Truncated {

@@ -133,26 +133,14 @@ pub fn open(path: &Path, opts: &LoadOptions) -> Result<Opened> {
                 skipped_files: 0,
             })))
         }
-        Kind::Dicom => {
-            let h = dicom_scan::read_header(path)?;
-            let uid = h.series_uid.clone();
-            if let Some(want) = opts.series.as_ref().filter(|w| **w != uid) {
-                return Err(Error::SeriesNotFound {
-                    path: path.to_path_buf(),
-                    uid: want.clone(),
-                    choices: vec![format!("  {uid}")],
-                });
-            }
-            let summary = dicom_scan::summarize(&uid, std::slice::from_ref(&h));
-            let v = dicom_series::assemble(path, &uid, vec![h])?;
-            Ok(Opened::Volume(Box::new(Loaded {
-                volume: v,
-                series: vec![summary],
-                skipped_files: 0,
-            })))
-        }
-        Kind::DicomFolder => {
-            let (headers, skipped) = dicom_scan::scan_folder(path)?;
+        // A file (one image, or an enhanced multi-frame file whose stacks and temporal
+        // positions are series-like choices) or a folder of them.
+        Kind::Dicom | Kind::DicomFolder => {
+            let (headers, skipped) = if path.is_dir() {
+                dicom_scan::scan_folder(path)?
+            } else {
+                (dicom_scan::read_headers(path)?, 0)
+            };
             let groups = dicom_scan::group_series(headers);
             let summaries: Vec<SeriesSummary> = groups
                 .iter()
