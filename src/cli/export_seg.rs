@@ -22,6 +22,13 @@ pub enum SegFormat {
     SegNrrd,
 }
 
+/// The DICOM SEG segmentation type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SegType {
+    Binary,
+    Labelmap,
+}
+
 #[derive(Debug, Args)]
 pub struct ExportSegArgs {
     /// The label map: a NIfTI mask or a `.seg.nrrd` on the image's grid.
@@ -40,6 +47,10 @@ pub struct ExportSegArgs {
     /// Label names and colours (voxmark's label table JSON).
     #[arg(long)]
     pub labels_json: Option<PathBuf>,
+    /// DICOM SEG: BINARY (one bit-packed frame per segment per slice; what every viewer
+    /// reads) or LABELMAP (Supplement 243: one 8-bit frame per labelled slice).
+    #[arg(long, value_enum, default_value_t = SegType::Binary)]
+    pub segmentation_type: SegType,
     /// DICOM SEG: the content creator (default: $USER).
     #[arg(long)]
     pub author: Option<String>,
@@ -98,6 +109,9 @@ pub fn run(a: ExportSegArgs) -> anyhow::Result<()> {
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "voxmark".into());
     let format = match a.format {
+        SegFormat::DicomSeg if a.segmentation_type == SegType::Labelmap => {
+            label_file::SegFormat::DicomSegLabelmap
+        }
         SegFormat::DicomSeg => label_file::SegFormat::DicomSeg,
         SegFormat::SegNrrd => label_file::SegFormat::SegNrrd,
     };

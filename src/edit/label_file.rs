@@ -136,8 +136,10 @@ pub fn save_labels(
 /// A segmentation file format other tools open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SegFormat {
-    /// DICOM Segmentation (`io::dicom_seg`).
+    /// DICOM Segmentation, BINARY (`io::dicom_seg`).
     DicomSeg,
+    /// DICOM Label Map Segmentation (Supplement 243: one 8-bit frame per labelled slice).
+    DicomSegLabelmap,
     /// 3D Slicer's `.seg.nrrd` (`io::seg_nrrd`).
     SegNrrd,
 }
@@ -202,8 +204,10 @@ pub fn export_segmentation(
             crate::io::seg_nrrd::write_seg_nrrd(out, &image.grid, labels, &segs)?;
             Ok(format!("wrote {} ({} segments)", out.display(), segs.len()))
         }
-        SegFormat::DicomSeg => {
-            use crate::io::dicom_seg::{source_refs, write_dicom_seg, SegmentDesc};
+        SegFormat::DicomSeg | SegFormat::DicomSegLabelmap => {
+            use crate::io::dicom_seg::{
+                source_refs, write_dicom_seg, SegWriteOptions, SegmentDesc,
+            };
             let (source, note) = match image_path {
                 Some(p) if image.meta.format == "dicom" => (
                     Some(source_refs(p, image.meta.series_uid.as_deref())?),
@@ -232,12 +236,20 @@ pub fn export_segmentation(
                 labels,
                 &segs,
                 source.as_ref(),
-                author,
-                &super::journal::now_rfc3339(),
+                &SegWriteOptions {
+                    author,
+                    now_rfc3339: &super::journal::now_rfc3339(),
+                    labelmap: format == SegFormat::DicomSegLabelmap,
+                },
             )?;
             Ok(format!(
-                "wrote {} (DICOM SEG: {} segments, {} frames){note}",
+                "wrote {} (DICOM SEG {}: {} segments, {} frames){note}",
                 out.display(),
+                if format == SegFormat::DicomSeg {
+                    "BINARY"
+                } else {
+                    "LABELMAP"
+                },
                 w.segments,
                 w.frames
             ))

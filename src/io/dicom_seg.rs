@@ -322,6 +322,15 @@ fn ds3(v: DVec3) -> String {
     format!("{}\\{}\\{}", ds(v.x), ds(v.y), ds(v.z))
 }
 
+/// How [`write_dicom_seg`] writes: the content creator, the content date and time (UTC,
+/// RFC 3339), and LABELMAP instead of BINARY.
+#[derive(Debug, Clone, Copy)]
+pub struct SegWriteOptions<'a> {
+    pub author: &'a str,
+    pub now_rfc3339: &'a str,
+    pub labelmap: bool,
+}
+
 /// What [`write_dicom_seg`] wrote.
 #[derive(Debug, Clone)]
 pub struct SegWritten {
@@ -331,17 +340,21 @@ pub struct SegWritten {
 }
 
 /// Writes `labels` on `grid` as a BINARY DICOM SEG (module docs); `source` references the
-/// DICOM series the grid came from (None: a new study and frame of reference); `author` is
-/// the content creator, `now_rfc3339` the content date and time (UTC).
+/// DICOM series the grid came from (None: a new study and frame of reference).
 pub fn write_dicom_seg(
     out: &Path,
     grid: &Grid,
     labels: &[u8],
     segments: &[SegmentDesc],
     source: Option<&SourceRefs>,
-    author: &str,
-    now_rfc3339: &str,
+    opts: &SegWriteOptions,
 ) -> Result<SegWritten> {
+    let (author, now_rfc3339, labelmap) = (opts.author, opts.now_rfc3339, opts.labelmap);
+    let class = if labelmap {
+        LABELMAP_SEG_SOP_CLASS
+    } else {
+        SEG_SOP_CLASS
+    };
     let [nx, ny, nz] = grid.dims;
     if labels.len() != grid.voxel_count() {
         return Err(Error::Mismatch("labels do not match the grid".into()));
@@ -392,7 +405,7 @@ pub fn write_dicom_seg(
 
     let mut o = InMemDicomObject::new_empty();
     s(&mut o, tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192");
-    s(&mut o, tags::SOP_CLASS_UID, VR::UI, SEG_SOP_CLASS);
+    s(&mut o, tags::SOP_CLASS_UID, VR::UI, class);
     s(&mut o, tags::SOP_INSTANCE_UID, VR::UI, sop_uid.clone());
     s(&mut o, tags::STUDY_INSTANCE_UID, VR::UI, study_uid);
     s(
@@ -460,7 +473,12 @@ pub fn write_dicom_seg(
         VR::PN,
         author.replace(' ', "^"),
     );
-    s(&mut o, tags::SEGMENTATION_TYPE, VR::CS, "BINARY");
+    s(
+        &mut o,
+        tags::SEGMENTATION_TYPE,
+        VR::CS,
+        if labelmap { "LABELMAP" } else { "BINARY" },
+    );
     s(&mut o, tags::LOSSY_IMAGE_COMPRESSION, VR::CS, "00");
     us(&mut o, tags::SAMPLES_PER_PIXEL, &[1]);
     s(
@@ -471,13 +489,35 @@ pub fn write_dicom_seg(
     );
     us(&mut o, tags::ROWS, &[ny as u16]);
     us(&mut o, tags::COLUMNS, &[nx as u16]);
-    us(&mut o, tags::BITS_ALLOCATED, &[1]);
-    us(&mut o, tags::BITS_STORED, &[1]);
-    us(&mut o, tags::HIGH_BIT, &[0]);
+    let bits_allocated: u16 = if labelmap { 8 } else { 1 };
+    us(&mut o, tags::BITS_ALLOCATED, &[bits_allocated]);
+    us(&mut o, tags::BITS_STORED, &[bits_allocated]);
+    us(&mut o, tags::HIGH_BIT, &[bits_allocated - 1]);
+    if labelmap {
+        s(&mut o, tags::PRESENTATION_LUT_SHAPE, VR::CS, "IDENTITY");
+    }
     us(&mut o, tags::PIXEL_REPRESENTATION, &[0]);
 
-    // Segments.
+    // Segments (a label map also lists its background, segment 0, as highdicom does).
     let mut seg_items = Vec::new();
+    if labelmap {
+        let mut it = InMemDicomObject::new_empty();
+        us(&mut it, tags::SEGMENT_NUMBER, &[0]);
+        s(&mut it, tags::SEGMENT_LABEL, VR::LO, "Background");
+        s(&mut it, tags::SEGMENT_ALGORITHM_TYPE, VR::CS, "MANUAL");
+        let bg = Code::sct("260787004", "Physical object");
+        seq(
+            &mut it,
+            tags::SEGMENTED_PROPERTY_CATEGORY_CODE_SEQUENCE,
+            vec![code_item(&bg)],
+        );
+        seq(
+            &mut it,
+            tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE,
+            vec![code_item(&Code::sct("260787004", "Physical object"))],
+        );
+        seg_items.push(it);
+    }
     for (n, sd) in segments.iter().enumerate() {
         let mut it = InMemDicomObject::new_empty();
         us(&mut it, tags::SEGMENT_NUMBER, &[(n + 1) as u16]);
@@ -553,22 +593,25 @@ pub fn write_dicom_seg(
         s(&mut d, tags::DIMENSION_DESCRIPTION_LABEL, VR::LO, label);
         d
     };
-    seq(
-        &mut o,
-        tags::DIMENSION_INDEX_SEQUENCE,
-        vec![
-            dim(
-                tags::REFERENCED_SEGMENT_NUMBER,
-                tags::SEGMENT_IDENTIFICATION_SEQUENCE,
-                "ReferencedSegmentNumber",
-            ),
-            dim(
-                tags::IMAGE_POSITION_PATIENT,
-                tags::PLANE_POSITION_SEQUENCE,
-                "ImagePositionPatient",
-            ),
-        ],
-    );
+    seq(&mut o, tags::DIMENSION_INDEX_SEQUENCE, {
+        let position = dim(
+            tags::IMAGE_POSITION_PATIENT,
+            tags::PLANE_POSITION_SEQUENCE,
+            "ImagePositionPatient",
+        );
+        if labelmap {
+            vec![position]
+        } else {
+            vec![
+                dim(
+                    tags::REFERENCED_SEGMENT_NUMBER,
+                    tags::SEGMENT_IDENTIFICATION_SEQUENCE,
+                    "ReferencedSegmentNumber",
+                ),
+                position,
+            ]
+        }
+    });
 
     // Shared functional groups.
     let mut shared = InMemDicomObject::new_empty();
@@ -604,85 +647,118 @@ pub fn write_dicom_seg(
         vec![shared],
     );
 
-    // Frames: per segment, the slices that hold it.
+    // Frames: BINARY — per segment, the slices that hold it (bit-packed, frames back to
+    // back); LABELMAP — the slices that hold any segment (one byte per pixel, the segment
+    // number).
     let per = nx * ny;
-    let mut per_frame = Vec::new();
-    let mut bits: Vec<u8> = Vec::new();
-    let mut nbits = 0usize;
+    let mut number = [0u8; 256];
     for (n, sd) in segments.iter().enumerate() {
+        number[usize::from(sd.value)] = (n + 1) as u8;
+    }
+    let mut frame_list: Vec<(usize, Option<usize>)> = Vec::new();
+    if labelmap {
         for k in 0..nz {
-            let slice = &labels[k * per..(k + 1) * per];
-            if !slice.contains(&sd.value) {
-                continue;
+            if labels[k * per..(k + 1) * per]
+                .iter()
+                .any(|&l| number[usize::from(l)] != 0)
+            {
+                frame_list.push((k, None));
             }
-            for &l in slice {
-                if nbits.is_multiple_of(8) {
-                    bits.push(0);
+        }
+    } else {
+        for (n, sd) in segments.iter().enumerate() {
+            for k in 0..nz {
+                if labels[k * per..(k + 1) * per].contains(&sd.value) {
+                    frame_list.push((k, Some(n)));
                 }
-                if l == sd.value {
-                    *bits.last_mut().unwrap_or(&mut 0) |= 1 << (nbits % 8);
-                }
-                nbits += 1;
             }
-            let mut f = InMemDicomObject::new_empty();
-            let mut fc = InMemDicomObject::new_empty();
-            fc.put(DataElement::new(
-                tags::DIMENSION_INDEX_VALUES,
-                VR::UL,
-                PrimitiveValue::U32([(n + 1) as u32, (k + 1) as u32].into_iter().collect()),
-            ));
-            seq(&mut f, tags::FRAME_CONTENT_SEQUENCE, vec![fc]);
-            let mut pp = InMemDicomObject::new_empty();
-            let ipp = match source {
-                Some(src) if !src.slices[k].2.is_empty() => src.slices[k].2.clone(),
-                _ => ds3((lps * DVec4::new(0.0, 0.0, k as f64, 1.0)).truncate()),
-            };
-            s(&mut pp, tags::IMAGE_POSITION_PATIENT, VR::DS, ipp);
-            seq(&mut f, tags::PLANE_POSITION_SEQUENCE, vec![pp]);
+        }
+    }
+    let mut per_frame = Vec::with_capacity(frame_list.len());
+    let mut pixels: Vec<u8> = Vec::new();
+    let mut nbits = 0usize;
+    for &(k, seg) in &frame_list {
+        let slice = &labels[k * per..(k + 1) * per];
+        match seg {
+            Some(n) => {
+                let value = segments[n].value;
+                for &l in slice {
+                    if nbits.is_multiple_of(8) {
+                        pixels.push(0);
+                    }
+                    if l == value {
+                        *pixels.last_mut().unwrap_or(&mut 0) |= 1 << (nbits % 8);
+                    }
+                    nbits += 1;
+                }
+            }
+            None => pixels.extend(slice.iter().map(|&l| number[usize::from(l)])),
+        }
+        let mut f = InMemDicomObject::new_empty();
+        let mut fc = InMemDicomObject::new_empty();
+        let index: Vec<u32> = match seg {
+            Some(n) => vec![(n + 1) as u32, (k + 1) as u32],
+            None => vec![(k + 1) as u32],
+        };
+        fc.put(DataElement::new(
+            tags::DIMENSION_INDEX_VALUES,
+            VR::UL,
+            PrimitiveValue::U32(index.into_iter().collect()),
+        ));
+        seq(&mut f, tags::FRAME_CONTENT_SEQUENCE, vec![fc]);
+        let mut pp = InMemDicomObject::new_empty();
+        let ipp = match source {
+            Some(src) if !src.slices[k].2.is_empty() => src.slices[k].2.clone(),
+            _ => ds3((lps * DVec4::new(0.0, 0.0, k as f64, 1.0)).truncate()),
+        };
+        s(&mut pp, tags::IMAGE_POSITION_PATIENT, VR::DS, ipp);
+        seq(&mut f, tags::PLANE_POSITION_SEQUENCE, vec![pp]);
+        if let Some(n) = seg {
             let mut si = InMemDicomObject::new_empty();
             us(&mut si, tags::REFERENCED_SEGMENT_NUMBER, &[(n + 1) as u16]);
             seq(&mut f, tags::SEGMENT_IDENTIFICATION_SEQUENCE, vec![si]);
-            if let Some(src) = source {
-                let (class, inst, _) = &src.slices[k];
-                let mut sref = InMemDicomObject::new_empty();
-                s(
-                    &mut sref,
-                    tags::REFERENCED_SOP_CLASS_UID,
-                    VR::UI,
-                    class.clone(),
-                );
-                s(
-                    &mut sref,
-                    tags::REFERENCED_SOP_INSTANCE_UID,
-                    VR::UI,
-                    inst.clone(),
-                );
-                s(&mut sref, tags::SPATIAL_LOCATIONS_PRESERVED, VR::CS, "YES");
-                seq(
-                    &mut sref,
-                    tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE,
-                    vec![code_item(&Code {
-                        value: "121322".into(),
-                        scheme: "DCM".into(),
-                        meaning: "Source image for image processing operation".into(),
-                    })],
-                );
-                let mut der = InMemDicomObject::new_empty();
-                seq(
-                    &mut der,
-                    tags::DERIVATION_CODE_SEQUENCE,
-                    vec![code_item(&Code {
-                        value: "113076".into(),
-                        scheme: "DCM".into(),
-                        meaning: "Segmentation".into(),
-                    })],
-                );
-                seq(&mut der, tags::SOURCE_IMAGE_SEQUENCE, vec![sref]);
-                seq(&mut f, tags::DERIVATION_IMAGE_SEQUENCE, vec![der]);
-            }
-            per_frame.push(f);
         }
+        if let Some(src) = source {
+            let (class, inst, _) = &src.slices[k];
+            let mut sref = InMemDicomObject::new_empty();
+            s(
+                &mut sref,
+                tags::REFERENCED_SOP_CLASS_UID,
+                VR::UI,
+                class.clone(),
+            );
+            s(
+                &mut sref,
+                tags::REFERENCED_SOP_INSTANCE_UID,
+                VR::UI,
+                inst.clone(),
+            );
+            s(&mut sref, tags::SPATIAL_LOCATIONS_PRESERVED, VR::CS, "YES");
+            seq(
+                &mut sref,
+                tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE,
+                vec![code_item(&Code {
+                    value: "121322".into(),
+                    scheme: "DCM".into(),
+                    meaning: "Source image for image processing operation".into(),
+                })],
+            );
+            let mut der = InMemDicomObject::new_empty();
+            seq(
+                &mut der,
+                tags::DERIVATION_CODE_SEQUENCE,
+                vec![code_item(&Code {
+                    value: "113076".into(),
+                    scheme: "DCM".into(),
+                    meaning: "Segmentation".into(),
+                })],
+            );
+            seq(&mut der, tags::SOURCE_IMAGE_SEQUENCE, vec![sref]);
+            seq(&mut f, tags::DERIVATION_IMAGE_SEQUENCE, vec![der]);
+        }
+        per_frame.push(f);
     }
+    let mut bits = pixels;
     let frames = per_frame.len();
     if frames == 0 {
         return Err(Error::format(
@@ -739,7 +815,7 @@ pub fn write_dicom_seg(
         .with_meta(
             FileMetaTableBuilder::new()
                 .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
-                .media_storage_sop_class_uid(SEG_SOP_CLASS)
+                .media_storage_sop_class_uid(class)
                 .media_storage_sop_instance_uid(sop_uid),
         )
         .map_err(|e| Error::Invalid(format!("DICOM meta: {e}")))?;
@@ -813,6 +889,9 @@ pub fn read_dicom_seg(path: &Path, grid: &Grid) -> Result<super::seg_nrrd::SegRe
     let mut numbers: Vec<(i64, u8)> = Vec::new();
     for it in items(&obj, tags::SEGMENT_SEQUENCE) {
         let n = int(&it, tags::SEGMENT_NUMBER).unwrap_or(0);
+        if n == 0 && labelmap {
+            continue; // a label map's background
+        }
         if !(1..=255).contains(&n) {
             return Err(bad(format!(
                 "segment number {n}: a voxmark label map holds 1..=255"

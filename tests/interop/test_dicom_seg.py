@@ -38,6 +38,21 @@ def ct(run, tmp_path):
     return tmp_path / "ct", mask, srcs
 
 
+def highdicom_seg(srcs, pixels, kind, names):
+    """A SEG written by highdicom's own Segmentation class (an independent writer)."""
+    descs = [hd.seg.SegmentDescription(
+        segment_number=n + 1, segment_label=name,
+        segmented_property_category=codes.SCT.Tissue, segmented_property_type=codes.SCT.Tissue,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL)
+        for n, name in enumerate(names)]
+    return hd.seg.Segmentation(
+        source_images=srcs, pixel_array=pixels,
+        segmentation_type=getattr(hd.seg.SegmentationTypeValues, kind),
+        segment_descriptions=descs, series_instance_uid=hd.UID(), series_number=2,
+        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="test",
+        manufacturer_model_name="test", software_versions="1", device_serial_number="1")
+
+
 def read_back(run, tmp_path, image, labels):
     (tmp_path / "none.json").write_text("[]")
     out = tmp_path / "back.nii.gz"
@@ -144,19 +159,8 @@ def test_seg_written_by_highdicom_is_read(ct, run, tmp_path):
     image, mask, srcs = ct
     m = np.asarray(nib.load(str(mask)).dataobj).transpose(2, 1, 0)  # (k, j, i)
     pixels = np.stack([(m == 1), (m == 7)], axis=-1).astype(np.uint8)
-    descs = [hd.seg.SegmentDescription(
-        segment_number=n + 1, segment_label=name,
-        segmented_property_category=codes.SCT.Tissue, segmented_property_type=codes.SCT.Tissue,
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL)
-        for n, name in enumerate(["first", "second"])]
-    seg = hd.seg.Segmentation(
-        source_images=srcs, pixel_array=pixels,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descs,
-        series_instance_uid=hd.UID(), series_number=2, sop_instance_uid=hd.UID(),
-        instance_number=1, manufacturer="test", manufacturer_model_name="test",
-        software_versions="1", device_serial_number="1")
     path = tmp_path / "hd.dcm"
-    seg.save_as(str(path))
+    highdicom_seg(srcs, pixels, "BINARY", ["first", "second"]).save_as(str(path))
     back, out = read_back(run, tmp_path, image, path)
     want = np.zeros(m.shape, np.uint8)
     want[m == 1] = 1
@@ -176,3 +180,36 @@ def test_a_seg_on_another_grid_is_refused(ct, run, tmp_path):
     r = run("apply", other, "--labels", out, "--ops", tmp_path / "none.json", "--backend", "cpu",
             "-o", tmp_path / "x.nii.gz", ok=False)
     assert r.returncode == 1 and "seg.dcm" in r.stderr and "grid" in r.stderr, r.stderr
+
+
+def test_labelmap_seg_both_ways(ct, run, tmp_path):
+    """LABELMAP (Supplement 243): voxmark's is read by highdicom voxel for voxel and comes
+    back identical; highdicom's is read by voxmark (segment numbers as labels)."""
+    image, mask, srcs = ct
+    out = tmp_path / "lm.dcm"
+    run("export-seg", mask, "--image", image, "--format", "dicom-seg", "--segmentation-type",
+        "labelmap", "-o", out, "--labels-json", tmp_path / "t.json")
+    ds = strict_read(out)
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.7" and ds.BitsAllocated == 8
+    m = np.asarray(nib.load(str(mask)).dataobj)
+    assert ds.NumberOfFrames == int((m != 0).any(axis=(0, 1)).sum())
+    seg = hd.seg.segread(str(out))
+    assert seg.segmentation_type == hd.seg.SegmentationTypeValues.LABELMAP
+    numbers = {s.SegmentLabel: s.SegmentNumber for s in seg.SegmentSequence}
+    value_of = {t["name"]: t["value"] for t in TABLE["labels"]}
+    uids = [d.SOPInstanceUID for d in srcs]
+    arr = seg.get_pixels_by_source_instance(
+        uids, segment_numbers=[numbers[n] for n in ("bone", "Liver", "tumour")],
+        combine_segments=False)
+    for c, name in enumerate(("bone", "Liver", "tumour")):
+        np.testing.assert_array_equal(arr[..., c], (m == value_of[name]).transpose(2, 1, 0))
+    back, _ = read_back(run, tmp_path, image, out)
+    np.testing.assert_array_equal(back, m)
+
+    px = np.zeros((len(srcs), 36, 40), np.uint8)
+    px[3:6, 5:9, 5:9] = 1
+    px[10:12, 10:20, 10:20] = 2
+    path = tmp_path / "hd_lm.dcm"
+    highdicom_seg(srcs, px, "LABELMAP", ["s1", "s2"]).save_as(str(path))
+    back, _ = read_back(run, tmp_path, image, path)
+    np.testing.assert_array_equal(back, px.transpose(2, 1, 0))
