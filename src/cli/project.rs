@@ -265,6 +265,10 @@ pub enum ExportFormat {
     Nnunet,
     Monai,
     Folder,
+    /// Per case a 3D Slicer `.seg.nrrd` beside the image as NRRD.
+    SegNrrd,
+    /// Per case a DICOM SEG referencing the case's source series.
+    DicomSeg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -795,6 +799,8 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
             ExportFormat::Nnunet => Layout::Nnunet,
             ExportFormat::Monai => Layout::Monai,
             ExportFormat::Folder => Layout::Folder,
+            ExportFormat::SegNrrd => Layout::SegNrrd,
+            ExportFormat::DicomSeg => Layout::DicomSeg,
         },
         out: a.out.clone(),
         statuses,

@@ -42,14 +42,28 @@ pub enum Layout {
     /// `CASE/image.nii.gz`, `CASE/label.nii.gz` + `labels.json` (schema values kept), and the
     /// same table as ITK-SNAP's `labels.txt` and Slicer's `labels.ctbl`.
     Folder,
+    /// `CASE/image.nrrd`, `CASE/label.seg.nrrd` (3D Slicer), schema values kept, + the tables.
+    #[serde(rename = "seg-nrrd")]
+    SegNrrd,
+    /// `CASE/seg.dcm`: a DICOM SEG per case referencing its source series (the images stay
+    /// where PACS has them), schema values kept, + the tables.
+    #[serde(rename = "dicom-seg")]
+    DicomSeg,
 }
 
 impl Layout {
+    /// One folder per case, schema values kept (not renumbered for training).
+    pub fn per_case_folder(self) -> bool {
+        matches!(self, Layout::Folder | Layout::SegNrrd | Layout::DicomSeg)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Layout::Nnunet => "nnunet",
             Layout::Monai => "monai",
             Layout::Folder => "folder",
+            Layout::SegNrrd => "seg-nrrd",
+            Layout::DicomSeg => "dicom-seg",
         }
     }
 }
@@ -244,7 +258,7 @@ impl Project {
         let (img_dir, lab_dir) = match opts.layout {
             Layout::Nnunet => ("imagesTr", "labelsTr"),
             Layout::Monai => ("images", "labels"),
-            Layout::Folder => ("", ""),
+            _ => ("", ""),
         };
         for d in [img_dir, lab_dir] {
             let p = root.join(d);
@@ -286,7 +300,7 @@ impl Project {
         }
         let mut schema = self.schema.labels.clone();
         schema.sort_by_key(|l| l.value);
-        let keep_values = opts.layout == Layout::Folder;
+        let keep_values = opts.layout.per_case_folder();
         let mut remap = [0u8; 256];
         let mut label_map = BTreeMap::new();
         let mut names = BTreeMap::from([("0".to_string(), "background".to_string())]);
@@ -373,7 +387,7 @@ impl Project {
                             Err(e) => return Err(Error::io(&p, e)),
                         }
                     }
-                    if opts.layout == Layout::Folder {
+                    if opts.layout.per_case_folder() {
                         let _ = std::fs::remove_dir(root.join(id_stem(c)));
                     }
                     summary.removed.push(c.clone());
@@ -394,6 +408,9 @@ impl Project {
                     format!("{lab_dir}/{fid}.nii.gz"),
                 ),
                 Layout::Folder => (format!("{fid}/image.nii.gz"), format!("{fid}/label.nii.gz")),
+                Layout::SegNrrd => (format!("{fid}/image.nrrd"), format!("{fid}/label.seg.nrrd")),
+                // No image is copied: the SEG references the source series.
+                Layout::DicomSeg => (format!("{fid}/seg.dcm"), format!("{fid}/seg.dcm")),
             };
             // What the case would be made of (records only: the mask bytes are read when the
             // case is written, not to find out that it is unchanged).
@@ -529,7 +546,7 @@ impl Project {
                 known.sort();
                 known.dedup();
                 match known.len() {
-                    0 if opts.layout == Layout::Folder || manifest.cases.is_empty() => {
+                    0 if opts.layout.per_case_folder() || manifest.cases.is_empty() => {
                         "unknown".into()
                     }
                     0 => {
@@ -598,24 +615,13 @@ impl Project {
                     }),
                 )?
             }
-            Layout::Folder => {
+            Layout::Folder | Layout::SegNrrd | Layout::DicomSeg => {
                 write_json(
                     &root.join("labels.json"),
                     &serde_json::json!({"labels": manifest.labels, "schema": self.schema}),
                 )?;
                 // The same names and colours for ITK-SNAP and 3D Slicer.
-                let table: Vec<crate::edit::label_volume::LabelInfo> = self
-                    .schema
-                    .labels
-                    .iter()
-                    .map(|l| crate::edit::label_volume::LabelInfo {
-                        value: l.value,
-                        name: l.name.clone(),
-                        color: l.color,
-                        visible: true,
-                        locked: false,
-                    })
-                    .collect();
+                let table = self.schema_table();
                 crate::edit::color_table::write_color_table(&root.join("labels.txt"), &table)?;
                 crate::edit::color_table::write_color_table(&root.join("labels.ctbl"), &table)?;
             }
@@ -658,6 +664,9 @@ impl Project {
         }
         drop(vols);
 
+        if matches!(opts.layout, Layout::SegNrrd | Layout::DicomSeg) {
+            return self.export_case_seg(opts, row, masks, maps, remap, image_out, label_out, grid);
+        }
         // The image: written when missing. Its header, read back, gives the label's grid
         // and form codes, so both files carry the very same geometry.
         let mut modality = String::new();
@@ -682,32 +691,7 @@ impl Project {
             )));
         }
 
-        let refs: Vec<&[u8]> = maps.iter().map(Vec::as_slice).collect();
-        let mut sensitivity = BTreeMap::new();
-        let fused = if refs.len() == 1 {
-            maps.swap_remove(0)
-        } else {
-            match opts.fusion {
-                Fusion::Majority => majority_vote(&refs)?.labels,
-                Fusion::Staple => {
-                    let s = staple(&refs, &StapleParams::default())?;
-                    for (m, perf) in masks.iter().zip(&s.performance) {
-                        let fg: Vec<f64> = perf
-                            .iter()
-                            .filter(|p| p.label != 0)
-                            .map(|p| p.sensitivity)
-                            .collect();
-                        if !fg.is_empty() {
-                            sensitivity.insert(
-                                m.annotator.clone(),
-                                fg.iter().sum::<f64>() / fg.len() as f64,
-                            );
-                        }
-                    }
-                    s.labels
-                }
-            }
-        };
+        let (fused, sensitivity) = fuse(opts.fusion, masks, maps)?;
         let out: Vec<u8> = fused.iter().map(|&v| remap[usize::from(v)]).collect();
         let label = Volume::new(
             geo.grid,
@@ -726,6 +710,119 @@ impl Project {
         write_nifti(label_out, &label)?;
         Ok((sha256_file(label_out)?, modality, sensitivity, wrote))
     }
+
+    /// The schema as a label table (values, names, colours).
+    fn schema_table(&self) -> Vec<crate::edit::label_volume::LabelInfo> {
+        self.schema
+            .labels
+            .iter()
+            .map(|l| crate::edit::label_volume::LabelInfo {
+                value: l.value,
+                name: l.name.clone(),
+                color: l.color,
+                visible: true,
+                locked: false,
+            })
+            .collect()
+    }
+
+    /// A case of a segmentation layout: the source image is loaded (its grid, and for a DICOM
+    /// SEG its series), the masks fused (majority vote; STAPLE as for the other layouts), and
+    /// the label written as a Slicer `.seg.nrrd` beside the image as NRRD, or as a DICOM SEG.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn export_case_seg(
+        &mut self,
+        opts: &ExportOptions,
+        row: &CaseRow,
+        masks: &[UsedMask],
+        maps: Vec<Vec<u8>>,
+        remap: &[u8; 256],
+        image_out: &Path,
+        label_out: &Path,
+        grid: crate::volume::Grid,
+    ) -> Result<(String, String, BTreeMap<String, f64>, bool)> {
+        use crate::edit::label_file::{export_segmentation, SegFormat};
+        let src = image_path(&opts.data_root, &row.image);
+        let series = Some(row.series_uid.clone()).filter(|s| !s.is_empty());
+        let loaded = crate::io::load_volume(&src, &crate::io::LoadOptions { series })?;
+        let vol = &loaded.volume;
+        if !same_grid(&vol.grid, &grid) {
+            return Err(Error::Invalid(format!(
+                "case {}: the masks are on a different grid than the image (mask: {}; image: {})",
+                row.case,
+                describe(&grid),
+                describe(&vol.grid)
+            )));
+        }
+        let (fused, sensitivity) = fuse(opts.fusion, masks, maps)?;
+        let out: Vec<u8> = fused.iter().map(|&v| remap[usize::from(v)]).collect();
+        if let Some(dir) = label_out.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let mut wrote = false;
+        let format = if opts.layout == Layout::SegNrrd {
+            if !image_out.is_file() {
+                crate::io::nrrd::write_nrrd_volume(image_out, vol, true)?;
+                wrote = true;
+            }
+            SegFormat::SegNrrd
+        } else {
+            SegFormat::DicomSeg
+        };
+        let table = self.schema_table();
+        let who: Vec<&str> = masks.iter().map(|m| m.annotator.as_str()).collect();
+        export_segmentation(
+            label_out,
+            format,
+            vol,
+            Some(&src),
+            &out,
+            &table,
+            &[],
+            &who.join(", "),
+        )?;
+        Ok((
+            sha256_file(label_out)?,
+            vol.meta.modality.clone(),
+            sensitivity,
+            wrote,
+        ))
+    }
+}
+
+/// One label map from the annotators' maps: the only one, or their majority vote or
+/// STAPLE consensus (with each annotator's mean foreground sensitivity).
+fn fuse(
+    fusion: Fusion,
+    masks: &[UsedMask],
+    mut maps: Vec<Vec<u8>>,
+) -> Result<(Vec<u8>, BTreeMap<String, f64>)> {
+    let mut sensitivity = BTreeMap::new();
+    if maps.len() == 1 {
+        return Ok((maps.swap_remove(0), sensitivity));
+    }
+    let refs: Vec<&[u8]> = maps.iter().map(Vec::as_slice).collect();
+    let fused = match fusion {
+        Fusion::Majority => majority_vote(&refs)?.labels,
+        Fusion::Staple => {
+            let st = staple(&refs, &StapleParams::default())?;
+            for (m, perf) in masks.iter().zip(&st.performance) {
+                let fg: Vec<f64> = perf
+                    .iter()
+                    .filter(|p| p.label != 0)
+                    .map(|p| p.sensitivity)
+                    .collect();
+                if !fg.is_empty() {
+                    sensitivity.insert(
+                        m.annotator.clone(),
+                        fg.iter().sum::<f64>() / fg.len() as f64,
+                    );
+                }
+            }
+            st.labels
+        }
+    };
+    Ok((fused, sensitivity))
 }
 
 #[cfg(test)]

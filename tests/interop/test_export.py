@@ -283,3 +283,34 @@ def test_report_renders_in_headless_chromium(run, project20, tmp_path):
     if os.environ.get("VOXMARK_ARTIFACTS"):
         shutil.copy(png, Path(os.environ["VOXMARK_ARTIFACTS"]) / "qa-report.png")
         shutil.copy(html, Path(os.environ["VOXMARK_ARTIFACTS"]) / "qa-report.html")
+
+
+@pytest.mark.parametrize("fmt", ["seg-nrrd", "dicom-seg"])
+def test_segmentation_layouts(fmt, run, project20, tmp_path):
+    """`project export --format seg-nrrd|dicom-seg`: per case a Slicer segmentation beside the
+    image as NRRD, or a DICOM SEG (these NIfTI sources: its own frame of reference), with the
+    schema's values, names and the same majority fusion as the training layouts; both read
+    back onto the case's image as the fused labels; the schema as ITK-SNAP and Slicer tables."""
+    import nrrd
+    p = project20
+    out = tmp_path / fmt
+    run("project", "export", p["proj"], "--format", fmt, "-o", out, "--data-root", p["data"])
+    (tmp_path / "none.json").write_text("[]")
+    for c in p["cases"]:
+        a = p["masks"][(c, "alice")][0]
+        want = np.where(a == p["masks"][(c, "bob")][0], a, 0) if c in p["cases"][::2] else a
+        src = p["data"] / f"{c}.nii.gz"
+        label = out / c / ("label.seg.nrrd" if fmt == "seg-nrrd" else "seg.dcm")
+        if fmt == "seg-nrrd":
+            data, h = nrrd.read(str(label))
+            assert np.array_equal(data, want), c
+            names = {h[f"Segment{n}_LabelValue"]: h[f"Segment{n}_Name"]
+                     for n in range(2) if f"Segment{n}_ID" in h}
+            assert names == {"3": "structure-a", "7": "structure-b"}, names
+            img, _ = nrrd.read(str(out / c / "image.nrrd"))
+            assert np.array_equal(img, np.asarray(nib.load(str(src)).dataobj)), c
+        back = tmp_path / "back.nii.gz"
+        run("apply", src, "--labels", label, "--ops", tmp_path / "none.json", "--backend", "cpu",
+            "-o", back)
+        assert np.array_equal(np.asarray(nib.load(str(back)).dataobj), want), c
+    assert (out / "labels.txt").is_file() and (out / "labels.ctbl").is_file()
