@@ -17,6 +17,10 @@ pub struct CompareArgs {
     /// Labels to compare (default: every label present in either map).
     #[arg(long, value_delimiter = ',')]
     pub labels: Option<Vec<u8>>,
+    /// The image both annotate: needed for DICOM SEG and `.seg.nrrd` inputs (any label
+    /// format is then read onto its grid).
+    #[arg(long)]
+    pub image: Option<PathBuf>,
     /// Surface Dice tolerance in mm.
     #[arg(long, default_value_t = 1.0)]
     pub tolerance_mm: f64,
@@ -24,8 +28,45 @@ pub struct CompareArgs {
     pub json: bool,
 }
 
-/// Loads label maps that must share one grid; errors name both files and grids.
-pub(crate) fn load_label_maps(paths: &[PathBuf]) -> anyhow::Result<(Volume, Vec<Vec<u8>>)> {
+/// Loads label maps that must share one grid; errors name both files and grids. With
+/// `image`, each map is read onto that image's grid in any label format voxmark reads
+/// (NIfTI, NRRD, a Slicer `.seg.nrrd`, a DICOM SEG), and the returned volume is the first
+/// map on the image's grid.
+pub(crate) fn load_label_maps(
+    paths: &[PathBuf],
+    image: Option<&Path>,
+) -> anyhow::Result<(Volume, Vec<Vec<u8>>)> {
+    if let Some(img) = image {
+        let image = super::load_input(img, None)?.volume;
+        let mut maps = Vec::with_capacity(paths.len());
+        for p in paths {
+            let m = crate::edit::label_file::read_label_map(p, &image.grid)?;
+            super::print_warnings(&m.warnings);
+            maps.push(m.labels);
+        }
+        let first = Volume::new(
+            image.grid,
+            crate::volume::VoxelData::U8(maps[0].clone()),
+            crate::volume::Metadata {
+                format: image.meta.format.clone(),
+                sform_code: image.meta.sform_code,
+                qform_code: image.meta.qform_code,
+                ..Default::default()
+            },
+        )?;
+        return Ok((first, maps));
+    }
+    for p in paths {
+        let k = crate::io::sniff(p)?;
+        if matches!(k, crate::io::Kind::Dicom | crate::io::Kind::DicomFolder)
+            || (k == crate::io::Kind::Nrrd && crate::io::seg_nrrd::is_seg_nrrd(p))
+        {
+            anyhow::bail!(
+                "{}: a segmentation file is placed on an image's grid: give --image IMAGE",
+                p.display()
+            );
+        }
+    }
     let first = load_volume(&paths[0], &LoadOptions::default())?.volume;
     let mut maps = vec![labels_for(&first, &paths[0], &first.grid)?];
     for p in &paths[1..] {
@@ -54,7 +95,7 @@ pub fn run(a: CompareArgs) -> anyhow::Result<()> {
     if !(a.tolerance_mm >= 0.0 && a.tolerance_mm.is_finite()) {
         anyhow::bail!("--tolerance-mm must be a non-negative number");
     }
-    let (va, maps) = load_label_maps(&[a.a.clone(), a.b.clone()])?;
+    let (va, maps) = load_label_maps(&[a.a.clone(), a.b.clone()], a.image.as_deref())?;
     if !is_orthogonal(&va.grid) {
         eprintln!(
             "voxmark: warning: {}: the grid is sheared; distances use the voxel spacing along each axis",

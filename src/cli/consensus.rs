@@ -46,6 +46,9 @@ pub struct ConsensusArgs {
     /// Print the result (and STAPLE's per-annotator performance) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// The image the masks annotate: needed for DICOM SEG and `.seg.nrrd` inputs.
+    #[arg(long)]
+    pub image: Option<PathBuf>,
 }
 
 pub fn run(a: ConsensusArgs) -> anyhow::Result<()> {
@@ -53,7 +56,7 @@ pub fn run(a: ConsensusArgs) -> anyhow::Result<()> {
     if !(a.threshold >= 0.0 && a.threshold.is_finite()) {
         anyhow::bail!("--threshold must be a non-negative number");
     }
-    let (first, maps) = load_label_maps(&a.masks)?;
+    let (first, maps) = load_label_maps(&a.masks, a.image.as_deref())?;
     let refs: Vec<&[u8]> = maps.iter().map(Vec::as_slice).collect();
     let n = maps[0].len() as f64;
     let (labels, summary, report) = match a.method {

@@ -359,13 +359,15 @@ struct Claimed<'a> {
     image_path: Option<PathBuf>,
 }
 
-/// The labels of `mask` on the grid of `case`'s image (read from the data root).
+/// The labels of `mask` on the grid of `case`'s image (read from the data root), and the
+/// bytes to store: the file itself when it is NIfTI, else (NRRD, `.seg.nrrd`, DICOM SEG) the
+/// labels written as a NIfTI mask on the image's grid — versions are NIfTI masks.
 fn mask_labels(
     proj: &Project,
     root: Option<&Path>,
     case: &CaseRow,
     mask: &Path,
-) -> anyhow::Result<Vec<u8>> {
+) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
     let root = proj.data_root(root).with_context(|| {
         "the case's image is needed to check the mask's grid: give --data-root or VOXMARK_DATA_ROOT"
     })?;
@@ -379,12 +381,21 @@ fn mask_labels(
             )
         },
     )?;
-    let vol = crate::io::nifti::read_nifti(mask)?;
-    Ok(crate::volume::labels::labels_for(
-        &vol,
-        mask,
-        &img.volume.grid,
-    )?)
+    // Any label format: NIfTI, NRRD, a Slicer .seg.nrrd, a DICOM SEG.
+    let m = crate::edit::label_file::read_label_map(mask, &img.volume.grid)?;
+    super::print_warnings(&m.warnings);
+    if crate::io::sniff(mask)? == crate::io::Kind::Nifti {
+        let bytes = std::fs::read(mask).map_err(|e| crate::Error::io(mask, e))?;
+        return Ok((m.labels, bytes));
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix(".voxmark-mask-")
+        .suffix(".nii.gz")
+        .tempfile()
+        .map_err(|e| crate::Error::io(std::env::temp_dir(), e))?;
+    crate::edit::label_file::save_labels(tmp.path(), &img.volume, m.labels.clone(), &[])?;
+    let bytes = std::fs::read(tmp.path()).map_err(|e| crate::Error::io(tmp.path(), e))?;
+    Ok((m.labels, bytes))
 }
 
 pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
@@ -528,9 +539,8 @@ pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
                 .with_context(|| {
                     format!("case {case} is not assigned to {annotator} (`voxmark project next` or `assign`)")
                 })?;
-            let labels = mask_labels(&p, root.data_root.as_deref(), &slot, &mask)?;
+            let (labels, bytes) = mask_labels(&p, root.data_root.as_deref(), &slot, &mask)?;
             p.check_mask(&labels, &mask)?;
-            let bytes = std::fs::read(&mask).map_err(|e| crate::Error::io(&mask, e))?;
             let v = p.save_version(&case, &annotator, &bytes, base_version, &annotator)?;
             if json {
                 print_json(&v)?;
@@ -649,9 +659,8 @@ pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
                         .into_iter()
                         .find(|r| r.case == case)
                         .with_context(|| format!("the project has no case {case}"))?;
-                    let labels = mask_labels(&p, root.data_root.as_deref(), &row, m)?;
+                    let (labels, bytes) = mask_labels(&p, root.data_root.as_deref(), &row, m)?;
                     p.check_mask(&labels, m)?;
-                    let bytes = std::fs::read(m).map_err(|e| crate::Error::io(m, e))?;
                     p.set_gold(&case, &bytes, &format!("imported {}", m.display()), &by)?
                 }
                 (None, Some(a)) => p.set_gold_from(&case, a, &by)?,

@@ -213,3 +213,38 @@ def test_labelmap_seg_both_ways(ct, run, tmp_path):
     highdicom_seg(srcs, px, "LABELMAP", ["s1", "s2"]).save_as(str(path))
     back, _ = read_back(run, tmp_path, image, path)
     np.testing.assert_array_equal(back, px.transpose(2, 1, 0))
+
+
+def test_segmentations_in_compare_consensus_and_project_save(ct, run, tmp_path):
+    """The commands that take label maps without an image read SEGs and .seg.nrrd files
+    onto `--image`'s grid; `project save --mask` reads them onto the case's image."""
+    image, mask, _ = ct
+    seg = tmp_path / "seg.dcm"
+    run("export-seg", mask, "--image", image, "--format", "dicom-seg", "-o", seg)
+    segn = tmp_path / "m.seg.nrrd"
+    run("export-seg", mask, "--image", image, "--format", "seg-nrrd", "-o", segn)
+    r = run("compare", mask, seg, "--image", image, "--json")
+    rows = json.loads(r.stdout)
+    rows = rows["labels"] if isinstance(rows, dict) else rows
+    assert rows and all(abs(x["dice"] - 1.0) < 1e-12 for x in rows), rows
+    r = run("compare", mask, seg, ok=False)
+    assert r.returncode == 1 and "--image" in r.stderr, r.stderr
+    out = tmp_path / "cons.nii.gz"
+    run("consensus", seg, segn, mask, "--image", image, "-o", out)
+    m = np.asarray(nib.load(str(mask)).dataobj)
+    np.testing.assert_array_equal(np.asarray(nib.load(str(out)).dataobj), m)
+
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"labels": [
+        {"value": v, "name": n, "color": [0.5, 0.5, 0.5]}
+        for v, n in ((1, "bone"), (2, "lung"), (7, "tumour"))]}))
+    proj = tmp_path / "proj"
+    run("project", "init", proj, "--schema", schema)
+    run("project", "add-cases", proj, image, "--data-root", image.parent)
+    case = json.loads(run("project", "cases", proj, "--json").stdout)[0]["case"]
+    run("project", "assign", proj, "--annotator", "ann", "--cases", case)
+    run("project", "save", proj, case, "--annotator", "ann", "--mask", seg,
+        "--data-root", image.parent)
+    got = tmp_path / "got.nii.gz"
+    run("project", "get", proj, case, "--annotator", "ann", "-o", got)
+    np.testing.assert_array_equal(np.asarray(nib.load(str(got)).dataobj), m)
