@@ -11,7 +11,10 @@
 //! algorithm name "voxmark"), category and type codes (SNOMED CT for common anatomy names,
 //! else the generic "Tissue"), recommended display colour as CIELab (D65, PS3.3 C.10.7.1.1
 //! scaling). A source without DICOM UIDs (NIfTI, NRRD) gets a new study, series and frame of
-//! reference and no derivation references (the caller says so).
+//! reference and no derivation references (the caller says so). With
+//! [`SegWriteOptions::labelmap`] it writes a Label Map Segmentation instead (Supplement 243,
+//! SOP class …66.7): one 8-bit frame per slice that holds any segment, pixel values the
+//! segment numbers, and segment 0 "Background" listed as highdicom lists it.
 //!
 //! [`read_dicom_seg`] reads a BINARY or FRACTIONAL (threshold 1/2) SEG, or a LABELMAP one
 //! (Supplement 243), onto an image's grid: each frame must lie on a slice of the grid with
