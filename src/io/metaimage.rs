@@ -7,7 +7,6 @@
 //! are negated. Data files: `LOCAL`, one file, `LIST` (one file per slice) or a `%d` pattern
 //! with min, max, step; `HeaderSize` (−1: the data is the end of the file).
 
-use super::nrrd::printf_int;
 use super::raw::{decode, positive_sizes, read_block, Elem, Packing};
 use crate::error::{Error, Result};
 use crate::volume::grid::RAS_FROM_LPS;
@@ -208,43 +207,13 @@ pub fn read_metaimage(path: &Path) -> Result<Volume> {
         .map_err(|_| bad(path, "HeaderSize is not a number"))?
         .unwrap_or(0);
     let data = need("ElementDataFile")?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let resolve = |name: &str| -> PathBuf {
-        let p = Path::new(name);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            dir.join(p)
-        }
-    };
     let files: Vec<(PathBuf, u64)> = if data == "LOCAL" {
         vec![(path.to_path_buf(), offset)]
-    } else if data.split_whitespace().next() == Some("LIST") {
-        list_files
-            .unwrap_or_default()
-            .iter()
-            .map(|f| (resolve(f), 0))
-            .collect()
     } else {
-        let parts: Vec<&str> = data.split_whitespace().collect();
-        if parts.len() >= 4 && parts[0].contains('%') {
-            let num = |s: &str| {
-                s.parse::<i64>()
-                    .map_err(|_| bad(path, format!("ElementDataFile: \"{s}\" is not an integer")))
-            };
-            let (lo, hi, step) = (num(parts[1])?, num(parts[2])?, num(parts[3])?);
-            if step <= 0 || hi < lo || (hi - lo) / step > 1_000_000 {
-                return Err(bad(
-                    path,
-                    format!("ElementDataFile: bad range {lo} {hi} {step}"),
-                ));
-            }
-            (0..=(hi - lo) / step)
-                .map(|i| Ok((resolve(&printf_int(path, parts[0], lo + i * step)?), 0)))
-                .collect::<Result<Vec<_>>>()?
-        } else {
-            vec![(resolve(data), 0)]
-        }
+        super::raw::data_files(path, "ElementDataFile", data, list_files, false)?
+            .into_iter()
+            .map(|f| (f, 0))
+            .collect()
     };
     if files.is_empty() || n % files.len() != 0 {
         return Err(bad(

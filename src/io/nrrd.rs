@@ -412,45 +412,9 @@ pub fn read_header(path: &Path) -> Result<NrrdHeader> {
     if byte_skip < -1 {
         return Err(bad(path, format!("byte skip {byte_skip} is below -1")));
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let resolve = |name: &str| -> PathBuf {
-        let p = Path::new(name);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            dir.join(p)
-        }
-    };
     let data_files = match get("data file").or_else(|| get("datafile")) {
         None => Vec::new(),
-        Some(v) => {
-            let parts: Vec<&str> = v.split_whitespace().collect();
-            if parts.first() == Some(&"LIST") {
-                list_files
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|f| resolve(f))
-                    .collect()
-            } else if parts.len() >= 4 && parts[0].contains('%') {
-                let num = |s: &str| {
-                    s.parse::<i64>()
-                        .map_err(|_| bad(path, format!("data file: \"{s}\" is not an integer")))
-                };
-                let (lo, hi, step) = (num(parts[1])?, num(parts[2])?, num(parts[3])?);
-                if step == 0 || (hi - lo) / step < 0 || (hi - lo) / step > 1_000_000 {
-                    return Err(bad(path, format!("data file: bad range {lo} {hi} {step}")));
-                }
-                let mut out = Vec::new();
-                let mut i = lo;
-                while (step > 0 && i <= hi) || (step < 0 && i >= hi) {
-                    out.push(resolve(&printf_int(path, parts[0], i)?));
-                    i += step;
-                }
-                out
-            } else {
-                vec![resolve(v)]
-            }
-        }
+        Some(v) => super::raw::data_files(path, "data file", v, list_files, true)?,
     };
     Ok(NrrdHeader {
         path: path.to_path_buf(),
@@ -475,31 +439,6 @@ pub fn read_header(path: &Path) -> Result<NrrdHeader> {
         data_files,
         data_offset,
     })
-}
-
-/// One `%d` / `%0Nd` / `%Nd` in a data file pattern.
-pub(crate) fn printf_int(path: &Path, fmt: &str, i: i64) -> Result<String> {
-    let at = fmt
-        .find('%')
-        .ok_or_else(|| bad(path, "data file pattern without %"))?;
-    let rest = &fmt[at + 1..];
-    let end = rest
-        .find('d')
-        .ok_or_else(|| bad(path, format!("data file pattern \"{fmt}\" is not %d")))?;
-    let spec = &rest[..end];
-    let zero = spec.starts_with('0');
-    let width: usize = if spec.is_empty() {
-        0
-    } else {
-        spec.parse()
-            .map_err(|_| bad(path, format!("data file pattern \"{fmt}\" is not %d")))?
-    };
-    let num = if zero {
-        format!("{i:0width$}")
-    } else {
-        format!("{i:width$}")
-    };
-    Ok(format!("{}{}{}", &fmt[..at], num, &rest[end + 1..]))
 }
 
 /// NRRD key/value escapes (`\n`, `\\`).

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::volume::rescale::Stored;
 use crate::volume::{DType, VoxelData};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// At most this many bytes come out of one compressed byte (deflate's own limit is 1032).
 pub const MAX_DEFLATE_RATIO: u64 = 1032;
@@ -81,6 +81,80 @@ pub fn positive_sizes(path: &Path, text: &str, n: usize, what: &str) -> Result<V
         ));
     }
     Ok(sizes)
+}
+
+/// The data files a detached header names in `value` (its field `what`), resolved beside
+/// `header`: `LIST` (the names listed after the header: `list`), a `printf` pattern with
+/// `MIN MAX STEP` (`%d`, `%Nd`, `%0Nd`; a negative step only when `descending` is allowed —
+/// NRRD allows it, MetaImage does not), or one file name.
+pub fn data_files(
+    header: &Path,
+    what: &str,
+    value: &str,
+    list: Option<Vec<String>>,
+    descending: bool,
+) -> Result<Vec<PathBuf>> {
+    let dir = header.parent().unwrap_or(Path::new("."));
+    let resolve = |name: &str| -> PathBuf {
+        let p = Path::new(name);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            dir.join(p)
+        }
+    };
+    let parts: Vec<&str> = value.split_whitespace().collect();
+    if parts.first() == Some(&"LIST") {
+        return Ok(list
+            .unwrap_or_default()
+            .iter()
+            .map(|f| resolve(f))
+            .collect());
+    }
+    if parts.len() < 4 || !parts[0].contains('%') {
+        return Ok(vec![resolve(value)]);
+    }
+    let num = |s: &str| {
+        s.parse::<i64>()
+            .map_err(|_| Error::format(header, format!("{what}: \"{s}\" is not an integer")))
+    };
+    let (lo, hi, step) = (num(parts[1])?, num(parts[2])?, num(parts[3])?);
+    let bad_range = step == 0 || (step > 0 && hi < lo) || (step < 0 && (!descending || hi > lo));
+    if bad_range || (hi - lo) / step > 1_000_000 {
+        return Err(Error::format(
+            header,
+            format!("{what}: bad range {lo} {hi} {step}"),
+        ));
+    }
+    (0..=(hi - lo) / step)
+        .map(|i| Ok(resolve(&printf_int(header, parts[0], lo + i * step)?)))
+        .collect()
+}
+
+/// One `%d` / `%0Nd` / `%Nd` of a data file pattern, filled with `i`.
+fn printf_int(path: &Path, fmt: &str, i: i64) -> Result<String> {
+    let bad = |m: String| Error::format(path, m);
+    let at = fmt
+        .find('%')
+        .ok_or_else(|| bad("data file pattern without %".into()))?;
+    let rest = &fmt[at + 1..];
+    let end = rest
+        .find('d')
+        .ok_or_else(|| bad(format!("data file pattern \"{fmt}\" is not %d")))?;
+    let spec = &rest[..end];
+    let zero = spec.starts_with('0');
+    let width: usize = if spec.is_empty() {
+        0
+    } else {
+        spec.parse()
+            .map_err(|_| bad(format!("data file pattern \"{fmt}\" is not %d")))?
+    };
+    let num = if zero {
+        format!("{i:0width$}")
+    } else {
+        format!("{i:width$}")
+    };
+    Ok(format!("{}{}{}", &fmt[..at], num, &rest[end + 1..]))
 }
 
 /// How a block's bytes are packed.

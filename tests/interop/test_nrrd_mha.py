@@ -220,3 +220,22 @@ def test_bad_files_get_one_clear_error(name, run, tmp_path):
     assert r.returncode == 1, r.stderr
     assert name in r.stderr and words in r.stderr, r.stderr
     assert "panicked" not in r.stderr
+
+
+def test_metaimage_list_and_pattern_data_files(run, tmp_path):
+    data = np.arange(2 * 3 * 4, dtype="<i2").reshape(4, 3, 2)  # (z, y, x)
+    for k in range(4):
+        (tmp_path / f"s{k:02d}.raw").write_bytes(data[k].tobytes())
+    head = ("ObjectType = Image\nNDims = 3\nDimSize = 2 3 4\nElementType = MET_SHORT\n"
+            "ElementSpacing = 1 1 1\n")
+    want = data.transpose(2, 1, 0)
+    p = tmp_path / "list.mhd"
+    p.write_text(head + "ElementDataFile = LIST\n" + "".join(f"s{k:02d}.raw\n" for k in range(4)))
+    np.testing.assert_array_equal(values(run, p, tmp_path)[0], want)
+    p = tmp_path / "pattern.mhd"
+    p.write_text(head + "ElementDataFile = s%02d.raw 0 3 1\n")
+    np.testing.assert_array_equal(values(run, p, tmp_path)[0], want)
+    p = tmp_path / "down.mhd"
+    p.write_text(head + "ElementDataFile = s%02d.raw 3 0 -1\n")
+    r = run("info", p, ok=False)
+    assert r.returncode == 1 and "bad range" in r.stderr, r.stderr
