@@ -52,11 +52,16 @@ pub struct LabelMap {
 /// DICOM SEG whose frames lie on the grid's slices (`io::dicom_seg`; segment numbers become
 /// label values). Nothing is resampled: another grid is an error naming both.
 pub fn read_label_map(path: &Path, image: &crate::volume::Grid) -> Result<LabelMap> {
-    use crate::io::{dicom_seg, seg_nrrd, sniff, Kind};
+    use crate::io::{dicom_seg, nrrd, seg_nrrd, sniff, Kind};
     let kind = sniff(path)?;
-    let seg = match kind {
-        Kind::Nrrd if seg_nrrd::is_seg_nrrd(path) => Some(seg_nrrd::read_seg_nrrd(path, image)?),
-        Kind::Dicom => Some(dicom_seg::read_dicom_seg(path, image)?),
+    // A NRRD header is read once: it says segmentation or image.
+    let nrrd_header = match kind {
+        Kind::Nrrd => Some(nrrd::read_header(path)?),
+        _ => None,
+    };
+    let seg = match (&nrrd_header, kind) {
+        (Some(h), _) if seg_nrrd::is_segmentation(h) => Some(seg_nrrd::seg_from_header(h, image)?),
+        (None, Kind::Dicom) => Some(dicom_seg::read_dicom_seg(path, image)?),
         _ => None,
     };
     if let Some(r) = seg {
@@ -77,9 +82,9 @@ pub fn read_label_map(path: &Path, image: &crate::volume::Grid) -> Result<LabelM
             warnings: r.warnings,
         });
     }
-    let vol = match kind {
-        Kind::Nrrd => crate::io::nrrd::read_nrrd(path)?,
-        _ => crate::io::nifti::read_nifti(path)?,
+    let vol = match &nrrd_header {
+        Some(h) => nrrd::volume_from_header(h)?,
+        None => crate::io::nifti::read_nifti(path)?,
     };
     let mut warnings = vol.meta.warnings.clone();
     // The sidecar voxmark writes; else a colour table the mask ships with (mricron's

@@ -728,7 +728,12 @@ impl NrrdHeader {
 /// Reads a NRRD image (`.nrrd`, or `.nhdr` + data) as a volume: three spatial axes (a fourth
 /// axis of size 1 is dropped); geometry as ITK reads it, in voxmark's RAS world.
 pub fn read_nrrd(path: &Path) -> Result<Volume> {
-    let h = read_header(path)?;
+    volume_from_header(&read_header(path)?)
+}
+
+/// The image a parsed NRRD header describes (its data read now).
+pub fn volume_from_header(h: &NrrdHeader) -> Result<Volume> {
+    let path = h.path.as_path();
     let axes = h.domain_axes();
     for (a, &s) in h.sizes.iter().enumerate() {
         if !axes.contains(&a) && s != 1 {

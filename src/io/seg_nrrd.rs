@@ -40,7 +40,12 @@ pub struct SegRead {
 
 /// Whether `path` is a NRRD whose keys describe segments.
 pub fn is_seg_nrrd(path: &Path) -> bool {
-    read_header(path).is_ok_and(|h| h.keys.iter().any(|(k, _)| k.starts_with("Segment0_")))
+    read_header(path).is_ok_and(|h| is_segmentation(&h))
+}
+
+/// Whether a parsed NRRD header's keys describe segments.
+pub fn is_segmentation(h: &super::nrrd::NrrdHeader) -> bool {
+    h.keys.iter().any(|(k, _)| k.starts_with("Segment0_"))
 }
 
 /// Writes `labels` (on `grid`) as a Slicer segmentation: one segment per entry of `segments`
@@ -127,7 +132,12 @@ pub fn write_seg_nrrd(
 
 /// Reads a Slicer segmentation onto `image`'s grid (module docs).
 pub fn read_seg_nrrd(path: &Path, image: &Grid) -> Result<SegRead> {
-    let h = read_header(path)?;
+    seg_from_header(&read_header(path)?, image)
+}
+
+/// [`read_seg_nrrd`] for a header already parsed.
+pub fn seg_from_header(h: &super::nrrd::NrrdHeader, image: &Grid) -> Result<SegRead> {
+    let path = h.path.as_path();
     let bad = |m: String| Error::format(path, m);
     // Layers: a leading non-spatial axis.
     let axes = h.domain_axes();
