@@ -1,9 +1,11 @@
-//! `voxmark mesh MASK.nii.gz --label N -o OUT.stl [--frame ras|lps]`: a label's surface as
-//! a binary STL in world millimetres (marching cubes; see `render::mesh`).
+//! `voxmark mesh MASK --label N -o OUT.stl [--image IMAGE] [--frame ras|lps]`: a label's
+//! surface as a binary STL in world millimetres (marching cubes; see `render::mesh`). MASK is
+//! any label map voxmark reads (NIfTI, NRRD, MetaImage, `.seg.nrrd`, DICOM SEG): on
+//! `--image`'s grid when given, else on its own (a DICOM SEG needs `--image`).
 
+use crate::edit::label_file::{label_map_grid, read_label_map};
 use crate::io::{load_volume, LoadOptions};
 use crate::render::mesh::{label_mesh, write_stl};
-use crate::volume::labels::labels_for;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
@@ -17,11 +19,15 @@ pub enum Frame {
 
 #[derive(Debug, Args)]
 pub struct MeshArgs {
-    /// Label map (.nii / .nii.gz).
+    /// Label map: NIfTI, NRRD, MetaImage, 3D Slicer .seg.nrrd or DICOM SEG.
     pub mask: PathBuf,
-    /// Label value to mesh.
+    /// Label value to mesh (a SEG's segments read as voxmark labels: see `export-seg`).
     #[arg(long)]
     pub label: u8,
+    /// Image whose grid the label map is on (required for a DICOM SEG; a .seg.nrrd cropped
+    /// to its segments is placed into it).
+    #[arg(long)]
+    pub image: Option<PathBuf>,
     /// Coordinate frame of the vertices.
     #[arg(long, value_enum, default_value_t = Frame::Ras)]
     pub frame: Frame,
@@ -34,9 +40,15 @@ pub fn run(a: MeshArgs) -> anyhow::Result<()> {
     if !a.out.to_string_lossy().to_lowercase().ends_with(".stl") {
         anyhow::bail!("{}: output must end in .stl", a.out.display());
     }
-    let v = load_volume(&a.mask, &LoadOptions::default())?.volume;
-    let labels = labels_for(&v, &a.mask, &v.grid)?;
-    let mesh = label_mesh(&labels, &v.grid, a.label);
+    let grid = match &a.image {
+        Some(image) => load_volume(image, &LoadOptions::default())?.volume.grid,
+        None => label_map_grid(&a.mask, "--image")?,
+    };
+    let map = read_label_map(&a.mask, &grid)?;
+    for w in &map.warnings {
+        eprintln!("warning: {w}");
+    }
+    let mesh = label_mesh(&map.labels, &grid, a.label);
     if mesh.triangles.is_empty() {
         anyhow::bail!("{}: label {} is not present", a.mask.display(), a.label);
     }

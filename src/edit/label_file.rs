@@ -47,6 +47,33 @@ pub struct LabelMap {
     pub warnings: Vec<String>,
 }
 
+/// The grid a label map file defines by itself, for commands given no image: a NIfTI or
+/// NRRD mask's own grid, a `.seg.nrrd`'s (possibly cropped) extent. A DICOM SEG stores only
+/// the slices its segments touch, so its grid comes from its source image: that is an error
+/// asking for one (`what` names the option to give).
+pub fn label_map_grid(path: &Path, what: &str) -> Result<crate::volume::Grid> {
+    use crate::io::{nrrd, seg_nrrd, sniff, Kind};
+    match sniff(path)? {
+        Kind::Nrrd => {
+            let h = nrrd::read_header(path)?;
+            if seg_nrrd::is_segmentation(&h) {
+                seg_nrrd::own_grid(&h)
+            } else {
+                Ok(nrrd::volume_from_header(&h)?.grid)
+            }
+        }
+        Kind::Dicom => Err(Error::format(
+            path,
+            format!(
+                "a DICOM SEG holds only the slices its segments touch; give {what} (its source \
+                 series or image) for the grid"
+            ),
+        )),
+        Kind::MetaImage => Ok(crate::io::metaimage::read_metaimage(path)?.grid),
+        _ => Ok(crate::io::nifti::read_nifti_geometry(path)?.grid),
+    }
+}
+
 /// Reads the label map at `path` for an image on `image`: a NIfTI mask or a plain NRRD on
 /// the same grid, a 3D Slicer `.seg.nrrd` on the grid or a box of it (`io::seg_nrrd`), or a
 /// DICOM SEG whose frames lie on the grid's slices (`io::dicom_seg`; segment numbers become
@@ -82,9 +109,10 @@ pub fn read_label_map(path: &Path, image: &crate::volume::Grid) -> Result<LabelM
             warnings: r.warnings,
         });
     }
-    let vol = match &nrrd_header {
-        Some(h) => nrrd::volume_from_header(h)?,
-        None => crate::io::nifti::read_nifti(path)?,
+    let vol = match (&nrrd_header, kind) {
+        (Some(h), _) => nrrd::volume_from_header(h)?,
+        (None, Kind::MetaImage) => crate::io::metaimage::read_metaimage(path)?,
+        _ => crate::io::nifti::read_nifti(path)?,
     };
     let mut warnings = vol.meta.warnings.clone();
     // The sidecar voxmark writes; else a colour table the mask ships with (mricron's

@@ -42,8 +42,8 @@ pub struct SliceHeader {
     pub slope: f64,
     pub intercept: f64,
     pub window: Option<WindowPreset>,
-    /// The frame of an enhanced multi-frame file this header describes (its per-frame
-    /// functional groups); None for a single-frame image.
+    /// The 0-based frame of an enhanced multi-frame file this header describes (its
+    /// per-frame functional groups); None for a single-frame image.
     pub frame: Option<u32>,
 }
 
@@ -101,6 +101,26 @@ pub fn read_headers(path: &Path) -> Result<Vec<SliceHeader>> {
     }
 }
 
+/// A numeric value of a functional group of a multi-frame object (PS3.3 C.7.6.16): from the
+/// frame's own group `seq` (an item of the Per-Frame Functional Groups Sequence), else from
+/// the Shared Functional Groups item. Non-finite or empty values count as absent.
+pub(crate) fn group_floats(
+    frame: &InMemDicomObject,
+    shared: Option<&InMemDicomObject>,
+    seq: dicom_core::Tag,
+    t: dicom_core::Tag,
+) -> Option<Vec<f64>> {
+    let get = |o: &InMemDicomObject| {
+        o.get(seq)
+            .and_then(|e| e.items())
+            .and_then(|v| v.first())
+            .and_then(|i| i.get(t))
+            .and_then(|e| e.to_multi_float64().ok())
+            .filter(|v| !v.is_empty() && v.iter().all(|x| x.is_finite()))
+    };
+    get(frame).or_else(|| shared.and_then(get))
+}
+
 /// The frames of an enhanced multi-frame image (Enhanced CT/MR/PET, Legacy Converted
 /// Enhanced): each frame's Plane Position, Plane Orientation, Pixel Measures and Pixel Value
 /// Transformation from its per-frame functional groups, else the shared ones. Frames of
@@ -135,18 +155,9 @@ pub fn expand_frames(base: SliceHeader, obj: &DefaultDicomObject) -> Result<Vec<
             ),
         ));
     }
-    // A value from the frame's functional group `seq`, else the shared one.
-    let from =
-        |f: &InMemDicomObject, seq: dicom_core::Tag, t: dicom_core::Tag| -> Option<Vec<f64>> {
-            let get = |o: &InMemDicomObject| {
-                items(o, seq)
-                    .first()
-                    .and_then(|i| i.get(t))
-                    .and_then(|e| e.to_multi_float64().ok())
-                    .filter(|v| !v.is_empty() && v.iter().all(|x| x.is_finite()))
-            };
-            get(f).or_else(|| shared.as_ref().and_then(get))
-        };
+    let from = |f: &InMemDicomObject, seq: dicom_core::Tag, t: dicom_core::Tag| {
+        group_floats(f, shared.as_ref(), seq, t)
+    };
     let text = |f: &InMemDicomObject, seq: dicom_core::Tag, t: dicom_core::Tag| -> Option<String> {
         items(f, seq)
             .first()

@@ -4,9 +4,10 @@
 //! ordered by segment then slice; per frame its Plane Position (the source slice's own
 //! ImagePositionPatient when the image is a DICOM series), its Segment Identification and
 //! Frame Content (dimension index: segment number, slice position), and its Derivation Image
-//! (the source slice's SOP Class/Instance UID, purpose "Source image for image processing
+//! (the source slice's SOP Class/Instance UID — and its Referenced Frame Number when the
+//! source is an enhanced multi-frame image — purpose "Source image for image processing
 //! operation"). Shared groups: Pixel Measures and Plane Orientation. The SEG joins the source's
-//! study and frame of reference and lists the source instances in the Common Instance
+//! study and frame of reference and lists each source instance once in the Common Instance
 //! Reference module. Segments: number, label, algorithm type (MANUAL or SEMIAUTOMATIC, then
 //! algorithm name "voxmark"), category and type codes (SNOMED CT for common anatomy names,
 //! else the generic "Tissue"), recommended display colour as CIELab (D65, PS3.3 C.10.7.1.1
@@ -218,8 +219,21 @@ pub struct SourceRefs {
     pub frame_of_reference_uid: String,
     /// Patient and study attributes copied into the SEG (tag, VR, value).
     pub copied: Vec<(Tag, VR, String)>,
-    /// Per slice k: SOP Class UID, SOP Instance UID, ImagePositionPatient as stored.
-    pub slices: Vec<(String, String, String)>,
+    /// Per slice k, the image it came from.
+    pub slices: Vec<SourceSlice>,
+}
+
+/// One source slice: its instance, and its frame when the source is an enhanced
+/// multi-frame object (one instance, many frames).
+#[derive(Debug, Clone, Default)]
+pub struct SourceSlice {
+    pub sop_class_uid: String,
+    pub sop_instance_uid: String,
+    /// ImagePositionPatient as stored in a classic image, or a frame's from its per-frame
+    /// Plane Position group; empty when there is none (the SEG then writes the grid's).
+    pub ipp: String,
+    /// 1-based frame number within a multi-frame instance (ReferencedFrameNumber).
+    pub frame: Option<u32>,
 }
 
 /// Reads the references of the DICOM series `path` (series `uid` or its only one), slices in
@@ -227,7 +241,19 @@ pub struct SourceRefs {
 pub fn source_refs(path: &Path, uid: Option<&str>) -> Result<SourceRefs> {
     let headers = super::dicom_series::sorted_series(path, uid)?;
     let mut refs = SourceRefs::default();
+    // The frames of a multi-frame file share its header: read each file once.
+    let mut last: Option<(&Path, SourceSlice)> = None;
     for (k, h) in headers.iter().enumerate() {
+        if let Some((p, prev)) = &last {
+            if *p == h.path.as_path() {
+                refs.slices.push(SourceSlice {
+                    frame: h.frame.map(|f| f + 1),
+                    ipp: h.ipp.map(|p| ds3(DVec3::from_array(p))).unwrap_or_default(),
+                    ..prev.clone()
+                });
+                continue;
+            }
+        }
         let obj = OpenFileOptions::new()
             .read_until(tags::PIXEL_DATA)
             .open_file(&h.path)
@@ -262,9 +288,18 @@ pub fn source_refs(path: &Path, uid: Option<&str>) -> Result<SourceRefs> {
                 ));
             }
         }
-        let ipp = text(tags::IMAGE_POSITION_PATIENT);
-        refs.slices
-            .push((text(tags::SOP_CLASS_UID), text(tags::SOP_INSTANCE_UID), ipp));
+        let slice = SourceSlice {
+            sop_class_uid: text(tags::SOP_CLASS_UID),
+            sop_instance_uid: text(tags::SOP_INSTANCE_UID),
+            ipp: match (h.frame, h.ipp) {
+                (None, _) => text(tags::IMAGE_POSITION_PATIENT),
+                (Some(_), Some(p)) => ds3(DVec3::from_array(p)),
+                (Some(_), None) => String::new(),
+            },
+            frame: h.frame.map(|f| f + 1),
+        };
+        refs.slices.push(slice.clone());
+        last = Some((h.path.as_path(), slice));
     }
     Ok(refs)
 }
@@ -290,6 +325,24 @@ pub fn new_uid(salt: &[u8]) -> String {
     let mut v = [0u8; 16];
     v.copy_from_slice(&d[..16]);
     format!("2.25.{}", u128::from_be_bytes(v) >> 1)
+}
+
+/// An item naming a source instance (Referenced SOP Class and Instance UIDs).
+fn instance_ref(slice: &SourceSlice) -> InMemDicomObject {
+    let mut r = InMemDicomObject::new_empty();
+    s(
+        &mut r,
+        tags::REFERENCED_SOP_CLASS_UID,
+        VR::UI,
+        slice.sop_class_uid.clone(),
+    );
+    s(
+        &mut r,
+        tags::REFERENCED_SOP_INSTANCE_UID,
+        VR::UI,
+        slice.sop_instance_uid.clone(),
+    );
+    r
 }
 
 fn s(obj: &mut InMemDicomObject, tag: Tag, vr: VR, v: impl Into<String>) {
@@ -711,7 +764,7 @@ pub fn write_dicom_seg(
         seq(&mut f, tags::FRAME_CONTENT_SEQUENCE, vec![fc]);
         let mut pp = InMemDicomObject::new_empty();
         let ipp = match source {
-            Some(src) if !src.slices[k].2.is_empty() => src.slices[k].2.clone(),
+            Some(src) if !src.slices[k].ipp.is_empty() => src.slices[k].ipp.clone(),
             _ => ds3((lps * DVec4::new(0.0, 0.0, k as f64, 1.0)).truncate()),
         };
         s(&mut pp, tags::IMAGE_POSITION_PATIENT, VR::DS, ipp);
@@ -722,20 +775,16 @@ pub fn write_dicom_seg(
             seq(&mut f, tags::SEGMENT_IDENTIFICATION_SEQUENCE, vec![si]);
         }
         if let Some(src) = source {
-            let (class, inst, _) = &src.slices[k];
-            let mut sref = InMemDicomObject::new_empty();
-            s(
-                &mut sref,
-                tags::REFERENCED_SOP_CLASS_UID,
-                VR::UI,
-                class.clone(),
-            );
-            s(
-                &mut sref,
-                tags::REFERENCED_SOP_INSTANCE_UID,
-                VR::UI,
-                inst.clone(),
-            );
+            let slice = &src.slices[k];
+            let mut sref = instance_ref(slice);
+            if let Some(n) = slice.frame {
+                s(
+                    &mut sref,
+                    tags::REFERENCED_FRAME_NUMBER,
+                    VR::IS,
+                    n.to_string(),
+                );
+            }
             s(&mut sref, tags::SPATIAL_LOCATIONS_PRESERVED, VR::CS, "YES");
             seq(
                 &mut sref,
@@ -776,25 +825,13 @@ pub fn write_dicom_seg(
         per_frame,
     );
     if let Some(src) = source {
+        // Each instance once (the frames of a multi-frame source share one).
+        let mut seen = std::collections::HashSet::new();
         let instances = src
             .slices
             .iter()
-            .map(|(class, inst, _)| {
-                let mut r = InMemDicomObject::new_empty();
-                s(
-                    &mut r,
-                    tags::REFERENCED_SOP_CLASS_UID,
-                    VR::UI,
-                    class.clone(),
-                );
-                s(
-                    &mut r,
-                    tags::REFERENCED_SOP_INSTANCE_UID,
-                    VR::UI,
-                    inst.clone(),
-                );
-                r
-            })
+            .filter(|sl| seen.insert(sl.sop_instance_uid.as_str()))
+            .map(instance_ref)
             .collect();
         let mut rs = InMemDicomObject::new_empty();
         s(
@@ -937,14 +974,8 @@ pub fn read_dicom_seg(path: &Path, grid: &Grid) -> Result<super::seg_nrrd::SegRe
             per_frame.len()
         )));
     }
-    let group = |f: &InMemDicomObject, seq_tag: Tag, t: Tag| -> Option<Vec<f64>> {
-        let from = |o: &InMemDicomObject| {
-            items(o, seq_tag)
-                .first()
-                .and_then(|i| i.get(t))
-                .and_then(|e| e.to_multi_float64().ok())
-        };
-        from(f).or_else(|| shared.first().and_then(from))
+    let group = |f: &InMemDicomObject, seq_tag: Tag, t: Tag| {
+        super::dicom_scan::group_floats(f, shared.first(), seq_tag, t)
     };
     let seg_of = |f: &InMemDicomObject| -> Option<i64> {
         items(f, tags::SEGMENT_IDENTIFICATION_SEQUENCE)

@@ -130,6 +130,38 @@ pub fn write_seg_nrrd(
     )
 }
 
+/// The layer count and the three spatial axes of a segmentation's NRRD: a leading
+/// non-spatial axis holds the layers.
+fn layer_axes(h: &super::nrrd::NrrdHeader) -> Result<(usize, Vec<usize>)> {
+    match (h.sizes.len(), h.domain_axes().as_slice()) {
+        (3, [0, 1, 2]) => Ok((1, vec![0, 1, 2])),
+        (4, [1, 2, 3]) => Ok((h.sizes[0], vec![1, 2, 3])),
+        _ => Err(Error::format(
+            &h.path,
+            format!(
+                "a segmentation needs 3 spatial axes (and optionally a leading layer axis); \
+                 sizes {:?}",
+                h.sizes
+            ),
+        )),
+    }
+}
+
+/// The grid a segmentation file defines by itself (its own, possibly cropped, extent), for
+/// commands given no image to place it on.
+pub fn own_grid(h: &super::nrrd::NrrdHeader) -> Result<Grid> {
+    let (_, spatial) = layer_axes(h)?;
+    let (affine, _) = h.world_from_voxel(&spatial)?;
+    Ok(Grid::new(
+        [
+            h.sizes[spatial[0]],
+            h.sizes[spatial[1]],
+            h.sizes[spatial[2]],
+        ],
+        affine,
+    ))
+}
+
 /// Reads a Slicer segmentation onto `image`'s grid (module docs).
 pub fn read_seg_nrrd(path: &Path, image: &Grid) -> Result<SegRead> {
     seg_from_header(&read_header(path)?, image)
@@ -139,19 +171,7 @@ pub fn read_seg_nrrd(path: &Path, image: &Grid) -> Result<SegRead> {
 pub fn seg_from_header(h: &super::nrrd::NrrdHeader, image: &Grid) -> Result<SegRead> {
     let path = h.path.as_path();
     let bad = |m: String| Error::format(path, m);
-    // Layers: a leading non-spatial axis.
-    let axes = h.domain_axes();
-    let (layers, spatial): (usize, Vec<usize>) = match (h.sizes.len(), axes.as_slice()) {
-        (3, [0, 1, 2]) => (1, vec![0, 1, 2]),
-        (4, [1, 2, 3]) => (h.sizes[0], vec![1, 2, 3]),
-        _ => {
-            return Err(bad(format!(
-                "a segmentation needs 3 spatial axes (and optionally a leading layer axis); \
-                 sizes {:?}",
-                h.sizes
-            )))
-        }
-    };
+    let (layers, spatial) = layer_axes(h)?;
     let (seg_affine, mut warnings) = h.world_from_voxel(&spatial)?;
     let sd = [
         h.sizes[spatial[0]],

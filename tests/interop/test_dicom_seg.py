@@ -248,3 +248,24 @@ def test_segmentations_in_compare_consensus_and_project_save(ct, run, tmp_path):
     got = tmp_path / "got.nii.gz"
     run("project", "get", proj, case, "--annotator", "ann", "-o", got)
     np.testing.assert_array_equal(np.asarray(nib.load(str(got)).dataobj), m)
+
+
+def test_mesh_reads_a_seg_on_its_source_grid(ct, run, tmp_path):
+    """`mesh` of a SEG's segment on `--image`'s grid is the NIfTI mask's mesh, triangle for
+    triangle;
+    without `--image` it asks for one."""
+    image, mask, _ = ct
+    seg = tmp_path / "seg.dcm"
+    run("export-seg", mask, "--image", image, "--format", "dicom-seg", "-o", seg)
+    for label in (1, 7):
+        run("mesh", mask, "--label", label, "-o", tmp_path / "ref.stl")
+        run("mesh", seg, "--label", label, "--image", image, "-o", tmp_path / "seg.stl")
+        ref, got = (tmp_path / "ref.stl").read_bytes(), (tmp_path / "seg.stl").read_bytes()
+        assert len(got) > 84 and len(got) == len(ref), label
+        # The same triangles in the same order; the series' affine and the NIfTI's (float32
+        # sform) differ in the last bits.
+        tri = lambda b: np.frombuffer(b[84:], np.dtype([("f", "<f4", 12), ("a", "<u2")]))["f"]
+        np.testing.assert_allclose(tri(got), tri(ref), atol=1e-3)
+    r = run("mesh", seg, "--label", 1, "-o", tmp_path / "x.stl", ok=False)
+    assert r.returncode == 1 and "--image" in r.stderr and "seg.dcm" in r.stderr, r.stderr
+    assert not (tmp_path / "x.stl").exists()

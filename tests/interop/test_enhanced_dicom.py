@@ -104,3 +104,45 @@ def test_temporal_positions_are_series_like_choices(series, run, tmp_path):
     second, _ = load(run, path, tmp_path, "--series", f"{uid}:-:2")
     np.testing.assert_array_equal(first, np.asarray(classic.dataobj))
     np.testing.assert_array_equal(second, np.asarray(classic.dataobj) + 100)
+
+
+def test_seg_of_an_enhanced_source_references_its_frames(series, run, tmp_path):
+    """A SEG made on an enhanced multi-frame image names the source frame of each of its
+    frames (ReferencedFrameNumber) and the one source instance once; highdicom maps the SEG's
+    pixels onto the source frames, and they are the mask's slices."""
+    srcs, _ = series
+    order = list(np.random.default_rng(9).permutation(len(srcs)))
+    src = tmp_path / "enh.dcm"
+    enhanced(srcs, order).save_as(str(src))
+    ops = [{"op": "threshold", "range": [200, 3000], "label": 1},
+           {"op": "threshold", "range": [-900, -400], "label": 2}]
+    (tmp_path / "ops.json").write_text(json.dumps(ops))
+    mask = tmp_path / "mask.nii.gz"
+    run("apply", src, "--ops", tmp_path / "ops.json", "--backend", "cpu", "-o", mask)
+    out = tmp_path / "seg.dcm"
+    run("export-seg", mask, "--image", src, "--format", "dicom-seg", "-o", out)
+    ds = pydicom.dcmread(str(out))
+    source = pydicom.dcmread(str(src))
+    refs = ds.ReferencedSeriesSequence[0].ReferencedInstanceSequence
+    assert [r.ReferencedSOPInstanceUID for r in refs] == [source.SOPInstanceUID]
+    src_pos = [np.array(f.PlanePositionSequence[0].ImagePositionPatient, float)
+               for f in source.PerFrameFunctionalGroupsSequence]
+    for f in ds.PerFrameFunctionalGroupsSequence:
+        ref = f.DerivationImageSequence[0].SourceImageSequence[0]
+        assert ref.ReferencedSOPInstanceUID == source.SOPInstanceUID
+        n = int(ref.ReferencedFrameNumber)
+        pos = np.array(f.PlanePositionSequence[0].ImagePositionPatient, float)
+        np.testing.assert_allclose(pos, src_pos[n - 1], atol=1e-4)
+    seg = hd.seg.segread(str(out))
+    frames = list(range(1, len(srcs) + 1))
+    px = seg.get_pixels_by_source_frame(source.SOPInstanceUID, frames, segment_numbers=[1, 2],
+                                        combine_segments=True, skip_overlap_checks=True)
+    # Source frame n lies on voxmark's slice k = rank of its position along the normal.
+    iop = np.array(source.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0]
+                   .ImageOrientationPatient, float)
+    normal = np.cross(iop[:3], iop[3:])
+    k_of = np.argsort(np.argsort([float(np.dot(normal, p)) for p in src_pos]))
+    m = np.asarray(nib.load(str(mask)).dataobj)
+    assert m.max() == 2
+    for n in frames:
+        np.testing.assert_array_equal(px[n - 1], m[:, :, k_of[n - 1]].T)

@@ -239,3 +239,29 @@ def test_metaimage_list_and_pattern_data_files(run, tmp_path):
     p.write_text(head + "ElementDataFile = s%02d.raw 3 0 -1\n")
     r = run("info", p, ok=False)
     assert r.returncode == 1 and "bad range" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("ext", [".mha", ".nrrd"])
+def test_label_maps_in_itk_formats(ext, run, tmp_path):
+    """A label map SimpleITK writes as MetaImage or NRRD is taken by `--labels` on the image's
+    grid and meshed on its own grid, as the same NIfTI mask is."""
+    img = tmp_path / "ph.nii.gz"
+    run("phantom", "--size", "24,20,16", "-o", img)
+    ops = [{"op": "threshold", "range": [200, 3000], "label": 3}]
+    (tmp_path / "ops.json").write_text(json.dumps(ops))
+    mask = tmp_path / "mask.nii.gz"
+    run("apply", img, "--ops", tmp_path / "ops.json", "--backend", "cpu", "-o", mask)
+    other = tmp_path / f"mask{ext}"
+    sitk.WriteImage(sitk.Cast(sitk.ReadImage(str(mask)), sitk.sitkUInt8), str(other), True)
+    (tmp_path / "none.json").write_text("[]")
+    back = tmp_path / "back.nii.gz"
+    run("apply", img, "--labels", other, "--ops", tmp_path / "none.json", "--backend", "cpu",
+        "-o", back)
+    np.testing.assert_array_equal(np.asarray(nib.load(str(back)).dataobj),
+                                  np.asarray(nib.load(str(mask)).dataobj))
+    run("mesh", mask, "--label", 3, "-o", tmp_path / "a.stl")
+    run("mesh", other, "--label", 3, "-o", tmp_path / "b.stl")
+    a, b = ((tmp_path / n).read_bytes() for n in ("a.stl", "b.stl"))
+    tri = lambda r: np.frombuffer(r[84:], np.dtype([("f", "<f4", 12), ("a", "<u2")]))["f"]
+    assert len(a) == len(b) and len(a) > 84
+    np.testing.assert_allclose(tri(a), tri(b), atol=1e-3)

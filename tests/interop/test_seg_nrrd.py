@@ -78,11 +78,10 @@ def test_export_is_slicers_layout_and_round_trips(case, run, tmp_path):
     assert names[1] == "bone" and names[2] == "lung"
 
 
-def test_slicer_layers_overlaps_and_cropping(case, run, tmp_path):
-    img, _ = case
+def slicer_file(img, tmp_path):
+    """A segmentation in Slicer's layout: two layers, overlapping segments, a repeated
+    LabelValue, cropped to a box of `img`'s grid. Returns (path, layers, crop lo, crop hi)."""
     aff = nib.load(str(img)).affine
-    shape = (40, 36, 24)
-    rng = np.random.default_rng(3)
     # Two layers on a crop [5:30, 4:28, 2:20] of the image grid.
     lo, hi = np.array([5, 4, 2]), np.array([30, 28, 20])
     crop = tuple(hi - lo)
@@ -110,6 +109,13 @@ def test_slicer_layers_overlaps_and_cropping(case, run, tmp_path):
                        f"Segment{n}_Color": "0.5 0.5 0.5", f"Segment{n}_Extent": "0 1 0 1 0 1"})
     path = tmp_path / "slicer.seg.nrrd"
     nrrd.write(str(path), data, header)
+    return path, (layer0, layer1), lo, hi
+
+
+def test_slicer_layers_overlaps_and_cropping(case, run, tmp_path):
+    img, _ = case
+    shape = (40, 36, 24)
+    path, (layer0, layer1), lo, hi = slicer_file(img, tmp_path)
     got, out = read_map(run, tmp_path, img, path)
     # The rule: unique LabelValues kept (spleen 2); repeated ones (liver, tumor: 1) take the
     # lowest free value in segment order (liver 1, tumor 3); later layers win on overlap.
@@ -138,3 +144,29 @@ def test_a_segmentation_on_another_grid_is_refused(case, run, tmp_path):
     r = run("apply", img, "--labels", path, "--ops", tmp_path / "none.json", "--backend", "cpu",
             "-o", tmp_path / "x.nii.gz", ok=False)
     assert r.returncode == 1 and "other.seg.nrrd" in r.stderr and "grid" in r.stderr, r.stderr
+
+
+def stl_vertices(path):
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[80:84], "little")
+    rec = np.frombuffer(raw[84:84 + n * 50],
+                        dtype=np.dtype([("n", "<f4", 3), ("v", "<f4", (3, 3)), ("a", "<u2")]))
+    return rec["v"].reshape(-1, 3).astype(np.float64)
+
+
+def test_mesh_reads_a_cropped_segmentation(case, run, tmp_path):
+    """`mesh` on a cropped .seg.nrrd, alone (its own extent) and placed with `--image`, gives
+    the same surface in world mm as the NIfTI label map it reads as."""
+    img, _ = case
+    path, _, _, _ = slicer_file(img, tmp_path)
+    _, back = read_map(run, tmp_path, img, path)
+    ref = tmp_path / "ref.stl"
+    run("mesh", back, "--label", 3, "-o", ref)
+    want = stl_vertices(ref)
+    for extra in ([], ["--image", img]):
+        out = tmp_path / "seg.stl"
+        run("mesh", path, "--label", 3, "-o", out, *extra)
+        got = stl_vertices(out)
+        assert got.shape == want.shape
+        key = lambda v: v[np.lexsort(np.round(v, 3).T[::-1])]
+        np.testing.assert_allclose(key(got), key(want), atol=1e-4)
