@@ -90,7 +90,7 @@ fn benches(c: &mut Criterion) {
     }
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (mut journal, _) =
-        Journal::open(&dir.path().join("bench.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+        Journal::open(&dir.path().join("bench.jsonl"), "bench").unwrap_or_else(|e| panic!("{e}"));
     let op = stroke(20, 10.0, centre);
     g.bench_function("journal append (write + fsync)", |b| {
         b.iter(|| {

@@ -395,14 +395,14 @@ fn journal_replay_is_bit_exact() {
     .unwrap_or_else(|e| panic!("{e}"));
     let final_labels = {
         let mut s = Session::new(&img, vec![0; 27000]).unwrap_or_else(|e| panic!("{e}"));
-        let (j, _) = Journal::open(&jp).unwrap_or_else(|e| panic!("{e}"));
+        let (j, _) = Journal::open(&jp, "test").unwrap_or_else(|e| panic!("{e}"));
         s.journal = Some(j);
         for op in &ops {
             s.apply(op, "test").unwrap_or_else(|e| panic!("{e}"));
         }
         s.labels().unwrap_or_else(|e| panic!("{e}")).into_owned()
     };
-    let (_, rec) = Journal::open(&jp).unwrap_or_else(|e| panic!("{e}"));
+    let (_, rec) = Journal::open(&jp, "test").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rec.entries.len(), ops.len());
     let mut replay = Session::new(&img, vec![0; 27000]).unwrap_or_else(|e| panic!("{e}"));
     replay

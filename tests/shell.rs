@@ -75,6 +75,19 @@ fn reference(vol: &Volume, start: &[u8], op: &EditOp) -> Vec<u8> {
     l
 }
 
+/// A grow of label 2 through the phantom's soft tissue from its centre.
+fn soft_tissue_grow() -> EditOp {
+    EditOp::Grow {
+        seeds: vec![[32, 28, 20]],
+        lower: -100.0,
+        upper: 200.0,
+        connectivity: 6,
+        label: 2,
+        roi: None,
+        editable: Editable::EmptyOnly,
+    }
+}
+
 fn center(h: &Headless, i: usize) -> Pos2 {
     h.shell.panes.rects[i].center()
 }
@@ -125,15 +138,23 @@ fn brush_on_axial_changes_exactly_the_reference_voxels_and_undo_restores() {
         v.sort();
         v
     };
-    // Opening and looking writes nothing: no journal, no review database.
-    assert_eq!(files(dir.path()), ["phantom.nii.gz"], "files after open");
+    // Opening and looking writes nothing but the mask's lock: no journal, no review database.
+    assert_eq!(
+        files(dir.path()),
+        ["phantom.labels.nii.gz.journal.jsonl.lock", "phantom.nii.gz"],
+        "files after open"
+    );
     let before = labels(&h);
     let (op, _) = paint_axial(&mut h);
     let after = labels(&h);
     // The first edit creates the journal beside the mask, and nothing else.
     assert_eq!(
         files(dir.path()),
-        ["phantom.labels.nii.gz.journal.jsonl", "phantom.nii.gz"],
+        [
+            "phantom.labels.nii.gz.journal.jsonl",
+            "phantom.labels.nii.gz.journal.jsonl.lock",
+            "phantom.nii.gz"
+        ],
         "files after the first stroke"
     );
     let expected = reference(&vol, &before, &op);
@@ -171,6 +192,12 @@ fn brush_on_axial_changes_exactly_the_reference_voxels_and_undo_restores() {
     assert!(
         red > 20,
         "painted voxels visible in the frame ({red} red pixels)"
+    );
+    drop(h);
+    assert_eq!(
+        files(dir.path()),
+        ["phantom.labels.nii.gz.journal.jsonl", "phantom.nii.gz"],
+        "closing the window releases the lock"
     );
 }
 
@@ -844,15 +871,7 @@ fn export_segmentation_from_the_file_menu_round_trips() {
     let (path, vol) = phantom_file(dir.path());
     let mut h = open(gpu, &path);
     paint_axial(&mut h);
-    let grow = EditOp::Grow {
-        seeds: vec![[32, 28, 20]],
-        lower: -100.0,
-        upper: 200.0,
-        connectivity: 6,
-        label: 2,
-        roi: None,
-        editable: Editable::EmptyOnly,
-    };
+    let grow = soft_tissue_grow();
     if let Some(d) = &mut h.shell.doc {
         ok(d.state.apply(&grow));
     }
@@ -902,4 +921,90 @@ fn export_segmentation_from_the_file_menu_round_trips() {
             );
         }
     }
+}
+
+/// One writer per mask: a second window on a mask another window edits opens it read-only
+/// (a dialog says whose it is); its strokes and saves are refused and change nothing; "Open
+/// a copy" saves what it shows under a new name that it then owns and edits; both windows'
+/// saves land in their own files.
+#[test]
+fn a_second_window_on_the_same_mask_is_read_only_until_it_opens_a_copy() {
+    let Some(gpu) = gpu() else { return };
+    let dir = common::tempdir();
+    let (path, vol) = phantom_file(dir.path());
+    let mut a = open(gpu, &path);
+    paint_axial(&mut a);
+    if let Some(d) = &mut a.shell.doc {
+        ok(d.save());
+    }
+    let saved_a = labels(&a);
+    // Unsaved work in A: B must not see it or write over it.
+    let grow = soft_tissue_grow();
+    if let Some(d) = &mut a.shell.doc {
+        ok(d.state.apply(&grow));
+    }
+    let mut shell = Shell::empty(gpu);
+    ok(shell.open_blocking(&OpenRequest {
+        path: Some(path.clone()),
+        ..Default::default()
+    }));
+    let why = match &shell.dialog {
+        Some(voxmark::app::shell::Dialog::ReadOnly(w)) => w.clone(),
+        other => panic!("expected the read-only dialog, got {other:?}"),
+    };
+    assert!(
+        why.contains("voxmark shell") && why.contains(&format!("pid {}", std::process::id())),
+        "{why}"
+    );
+    let mut b = Headless::new(shell, WINDOW);
+    ok(b.idle(2));
+    assert_eq!(labels(&b), saved_a, "B shows the last saved mask");
+    b.shell.dialog = None; // "Look read-only"
+    paint_axial(&mut b);
+    assert_eq!(
+        labels(&b),
+        saved_a,
+        "a stroke in a read-only window changes nothing"
+    );
+    let doc_b = b.shell.doc.as_mut().unwrap_or_else(|| panic!("document"));
+    assert!(matches!(doc_b.save(), Err(voxmark::Error::ReadOnly(_))));
+    assert!(!doc_b.state.dirty);
+    // Open a copy: B owns a new file with what it showed, and edits it.
+    let copy = ok(doc_b.edit_a_copy());
+    assert!(doc_b.read_only().is_none());
+    assert_eq!(copy.parent(), path.parent());
+    let on_disk = |p: &Path| -> Vec<u8> {
+        let v = ok(voxmark::io::nifti::read_nifti(p));
+        (0..v.data.len()).map(|i| v.data.get_f64(i) as u8).collect()
+    };
+    assert_eq!(on_disk(&copy), saved_a);
+    ok(b.idle(1));
+    let (op_b, _) = paint_axial(&mut b);
+    let want_b = reference(&vol, &saved_a, &op_b);
+    assert_eq!(labels(&b), want_b);
+    if let Some(d) = &mut b.shell.doc {
+        ok(d.save());
+    }
+    // A saves its own work over its own mask; the copy keeps B's.
+    let want_a = labels(&a);
+    if let Some(d) = &mut a.shell.doc {
+        ok(d.save());
+    }
+    let mask_a = a
+        .shell
+        .doc
+        .as_ref()
+        .map(|d| d.labels_path.clone())
+        .unwrap_or_default();
+    assert_eq!(on_disk(&mask_a), want_a);
+    assert_eq!(on_disk(&copy), want_b);
+    assert!(want_a.contains(&2) && !want_b.contains(&2));
+    // A closes: the mask is free again.
+    drop(a);
+    let c = open(gpu, &path);
+    assert!(c
+        .shell
+        .doc
+        .as_ref()
+        .is_some_and(|d| d.read_only().is_none()));
 }

@@ -210,7 +210,9 @@ fn annotate_and_review(gpu: &'static voxmark::gpu::GpuContext, root: &std::path:
         2,
         "nothing stored on top"
     );
-    // The local save holds the work; reopening keeps it and says a newer version exists.
+    // The local save holds the work; reopening (after closing the window: one window owns
+    // a working copy at a time) keeps it and says a newer version exists.
+    drop(h);
     let session = ok(ProjectSession::open(p, "ann", Some(&data)));
     let mut shell = Shell::empty(gpu);
     shell.start_project(session, None);

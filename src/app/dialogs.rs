@@ -1,5 +1,6 @@
 //! The shell's modal dialogs: open an image or a label map (with a small file browser), save
 //! as, choose a series, unsaved changes before open/quit, a dropped file, crash recovery,
+//! a mask another process owns (read-only, or edit a copy),
 //! errors. A dialog is a component: it is lent the document and asks the shell for opening,
 //! saving and quitting through [`Feedback`].
 
@@ -34,6 +35,8 @@ pub enum Dialog {
     ConfirmOpen(OpenRequest),
     Dropped(PathBuf),
     Recovery,
+    /// Another process owns the mask: the window is read-only (the message says whose).
+    ReadOnly(String),
 }
 
 impl Dialog {
@@ -213,6 +216,23 @@ impl Dialog {
                         close = true;
                     }
                     close |= ui.button("Cancel").clicked();
+                });
+            }
+            Dialog::ReadOnly(why) => {
+                ui.heading("Opened read-only");
+                ui.label(why.as_str());
+                ui.label("Edits here could not be saved without overwriting the other session's work. Open a copy to edit: the labels as shown are saved under a new name, which this window then owns.");
+                ui.horizontal(|ui| {
+                    if ui.button("Open a copy").clicked() {
+                        if let Some(d) = doc {
+                            let r = d.edit_a_copy();
+                            if let Some(p) = fb.report("open a copy", r) {
+                                fb.status(format!("editing a copy: {}", p.display()));
+                            }
+                        }
+                        close = true;
+                    }
+                    close |= ui.button("Look read-only").clicked();
                 });
             }
             Dialog::Recovery => {

@@ -159,6 +159,48 @@ fn save_target(labels: &Path) -> PathBuf {
     }
 }
 
+/// Where a document opened from the label map `opened` saves its mask, and notes saying
+/// why when that is elsewhere: labels read from NRRD or a segmentation are saved as a NIfTI
+/// mask beside them; a read-only folder sends the save to the current folder.
+fn save_path_for(opened: &Path) -> (PathBuf, Vec<String>) {
+    let mut notes = Vec::new();
+    let name = opened.to_string_lossy().to_lowercase();
+    let nifti = if name.ends_with(".nii") || name.ends_with(".nii.gz") {
+        opened.to_path_buf()
+    } else {
+        let side = crate::edit::label_file::sidecar_path(opened);
+        let stem = side
+            .file_name()
+            .map(|n| n.to_string_lossy().replace(".labels.json", ""))
+            .unwrap_or_else(|| "labels".into());
+        let nii = opened.with_file_name(format!("{stem}.labels.nii.gz"));
+        notes.push(format!(
+            "labels read from {}; Save writes the NIfTI mask {}",
+            opened.display(),
+            nii.display()
+        ));
+        nii
+    };
+    let target = save_target(&nifti);
+    if target != nifti {
+        notes.push(format!(
+            "{} is read-only here: Save writes {}",
+            nifti.display(),
+            target.display()
+        ));
+    }
+    (target, notes)
+}
+
+/// The mask a request will edit (and whose journal it will lock), before anything is read.
+pub fn mask_path_of(req: &OpenRequest) -> PathBuf {
+    let opened = req
+        .labels
+        .clone()
+        .unwrap_or_else(|| default_labels_path(req.path.as_deref()));
+    save_path_for(&opened).0
+}
+
 /// The journal of unsaved operations beside a labels file.
 pub fn journal_path(labels: &Path) -> PathBuf {
     let mut s = labels.as_os_str().to_owned();
@@ -247,33 +289,8 @@ pub fn load(
         None => table,
     };
 
-    // Labels read from NRRD / a Slicer segmentation are saved as a NIfTI mask beside them.
-    let name = labels_path.to_string_lossy().to_lowercase();
-    let labels_path = if name.ends_with(".nii") || name.ends_with(".nii.gz") {
-        labels_path
-    } else {
-        let side = crate::edit::label_file::sidecar_path(&labels_path);
-        let stem = side
-            .file_name()
-            .map(|n| n.to_string_lossy().replace(".labels.json", ""))
-            .unwrap_or_else(|| "labels".into());
-        let nii = labels_path.with_file_name(format!("{stem}.labels.nii.gz"));
-        notes.push(format!(
-            "labels read from {}; Save writes the NIfTI mask {}",
-            labels_path.display(),
-            nii.display()
-        ));
-        nii
-    };
-    let opened_from = labels_path.clone();
-    let labels_path = save_target(&labels_path);
-    if labels_path != opened_from {
-        notes.push(format!(
-            "{} is read-only here: Save writes {}",
-            opened_from.display(),
-            labels_path.display()
-        ));
-    }
+    let (labels_path, path_notes) = save_path_for(&labels_path);
+    notes.extend(path_notes);
 
     stage("histogram");
     let (min, max) = image.data.min_max();
@@ -313,19 +330,28 @@ pub fn load(
     let view3d = VolumeView::new(ctx, &g.image, Some(&g.labels))?;
 
     let jp = journal_path(&labels_path);
-    let (journal, recovered) = Journal::open(&jp)?;
-    let recovery = if recovered.entries.is_empty() {
-        session.journal = Some(journal);
-        if let Some(w) = recovered.warning {
-            notes.push(w);
+    let recovery = match Journal::open(&jp, "voxmark shell") {
+        Ok((journal, recovered)) if recovered.entries.is_empty() => {
+            session.journal = Some(journal);
+            notes.extend(recovered.warning);
+            None
         }
-        None
-    } else {
-        Some(PendingRecovery {
+        Ok((journal, recovered)) => Some(PendingRecovery {
             journal,
             entries: recovered.entries,
             warning: recovered.warning,
-        })
+        }),
+        // Another window or process owns this mask: look, don't write.
+        Err(Error::Locked { owner, .. }) => {
+            let why = format!(
+                "{} is being edited by {owner}; this window shows its last saved state read-only (Open a copy to edit)",
+                labels_path.display()
+            );
+            notes.push(why.clone());
+            session.read_only = Some(why);
+            None
+        }
+        Err(e) => return Err(e),
     };
     let state = AppState::new(session, default_window)?;
     Ok(LoadOutcome::Ready(Box::new(Document {
@@ -374,18 +400,20 @@ impl Document {
         let Some(r) = self.recovery.take() else {
             return Err(Error::NotFound("no journal to discard".into()));
         };
-        let path = r.journal.path().to_path_buf();
-        drop(r);
-        let aside = crate::edit::journal::set_aside(&path)?;
-        let (journal, _) = Journal::open(&path)?;
+        let mut journal = r.journal;
+        // The lock stays held: no other process can slip in between.
+        let aside = journal.set_aside()?;
         self.state.session.journal = Some(journal);
-        Ok(aside)
+        aside.ok_or_else(|| Error::NotFound("the journal to discard is gone".into()))
     }
 
     /// Starts a save: the labels are read back here (GPU → host), the NIfTI is compressed
     /// and written atomically on a worker thread; [`Document::finish_save`] then moves the
     /// journal's ops up to this point into the history.
     pub fn begin_save(&mut self) -> Result<SaveJob> {
+        if let Some(why) = &self.state.session.read_only {
+            return Err(Error::ReadOnly(why.clone()));
+        }
         let labels = self.state.session.labels()?.into_owned();
         let image = self.state.session.image.to_arc();
         let table = self.state.session.table.clone();
@@ -477,6 +505,49 @@ impl Document {
         )
     }
 
+    /// Why this window may not write its mask (another process owns it), if so.
+    pub fn read_only(&self) -> Option<&str> {
+        self.state.session.read_only.as_deref()
+    }
+
+    /// "Open a copy" in a read-only window: the labels as shown are saved under a new name
+    /// beside the mask (or in the current folder when that one is read-only), and this
+    /// window owns and edits that copy from now on. Returns the copy's path.
+    pub fn edit_a_copy(&mut self) -> Result<PathBuf> {
+        let name = self
+            .labels_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "labels.nii.gz".into());
+        let (stem, ext) = match name.strip_suffix(".nii.gz") {
+            Some(st) => (st.to_string(), ".nii.gz"),
+            None => match name.strip_suffix(".nii") {
+                Some(st) => (st.to_string(), ".nii"),
+                None => (name.clone(), ".nii.gz"),
+            },
+        };
+        let stamp = crate::io::clock::now_rfc3339().replace([':', '-'], "");
+        let dir = save_target(&self.labels_path)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mut n = 0;
+        let path = loop {
+            let suffix = if n == 0 {
+                String::new()
+            } else {
+                format!("-{n}")
+            };
+            let p = dir.join(format!("{stem}.copy-{stamp}{suffix}{ext}"));
+            if !p.exists() && !journal_path(&p).exists() {
+                break p;
+            }
+            n += 1;
+        };
+        self.save_as(path.clone())?;
+        Ok(path)
+    }
+
     /// Save as: the mask goes to `path` and the journal moves there with it.
     pub fn save_as(&mut self, path: PathBuf) -> Result<()> {
         let name = path.to_string_lossy();
@@ -486,18 +557,23 @@ impl Document {
                 path.display()
             )));
         }
-        let old = self.state.session.journal.take();
-        self.labels_path = path;
-        let (journal, rec) = Journal::open(&journal_path(&self.labels_path))?;
+        let (journal, rec) = Journal::open(&journal_path(&path), "voxmark shell")?;
         if !rec.entries.is_empty() {
-            self.state.session.journal = old;
             return Err(Error::Invalid(format!(
                 "{} has unsaved operations of another session; open that mask to recover them first",
-                journal_path(&self.labels_path).display()
+                journal_path(&path).display()
             )));
         }
-        self.state.session.journal = Some(journal);
-        self.save()?;
+        let old = self.state.session.journal.replace(journal);
+        let old_path = std::mem::replace(&mut self.labels_path, path);
+        // A read-only window becomes the owner of the new mask.
+        let was_read_only = self.state.session.read_only.take();
+        if let Err(e) = self.save() {
+            self.state.session.journal = old;
+            self.labels_path = old_path;
+            self.state.session.read_only = was_read_only;
+            return Err(e);
+        }
         // The old journal's ops are in the new mask now.
         if let Some(mut j) = old {
             let hist = history_path(&self.labels_path);
@@ -508,15 +584,12 @@ impl Document {
 
     /// Sets the journal aside on a "discard changes" quit (work is never deleted).
     pub fn discard_unsaved(&mut self) -> Result<Option<PathBuf>> {
-        let Some(j) = self.state.session.journal.take() else {
+        let Some(mut j) = self.state.session.journal.take() else {
             return Ok(None);
         };
-        let path = j.path().to_path_buf();
-        let empty = j.is_empty()?;
-        drop(j);
-        if empty {
+        if j.is_empty()? {
             return Ok(None);
         }
-        crate::edit::journal::set_aside(&path).map(Some)
+        j.set_aside()
     }
 }

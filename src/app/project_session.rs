@@ -114,7 +114,10 @@ impl ProjectSession {
             .unwrap_or(0);
         let versions = self.project.versions(&row.case, &self.annotator)?;
         let latest = versions.last().map_or(0, |v| v.version);
-        let (_, pending) = Journal::open(&journal_path(&copy))?;
+        let pending = Journal::peek(&journal_path(&copy))?;
+        // Another window (or process) edits this copy now: leave the copy as it is; the
+        // open below finds the journal locked and opens it read-only.
+        let in_use = crate::io::lock::holder(&journal_path(&copy))?.is_some();
         let copy_exists = copy.exists();
         let local_only = copy_exists
             && match versions.iter().find(|v| v.version == local_base) {
@@ -122,7 +125,13 @@ impl ProjectSession {
                 None => true,
             };
         let mut note = None;
-        let base = if !pending.entries.is_empty() || local_only {
+        let base = if in_use {
+            note = Some(format!(
+                "{}: your working copy is open in another window or process; it opens read-only here",
+                row.case
+            ));
+            local_base
+        } else if !pending.entries.is_empty() || local_only {
             // The copy holds work the project does not: keep it.
             if latest > local_base {
                 let by = versions
@@ -156,7 +165,9 @@ impl ProjectSession {
             }
             0
         };
-        crate::io::atomic::write_atomically(&base_file, |w| write!(w, "{base}"))?;
+        if !in_use {
+            crate::io::atomic::write_atomically(&base_file, |w| write!(w, "{base}"))?;
+        }
         self.current = Some(OpenCase {
             row: row.clone(),
             base,

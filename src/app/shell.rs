@@ -346,6 +346,9 @@ impl Shell {
         if doc.recovery.is_some() {
             self.dialog = Some(Dialog::Recovery);
         }
+        if let Some(why) = doc.read_only() {
+            self.dialog = Some(Dialog::ReadOnly(why.to_string()));
+        }
         self.status = format!(
             "{} {}×{}×{} opened; labels: {}",
             doc.title,
@@ -387,6 +390,17 @@ impl Shell {
 
     /// Starts loading `req` on a worker thread.
     fn start_loading(&mut self, req: OpenRequest) {
+        // Reopening the mask this window edits: the window lets go of it (journal and lock)
+        // so the new document can own it; the old one is read-only until it is replaced.
+        if let Some(d) = &mut self.doc {
+            if d.labels_path == super::document::mask_path_of(&req) {
+                d.state.session.journal = None;
+                d.state.session.read_only = Some(format!(
+                    "{} is being reopened in this window",
+                    d.labels_path.display()
+                ));
+            }
+        }
         let (tx, rx) = channel();
         let stage = Arc::new(Mutex::new(String::from("starting")));
         let st = stage.clone();
@@ -998,6 +1012,19 @@ impl Shell {
                         .unwrap_or_default();
                     self.dialog = Some(Dialog::SaveAs(cur));
                 }
+                let read_only = self.doc.as_ref().and_then(|d| d.read_only()).is_some();
+                if ui
+                    .add_enabled(read_only, egui::Button::new("Open a copy to edit"))
+                    .on_disabled_hover_text("this window owns its mask")
+                    .clicked()
+                {
+                    if let Some(d) = &mut self.doc {
+                        let r = d.edit_a_copy();
+                        if let Some(p) = fb.report("open a copy", r) {
+                            fb.status(format!("editing a copy: {}", p.display()));
+                        }
+                    }
+                }
                 ui.menu_button("Export segmentation", |ui| {
                     for (dicom, name, ext) in [
                         (true, "DICOM SEG (PACS, OHIF)…", ".seg.dcm"),
@@ -1068,6 +1095,13 @@ impl Shell {
                     ));
                 }
                 if let Some(d) = &self.doc {
+                    if let Some(why) = d.read_only() {
+                        ui.label(
+                            egui::RichText::new("READ-ONLY")
+                                .color(egui::Color32::from_rgb(255, 90, 90)),
+                        )
+                        .on_hover_text(why);
+                    }
                     if d.state.dirty {
                         ui.label(
                             egui::RichText::new("* unsaved")

@@ -96,7 +96,7 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
         session.author = author.clone();
     }
     if let Some(jp) = &a.journal {
-        let (journal, recovered) = Journal::open(jp)?;
+        let (journal, recovered) = Journal::open(jp, "voxmark apply")?;
         if let Some(w) = &recovered.warning {
             eprintln!("voxmark: warning: {w}");
         }

@@ -2,11 +2,17 @@
 //! author, UTC timestamp, tool, op), appended and fsync'ed before the op is acknowledged.
 //! Reopening a journal restores every complete line; an incomplete last line (a crash
 //! mid-write) is dropped, reported, and cut off so appends continue cleanly. Opening a journal
-//! that does not exist creates nothing: the file (and its folder) appear with the first op,
-//! so opening an image and looking at it leaves no runtime files behind.
+//! that does not exist creates no journal file: it appears with the first op, so opening an
+//! image and looking at it leaves no journal behind.
+//!
+//! One writer: an open [`Journal`] holds the journal's lock (`io::lock`, `<journal>.lock`,
+//! released and deleted on drop, dropped by the kernel if the process dies). A second
+//! process opening the same journal is refused with the owner's name; a lock left by a
+//! crashed process is taken over and the journal recovered as usual, with a warning.
 
 use super::ops::EditOp;
 use crate::error::{Error, Result};
+use crate::io::lock::OwnerLock;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -22,109 +28,110 @@ pub struct JournalEntry {
     pub op: EditOp,
 }
 
-/// An open journal.
+/// An open journal. It owns the journal's lock (`io::lock`, file `<journal>.lock`) for as
+/// long as it lives: one process writes a journal at a time.
 pub struct Journal {
     /// None until the first append when the file did not exist at open.
     file: Option<File>,
     path: PathBuf,
     next_seq: u64,
+    lock: OwnerLock,
 }
 
-/// (year, month, day) of a day count since 1970-01-01 (H. Hinnant's civil-from-days).
-pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
-/// UTC time as RFC 3339 (seconds precision), without a date crate.
-pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
+pub use crate::io::clock::{civil_from_days, now_rfc3339};
 
 /// What reopening found.
 pub struct Recovered {
     pub entries: Vec<JournalEntry>,
-    /// Set when an incomplete or corrupt tail was dropped (names the line).
+    /// Set when an incomplete or corrupt tail was dropped (names the line), or when the
+    /// journal's lock was taken over from a process that ended without releasing it.
     pub warning: Option<String>,
 }
 
-impl Journal {
-    /// Opens a journal and returns the entries it already holds; a missing file is created
-    /// only by the first [`Journal::append`].
-    pub fn open(path: &Path) -> Result<(Self, Recovered)> {
-        let text = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let journal = Self {
-                    file: None,
-                    path: path.to_path_buf(),
-                    next_seq: 1,
-                };
-                let none = Recovered {
-                    entries: Vec::new(),
-                    warning: None,
-                };
-                return Ok((journal, none));
-            }
-            Err(e) => return Err(Error::io(path, e)),
+/// The complete entries of a journal's bytes, the length they span, and a warning naming
+/// the first incomplete or corrupt line (everything from it on is dropped).
+fn parse(path: &Path, text: &[u8]) -> (Vec<JournalEntry>, usize, Option<String>) {
+    let mut entries = Vec::new();
+    let mut valid_len = 0usize;
+    let mut warning = None;
+    let mut pos = 0usize;
+    let mut line_no = 0;
+    while pos < text.len() {
+        line_no += 1;
+        let end = text[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|e| pos + e);
+        let (line, next, complete) = match end {
+            Some(e) => (&text[pos..e], e + 1, true),
+            None => (&text[pos..], text.len(), false),
         };
-        let mut entries = Vec::new();
-        let mut valid_len = 0usize;
-        let mut warning = None;
-        let mut pos = 0usize;
-        let mut line_no = 0;
-        while pos < text.len() {
-            line_no += 1;
-            let end = text[pos..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map(|e| pos + e);
-            let (line, next, complete) = match end {
-                Some(e) => (&text[pos..e], e + 1, true),
-                None => (&text[pos..], text.len(), false),
-            };
-            let parsed: Option<JournalEntry> = if complete {
-                serde_json::from_slice(line).ok()
-            } else {
-                None
-            };
-            match parsed {
-                Some(e) => {
-                    entries.push(e);
-                    valid_len = next;
-                }
-                None if line.iter().all(|b| b.is_ascii_whitespace()) && complete => {
-                    valid_len = next
-                }
-                None => {
-                    warning = Some(format!(
-                        "{}: line {line_no} is incomplete or corrupt (a crash during a write?); restored the {} complete operations before it",
-                        path.display(),
-                        entries.len()
-                    ));
-                    break;
-                }
+        let parsed: Option<JournalEntry> = if complete {
+            serde_json::from_slice(line).ok()
+        } else {
+            None
+        };
+        match parsed {
+            Some(e) => {
+                entries.push(e);
+                valid_len = next;
             }
-            pos = next;
+            None if line.iter().all(|b| b.is_ascii_whitespace()) && complete => valid_len = next,
+            None => {
+                warning = Some(format!(
+                    "{}: line {line_no} is incomplete or corrupt (a crash during a write?); restored the {} complete operations before it",
+                    path.display(),
+                    entries.len()
+                ));
+                break;
+            }
         }
+        pos = next;
+    }
+    (entries, valid_len, warning)
+}
+
+/// The bytes of a journal, or None when there is no journal.
+fn read_if_any(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+impl Journal {
+    /// Takes the journal's lock for `tool` (refused with [`Error::Locked`] naming the owner
+    /// when another process holds it), then returns the entries it already holds; a missing
+    /// journal file is created only by the first [`Journal::append`] (its folder is created
+    /// for the lock file, which is deleted again when the journal is dropped).
+    pub fn open(path: &Path, tool: &str) -> Result<(Self, Recovered)> {
+        let lock = OwnerLock::acquire(path, tool)?;
+        let took_over = lock.took_over.as_ref().map(|o| {
+            format!(
+                "{}: taken over from {}, which ended without releasing it (a crash?); its journal is recovered",
+                lock.path().display(),
+                o.describe()
+            )
+        });
+        let Some(text) = read_if_any(path)? else {
+            let journal = Self {
+                file: None,
+                path: path.to_path_buf(),
+                next_seq: 1,
+                lock,
+            };
+            let none = Recovered {
+                entries: Vec::new(),
+                warning: took_over,
+            };
+            return Ok((journal, none));
+        };
+        let (entries, valid_len, warning) = parse(path, &text);
+        let warning = match (took_over, warning) {
+            (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
+            (a, b) => a.or(b),
+        };
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -144,9 +151,39 @@ impl Journal {
                 file: Some(file),
                 path: path.to_path_buf(),
                 next_seq,
+                lock,
             },
             Recovered { entries, warning },
         ))
+    }
+
+    /// The complete entries of the journal at `path` without opening it for writing: no
+    /// lock, nothing truncated (to decide what to do with a working copy).
+    pub fn peek(path: &Path) -> Result<Recovered> {
+        let Some(text) = read_if_any(path)? else {
+            return Ok(Recovered {
+                entries: Vec::new(),
+                warning: None,
+            });
+        };
+        let (entries, _, warning) = parse(path, &text);
+        Ok(Recovered { entries, warning })
+    }
+
+    /// Moves the journal file out of the way (never deleted: it is annotation work), keeping
+    /// the lock, and starts an empty journal at the same path; returns where the file went.
+    pub fn set_aside(&mut self) -> Result<Option<PathBuf>> {
+        self.file = None;
+        self.next_seq = 1;
+        if !self.path.exists() {
+            return Ok(None);
+        }
+        set_aside(&self.path).map(Some)
+    }
+
+    /// The lock this journal holds.
+    pub fn lock(&self) -> &OwnerLock {
+        &self.lock
     }
 
     /// Appends one op and fsyncs; only then is the op acknowledged.
@@ -273,9 +310,12 @@ mod tests {
     fn opening_creates_nothing_until_the_first_op() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let p = dir.path().join("sub").join("j.jsonl");
-        let (mut j, rec) = Journal::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        let (mut j, rec) = Journal::open(&p, "test").unwrap_or_else(|e| panic!("{e}"));
         assert!(rec.entries.is_empty());
-        assert!(!p.exists() && !dir.path().join("sub").exists());
+        assert!(!p.exists(), "no journal file before the first op");
+        // The journal is locked while open: a second writer is refused.
+        let second = Journal::open(&p, "second");
+        assert!(matches!(second, Err(Error::Locked { .. })));
         assert_eq!(j.len().unwrap_or(1), 0);
         j.checkpoint(&dir.path().join("h.jsonl"), None)
             .unwrap_or_else(|e| panic!("{e}"));
@@ -285,7 +325,10 @@ mod tests {
         );
         j.append(&EditOp::ClearLabel { label: 1 }, "me", "t")
             .unwrap_or_else(|e| panic!("{e}"));
-        let (_, rec) = Journal::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        drop(j);
+        let lock = crate::io::lock::lock_path(&p);
+        assert!(!lock.exists(), "closing removes the lock file");
+        let (_, rec) = Journal::open(&p, "test").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             rec.entries.len(),
             1,
@@ -304,7 +347,7 @@ mod tests {
     fn checkpoint_moves_the_saved_prefix_and_keeps_later_ops() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let (p, h) = (dir.path().join("j.jsonl"), dir.path().join("h.jsonl"));
-        let (mut j, _) = Journal::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        let (mut j, _) = Journal::open(&p, "test").unwrap_or_else(|e| panic!("{e}"));
         let op = |l| EditOp::ClearLabel { label: l };
         j.append(&op(1), "me", "t")
             .unwrap_or_else(|e| panic!("{e}"));
@@ -319,7 +362,7 @@ mod tests {
         j.append(&op(3), "me", "t")
             .unwrap_or_else(|e| panic!("{e}"));
         drop(j);
-        let (_, r) = Journal::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        let (_, r) = Journal::open(&p, "test").unwrap_or_else(|e| panic!("{e}"));
         let left: Vec<EditOp> = r.entries.into_iter().map(|e| e.op).collect();
         assert_eq!(left, vec![op(2), op(3)], "unsaved ops stay for recovery");
         assert!(r.warning.is_none());
@@ -330,7 +373,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let p = dir.path().join("j.jsonl");
         {
-            let (mut j, r) = Journal::open(&p).unwrap_or_else(|e| panic!("{e}"));
+            let (mut j, r) = Journal::open(&p, "test").unwrap_or_else(|e| panic!("{e}"));
             assert!(r.entries.is_empty() && r.warning.is_none());
             j.append(&EditOp::ClearLabel { label: 1 }, "me", "test")
                 .unwrap_or_else(|e| panic!("{e}"));
@@ -340,12 +383,13 @@ mod tests {
         let mut bytes = std::fs::read(&p).unwrap_or_default();
         bytes.extend_from_slice(b"{\"seq\":3,\"time\":\"x\",\"auth");
         std::fs::write(&p, bytes).unwrap_or_else(|e| panic!("{e}"));
-        let (mut j, r) = Journal::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        let (mut j, r) = Journal::open(&p, "test").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.entries.len(), 2);
         assert!(r.warning.is_some_and(|w| w.contains("line 3")));
         j.append(&EditOp::Undo, "me", "test")
             .unwrap_or_else(|e| panic!("{e}"));
-        let (_, r) = Journal::open(&p).unwrap_or_else(|e| panic!("{e}"));
+        drop(j);
+        let (_, r) = Journal::open(&p, "test").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.entries.len(), 3);
         assert_eq!(r.entries[2].seq, 3);
     }

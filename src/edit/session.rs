@@ -121,6 +121,9 @@ pub struct Session<'a> {
     pub undo: UndoStack,
     pub journal: Option<Journal>,
     pub author: String,
+    /// Set when another process owns this mask (its journal is locked): every op is
+    /// refused with [`Error::ReadOnly`] carrying this message.
+    pub read_only: Option<String>,
 }
 
 impl<'a> Session<'a> {
@@ -161,6 +164,7 @@ impl<'a> Session<'a> {
             table: Vec::new(),
             undo: UndoStack::default(),
             journal: None,
+            read_only: None,
             author,
         }
     }
@@ -308,6 +312,9 @@ impl<'a> Session<'a> {
     /// Applies `op`, journals it (fsync), and only then returns: an acknowledged op survives
     /// a crash.
     pub fn apply(&mut self, op: &EditOp, tool: &str) -> Result<OpReport> {
+        if let Some(why) = &self.read_only {
+            return Err(Error::ReadOnly(why.clone()));
+        }
         // The op as journaled (a second label map pinned by path and SHA-256), applied as such.
         let pinned = op.pinned()?;
         let op = pinned.as_ref();

@@ -4,10 +4,12 @@
 //! `.nhdr`), `Key = Value` lines of MetaIO keys a MetaImage (`.mha`, `.mhd`).
 
 pub mod atomic;
+pub mod clock;
 pub mod dicom_scan;
 pub mod dicom_seg;
 pub mod dicom_series;
 pub mod dicom_write;
+pub mod lock;
 pub mod metaimage;
 pub mod nifti;
 pub mod nifti_affine;
