@@ -1008,3 +1008,42 @@ fn a_second_window_on_the_same_mask_is_read_only_until_it_opens_a_copy() {
         .as_ref()
         .is_some_and(|d| d.read_only().is_none()));
 }
+
+/// A crash after the mask was saved but before the journal checkpoint: the saved mask says
+/// which journaled op it holds last, so reopening offers nothing to recover and the
+/// (non-idempotent) dilation is not applied a second time.
+#[test]
+fn a_crash_between_save_and_checkpoint_applies_nothing_twice() {
+    let Some(gpu) = gpu() else { return };
+    let dir = common::tempdir();
+    let (path, _) = phantom_file(dir.path());
+    let mut h = open(gpu, &path);
+    paint_axial(&mut h);
+    let dilate = EditOp::Dilate {
+        label: 1,
+        radius_mm: 6.0,
+        editable: Editable::Everywhere,
+    };
+    let doc = h.shell.doc.as_mut().unwrap_or_else(|| panic!("document"));
+    ok(doc.state.apply(&dilate));
+    let want = ok(doc.state.session.labels()).into_owned();
+    let job = ok(doc.begin_save());
+    ok(ok(job.rx.recv()));
+    // The process dies here: finish_save (the checkpoint) never runs.
+    let journal = voxmark::app::document::journal_path(&doc.labels_path);
+    drop(h);
+    let (_, rec) = ok(voxmark::edit::journal::Journal::open(&journal, "check"));
+    assert_eq!(rec.entries.len(), 2, "the journal still holds both ops");
+    drop(rec);
+    let h2 = open(gpu, &path);
+    let doc = h2.shell.doc.as_ref().unwrap_or_else(|| panic!("document"));
+    assert!(doc.recovery.is_none(), "nothing to recover");
+    assert!(
+        doc.notes
+            .iter()
+            .any(|n| n.contains("2 journaled operations are already in the saved mask")),
+        "{:?}",
+        doc.notes
+    );
+    assert_eq!(labels(&h2), want, "the dilation is applied once");
+}

@@ -8,7 +8,7 @@
 
 use super::state::AppState;
 use crate::edit::journal::{Journal, JournalEntry};
-use crate::edit::label_file::save_labels;
+use crate::edit::label_file::save_labels_marked;
 use crate::edit::session::{GpuEdit, Session};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
@@ -269,17 +269,18 @@ pub fn load(
         .labels
         .clone()
         .unwrap_or_else(|| default_labels_path(req.path.as_deref()));
-    let (labels, table) = if (req.labels.is_some() && !req.labels_new) || labels_path.exists() {
-        stage(&format!("reading labels {}", labels_path.display()));
-        let m = crate::edit::label_file::read_label_map(&labels_path, &image.grid)?;
-        notes.extend(m.warnings);
-        if req.labels.is_none() {
-            notes.push(format!("loaded the saved labels {}", labels_path.display()));
-        }
-        (m.labels, m.table.unwrap_or_default())
-    } else {
-        (vec![0u8; image.grid.voxel_count()], Vec::new())
-    };
+    let (labels, table, mask_marker) =
+        if (req.labels.is_some() && !req.labels_new) || labels_path.exists() {
+            stage(&format!("reading labels {}", labels_path.display()));
+            let m = crate::edit::label_file::read_label_map(&labels_path, &image.grid)?;
+            notes.extend(m.warnings);
+            if req.labels.is_none() {
+                notes.push(format!("loaded the saved labels {}", labels_path.display()));
+            }
+            (m.labels, m.table.unwrap_or_default(), m.journal_marker)
+        } else {
+            (vec![0u8; image.grid.voxel_count()], Vec::new(), None)
+        };
     let table = match &req.label_table {
         Some(t) => {
             let table = crate::edit::color_table::read_color_table(t)?;
@@ -330,7 +331,17 @@ pub fn load(
     let view3d = VolumeView::new(ctx, &g.image, Some(&g.labels))?;
 
     let jp = journal_path(&labels_path);
-    let recovery = match Journal::open(&jp, "voxmark shell") {
+    let recovery = match Journal::open(&jp, "voxmark shell").map(|(j, mut r)| {
+        // A save that finished before its checkpoint: the mask holds these ops already.
+        let done = crate::edit::journal::entries_after(&r.entries, mask_marker.as_deref());
+        if done > 0 {
+            notes.push(format!(
+                "{done} journaled operations are already in the saved mask (the last session ended during a save)"
+            ));
+            r.entries.drain(..done);
+        }
+        (j, r)
+    }) {
         Ok((journal, recovered)) if recovered.entries.is_empty() => {
             session.journal = Some(journal);
             notes.extend(recovered.warning);
@@ -417,9 +428,9 @@ impl Document {
         let labels = self.state.session.labels()?.into_owned();
         let image = self.state.session.image.to_arc();
         let table = self.state.session.table.clone();
-        let journal_len = match &self.state.session.journal {
-            Some(j) => Some(j.len()?),
-            None => None,
+        let (journal_len, marker) = match &self.state.session.journal {
+            Some(j) => (Some(j.len()?), j.last_marker().map(str::to_string)),
+            None => (None, None),
         };
         let path = self.labels_path.clone();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -431,7 +442,13 @@ impl Document {
         std::thread::Builder::new()
             .name("voxmark-save".into())
             .spawn(move || {
-                let _ = tx.send(save_labels(&p2, &image, labels, &table));
+                let _ = tx.send(save_labels_marked(
+                    &p2,
+                    &image,
+                    labels,
+                    &table,
+                    marker.as_deref(),
+                ));
             })
             .map_err(|e| Error::Worker(format!("cannot start saving: {e}")))?;
         Ok(SaveJob {

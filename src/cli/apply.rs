@@ -6,7 +6,7 @@
 //! applied and appended (fsync) before the next one starts.
 
 use crate::edit::journal::Journal;
-use crate::edit::label_file::{read_label_map, save_labels, sidecar_path};
+use crate::edit::label_file::{read_label_map, save_labels_marked, sidecar_path};
 use crate::edit::ops::parse_ops;
 use crate::edit::session::Session;
 use clap::Args;
@@ -63,13 +63,13 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
     }
     let loaded = super::load_input(&a.path, a.series.clone())?;
     let image = &loaded.volume;
-    let (start, start_table) = match &a.labels {
+    let (start, start_table, start_marker) = match &a.labels {
         Some(p) => {
             let m = read_label_map(p, &image.grid)?;
             super::print_warnings(&m.warnings);
-            (m.labels, m.table)
+            (m.labels, m.table, m.journal_marker)
         }
-        None => (vec![0u8; image.grid.voxel_count()], None),
+        None => (vec![0u8; image.grid.voxel_count()], None, None),
     };
     let ctx = a.backend.open()?;
     let mut session = match &ctx {
@@ -100,11 +100,21 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
         if let Some(w) = &recovered.warning {
             eprintln!("voxmark: warning: {w}");
         }
-        if !recovered.entries.is_empty() {
-            session.replay(&recovered.entries)?;
+        // A starting mask saved from this journal already holds its ops up to its marker.
+        let done = crate::edit::journal::entries_after(&recovered.entries, start_marker.as_deref());
+        if done > 0 {
+            eprintln!(
+                "{done} operations of {} are already in {}: not applied again",
+                jp.display(),
+                a.labels.as_deref().unwrap_or(jp).display()
+            );
+        }
+        let entries = &recovered.entries[done..];
+        if !entries.is_empty() {
+            session.replay(entries)?;
             eprintln!(
                 "restored {} operations from {}",
-                recovered.entries.len(),
+                entries.len(),
                 jp.display()
             );
         }
@@ -137,12 +147,28 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
             std::process::abort();
         }
     }
-    save_labels(
+    let marker = session
+        .journal
+        .as_ref()
+        .and_then(|j| j.last_marker().map(str::to_string));
+    save_labels_marked(
         &a.out,
         image,
         session.labels()?.into_owned(),
         &session.table,
-    )?;
+        marker.as_deref(),
+    )
+    .map_err(|e| {
+        // Nothing acknowledged is lost: say where the work is.
+        let kept = match &a.journal {
+            Some(j) => format!(
+                "; every operation is in the journal {} (run again with a writable -o to save it)",
+                j.display()
+            ),
+            None => String::new(),
+        };
+        anyhow::anyhow!("{}: not saved ({e}){kept}", a.out.display())
+    })?;
     eprintln!("wrote {}", a.out.display());
     if !session.table.is_empty() {
         eprintln!(

@@ -35,7 +35,28 @@ pub struct Journal {
     file: Option<File>,
     path: PathBuf,
     next_seq: u64,
+    /// [`marker`] of the last entry appended or found at open.
+    last_marker: Option<String>,
     lock: OwnerLock,
+}
+
+/// A short fingerprint of a journal entry (16 hex digits of the SHA-256 of its JSON). A saved
+/// mask carries the marker of the last op it holds (`edit::label_file::save_labels_marked`),
+/// so recovery after a crash between the save and the journal checkpoint skips the ops the
+/// mask already holds instead of applying them twice.
+pub fn marker(entry: &JournalEntry) -> String {
+    use sha2::Digest;
+    let bytes = serde_json::to_vec(entry).unwrap_or_default();
+    let d = sha2::Sha256::digest(&bytes);
+    d[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The entries a mask saved with `mask_marker` still lacks: those after the marked one when
+/// the journal holds it (the save finished, its checkpoint did not), else all.
+pub fn entries_after(entries: &[JournalEntry], mask_marker: Option<&str>) -> usize {
+    mask_marker
+        .and_then(|m| entries.iter().position(|e| marker(e) == m))
+        .map_or(0, |i| i + 1)
 }
 
 pub use crate::io::clock::{civil_from_days, now_rfc3339};
@@ -119,6 +140,7 @@ impl Journal {
                 file: None,
                 path: path.to_path_buf(),
                 next_seq: 1,
+                last_marker: None,
                 lock,
             };
             let none = Recovered {
@@ -146,11 +168,13 @@ impl Journal {
         file.seek(std::io::SeekFrom::End(0))
             .map_err(|e| Error::io(path, e))?;
         let next_seq = entries.last().map_or(1, |e| e.seq + 1);
+        let last_marker = entries.last().map(marker);
         Ok((
             Self {
                 file: Some(file),
                 path: path.to_path_buf(),
                 next_seq,
+                last_marker,
                 lock,
             },
             Recovered { entries, warning },
@@ -175,10 +199,16 @@ impl Journal {
     pub fn set_aside(&mut self) -> Result<Option<PathBuf>> {
         self.file = None;
         self.next_seq = 1;
+        self.last_marker = None;
         if !self.path.exists() {
             return Ok(None);
         }
         set_aside(&self.path).map(Some)
+    }
+
+    /// The marker of the last op journaled (module [`marker`]), for a save to record.
+    pub fn last_marker(&self) -> Option<&str> {
+        self.last_marker.as_deref()
     }
 
     /// The lock this journal holds.
@@ -203,6 +233,7 @@ impl Journal {
         file.write_all(&line).map_err(|e| Error::io(&path, e))?;
         file.sync_data().map_err(|e| Error::io(&path, e))?;
         self.next_seq += 1;
+        self.last_marker = Some(marker(&entry));
         Ok(entry)
     }
 
@@ -273,6 +304,7 @@ impl Journal {
                 .map_err(|e| Error::io(history, e))?;
             h.write_all(done).map_err(|e| Error::io(history, e))?;
             h.sync_data().map_err(|e| Error::io(history, e))?;
+            crate::io::atomic::fault_point("after-history");
         }
         if rest.is_empty() {
             file.set_len(0).map_err(|e| Error::io(&self.path, e))?;

@@ -45,6 +45,18 @@ pub struct LabelMap {
     pub labels: Vec<u8>,
     pub table: Option<Vec<LabelInfo>>,
     pub warnings: Vec<String>,
+    /// The journal marker a voxmark mask was saved with ([`save_labels_marked`]).
+    pub journal_marker: Option<String>,
+}
+
+/// What a voxmark mask's description says after the journal marker.
+const MARKER_TAG: &str = " journal ";
+
+/// The journal marker in a mask's description, if any.
+fn marker_in(description: &str) -> Option<String> {
+    let (_, m) = description.rsplit_once(MARKER_TAG)?;
+    let m = m.trim();
+    (m.len() == 16 && m.bytes().all(|b| b.is_ascii_hexdigit())).then(|| m.to_string())
 }
 
 /// The grid a label map file defines by itself, for commands given no image: a NIfTI or
@@ -107,6 +119,7 @@ pub fn read_label_map(path: &Path, image: &crate::volume::Grid) -> Result<LabelM
             labels: r.labels,
             table: Some(table),
             warnings: r.warnings,
+            journal_marker: None,
         });
     }
     let vol = match (&nrrd_header, kind) {
@@ -134,6 +147,7 @@ pub fn read_label_map(path: &Path, image: &crate::volume::Grid) -> Result<LabelM
         labels: crate::volume::labels::labels_for(&vol, path, image)?,
         table,
         warnings,
+        journal_marker: marker_in(&vol.meta.description),
     })
 }
 
@@ -145,25 +159,44 @@ pub fn save_labels(
     labels: Vec<u8>,
     table: &[LabelInfo],
 ) -> Result<()> {
+    save_labels_marked(path, image, labels, table, None)
+}
+
+/// [`save_labels`] recording in the mask's description the marker of the last journaled op
+/// it holds (`edit::journal::marker`): the mask says which ops it already contains.
+pub fn save_labels_marked(
+    path: &Path,
+    image: &Volume,
+    labels: Vec<u8>,
+    table: &[LabelInfo],
+    journal_marker: Option<&str>,
+) -> Result<()> {
+    let description = match journal_marker {
+        Some(m) => format!("labels{MARKER_TAG}{m}"),
+        None => "labels".into(),
+    };
     let out = Volume::new(
         image.grid,
         VoxelData::U8(labels),
         Metadata {
             format: image.meta.format.clone(),
-            description: "voxmark labels".into(),
+            description,
             sform_code: image.meta.sform_code,
             qform_code: image.meta.qform_code,
             ..Default::default()
         },
     )?;
-    write_nifti(path, &out)?;
+    // The table first, the mask last: the mask (with its journal marker) is the commit
+    // point. A crash between leaves a table ahead of the mask, which recovery's replay of
+    // the journal (label-table ops set absolute values) brings back in step; the opposite
+    // order could leave a new mask whose table ops recovery skips, with the old table.
     if !table.is_empty() {
         let side = sidecar_path(path);
         let json = serde_json::to_vec_pretty(&serde_json::json!({ "labels": table }))
             .map_err(|e| Error::Invalid(format!("label table: {e}")))?;
         crate::io::atomic::write_atomically(&side, |w| w.write_all(&json))?;
     }
-    Ok(())
+    write_nifti(path, &out)
 }
 
 /// A segmentation file format other tools open.

@@ -2,10 +2,83 @@
 //!
 //! A reader never sees a half-written file, and a failure leaves no output at all. The
 //! folder is fsynced after the rename so the new name survives a power loss too.
+//!
+//! Fault injection (tests; `VOXMARK_FAULT`, read once per process): `STEP[@N]` aborts the
+//! process like `kill -9` at STEP of the N-th atomic write of this process (default 1) —
+//! `after-temp-write`, `after-fsync`, `after-rename`, `after-dir-fsync`, or
+//! `after-history` (the first journal checkpoint, between the history append and the
+//! journal rewrite; N is ignored); `full@K` makes every atomic write fail as a full disk does (ENOSPC) once K bytes
+//! are written.
 
 use crate::error::{Error, Result};
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The fault `VOXMARK_FAULT` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fault {
+    None,
+    Abort { step: String, nth: usize },
+    Full { after_bytes: u64 },
+}
+
+fn fault() -> &'static Fault {
+    static F: std::sync::OnceLock<Fault> = std::sync::OnceLock::new();
+    F.get_or_init(|| {
+        let Ok(v) = std::env::var("VOXMARK_FAULT") else {
+            return Fault::None;
+        };
+        let (step, n) = v.split_once('@').unwrap_or((v.as_str(), "1"));
+        let n: u64 = n.parse().unwrap_or(1);
+        if step == "full" {
+            Fault::Full { after_bytes: n }
+        } else {
+            Fault::Abort {
+                step: step.to_string(),
+                nth: n.max(1) as usize,
+            }
+        }
+    })
+}
+
+/// Atomic writes started by this process (1-based count of the current one).
+static WRITES: AtomicUsize = AtomicUsize::new(0);
+
+/// Aborts here when the fault asks for `step` of the current write (module docs).
+pub(crate) fn fault_point(step: &str) {
+    if let Fault::Abort { step: s, nth } = fault() {
+        let here = step == "after-history" || WRITES.load(Ordering::SeqCst) == *nth;
+        if s == step && here {
+            std::process::abort();
+        }
+    }
+}
+
+/// A writer that fails with ENOSPC past `left` bytes (the `full@K` fault).
+struct FullDisk<W> {
+    inner: W,
+    left: u64,
+}
+
+impl<W: Write> Write for FullDisk<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            // What a full disk reports (ENOSPC, "No space left on device").
+            #[cfg(target_os = "linux")]
+            return Err(std::io::Error::from_raw_os_error(28));
+            #[cfg(not(target_os = "linux"))]
+            return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        }
+        let n = (buf.len() as u64).min(self.left) as usize;
+        let n = self.inner.write(&buf[..n])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
 
 /// Creates `path` atomically: `write` fills a buffered temporary file in the same folder,
 /// which is flushed, synced and renamed over `path` only when `write` succeeds.
@@ -25,15 +98,30 @@ pub fn write_atomically(
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o644));
     }
+    WRITES.fetch_add(1, Ordering::SeqCst);
     let tmp = builder.tempfile_in(dir).map_err(|e| Error::io(path, e))?;
     {
         let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
-        write(&mut w).map_err(|e| Error::io(path, e))?;
+        match fault() {
+            Fault::Full { after_bytes } => {
+                let mut full = FullDisk {
+                    inner: &mut w,
+                    left: *after_bytes,
+                };
+                write(&mut full).map_err(|e| Error::io(path, e))?;
+            }
+            _ => write(&mut w).map_err(|e| Error::io(path, e))?,
+        }
         w.flush().map_err(|e| Error::io(path, e))?;
     }
+    fault_point("after-temp-write");
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    fault_point("after-fsync");
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    sync_dir(dir)
+    fault_point("after-rename");
+    sync_dir(dir)?;
+    fault_point("after-dir-fsync");
+    Ok(())
 }
 
 /// fsyncs a folder so that names created or renamed in it are durable (POSIX: the entry
