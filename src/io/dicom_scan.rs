@@ -77,6 +77,8 @@ pub fn read_headers(path: &Path) -> Result<Vec<SliceHeader>> {
     if file_size == 0 {
         return Err(Error::format(path, "empty file"));
     }
+    // No value may claim more bytes than the file has (the parser would allocate them).
+    super::dicom_guard::check_lengths(path)?;
     let obj = OpenFileOptions::new()
         .read_until(tags::PIXEL_DATA)
         .open_file(path)

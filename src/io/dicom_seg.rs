@@ -874,6 +874,7 @@ pub fn write_dicom_seg(
 pub fn read_dicom_seg(path: &Path, grid: &Grid) -> Result<super::seg_nrrd::SegRead> {
     use super::seg_nrrd::{SegRead, SegmentInfo};
     let bad = |m: String| Error::format(path, m);
+    super::dicom_guard::check_lengths(path)?;
     let obj = OpenFileOptions::new()
         .open_file(path)
         .map_err(|e| bad(format!("not a readable DICOM file: {e}")))?;

@@ -5,6 +5,7 @@
 
 pub mod atomic;
 pub mod clock;
+pub mod dicom_guard;
 pub mod dicom_scan;
 pub mod dicom_seg;
 pub mod dicom_series;

@@ -1,0 +1,369 @@
+//! A length check of a DICOM file's element structure before dicom-rs parses it.
+//!
+//! dicom-parser 0.10 sizes a value's buffer from the length its element declares and fills
+//! it before reading (`read_value_ob`: `resize(len, 0)`), so a small file whose bytes read as
+//! a gigabyte length makes it touch that much memory and spend seconds before failing (found
+//! by fuzzing: pydicom's 4 KB `SC_rgb_jpeg.dcm`, an implicit-VR data set under an explicit
+//! transfer syntax, asked for 1.2 GB; its 674-byte `UN_sequence.dcm` for 3.7 GB, 28 s). This walk reads only element headers (values are
+//! skipped by seeking) and refuses a file in which any defined length runs past the end of
+//! the file, naming the element and the offset. It follows PS3.5 7.1: the File Meta group in
+//! explicit VR little endian, then the data set in the transfer syntax's encoding; sequences
+//! and items of defined or undefined length are entered; a UN element of undefined length in
+//! an explicit-VR data set is refused as unsupported (PS3.5 6.2.2 makes its content implicit
+//! VR; dicom-parser 0.10 reads it as explicit VR, so pydicom's `UN_sequence.dcm` made it
+//! allocate 3.7 GB); encapsulated Pixel Data's fragments are
+//! skipped; in implicit VR a defined-length value that starts with an Item tag is entered as
+//! a sequence (no dictionary needed). Deflated data sets are left to the parser. What the
+//! walk cannot place (a file without the `DICM` preamble, an odd structure) is left to
+//! dicom-rs too: the check only ever refuses a length that cannot be true.
+
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
+const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
+const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+const UNDEFINED: u32 = 0xFFFF_FFFF;
+
+/// Explicit-VR value representations with a 4-byte length (PS3.5 Table 7.1-1).
+fn long_vr(vr: [u8; 2]) -> bool {
+    matches!(
+        &vr,
+        b"OB"
+            | b"OD"
+            | b"OF"
+            | b"OL"
+            | b"OV"
+            | b"OW"
+            | b"SQ"
+            | b"SV"
+            | b"UC"
+            | b"UN"
+            | b"UR"
+            | b"UT"
+            | b"UV"
+    )
+}
+
+/// How the bytes at the current level are encoded, and where the level ends.
+#[derive(Clone, Copy)]
+struct Level {
+    implicit: bool,
+    /// Encapsulated Pixel Data: items are fragments (bytes), not data sets.
+    fragments: bool,
+    /// End offset of a defined-length sequence or item.
+    end: Option<u64>,
+}
+
+struct Walker<R> {
+    r: R,
+    pos: u64,
+    size: u64,
+    big: bool,
+}
+
+impl<R: Read + Seek> Walker<R> {
+    fn bytes<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let mut b = [0u8; N];
+        self.r.read_exact(&mut b).ok()?;
+        self.pos += N as u64;
+        Some(b)
+    }
+    fn u16(&mut self, big: bool) -> Option<u16> {
+        let b = self.bytes::<2>()?;
+        Some(if big {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
+    }
+    fn u32(&mut self, big: bool) -> Option<u32> {
+        let b = self.bytes::<4>()?;
+        Some(if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    }
+    fn skip(&mut self, n: u64) -> Option<()> {
+        self.r.seek(SeekFrom::Current(n as i64)).ok()?;
+        self.pos += n;
+        Some(())
+    }
+    fn peek4(&mut self) -> Option<[u8; 4]> {
+        let b = self.bytes::<4>()?;
+        self.r.seek(SeekFrom::Current(-4)).ok()?;
+        self.pos -= 4;
+        Some(b)
+    }
+}
+
+/// Checks `path` (module docs): Ok when every defined length fits in the file or the walk
+/// cannot tell; an error naming the first element whose length cannot be true.
+pub fn check_lengths(path: &Path) -> Result<()> {
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let size = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut w = Walker {
+        r: BufReader::with_capacity(64 * 1024, f),
+        pos: 0,
+        size,
+        big: false,
+    };
+    match walk(&mut w) {
+        Ok(()) => Ok(()),
+        Err(Lie {
+            group,
+            element,
+            len: Some(len),
+            at,
+        }) => Err(Error::format(
+            path,
+            format!(
+                "truncated or corrupt DICOM: element ({group:04X},{element:04X}) at byte {at} declares {len} bytes, but the file has only {} left",
+                size.saturating_sub(at)
+            ),
+        )),
+        Err(Lie {
+            group,
+            element,
+            len: None,
+            at,
+        }) => Err(Error::unsupported(
+            path,
+            format!(
+                "element ({group:04X},{element:04X}) at byte {at} is a UN sequence of undefined length in an explicit-VR data set, which the DICOM parser voxmark uses (dicom-rs 0.10) misreads"
+            ),
+        )),
+    }
+}
+
+/// A length that cannot be true, or (len None) a UN element of undefined length in an
+/// explicit-VR data set, which dicom-parser 0.10 reads as explicit VR and so takes its
+/// content's bytes for lengths.
+struct Lie {
+    group: u16,
+    element: u16,
+    len: Option<u32>,
+    at: u64,
+}
+
+fn walk<R: Read + Seek>(w: &mut Walker<R>) -> std::result::Result<(), Lie> {
+    // Preamble and File Meta Information (explicit VR little endian).
+    if w.skip(128).is_none() || w.bytes::<4>() != Some(*b"DICM") {
+        return Ok(());
+    }
+    let mut ts = String::new();
+    loop {
+        let Some(tag) = w.peek4() else { return Ok(()) };
+        if u16::from_le_bytes([tag[0], tag[1]]) != 0x0002 {
+            break;
+        }
+        let Some((group, element, len, _)) = header(w, false, false) else {
+            return Ok(());
+        };
+        let at = w.pos;
+        if len == UNDEFINED || u64::from(len) > w.size - w.pos {
+            return Err(Lie {
+                group,
+                element,
+                len: Some(len),
+                at,
+            });
+        }
+        if element == 0x0010 && len <= 256 {
+            let mut v = vec![0u8; len as usize];
+            if w.r.read_exact(&mut v).is_err() {
+                return Ok(());
+            }
+            w.pos += u64::from(len);
+            ts = String::from_utf8_lossy(&v)
+                .trim_end_matches(['\0', ' '])
+                .to_string();
+        } else if w.skip(u64::from(len)).is_none() {
+            return Ok(());
+        }
+    }
+    if ts.is_empty() || ts == DEFLATED {
+        return Ok(()); // no transfer syntax (the parser names it), or compressed elements
+    }
+    w.big = ts == EXPLICIT_BE;
+    let mut stack = vec![Level {
+        implicit: ts == IMPLICIT_LE,
+        fragments: false,
+        end: None,
+    }];
+    loop {
+        // Leave the defined-length levels that end here.
+        while let Some(l) = stack.last() {
+            match l.end {
+                Some(e) if w.pos >= e && stack.len() > 1 => {
+                    stack.pop();
+                }
+                _ => break,
+            }
+        }
+        let Some(level) = stack.last().copied() else {
+            return Ok(());
+        };
+        if w.pos >= w.size {
+            return Ok(());
+        }
+        let big = w.big && !level.implicit;
+        let Some((group, element, len, vr)) = header(w, level.implicit, big) else {
+            return Ok(()); // a partial header at the end: the parser says so
+        };
+        let at = w.pos;
+        let fits = len == UNDEFINED || u64::from(len) <= w.size - w.pos;
+        if !fits {
+            return Err(Lie {
+                group,
+                element,
+                len: Some(len),
+                at,
+            });
+        }
+        if group == 0xFFFE {
+            match element {
+                // An item: a fragment of encapsulated pixel data is bytes; else a data set.
+                0xE000 if level.fragments => {
+                    if len == UNDEFINED || w.skip(u64::from(len)).is_none() {
+                        return Ok(());
+                    }
+                }
+                0xE000 => stack.push(Level {
+                    implicit: level.implicit,
+                    fragments: false,
+                    end: (len != UNDEFINED).then(|| w.pos + u64::from(len)),
+                }),
+                // Item delimiter: the item of undefined length ends.
+                0xE00D => {
+                    if stack.len() > 1 && stack.last().is_some_and(|l| l.end.is_none()) {
+                        stack.pop();
+                    }
+                }
+                // Sequence delimiter: leave the (undefined-length) sequence level.
+                0xE0DD => {
+                    if stack.len() > 1 {
+                        stack.pop();
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if len == UNDEFINED {
+            if vr == Some(*b"UN") {
+                return Err(Lie {
+                    group,
+                    element,
+                    len: None,
+                    at,
+                });
+            }
+            // A sequence or encapsulated pixel data.
+            stack.push(Level {
+                implicit: level.implicit,
+                fragments: group == 0x7FE0 && element == 0x0010,
+                end: None,
+            });
+            continue;
+        }
+        let sequence = vr == Some(*b"SQ")
+            || (level.implicit && len >= 8 && w.peek4() == Some([0xFE, 0xFF, 0x00, 0xE0]));
+        if sequence && len > 0 {
+            stack.push(Level {
+                implicit: level.implicit,
+                fragments: false,
+                end: Some(w.pos + u64::from(len)),
+            });
+        } else if w.skip(u64::from(len)).is_none() {
+            return Ok(());
+        }
+    }
+}
+
+/// One element header: (group, element, length, explicit VR). Item and delimiter tags have
+/// no VR in either encoding.
+fn header<R: Read + Seek>(
+    w: &mut Walker<R>,
+    implicit: bool,
+    big: bool,
+) -> Option<(u16, u16, u32, Option<[u8; 2]>)> {
+    let group = w.u16(big)?;
+    let element = w.u16(big)?;
+    if implicit || group == 0xFFFE {
+        return Some((group, element, w.u32(big)?, None));
+    }
+    let vr = w.bytes::<2>()?;
+    let len = if long_vr(vr) {
+        w.skip(2)?;
+        w.u32(big)?
+    } else {
+        u32::from(w.u16(big)?)
+    };
+    Some((group, element, len, Some(vr)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(body: &[u8], ts: &str) -> tempfile::NamedTempFile {
+        let mut b = vec![0u8; 128];
+        b.extend_from_slice(b"DICM");
+        let mut v = ts.as_bytes().to_vec();
+        if v.len() % 2 == 1 {
+            v.push(0);
+        }
+        b.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I']);
+        b.extend_from_slice(&(v.len() as u16).to_le_bytes());
+        b.extend_from_slice(&v);
+        b.extend_from_slice(body);
+        let f = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(f.path(), b).unwrap_or_else(|e| panic!("{e}"));
+        f
+    }
+
+    #[test]
+    fn a_length_past_the_end_is_refused_naming_the_element() {
+        // (0008,1115) SQ with a defined length holding one item whose element lies.
+        let mut body = vec![0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0];
+        let mut item = vec![0xFE, 0xFF, 0x00, 0xE0];
+        let inner: Vec<u8> = [
+            &[0x08, 0x00, 0x50, 0x11, b'O', b'B', 0, 0][..],
+            &0xE000_0000u32.to_le_bytes(),
+        ]
+        .concat();
+        item.extend_from_slice(&(inner.len() as u32).to_le_bytes());
+        item.extend_from_slice(&inner);
+        body.extend_from_slice(&(item.len() as u32).to_le_bytes());
+        body.extend_from_slice(&item);
+        let f = file(&body, "1.2.840.10008.1.2.1");
+        let e = check_lengths(f.path()).expect_err("must refuse");
+        assert!(e.to_string().contains("(0008,1150)"), "{e}");
+        // The same element with an honest length passes.
+        let ok_body = [
+            &[0x08, 0x00, 0x50, 0x11, b'O', b'B', 0, 0][..],
+            &4u32.to_le_bytes(),
+            &[1, 2, 3, 4],
+        ]
+        .concat();
+        let f = file(&ok_body, "1.2.840.10008.1.2.1");
+        assert!(check_lengths(f.path()).is_ok());
+    }
+
+    #[test]
+    fn implicit_vr_sequences_of_undefined_length_are_entered() {
+        // (0008,1115) undefined length, an undefined-length item holding a lying element.
+        let mut body = vec![0x08, 0x00, 0x15, 0x11];
+        body.extend_from_slice(&UNDEFINED.to_le_bytes());
+        body.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+        body.extend_from_slice(&UNDEFINED.to_le_bytes());
+        body.extend_from_slice(&[0x08, 0x00, 0x50, 0x11]);
+        body.extend_from_slice(&1_000_000u32.to_le_bytes());
+        let f = file(&body, IMPLICIT_LE);
+        assert!(check_lengths(f.path()).is_err());
+    }
+}
