@@ -228,7 +228,8 @@ fn walk<R: Read + Seek>(w: &mut Walker<R>) -> std::result::Result<(), Lie> {
             match element {
                 // An item: a fragment of encapsulated pixel data is bytes; else a data set.
                 0xE000 if level.fragments => {
-                    if len == UNDEFINED || w.skip(u64::from(len)).is_none() {
+                    let skipped = (len != UNDEFINED).then(|| w.skip(u64::from(len)));
+                    if skipped.flatten().is_none() {
                         return Ok(());
                     }
                 }
@@ -238,16 +239,12 @@ fn walk<R: Read + Seek>(w: &mut Walker<R>) -> std::result::Result<(), Lie> {
                     end: (len != UNDEFINED).then(|| w.pos + u64::from(len)),
                 }),
                 // Item delimiter: the item of undefined length ends.
-                0xE00D => {
-                    if stack.len() > 1 && stack.last().is_some_and(|l| l.end.is_none()) {
-                        stack.pop();
-                    }
+                0xE00D if stack.len() > 1 && level.end.is_none() => {
+                    stack.pop();
                 }
                 // Sequence delimiter: leave the (undefined-length) sequence level.
-                0xE0DD => {
-                    if stack.len() > 1 {
-                        stack.pop();
-                    }
+                0xE0DD if stack.len() > 1 => {
+                    stack.pop();
                 }
                 _ => {}
             }
