@@ -162,7 +162,10 @@ fn truncated_and_unsupported_files_are_named_errors() {
         ("SC_rgb_rle.dcm", "colour"),
         // Found by fuzzing (io::dicom_guard): dicom-rs read these as 1.2 GB and 3.7 GB values
         // and filled them before failing; now refused from their headers, naming the element.
-        ("SC_rgb_jpeg.dcm", "(4544,4952) at byte 372 declares 23620 bytes"),
+        (
+            "SC_rgb_jpeg.dcm",
+            "(4544,4952) at byte 372 declares 23620 bytes",
+        ),
         ("UN_sequence.dcm", "UN sequence of undefined length"),
     ] {
         let Some(p) = common::pydicom_file(name) else {
