@@ -13,7 +13,8 @@
 //! VR; dicom-parser 0.10 reads it as explicit VR, so pydicom's `UN_sequence.dcm` made it
 //! allocate 3.7 GB); encapsulated Pixel Data's fragments are
 //! skipped; in implicit VR a defined-length value that starts with an Item tag is entered as
-//! a sequence (no dictionary needed). Deflated data sets are left to the parser. What the
+//! a sequence (no dictionary needed); an unknown VR has a 4-byte length, as dicom-rs reads
+//! it; a deflated data set is walked inflated (refused past 1 GiB). What the
 //! walk cannot place (a file without the `DICM` preamble, an odd structure) is left to
 //! dicom-rs too: the check only ever refuses a length that cannot be true.
 
@@ -27,24 +28,15 @@ const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
 const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
 const UNDEFINED: u32 = 0xFFFF_FFFF;
 
-/// Explicit-VR value representations with a 4-byte length (PS3.5 Table 7.1-1).
+/// Explicit-VR value representations with a 4-byte length: all but the 2-byte ones of PS3.5
+/// Table 7.1-2. An unknown VR is read with a 4-byte length, as dicom-rs does (PS3.5 6.2:
+/// VRs added later all use the 4-byte form).
 fn long_vr(vr: [u8; 2]) -> bool {
-    matches!(
-        &vr,
-        b"OB"
-            | b"OD"
-            | b"OF"
-            | b"OL"
-            | b"OV"
-            | b"OW"
-            | b"SQ"
-            | b"SV"
-            | b"UC"
-            | b"UN"
-            | b"UR"
-            | b"UT"
-            | b"UV"
-    )
+    const SHORT: [&[u8; 2]; 21] = [
+        b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN",
+        b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
+    ];
+    !SHORT.contains(&&vr)
 }
 
 /// How the bytes at the current level are encoded, and where the level ends.
@@ -100,6 +92,9 @@ impl<R: Read + Seek> Walker<R> {
     }
 }
 
+/// A deflated data set inflating past this is refused (a deflate bomb).
+const MAX_INFLATED: u64 = 1 << 30;
+
 /// Checks `path` (module docs): Ok when every defined length fits in the file or the walk
 /// cannot tell; an error naming the first element whose length cannot be true.
 pub fn check_lengths(path: &Path) -> Result<()> {
@@ -111,31 +106,65 @@ pub fn check_lengths(path: &Path) -> Result<()> {
         size,
         big: false,
     };
-    match walk(&mut w) {
-        Ok(()) => Ok(()),
-        Err(Lie {
-            group,
-            element,
-            len: Some(len),
-            at,
-        }) => Err(Error::format(
+    let ts = match walk_meta(&mut w) {
+        Ok(Some(ts)) => ts,
+        Ok(None) => return Ok(()),
+        Err(lie) => return Err(refuse(path, lie, size, "")),
+    };
+    if ts == DEFLATED {
+        // The data set is one raw deflate stream: walk it inflated (bounded).
+        let mut rest = Vec::new();
+        w.r.read_to_end(&mut rest).map_err(|e| Error::io(path, e))?;
+        let mut data = Vec::new();
+        let inflated = flate2::read::DeflateDecoder::new(&rest[..])
+            .take(MAX_INFLATED + 1)
+            .read_to_end(&mut data);
+        if inflated.is_err() {
+            return Ok(()); // the parser reports the broken stream
+        }
+        if data.len() as u64 > MAX_INFLATED {
+            return Err(Error::format(
+                path,
+                "deflated data set inflates past 1 GiB: not an image voxmark reads",
+            ));
+        }
+        let size = data.len() as u64;
+        let mut w = Walker {
+            r: std::io::Cursor::new(data),
+            pos: 0,
+            size,
+            big: false,
+        };
+        return walk_data(&mut w, false)
+            .map_err(|l| refuse(path, l, size, " of the inflated data set"));
+    }
+    w.big = ts == EXPLICIT_BE;
+    walk_data(&mut w, ts == IMPLICIT_LE).map_err(|l| refuse(path, l, size, ""))
+}
+
+/// The error for a lie found at byte `at` of a stream of `size` bytes (`of` names the stream
+/// when it is not the file).
+fn refuse(path: &Path, lie: Lie, size: u64, of: &str) -> Error {
+    let Lie {
+        group,
+        element,
+        len,
+        at,
+    } = lie;
+    match len {
+        Some(len) => Error::format(
             path,
             format!(
-                "truncated or corrupt DICOM: element ({group:04X},{element:04X}) at byte {at} declares {len} bytes, but the file has only {} left",
+                "truncated or corrupt DICOM: element ({group:04X},{element:04X}) at byte {at}{of} declares {len} bytes, but only {} are left",
                 size.saturating_sub(at)
             ),
-        )),
-        Err(Lie {
-            group,
-            element,
-            len: None,
-            at,
-        }) => Err(Error::unsupported(
+        ),
+        None => Error::unsupported(
             path,
             format!(
-                "element ({group:04X},{element:04X}) at byte {at} is a UN sequence of undefined length in an explicit-VR data set, which the DICOM parser voxmark uses (dicom-rs 0.10) misreads"
+                "element ({group:04X},{element:04X}) at byte {at}{of} is a UN sequence of undefined length in an explicit-VR data set, which the DICOM parser voxmark uses (dicom-rs 0.10) misreads"
             ),
-        )),
+        ),
     }
 }
 
@@ -149,19 +178,22 @@ struct Lie {
     at: u64,
 }
 
-fn walk<R: Read + Seek>(w: &mut Walker<R>) -> std::result::Result<(), Lie> {
-    // Preamble and File Meta Information (explicit VR little endian).
+/// The preamble and the File Meta Information (explicit VR little endian): the transfer
+/// syntax, or None when the walk cannot tell (no `DICM`, no transfer syntax, a short file).
+fn walk_meta<R: Read + Seek>(w: &mut Walker<R>) -> std::result::Result<Option<String>, Lie> {
     if w.skip(128).is_none() || w.bytes::<4>() != Some(*b"DICM") {
-        return Ok(());
+        return Ok(None);
     }
     let mut ts = String::new();
     loop {
-        let Some(tag) = w.peek4() else { return Ok(()) };
+        let Some(tag) = w.peek4() else {
+            return Ok(None);
+        };
         if u16::from_le_bytes([tag[0], tag[1]]) != 0x0002 {
             break;
         }
         let Some((group, element, len, _)) = header(w, false, false) else {
-            return Ok(());
+            return Ok(None);
         };
         let at = w.pos;
         if len == UNDEFINED || u64::from(len) > w.size - w.pos {
@@ -175,22 +207,25 @@ fn walk<R: Read + Seek>(w: &mut Walker<R>) -> std::result::Result<(), Lie> {
         if element == 0x0010 && len <= 256 {
             let mut v = vec![0u8; len as usize];
             if w.r.read_exact(&mut v).is_err() {
-                return Ok(());
+                return Ok(None);
             }
             w.pos += u64::from(len);
             ts = String::from_utf8_lossy(&v)
                 .trim_end_matches(['\0', ' '])
                 .to_string();
         } else if w.skip(u64::from(len)).is_none() {
-            return Ok(());
+            return Ok(None);
         }
     }
-    if ts.is_empty() || ts == DEFLATED {
-        return Ok(()); // no transfer syntax (the parser names it), or compressed elements
-    }
-    w.big = ts == EXPLICIT_BE;
+    // No transfer syntax: the parser names the problem.
+    Ok(Some(ts).filter(|t| !t.is_empty()))
+}
+
+/// The data set from the walker's position, in implicit or explicit VR (`w.big` for explicit
+/// big endian).
+fn walk_data<R: Read + Seek>(w: &mut Walker<R>, implicit: bool) -> std::result::Result<(), Lie> {
     let mut stack = vec![Level {
-        implicit: ts == IMPLICIT_LE,
+        implicit,
         fragments: false,
         end: None,
     }];
@@ -348,6 +383,33 @@ mod tests {
         ]
         .concat();
         let f = file(&ok_body, "1.2.840.10008.1.2.1");
+        assert!(check_lengths(f.path()).is_ok());
+    }
+
+    #[test]
+    fn unknown_vrs_have_4_byte_lengths_and_deflated_data_sets_are_walked_inflated() {
+        // Found by fuzzing: an unknown VR ("!C") whose 4-byte length dicom-rs would fill.
+        let lying = [
+            &[0x20, 0x00, 0x13, 0x10, b'!', b'C', 0, 0][..],
+            &0x6230_0000u32.to_le_bytes(),
+        ]
+        .concat();
+        let f = file(&lying, "1.2.840.10008.1.2.1");
+        let e = check_lengths(f.path()).expect_err("must refuse");
+        assert!(e.to_string().contains("(0020,1013)"), "{e}");
+        // The same lie inside a deflated data set.
+        use std::io::Write;
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(&lying).unwrap_or_else(|e| panic!("{e}"));
+        let deflated = z.finish().unwrap_or_else(|e| panic!("{e}"));
+        let f = file(&deflated, DEFLATED);
+        let e = check_lengths(f.path()).expect_err("must refuse");
+        assert!(e.to_string().contains("inflated data set"), "{e}");
+        // An honest deflated data set passes.
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(&[0x08, 0x00, 0x60, 0x00, b'C', b'S', 2, 0, b'C', b'T'])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let f = file(&z.finish().unwrap_or_else(|e| panic!("{e}")), DEFLATED);
         assert!(check_lengths(f.path()).is_ok());
     }
 
