@@ -14,7 +14,9 @@
 //! allocate 3.7 GB); encapsulated Pixel Data's fragments are
 //! skipped; in implicit VR a defined-length value that starts with an Item tag is entered as
 //! a sequence (no dictionary needed); an unknown VR has a 4-byte length, as dicom-rs reads
-//! it; a deflated data set is walked inflated (refused past 1 GiB). What the
+//! it; a binary value (FL, US, OW, …) must hold whole elements (dicom-rs reads a 14-byte FL
+//! as 12 bytes and loses its place); the File Meta group ends where its group length says;
+//! a deflated data set is walked inflated (refused past 1 GiB). What the
 //! walk cannot place (a file without the `DICM` preamble, an odd structure) is left to
 //! dicom-rs too: the check only ever refuses a length that cannot be true.
 
@@ -150,7 +152,16 @@ fn refuse(path: &Path, lie: Lie, size: u64, of: &str) -> Error {
         element,
         len,
         at,
+        unit,
     } = lie;
+    if let (Some(unit), Some(len)) = (unit, len) {
+        return Error::format(
+            path,
+            format!(
+                "corrupt DICOM: element ({group:04X},{element:04X}) at byte {at}{of} holds {len} bytes, not a multiple of its value size {unit}"
+            ),
+        );
+    }
     match len {
         Some(len) => Error::format(
             path,
@@ -170,12 +181,24 @@ fn refuse(path: &Path, lie: Lie, size: u64, of: &str) -> Error {
 
 /// A length that cannot be true, or (len None) a UN element of undefined length in an
 /// explicit-VR data set, which dicom-parser 0.10 reads as explicit VR and so takes its
-/// content's bytes for lengths.
+/// content's bytes for lengths; or (unit Some) a binary value whose length is not a multiple
+/// of its VR's element size, which dicom-parser reads short, losing its place in the file.
 struct Lie {
     group: u16,
     element: u16,
     len: Option<u32>,
     at: u64,
+    unit: Option<u32>,
+}
+
+/// The element size of a binary explicit VR (PS3.5 Table 6.2-1), if it has one.
+fn unit_of(vr: [u8; 2]) -> Option<u32> {
+    match &vr {
+        b"SS" | b"US" | b"OW" => Some(2),
+        b"FL" | b"SL" | b"UL" | b"AT" | b"OF" | b"OL" => Some(4),
+        b"FD" | b"OD" | b"OV" | b"SV" | b"UV" => Some(8),
+        _ => None,
+    }
 }
 
 /// The preamble and the File Meta Information (explicit VR little endian): the transfer
@@ -184,14 +207,17 @@ fn walk_meta<R: Read + Seek>(w: &mut Walker<R>) -> std::result::Result<Option<St
     if w.skip(128).is_none() || w.bytes::<4>() != Some(*b"DICM") {
         return Ok(None);
     }
+    // The group length comes first and bounds the group, whatever tags lie inside (as
+    // dicom-object reads it; without it the parser refuses the file).
+    let Some((0x0002, 0x0000, 4, _)) = header(w, false, false) else {
+        return Ok(None);
+    };
+    let Some(group_len) = w.u32(false) else {
+        return Ok(None);
+    };
+    let meta_end = w.pos + u64::from(group_len);
     let mut ts = String::new();
-    loop {
-        let Some(tag) = w.peek4() else {
-            return Ok(None);
-        };
-        if u16::from_le_bytes([tag[0], tag[1]]) != 0x0002 {
-            break;
-        }
+    while w.pos < meta_end {
         let Some((group, element, len, _)) = header(w, false, false) else {
             return Ok(None);
         };
@@ -202,9 +228,10 @@ fn walk_meta<R: Read + Seek>(w: &mut Walker<R>) -> std::result::Result<Option<St
                 element,
                 len: Some(len),
                 at,
+                unit: None,
             });
         }
-        if element == 0x0010 && len <= 256 {
+        if (group, element) == (0x0002, 0x0010) && len <= 256 {
             let mut v = vec![0u8; len as usize];
             if w.r.read_exact(&mut v).is_err() {
                 return Ok(None);
@@ -257,6 +284,7 @@ fn walk_data<R: Read + Seek>(w: &mut Walker<R>, implicit: bool) -> std::result::
                 element,
                 len: Some(len),
                 at,
+                unit: None,
             });
         }
         if group == 0xFFFE {
@@ -292,6 +320,7 @@ fn walk_data<R: Read + Seek>(w: &mut Walker<R>, implicit: bool) -> std::result::
                     element,
                     len: None,
                     at,
+                    unit: None,
                 });
             }
             // A sequence or encapsulated pixel data.
@@ -301,6 +330,17 @@ fn walk_data<R: Read + Seek>(w: &mut Walker<R>, implicit: bool) -> std::result::
                 end: None,
             });
             continue;
+        }
+        if let Some(unit) = vr.and_then(unit_of) {
+            if len % unit != 0 {
+                return Err(Lie {
+                    group,
+                    element,
+                    len: Some(len),
+                    at,
+                    unit: Some(unit),
+                });
+            }
         }
         let sequence = vr == Some(*b"SQ")
             || (level.implicit && len >= 8 && w.peek4() == Some([0xFE, 0xFF, 0x00, 0xE0]));
@@ -349,9 +389,12 @@ mod tests {
         if v.len() % 2 == 1 {
             v.push(0);
         }
-        b.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I']);
-        b.extend_from_slice(&(v.len() as u16).to_le_bytes());
-        b.extend_from_slice(&v);
+        let mut meta = vec![0x02, 0x00, 0x10, 0x00, b'U', b'I'];
+        meta.extend_from_slice(&(v.len() as u16).to_le_bytes());
+        meta.extend_from_slice(&v);
+        b.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, b'U', b'L', 4, 0]);
+        b.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+        b.extend_from_slice(&meta);
         b.extend_from_slice(body);
         let f = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(f.path(), b).unwrap_or_else(|e| panic!("{e}"));
@@ -411,6 +454,19 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let f = file(&z.finish().unwrap_or_else(|e| panic!("{e}")), DEFLATED);
         assert!(check_lengths(f.path()).is_ok());
+    }
+
+    #[test]
+    fn binary_values_must_fill_whole_elements_and_the_meta_group_has_its_length() {
+        // Found by fuzzing: an FL of 14 bytes (dicom-rs reads 12 and loses its place).
+        let body = [&[0x08, 0x00, 0x02, 0x01, b'F', b'L', 14, 0][..], &[0u8; 14]].concat();
+        let e = check_lengths(file(&body, "1.2.840.10008.1.2.1").path()).expect_err("refuse");
+        assert!(
+            e.to_string().contains("not a multiple of its value size 4"),
+            "{e}"
+        );
+        let body = [&[0x08, 0x00, 0x02, 0x01, b'F', b'L', 12, 0][..], &[0u8; 12]].concat();
+        assert!(check_lengths(file(&body, "1.2.840.10008.1.2.1").path()).is_ok());
     }
 
     #[test]
