@@ -2,7 +2,8 @@
 # The one command that runs voxmark's tests (what .ci/run calls):
 # setup, format and lint gates (with and without the desktop GUI), Rust tests (GPU tests on
 # lavapipe must not skip), the headless build (no GUI crates, its own tests), and the interop
-# tests against nibabel / SimpleITK / dcm2niix / pydicom. The project tests run on SQLite and
+# tests against nibabel / SimpleITK / dcm2niix / pydicom, and a fuzz smoke of every file parser.
+# The project tests run on SQLite and
 # on a real PostgreSQL server started here (scripts/pg_server.sh). Benches are type-checked by clippy
 # --all-targets (an optimised `cargo bench --no-run` would be a third full build of the crate).
 set -euo pipefail
@@ -24,3 +25,5 @@ if cargo tree --no-default-features -e normal --prefix none | grep -Ei '^(eframe
 fi
 cargo test --no-default-features --lib --test cli --test layers
 VOXMARK_BIN="$PWD/target/debug/voxmark" python -m pytest tests/interop -q -p no:cacheprovider
+# Fuzz smoke: every parser of user files, fixed inputs (scripts/fuzz.sh; longer runs by hand).
+bash scripts/fuzz.sh smoke
