@@ -164,7 +164,7 @@ fn truncated_and_unsupported_files_are_named_errors() {
         // and filled them before failing; now refused from their headers, naming the element.
         (
             "SC_rgb_jpeg.dcm",
-            "(4544,4952) at byte 372 declares 23620 bytes",
+            "(0008,0008) at byte 368 declares 1230128452 bytes",
         ),
         ("UN_sequence.dcm", "UN sequence of undefined length"),
     ] {
