@@ -118,12 +118,11 @@ pub fn check_lengths(path: &Path) -> Result<()> {
         let mut rest = Vec::new();
         w.r.read_to_end(&mut rest).map_err(|e| Error::io(path, e))?;
         let mut data = Vec::new();
-        let inflated = flate2::read::DeflateDecoder::new(&rest[..])
+        // A broken stream is walked as far as it inflates: the parser reads that far too
+        // (and would allocate what it declares) before it meets the break.
+        let _ = flate2::read::DeflateDecoder::new(&rest[..])
             .take(MAX_INFLATED + 1)
             .read_to_end(&mut data);
-        if inflated.is_err() {
-            return Ok(()); // the parser reports the broken stream
-        }
         if data.len() as u64 > MAX_INFLATED {
             return Err(Error::format(
                 path,
@@ -154,6 +153,14 @@ fn refuse(path: &Path, lie: Lie, size: u64, of: &str) -> Error {
         at,
         unit,
     } = lie;
+    if unit == Some(0) {
+        return Error::format(
+            path,
+            format!(
+                "corrupt DICOM: ({group:04X},{element:04X}) at byte {at}{of} is not an item or delimiter tag"
+            ),
+        );
+    }
     if let (Some(unit), Some(len)) = (unit, len) {
         return Error::format(
             path,
@@ -182,7 +189,8 @@ fn refuse(path: &Path, lie: Lie, size: u64, of: &str) -> Error {
 /// A length that cannot be true, or (len None) a UN element of undefined length in an
 /// explicit-VR data set, which dicom-parser 0.10 reads as explicit VR and so takes its
 /// content's bytes for lengths; or (unit Some) a binary value whose length is not a multiple
-/// of its VR's element size, which dicom-parser reads short, losing its place in the file.
+/// of its VR's element size, which dicom-parser reads short, losing its place in the file;
+/// or (unit Some(0)) a group FFFE tag that is not an item or a delimiter.
 struct Lie {
     group: u16,
     element: u16,
@@ -309,7 +317,18 @@ fn walk_data<R: Read + Seek>(w: &mut Walker<R>, implicit: bool) -> std::result::
                 0xE0DD if stack.len() > 1 => {
                     stack.pop();
                 }
-                _ => {}
+                0xE00D | 0xE0DD => {}
+                // Group FFFE holds only those three (PS3.5 7.5); dicom-rs reads another as an
+                // element header whose "length" is whatever follows.
+                _ => {
+                    return Err(Lie {
+                        group,
+                        element,
+                        len: None,
+                        at,
+                        unit: Some(0),
+                    })
+                }
             }
             continue;
         }
@@ -467,6 +486,18 @@ mod tests {
         );
         let body = [&[0x08, 0x00, 0x02, 0x01, b'F', b'L', 12, 0][..], &[0u8; 12]].concat();
         assert!(check_lengths(file(&body, "1.2.840.10008.1.2.1").path()).is_ok());
+    }
+
+    #[test]
+    fn group_fffe_holds_only_items_and_delimiters() {
+        // Found by fuzzing: (FFFE,000D) where an item delimiter was.
+        let mut body = vec![0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0];
+        body.extend_from_slice(&UNDEFINED.to_le_bytes());
+        body.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+        body.extend_from_slice(&UNDEFINED.to_le_bytes());
+        body.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0x00, 0, 0, 0, 0]);
+        let e = check_lengths(file(&body, "1.2.840.10008.1.2.1").path()).expect_err("refuse");
+        assert!(e.to_string().contains("(FFFE,000D)"), "{e}");
     }
 
     #[test]
