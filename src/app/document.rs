@@ -362,6 +362,15 @@ pub fn load(
             session.read_only = Some(why);
             None
         }
+        // No lock file can be made there (a read-only folder): look, don't write.
+        Err(e @ Error::Io { .. }) => {
+            let why = format!(
+                "{e}: the mask's journal cannot be written there; this window is read-only (Open a copy, or Save labels as… in a writable folder, to edit)"
+            );
+            notes.push(why.clone());
+            session.read_only = Some(why);
+            None
+        }
         Err(e) => return Err(e),
     };
     let state = AppState::new(session, default_window)?;
