@@ -119,10 +119,21 @@ pub fn check_lengths(path: &Path) -> Result<()> {
         w.r.read_to_end(&mut rest).map_err(|e| Error::io(path, e))?;
         let mut data = Vec::new();
         // A broken stream is walked as far as it inflates: the parser reads that far too
-        // (and would allocate what it declares) before it meets the break.
-        let _ = flate2::read::DeflateDecoder::new(&rest[..])
+        // (and would allocate what it declares) before it meets the break. A decoder hands
+        // out nothing of the chunk in which it fails, so the failing stream is inflated
+        // again a byte at a time to get every byte before the break.
+        let broken = flate2::read::DeflateDecoder::new(&rest[..])
             .take(MAX_INFLATED + 1)
-            .read_to_end(&mut data);
+            .read_to_end(&mut data)
+            .is_err();
+        if broken {
+            data.clear();
+            let mut z = flate2::read::DeflateDecoder::new(&rest[..]);
+            let mut b = [0u8; 1];
+            while data.len() as u64 <= MAX_INFLATED && matches!(z.read(&mut b), Ok(1)) {
+                data.push(b[0]);
+            }
+        }
         if data.len() as u64 > MAX_INFLATED {
             return Err(Error::format(
                 path,
