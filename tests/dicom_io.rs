@@ -178,3 +178,21 @@ fn truncated_and_unsupported_files_are_named_errors() {
         assert!(err.contains(name) && err.contains(needle), "{name}: {err}");
     }
 }
+
+/// Found by the fuzz smoke: an RLE Lossless file whose segment decodes short makes dicom-rs
+/// 0.10's RLE decoder index out of bounds (a panic). voxmark reports it as the file's error.
+#[test]
+fn a_panicking_pixel_decoder_is_the_files_error() {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz/rle_short_segment.dcm");
+    let err = load_volume(&p, &LoadOptions::default())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("rle_short_segment.dcm")
+            && err.contains("RLE Lossless")
+            && err.contains("the decoder failed"),
+        "{err}"
+    );
+}

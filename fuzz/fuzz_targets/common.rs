@@ -14,3 +14,19 @@ pub fn as_file(name: &str, data: &[u8]) -> PathBuf {
     std::fs::write(&p, data).unwrap_or_else(|e| panic!("scratch file: {e}"));
     p
 }
+
+/// voxmark turns a panic inside a third-party decoder into the file's error
+/// (`io::guarded_call`); libfuzzer-sys's panic hook would abort before that. This hook lets
+/// a guarded panic unwind quietly and aborts on any other, which the fuzzer reports.
+pub fn quiet_caught_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !voxmark::io::panic_is_guarded() {
+                default_hook(info);
+                std::process::abort();
+            }
+        }));
+    });
+}

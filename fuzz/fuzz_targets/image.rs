@@ -6,6 +6,7 @@
 mod common;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    common::quiet_caught_panics();
     let p = common::as_file("image", data);
     let _ = voxmark::io::load_volume(&p, &voxmark::io::LoadOptions::default());
 });

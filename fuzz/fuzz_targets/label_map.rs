@@ -6,6 +6,7 @@
 mod common;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    common::quiet_caught_panics();
     let p = common::as_file("labels", data);
     let grid = voxmark::volume::Grid::new(
         [8, 6, 4],

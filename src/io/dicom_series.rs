@@ -316,19 +316,36 @@ fn decode_file(h: &SliceHeader) -> Result<Vec<u8>> {
             ),
         )
     })?;
-    let decoded = obj.decode_pixel_data().map_err(|e| {
-        let msg = error_chain(&e);
-        let ts = transfer_syntax_name(&h.transfer_syntax);
-        let lower = msg.to_lowercase();
-        if lower.contains("unsupported")
-            || lower.contains("not supported")
-            || lower.contains("unknown")
-        {
-            Error::unsupported(&h.path, format!("pixel data in {ts}: {msg}"))
-        } else {
-            Error::format(&h.path, format!("cannot decode pixel data in {ts}: {msg}"))
-        }
-    })?;
+    // The decoders are third-party code: a panic on hostile data (dicom-rs 0.10's RLE decoder
+    // indexes past a segment that decodes short — a fuzz finding) becomes this file's error.
+    let decoded = super::guarded_call(|| obj.decode_pixel_data())
+        .map_err(|p| {
+            let why = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Error::format(
+                &h.path,
+                format!(
+                    "cannot decode pixel data in {}: the decoder failed ({why})",
+                    transfer_syntax_name(&h.transfer_syntax)
+                ),
+            )
+        })?
+        .map_err(|e| {
+            let msg = error_chain(&e);
+            let ts = transfer_syntax_name(&h.transfer_syntax);
+            let lower = msg.to_lowercase();
+            if lower.contains("unsupported")
+                || lower.contains("not supported")
+                || lower.contains("unknown")
+            {
+                Error::unsupported(&h.path, format!("pixel data in {ts}: {msg}"))
+            } else {
+                Error::format(&h.path, format!("cannot decode pixel data in {ts}: {msg}"))
+            }
+        })?;
     Ok(decoded.data().to_vec())
 }
 

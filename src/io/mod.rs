@@ -25,6 +25,25 @@ use dicom_scan::SeriesSummary;
 use std::io::Read;
 use std::path::Path;
 
+thread_local! {
+    static IN_GUARDED_CALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs third-party decoding code, turning a panic into `Err(payload)` for the caller to
+/// report as the file's error. While it runs, [`panic_is_guarded`] is true on this thread,
+/// so the binary's panic hook stays quiet about a panic that becomes an error.
+pub fn guarded_call<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    IN_GUARDED_CALL.with(|g| g.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_GUARDED_CALL.with(|g| g.set(false));
+    r
+}
+
+/// True inside [`guarded_call`] on this thread (for a panic hook).
+pub fn panic_is_guarded() -> bool {
+    IN_GUARDED_CALL.with(|g| g.get())
+}
+
 /// What the caller wants from a multi-series source.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
