@@ -333,12 +333,11 @@ pub fn load(
     let jp = journal_path(&labels_path);
     let recovery = match Journal::open(&jp, "voxmark shell").map(|(j, mut r)| {
         // A save that finished before its checkpoint: the mask holds these ops already.
-        let done = crate::edit::journal::entries_after(&r.entries, mask_marker.as_deref());
+        let done = r.drop_saved(mask_marker.as_deref());
         if done > 0 {
             notes.push(format!(
                 "{done} journaled operations are already in the saved mask (the last session ended during a save)"
             ));
-            r.entries.drain(..done);
         }
         (j, r)
     }) {
@@ -352,26 +351,24 @@ pub fn load(
             entries: recovered.entries,
             warning: recovered.warning,
         }),
-        // Another window or process owns this mask: look, don't write.
-        Err(Error::Locked { owner, .. }) => {
-            let why = format!(
-                "{} is being edited by {owner}; this window shows its last saved state read-only (Open a copy to edit)",
-                labels_path.display()
-            );
+        // The mask cannot be owned here: look, don't write.
+        Err(e) => {
+            let why = match e {
+                // Another window or process owns it.
+                Error::Locked { owner, .. } => format!(
+                    "{} is being edited by {owner}; this window shows its last saved state read-only (Open a copy to edit)",
+                    labels_path.display()
+                ),
+                // No lock file can be made there (a read-only folder).
+                e @ Error::Io { .. } => format!(
+                    "{e}: the mask's journal cannot be written there; this window is read-only (Open a copy, or Save labels as… in a writable folder, to edit)"
+                ),
+                e => return Err(e),
+            };
             notes.push(why.clone());
             session.read_only = Some(why);
             None
         }
-        // No lock file can be made there (a read-only folder): look, don't write.
-        Err(e @ Error::Io { .. }) => {
-            let why = format!(
-                "{e}: the mask's journal cannot be written there; this window is read-only (Open a copy, or Save labels as… in a writable folder, to edit)"
-            );
-            notes.push(why.clone());
-            session.read_only = Some(why);
-            None
-        }
-        Err(e) => return Err(e),
     };
     let state = AppState::new(session, default_window)?;
     Ok(LoadOutcome::Ready(Box::new(Document {

@@ -96,12 +96,12 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
         session.author = author.clone();
     }
     if let Some(jp) = &a.journal {
-        let (journal, recovered) = Journal::open(jp, "voxmark apply")?;
+        let (journal, mut recovered) = Journal::open(jp, "voxmark apply")?;
         if let Some(w) = &recovered.warning {
             eprintln!("voxmark: warning: {w}");
         }
         // A starting mask saved from this journal already holds its ops up to its marker.
-        let done = crate::edit::journal::entries_after(&recovered.entries, start_marker.as_deref());
+        let done = recovered.drop_saved(start_marker.as_deref());
         if done > 0 {
             eprintln!(
                 "{done} operations of {} are already in {}: not applied again",
@@ -109,7 +109,7 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
                 a.labels.as_deref().unwrap_or(jp).display()
             );
         }
-        let entries = &recovered.entries[done..];
+        let entries = &recovered.entries;
         if !entries.is_empty() {
             session.replay(entries)?;
             eprintln!(

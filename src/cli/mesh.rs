@@ -3,7 +3,7 @@
 //! any label map voxmark reads (NIfTI, NRRD, MetaImage, `.seg.nrrd`, DICOM SEG): on
 //! `--image`'s grid when given, else on its own (a DICOM SEG needs `--image`).
 
-use crate::edit::label_file::{label_map_grid, read_label_map};
+use crate::edit::label_file::{read_label_map, read_label_map_alone};
 use crate::io::{load_volume, LoadOptions};
 use crate::render::mesh::{label_mesh, write_stl};
 use clap::{Args, ValueEnum};
@@ -40,11 +40,13 @@ pub fn run(a: MeshArgs) -> anyhow::Result<()> {
     if !a.out.to_string_lossy().to_lowercase().ends_with(".stl") {
         anyhow::bail!("{}: output must end in .stl", a.out.display());
     }
-    let grid = match &a.image {
-        Some(image) => load_volume(image, &LoadOptions::default())?.volume.grid,
-        None => label_map_grid(&a.mask, "--image")?,
+    let (grid, map) = match &a.image {
+        Some(image) => {
+            let grid = load_volume(image, &LoadOptions::default())?.volume.grid;
+            (grid, read_label_map(&a.mask, &grid)?)
+        }
+        None => read_label_map_alone(&a.mask, "--image")?,
     };
-    let map = read_label_map(&a.mask, &grid)?;
     for w in &map.warnings {
         eprintln!("warning: {w}");
     }

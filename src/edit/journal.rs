@@ -37,7 +37,8 @@ pub struct Journal {
     next_seq: u64,
     /// [`marker`] of the last entry appended or found at open.
     last_marker: Option<String>,
-    lock: OwnerLock,
+    /// Held for as long as the journal is open; released (and its file deleted) on drop.
+    _lock: OwnerLock,
 }
 
 /// A short fingerprint of a journal entry (16 hex digits of the SHA-256 of its JSON). A saved
@@ -45,18 +46,14 @@ pub struct Journal {
 /// so recovery after a crash between the save and the journal checkpoint skips the ops the
 /// mask already holds instead of applying them twice.
 pub fn marker(entry: &JournalEntry) -> String {
-    use sha2::Digest;
-    let bytes = serde_json::to_vec(entry).unwrap_or_default();
-    let d = sha2::Sha256::digest(&bytes);
-    d[..8].iter().map(|b| format!("{b:02x}")).collect()
+    marker_of_json(&serde_json::to_vec(entry).unwrap_or_default())
 }
 
-/// The entries a mask saved with `mask_marker` still lacks: those after the marked one when
-/// the journal holds it (the save finished, its checkpoint did not), else all.
-pub fn entries_after(entries: &[JournalEntry], mask_marker: Option<&str>) -> usize {
-    mask_marker
-        .and_then(|m| entries.iter().position(|e| marker(e) == m))
-        .map_or(0, |i| i + 1)
+/// [`marker`] of an entry already serialised (its journal line without the newline).
+fn marker_of_json(json: &[u8]) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(json);
+    d[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub use crate::io::clock::{civil_from_days, now_rfc3339};
@@ -67,6 +64,19 @@ pub struct Recovered {
     /// Set when an incomplete or corrupt tail was dropped (names the line), or when the
     /// journal's lock was taken over from a process that ended without releasing it.
     pub warning: Option<String>,
+}
+
+impl Recovered {
+    /// Drops the entries a mask saved with `mask_marker` already holds — those up to the
+    /// marked one when the journal holds it (the save finished, its checkpoint did not) —
+    /// and returns how many; the rest are what recovery replays on that mask.
+    pub fn drop_saved(&mut self, mask_marker: Option<&str>) -> usize {
+        let done = mask_marker
+            .and_then(|m| self.entries.iter().position(|e| marker(e) == m))
+            .map_or(0, |i| i + 1);
+        self.entries.drain(..done);
+        done
+    }
 }
 
 /// The complete entries of a journal's bytes, the length they span, and a warning naming
@@ -141,7 +151,7 @@ impl Journal {
                 path: path.to_path_buf(),
                 next_seq: 1,
                 last_marker: None,
-                lock,
+                _lock: lock,
             };
             let none = Recovered {
                 entries: Vec::new(),
@@ -175,7 +185,7 @@ impl Journal {
                 path: path.to_path_buf(),
                 next_seq,
                 last_marker,
-                lock,
+                _lock: lock,
             },
             Recovered { entries, warning },
         ))
@@ -211,11 +221,6 @@ impl Journal {
         self.last_marker.as_deref()
     }
 
-    /// The lock this journal holds.
-    pub fn lock(&self) -> &OwnerLock {
-        &self.lock
-    }
-
     /// Appends one op and fsyncs; only then is the op acknowledged.
     pub fn append(&mut self, op: &EditOp, author: &str, tool: &str) -> Result<JournalEntry> {
         let entry = JournalEntry {
@@ -227,13 +232,14 @@ impl Journal {
         };
         let mut line =
             serde_json::to_vec(&entry).map_err(|e| Error::Corrupt(format!("journal: {e}")))?;
+        let marker = marker_of_json(&line);
         line.push(b'\n');
         let path = self.path.clone();
         let file = self.file_for_append()?;
         file.write_all(&line).map_err(|e| Error::io(&path, e))?;
         file.sync_data().map_err(|e| Error::io(&path, e))?;
         self.next_seq += 1;
-        self.last_marker = Some(marker(&entry));
+        self.last_marker = Some(marker);
         Ok(entry)
     }
 

@@ -6,7 +6,7 @@
 use super::label_volume::LabelInfo;
 use crate::error::{Error, Result};
 use crate::io::nifti::write_nifti;
-use crate::volume::{Metadata, Volume, VoxelData};
+use crate::volume::{Grid, Metadata, Volume, VoxelData};
 use std::path::{Path, PathBuf};
 
 /// `<stem>.labels.json` beside a `<stem>.nii(.gz)` mask.
@@ -59,38 +59,26 @@ fn marker_in(description: &str) -> Option<String> {
     (m.len() == 16 && m.bytes().all(|b| b.is_ascii_hexdigit())).then(|| m.to_string())
 }
 
-/// The grid a label map file defines by itself, for commands given no image: a NIfTI or
-/// NRRD mask's own grid, a `.seg.nrrd`'s (possibly cropped) extent. A DICOM SEG stores only
-/// the slices its segments touch, so its grid comes from its source image: that is an error
-/// asking for one (`what` names the option to give).
-pub fn label_map_grid(path: &Path, what: &str) -> Result<crate::volume::Grid> {
-    use crate::io::{nrrd, seg_nrrd, sniff, Kind};
-    match sniff(path)? {
-        Kind::Nrrd => {
-            let h = nrrd::read_header(path)?;
-            if seg_nrrd::is_segmentation(&h) {
-                seg_nrrd::own_grid(&h)
-            } else {
-                Ok(nrrd::volume_from_header(&h)?.grid)
-            }
-        }
-        Kind::Dicom => Err(Error::format(
-            path,
-            format!(
-                "a DICOM SEG holds only the slices its segments touch; give {what} (its source \
-                 series or image) for the grid"
-            ),
-        )),
-        Kind::MetaImage => Ok(crate::io::metaimage::read_metaimage(path)?.grid),
-        _ => Ok(crate::io::nifti::read_nifti_geometry(path)?.grid),
-    }
-}
-
 /// Reads the label map at `path` for an image on `image`: a NIfTI mask or a plain NRRD on
 /// the same grid, a 3D Slicer `.seg.nrrd` on the grid or a box of it (`io::seg_nrrd`), or a
 /// DICOM SEG whose frames lie on the grid's slices (`io::dicom_seg`; segment numbers become
 /// label values). Nothing is resampled: another grid is an error naming both.
-pub fn read_label_map(path: &Path, image: &crate::volume::Grid) -> Result<LabelMap> {
+pub fn read_label_map(path: &Path, image: &Grid) -> Result<LabelMap> {
+    read_map(path, Ok(image)).map(|(_, m)| m)
+}
+
+/// Reads the label map at `path` on the grid it defines by itself, for commands given no
+/// image, and returns that grid: a NIfTI, NRRD or MetaImage mask's own grid, a `.seg.nrrd`'s
+/// (possibly cropped) extent. A DICOM SEG stores only the slices its segments touch, so its
+/// grid comes from its source image: that is an error asking for one (`what` names the
+/// option to give).
+pub fn read_label_map_alone(path: &Path, what: &str) -> Result<(Grid, LabelMap)> {
+    read_map(path, Err(what))
+}
+
+/// [`read_label_map`] on `image`, or (`Err(what)`) on the file's own grid; the file is read
+/// once either way.
+fn read_map(path: &Path, image: std::result::Result<&Grid, &str>) -> Result<(Grid, LabelMap)> {
     use crate::io::{dicom_seg, nrrd, seg_nrrd, sniff, Kind};
     let kind = sniff(path)?;
     // A NRRD header is read once: it says segmentation or image.
@@ -99,11 +87,28 @@ pub fn read_label_map(path: &Path, image: &crate::volume::Grid) -> Result<LabelM
         _ => None,
     };
     let seg = match (&nrrd_header, kind) {
-        (Some(h), _) if seg_nrrd::is_segmentation(h) => Some(seg_nrrd::seg_from_header(h, image)?),
-        (None, Kind::Dicom) => Some(dicom_seg::read_dicom_seg(path, image)?),
+        (Some(h), _) if seg_nrrd::is_segmentation(h) => {
+            let grid = match image {
+                Ok(g) => *g,
+                Err(_) => seg_nrrd::own_grid(h)?,
+            };
+            Some((grid, seg_nrrd::seg_from_header(h, &grid)?))
+        }
+        (None, Kind::Dicom) => match image {
+            Ok(g) => Some((*g, dicom_seg::read_dicom_seg(path, g)?)),
+            Err(what) => {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "a DICOM SEG holds only the slices its segments touch; give {what} \
+                         (its source series or image) for the grid"
+                    ),
+                ))
+            }
+        },
         _ => None,
     };
-    if let Some(r) = seg {
+    if let Some((grid, r)) = seg {
         let table = r
             .segments
             .iter()
@@ -115,18 +120,20 @@ pub fn read_label_map(path: &Path, image: &crate::volume::Grid) -> Result<LabelM
                 locked: false,
             })
             .collect();
-        return Ok(LabelMap {
+        let map = LabelMap {
             labels: r.labels,
             table: Some(table),
             warnings: r.warnings,
             journal_marker: None,
-        });
+        };
+        return Ok((grid, map));
     }
     let vol = match (&nrrd_header, kind) {
         (Some(h), _) => nrrd::volume_from_header(h)?,
         (None, Kind::MetaImage) => crate::io::metaimage::read_metaimage(path)?,
         _ => crate::io::nifti::read_nifti(path)?,
     };
+    let grid = image.map_or(vol.grid, |g| *g);
     let mut warnings = vol.meta.warnings.clone();
     // The sidecar voxmark writes; else a colour table the mask ships with (mricron's
     // `aal.nii.txt`, ITK-SNAP's, Slicer's).
@@ -143,12 +150,13 @@ pub fn read_label_map(path: &Path, image: &crate::volume::Grid) -> Result<LabelM
             None => None,
         },
     };
-    Ok(LabelMap {
-        labels: crate::volume::labels::labels_for(&vol, path, image)?,
+    let map = LabelMap {
+        labels: crate::volume::labels::labels_for(&vol, path, &grid)?,
         table,
         warnings,
         journal_marker: marker_in(&vol.meta.description),
-    })
+    };
+    Ok((grid, map))
 }
 
 /// Writes `labels` (u8, i fastest) as a NIfTI mask on `image`'s grid (sform/qform codes

@@ -33,9 +33,9 @@ thread_local! {
 /// report as the file's error. While it runs, [`panic_is_guarded`] is true on this thread,
 /// so the binary's panic hook stays quiet about a panic that becomes an error.
 pub fn guarded_call<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
-    IN_GUARDED_CALL.with(|g| g.set(true));
+    let outer = IN_GUARDED_CALL.with(|g| g.replace(true));
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    IN_GUARDED_CALL.with(|g| g.set(false));
+    IN_GUARDED_CALL.with(|g| g.set(outer));
     r
 }
 

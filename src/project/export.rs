@@ -682,17 +682,8 @@ impl Project {
             modality = loaded.volume.meta.modality.clone();
         }
         let geo = read_nifti_geometry(image_out)?;
-        if !same_grid(&geo.grid, &grid) {
-            return Err(Error::Invalid(format!(
-                "case {}: the masks are on a different grid than the image (mask: {}; image: {})",
-                row.case,
-                describe(&grid),
-                describe(&geo.grid)
-            )));
-        }
-
-        let (fused, sensitivity) = fuse(opts.fusion, masks, maps)?;
-        let out: Vec<u8> = fused.iter().map(|&v| remap[usize::from(v)]).collect();
+        let (out, sensitivity) =
+            fuse_onto(&row.case, &grid, &geo.grid, opts.fusion, masks, maps, remap)?;
         let label = Volume::new(
             geo.grid,
             VoxelData::U8(out),
@@ -746,16 +737,8 @@ impl Project {
         let series = Some(row.series_uid.clone()).filter(|s| !s.is_empty());
         let loaded = crate::io::load_volume(&src, &crate::io::LoadOptions { series })?;
         let vol = &loaded.volume;
-        if !same_grid(&vol.grid, &grid) {
-            return Err(Error::Invalid(format!(
-                "case {}: the masks are on a different grid than the image (mask: {}; image: {})",
-                row.case,
-                describe(&grid),
-                describe(&vol.grid)
-            )));
-        }
-        let (fused, sensitivity) = fuse(opts.fusion, masks, maps)?;
-        let out: Vec<u8> = fused.iter().map(|&v| remap[usize::from(v)]).collect();
+        let (out, sensitivity) =
+            fuse_onto(&row.case, &grid, &vol.grid, opts.fusion, masks, maps, remap)?;
         if let Some(dir) = label_out.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
@@ -788,6 +771,32 @@ impl Project {
             wrote,
         ))
     }
+}
+
+/// A case's exported label: its masks (on `mask_grid`) checked against the image's grid,
+/// fused ([`fuse`]) and remapped to the export's label values.
+#[allow(clippy::too_many_arguments)]
+fn fuse_onto(
+    case: &str,
+    mask_grid: &crate::volume::Grid,
+    image_grid: &crate::volume::Grid,
+    fusion: Fusion,
+    masks: &[UsedMask],
+    maps: Vec<Vec<u8>>,
+    remap: &[u8; 256],
+) -> Result<(Vec<u8>, BTreeMap<String, f64>)> {
+    if !same_grid(image_grid, mask_grid) {
+        return Err(Error::Invalid(format!(
+            "case {case}: the masks are on a different grid than the image (mask: {}; image: {})",
+            describe(mask_grid),
+            describe(image_grid)
+        )));
+    }
+    let (fused, sensitivity) = fuse(fusion, masks, maps)?;
+    Ok((
+        fused.iter().map(|&v| remap[usize::from(v)]).collect(),
+        sensitivity,
+    ))
 }
 
 /// One label map from the annotators' maps: the only one, or their majority vote or

@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +18,14 @@ def sitk_affine_ras(img):
     a[:3, :3] = d @ np.diag(img.GetSpacing())
     a[:3, 3] = img.GetOrigin()
     return np.diag([-1.0, -1.0, 1.0, 1.0]) @ a
+
+
+def apply_ops(run, image, ops, mask):
+    """`voxmark apply` of `ops` (a list of op dicts, written to `ops.json` beside `mask`) on
+    `image` with the CPU backend, writing the label map `mask`."""
+    ops_file = Path(mask).with_name("ops.json")
+    ops_file.write_text(json.dumps(ops))
+    return run("apply", image, "--ops", ops_file, "--backend", "cpu", "-o", mask)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 panic, nothing allocated for what the file cannot hold): DICOM SEGs with truncated pixels or
 lying frame counts, .seg.nrrd files with impossible layers or values, NIfTI-2 headers that
 promise more than the file holds or end early."""
-import json
 import struct
 
 import nibabel as nib
@@ -10,15 +9,15 @@ import numpy as np
 import pydicom
 import pytest
 
+from conftest import apply_ops
+
 
 @pytest.fixture()
 def made(run, tmp_path):
     img = tmp_path / "ph.nii.gz"
     run("phantom", "--size", "24,20,10", "-o", img)
-    (tmp_path / "ops.json").write_text(json.dumps(
-        [{"op": "threshold", "range": [200, 3000], "label": 2}]))
     mask = tmp_path / "m.nii.gz"
-    run("apply", img, "--ops", tmp_path / "ops.json", "--backend", "cpu", "-o", mask)
+    apply_ops(run, img, [{"op": "threshold", "range": [200, 3000], "label": 2}], mask)
     seg = tmp_path / "good.dcm"
     run("export-seg", mask, "--image", img, "--format", "dicom-seg", "-o", seg)
     segn = tmp_path / "good.seg.nrrd"

@@ -16,6 +16,8 @@ import pytest
 from pydicom.sr.codedict import codes
 from skimage.color import rgb2lab
 
+from conftest import apply_ops
+
 TABLE = {"labels": [{"value": 1, "name": "bone", "color": [0.9, 0.85, 0.7]},
                     {"value": 2, "name": "Liver", "color": [0.8, 0.3, 0.2]},
                     {"value": 7, "name": "tumour", "color": [0.1, 0.9, 0.2]}]}
@@ -28,9 +30,8 @@ def ct(run, tmp_path):
            {"op": "threshold", "range": [-900, -400], "label": 2},
            {"op": "paint", "shape": "sphere", "points": [[20, 18, 12]], "radius_mm": 60,
             "label": 7, "editable": "empty_only"}]
-    (tmp_path / "ops.json").write_text(json.dumps(ops))
     mask = tmp_path / "mask.nii.gz"
-    run("apply", tmp_path / "ct", "--ops", tmp_path / "ops.json", "--backend", "cpu", "-o", mask)
+    apply_ops(run, tmp_path / "ct", ops, mask)
     (tmp_path / "t.json").write_text(json.dumps(TABLE))
     srcs = [pydicom.dcmread(f) for f in glob.glob(str(tmp_path / "ct" / "*.dcm"))]
     normal = np.cross(*np.array(srcs[0].ImageOrientationPatient, float).reshape(2, 3))
@@ -134,10 +135,8 @@ def test_ct_series_seg_read_by_highdicom(ct, run, tmp_path):
 def test_nifti_source_gets_its_own_frame_of_reference(run, tmp_path):
     img = tmp_path / "ph.nii.gz"
     run("phantom", "--size", "30,28,16", "-o", img)
-    (tmp_path / "ops.json").write_text(json.dumps(
-        [{"op": "threshold", "range": [200, 3000], "label": 3}]))
     mask = tmp_path / "m.nii.gz"
-    run("apply", img, "--ops", tmp_path / "ops.json", "--backend", "cpu", "-o", mask)
+    apply_ops(run, img, [{"op": "threshold", "range": [200, 3000], "label": 3}], mask)
     out = tmp_path / "seg.dcm"
     r = run("export-seg", mask, "--image", img, "--format", "dicom-seg", "-o", out)
     assert "not DICOM" in r.stderr

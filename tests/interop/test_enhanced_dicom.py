@@ -5,7 +5,6 @@ frame (checked against pydicom); two temporal positions become series-like choic
 loading its own frames."""
 import copy
 import glob
-import json
 
 import highdicom as hd
 import nibabel as nib
@@ -14,6 +13,8 @@ import pydicom
 import pytest
 from pydicom.sequence import Sequence
 from pydicom.dataset import Dataset
+
+from conftest import apply_ops
 
 
 @pytest.fixture()
@@ -116,9 +117,8 @@ def test_seg_of_an_enhanced_source_references_its_frames(series, run, tmp_path):
     enhanced(srcs, order).save_as(str(src))
     ops = [{"op": "threshold", "range": [200, 3000], "label": 1},
            {"op": "threshold", "range": [-900, -400], "label": 2}]
-    (tmp_path / "ops.json").write_text(json.dumps(ops))
     mask = tmp_path / "mask.nii.gz"
-    run("apply", src, "--ops", tmp_path / "ops.json", "--backend", "cpu", "-o", mask)
+    apply_ops(run, src, ops, mask)
     out = tmp_path / "seg.dcm"
     run("export-seg", mask, "--image", src, "--format", "dicom-seg", "-o", out)
     ds = pydicom.dcmread(str(out))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import sitk_affine_ras
+from conftest import apply_ops, sitk_affine_ras
 
 RAS_FROM_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -248,9 +248,8 @@ def test_label_maps_in_itk_formats(ext, run, tmp_path):
     img = tmp_path / "ph.nii.gz"
     run("phantom", "--size", "24,20,16", "-o", img)
     ops = [{"op": "threshold", "range": [200, 3000], "label": 3}]
-    (tmp_path / "ops.json").write_text(json.dumps(ops))
     mask = tmp_path / "mask.nii.gz"
-    run("apply", img, "--ops", tmp_path / "ops.json", "--backend", "cpu", "-o", mask)
+    apply_ops(run, img, ops, mask)
     other = tmp_path / f"mask{ext}"
     sitk.WriteImage(sitk.Cast(sitk.ReadImage(str(mask)), sitk.sitkUInt8), str(other), True)
     (tmp_path / "none.json").write_text("[]")

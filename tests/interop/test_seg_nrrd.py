@@ -11,6 +11,8 @@ import nrrd
 import numpy as np
 import pytest
 
+from conftest import apply_ops
+
 RAS_FROM_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
@@ -22,9 +24,8 @@ def case(run, tmp_path):
            {"op": "threshold", "range": [-900, -400], "label": 2},
            {"op": "paint", "shape": "sphere", "points": [[20, 18, 12]], "radius_mm": 60,
             "label": 7, "editable": "empty_only"}]
-    (tmp_path / "ops.json").write_text(json.dumps(ops))
     mask = tmp_path / "mask.nii.gz"
-    run("apply", img, "--ops", tmp_path / "ops.json", "--backend", "cpu", "-o", mask)
+    apply_ops(run, img, ops, mask)
     return img, mask
 
 
