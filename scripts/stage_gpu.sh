@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Stages what scripts/gpu_bench.sh needs on a GPU machine without a package registry:
-# .device/voxmark (release, stripped), .device/tests/* (GPU test binaries, stripped) and
-# .gl/*.deb (the Vulkan/GL loaders, amd64). Both folders are git-ignored.
+# Stages what scripts/gpu_bench.sh and scripts/gpu_fastpath.sh need on a GPU machine without
+# a package registry: .device/voxmark (release, stripped), .device/voxmark-old (OLD=path: an
+# earlier binary for before/after tables), .device/tests/* (GPU test binaries, stripped) and
+# .gl/*.deb (the Vulkan/GL loaders, amd64), and all of it as .device.tgz (what a device run
+# carries). All git-ignored.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release
 mkdir -p .device/tests .gl
 strip -o .device/voxmark target/release/voxmark
+rm -f .device/voxmark-old
+[ -n "${OLD:-}" ] && strip -o .device/voxmark-old "$OLD"
 rm -f .device/tests/*
 tests=()
 for t in edit_gpu region_grow gpu_harness render_gpu render_3d shell; do
@@ -25,4 +29,5 @@ if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
     apt-get $o update >/dev/null
     (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 fi
-du -sh .device .gl
+tar czf .device.tgz .device .gl
+du -sh .device .gl .device.tgz

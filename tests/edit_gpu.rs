@@ -183,8 +183,104 @@ fn dilate_erode_and_hollow_gpu_equal_cpu() {
 
 /// Every op through a GPU-resident session and a host session, with undo and redo between
 /// them: the masks, change counts and undo sizes agree after every step.
+/// Undo bricks stay on the GPU (the default budget): the same bricks as the CPU session.
 #[test]
 fn gpu_session_equals_cpu_session_through_every_op_and_undo() {
+    every_op_and_undo(None);
+}
+
+/// A zero GPU undo budget moves every step's bricks to the host as they are recorded: the
+/// same compressed bytes as the CPU session keeps, and undo/redo from them.
+#[test]
+fn gpu_session_with_undo_moved_to_host_equals_cpu_session() {
+    every_op_and_undo(Some(0));
+}
+
+/// A GPU undo budget of one slot texture: the newest step stays on the GPU, older ones move
+/// to the host, and undo/redo walk through both kinds.
+#[test]
+fn gpu_session_with_mixed_undo_equals_cpu_session() {
+    every_op_and_undo(Some(100_000));
+}
+
+/// The undo-brick kernels (diff, gather, swap) equal their CPU twins, at a box that starts
+/// inside the volume and ends at its odd far edges.
+#[test]
+fn undo_brick_kernels_equal_cpu_twins() {
+    use voxmark::gpu::residency::PackedU8Volume;
+    use voxmark::kernels::brick_undo::*;
+    let Some(ctx) = common::gpu() else { return };
+    let d = [45usize, 38, 27];
+    let n = d[0] * d[1] * d[2];
+    let start: Vec<u8> = (0..n)
+        .map(|i| ((i * 2654435761usize) >> 13) as u8 % 7)
+        .collect();
+    let labels = PackedU8Volume::upload(&ctx, d, &start).unwrap_or_else(|e| panic!("{e}"));
+    let k = BrickUndoKernel::new(&ctx).unwrap_or_else(|e| panic!("{e}"));
+    let (lo, hi) = ([16, 0, 16], [45, 38, 27]);
+    let copy = k
+        .copy_box(&ctx, &labels, [20, 3, 17], [44, 37, 26])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((copy.lo, copy.hi), (lo, hi), "box widened to whole bricks");
+    // Change voxels in three bricks of the box (one of them at the far x edge) and one
+    // outside it.
+    let mut after = start.clone();
+    for (x, y, z, v) in [
+        (16, 0, 16, 9u8),
+        (44, 37, 26, 9),
+        (43, 20, 20, 8),
+        (3, 3, 3, 9),
+    ] {
+        after[x + d[0] * (y + d[1] * z)] = v;
+    }
+    labels
+        .write_box(&ctx, [0, 0, 0], d, &after)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let boxed = |v: &[u8]| {
+        let mut out = Vec::new();
+        for z in lo[2]..hi[2] {
+            for y in lo[1]..hi[1] {
+                out.extend_from_slice(&v[lo[0] + d[0] * (y + d[1] * z)..][..hi[0] - lo[0]]);
+            }
+        }
+        out
+    };
+    let counts = k
+        .changed(&ctx, &labels, &copy)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        counts,
+        brick_diff_cpu(&boxed(&start), &boxed(&after), lo, hi)
+    );
+    assert_eq!(counts.iter().sum::<u32>(), 3);
+    let nb = copy.bricks();
+    let list: Vec<[usize; 3]> = (0..counts.len())
+        .filter(|&i| counts[i] > 0)
+        .map(|i| [i % nb[0], (i / nb[0]) % nb[1], i / (nb[0] * nb[1])])
+        .collect();
+    let slots = k
+        .gather(&ctx, &labels, &copy, &list)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut cpu_slots = brick_gather_cpu(&boxed(&start), lo, hi, &list);
+    assert_eq!(
+        slots.download(&ctx).unwrap_or_else(|e| panic!("{e}")),
+        cpu_slots
+    );
+    // Undo, then redo with the same slots.
+    let mut cpu = after.clone();
+    for want in [&start, &after] {
+        k.swap(&ctx, &labels, &slots)
+            .unwrap_or_else(|e| panic!("{e}"));
+        brick_swap_cpu(&mut cpu, d, &slots.bricks, &mut cpu_slots);
+        let now = labels.download(&ctx).unwrap_or_else(|e| panic!("{e}"));
+        // The voxel outside the box keeps its change: only the box's bricks were kept.
+        let mut expect = want.clone();
+        expect[3 + d[0] * (3 + d[1] * 3)] = 9;
+        assert!(now == expect && cpu == expect, "swap restores the bricks");
+    }
+}
+
+fn every_op_and_undo(gpu_budget: Option<usize>) {
     use voxmark::edit::session::Session;
     let Some(ctx) = common::gpu() else { return };
     // Odd width (not a multiple of 4 voxels per packed texel, nor of the 16³ undo bricks).
@@ -214,6 +310,10 @@ fn gpu_session_equals_cpu_session_through_every_op_and_undo() {
     let mut cpu = Session::new(&ph, vec![0u8; n]).unwrap_or_else(|e| panic!("{e}"));
     let mut gpu = Session::on_gpu(&ctx, &ph, &vec![0u8; n]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(gpu.backend(), "gpu");
+    if let Some(b) = gpu_budget {
+        gpu.undo.gpu_budget = b;
+    }
+    let mut on_gpu = 0;
     for (i, op) in ops.iter().enumerate() {
         let c = cpu.apply_unjournaled(op);
         let g = gpu.apply_unjournaled(op);
@@ -221,11 +321,22 @@ fn gpu_session_equals_cpu_session_through_every_op_and_undo() {
             (Ok(c), Ok(g)) => {
                 assert_eq!(c.changed_voxels, g.changed_voxels, "op {i} ({})", op.name());
                 assert_eq!(
-                    c.undo_bytes,
-                    g.undo_bytes,
-                    "op {i} ({}) undo bytes",
+                    c.undo_bricks,
+                    g.undo_bricks,
+                    "op {i} ({}) undo bricks",
                     op.name()
                 );
+                if gpu_budget == Some(0) {
+                    assert_eq!(g.undo_gpu_bytes, 0, "op {i} ({}) moved to host", op.name());
+                    assert_eq!(
+                        c.undo_bytes,
+                        g.undo_bytes,
+                        "op {i} ({}) undo bytes",
+                        op.name()
+                    );
+                } else {
+                    on_gpu = on_gpu.max(g.undo_gpu_bytes);
+                }
                 assert_eq!(c.step, g.step, "op {i} ({}) step", op.name());
             }
             (Err(c), Err(g)) => assert_eq!(c.to_string(), g.to_string()),
@@ -241,6 +352,9 @@ fn gpu_session_equals_cpu_session_through_every_op_and_undo() {
     }
     let l = cpu.labels().unwrap_or_else(|e| panic!("{e}"));
     assert!(l.contains(&8) && l.contains(&1), "ops did something");
+    if gpu_budget.is_none() {
+        assert!(on_gpu > 0, "undo bricks were kept on the GPU");
+    }
 }
 
 /// Box reads and writes of the packed label texture at unaligned x edges keep the voxels

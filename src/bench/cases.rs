@@ -1,9 +1,9 @@
 //! The benchmark cases: each times one user-visible operation on the CPU path or the GPU
 //! path with the same inputs, and says what it produced (so a fast no-op cannot hide).
 
-use super::{time_runs, BenchBackend, BenchOp, Row};
+use super::{median_timing, time_runs, BenchBackend, BenchOp, Row};
 use crate::edit::ops::{EditOp, Editable, Shape, Stroke};
-use crate::edit::session::{GpuEdit, Session};
+use crate::edit::session::{GpuEdit, OpTiming, Session};
 use crate::edit::store::execute_cpu;
 use crate::edit::{lower, EditEnv, Program};
 use crate::error::{Error, Result};
@@ -63,10 +63,7 @@ struct Inputs<'a> {
 }
 
 fn wait(ctx: &GpuContext) -> Result<()> {
-    ctx.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| Error::Gpu(format!("poll: {e}")))?;
-    Ok(())
+    ctx.wait("bench")
 }
 
 /// Bytes the driver's allocator holds now (Vulkan/DX12), if it reports them.
@@ -341,12 +338,14 @@ fn session_cases(
                 let mut label = 1u8;
                 let changed = Cell::new(0u64);
                 let undo_b = Cell::new(0usize);
+                let mut timings = Vec::new();
                 let t = time_runs(inp.runs, || {
                     // Alternate labels so every run really changes the voxels.
                     label = 3 - label;
                     let rep = session.apply_unjournaled(&stroke(inp.vol, r_mm, label))?;
                     changed.set(rep.changed_voxels);
                     undo_b.set(rep.undo_bytes);
+                    timings.push(rep.timing);
                     Ok(())
                 })?;
                 let mut r = row(
@@ -356,12 +355,15 @@ fn session_cases(
                     format!("{} voxels, undo {} B", changed.get(), undo_b.get()),
                 );
                 r.params = serde_json::to_value(stroke(inp.vol, r_mm, 1)).ok();
+                // The warm-up run is not in the times.
+                r.breakdown = Some(median_timing(&timings[1..]));
                 rows.push(r);
             }
         }
         BenchOp::Undo => {
             let rep = session.apply_unjournaled(&stroke(inp.vol, 30.0, 7))?;
             let mut t = Vec::new();
+            let mut timings = Vec::new();
             for k in 0..=inp.runs {
                 let start = Instant::now();
                 let u = session.apply_unjournaled(&EditOp::Undo)?;
@@ -371,10 +373,11 @@ fn session_cases(
                 }
                 if k > 0 {
                     t.push(ms);
+                    timings.push(u.timing);
                 }
                 session.apply_unjournaled(&EditOp::Redo)?;
             }
-            rows.push(row(
+            let mut r = row(
                 "undo 20-stamp stroke r=30 mm",
                 rep.changed_voxels,
                 &t,
@@ -382,7 +385,71 @@ fn session_cases(
                     "{} voxels restored from {} B",
                     rep.changed_voxels, rep.undo_bytes
                 ),
-            ));
+            );
+            r.breakdown = Some(median_timing(&timings));
+            rows.push(r);
+        }
+        BenchOp::Cleanup => {
+            let th: EditOp = serde_json::from_value(serde_json::json!(
+                {"op": "threshold", "range": [150, 4000], "label": 1}
+            ))
+            .map_err(|e| Error::invalid(format!("bench: {e}")))?;
+            let rep = session.apply_unjournaled(&th)?;
+            // A radius of 1.5 voxels along the coarsest axis: a real change at every size.
+            let r_mm = 1.5
+                * inp
+                    .vol
+                    .grid
+                    .spacing_mm()
+                    .iter()
+                    .cloned()
+                    .fold(0.0, f64::max);
+            let r_mm = (r_mm * 10.0).round() / 10.0;
+            let cases = [
+                (
+                    "islands remove < 1000 voxels".to_string(),
+                    serde_json::json!({"op": "islands", "label": 1, "min_voxels": 1000}),
+                ),
+                (
+                    "islands keep largest".to_string(),
+                    serde_json::json!({"op": "islands", "label": 1, "keep_largest": true}),
+                ),
+                (
+                    format!("dilate {r_mm} mm"),
+                    serde_json::json!({"op": "dilate", "label": 1, "radius_mm": r_mm}),
+                ),
+                (
+                    format!("erode {r_mm} mm"),
+                    serde_json::json!({"op": "erode", "label": 1, "radius_mm": r_mm}),
+                ),
+            ];
+            for (name, json) in cases {
+                let op: EditOp = serde_json::from_value(json.clone())
+                    .map_err(|e| Error::invalid(format!("bench: {e}")))?;
+                let mut t = Vec::new();
+                let mut timings = Vec::new();
+                let mut changed = 0;
+                for k in 0..=inp.runs {
+                    let start = Instant::now();
+                    let r = session.apply_unjournaled(&op)?;
+                    let ms = start.elapsed().as_secs_f64() * 1e3;
+                    if k > 0 {
+                        t.push(ms);
+                        timings.push(r.timing);
+                    }
+                    changed = r.changed_voxels;
+                    session.apply_unjournaled(&EditOp::Undo)?;
+                }
+                let mut r = row(
+                    &name,
+                    inp.vol.grid.voxel_count() as u64,
+                    &t,
+                    format!("{changed} of {} voxels changed", rep.changed_voxels),
+                );
+                r.params = Some(json);
+                r.breakdown = Some(median_timing(&timings));
+                rows.push(r);
+            }
         }
         _ => {}
     }
@@ -659,7 +726,7 @@ fn cpu_case(inp: &Inputs, op: BenchOp) -> Result<Vec<Row>> {
                 rows.push(r);
             }
         }
-        BenchOp::Paint | BenchOp::Undo => {
+        BenchOp::Paint | BenchOp::Undo | BenchOp::Cleanup => {
             let s = Session::new(vol, vec![0u8; vol.grid.voxel_count()])?;
             rows.extend(session_cases(inp, op, s, |name, v, t, note| {
                 cpu_row(inp, name, v, t, note)
@@ -748,9 +815,20 @@ fn gpu_case(inp: &Inputs, g: &GpuSide, op: BenchOp) -> Result<Vec<Row>> {
             for (name, req) in grow_cases(inp)? {
                 let p = RegionGrowParams::new(d, vol.dtype(), &req)?;
                 let mut mask = None;
+                let mut timings = Vec::new();
                 let t = time_runs(inp.runs, || {
+                    let c0 = crate::gpu::context::wait_clock();
+                    let start = Instant::now();
                     mask = Some(k.run(ctx, &p, &req.seeds, &g.image, None)?);
-                    wait(ctx)
+                    wait(ctx)?;
+                    let c1 = crate::gpu::context::wait_clock();
+                    timings.push(OpTiming {
+                        run_ms: start.elapsed().as_secs_f64() * 1e3,
+                        gpu_waits: c1.waits - c0.waits,
+                        gpu_wait_ms: (c1.ns - c0.ns) as f64 / 1e6,
+                        ..OpTiming::default()
+                    });
+                    Ok(())
                 })?;
                 let grown = match &mask {
                     Some(m) => m.download(ctx)?.iter().filter(|&&v| v != 0).count(),
@@ -758,10 +836,11 @@ fn gpu_case(inp: &Inputs, g: &GpuSide, op: BenchOp) -> Result<Vec<Row>> {
                 };
                 let mut r = gpu_row(inp, g, &name, n, &t, format!("{grown} voxels"));
                 r.params = Some(grow_json(&req));
+                r.breakdown = Some(median_timing(&timings[1..]));
                 rows.push(r);
             }
         }
-        BenchOp::Paint | BenchOp::Undo => {
+        BenchOp::Paint | BenchOp::Undo | BenchOp::Cleanup => {
             let s = Session::on_gpu(ctx, vol, &vec![0u8; vol.grid.voxel_count()])?;
             rows.extend(session_cases(inp, op, s, |name, v, t, note| {
                 gpu_row(inp, g, name, v, t, note)
@@ -965,6 +1044,7 @@ fn shell_frames(inp: &Inputs, g: &GpuSide) -> Result<Vec<Row>> {
     use crate::app::document::OpenRequest;
     use crate::app::headless::Headless;
     use crate::app::shell::Shell;
+    use eframe::egui;
     // The shell keeps its device for the life of the process (like `voxmark view`).
     let gpu: &'static GpuContext = Box::leak(Box::new(GpuContext::new()?));
     let mut shell = Shell::empty(gpu);
@@ -1001,6 +1081,63 @@ fn shell_frames(inp: &Inputs, g: &GpuSide) -> Result<Vec<Row>> {
         px,
         &t,
         "3 MPR + 3D DVR".into(),
+    ));
+    // Stroke to pixel: the brush (B, a 10 mm disc) dragged across the axial pane, press
+    // and three moves untimed; the release frame is timed: the stroke applied through the
+    // session (journal fsync included), the four panes re-rendered, egui drawn, the GPU
+    // waited for. Then the undo frame (Ctrl+Z).
+    let primary = egui::PointerButton::Primary;
+    h.key(egui::Key::B, egui::Modifiers::NONE)?;
+    if let Some(d) = &mut h.shell.doc {
+        d.state.brush.radius_mm = 10.0;
+    }
+    let c = h.shell.panes.rects[0].center();
+    let (mut stroke_t, mut undo_t) = (Vec::new(), Vec::new());
+    for k in 0..=inp.runs {
+        // A fresh place each run, so every stroke changes voxels.
+        let from = c + egui::vec2(-40.0, 4.0 * (k % 16) as f32 - 32.0);
+        h.move_to(from)?;
+        h.button(primary, true)?;
+        for s in 1..=3 {
+            h.move_to(from + egui::vec2(20.0 * s as f32, 2.0 * s as f32))?;
+        }
+        let start = Instant::now();
+        h.button(primary, false)?;
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        let start = Instant::now();
+        h.key(egui::Key::Z, egui::Modifiers::COMMAND)?;
+        let undo_ms = start.elapsed().as_secs_f64() * 1e3;
+        if k > 0 {
+            stroke_t.push(ms);
+            undo_t.push(undo_ms);
+        }
+    }
+    // The strokes were real: one more, left in place, writes the brush's label.
+    h.drag(primary, c, &[c + egui::vec2(60.0, 0.0)])?;
+    let painted = match &h.shell.doc {
+        Some(d) => d.state.session.labels()?.contains(&d.state.brush.label),
+        None => false,
+    };
+    if !painted {
+        return Err(Error::invalid(
+            "bench: the shell's brush strokes changed nothing",
+        ));
+    }
+    rows.push(gpu_row(
+        inp,
+        g,
+        "shell brush stroke, release frame",
+        px,
+        &stroke_t,
+        "10 mm disc, stroke applied + 4 panes + egui".into(),
+    ));
+    rows.push(gpu_row(
+        inp,
+        g,
+        "shell undo (Ctrl+Z) frame",
+        px,
+        &undo_t,
+        "undo + 4 panes + egui".into(),
     ));
     Ok(rows)
 }

@@ -5,11 +5,14 @@
 //! milliseconds, voxels per second (voxels the operation covers / median time) and the GPU
 //! memory the driver's allocator holds while the case's resources are alive (Vulkan/DX12
 //! report it; "-" elsewhere). GPU timings wait for the queue to finish (what a user waits
-//! for); they include CPU work the GPU path still does (stroke rasterisation, undo
-//! snapshots, seed readbacks). Nothing here asserts a time.
+//! for); they include CPU work the GPU path still does (stroke rasterisation, seed
+//! read-backs). Edits through the session also report where their time went (`breakdown`:
+//! lowering, undo snapshot, run, undo step, and the time the host was blocked on the GPU).
+//! Nothing here asserts a time.
 
 pub mod cases;
 
+use crate::edit::session::OpTiming;
 use crate::error::Result;
 use serde::Serialize;
 use std::time::Instant;
@@ -29,6 +32,10 @@ pub enum BenchOp {
     Paint,
     /// Undo of a 20-stamp r = 30 mm stroke.
     Undo,
+    /// Clean-up of a bone + vessel threshold (150–4000 HU) through the session: remove
+    /// islands < 1000 voxels, keep the largest, dilate and erode by 1.5 voxels (each undone,
+    /// untimed, before the next run).
+    Cleanup,
     /// Fill between slices of a liver-size ellipsoid drawn on every 5th axial slice.
     Interpolate,
     /// Grow from seeds with 3 labels + background (phantom strokes): first run and one
@@ -44,13 +51,14 @@ pub enum BenchOp {
 
 impl BenchOp {
     /// All operations, in table order.
-    pub const ALL: [BenchOp; 10] = [
+    pub const ALL: [BenchOp; 11] = [
         BenchOp::Load,
         BenchOp::Wl,
         BenchOp::Mpr,
         BenchOp::Grow,
         BenchOp::Paint,
         BenchOp::Undo,
+        BenchOp::Cleanup,
         BenchOp::Interpolate,
         BenchOp::GrowCut,
         BenchOp::ThreeD,
@@ -89,6 +97,58 @@ pub struct Row {
     /// The case's inputs (seeds, range, stroke), so peers can run the same case.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub params: Option<serde_json::Value>,
+    /// For edits through the session: the median of each phase over the runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<OpTiming>,
+}
+
+/// Each phase's median over `t` (ms; waits as the median count).
+pub fn median_timing(t: &[OpTiming]) -> OpTiming {
+    let m = |f: &dyn Fn(&OpTiming) -> f64| summary(&t.iter().map(f).collect::<Vec<_>>()).0;
+    OpTiming {
+        lower_ms: m(&|x| x.lower_ms),
+        snapshot_ms: m(&|x| x.snapshot_ms),
+        run_ms: m(&|x| x.run_ms),
+        undo_ms: m(&|x| x.undo_ms),
+        journal_ms: m(&|x| x.journal_ms),
+        gpu_waits: m(&|x| x.gpu_waits as f64).round() as u64,
+        gpu_wait_ms: m(&|x| x.gpu_wait_ms),
+    }
+}
+
+/// The timing breakdown of the rows that have one, as aligned text: per phase (lower,
+/// undo snapshot, run, undo step) and the time blocked on the GPU.
+pub fn format_breakdown(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let w = rows
+        .iter()
+        .filter(|r| r.breakdown.is_some())
+        .map(|r| r.op.len())
+        .max()
+        .unwrap_or(0);
+    for r in rows {
+        let Some(b) = &r.breakdown else { continue };
+        if out.is_empty() {
+            out.push_str(&format!(
+                "| {:<w$} | backend | lower ms | snapshot ms | run ms | undo ms | GPU waits | waited ms |\n",
+                "operation (median per phase)"
+            ));
+            out.push_str(&format!("|-{}-|---------|----------|-------------|--------|---------|-----------|-----------|\n", "-".repeat(w.max(28))));
+        }
+        out.push_str(&format!(
+            "| {:<w$} | {:<7} | {:>8.3} | {:>11.3} | {:>6.3} | {:>7.3} | {:>9} | {:>9.3} |\n",
+            r.op,
+            r.backend,
+            b.lower_ms,
+            b.snapshot_ms,
+            b.run_ms,
+            b.undo_ms,
+            b.gpu_waits,
+            b.gpu_wait_ms,
+            w = w.max(28)
+        ));
+    }
+    out
 }
 
 /// Runs `f` once to warm up, then `runs` times; returns the times in ms.
@@ -141,6 +201,7 @@ impl Row {
             gpu_bytes: None,
             note: String::new(),
             params: None,
+            breakdown: None,
         }
     }
 }

@@ -33,9 +33,13 @@ pub struct ApplyArgs {
     /// Author recorded in the journal (default: $USER).
     #[arg(long)]
     pub author: Option<String>,
-    /// Undo memory budget in MiB.
+    /// Undo memory budget in MiB (host memory; the oldest steps are dropped past it).
     #[arg(long, default_value_t = 1024)]
     pub undo_budget_mib: usize,
+    /// Undo memory budget in MiB on the GPU (GPU backend: the oldest steps move to host
+    /// memory past it).
+    #[arg(long, default_value_t = 1024)]
+    pub undo_gpu_budget_mib: usize,
     /// Where the label volume lives and the ops run.
     #[arg(long, value_enum, default_value_t = super::BackendChoice::Auto)]
     pub backend: super::BackendChoice,
@@ -92,6 +96,7 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
         session.table = crate::edit::color_table::read_color_table(t)?;
     }
     session.undo.budget = a.undo_budget_mib << 20;
+    session.undo.gpu_budget = a.undo_gpu_budget_mib << 20;
     if let Some(author) = &a.author {
         session.author = author.clone();
     }
@@ -134,12 +139,17 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
             );
         } else {
             eprintln!(
-                "op {:>3} {:<12} {:>10} voxels changed, undo +{} B (total {} B){} in {ms:.1} ms",
+                "op {:>3} {:<12} {:>10} voxels changed, undo +{} B (total {} B{}){} in {ms:.1} ms",
                 n + 1,
                 r.op,
                 r.changed_voxels,
                 r.undo_bytes,
                 r.undo_total_bytes,
+                if r.undo_gpu_bytes > 0 {
+                    format!(", {} B on the GPU", r.undo_gpu_bytes)
+                } else {
+                    String::new()
+                },
                 r.step.map(|s| format!(", step {s}")).unwrap_or_default()
             );
         }

@@ -2,7 +2,7 @@
 //! [--backend gpu|cpu|both] [--json OUT.json]`: the end-to-end timing table.
 
 use crate::bench::cases::{run_bench, BenchConfig};
-use crate::bench::{format_table, BenchBackend, BenchOp};
+use crate::bench::{format_breakdown, format_table, BenchBackend, BenchOp};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -63,6 +63,10 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
     }
     println!();
     print!("{}", format_table(&rows));
+    let breakdown = format_breakdown(&rows);
+    if !breakdown.is_empty() {
+        print!("\n{breakdown}");
+    }
     if let Some(p) = &a.json {
         let doc = serde_json::json!({
             "voxmark": env!("CARGO_PKG_VERSION"),

@@ -32,12 +32,41 @@ use std::borrow::Cow;
 pub struct OpReport {
     pub op: &'static str,
     pub changed_voxels: u64,
-    /// Bytes of undo data this op added (0 for undo/redo/set_label).
+    /// Bytes of undo data this op added, host + GPU (0 for undo/redo/set_label).
     pub undo_bytes: usize,
-    /// Total undo + redo bytes held after the op.
+    /// 16³ bricks this op's undo step holds (0 for undo/redo/set_label).
+    pub undo_bricks: usize,
+    /// Total undo + redo bytes held after the op, host + GPU.
     pub undo_total_bytes: usize,
+    /// Of which on the GPU.
+    pub undo_gpu_bytes: usize,
     /// For undo/redo: which step was reverted or re-applied (None: nothing to do).
     pub step: Option<String>,
+    /// Where the op's time went.
+    pub timing: OpTiming,
+}
+
+/// Where one op's time went (host clock, ms). `gpu_wait_ms` is the part of the op the host
+/// spent blocked on the GPU (kernels, copies, read-backs: [`crate::gpu::context::wait_clock`]),
+/// over `gpu_waits` waits; the rest of each phase is host work.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct OpTiming {
+    /// Validation, lock check, rasterisation (strokes), plans.
+    pub lower_ms: f64,
+    /// Undo snapshot of the op's box before it runs.
+    pub snapshot_ms: f64,
+    /// The op itself (uploads, kernels, read-backs of counts; the CPU twin on the host).
+    pub run_ms: f64,
+    /// Undo step: which bricks changed, and keeping them (or the undo/redo swap).
+    pub undo_ms: f64,
+    /// Appending the op to the journal (fsync).
+    pub journal_ms: f64,
+    pub gpu_waits: u64,
+    pub gpu_wait_ms: f64,
+}
+
+fn ms_since(t: &std::time::Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
 }
 
 /// Why fill between slices has nothing to fill: what the user must draw.
@@ -263,11 +292,15 @@ impl<'a> Session<'a> {
 
     /// Applies `op` in memory without journaling (replay, recovery).
     pub fn apply_unjournaled(&mut self, op: &EditOp) -> Result<OpReport> {
+        let clock0 = crate::gpu::context::wait_clock();
+        let mut timing = OpTiming::default();
+        let t = std::time::Instant::now();
         let env = EditEnv {
             image: &self.image,
             locked: self.locked(),
         };
         let lowered = lower(&env, op)?;
+        timing.lower_ms = ms_since(&t);
         let d = self.image.grid.dims;
         let image: &Volume = &self.image;
         let undo = &mut self.undo;
@@ -280,32 +313,49 @@ impl<'a> Session<'a> {
             }
             Labels::Gpu(g) => g.as_mut(),
         };
-        // (changed voxels, undo bytes this op added, the undo/redo step)
-        let (changed, added, step) = match lowered {
-            Lowered::Undo => (0, 0, undo.undo(store)?),
-            Lowered::Redo => (0, 0, undo.redo(store)?),
+        // (changed voxels, undo bytes and bricks this op added, the undo/redo step)
+        let t = std::time::Instant::now();
+        let (changed, added, bricks, step) = match lowered {
+            Lowered::Undo => (0, 0, 0, undo.undo(store)?),
+            Lowered::Redo => (0, 0, 0, undo.redo(store)?),
             Lowered::Table(change) => {
                 change.apply_to(&mut self.table);
-                (0, 0, None)
+                (0, 0, 0, None)
             }
             Lowered::Voxels { region, program } => {
-                let before = undo.bytes();
+                let before = undo.bytes() + undo.gpu_bytes();
                 // An op that can change nothing still records an (empty) undo step.
                 let snap = match region {
                     Some(b) => UndoStack::snapshot(store, b)?,
                     None => Snapshot::empty(),
                 };
-                let changed = store.execute(image, &program)?;
-                undo.record(op.name(), snap, store, changed)?;
-                (changed, undo.bytes().saturating_sub(before), None)
+                timing.snapshot_ms = ms_since(&t);
+                let t = std::time::Instant::now();
+                let (changed, diff) = store.execute_snapshotted(image, &program, &snap)?;
+                timing.run_ms = ms_since(&t);
+                let t = std::time::Instant::now();
+                undo.record(op.name(), snap, store, changed, diff)?;
+                timing.undo_ms = ms_since(&t);
+                let after = undo.bytes() + undo.gpu_bytes();
+                let bricks = undo.last().map_or(0, |e| e.bricks());
+                (changed, after.saturating_sub(before), bricks, None)
             }
         };
+        if step.is_some() {
+            timing.undo_ms = ms_since(&t);
+        }
+        let clock1 = crate::gpu::context::wait_clock();
+        timing.gpu_waits = clock1.waits - clock0.waits;
+        timing.gpu_wait_ms = (clock1.ns - clock0.ns) as f64 / 1e6;
         Ok(OpReport {
             op: op.name(),
             changed_voxels: changed,
             undo_bytes: added,
-            undo_total_bytes: self.undo.bytes(),
+            undo_bricks: bricks,
+            undo_total_bytes: self.undo.bytes() + self.undo.gpu_bytes(),
+            undo_gpu_bytes: self.undo.gpu_bytes(),
             step,
+            timing,
         })
     }
 
@@ -318,9 +368,11 @@ impl<'a> Session<'a> {
         // The op as journaled (a second label map pinned by path and SHA-256), applied as such.
         let pinned = op.pinned()?;
         let op = pinned.as_ref();
-        let report = self.apply_unjournaled(op)?;
+        let mut report = self.apply_unjournaled(op)?;
         if let Some(j) = self.journal.as_mut() {
+            let t = std::time::Instant::now();
             j.append(op, &self.author, tool)?;
+            report.timing.journal_ms = ms_since(&t);
         }
         Ok(report)
     }

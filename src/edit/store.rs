@@ -5,9 +5,12 @@
 
 use super::lower::{lower, EditEnv, Lowered, Program};
 use super::ops::EditOp;
+use super::undo::Snapshot;
 use crate::error::{Error, Result};
+use crate::gpu::readback::map_read;
 use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
 use crate::gpu::GpuContext;
+use crate::kernels::brick_undo::BrickUndoKernel;
 use crate::kernels::commit_mask::{commit_mask_cpu, CommitMaskKernel, CommitMaskParams};
 use crate::kernels::fill_holes::{fill_holes_cpu, FillHolesKernel, FillHolesState};
 use crate::kernels::grow_cut::{grow_cut_cpu, GrowCutKernel, GrowCutState};
@@ -31,6 +34,30 @@ pub trait LabelStore {
     fn write_box(&mut self, lo: [usize; 3], hi: [usize; 3], data: &[u8]) -> Result<()>;
     /// Runs a lowered program on these labels (of `image`); returns the voxels changed.
     fn execute(&mut self, image: &Volume, program: &Program) -> Result<u64>;
+    /// The GPU side undo keeps its bricks on (None: undo bricks go to host memory).
+    fn resident(&self) -> Option<Resident<'_>> {
+        None
+    }
+    /// Runs `program` after the undo snapshot `snap` was taken; for a GPU snapshot a store
+    /// may also return the per-brick change counts against it (`BrickUndoKernel::changed`'s
+    /// result), measured in the same submission as the op, which saves the undo step a
+    /// read-back.
+    fn execute_snapshotted(
+        &mut self,
+        image: &Volume,
+        program: &Program,
+        snap: &Snapshot,
+    ) -> Result<(u64, Option<Vec<u32>>)> {
+        let _ = snap;
+        Ok((self.execute(image, program)?, None))
+    }
+}
+
+/// A GPU store's labels and the kernels that keep undo bricks beside them.
+pub struct Resident<'a> {
+    pub ctx: &'a GpuContext,
+    pub kernel: &'a BrickUndoKernel,
+    pub labels: &'a PackedU8Volume,
 }
 
 /// Labels in host memory.
@@ -157,6 +184,9 @@ pub struct GpuEdit<'a> {
     smooth: std::cell::OnceCell<Result<SmoothKernel>>,
     /// Logical operations (built on first use).
     logical: std::cell::OnceCell<Result<LogicalKernel>>,
+    /// Undo bricks kept on the GPU (built on first use; when it fails to build, undo bricks
+    /// go to host memory).
+    undo_bricks: std::cell::OnceCell<Result<BrickUndoKernel>>,
 }
 
 impl<'a> GpuEdit<'a> {
@@ -178,6 +208,7 @@ impl<'a> GpuEdit<'a> {
             fill_holes: std::cell::OnceCell::new(),
             smooth: std::cell::OnceCell::new(),
             logical: std::cell::OnceCell::new(),
+            undo_bricks: std::cell::OnceCell::new(),
         })
     }
 
@@ -383,5 +414,44 @@ impl LabelStore for GpuEdit<'_> {
     }
     fn execute(&mut self, image: &Volume, program: &Program) -> Result<u64> {
         self.run(image, program)
+    }
+    fn resident(&self) -> Option<Resident<'_>> {
+        let kernel = cached(&self.undo_bricks, || BrickUndoKernel::new(self.ctx)).ok()?;
+        Some(Resident {
+            ctx: self.ctx,
+            kernel,
+            labels: &self.labels,
+        })
+    }
+    /// Strokes: the span write and the undo diff in one submission, one read-back.
+    fn execute_snapshotted(
+        &mut self,
+        image: &Volume,
+        program: &Program,
+        snap: &Snapshot,
+    ) -> Result<(u64, Option<Vec<u32>>)> {
+        let (Program::Spans(w), Snapshot::Gpu(copy), Some(r)) = (program, snap, self.resident())
+        else {
+            return Ok((self.run(image, program)?, None));
+        };
+        let ctx = self.ctx;
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        let counter = self
+            .spans
+            .encode(ctx, &mut enc, w, &self.image, &self.labels)?;
+        let (counts, n) = r.kernel.encode_diff(ctx, &mut enc, &self.labels, copy)?;
+        let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("stroke read-back"),
+            size: 4 * (n as u64 + 1),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        if let Some(c) = &counter {
+            enc.copy_buffer_to_buffer(c, 0, &staging, 0, 4);
+        }
+        enc.copy_buffer_to_buffer(&counts, 0, &staging, 4, 4 * n as u64);
+        ctx.queue.submit([enc.finish()]);
+        let v: Vec<u32> = bytemuck::pod_collect_to_vec(&map_read(ctx, &staging)?);
+        Ok((u64::from(v[0]), Some(v[1..].to_vec())))
     }
 }

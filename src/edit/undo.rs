@@ -1,15 +1,23 @@
-//! Undo/redo that stores only what changed: the previous contents of changed 16³ bricks,
-//! compressed. Memory is proportional to the changed region, never a full copy; the stack is
-//! trimmed from the oldest entry to stay within a byte budget (default 1 GiB).
+//! Undo/redo that stores only what changed: the previous contents of changed 16³ bricks.
+//! Memory is proportional to the changed region, never a full copy.
+//!
+//! Where the labels live decides where the bricks are kept. On the host they are compressed
+//! (deflate, or one byte for a constant brick) and the stack is trimmed from the oldest entry
+//! to stay within a byte budget (default 1 GiB). On the GPU (a store with a
+//! [`Resident`] side) they never leave the card: the op's box is copied GPU-side before the
+//! op, the changed bricks are found and gathered into a slot texture after it
+//! (`kernels::brick_undo`), and undo/redo are one swap dispatch, with no read-back. GPU
+//! entries have their own budget (default 1 GiB); past it the oldest are moved to the host,
+//! compressed exactly as the host session keeps them.
 
 use super::lower::VoxelBox;
-use super::store::LabelStore;
+use super::store::{LabelStore, Resident};
 use crate::error::{Error, Result};
+pub use crate::kernels::brick_undo::BRICK;
+use crate::kernels::brick_undo::{BoxCopy, BrickSlots, BrickUndoKernel, SLOT_BYTES};
 use std::io::{Read, Write};
 
-/// Brick edge in voxels.
-pub const BRICK: usize = 16;
-/// Default memory budget for the undo + redo stacks.
+/// Default memory budget for the undo + redo stacks (host bytes, and GPU bytes apart).
 pub const DEFAULT_BUDGET_BYTES: usize = 1 << 30;
 
 /// One brick's contents (compressed, or a single repeated value).
@@ -34,49 +42,73 @@ struct BrickData {
     data: Stored,
 }
 
+/// Where an entry's bricks are kept.
+enum Payload {
+    Host(Vec<BrickData>),
+    Gpu(BrickSlots),
+}
+
 /// One undoable step: the contents of the bricks it changed, from before (for undo) or after
 /// (for redo) the step.
-#[derive(Debug, Clone)]
 pub struct UndoEntry {
     pub name: String,
-    bricks: Vec<BrickData>,
+    payload: Payload,
     /// Voxels the step changed.
     pub changed_voxels: u64,
 }
 
 impl UndoEntry {
-    /// Bytes held by this entry.
+    /// Host bytes held by this entry.
     pub fn bytes(&self) -> usize {
-        self.bricks
-            .iter()
-            .map(|b| b.data.bytes() + 32)
-            .sum::<usize>()
-            + 64
+        match &self.payload {
+            Payload::Host(b) => b.iter().map(|b| b.data.bytes() + 32).sum::<usize>() + 64,
+            Payload::Gpu(s) => 64 + 24 * s.bricks.len(),
+        }
+    }
+
+    /// GPU bytes held by this entry.
+    pub fn gpu_bytes(&self) -> usize {
+        match &self.payload {
+            Payload::Host(_) => 0,
+            Payload::Gpu(s) => s.gpu_bytes(),
+        }
+    }
+
+    /// Bricks this step changed.
+    pub fn bricks(&self) -> usize {
+        match &self.payload {
+            Payload::Host(b) => b.len(),
+            Payload::Gpu(s) => s.bricks.len(),
+        }
+    }
+
+    /// Whether the bricks are kept on the GPU.
+    pub fn on_gpu(&self) -> bool {
+        matches!(self.payload, Payload::Gpu(_))
     }
 }
 
-/// Raw copies of the bricks overlapping a box, taken before an op.
-pub struct Snapshot {
-    /// The brick-aligned box read (voxels, `hi` exclusive); None when empty.
-    region: Option<([usize; 3], [usize; 3])>,
-    bricks: Vec<([usize; 3], Vec<u8>)>,
+/// The bricks overlapping a box, taken before an op: raw copies on the host, or a GPU-side
+/// copy of the box.
+pub enum Snapshot {
+    /// The op's box is empty.
+    Empty,
+    Host {
+        /// The brick-aligned box read (voxels, `hi` exclusive).
+        region: ([usize; 3], [usize; 3]),
+        bricks: Vec<([usize; 3], Vec<u8>)>,
+    },
+    Gpu(BoxCopy),
 }
 
 impl Snapshot {
     /// No bricks: for an op whose box is empty.
     pub fn empty() -> Self {
-        Self {
-            region: None,
-            bricks: Vec::new(),
-        }
+        Snapshot::Empty
     }
 }
 
-fn brick_range(b: [usize; 3], d: [usize; 3]) -> ([usize; 3], [usize; 3]) {
-    let lo = [b[0] * BRICK, b[1] * BRICK, b[2] * BRICK];
-    let hi = [0, 1, 2].map(|a| (lo[a] + BRICK).min(d[a]));
-    (lo, hi)
-}
+use crate::kernels::brick_undo::brick_range;
 
 /// The brick-aligned voxel box covering bricks `b0..=b1`.
 fn bricks_region(b0: [usize; 3], b1: [usize; 3], d: [usize; 3]) -> ([usize; 3], [usize; 3]) {
@@ -152,11 +184,27 @@ fn decompress(s: &Stored, len: usize) -> Result<Vec<u8>> {
     }
 }
 
+/// The valid voxels of brick `b` from its 16³ slot bytes.
+fn from_slot(slot: &[u8], b: [usize; 3], d: [usize; 3]) -> Vec<u8> {
+    let (lo, hi) = brick_range(b, d);
+    let w = hi[0] - lo[0];
+    let mut out = Vec::with_capacity(SLOT_BYTES);
+    for z in 0..hi[2] - lo[2] {
+        for y in 0..hi[1] - lo[1] {
+            out.extend_from_slice(&slot[BRICK * (y + BRICK * z)..][..w]);
+        }
+    }
+    out
+}
+
 /// Undo and redo stacks within a byte budget.
 pub struct UndoStack {
     undo: Vec<UndoEntry>,
     redo: Vec<UndoEntry>,
+    /// Host bytes the stacks may hold; the oldest steps are dropped past it.
     pub budget: usize,
+    /// GPU bytes the stacks may hold; the oldest GPU steps move to the host past it.
+    pub gpu_budget: usize,
 }
 
 impl Default for UndoStack {
@@ -165,18 +213,27 @@ impl Default for UndoStack {
             undo: Vec::new(),
             redo: Vec::new(),
             budget: DEFAULT_BUDGET_BYTES,
+            gpu_budget: DEFAULT_BUDGET_BYTES,
         }
     }
 }
 
 impl UndoStack {
-    /// Copies the bricks overlapping `bx` (before an op), in one read of their box.
+    /// Copies the bricks overlapping `bx` (before an op): GPU-side on a store with a
+    /// resident side (when the box's bricks fit one slot texture), else in one read of
+    /// their box.
     pub fn snapshot(store: &dyn LabelStore, bx: VoxelBox) -> Result<Snapshot> {
         let d = store.dims();
         let (lo, hi) = bx;
         let b0 = lo.map(|v| v / BRICK);
         let b1 = hi.map(|v| v / BRICK);
         let (rlo, rhi) = bricks_region(b0, b1, d);
+        if let Some(r) = store.resident() {
+            let n = (0..3).map(|a| b1[a] + 1 - b0[a]).product();
+            if BrickUndoKernel::fits(r.ctx, n) {
+                return Ok(Snapshot::Gpu(r.kernel.copy_box(r.ctx, r.labels, rlo, rhi)?));
+            }
+        }
         let data = store.read_box(rlo, rhi)?;
         let mut bricks = Vec::new();
         for bz in b0[2]..=b1[2] {
@@ -187,63 +244,120 @@ impl UndoStack {
                 }
             }
         }
-        Ok(Snapshot {
-            region: Some((rlo, rhi)),
+        Ok(Snapshot::Host {
+            region: (rlo, rhi),
             bricks,
         })
     }
 
     /// Records a completed op: keeps the previous contents of the bricks that changed.
-    /// Clears the redo stack (a new edit forks history).
+    /// Clears the redo stack (a new edit forks history). `diff`: the per-brick change counts
+    /// of a GPU snapshot when the store measured them with the op (else measured here).
     pub fn record(
         &mut self,
         name: &str,
         snap: Snapshot,
         store: &dyn LabelStore,
         changed_voxels: u64,
+        diff: Option<Vec<u32>>,
     ) -> Result<()> {
         let d = store.dims();
-        let after = match snap.region {
-            Some((lo, hi)) if changed_voxels > 0 => Some((lo, hi, store.read_box(lo, hi)?)),
-            _ => None,
-        };
-        let bricks: Vec<BrickData> = match &after {
-            None => Vec::new(),
-            Some((lo, hi, now)) => snap
-                .bricks
-                .into_iter()
-                .filter(|(b, before)| extract_brick(now, *lo, *hi, *b, d) != *before)
-                .map(|(b, before)| BrickData {
-                    brick: b,
-                    data: compress(&before),
-                })
-                .collect(),
+        let payload = match snap {
+            _ if changed_voxels == 0 => Payload::Host(Vec::new()),
+            Snapshot::Empty => Payload::Host(Vec::new()),
+            Snapshot::Host {
+                region: (lo, hi),
+                bricks,
+            } => {
+                let now = store.read_box(lo, hi)?;
+                Payload::Host(
+                    bricks
+                        .into_iter()
+                        .filter(|(b, before)| extract_brick(&now, lo, hi, *b, d) != *before)
+                        .map(|(b, before)| BrickData {
+                            brick: b,
+                            data: compress(&before),
+                        })
+                        .collect(),
+                )
+            }
+            Snapshot::Gpu(copy) => {
+                let r = resident(store)?;
+                let counts = match diff {
+                    Some(c) => c,
+                    None => r.kernel.changed(r.ctx, r.labels, &copy)?,
+                };
+                let nb = copy.bricks();
+                let list: Vec<[usize; 3]> = (0..counts.len())
+                    .filter(|&i| counts[i] > 0)
+                    .map(|i| [i % nb[0], (i / nb[0]) % nb[1], i / (nb[0] * nb[1])])
+                    .collect();
+                if list.is_empty() {
+                    Payload::Host(Vec::new())
+                } else {
+                    Payload::Gpu(r.kernel.gather(r.ctx, r.labels, &copy, &list)?)
+                }
+            }
         };
         self.redo.clear();
         self.undo.push(UndoEntry {
             name: name.to_string(),
-            bricks,
+            payload,
             changed_voxels,
         });
-        self.trim();
-        Ok(())
+        self.trim(store)
     }
 
-    fn trim(&mut self) {
+    /// Moves the oldest GPU steps to the host past the GPU budget, then drops the oldest
+    /// steps past the host budget.
+    fn trim(&mut self, store: &dyn LabelStore) -> Result<()> {
+        while self.gpu_bytes() > self.gpu_budget {
+            let oldest = self
+                .undo
+                .iter_mut()
+                .chain(self.redo.iter_mut())
+                .find(|e| e.on_gpu());
+            let Some(e) = oldest else { break };
+            let Payload::Gpu(slots) = &e.payload else {
+                break;
+            };
+            let d = store.dims();
+            let raw = slots.download(resident(store)?.ctx)?;
+            let bricks = slots
+                .bricks
+                .iter()
+                .zip(&raw)
+                .map(|(b, slot)| BrickData {
+                    brick: *b,
+                    data: compress(&from_slot(slot, *b, d)),
+                })
+                .collect();
+            e.payload = Payload::Host(bricks);
+        }
         while self.bytes() > self.budget && !self.undo.is_empty() {
             self.undo.remove(0);
         }
         while self.bytes() > self.budget && !self.redo.is_empty() {
             self.redo.remove(0);
         }
+        Ok(())
     }
 
-    /// Total bytes held.
+    /// Total host bytes held.
     pub fn bytes(&self) -> usize {
         self.undo
             .iter()
             .chain(&self.redo)
             .map(UndoEntry::bytes)
+            .sum()
+    }
+
+    /// Total GPU bytes held.
+    pub fn gpu_bytes(&self) -> usize {
+        self.undo
+            .iter()
+            .chain(&self.redo)
+            .map(UndoEntry::gpu_bytes)
             .sum()
     }
 
@@ -257,59 +371,73 @@ impl UndoStack {
         (self.undo.len(), self.redo.len())
     }
 
-    /// Puts the entry's bricks back (one read + one write of their bounding box) and returns
-    /// the entry that reverses it.
-    fn swap(store: &mut dyn LabelStore, e: &UndoEntry) -> Result<UndoEntry> {
+    /// Puts the entry's bricks back and keeps what they replace in it (so the same entry
+    /// reverses the swap): GPU bricks by one swap dispatch; host bricks by one read + one
+    /// write of their bounding box.
+    fn swap(store: &mut dyn LabelStore, e: &mut UndoEntry) -> Result<()> {
         let d = store.dims();
-        let mut back = Vec::with_capacity(e.bricks.len());
-        if e.bricks.is_empty() {
-            return Ok(UndoEntry {
-                name: e.name.clone(),
-                bricks: back,
-                changed_voxels: e.changed_voxels,
-            });
-        }
-        let b0 = [0, 1, 2].map(|a| e.bricks.iter().map(|b| b.brick[a]).min().unwrap_or(0));
-        let b1 = [0, 1, 2].map(|a| e.bricks.iter().map(|b| b.brick[a]).max().unwrap_or(0));
+        let bricks = match &mut e.payload {
+            Payload::Gpu(slots) => {
+                let r = resident(store)?;
+                return r.kernel.swap(r.ctx, r.labels, slots);
+            }
+            Payload::Host(b) if b.is_empty() => return Ok(()),
+            Payload::Host(b) => b,
+        };
+        let b0 = [0, 1, 2].map(|a| bricks.iter().map(|b| b.brick[a]).min().unwrap_or(0));
+        let b1 = [0, 1, 2].map(|a| bricks.iter().map(|b| b.brick[a]).max().unwrap_or(0));
         let (lo, hi) = bricks_region(b0, b1, d);
         let mut data = store.read_box(lo, hi)?;
-        for b in &e.bricks {
+        let mut back = Vec::with_capacity(bricks.len());
+        for b in bricks.iter() {
             let (blo, bhi) = brick_range(b.brick, d);
             let len = (bhi[0] - blo[0]) * (bhi[1] - blo[1]) * (bhi[2] - blo[2]);
             let stored = decompress(&b.data, len)?;
-            back.push(BrickData {
-                brick: b.brick,
-                data: compress(&extract_brick(&data, lo, hi, b.brick, d)),
-            });
+            back.push(compress(&extract_brick(&data, lo, hi, b.brick, d)));
             put_brick(&mut data, lo, hi, b.brick, d, &stored);
         }
         store.write_box(lo, hi, &data)?;
-        Ok(UndoEntry {
-            name: e.name.clone(),
-            bricks: back,
-            changed_voxels: e.changed_voxels,
-        })
+        // Only now: a failed write leaves the entry as it was.
+        for (b, data) in bricks.iter_mut().zip(back) {
+            b.data = data;
+        }
+        Ok(())
     }
 
     /// Reverts the newest step; returns its name, or None when there is nothing to undo.
     pub fn undo(&mut self, store: &mut dyn LabelStore) -> Result<Option<String>> {
-        let Some(e) = self.undo.pop() else {
+        let Some(mut e) = self.undo.pop() else {
             return Ok(None);
         };
-        let r = Self::swap(store, &e)?;
-        self.redo.push(r);
-        self.trim();
-        Ok(Some(e.name))
+        if let Err(err) = Self::swap(store, &mut e) {
+            self.undo.push(e);
+            return Err(err);
+        }
+        let name = e.name.clone();
+        self.redo.push(e);
+        self.trim(store)?;
+        Ok(Some(name))
     }
 
     /// Re-applies the newest undone step.
     pub fn redo(&mut self, store: &mut dyn LabelStore) -> Result<Option<String>> {
-        let Some(e) = self.redo.pop() else {
+        let Some(mut e) = self.redo.pop() else {
             return Ok(None);
         };
-        let u = Self::swap(store, &e)?;
-        self.undo.push(u);
-        self.trim();
-        Ok(Some(e.name))
+        if let Err(err) = Self::swap(store, &mut e) {
+            self.redo.push(e);
+            return Err(err);
+        }
+        let name = e.name.clone();
+        self.undo.push(e);
+        self.trim(store)?;
+        Ok(Some(name))
     }
+}
+
+/// The store's resident side, which a GPU entry needs.
+fn resident(store: &dyn LabelStore) -> Result<Resident<'_>> {
+    store
+        .resident()
+        .ok_or_else(|| Error::mismatch("undo: GPU bricks on a store without a GPU side"))
 }

@@ -118,6 +118,22 @@ impl GpuContext {
         self.adapter.get_info().device_type == wgpu::DeviceType::Cpu
     }
 
+    /// Blocks until the queue's submitted work is done, adding the time to [`wait_clock`]
+    /// (`what` names the wait in an error).
+    pub fn wait(&self, what: &str) -> Result<()> {
+        let t = std::time::Instant::now();
+        let r = self
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("{what}: {e}")));
+        WAITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        WAIT_NS.fetch_add(
+            t.elapsed().as_nanos() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        r.map(|_| ())
+    }
+
     /// Runs `f` inside a validation + out-of-memory error scope and turns a captured
     /// error into [`Error::Gpu`] instead of a panic.
     pub fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
@@ -134,5 +150,25 @@ impl GpuContext {
             }),
             (None, None) => Ok(out),
         }
+    }
+}
+
+static WAITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static WAIT_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Process-wide count of host waits on the GPU ([`GpuContext::wait`]: read-backs, upload
+/// flushes, kernels that wait between passes) and the time spent in them: what a timing
+/// breakdown subtracts to tell host work from GPU work plus transfers.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WaitClock {
+    pub waits: u64,
+    pub ns: u64,
+}
+
+/// The [`WaitClock`] now; differences of two readings time a span of work.
+pub fn wait_clock() -> WaitClock {
+    WaitClock {
+        waits: WAITS.load(std::sync::atomic::Ordering::Relaxed),
+        ns: WAIT_NS.load(std::sync::atomic::Ordering::Relaxed),
     }
 }

@@ -37,9 +37,7 @@ pub fn map_read(ctx: &GpuContext, staging: &wgpu::Buffer) -> Result<Vec<u8>> {
     staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
         let _ = tx.send(r);
     });
-    ctx.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| Error::Gpu(format!("poll: {e}")))?;
+    ctx.wait("read-back")?;
     rx.recv()
         .map_err(|e| Error::Gpu(format!("map callback dropped: {e}")))?
         .map_err(|e| Error::Gpu(format!("map: {e}")))?;

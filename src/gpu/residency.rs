@@ -92,10 +92,7 @@ fn write_slices(
 /// Submits pending uploads and waits, so staging memory is released before the next slab.
 fn flush(ctx: &GpuContext) -> Result<()> {
     ctx.queue.submit([]);
-    ctx.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| Error::Gpu(format!("upload: {e}")))?;
-    Ok(())
+    ctx.wait("upload")
 }
 
 /// The label volume is a packed u8 volume.

@@ -38,11 +38,23 @@ pub const INTERPOLATE: &str = include_str!("../../shaders/interpolate.wgsl");
 pub const LOGICAL: &str = include_str!("../../shaders/logical.wgsl");
 /// `shaders/bricks.wgsl`.
 pub const BRICKS: &str = include_str!("../../shaders/bricks.wgsl");
+/// `shaders/brick_diff.wgsl`.
+pub const BRICK_DIFF: &str = include_str!("../../shaders/brick_diff.wgsl");
+/// `shaders/brick_gather.wgsl`.
+pub const BRICK_GATHER: &str = include_str!("../../shaders/brick_gather.wgsl");
+/// `shaders/brick_swap.wgsl`.
+pub const BRICK_SWAP: &str = include_str!("../../shaders/brick_swap.wgsl");
 
-const COMMON: &[(&str, &str)] = &[(
-    "common/window.wgsl",
-    include_str!("../../shaders/common/window.wgsl"),
-)];
+const COMMON: &[(&str, &str)] = &[
+    (
+        "common/window.wgsl",
+        include_str!("../../shaders/common/window.wgsl"),
+    ),
+    (
+        "common/brick_slots.wgsl",
+        include_str!("../../shaders/common/brick_slots.wgsl"),
+    ),
+];
 
 /// Every shader with its file name, for validation tests.
 pub const ALL: &[(&str, &str)] = &[
@@ -63,6 +75,9 @@ pub const ALL: &[(&str, &str)] = &[
     ("smooth.wgsl", SMOOTH),
     ("smooth_gauss.wgsl", SMOOTH_GAUSS),
     ("logical.wgsl", LOGICAL),
+    ("brick_diff.wgsl", BRICK_DIFF),
+    ("brick_gather.wgsl", BRICK_GATHER),
+    ("brick_swap.wgsl", BRICK_SWAP),
 ];
 
 /// Expands includes and the sample type.

@@ -5,6 +5,7 @@
 //! Kernels whose work needs host round trips between passes (region growing across slabs,
 //! islands, statistics, histogram) expose `run` only.
 
+pub mod brick_undo;
 pub mod bricks;
 pub mod commit_mask;
 pub mod fill_holes;

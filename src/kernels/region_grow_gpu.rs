@@ -279,9 +279,7 @@ impl RegionGrowKernel {
         })?;
         self.last_dispatches
             .set(self.last_dispatches.get() + passes.len() as u32);
-        ctx.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("region_grow: {e}")))?;
+        ctx.wait("region_grow")?;
         Ok(())
     }
 

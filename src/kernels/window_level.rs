@@ -107,15 +107,38 @@ pub fn window_level_cpu(params: &WindowLevelParams, data: &VoxelData) -> Vec<u8>
 pub struct WindowLevelKernel {
     pipeline: wgpu::ComputePipeline,
     dtype: DType,
+    /// Workgroup size (packed texels along x, y, z).
+    workgroup: [u32; 3],
+}
+
+/// The workgroup shape: `VOXMARK_WL_WORKGROUP=x,y,z` (product ≤ 256; for tuning on a card
+/// with `voxmark bench --ops wl`), else 8 × 8 × 4.
+fn workgroup_from_env() -> [u32; 3] {
+    let parsed = std::env::var("VOXMARK_WL_WORKGROUP").ok().and_then(|v| {
+        let p: Vec<u32> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+        match p[..] {
+            [x, y, z] if x * y * z > 0 && x * y * z <= 256 => Some([x, y, z]),
+            _ => None,
+        }
+    });
+    parsed.unwrap_or([8, 8, 4])
 }
 
 impl WindowLevelKernel {
     /// Compiles the kernel for volumes of `dtype`.
     pub fn new(ctx: &GpuContext, dtype: DType) -> Result<Self> {
-        let src = shaders::prepare(shaders::WINDOW_LEVEL, wgsl_sample_type(dtype));
+        let workgroup = workgroup_from_env();
+        let src = shaders::prepare(shaders::WINDOW_LEVEL, wgsl_sample_type(dtype)).replace(
+            "@workgroup_size(8, 8, 4)",
+            &format!(
+                "@workgroup_size({}, {}, {})",
+                workgroup[0], workgroup[1], workgroup[2]
+            ),
+        );
         Ok(Self {
             pipeline: compute_pipeline(ctx, "window_level", &src)?,
             dtype,
+            workgroup,
         })
     }
 
@@ -144,10 +167,11 @@ impl WindowLevelKernel {
                 wgpu::BindingResource::TextureView(&out.view),
             ],
         );
+        let wg = self.workgroup;
         let groups = [
-            params.dims[3].div_ceil(8),
-            params.dims[1].div_ceil(8),
-            params.dims[2].div_ceil(4),
+            params.dims[3].div_ceil(wg[0]),
+            params.dims[1].div_ceil(wg[1]),
+            params.dims[2].div_ceil(wg[2]),
         ];
         compute::encode_pass(encoder, &self.pipeline, &bind, "window_level", groups);
         Ok(())
@@ -167,9 +191,7 @@ impl WindowLevelKernel {
             self.encode(ctx, &mut enc, params, volume, &out)
         })??;
         ctx.queue.submit([enc.finish()]);
-        ctx.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("window_level: {e}")))?;
+        ctx.wait("window_level")?;
         Ok(out)
     }
 }
