@@ -13,7 +13,7 @@ rm -f .device/voxmark-old
 [ -n "${OLD:-}" ] && strip -o .device/voxmark-old "$OLD"
 rm -f .device/tests/*
 tests=()
-for t in edit_gpu region_grow gpu_harness render_gpu render_3d shell; do
+for t in edit_gpu edit_ops region_grow gpu_harness render_gpu render_3d shell soak; do
     [ -f "tests/$t.rs" ] && tests+=(--test "$t")
 done
 cargo test --release --no-run "${tests[@]}" --message-format=json 2>/dev/null \

@@ -404,8 +404,9 @@ impl Document {
             return Ok(0);
         };
         let n = r.entries.len();
-        self.state.session.replay(&r.entries)?;
+        // The journal first: replay marks the steps it rebuilds as replayable from it.
         self.state.session.journal = Some(r.journal);
+        self.state.session.replay(&r.entries)?;
         self.state.dirty = true;
         self.state.version += 1;
         self.state.labels_version += 1;

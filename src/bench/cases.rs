@@ -1092,7 +1092,7 @@ fn shell_frames(inp: &Inputs, g: &GpuSide) -> Result<Vec<Row>> {
         d.state.brush.radius_mm = 10.0;
     }
     let c = h.shell.panes.rects[0].center();
-    let (mut stroke_t, mut undo_t) = (Vec::new(), Vec::new());
+    let (mut stroke_t, mut next_t, mut undo_t) = (Vec::new(), Vec::new(), Vec::new());
     for k in 0..=inp.runs {
         // A fresh place each run, so every stroke changes voxels.
         let from = c + egui::vec2(-40.0, 4.0 * (k % 16) as f32 - 32.0);
@@ -1104,11 +1104,18 @@ fn shell_frames(inp: &Inputs, g: &GpuSide) -> Result<Vec<Row>> {
         let start = Instant::now();
         h.button(primary, false)?;
         let ms = start.elapsed().as_secs_f64() * 1e3;
+        // The labels panel refreshes its statistics the frame after an edit.
+        let start = Instant::now();
+        h.frame(Vec::new())?;
+        let next_ms = start.elapsed().as_secs_f64() * 1e3;
+        h.frame(Vec::new())?;
         let start = Instant::now();
         h.key(egui::Key::Z, egui::Modifiers::COMMAND)?;
         let undo_ms = start.elapsed().as_secs_f64() * 1e3;
+        h.idle(2)?;
         if k > 0 {
             stroke_t.push(ms);
+            next_t.push(next_ms);
             undo_t.push(undo_ms);
         }
     }
@@ -1130,6 +1137,14 @@ fn shell_frames(inp: &Inputs, g: &GpuSide) -> Result<Vec<Row>> {
         px,
         &stroke_t,
         "10 mm disc, stroke applied + 4 panes + egui".into(),
+    ));
+    rows.push(gpu_row(
+        inp,
+        g,
+        "shell frame after a stroke",
+        px,
+        &next_t,
+        "label statistics refreshed (whole volume)".into(),
     ));
     rows.push(gpu_row(
         inp,

@@ -114,6 +114,8 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
                 a.labels.as_deref().unwrap_or(jp).display()
             );
         }
+        // The journal first: replay marks the steps it rebuilds as replayable from it.
+        session.journal = Some(journal);
         let entries = &recovered.entries;
         if !entries.is_empty() {
             session.replay(entries)?;
@@ -123,7 +125,6 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
                 jp.display()
             );
         }
-        session.journal = Some(journal);
     }
     let crash_after: Option<usize> = std::env::var(CRASH_ENV).ok().and_then(|v| v.parse().ok());
     for (n, op) in ops.iter().enumerate() {

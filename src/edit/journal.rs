@@ -26,6 +26,20 @@ pub struct JournalEntry {
     pub author: String,
     pub tool: String,
     pub op: EditOp,
+    /// For an undo or redo of a step the journal cannot replay (the step's op went into a
+    /// saved mask and out of the journal): the contents of the bricks it wrote, which replay
+    /// writes back instead of undoing or redoing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<Restore>,
+}
+
+/// Voxel contents of whole 16³ bricks (each clipped to the volume), for replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Restore {
+    /// Brick coordinates (voxel / 16), in the order of `data`.
+    pub bricks: Vec<[usize; 3]>,
+    /// The bricks' voxels one after the other (each i fastest), deflated, base64.
+    pub deflate_base64: String,
 }
 
 /// An open journal. It owns the journal's lock (`io::lock`, file `<journal>.lock`) for as
@@ -35,6 +49,11 @@ pub struct Journal {
     file: Option<File>,
     path: PathBuf,
     next_seq: u64,
+    /// Ops appended to or found in this journal since it was opened (found ones first),
+    /// never reset: the position [`Journal::append_entry`] returns.
+    appended: u64,
+    /// Position of the first op the file still holds (checkpoints cut ops before it).
+    held_from: u64,
     /// [`marker`] of the last entry appended or found at open.
     last_marker: Option<String>,
     /// Held for as long as the journal is open; released (and its file deleted) on drop.
@@ -150,6 +169,8 @@ impl Journal {
                 file: None,
                 path: path.to_path_buf(),
                 next_seq: 1,
+                appended: 0,
+                held_from: 0,
                 last_marker: None,
                 _lock: lock,
             };
@@ -184,6 +205,8 @@ impl Journal {
                 file: Some(file),
                 path: path.to_path_buf(),
                 next_seq,
+                appended: entries.len() as u64,
+                held_from: 0,
                 last_marker,
                 _lock: lock,
             },
@@ -209,6 +232,7 @@ impl Journal {
     pub fn set_aside(&mut self) -> Result<Option<PathBuf>> {
         self.file = None;
         self.next_seq = 1;
+        self.held_from = self.appended;
         self.last_marker = None;
         if !self.path.exists() {
             return Ok(None);
@@ -223,12 +247,37 @@ impl Journal {
 
     /// Appends one op and fsyncs; only then is the op acknowledged.
     pub fn append(&mut self, op: &EditOp, author: &str, tool: &str) -> Result<JournalEntry> {
+        self.append_entry(op, author, tool, None).map(|(e, _)| e)
+    }
+
+    /// Ops appended or found since open: the position the next op gets (the entries
+    /// [`Journal::open`] found are positions 0, 1, ...).
+    pub fn appended(&self) -> u64 {
+        self.appended
+    }
+
+    /// Whether the op at `position` is still in the journal (not cut by a checkpoint or set
+    /// aside): replaying the journal reaches it.
+    pub fn holds(&self, position: u64) -> bool {
+        (self.held_from..self.appended).contains(&position)
+    }
+
+    /// [`Journal::append`] with an undo/redo's restore data; also returns the op's position
+    /// (for [`Journal::holds`]).
+    pub fn append_entry(
+        &mut self,
+        op: &EditOp,
+        author: &str,
+        tool: &str,
+        restore: Option<Restore>,
+    ) -> Result<(JournalEntry, u64)> {
         let entry = JournalEntry {
             seq: self.next_seq,
             time: now_rfc3339(),
             author: author.into(),
             tool: tool.into(),
             op: op.clone(),
+            restore,
         };
         let mut line =
             serde_json::to_vec(&entry).map_err(|e| Error::Corrupt(format!("journal: {e}")))?;
@@ -239,8 +288,9 @@ impl Journal {
         file.write_all(&line).map_err(|e| Error::io(&path, e))?;
         file.sync_data().map_err(|e| Error::io(&path, e))?;
         self.next_seq += 1;
+        self.appended += 1;
         self.last_marker = Some(marker);
-        Ok(entry)
+        Ok((entry, self.appended - 1))
     }
 
     /// The open file, created (with its folder, both fsynced) on the first append.
@@ -302,6 +352,8 @@ impl Journal {
         let all = std::fs::read(&self.path).map_err(|e| Error::io(&self.path, e))?;
         let cut = upto.map_or(all.len(), |u| (u as usize).min(all.len()));
         let (done, rest) = all.split_at(cut);
+        // Every cut line is one op (lines are whole: `upto` is a length taken between appends).
+        self.held_from += done.iter().filter(|&&b| b == b'\n').count() as u64;
         if !done.is_empty() {
             let mut h = OpenOptions::new()
                 .create(true)

@@ -696,6 +696,10 @@ fn stroke_box(env: &EditEnv, s: &Stroke) -> Result<Option<StrokeExtent>> {
 /// radius form one run (a capsule is convex); its closest voxel and both ends are found by
 /// binary search on the exact per-voxel test `dist² <= r²`; runs are merged and each voxel is
 /// written once.
+/// Strokes whose box has this many rows are rasterised slice-parallel (unit tests use a low
+/// value so the brute-force comparison covers both paths).
+const PARALLEL_ROWS: usize = if cfg!(test) { 64 } else { 2048 };
+
 fn lower_stroke(env: &EditEnv, s: &Stroke, mut w: SpanWrite) -> Result<Lowered> {
     let Some(((lo, hi), disc)) = stroke_box(env, s)? else {
         return Ok(Lowered::Voxels {
@@ -732,63 +736,93 @@ fn lower_stroke(env: &EditEnv, s: &Stroke, mut w: SpanWrite) -> Result<Lowered> 
         path.windows(2).map(|w| (w[0], w[1])).collect()
     };
     let r2 = s.radius_mm * s.radius_mm;
-    let mut runs: Vec<(usize, usize)> = Vec::with_capacity(segs.len());
-    for z in lo[2]..=hi[2] {
-        for y in lo[1]..=hi[1] {
-            runs.clear();
-            let (ym, zm) = (
-                mm([0.0, y as f64, z as f64])[1],
-                mm([0.0, y as f64, z as f64])[2],
-            );
-            for &(a, b) in &segs {
-                // Rows outside the capsule's bounding box in y and z cannot touch it.
-                let r = s.radius_mm;
-                if ym < a[1].min(b[1]) - r
-                    || ym > a[1].max(b[1]) + r
-                    || zm < a[2].min(b[2]) - r
-                    || zm > a[2].max(b[2]) + r
-                {
-                    continue;
-                }
-                let f = |x: usize| seg_dist2(mm([x as f64, y as f64, z as f64]), a, b);
-                // Discrete argmin of a convex function: first x with f(x+1) >= f(x).
-                let (mut l, mut h) = (lo[0], hi[0]);
-                while l < h {
-                    let m = l + (h - l) / 2;
-                    if f(m + 1) >= f(m) {
-                        h = m;
-                    } else {
-                        l = m + 1;
-                    }
-                }
-                let near = [l, l.saturating_sub(1).max(lo[0]), (l + 1).min(hi[0])];
-                let Some(xm) = near.into_iter().find(|&x| f(x) <= r2) else {
-                    continue;
-                };
-                // Left end: first x in [lo, xm] inside (f decreases toward xm).
-                let (mut l, mut h) = (lo[0], xm);
-                while l < h {
-                    let m = l + (h - l) / 2;
-                    if f(m) <= r2 {
-                        h = m;
-                    } else {
-                        l = m + 1;
-                    }
-                }
-                let x0 = l;
-                // Right end: last x in [xm, hi] inside.
-                let (mut l, mut h) = (xm, hi[0]);
-                while l < h {
-                    let m = l + (h - l).div_ceil(2);
-                    if f(m) <= r2 {
-                        l = m;
-                    } else {
-                        h = m - 1;
-                    }
-                }
-                runs.push((x0, l));
+    // The runs of row (y, z): per capsule, the interval of x inside it.
+    let row_runs = |y: usize, z: usize, runs: &mut Vec<(usize, usize)>| {
+        let (ym, zm) = (
+            mm([0.0, y as f64, z as f64])[1],
+            mm([0.0, y as f64, z as f64])[2],
+        );
+        for &(a, b) in &segs {
+            // Rows outside the capsule's bounding box in y and z cannot touch it.
+            let r = s.radius_mm;
+            if ym < a[1].min(b[1]) - r
+                || ym > a[1].max(b[1]) + r
+                || zm < a[2].min(b[2]) - r
+                || zm > a[2].max(b[2]) + r
+            {
+                continue;
             }
-            w.push_row(y, z, &mut runs);
+            let f = |x: usize| seg_dist2(mm([x as f64, y as f64, z as f64]), a, b);
+            // Discrete argmin of a convex function: first x with f(x+1) >= f(x).
+            let (mut l, mut h) = (lo[0], hi[0]);
+            while l < h {
+                let m = l + (h - l) / 2;
+                if f(m + 1) >= f(m) {
+                    h = m;
+                } else {
+                    l = m + 1;
+                }
+            }
+            let near = [l, l.saturating_sub(1).max(lo[0]), (l + 1).min(hi[0])];
+            let Some(xm) = near.into_iter().find(|&x| f(x) <= r2) else {
+                continue;
+            };
+            // Left end: first x in [lo, xm] inside (f decreases toward xm).
+            let (mut l, mut h) = (lo[0], xm);
+            while l < h {
+                let m = l + (h - l) / 2;
+                if f(m) <= r2 {
+                    h = m;
+                } else {
+                    l = m + 1;
+                }
+            }
+            let x0 = l;
+            // Right end: last x in [xm, hi] inside.
+            let (mut l, mut h) = (xm, hi[0]);
+            while l < h {
+                let m = l + (h - l).div_ceil(2);
+                if f(m) <= r2 {
+                    l = m;
+                } else {
+                    h = m - 1;
+                }
+            }
+            runs.push((x0, l));
+        }
+    };
+    // Slices in parallel for large strokes (a 30 mm sphere stroke at 512³ has ~9,000 rows);
+    // rows are pushed in (z, y) order either way.
+    let rows = (hi[1] - lo[1] + 1) * (hi[2] - lo[2] + 1);
+    if rows >= PARALLEL_ROWS {
+        use rayon::prelude::*;
+        // Per slice, per row: (y, runs).
+        type Slice = Vec<(usize, Vec<(usize, usize)>)>;
+        let slices: Vec<Slice> = (lo[2]..=hi[2])
+            .into_par_iter()
+            .map(|z| {
+                (lo[1]..=hi[1])
+                    .map(|y| {
+                        let mut runs = Vec::new();
+                        row_runs(y, z, &mut runs);
+                        (y, runs)
+                    })
+                    .collect()
+            })
+            .collect();
+        for (z, slice) in (lo[2]..=hi[2]).zip(slices) {
+            for (y, mut runs) in slice {
+                w.push_row(y, z, &mut runs);
+            }
+        }
+    } else {
+        let mut runs: Vec<(usize, usize)> = Vec::with_capacity(segs.len());
+        for z in lo[2]..=hi[2] {
+            for y in lo[1]..=hi[1] {
+                runs.clear();
+                row_runs(y, z, &mut runs);
+                w.push_row(y, z, &mut runs);
+            }
         }
     }
     Ok(Lowered::Voxels {

@@ -361,6 +361,12 @@ impl<'a> Session<'a> {
 
     /// Applies `op`, journals it (fsync), and only then returns: an acknowledged op survives
     /// a crash.
+    ///
+    /// Undo and redo are journaled so that replaying the journal on top of the saved mask
+    /// gives what the user saw: one that moves a step the journal can rebuild (its op and
+    /// every undo/redo of it since are still journaled) is journaled as is; one that reaches
+    /// past the last save carries the contents of the bricks it wrote (`restore`), which
+    /// replay writes back; one that finds nothing to undo or redo is not journaled.
     pub fn apply(&mut self, op: &EditOp, tool: &str) -> Result<OpReport> {
         if let Some(why) = &self.read_only {
             return Err(Error::ReadOnly(why.clone()));
@@ -368,19 +374,92 @@ impl<'a> Session<'a> {
         // The op as journaled (a second label map pinned by path and SHA-256), applied as such.
         let pinned = op.pinned()?;
         let op = pinned.as_ref();
+        let step = match op {
+            EditOp::Undo => Some(true),
+            EditOp::Redo => Some(false),
+            _ => None,
+        };
+        // For an undo/redo: whether replaying the journal rebuilds the step it moves.
+        let replayable =
+            step.and_then(|u| self.undo.next_step(u))
+                .map(|e| match (e.position, &self.journal) {
+                    (Some(p), Some(j)) => j.holds(p),
+                    _ => false,
+                });
+        let recorded = self.undo.recorded;
         let mut report = self.apply_unjournaled(op)?;
-        if let Some(j) = self.journal.as_mut() {
-            let t = std::time::Instant::now();
-            j.append(op, &self.author, tool)?;
-            report.timing.journal_ms = ms_since(&t);
+        if self.journal.is_none() || (step.is_some() && report.step.is_none()) {
+            return Ok(report);
+        }
+        let t = std::time::Instant::now();
+        let restore = match (step, replayable) {
+            (Some(by_undo), Some(false)) => {
+                let bricks = self
+                    .undo
+                    .moved_mut(by_undo)
+                    .map(|e| e.brick_list())
+                    .unwrap_or_default();
+                Some(self.with_store(|store, _| super::undo::capture(store, &bricks))?)
+            }
+            _ => None,
+        };
+        let plain = restore.is_none();
+        let (author, journal) = (&self.author, self.journal.as_mut());
+        let Some(j) = journal else {
+            return Ok(report);
+        };
+        let (_, position) = j.append_entry(op, author, tool, restore)?;
+        report.timing.journal_ms = ms_since(&t);
+        // The step this op made or moved: replayable from this entry while it is journaled.
+        let moved = match step {
+            Some(by_undo) => self.undo.moved_mut(by_undo),
+            None if self.undo.recorded != recorded => self.undo.moved_mut(false),
+            None => None,
+        };
+        if let Some(e) = moved {
+            e.position = plain.then_some(position);
         }
         Ok(report)
     }
 
-    /// Replays recovered journal entries (no journaling).
+    /// Lends `f` the label store and the undo stack.
+    fn with_store<R>(&mut self, f: impl FnOnce(&mut dyn LabelStore, &mut UndoStack) -> R) -> R {
+        let d = self.image.grid.dims;
+        let mut host;
+        let store: &mut dyn LabelStore = match &mut self.labels {
+            Labels::Host(v) => {
+                host = HostLabels { data: v, dims: d };
+                &mut host
+            }
+            Labels::Gpu(g) => g.as_mut(),
+        };
+        f(store, &mut self.undo)
+    }
+
+    /// Replays recovered journal entries (no journaling): the journal's last entries, so
+    /// the steps they make are marked replayable from their positions. An undo/redo that
+    /// carries restore data writes it back.
     pub fn replay(&mut self, entries: &[JournalEntry]) -> Result<()> {
-        for e in entries {
-            self.apply_unjournaled(&e.op)?;
+        let first = self
+            .journal
+            .as_ref()
+            .map(|j| j.appended().saturating_sub(entries.len() as u64));
+        for (i, e) in entries.iter().enumerate() {
+            if let Some(r) = &e.restore {
+                self.with_store(|store, _| super::undo::restore(store, r))?;
+                continue;
+            }
+            let recorded = self.undo.recorded;
+            let rep = self.apply_unjournaled(&e.op)?;
+            let moved = match e.op {
+                EditOp::Undo if rep.step.is_some() => self.undo.moved_mut(true),
+                EditOp::Redo if rep.step.is_some() => self.undo.moved_mut(false),
+                _ if self.undo.recorded != recorded => self.undo.moved_mut(false),
+                _ => None,
+            };
+            if let (Some(m), Some(f)) = (moved, first) {
+                m.position = Some(f + i as u64);
+            }
         }
         Ok(())
     }

@@ -10,6 +10,7 @@
 //! entries have their own budget (default 1 GiB); past it the oldest are moved to the host,
 //! compressed exactly as the host session keeps them.
 
+use super::journal::Restore;
 use super::lower::VoxelBox;
 use super::store::{LabelStore, Resident};
 use crate::error::{Error, Result};
@@ -55,6 +56,11 @@ pub struct UndoEntry {
     payload: Payload,
     /// Voxels the step changed.
     pub changed_voxels: u64,
+    /// Journal position (`Journal::append_entry`) of the op that last moved this step (made,
+    /// undid or redid it) when every move so far is replayable from the journal; None when
+    /// not journaled or moved by a restore. While the journal holds that position, replaying
+    /// it rebuilds this step, so its undo/redo can be journaled as a plain op.
+    pub position: Option<u64>,
 }
 
 impl UndoEntry {
@@ -86,6 +92,86 @@ impl UndoEntry {
     pub fn on_gpu(&self) -> bool {
         matches!(self.payload, Payload::Gpu(_))
     }
+
+    /// The bricks this step changed.
+    pub fn brick_list(&self) -> Vec<[usize; 3]> {
+        match &self.payload {
+            Payload::Host(b) => b.iter().map(|b| b.brick).collect(),
+            Payload::Gpu(s) => s.bricks.clone(),
+        }
+    }
+}
+
+/// The current contents of `bricks` (a journal entry's [`Restore`]): one read of their
+/// bounding box.
+pub fn capture(store: &dyn LabelStore, bricks: &[[usize; 3]]) -> Result<Restore> {
+    let d = store.dims();
+    let mut raw = Vec::new();
+    if !bricks.is_empty() {
+        let (lo, hi) = bounding(bricks, d);
+        let data = store.read_box(lo, hi)?;
+        for b in bricks {
+            raw.extend_from_slice(&extract_brick(&data, lo, hi, *b, d));
+        }
+    }
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(&raw);
+    use base64::Engine;
+    Ok(Restore {
+        bricks: bricks.to_vec(),
+        deflate_base64: base64::engine::general_purpose::STANDARD
+            .encode(enc.finish().unwrap_or_default()),
+    })
+}
+
+/// Writes a [`Restore`]'s bricks back (replay of a journaled undo/redo that carries them).
+pub fn restore(store: &mut dyn LabelStore, r: &Restore) -> Result<()> {
+    let d = store.dims();
+    let bad = |why: &str| Error::Corrupt(format!("journal: undo/redo restore data {why}"));
+    if r.bricks.is_empty() {
+        return Ok(());
+    }
+    let nb = d.map(|v| v.div_ceil(BRICK));
+    if r.bricks.iter().any(|b| (0..3).any(|a| b[a] >= nb[a])) {
+        return Err(bad("names a brick outside the volume"));
+    }
+    let lens: Vec<usize> = r
+        .bricks
+        .iter()
+        .map(|b| {
+            let (lo, hi) = brick_range(*b, d);
+            (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2])
+        })
+        .collect();
+    let total: usize = lens.iter().sum();
+    use base64::Engine;
+    let packed = base64::engine::general_purpose::STANDARD
+        .decode(&r.deflate_base64)
+        .map_err(|e| bad(&format!("is not base64 ({e})")))?;
+    let mut raw = Vec::with_capacity(total);
+    flate2::read::DeflateDecoder::new(&packed[..])
+        .take(total as u64 + 1)
+        .read_to_end(&mut raw)
+        .map_err(|e| bad(&format!("is corrupt ({e})")))?;
+    if raw.len() != total {
+        return Err(bad("does not match its bricks"));
+    }
+    let (lo, hi) = bounding(&r.bricks, d);
+    let mut data = store.read_box(lo, hi)?;
+    let mut k = 0;
+    for (b, len) in r.bricks.iter().zip(lens) {
+        put_brick(&mut data, lo, hi, *b, d, &raw[k..k + len]);
+        k += len;
+    }
+    store.write_box(lo, hi, &data)
+}
+
+/// The brick-aligned box covering `bricks` (not empty).
+fn bounding(bricks: &[[usize; 3]], d: [usize; 3]) -> ([usize; 3], [usize; 3]) {
+    let b0 = [0, 1, 2].map(|a| bricks.iter().map(|b| b[a]).min().unwrap_or(0));
+    let b1 = [0, 1, 2].map(|a| bricks.iter().map(|b| b[a]).max().unwrap_or(0));
+    bricks_region(b0, b1, d)
 }
 
 /// The bricks overlapping a box, taken before an op: raw copies on the host, or a GPU-side
@@ -205,6 +291,8 @@ pub struct UndoStack {
     pub budget: usize,
     /// GPU bytes the stacks may hold; the oldest GPU steps move to the host past it.
     pub gpu_budget: usize,
+    /// Steps recorded so far (tells a caller whether an op made one).
+    pub recorded: u64,
 }
 
 impl Default for UndoStack {
@@ -214,6 +302,7 @@ impl Default for UndoStack {
             redo: Vec::new(),
             budget: DEFAULT_BUDGET_BYTES,
             gpu_budget: DEFAULT_BUDGET_BYTES,
+            recorded: 0,
         }
     }
 }
@@ -292,11 +381,13 @@ impl UndoStack {
                     .filter(|&i| counts[i] > 0)
                     .map(|i| [i % nb[0], (i / nb[0]) % nb[1], i / (nb[0] * nb[1])])
                     .collect();
-                if list.is_empty() {
+                let payload = if list.is_empty() {
                     Payload::Host(Vec::new())
                 } else {
                     Payload::Gpu(r.kernel.gather(r.ctx, r.labels, &copy, &list)?)
-                }
+                };
+                r.kernel.recycle(copy);
+                payload
             }
         };
         self.redo.clear();
@@ -304,7 +395,9 @@ impl UndoStack {
             name: name.to_string(),
             payload,
             changed_voxels,
+            position: None,
         });
+        self.recorded += 1;
         self.trim(store)
     }
 
@@ -364,6 +457,25 @@ impl UndoStack {
     /// The newest undoable step.
     pub fn last(&self) -> Option<&UndoEntry> {
         self.undo.last()
+    }
+
+    /// The step an undo (`undo` true) or a redo would move next.
+    pub fn next_step(&self, undo: bool) -> Option<&UndoEntry> {
+        if undo {
+            self.undo.last()
+        } else {
+            self.redo.last()
+        }
+    }
+
+    /// The step just moved: after an undo (`by_undo`) the top of the redo stack, after a
+    /// redo or a new step the top of the undo stack.
+    pub fn moved_mut(&mut self, by_undo: bool) -> Option<&mut UndoEntry> {
+        if by_undo {
+            self.redo.last_mut()
+        } else {
+            self.undo.last_mut()
+        }
     }
 
     /// Number of steps that can be undone / redone.

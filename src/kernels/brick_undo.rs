@@ -231,6 +231,9 @@ pub struct BrickUndoKernel {
     diff: wgpu::ComputePipeline,
     gather: wgpu::ComputePipeline,
     swap: wgpu::ComputePipeline,
+    /// The last box copy's texture, kept for the next op with a box of the same size
+    /// (whole-volume ops: allocating 256 MiB took 9.7 ms of a 10 ms snapshot on an H200).
+    spare: std::cell::RefCell<Option<wgpu::Texture>>,
 }
 
 impl BrickUndoKernel {
@@ -242,7 +245,14 @@ impl BrickUndoKernel {
             diff: p("brick_diff", shaders::BRICK_DIFF)?,
             gather: p("brick_gather", shaders::BRICK_GATHER)?,
             swap: p("brick_swap", shaders::BRICK_SWAP)?,
+            spare: std::cell::RefCell::new(None),
         })
+    }
+
+    /// Hands a box copy's texture back for reuse once its bricks were gathered (queue
+    /// order keeps the gather ahead of the next copy into it).
+    pub fn recycle(&self, copy: BoxCopy) {
+        *self.spare.borrow_mut() = Some(copy.texture);
     }
 
     /// Whether `n` bricks fit one slot texture on this adapter.
@@ -273,16 +283,19 @@ impl BrickUndoKernel {
             height: (hi[1] - lo[1]) as u32,
             depth_or_array_layers: (hi[2] - lo[2]) as u32,
         };
+        let spare = self.spare.borrow_mut().take().filter(|t| t.size() == size);
         let texture = ctx.scoped("undo box copy", || {
-            let t = ctx.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some("undo box copy"),
-                size,
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D3,
-                format: wgpu::TextureFormat::R32Uint,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                view_formats: &[],
+            let t = spare.unwrap_or_else(|| {
+                ctx.device.create_texture(&wgpu::TextureDescriptor {
+                    label: Some("undo box copy"),
+                    size,
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D3,
+                    format: wgpu::TextureFormat::R32Uint,
+                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                    view_formats: &[],
+                })
             });
             let mut enc = ctx.device.create_command_encoder(&Default::default());
             enc.copy_texture_to_texture(

@@ -146,14 +146,15 @@ impl RegionGrowKernel {
         let out = PackedU8Volume::zeros(ctx, dims)?;
         let w = self.workspace(ctx, &p, max_planes, true);
         let cap = (w.planes * w.plane).min(1 << 22);
-        let roots = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("islands roots"),
-            size: (1 + 2 * cap) * 4,
-            usage: wgpu::BufferUsages::STORAGE
+        // Pooled like the workspace; its count (word 0) is cleared before every slab.
+        let roots = self.pooled(
+            ctx,
+            "islands roots",
+            (1 + 2 * cap) * 4,
+            wgpu::BufferUsages::STORAGE
                 | wgpu::BufferUsages::COPY_SRC
                 | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        );
         let b = SlabBuffers {
             parent: &w.parent,
             selected: &w.selected,

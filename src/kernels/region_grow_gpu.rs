@@ -32,6 +32,8 @@ pub struct RegionGrowKernel {
     pub(crate) dtype: DType,
     /// Dispatches recorded by the last `run` (for reporting the bounded pass count).
     pub last_dispatches: std::cell::Cell<u32>,
+    /// Working buffers kept between runs, by label (one of each: the last size asked).
+    pool: std::cell::RefCell<Vec<(&'static str, wgpu::Buffer)>>,
 }
 
 impl RegionGrowKernel {
@@ -127,7 +129,36 @@ impl RegionGrowKernel {
             layout,
             dtype,
             last_dispatches: std::cell::Cell::new(0),
+            pool: std::cell::RefCell::new(Vec::new()),
         })
+    }
+
+    /// A working buffer named `label` of `size` bytes: the one kept from an earlier run when
+    /// it has that size and usage, else a new one (which replaces it in the pool). Its
+    /// contents are whatever the last run left.
+    pub(crate) fn pooled(
+        &self,
+        ctx: &GpuContext,
+        label: &'static str,
+        size: u64,
+        usage: wgpu::BufferUsages,
+    ) -> wgpu::Buffer {
+        let mut pool = self.pool.borrow_mut();
+        if let Some((_, b)) = pool
+            .iter()
+            .find(|(l, b)| *l == label && b.size() == size && b.usage() == usage)
+        {
+            return b.clone();
+        }
+        pool.retain(|(l, _)| *l != label);
+        let b = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage,
+            mapped_at_creation: false,
+        });
+        pool.push((label, b.clone()));
+        b
     }
 
     /// Planes per slab so that one u32 per voxel fits one storage binding.
