@@ -175,3 +175,46 @@ fn view_in_the_headless_build_says_it_was_built_without_the_gui() {
     assert!(!ok);
     assert!(err.contains("built without the GUI"), "{err}");
 }
+
+/// A volume that does not fit the host's available memory is refused before its voxels are
+/// allocated, with one message naming the file, the size it needs and what is available
+/// (the available memory set low through VOXMARK_MEM_AVAILABLE_MIB).
+#[test]
+fn a_volume_larger_than_available_memory_is_refused_before_loading() {
+    let dir = common::tempdir();
+    let img = dir.path().join("p.nii.gz");
+    let (ok, _, err) = common::run(&[
+        "phantom",
+        "--size",
+        "128,128,96",
+        "-o",
+        img.to_str().unwrap_or_default(),
+    ]);
+    assert!(ok, "{err}");
+    let out = std::process::Command::new(common::bin())
+        .args(["info", img.to_str().unwrap_or_default()])
+        .env("VOXMARK_MEM_AVAILABLE_MIB", "2")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    // 128 × 128 × 96 int16 + labels = 4.5 MiB.
+    assert!(
+        err.contains("p.nii.gz")
+            && err.contains("needs 4.5 MiB in memory")
+            && err.contains("only 2.0 MiB is available"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // With the memory it needs, it loads.
+    let out = std::process::Command::new(common::bin())
+        .args(["info", img.to_str().unwrap_or_default()])
+        .env("VOXMARK_MEM_AVAILABLE_MIB", "8")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -629,7 +629,7 @@ fn label_table_travels_in_a_sidecar_and_locks_persist() {
 /// `--backend cpu`, and a journal written by one replays to the same mask on the other.
 #[test]
 fn apply_on_gpu_writes_the_same_mask_as_on_cpu() {
-    if common::gpu().is_none() {
+    if common::gpu_shared().is_none() {
         return;
     }
     let dir = common::tempdir();
@@ -695,7 +695,7 @@ fn apply_on_gpu_writes_the_same_mask_as_on_cpu() {
 /// `voxmark stats --backend gpu` reports what `--backend cpu` does.
 #[test]
 fn stats_on_gpu_match_cpu_through_the_cli() {
-    if common::gpu().is_none() {
+    if common::gpu_shared().is_none() {
         return;
     }
     let dir = common::tempdir();
@@ -811,8 +811,7 @@ fn undo_and_redo_across_a_save_survive_a_crash() {
     let ph = voxmark::phantom::Phantom::new([40, 36, 24])
         .unwrap_or_else(|e| panic!("{e}"))
         .volume();
-    let ctx = common::gpu();
-    let backends: Vec<Option<&voxmark::gpu::GpuContext>> = match &ctx {
+    let backends: Vec<Option<&voxmark::gpu::GpuContext>> = match common::gpu_shared() {
         Some(c) => vec![None, Some(c)],
         None => vec![None],
     };

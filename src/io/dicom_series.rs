@@ -506,6 +506,8 @@ pub fn assemble(root: &Path, uid: &str, slices: Vec<SliceHeader>) -> Result<Volu
         }
     }
 
+    super::memory::check_fits(root, (per_slice * nz) as u64, bytes.max(1))?;
+
     // Stored type as declared by BitsAllocated + PixelRepresentation; 32-bit unsigned
     // (rare) is decoded to f32 exactly up to 2^24 and documented as such.
     let stored_type = match (f.bits_allocated, f.signed) {

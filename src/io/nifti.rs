@@ -523,6 +523,7 @@ pub fn read_nifti(path: &Path) -> Result<Volume> {
             got: limit,
         });
     }
+    super::memory::check_fits(path, n as u64, p.elem as u64)?;
     let full = p.offset + expected;
     let trailer_size = comp
         .len()

@@ -183,6 +183,7 @@ pub fn read_block(
     let want = (n as u64)
         .checked_mul(elem.size() as u64)
         .ok_or_else(|| Error::format(header_path, "voxel count overflows"))?;
+    super::memory::check_fits(header_path, n as u64, elem.size() as u64)?;
     let mut f = std::fs::File::open(data_path).map_err(|e| Error::io(data_path, e))?;
     let len = f.metadata().map_err(|e| Error::io(data_path, e))?.len();
     let avail = len.saturating_sub(file_offset);

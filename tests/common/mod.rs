@@ -27,6 +27,16 @@ pub fn gpu() -> Option<GpuContext> {
     }
 }
 
+/// One GPU context for the whole test binary, created once and never dropped: for tests that
+/// run beside tests spawning processes. On an NVIDIA H200 (driver 580) a test binary whose
+/// threads created and dropped contexts while others spawned `voxmark` processes died of a
+/// segmentation fault (edit_ops with 8 threads; each test alone and all of them on one
+/// thread passed).
+pub fn gpu_shared() -> Option<&'static GpuContext> {
+    static CTX: std::sync::OnceLock<Option<GpuContext>> = std::sync::OnceLock::new();
+    CTX.get_or_init(gpu).as_ref()
+}
+
 /// `/usr/share/mricron/templates/NAME` if installed.
 pub fn mricron(name: &str) -> Option<PathBuf> {
     let p = Path::new("/usr/share/mricron/templates").join(name);
