@@ -4,7 +4,9 @@
 //! the complete new one — never a torn file — and recovery from the journal then gives
 //! exactly the uninterrupted result, with non-idempotent ops (dilate) applied once whatever
 //! the crash point; a full disk and a read-only folder fail with one message naming the mask
-//! and leave the previous one in place, the journal holding every acknowledged op.
+//! and leave the previous one in place, the journal holding every acknowledged op. Exports
+//! (`export-seg`, both formats) cut off at every step leave the earlier export or the new
+//! one; a crashed write's temporary is removed by a later write into its folder.
 
 mod common;
 
@@ -257,4 +259,161 @@ fn a_read_only_folder_fails_naming_the_mask_and_keeps_the_previous_one() {
         "check",
     ));
     assert_eq!(rec.entries.len(), 5);
+}
+
+/// Exports go through the same atomic write: `export-seg` killed at every step of writing a
+/// Slicer `.seg.nrrd` or a DICOM SEG over an earlier export leaves that export or the
+/// complete new one (byte for byte what an uninterrupted run writes); a full disk fails
+/// naming the output and keeps the earlier file.
+#[test]
+fn an_export_cut_off_at_any_step_leaves_the_old_or_the_new_file() {
+    let case = Case::new();
+    let (old_mask, new_mask) = (case.p("old.nii.gz"), case.p("new.nii.gz"));
+    ok(std::fs::write(
+        case.p("old_ops.json"),
+        r#"[{"op":"paint","shape":"sphere","points":[[20,20,12]],"radius_mm":25,"label":3}]"#,
+    ));
+    for (ops, out) in [("old_ops.json", &old_mask), ("ops.json", &new_mask)] {
+        let o = ok(case
+            .apply(ops, None, &case.p(&format!("{ops}.j")), out)
+            .output());
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let img = case.p("img.nii.gz");
+    let export = |mask: &Path, format: &str, out: &Path| {
+        let mut c = Command::new(common::bin());
+        c.args([
+            "export-seg",
+            &mask.to_string_lossy(),
+            "--image",
+            &img.to_string_lossy(),
+        ])
+        .args(["--format", format, "-o", &out.to_string_lossy()]);
+        c
+    };
+    for (format, name) in [("seg-nrrd", "out.seg.nrrd"), ("dicom-seg", "out.dcm")] {
+        // What an uninterrupted export of each mask writes.
+        let (old_ref, new_ref) = (
+            case.p(&format!("old-{name}")),
+            case.p(&format!("new-{name}")),
+        );
+        for (m, r) in [(&old_mask, &old_ref), (&new_mask, &new_ref)] {
+            let o = ok(export(m, format, r).output());
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        let (old_bytes, new_bytes) = (ok(std::fs::read(&old_ref)), ok(std::fs::read(&new_ref)));
+        let comparable = |b: &[u8]| -> Vec<u8> {
+            if format == "dicom-seg" {
+                // A DICOM SEG carries fresh UIDs and times per run: compare its segments'
+                // frames and their positions instead.
+                let out = case.p("cmp.nii.gz");
+                let _ = std::fs::remove_file(&out);
+                let f = case.p("cmp.dcm");
+                ok(std::fs::write(&f, b));
+                let o = ok(Command::new(common::bin())
+                    .args(["apply", &img.to_string_lossy(), "--ops"])
+                    .arg(case.p("none.json"))
+                    .args(["--labels", &f.to_string_lossy(), "--backend", "cpu", "-o"])
+                    .arg(&out)
+                    .output());
+                assert!(o.status.success(), "{}", stderr(&o));
+                labels_of(&out)
+            } else {
+                b.to_vec()
+            }
+        };
+        let (old_c, new_c) = (comparable(&old_bytes), comparable(&new_bytes));
+        assert_ne!(old_c, new_c);
+        let mut outcomes = (0, 0);
+        for step in [
+            "after-temp-write",
+            "after-fsync",
+            "after-rename",
+            "after-dir-fsync",
+        ] {
+            let out = case.p(name);
+            ok(std::fs::write(&out, &old_bytes));
+            let o = ok(export(&new_mask, format, &out)
+                .env("VOXMARK_FAULT", step)
+                .output());
+            assert!(
+                !o.status.success(),
+                "{format} {step}: the process was killed"
+            );
+            let now = comparable(&ok(std::fs::read(&out)));
+            if now == old_c {
+                outcomes.0 += 1;
+                assert!(!step.contains("rename"), "{format} {step}: renamed but old");
+            } else {
+                assert!(now == new_c, "{format} {step}: a torn or different file");
+                outcomes.1 += 1;
+            }
+        }
+        assert_eq!(outcomes, (2, 2), "{format}");
+        // A full disk: one message naming the output; the earlier export stays.
+        let out = case.p(name);
+        ok(std::fs::write(&out, &old_bytes));
+        let o = ok(export(&new_mask, format, &out)
+            .env("VOXMARK_FAULT", "full@1000")
+            .output());
+        let err = stderr(&o);
+        assert!(!o.status.success() && err.contains(name), "{format}: {err}");
+        assert_eq!(
+            ok(std::fs::read(&out)),
+            old_bytes,
+            "{format}: the earlier export stays"
+        );
+    }
+}
+
+/// A crash between the temp write and the rename leaves a `.voxmark-*.partial` beside the
+/// file; the next write into that folder removes it once nobody holds it and it is a minute
+/// old — a young one, or one a live writer holds locked, stays.
+#[test]
+fn a_crashed_write_leaves_a_partial_that_a_later_write_removes() {
+    let case = Case::new();
+    let run = case.p("run");
+    ok(std::fs::create_dir_all(&run));
+    let mask = run.join("mask.nii.gz");
+    let o = ok(case
+        .apply("ops.json", None, &run.join("j.jsonl"), &mask)
+        .env("VOXMARK_FAULT", "after-fsync@2")
+        .output());
+    assert!(!o.status.success());
+    let partials = || -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = ok(std::fs::read_dir(&run))
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with(".partial"))
+            .collect();
+        v.sort();
+        v
+    };
+    let left = partials();
+    assert_eq!(left.len(), 1, "{left:?}");
+    let minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+    let age = |p: &Path| {
+        let f = ok(std::fs::OpenOptions::new().write(true).open(p));
+        ok(f.set_modified(minutes_ago));
+    };
+    age(&left[0]);
+    // One old partial held locked (a writer still at it) and one young one stay.
+    let held = run.join(".voxmark-held.partial");
+    let young = run.join(".voxmark-young.partial");
+    ok(std::fs::write(&held, b"x"));
+    ok(std::fs::write(&young, b"x"));
+    age(&held);
+    let lock = ok(std::fs::File::open(&held));
+    ok(lock.try_lock().map_err(|e| format!("{e:?}")));
+    let o = ok(case
+        .apply(
+            "none.json",
+            None,
+            &run.join("j2.jsonl"),
+            &run.join("b.nii.gz"),
+        )
+        .output());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(partials(), vec![held.clone(), young.clone()]);
+    drop(lock);
 }

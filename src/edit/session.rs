@@ -379,26 +379,23 @@ impl<'a> Session<'a> {
             EditOp::Redo => Some(false),
             _ => None,
         };
-        // For an undo/redo: whether replaying the journal rebuilds the step it moves.
-        let replayable =
-            step.and_then(|u| self.undo.next_step(u))
-                .map(|e| match (e.position, &self.journal) {
-                    (Some(p), Some(j)) => j.holds(p),
-                    _ => false,
-                });
+        // For an undo/redo: whether replaying the journal rebuilds the step it moves, and
+        // the bricks it will write (taken now: a budget trim after the move may drop it).
+        let target = step.and_then(|u| self.undo.next_step(u)).map(|e| {
+            let replayable = match (e.position, &self.journal) {
+                (Some(p), Some(j)) => j.holds(p),
+                _ => false,
+            };
+            (replayable, e.brick_list())
+        });
         let recorded = self.undo.recorded;
         let mut report = self.apply_unjournaled(op)?;
         if self.journal.is_none() || (step.is_some() && report.step.is_none()) {
             return Ok(report);
         }
         let t = std::time::Instant::now();
-        let restore = match (step, replayable) {
-            (Some(by_undo), Some(false)) => {
-                let bricks = self
-                    .undo
-                    .moved_mut(by_undo)
-                    .map(|e| e.brick_list())
-                    .unwrap_or_default();
+        let restore = match target {
+            Some((false, bricks)) => {
                 Some(self.with_store(|store, _| super::undo::capture(store, &bricks))?)
             }
             _ => None,

@@ -99,7 +99,11 @@ pub fn write_atomically(
         builder.permissions(std::fs::Permissions::from_mode(0o644));
     }
     WRITES.fetch_add(1, Ordering::SeqCst);
+    remove_stale_partials(dir);
     let tmp = builder.tempfile_in(dir).map_err(|e| Error::io(path, e))?;
+    // Held while the write lasts (and released by the kernel if the process dies): how a
+    // later writer tells a crashed write's leftover from one in progress.
+    let _ = tmp.as_file().try_lock();
     {
         let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
         match fault() {
@@ -122,6 +126,45 @@ pub fn write_atomically(
     sync_dir(dir)?;
     fault_point("after-dir-fsync");
     Ok(())
+}
+
+/// Removes, once per folder and process, the `.voxmark-*.partial` temporaries of writes that
+/// never finished (a crash between the temp write and the rename): a partial nobody holds
+/// locked and untouched for a minute. They are incomplete copies of files whose previous
+/// version is still in place, never annotation work. Failures are ignored.
+fn remove_stale_partials(dir: &Path) {
+    static DONE: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let Ok(mut done) = DONE.lock() else { return };
+    if done.iter().any(|d| d == dir) {
+        return;
+    }
+    done.push(dir.to_path_buf());
+    drop(done);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(".voxmark-") && name.ends_with(".partial")) {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() >= 60);
+        if !old {
+            continue;
+        }
+        let Ok(f) = std::fs::File::open(e.path()) else {
+            continue;
+        };
+        if f.try_lock().is_ok() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// fsyncs a folder so that names created or renamed in it are durable (POSIX: the entry

@@ -7,7 +7,7 @@ use super::progress::Progress;
 use crate::error::{Error, Result};
 use crate::volume::WindowPreset;
 use dicom_dictionary_std::tags;
-use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
+use dicom_object::{DefaultDicomObject, InMemDicomObject};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -79,18 +79,11 @@ pub fn read_headers(path: &Path) -> Result<Vec<SliceHeader>> {
     }
     // No value may claim more bytes than the file has (the parser would allocate them).
     super::dicom_guard::check_lengths(path)?;
-    let obj = OpenFileOptions::new()
-        .read_until(tags::PIXEL_DATA)
-        .open_file(path)
-        .map_err(|e| {
-            Error::format(
-                path,
-                format!(
-                    "not a readable DICOM file (truncated or corrupt?): {}",
-                    super::dicom_series::error_chain(&e)
-                ),
-            )
-        })?;
+    let obj = super::open_dicom(
+        path,
+        true,
+        "not a readable DICOM file (truncated or corrupt?)",
+    )?;
     let h = header_from_object(path, file_size, &obj)?;
     if h.number_of_frames > 1
         && obj

@@ -32,7 +32,7 @@ use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::meta::FileMetaTableBuilder;
-use dicom_object::{InMemDicomObject, OpenFileOptions};
+use dicom_object::InMemDicomObject;
 use glam::{DVec3, DVec4};
 use std::path::Path;
 
@@ -254,10 +254,7 @@ pub fn source_refs(path: &Path, uid: Option<&str>) -> Result<SourceRefs> {
                 continue;
             }
         }
-        let obj = OpenFileOptions::new()
-            .read_until(tags::PIXEL_DATA)
-            .open_file(&h.path)
-            .map_err(|e| Error::format(&h.path, format!("not readable DICOM: {e}")))?;
+        let obj = super::open_dicom(&h.path, true, "not readable DICOM")?;
         let text = |t: Tag| -> String {
             obj.get(t)
                 .and_then(|e| e.to_str().ok())
@@ -875,9 +872,7 @@ pub fn read_dicom_seg(path: &Path, grid: &Grid) -> Result<super::seg_nrrd::SegRe
     use super::seg_nrrd::{SegRead, SegmentInfo};
     let bad = |m: String| Error::format(path, m);
     super::dicom_guard::check_lengths(path)?;
-    let obj = OpenFileOptions::new()
-        .open_file(path)
-        .map_err(|e| bad(format!("not a readable DICOM file: {e}")))?;
+    let obj = super::open_dicom(path, false, "not a readable DICOM file")?;
     let text = |o: &InMemDicomObject, t: Tag| -> String {
         o.get(t)
             .and_then(|e| e.to_str().ok())

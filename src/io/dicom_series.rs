@@ -16,7 +16,6 @@ use crate::error::{Error, Result};
 use crate::volume::grid::RAS_FROM_LPS;
 use crate::volume::rescale::{self, Stored};
 use crate::volume::{DType, Grid, Metadata, Volume, VoxelData};
-use dicom_object::OpenFileOptions;
 use dicom_pixeldata::PixelDecoder;
 use glam::{DMat4, DVec3, DVec4};
 use rayon::prelude::*;
@@ -307,24 +306,16 @@ from_stored!(u8, i8, u16, i16, i32, f32);
 
 /// Decodes a file's pixel data (every frame) to raw little-endian samples.
 fn decode_file(h: &SliceHeader) -> Result<Vec<u8>> {
-    let obj = OpenFileOptions::new().open_file(&h.path).map_err(|e| {
-        Error::format(
-            &h.path,
-            format!(
-                "cannot read DICOM file (truncated or corrupt?): {}",
-                error_chain(&e)
-            ),
-        )
-    })?;
+    let obj = super::open_dicom(
+        &h.path,
+        false,
+        "cannot read DICOM file (truncated or corrupt?)",
+    )?;
     // The decoders are third-party code: a panic on hostile data (dicom-rs 0.10's RLE decoder
     // indexes past a segment that decodes short — a fuzz finding) becomes this file's error.
     let decoded = super::guarded_call(|| obj.decode_pixel_data())
         .map_err(|p| {
-            let why = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+            let why = super::panic_text(&p);
             Error::format(
                 &h.path,
                 format!(

@@ -40,6 +40,39 @@ pub fn guarded_call<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
     r
 }
 
+/// Opens a DICOM file with dicom-rs (`until_pixels`: stop before the pixel data) under
+/// [`guarded_call`], after `dicom_guard`'s length walk: a parse error or a panic in the
+/// parser is the file's one-line error, `what` saying what was being read.
+pub fn open_dicom(
+    path: &std::path::Path,
+    until_pixels: bool,
+    what: &str,
+) -> Result<dicom_object::DefaultDicomObject> {
+    let mut o = dicom_object::OpenFileOptions::new();
+    if until_pixels {
+        o = o.read_until(dicom_dictionary_std::tags::PIXEL_DATA);
+    }
+    match guarded_call(|| o.open_file(path)) {
+        Ok(Ok(obj)) => Ok(obj),
+        Ok(Err(e)) => Err(Error::format(
+            path,
+            format!("{what}: {}", dicom_series::error_chain(&e)),
+        )),
+        Err(p) => Err(Error::format(
+            path,
+            format!("{what}: the DICOM parser failed ({})", panic_text(&p)),
+        )),
+    }
+}
+
+/// The message of a panic payload caught by [`guarded_call`].
+pub fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
 /// True inside [`guarded_call`] on this thread (for a panic hook).
 pub fn panic_is_guarded() -> bool {
     IN_GUARDED_CALL.with(|g| g.get())

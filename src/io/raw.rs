@@ -183,7 +183,8 @@ pub fn read_block(
     let want = (n as u64)
         .checked_mul(elem.size() as u64)
         .ok_or_else(|| Error::format(header_path, "voxel count overflows"))?;
-    super::memory::check_fits(header_path, n as u64, elem.size() as u64)?;
+    // After the file checks (a file that cannot hold the voxels is the sharper message).
+    let fits = || super::memory::check_fits(header_path, n as u64, elem.size() as u64);
     let mut f = std::fs::File::open(data_path).map_err(|e| Error::io(data_path, e))?;
     let len = f.metadata().map_err(|e| Error::io(data_path, e))?.len();
     let avail = len.saturating_sub(file_offset);
@@ -210,6 +211,7 @@ pub fn read_block(
         }
         f.seek(SeekFrom::Start(start))
             .map_err(|e| Error::io(data_path, e))?;
+        fits()?;
         let mut out = vec![0u8; want as usize];
         f.read_exact(&mut out)
             .map_err(|e| Error::io(data_path, e))?;
@@ -246,6 +248,7 @@ pub fn read_block(
         )
     };
     std::io::copy(&mut (&mut dec).take(skip as u64), &mut std::io::sink()).map_err(bad)?;
+    fits()?;
     let mut out = vec![0u8; want as usize];
     let mut got = 0;
     while got < out.len() {
