@@ -5,6 +5,9 @@
 //! that does not exist creates no journal file: it appears with the first op, so opening an
 //! image and looking at it leaves no journal behind.
 //!
+//! An undo or redo of a step the journal can no longer rebuild (made before the last save)
+//! carries the bricks it wrote ([`Restore`]), which replay writes back (`Session::apply`).
+//!
 //! One writer: an open [`Journal`] holds the journal's lock (`io::lock`, `<journal>.lock`,
 //! released and deleted on drop, dropped by the kernel if the process dies). A second
 //! process opening the same journal is refused with the owner's name; a lock left by a

@@ -6,8 +6,12 @@
 //! it can change); the session snapshots that box for undo, has the label store run the
 //! program, and records the step. The labels live either in host memory (CPU twins) or on the
 //! GPU next to the resident image ([`Session::on_gpu`], [`GpuEdit`]): then every program runs
-//! as compute kernels, undo snapshots read back only the op's bricks, and undo/redo write them
-//! back into the texture. Both paths produce identical masks (tests).
+//! as compute kernels and undo keeps the op's changed bricks on the GPU (`kernels::brick_undo`;
+//! undo/redo swap them back in one dispatch). Both paths produce identical masks (tests).
+//!
+//! [`Session::apply`] journals undo/redo so that replaying the journal on top of the saved
+//! mask gives what the user saw (module `undo`, `UndoEntry::position`); every
+//! [`OpReport`] carries where the op's time went ([`OpTiming`]).
 
 use super::journal::{Journal, JournalEntry};
 use super::label_volume::LabelInfo;
