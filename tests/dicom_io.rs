@@ -181,6 +181,23 @@ fn truncated_and_unsupported_files_are_named_errors() {
 
 /// Found by the fuzz smoke: an RLE Lossless file whose segment decodes short makes dicom-rs
 /// 0.10's RLE decoder index out of bounds (a panic). voxmark reports it as the file's error.
+/// A compressed frame whose own header (JPEG 2000 SIZ) declares far more pixels than the
+/// DICOM header's frame is refused before the decoder allocates them (fuzz finding: this
+/// 3.5 KB file made openjp2 allocate 4.3 GB).
+#[test]
+fn a_codestream_larger_than_its_frame_is_refused_before_decoding() {
+    let p =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz/j2k_siz_bomb.dcm");
+    let err = load_volume(&p, &LoadOptions::default())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("j2k_siz_bomb.dcm") && err.contains("declares 2097664 × 512 pixels"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_panicking_pixel_decoder_is_the_files_error() {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

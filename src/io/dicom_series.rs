@@ -304,6 +304,89 @@ macro_rules! from_stored {
 }
 from_stored!(u8, i8, u16, i16, i32, f32);
 
+/// The image size a JPEG 2000 (SIZ marker) or JPEG (SOFn marker) codestream declares, as
+/// (width, height, components), found within the first 64 KiB of `b`.
+pub(crate) fn codestream_size(b: &[u8]) -> Option<(u64, u64, u64)> {
+    let b = &b[..b.len().min(1 << 16)];
+    let be16 = |i: usize| -> Option<u64> {
+        Some(u64::from(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?])))
+    };
+    let be32 = |i: usize| -> Option<u64> {
+        Some(u64::from(u32::from_be_bytes([
+            *b.get(i)?,
+            *b.get(i + 1)?,
+            *b.get(i + 2)?,
+            *b.get(i + 3)?,
+        ])))
+    };
+    // JPEG 2000: SOC FF4F then SIZ FF51 (a JP2 wrapper holds the same codestream further in).
+    if let Some(m) = b
+        .windows(4)
+        .position(|w| w == [0xFF, 0x4F, 0xFF, 0x51])
+        .map(|i| i + 2)
+    {
+        let (x, y, xo, yo, c) = (
+            be32(m + 6)?,
+            be32(m + 10)?,
+            be32(m + 14)?,
+            be32(m + 18)?,
+            be16(m + 38)?,
+        );
+        return Some((x.saturating_sub(xo), y.saturating_sub(yo), c));
+    }
+    // JPEG (baseline, extended, lossless, JPEG-LS's SOF55): SOI, then segments up to an SOFn.
+    if b.starts_with(&[0xFF, 0xD8]) {
+        let mut i = 2;
+        while i + 4 <= b.len() {
+            if b[i] != 0xFF {
+                return None;
+            }
+            let m = b[i + 1];
+            if m == 0xFF {
+                i += 1;
+                continue;
+            }
+            let len = be16(i + 2)? as usize;
+            let sof = matches!(m, 0xC0..=0xCF if m != 0xC4 && m != 0xC8 && m != 0xCC) || m == 0xF7;
+            if sof {
+                return Some((be16(i + 7)?, be16(i + 5)?, u64::from(*b.get(i + 9)?)));
+            }
+            i += 2 + len;
+        }
+    }
+    None
+}
+
+/// Compressed frames carry their own image size, which the decoders allocate before they
+/// look further: a codestream declaring more samples than the header's frame (rows × columns
+/// × samples per pixel, with room for padding) is refused before decoding. Fuzz finding: a
+/// 3.5 KB JPEG 2000 file whose SIZ says 2,097,664 × 512 made openjp2 allocate 4.3 GB.
+fn check_codestream_sizes(obj: &dicom_object::DefaultDicomObject, h: &SliceHeader) -> Result<()> {
+    let Ok(e) = obj.element(dicom_dictionary_std::tags::PIXEL_DATA) else {
+        return Ok(());
+    };
+    let Some(frags) = e.value().fragments() else {
+        return Ok(());
+    };
+    let frame = u64::from(h.rows) * u64::from(h.cols) * u64::from(h.samples_per_pixel.max(1));
+    for f in frags {
+        let Some((w, hgt, c)) = codestream_size(f) else {
+            continue;
+        };
+        if w.saturating_mul(hgt).saturating_mul(c) > 4 * frame + (1 << 20) {
+            return Err(Error::format(
+                &h.path,
+                format!(
+                    "a compressed frame declares {w} × {hgt} pixels × {c} components, but the \
+                     header's frame is {} × {} × {}",
+                    h.cols, h.rows, h.samples_per_pixel
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Decodes a file's pixel data (every frame) to raw little-endian samples.
 fn decode_file(h: &SliceHeader) -> Result<Vec<u8>> {
     let obj = super::open_dicom(
@@ -311,6 +394,7 @@ fn decode_file(h: &SliceHeader) -> Result<Vec<u8>> {
         false,
         "cannot read DICOM file (truncated or corrupt?)",
     )?;
+    check_codestream_sizes(&obj, h)?;
     // The decoders are third-party code: a panic on hostile data (dicom-rs 0.10's RLE decoder
     // indexes past a segment that decodes short — a fuzz finding) becomes this file's error.
     let decoded = super::guarded_call(|| obj.decode_pixel_data())
