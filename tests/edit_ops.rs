@@ -807,7 +807,7 @@ fn logical_ops_refuse_bad_input_with_clear_messages() {
 /// On the host and, when there is one, the GPU session.
 #[test]
 fn undo_and_redo_across_a_save_survive_a_crash() {
-    use voxmark::edit::label_file::{read_label_map, save_labels_marked};
+    use voxmark::edit::label_file::read_label_map;
     let ph = voxmark::phantom::Phantom::new([40, 36, 24])
         .unwrap_or_else(|e| panic!("{e}"))
         .volume();
@@ -843,23 +843,7 @@ fn undo_and_redo_across_a_save_survive_a_crash() {
         common::ok(s.apply(&stroke(1, 10.0), "test"));
         common::ok(s.apply(&stroke(2, 20.0), "test"));
         // Save, as the shell does: the mask with the journal's marker, then the checkpoint.
-        let marker = s
-            .journal
-            .as_ref()
-            .and_then(|j| j.last_marker().map(String::from));
-        let labels = common::ok(s.labels()).into_owned();
-        common::ok(save_labels_marked(
-            &mask,
-            &ph,
-            labels,
-            &[],
-            marker.as_deref(),
-        ));
-        common::ok(
-            s.journal
-                .as_mut()
-                .map_or(Ok(()), |j| j.checkpoint(&hist, None)),
-        );
+        common::save_session(&mut s, &ph, &mask, &hist);
         // Past the save and back: undo the saved stroke 2, a new stroke 3, undo it, undo the
         // saved stroke 1, redo it, redo 3; nothing left to redo after that.
         for op in [

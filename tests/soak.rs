@@ -19,13 +19,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Instant;
 use voxmark::edit::journal::Journal;
-use voxmark::edit::label_file::{read_label_map, save_labels_marked};
+use voxmark::edit::label_file::read_label_map;
 use voxmark::edit::ops::EditOp;
 use voxmark::edit::session::Session;
-use voxmark::volume::Volume;
 
 fn env_or<T: std::str::FromStr>(k: &str, d: T) -> T {
     std::env::var(k)
@@ -198,24 +196,6 @@ struct Kind {
     max_ms: f64,
 }
 
-fn save(s: &mut Session, image: &Volume, mask: &Path, hist: &Path) {
-    let marker = s
-        .journal
-        .as_ref()
-        .and_then(|j| j.last_marker().map(String::from));
-    let labels = common::ok(s.labels()).into_owned();
-    common::ok(save_labels_marked(
-        mask,
-        image,
-        labels,
-        &s.table,
-        marker.as_deref(),
-    ));
-    if let Some(j) = s.journal.as_mut() {
-        common::ok(j.checkpoint(hist, None));
-    }
-}
-
 #[test]
 #[ignore = "long: bash scripts/soak.sh"]
 fn soak() {
@@ -251,7 +231,7 @@ fn soak() {
     };
     let mut s = open(vec![0u8; n]);
     s.journal = Some(common::ok(Journal::open(&jp, "soak")).0);
-    save(&mut s, &image, &mask, &hist);
+    common::save_session(&mut s, &image, &mask, &hist);
     let rss0 = rss();
     let mut rng = Rng(seed.max(1));
     let mut kinds: BTreeMap<&'static str, Kind> = BTreeMap::new();
@@ -293,7 +273,7 @@ fn soak() {
             done += 1;
             if done % save_every == 0 {
                 let t = Instant::now();
-                save(&mut s, &image, &mask, &hist);
+                common::save_session(&mut s, &image, &mask, &hist);
                 save_max_ms = save_max_ms.max(t.elapsed().as_secs_f64() * 1e3);
                 saves += 1;
             }
@@ -338,7 +318,7 @@ fn soak() {
     }
     // The end: saved, reopened, equal.
     let last = common::ok(s.labels()).into_owned();
-    save(&mut s, &image, &mask, &hist);
+    common::save_session(&mut s, &image, &mask, &hist);
     drop(s);
     let m = common::ok(read_label_map(&mask, &image.grid));
     assert!(

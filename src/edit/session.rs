@@ -146,6 +146,17 @@ pub enum Labels<'a> {
     Gpu(Box<GpuEdit<'a>>),
 }
 
+impl Labels<'_> {
+    /// Lends `f` these labels as a label store (volume `dims`): the one place that picks
+    /// the store; everything else runs on either.
+    fn with_store<R>(&mut self, dims: [usize; 3], f: impl FnOnce(&mut dyn LabelStore) -> R) -> R {
+        match self {
+            Labels::Host(v) => f(&mut HostLabels { data: v, dims }),
+            Labels::Gpu(g) => f(g.as_mut()),
+        }
+    }
+}
+
 /// The editing session.
 pub struct Session<'a> {
     pub image: ImageRef<'a>,
@@ -308,43 +319,37 @@ impl<'a> Session<'a> {
         let d = self.image.grid.dims;
         let image: &Volume = &self.image;
         let undo = &mut self.undo;
-        // The one place that picks the label store; everything below runs on either.
-        let mut host;
-        let store: &mut dyn LabelStore = match &mut self.labels {
-            Labels::Host(v) => {
-                host = HostLabels { data: v, dims: d };
-                &mut host
-            }
-            Labels::Gpu(g) => g.as_mut(),
-        };
+        let table = &mut self.table;
         // (changed voxels, undo bytes and bricks this op added, the undo/redo step)
         let t = std::time::Instant::now();
-        let (changed, added, bricks, step) = match lowered {
-            Lowered::Undo => (0, 0, 0, undo.undo(store)?),
-            Lowered::Redo => (0, 0, 0, undo.redo(store)?),
-            Lowered::Table(change) => {
-                change.apply_to(&mut self.table);
-                (0, 0, 0, None)
-            }
-            Lowered::Voxels { region, program } => {
-                let before = undo.bytes() + undo.gpu_bytes();
-                // An op that can change nothing still records an (empty) undo step.
-                let snap = match region {
-                    Some(b) => UndoStack::snapshot(store, b)?,
-                    None => Snapshot::empty(),
-                };
-                timing.snapshot_ms = ms_since(&t);
-                let t = std::time::Instant::now();
-                let (changed, diff) = store.execute_snapshotted(image, &program, &snap)?;
-                timing.run_ms = ms_since(&t);
-                let t = std::time::Instant::now();
-                undo.record(op.name(), snap, store, changed, diff)?;
-                timing.undo_ms = ms_since(&t);
-                let after = undo.bytes() + undo.gpu_bytes();
-                let bricks = undo.last().map_or(0, |e| e.bricks());
-                (changed, after.saturating_sub(before), bricks, None)
-            }
-        };
+        let (changed, added, bricks, step) = self.labels.with_store(d, |store| {
+            Ok::<_, Error>(match lowered {
+                Lowered::Undo => (0, 0, 0, undo.undo(store)?),
+                Lowered::Redo => (0, 0, 0, undo.redo(store)?),
+                Lowered::Table(change) => {
+                    change.apply_to(table);
+                    (0, 0, 0, None)
+                }
+                Lowered::Voxels { region, program } => {
+                    let before = undo.bytes() + undo.gpu_bytes();
+                    // An op that can change nothing still records an (empty) undo step.
+                    let snap = match region {
+                        Some(b) => UndoStack::snapshot(store, b)?,
+                        None => Snapshot::empty(),
+                    };
+                    timing.snapshot_ms = ms_since(&t);
+                    let t = std::time::Instant::now();
+                    let (changed, diff) = store.execute_snapshotted(image, &program, &snap)?;
+                    timing.run_ms = ms_since(&t);
+                    let t = std::time::Instant::now();
+                    undo.record(op.name(), snap, store, changed, diff)?;
+                    timing.undo_ms = ms_since(&t);
+                    let after = undo.bytes() + undo.gpu_bytes();
+                    let bricks = undo.last().map_or(0, |e| e.bricks());
+                    (changed, after.saturating_sub(before), bricks, None)
+                }
+            })
+        })?;
         if step.is_some() {
             timing.undo_ms = ms_since(&t);
         }
@@ -400,7 +405,11 @@ impl<'a> Session<'a> {
         let t = std::time::Instant::now();
         let restore = match target {
             Some((false, bricks)) => {
-                Some(self.with_store(|store, _| super::undo::capture(store, &bricks))?)
+                let d = self.image.grid.dims;
+                Some(
+                    self.labels
+                        .with_store(d, |store| super::undo::capture(store, &bricks))?,
+                )
             }
             _ => None,
         };
@@ -423,20 +432,6 @@ impl<'a> Session<'a> {
         Ok(report)
     }
 
-    /// Lends `f` the label store and the undo stack.
-    fn with_store<R>(&mut self, f: impl FnOnce(&mut dyn LabelStore, &mut UndoStack) -> R) -> R {
-        let d = self.image.grid.dims;
-        let mut host;
-        let store: &mut dyn LabelStore = match &mut self.labels {
-            Labels::Host(v) => {
-                host = HostLabels { data: v, dims: d };
-                &mut host
-            }
-            Labels::Gpu(g) => g.as_mut(),
-        };
-        f(store, &mut self.undo)
-    }
-
     /// Replays recovered journal entries (no journaling): the journal's last entries, so
     /// the steps they make are marked replayable from their positions. An undo/redo that
     /// carries restore data writes it back.
@@ -447,7 +442,9 @@ impl<'a> Session<'a> {
             .map(|j| j.appended().saturating_sub(entries.len() as u64));
         for (i, e) in entries.iter().enumerate() {
             if let Some(r) = &e.restore {
-                self.with_store(|store, _| super::undo::restore(store, r))?;
+                let d = self.image.grid.dims;
+                self.labels
+                    .with_store(d, |store| super::undo::restore(store, r))?;
                 continue;
             }
             let recorded = self.undo.recorded;

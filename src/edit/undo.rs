@@ -496,9 +496,8 @@ impl UndoStack {
             Payload::Host(b) if b.is_empty() => return Ok(()),
             Payload::Host(b) => b,
         };
-        let b0 = [0, 1, 2].map(|a| bricks.iter().map(|b| b.brick[a]).min().unwrap_or(0));
-        let b1 = [0, 1, 2].map(|a| bricks.iter().map(|b| b.brick[a]).max().unwrap_or(0));
-        let (lo, hi) = bricks_region(b0, b1, d);
+        let list: Vec<[usize; 3]> = bricks.iter().map(|b| b.brick).collect();
+        let (lo, hi) = bounding(&list, d);
         let mut data = store.read_box(lo, hi)?;
         let mut back = Vec::with_capacity(bricks.len());
         for b in bricks.iter() {

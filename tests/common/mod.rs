@@ -141,3 +141,28 @@ pub fn project_engines(tag: &str, dir: &Path) -> Vec<(&'static str, String)> {
     }
     out
 }
+
+/// Saves a journaled session as the shell does: the mask (with the journal's marker and the
+/// label table), then the journal's checkpoint into `history`.
+pub fn save_session(
+    s: &mut voxmark::edit::session::Session,
+    image: &voxmark::volume::Volume,
+    mask: &Path,
+    history: &Path,
+) {
+    let marker = s
+        .journal
+        .as_ref()
+        .and_then(|j| j.last_marker().map(String::from));
+    let labels = ok(s.labels()).into_owned();
+    ok(voxmark::edit::label_file::save_labels_marked(
+        mask,
+        image,
+        labels,
+        &s.table,
+        marker.as_deref(),
+    ));
+    if let Some(j) = s.journal.as_mut() {
+        ok(j.checkpoint(history, None));
+    }
+}
