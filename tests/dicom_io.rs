@@ -199,6 +199,24 @@ fn a_codestream_larger_than_its_frame_is_refused_before_decoding() {
 }
 
 #[test]
+fn a_length_after_a_top_level_item_is_checked_before_parsing() {
+    // Fuzz finding: dicom-parser reads an item tag outside a sequence as an element with a
+    // 4-byte length, so the element after it declared 4 GB and the parser allocated it.
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz/length_after_pixel_data.dcm");
+    let err = load_volume(&p, &LoadOptions::default())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("length_after_pixel_data.dcm")
+            && err.contains("(FF3A,E000)")
+            && err.contains("declares 4160740095 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_panicking_pixel_decoder_is_the_files_error() {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/fuzz/rle_short_segment.dcm");

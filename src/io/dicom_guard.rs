@@ -41,12 +41,19 @@ fn long_vr(vr: [u8; 2]) -> bool {
     !SHORT.contains(&&vr)
 }
 
-/// How the bytes at the current level are encoded, and where the level ends.
+/// What the parser expects next at a level: element headers (the top data set or an item's),
+/// or item headers (a sequence's; of encapsulated Pixel Data when `fragments`).
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    DataSet,
+    Sequence { fragments: bool },
+}
+
+/// How the bytes at the current level are encoded, what they hold, and where the level ends.
 #[derive(Clone, Copy)]
 struct Level {
     implicit: bool,
-    /// Encapsulated Pixel Data: items are fragments (bytes), not data sets.
-    fragments: bool,
+    kind: Kind,
     /// End offset of a defined-length sequence or item.
     end: Option<u64>,
 }
@@ -268,11 +275,16 @@ fn walk_meta<R: Read + Seek>(w: &mut Walker<R>) -> std::result::Result<Option<St
 }
 
 /// The data set from the walker's position, in implicit or explicit VR (`w.big` for explicit
-/// big endian).
+/// big endian). The levels follow dicom-parser 0.10's reader (`DataSetReader`) state for
+/// state, so that every length it will allocate is one this walk checks: in a sequence it
+/// reads item headers (tag + 4-byte length in every encoding); in a data set, element
+/// headers, where an item or sequence delimiter tag is an element with a 4-byte length
+/// (read as a value: fuzz finding, an item of length 4 at the top level followed by a 4 GB
+/// length) and an item delimiter closes the item without a value.
 fn walk_data<R: Read + Seek>(w: &mut Walker<R>, implicit: bool) -> std::result::Result<(), Lie> {
     let mut stack = vec![Level {
         implicit,
-        fragments: false,
+        kind: Kind::DataSet,
         end: None,
     }];
     loop {
@@ -292,45 +304,68 @@ fn walk_data<R: Read + Seek>(w: &mut Walker<R>, implicit: bool) -> std::result::
             return Ok(());
         }
         let big = w.big && !level.implicit;
+        if let Kind::Sequence { fragments } = level.kind {
+            // An item header; any other tag here the parser refuses before reading on.
+            let (Some(group), Some(element), Some(len)) = (w.u16(big), w.u16(big), w.u32(big))
+            else {
+                return Ok(());
+            };
+            let at = w.pos;
+            if group != 0xFFFE {
+                return Ok(());
+            }
+            match element {
+                0xE000 => {
+                    if len != UNDEFINED && u64::from(len) > w.size - w.pos {
+                        return Err(Lie {
+                            group,
+                            element,
+                            len: Some(len),
+                            at,
+                            unit: None,
+                        });
+                    }
+                    if fragments {
+                        // A fragment is bytes (an undefined length the parser refuses).
+                        if len == UNDEFINED || w.skip(u64::from(len)).is_none() {
+                            return Ok(());
+                        }
+                    } else {
+                        stack.push(Level {
+                            implicit: level.implicit,
+                            kind: Kind::DataSet,
+                            end: (len != UNDEFINED).then(|| w.pos + u64::from(len)),
+                        });
+                    }
+                }
+                // Item delimiter (length 0, else the parser refuses), sequence delimiter.
+                0xE00D if len != 0 => return Ok(()),
+                0xE00D | 0xE0DD => {
+                    if stack.len() > 1 {
+                        stack.pop();
+                    }
+                }
+                _ => return Ok(()),
+            }
+            continue;
+        }
         let Some((group, element, len, vr)) = header(w, level.implicit, big) else {
             return Ok(()); // a partial header at the end: the parser says so
         };
         let at = w.pos;
-        let fits = len == UNDEFINED || u64::from(len) <= w.size - w.pos;
-        if !fits {
-            return Err(Lie {
-                group,
-                element,
-                len: Some(len),
-                at,
-                unit: None,
-            });
-        }
         if group == 0xFFFE {
             match element {
-                // An item: a fragment of encapsulated pixel data is bytes; else a data set.
-                0xE000 if level.fragments => {
-                    let skipped = (len != UNDEFINED).then(|| w.skip(u64::from(len)));
-                    if skipped.flatten().is_none() {
-                        return Ok(());
+                // Closes the item it is in (its length is not read as a value); ignored
+                // outside any sequence.
+                0xE00D => {
+                    if stack.len() > 1 {
+                        stack.pop();
                     }
+                    continue;
                 }
-                0xE000 => stack.push(Level {
-                    implicit: level.implicit,
-                    fragments: false,
-                    end: (len != UNDEFINED).then(|| w.pos + u64::from(len)),
-                }),
-                // Item delimiter: the item of undefined length ends.
-                0xE00D if stack.len() > 1 && level.end.is_none() => {
-                    stack.pop();
-                }
-                // Sequence delimiter: leave the (undefined-length) sequence level.
-                0xE0DD if stack.len() > 1 => {
-                    stack.pop();
-                }
-                0xE00D | 0xE0DD => {}
-                // Group FFFE holds only those three (PS3.5 7.5); dicom-rs reads another as an
-                // element header whose "length" is whatever follows.
+                // Read as elements with a 4-byte length (below).
+                0xE000 | 0xE0DD => {}
+                // Group FFFE holds only those three (PS3.5 7.5); another is corrupt.
                 _ => {
                     return Err(Lie {
                         group,
@@ -341,7 +376,16 @@ fn walk_data<R: Read + Seek>(w: &mut Walker<R>, implicit: bool) -> std::result::
                     })
                 }
             }
-            continue;
+        }
+        let fits = len == UNDEFINED || u64::from(len) <= w.size - w.pos;
+        if !fits {
+            return Err(Lie {
+                group,
+                element,
+                len: Some(len),
+                at,
+                unit: None,
+            });
         }
         if len == UNDEFINED {
             if vr == Some(*b"UN") {
@@ -353,10 +397,13 @@ fn walk_data<R: Read + Seek>(w: &mut Walker<R>, implicit: bool) -> std::result::
                     unit: None,
                 });
             }
-            // A sequence or encapsulated pixel data.
+            // A sequence or encapsulated pixel data (any element of undefined length is a
+            // sequence to the parser).
             stack.push(Level {
                 implicit: level.implicit,
-                fragments: group == 0x7FE0 && element == 0x0010,
+                kind: Kind::Sequence {
+                    fragments: group == 0x7FE0 && element == 0x0010,
+                },
                 end: None,
             });
             continue;
@@ -377,7 +424,7 @@ fn walk_data<R: Read + Seek>(w: &mut Walker<R>, implicit: bool) -> std::result::
         if sequence && len > 0 {
             stack.push(Level {
                 implicit: level.implicit,
-                fragments: false,
+                kind: Kind::Sequence { fragments: false },
                 end: Some(w.pos + u64::from(len)),
             });
         } else if w.skip(u64::from(len)).is_none() {
@@ -509,6 +556,32 @@ mod tests {
         body.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0x00, 0, 0, 0, 0]);
         let e = check_lengths(file(&body, "1.2.840.10008.1.2.1").path()).expect_err("refuse");
         assert!(e.to_string().contains("(FFFE,000D)"), "{e}");
+    }
+
+    #[test]
+    fn an_item_outside_a_sequence_is_an_element_as_the_parser_reads_it() {
+        // An item of length 4 at the top level: dicom-parser reads its 4 bytes as a value,
+        // then the next header (here one declaring 1 MB).
+        let mut body = vec![0xFE, 0xFF, 0x00, 0xE0, 4, 0, 0, 0, 0, 0, 0, 0];
+        body.extend_from_slice(&[0x3A, 0xFF, 0x00, 0xE0, 0x96, 0x00, 0, 0]);
+        body.extend_from_slice(&1_000_000u32.to_le_bytes());
+        let e = check_lengths(file(&body, "1.2.840.10008.1.2.1").path()).expect_err("refuse");
+        assert!(e.to_string().contains("(FF3A,E000)"), "{e}");
+        // An item delimiter inside an item closes it without a value: its "length" field
+        // is not skipped, and the sequence delimiter after it is read in the sequence.
+        let mut body = vec![0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0];
+        body.extend_from_slice(&UNDEFINED.to_le_bytes());
+        body.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+        body.extend_from_slice(&UNDEFINED.to_le_bytes());
+        body.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+        body.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        body.extend_from_slice(&[0x10, 0x00, 0x10, 0x00, b'P', b'N', 4, 0]);
+        body.extend_from_slice(b"A^B ");
+        assert!(check_lengths(file(&body, "1.2.840.10008.1.2.1").path()).is_ok());
+        body.extend_from_slice(&[0x10, 0x00, 0x20, 0x00, b'O', b'B', 0, 0]);
+        body.extend_from_slice(&1_000_000u32.to_le_bytes());
+        let e = check_lengths(file(&body, "1.2.840.10008.1.2.1").path()).expect_err("refuse");
+        assert!(e.to_string().contains("(0010,0020)"), "{e}");
     }
 
     #[test]
