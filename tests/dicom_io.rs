@@ -217,6 +217,21 @@ fn a_length_after_a_top_level_item_is_checked_before_parsing() {
 }
 
 #[test]
+fn a_frame_without_pixels_is_refused() {
+    // Fuzz finding: Columns 0 reached the decoder's per-slice chunking and panicked.
+    let p =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz/zero_columns.dcm");
+    let err = load_volume(&p, &LoadOptions::default())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("zero_columns.dcm") && err.contains("an image without pixels"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_panicking_pixel_decoder_is_the_files_error() {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/fuzz/rle_short_segment.dcm");

@@ -254,6 +254,13 @@ pub(crate) fn header_from_object(
     };
     let rows = need_u16(tags::ROWS, "Rows (0028,0010): not an image")?;
     let cols = need_u16(tags::COLUMNS, "Columns (0028,0011)")?;
+    if rows == 0 || cols == 0 {
+        // Fuzz finding: a zero-sized frame reached the decoder's per-slice chunking.
+        return Err(Error::format(
+            path,
+            format!("Rows × Columns (0028,0010/0011) is {rows} × {cols}: an image without pixels"),
+        ));
+    }
     let bits_allocated = need_u16(tags::BITS_ALLOCATED, "BitsAllocated (0028,0100)")?;
     let bits_stored = int_of::<u16>(obj, tags::BITS_STORED).unwrap_or(bits_allocated);
     let high_bit = int_of::<u16>(obj, tags::HIGH_BIT).unwrap_or(bits_stored.saturating_sub(1));
