@@ -4,6 +4,7 @@
 pub mod consensus;
 pub mod disagreement;
 pub mod edt;
+pub mod measure;
 pub mod metrics;
 pub mod review;
 pub mod staple;

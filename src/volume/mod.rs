@@ -8,6 +8,7 @@
 pub mod data;
 pub mod grid;
 pub mod labels;
+pub mod markup;
 pub mod rescale;
 #[allow(clippy::module_inception)]
 pub mod volume;
