@@ -232,6 +232,25 @@ fn a_frame_without_pixels_is_refused() {
 }
 
 #[test]
+fn implicit_vr_sequences_are_the_dictionarys() {
+    // Fuzz finding: in an implicit-VR file, 324 bytes of a retired SH element starting with an
+    // item tag were walked as a sequence; the parser read them as text and then met a
+    // (0016,0004) declaring 1.4 GB, which it allocated.
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz/implicit_text_like_a_sequence.dcm");
+    let err = load_volume(&p, &LoadOptions::default())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("implicit_text_like_a_sequence.dcm")
+            && err.contains("(0016,0004)")
+            && err.contains("declares 1414529024 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_panicking_pixel_decoder_is_the_files_error() {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/fuzz/rle_short_segment.dcm");

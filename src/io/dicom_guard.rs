@@ -12,8 +12,9 @@
 //! an explicit-VR data set is refused as unsupported (PS3.5 6.2.2 makes its content implicit
 //! VR; dicom-parser 0.10 reads it as explicit VR, so pydicom's `UN_sequence.dcm` made it
 //! allocate 3.7 GB); encapsulated Pixel Data's fragments are
-//! skipped; in implicit VR a defined-length value that starts with an Item tag is entered as
-//! a sequence (no dictionary needed); an unknown VR has a 4-byte length, as dicom-rs reads
+//! skipped; in implicit VR an element's VR is the standard dictionary's, as the parser
+//! takes it (so its SQ elements are the sequences, and unknown tags are bytes); the levels
+//! follow the parser's reader state for state (`walk_data`); an unknown VR has a 4-byte length, as dicom-rs reads
 //! it; a binary value (FL, US, OW, …) must hold whole elements (dicom-rs reads a 14-byte FL
 //! as 12 bytes and loses its place); the File Meta group ends where its group length says;
 //! a deflated data set is walked inflated (refused past 1 GiB). What the
@@ -92,12 +93,6 @@ impl<R: Read + Seek> Walker<R> {
         self.r.seek(SeekFrom::Current(n as i64)).ok()?;
         self.pos += n;
         Some(())
-    }
-    fn peek4(&mut self) -> Option<[u8; 4]> {
-        let b = self.bytes::<4>()?;
-        self.r.seek(SeekFrom::Current(-4)).ok()?;
-        self.pos -= 4;
-        Some(b)
     }
 }
 
@@ -416,6 +411,15 @@ fn walk_data<R: Read + Seek>(w: &mut Walker<R>, implicit: bool) -> std::result::
             });
             continue;
         }
+        // In implicit VR the parser takes the VR from the standard dictionary (unknown
+        // tags: UN, read as bytes), so sequences are the dictionary's SQ elements. (Fuzz
+        // finding: a value starting with an item tag under a retired SH tag was walked as
+        // a sequence while the parser read it as text, and the walks parted.)
+        let vr = if level.implicit {
+            implicit_vr(group, element)
+        } else {
+            vr
+        };
         if let Some(unit) = vr.and_then(unit_of) {
             if len % unit != 0 {
                 return Err(Lie {
@@ -427,8 +431,7 @@ fn walk_data<R: Read + Seek>(w: &mut Walker<R>, implicit: bool) -> std::result::
                 });
             }
         }
-        let sequence = vr == Some(*b"SQ")
-            || (level.implicit && len >= 8 && w.peek4() == Some([0xFE, 0xFF, 0x00, 0xE0]));
+        let sequence = vr == Some(*b"SQ");
         if sequence && len > 0 {
             stack.push(Level {
                 implicit: level.implicit,
@@ -439,6 +442,19 @@ fn walk_data<R: Read + Seek>(w: &mut Walker<R>, implicit: bool) -> std::result::
             return Ok(());
         }
     }
+}
+
+/// The VR dicom-parser 0.10 gives an element in implicit VR: OW for Pixel Data and Overlay
+/// Data, else the standard dictionary's (relaxed to one VR), None (UN) for unknown tags.
+fn implicit_vr(group: u16, element: u16) -> Option<[u8; 2]> {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+    if (group, element) == (0x7FE0, 0x0010) || (group >> 8 == 0x60 && element == 0x3000) {
+        return Some(*b"OW");
+    }
+    dicom_dictionary_std::StandardDataDictionary
+        .by_tag(dicom_core::Tag(group, element))
+        .map(|e| e.vr().relaxed().to_bytes())
+        .filter(|v| v != b"UN")
 }
 
 /// One element header: (group, element, length, explicit VR). Item and delimiter tags have
