@@ -9,6 +9,8 @@ pub mod export_seg;
 pub mod gpu;
 pub mod grow;
 pub mod info;
+pub mod markups;
+pub mod measure;
 pub mod mesh;
 pub mod phantom;
 pub mod project;
@@ -46,6 +48,11 @@ pub enum Command {
     Apply(apply::ApplyArgs),
     /// Per-label statistics: voxels, mL, intensity mean/std/min/max, bounding box.
     Stats(stats::StatsArgs),
+    /// Measure labels: volume, surface area, extent, centroid, intensity, RECIST long and
+    /// short axis, 3D maximum diameter (per label, or per connected component).
+    Measure(measure::MeasureArgs),
+    /// Markups (points, lines, curves, boxes, angles): show, edit, export (.mrk.json, ML JSON).
+    Markups(markups::MarkupsArgs),
     /// Report the GPU adapter voxmark would use and run a compute self-test.
     Gpu(gpu::GpuArgs),
     /// Surface of a label as a binary STL in world millimetres (marching cubes).
@@ -78,6 +85,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Render(a) => render::run(a),
         Command::Grow(a) => grow::run(a),
         Command::Apply(a) => apply::run(a),
+        Command::Measure(a) => measure::run(a),
+        Command::Markups(a) => markups::run(a),
         Command::Stats(a) => stats::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Compare(a) => compare::run(a),

@@ -11,6 +11,7 @@ pub mod dicom_seg;
 pub mod dicom_series;
 pub mod dicom_write;
 pub mod lock;
+pub mod markups;
 pub mod memory;
 pub mod metaimage;
 pub mod nifti;

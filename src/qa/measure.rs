@@ -20,8 +20,9 @@
 //!   largest extent perpendicular to it: over pairs (p, q) of the slice's points whose
 //!   separation along the long axis is at most half the smaller in-plane spacing (+1e-6
 //!   mm), the largest |(p − q) · v|, v the in-plane unit vector perpendicular to the long
-//!   axis. The reported slice is the one with the longest long axis (ties: the longer short
-//!   axis, then the lower slice index).
+//!   axis. The long axis is the first farthest pair in the slice's voxel order (i fastest;
+//!   lengths within 1e-9 mm are ties). The reported slice is the one with the longest long
+//!   axis (ties: the longer short axis, then the lower slice index).
 //! - **max diameter** (3D Feret): the largest distance between two of the region's points.
 //!
 //! Long axes and the Feret diameter are computed over convex-hull vertices (exact: a
@@ -129,36 +130,39 @@ fn hull_2d(pts: &mut Vec<[i64; 2]>) -> Vec<[i64; 2]> {
     h
 }
 
-/// The farthest pair among `pts` (world), by brute force in parallel; ties go to the
-/// lexicographically first pair of indices.
+/// Lengths within this many mm are ties (points from the same affine whose distances are
+/// equal in exact arithmetic differ in the last bits).
+const TIE_MM: f64 = 1e-9;
+
+/// The farthest pair among `pts` (world): the largest distance, and of the pairs (a < b)
+/// within [`TIE_MM`] of it the first (smallest a, then b).
 fn farthest_pair(pts: &[DVec3]) -> (f64, usize, usize) {
     if pts.len() < 2 {
         return (0.0, 0, 0);
     }
-    let (d, a, b) = pts
+    let far = pts
         .par_iter()
         .enumerate()
         .map(|(a, p)| {
-            let mut best = (-1.0f64, a, a);
-            for (b, q) in pts.iter().enumerate().skip(a + 1) {
-                let d = p.distance_squared(*q);
-                if d > best.0 {
-                    best = (d, a, b);
-                }
-            }
-            best
+            pts[a + 1..]
+                .iter()
+                .map(|q| p.distance(*q))
+                .fold(0.0f64, f64::max)
         })
-        .reduce(
-            || (-1.0, usize::MAX, usize::MAX),
-            |x, y| {
-                if y.0 > x.0 || (y.0 == x.0 && (y.1, y.2) < (x.1, x.2)) {
-                    y
-                } else {
-                    x
-                }
-            },
-        );
-    (d.max(0.0).sqrt(), a, b)
+        .reduce(|| 0.0, f64::max);
+    let first = pts
+        .par_iter()
+        .enumerate()
+        .filter_map(|(a, p)| {
+            pts.iter()
+                .enumerate()
+                .skip(a + 1)
+                .find(|(_, q)| p.distance(**q) >= far - TIE_MM)
+                .map(|(b, _)| (a, b))
+        })
+        .min()
+        .unwrap_or((0, 1));
+    (far, first.0, first.1)
 }
 
 /// Long and short axis on one slice: `pts` are the slice's points in world mm, `hull` the
@@ -320,8 +324,9 @@ pub fn measure_region(indices: &[usize], grid: &Grid, image: Option<&Volume>) ->
     let mut best = 0;
     for (i, r) in per_slice.iter().enumerate() {
         let cur = &per_slice[best];
-        let better = r.2.length_mm > cur.2.length_mm
-            || (r.2.length_mm == cur.2.length_mm && r.3.length_mm > cur.3.length_mm);
+        let better = r.2.length_mm > cur.2.length_mm + TIE_MM
+            || ((r.2.length_mm - cur.2.length_mm).abs() <= TIE_MM
+                && r.3.length_mm > cur.3.length_mm + TIE_MM);
         if better {
             best = i;
         }
@@ -360,7 +365,7 @@ pub fn measure_region(indices: &[usize], grid: &Grid, image: Option<&Volume>) ->
     fp.sort_unstable_by_key(|p| (p[2], p[1], p[0]));
     let fw: Vec<DVec3> = fp.iter().map(|p| w(*p)).collect();
     let (len, i, j) = farthest_pair(&fw);
-    let max_diameter = if fw.is_empty() {
+    let max_diameter = if fw.len() < 2 {
         let p = w(ijk(indices[0], d));
         Segment {
             length_mm: 0.0,
@@ -368,7 +373,6 @@ pub fn measure_region(indices: &[usize], grid: &Grid, image: Option<&Volume>) ->
             to_ras: p.to_array(),
         }
     } else {
-        let (i, j) = if i == usize::MAX { (0, 0) } else { (i, j) };
         Segment {
             length_mm: len,
             from_ras: fw[i].to_array(),

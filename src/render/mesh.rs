@@ -194,6 +194,38 @@ pub fn label_mesh(labels: &[u8], grid: &Grid, label: u8) -> Mesh {
     mesh
 }
 
+/// Marching cubes of the region made of the voxels `indices` (linear, i fastest) on `grid`:
+/// the same surface [`label_mesh`] gives for a label holding exactly those voxels, computed
+/// on the region's bounding box grown by one (so a component costs its own size).
+pub fn region_mesh(indices: &[usize], grid: &Grid) -> Mesh {
+    let d = grid.dims;
+    let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
+    for &idx in indices {
+        let p = [idx % d[0], (idx / d[0]) % d[1], idx / (d[0] * d[1])];
+        for a in 0..3 {
+            lo[a] = lo[a].min(p[a]);
+            hi[a] = hi[a].max(p[a]);
+        }
+    }
+    if indices.is_empty() {
+        return Mesh::default();
+    }
+    // One voxel of empty margin on every side.
+    let sd = [hi[0] - lo[0] + 3, hi[1] - lo[1] + 3, hi[2] - lo[2] + 3];
+    let mut mask = vec![0u8; sd[0] * sd[1] * sd[2]];
+    for &idx in indices {
+        let p = [idx % d[0], (idx / d[0]) % d[1], idx / (d[0] * d[1])];
+        let q = [p[0] - lo[0] + 1, p[1] - lo[1] + 1, p[2] - lo[2] + 1];
+        mask[q[0] + sd[0] * (q[1] + sd[1] * q[2])] = 1;
+    }
+    let origin = DVec3::new(lo[0] as f64 - 1.0, lo[1] as f64 - 1.0, lo[2] as f64 - 1.0);
+    let sub = Grid::new(
+        sd,
+        grid.world_from_voxel * glam::DMat4::from_translation(origin),
+    );
+    label_mesh(&mask, &sub, 1)
+}
+
 /// Writes `mesh` as binary STL (atomically); `lps` negates x and y (DICOM's frame).
 pub fn write_stl(path: &Path, mesh: &Mesh, lps: bool, header: &str) -> Result<()> {
     let n = u32::try_from(mesh.triangles.len())
