@@ -805,41 +805,69 @@ fn logical_ops_refuse_bad_input_with_clear_messages() {
 /// replayed give exactly what the user saw (before, an undo of a saved step was journaled
 /// as a bare "undo" that replay, with no such step, ignored — the undone stroke came back).
 /// On the host and, when there is one, the GPU session.
+/// The host session, and the GPU one when there is a GPU.
+fn host_and_gpu() -> Vec<Option<&'static voxmark::gpu::GpuContext>> {
+    match common::gpu_shared() {
+        Some(c) => vec![None, Some(c)],
+        None => vec![None],
+    }
+}
+
+/// The 40×36×24 phantom.
+fn phantom_40() -> voxmark::volume::Volume {
+    voxmark::phantom::Phantom::new([40, 36, 24])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .volume()
+}
+
+/// A session on `ph` starting from `labels`: on the host, or on `gpu`.
+fn session_on<'a>(
+    ph: &'a voxmark::volume::Volume,
+    gpu: Option<&'a voxmark::gpu::GpuContext>,
+    labels: Vec<u8>,
+) -> voxmark::Result<Session<'a>> {
+    match gpu {
+        Some(c) => Session::on_gpu(c, ph, &labels),
+        None => Session::new(ph, labels),
+    }
+}
+
+/// A mask, its journal and its history in `dir`.
+fn session_files(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    (
+        dir.join("m.nii.gz"),
+        dir.join("m.nii.gz.journal.jsonl"),
+        dir.join("m.nii.gz.history.jsonl"),
+    )
+}
+
+/// A 6 mm sphere stroke of `label` along x at height `y`, mid-volume of the 40×36×24 phantom.
+fn stroke_along_x(label: u8, y: f64) -> EditOp {
+    EditOp::Paint(Stroke {
+        shape: Shape::Sphere,
+        plane: None,
+        slice: None,
+        points: vec![[8.0, y, 12.0], [30.0, y, 12.0]],
+        radius_mm: 6.0,
+        label,
+        range: None,
+        editable: Editable::Everywhere,
+    })
+}
+
 #[test]
 fn undo_and_redo_across_a_save_survive_a_crash() {
     use voxmark::edit::label_file::read_label_map;
-    let ph = voxmark::phantom::Phantom::new([40, 36, 24])
-        .unwrap_or_else(|e| panic!("{e}"))
-        .volume();
-    let backends: Vec<Option<&voxmark::gpu::GpuContext>> = match common::gpu_shared() {
-        Some(c) => vec![None, Some(c)],
-        None => vec![None],
-    };
-    let stroke = |label: u8, y: f64| {
-        EditOp::Paint(Stroke {
-            shape: Shape::Sphere,
-            plane: None,
-            slice: None,
-            points: vec![[8.0, y, 12.0], [30.0, y, 12.0]],
-            radius_mm: 6.0,
-            label,
-            range: None,
-            editable: Editable::Everywhere,
-        })
-    };
-    for gpu in backends {
+    let ph = phantom_40();
+    let stroke = stroke_along_x;
+    for gpu in host_and_gpu() {
         let dir = common::tempdir();
-        let mask = dir.path().join("m.nii.gz");
-        let jp = dir.path().join("m.nii.gz.journal.jsonl");
-        let hist = dir.path().join("m.nii.gz.history.jsonl");
-        let n = ph.grid.voxel_count();
-        let open = |labels: Vec<u8>| match gpu {
-            Some(c) => Session::on_gpu(c, &ph, &labels),
-            None => Session::new(&ph, labels),
-        };
-        let mut s = common::ok(open(vec![0u8; n]));
-        let (j, _) = common::ok(Journal::open(&jp, "test"));
-        s.journal = Some(j);
+        let (mask, jp, hist) = session_files(dir.path());
+        let open = |labels: Vec<u8>| session_on(&ph, gpu, labels);
+        let mut s = common::ok(open(vec![0u8; ph.grid.voxel_count()]));
+        s.journal = Some(common::ok(Journal::open(&jp, "test")).0);
         common::ok(s.apply(&stroke(1, 10.0), "test"));
         common::ok(s.apply(&stroke(2, 20.0), "test"));
         // Save, as the shell does: the mask with the journal's marker, then the checkpoint.
@@ -882,5 +910,132 @@ fn undo_and_redo_across_a_save_survive_a_crash() {
         // After recovery, undo still works for the replayed stroke 3's step.
         common::ok(r.apply(&EditOp::Undo, "test"));
         assert!(!common::ok(r.labels()).contains(&3));
+    }
+}
+
+#[test]
+fn markups_are_journaled_undoable_and_survive_crashes() {
+    use voxmark::edit::label_file::{read_label_map, read_markups_for, save_markups};
+    use voxmark::volume::markup::{Markup, MarkupEdit, MarkupKind, MarkupProps};
+    let ph = voxmark::phantom::Phantom::new([40, 36, 24])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .volume();
+    let add = |kind, points: Vec<[f64; 3]>| {
+        EditOp::Markup(MarkupEdit::Add {
+            markup: Markup {
+                label: Some(1),
+                ..Markup::new(kind, points)
+            },
+        })
+    };
+    let stroke = stroke_along_x;
+    for gpu in host_and_gpu() {
+        let dir = common::tempdir();
+        let (mask, jp, hist) = session_files(dir.path());
+        let open = |labels: Vec<u8>| match gpu {
+            Some(c) => Session::on_gpu(c, &ph, &labels),
+            None => Session::new(&ph, labels),
+        };
+        let mut s = common::ok(open(vec![0u8; ph.grid.voxel_count()]));
+        s.journal = Some(common::ok(Journal::open(&jp, "test")).0);
+        for op in [
+            add(MarkupKind::Point, vec![[1.0, 2.0, 3.0]]),
+            add(MarkupKind::Line, vec![[0.0; 3], [10.0, 0.0, 0.0]]),
+            stroke(1, 10.0),
+            EditOp::Markup(MarkupEdit::MovePoint {
+                id: 2,
+                index: 1,
+                to: [0.0, 30.0, 40.0],
+            }),
+        ] {
+            common::ok(s.apply(&op, "test"));
+        }
+        assert_eq!(s.markups.markups[1].path_length_mm(), 50.0);
+        common::save_session(&mut s, &ph, &mask, &hist);
+        // Past the save: undo the saved move, a box, rename it and undo that, delete the
+        // saved point, undo and redo the delete, a stroke.
+        for op in [
+            EditOp::Undo,
+            add(MarkupKind::Box, vec![[0.0; 3], [5.0, 6.0, 7.0]]),
+            EditOp::Markup(MarkupEdit::SetProps {
+                id: 3,
+                props: MarkupProps {
+                    name: Some("nodule".into()),
+                    ..Default::default()
+                },
+            }),
+            EditOp::Undo,
+            EditOp::Markup(MarkupEdit::Delete { id: 1 }),
+            EditOp::Undo,
+            EditOp::Redo,
+            stroke(2, 20.0),
+        ] {
+            common::ok(s.apply(&op, "test"));
+        }
+        let seen = s.markups.clone();
+        assert_eq!(seen.markups.len(), 2);
+        assert_eq!(seen.markups[0].path_length_mm(), 10.0); // the move undone
+        assert_eq!(seen.markups[1].kind, MarkupKind::Box);
+        assert_eq!(seen.markups[1].name, "");
+        let labels = common::ok(s.labels()).into_owned();
+        drop(s); // the crash
+        let text = common::ok(std::fs::read_to_string(&jp));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 8, "{text}");
+        // Only the undo of the saved move carries restore data (the edit it applied).
+        let restores: Vec<bool> = lines.iter().map(|l| l.contains("\"restore\"")).collect();
+        assert_eq!(
+            restores,
+            [true, false, false, false, false, false, false, false],
+            "{text}"
+        );
+        assert!(
+            lines[1].contains("\"id\":3"),
+            "an add is journaled with its id: {}",
+            lines[1]
+        );
+        let recover = |expect_warning: bool| {
+            let m = common::ok(read_label_map(&mask, &ph.grid));
+            let (set, warnings) = common::ok(read_markups_for(&mask, m.journal_marker.as_deref()));
+            assert_eq!(!warnings.is_empty(), expect_warning, "{warnings:?}");
+            let (j, mut rec) = common::ok(Journal::open(&jp, "test"));
+            rec.drop_saved(m.journal_marker.as_deref());
+            let mut r = common::ok(open(m.labels));
+            r.markups = set;
+            r.journal = Some(j);
+            common::ok(r.replay(&rec.entries));
+            r
+        };
+        let mut r = recover(false);
+        assert_eq!(
+            r.markups, seen,
+            "recovered markups differ from what the user saw"
+        );
+        assert_eq!(common::ok(r.labels()).into_owned(), labels);
+        // Undo after recovery: the stroke, then the redone delete (the point comes back).
+        common::ok(r.apply(&EditOp::Undo, "test"));
+        common::ok(r.apply(&EditOp::Undo, "test"));
+        assert_eq!(r.markups.markups.len(), 3);
+        assert_eq!(r.markups.markups[0].points, vec![[1.0, 2.0, 3.0]]);
+        drop(r);
+        // A save interrupted after the markups were written, before the mask: the markups
+        // file is ahead of the mask; recovery reads the previous one and replays the rest.
+        let (j, _) = common::ok(Journal::open(&jp, "test"));
+        let marker = j.last_marker().map(String::from);
+        drop(j);
+        let mut ahead = seen.clone();
+        ahead.markups.clear();
+        common::ok(save_markups(
+            &mask,
+            Some(&ahead),
+            &|_| None,
+            marker.as_deref(),
+        ));
+        let r = recover(true);
+        assert_eq!(
+            r.markups.markups.len(),
+            3,
+            "the journal after recovery holds 2 undos"
+        );
     }
 }

@@ -8,7 +8,7 @@
 
 use super::state::AppState;
 use crate::edit::journal::{Journal, JournalEntry};
-use crate::edit::label_file::save_labels_marked;
+use crate::edit::label_file::save_annotation_marked;
 use crate::edit::session::{GpuEdit, Session};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
@@ -269,18 +269,33 @@ pub fn load(
         .labels
         .clone()
         .unwrap_or_else(|| default_labels_path(req.path.as_deref()));
-    let (labels, table, mask_marker) =
-        if (req.labels.is_some() && !req.labels_new) || labels_path.exists() {
-            stage(&format!("reading labels {}", labels_path.display()));
-            let m = crate::edit::label_file::read_label_map(&labels_path, &image.grid)?;
-            notes.extend(m.warnings);
-            if req.labels.is_none() {
-                notes.push(format!("loaded the saved labels {}", labels_path.display()));
-            }
-            (m.labels, m.table.unwrap_or_default(), m.journal_marker)
-        } else {
-            (vec![0u8; image.grid.voxel_count()], Vec::new(), None)
-        };
+    let (labels, table, mask_marker, markups) = if (req.labels.is_some() && !req.labels_new)
+        || labels_path.exists()
+    {
+        stage(&format!("reading labels {}", labels_path.display()));
+        let m = crate::edit::label_file::read_label_map(&labels_path, &image.grid)?;
+        notes.extend(m.warnings);
+        if req.labels.is_none() {
+            notes.push(format!("loaded the saved labels {}", labels_path.display()));
+        }
+        // The markups saved with that mask (the journal replays markup edits on them).
+        let (markups, warnings) =
+            crate::edit::label_file::read_markups_for(&labels_path, m.journal_marker.as_deref())?;
+        notes.extend(warnings);
+        (
+            m.labels,
+            m.table.unwrap_or_default(),
+            m.journal_marker,
+            markups,
+        )
+    } else {
+        (
+            vec![0u8; image.grid.voxel_count()],
+            Vec::new(),
+            None,
+            Default::default(),
+        )
+    };
     let table = match &req.label_table {
         Some(t) => {
             let table = crate::edit::color_table::read_color_table(t)?;
@@ -305,6 +320,7 @@ pub fn load(
     let image = Arc::new(image);
     let mut session = Session::on_gpu(ctx, image, &labels)?;
     session.table = table;
+    session.markups = markups;
     // Every value in the map gets a row in the labels panel (names from the sidecar when
     // there is one, else "label N" in the palette colour).
     let mut present = [false; 256];
@@ -435,6 +451,7 @@ impl Document {
         let labels = self.state.session.labels()?.into_owned();
         let image = self.state.session.image.to_arc();
         let table = self.state.session.table.clone();
+        let markups = self.state.session.markups.clone();
         let (journal_len, marker) = match &self.state.session.journal {
             Some(j) => (Some(j.len()?), j.last_marker().map(str::to_string)),
             None => (None, None),
@@ -449,11 +466,12 @@ impl Document {
         std::thread::Builder::new()
             .name("voxmark-save".into())
             .spawn(move || {
-                let _ = tx.send(save_labels_marked(
+                let _ = tx.send(save_annotation_marked(
                     &p2,
                     &image,
                     labels,
                     &table,
+                    Some(&markups),
                     marker.as_deref(),
                 ));
             })

@@ -4,9 +4,15 @@
 //! label map on the image's grid. With `--journal`, the session journal is reopened first:
 //! every complete entry is replayed on top of `--labels` (crash recovery), then each new op is
 //! applied and appended (fsync) before the next one starts.
+//!
+//! Markups (`{"op": "markup", ...}` ops) start from the markups saved beside `--labels`
+//! (`MASK.mrk.json`, the one consistent with the mask's journal marker) or `--markups`, and
+//! are saved beside the output (`OUT.mrk.json`, 3D Slicer's Markups JSON) before the mask.
 
 use crate::edit::journal::Journal;
-use crate::edit::label_file::{read_label_map, save_labels_marked, sidecar_path};
+use crate::edit::label_file::{
+    markups_path, read_label_map, read_markups_for, save_annotation_marked, sidecar_path,
+};
 use crate::edit::ops::parse_ops;
 use crate::edit::session::Session;
 use clap::Args;
@@ -27,6 +33,9 @@ pub struct ApplyArgs {
     /// LUT or a mricron `.nii.txt` (replaces the starting mask's table).
     #[arg(long)]
     pub label_table: Option<PathBuf>,
+    /// Starting markups (a 3D Slicer `.mrk.json`); default: those saved beside `--labels`.
+    #[arg(long)]
+    pub markups: Option<PathBuf>,
     /// Session journal: replayed first if it exists, then every new op is appended.
     #[arg(long)]
     pub journal: Option<PathBuf>,
@@ -75,6 +84,15 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
         }
         None => (vec![0u8; image.grid.voxel_count()], None, None),
     };
+    let start_markups = match (&a.markups, &a.labels) {
+        (Some(p), _) => crate::io::markups::read_slicer(p)?,
+        (None, Some(l)) => {
+            let (set, warnings) = read_markups_for(l, start_marker.as_deref())?;
+            super::print_warnings(&warnings);
+            set
+        }
+        (None, None) => Default::default(),
+    };
     let ctx = a.backend.open()?;
     let mut session = match &ctx {
         Some(ctx) => Session::on_gpu(ctx, image, &start)?,
@@ -92,6 +110,7 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
     if let Some(table) = start_table {
         session.table = table;
     }
+    session.markups = start_markups;
     if let Some(t) = &a.label_table {
         session.table = crate::edit::color_table::read_color_table(t)?;
     }
@@ -162,11 +181,12 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
         .journal
         .as_ref()
         .and_then(|j| j.last_marker().map(str::to_string));
-    save_labels_marked(
+    save_annotation_marked(
         &a.out,
         image,
         session.labels()?.into_owned(),
         &session.table,
+        Some(&session.markups),
         marker.as_deref(),
     )
     .map_err(|e| {
@@ -185,6 +205,13 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
         eprintln!(
             "wrote {} (label names, colours, visibility, locks)",
             sidecar_path(&a.out).display()
+        );
+    }
+    if markups_path(&a.out).exists() {
+        eprintln!(
+            "wrote {} ({} markups)",
+            markups_path(&a.out).display(),
+            session.markups.markups.len()
         );
     }
     Ok(())

@@ -43,6 +43,9 @@ pub struct Restore {
     pub bricks: Vec<[usize; 3]>,
     /// The bricks' voxels one after the other (each i fastest), deflated, base64.
     pub deflate_base64: String,
+    /// For the undo or redo of a markup step: the markup edit it applied (replay applies it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub markup: Option<crate::volume::markup::MarkupEdit>,
 }
 
 /// An open journal. It owns the journal's lock (`io::lock`, file `<journal>.lock`) for as

@@ -24,6 +24,71 @@ pub fn sidecar_path(mask: &Path) -> PathBuf {
     mask.with_file_name(format!("{stem}.labels.json"))
 }
 
+/// The markups file beside `mask` (`MASK.mrk.json`, 3D Slicer's Markups JSON).
+pub fn markups_path(mask: &Path) -> PathBuf {
+    let side = sidecar_path(mask);
+    let name = side.file_name().map(|n| n.to_string_lossy().into_owned());
+    let stem = name
+        .as_deref()
+        .and_then(|n| n.strip_suffix(".labels.json"))
+        .unwrap_or("labels");
+    mask.with_file_name(format!("{stem}.mrk.json"))
+}
+
+/// The previous markups file a save keeps (`MASK.mrk.json.prev`).
+fn markups_prev(mask: &Path) -> PathBuf {
+    let p = markups_path(mask);
+    p.with_file_name(format!(
+        "{}.prev",
+        p.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ))
+}
+
+/// The markups saved with `mask`, consistent with the mask's journal marker: a save writes
+/// the markups (keeping the previous file as `.prev`) before the mask, so a crash between
+/// the two leaves markups ahead of the mask; then the `.prev` file, whose marker is the
+/// mask's, is the one that goes with it (the journal replays the rest). Empty when there is
+/// no markups file. Warnings say when the file read is not the one the mask was saved with.
+pub fn read_markups_for(
+    mask: &Path,
+    mask_marker: Option<&str>,
+) -> Result<(crate::volume::markup::MarkupSet, Vec<String>)> {
+    use crate::io::markups::read_slicer_marked;
+    let cur = markups_path(mask);
+    if !cur.exists() {
+        return Ok((Default::default(), Vec::new()));
+    }
+    let (set, marker) = read_slicer_marked(&cur)?;
+    if marker.as_deref() == mask_marker || mask_marker.is_none() {
+        return Ok((set, Vec::new()));
+    }
+    let prev = markups_prev(mask);
+    if prev.exists() {
+        let (pset, pmarker) = read_slicer_marked(&prev)?;
+        if pmarker.as_deref() == mask_marker {
+            return Ok((
+                pset,
+                vec![format!(
+                    "{} is newer than {} (a save was interrupted): read {} instead; the journal replays the rest",
+                    cur.display(),
+                    mask.display(),
+                    prev.display()
+                )],
+            ));
+        }
+    }
+    Ok((
+        set,
+        vec![format!(
+            "{} was not saved with {} (its journal marker differs)",
+            cur.display(),
+            mask.display()
+        )],
+    ))
+}
+
 /// The label table stored beside `mask`, if there is one.
 pub fn read_table(mask: &Path) -> Result<Option<Vec<LabelInfo>>> {
     let side = sidecar_path(mask);
@@ -179,6 +244,42 @@ pub fn save_labels_marked(
     table: &[LabelInfo],
     journal_marker: Option<&str>,
 ) -> Result<()> {
+    save_annotation_marked(path, image, labels, table, None, journal_marker)
+}
+
+/// Writes the markups beside `mask` with the journal marker (see [`read_markups_for`]): the
+/// current file kept as `.prev` first. Nothing when there are no markups and never were. The
+/// first step of [`save_annotation_marked`].
+pub fn save_markups(
+    mask: &Path,
+    markups: Option<&crate::volume::markup::MarkupSet>,
+    label_name: &dyn Fn(u8) -> Option<String>,
+    journal_marker: Option<&str>,
+) -> Result<()> {
+    let Some(set) = markups else {
+        return Ok(());
+    };
+    let cur = markups_path(mask);
+    if set.markups.is_empty() && !cur.exists() {
+        return Ok(());
+    }
+    if cur.exists() {
+        let old = std::fs::read(&cur).map_err(|e| Error::io(&cur, e))?;
+        crate::io::atomic::write_atomically(&markups_prev(mask), |w| w.write_all(&old))?;
+    }
+    crate::io::markups::write_slicer_marked(&cur, set, label_name, journal_marker)
+}
+
+/// [`save_labels_marked`] with the annotation's markups (`MASK.mrk.json`): markups, then
+/// the table, then the mask — the mask, with its journal marker, is the commit point.
+pub fn save_annotation_marked(
+    path: &Path,
+    image: &Volume,
+    labels: Vec<u8>,
+    table: &[LabelInfo],
+    markups: Option<&crate::volume::markup::MarkupSet>,
+    journal_marker: Option<&str>,
+) -> Result<()> {
     let description = match journal_marker {
         Some(m) => format!("labels{MARKER_TAG}{m}"),
         None => "labels".into(),
@@ -198,6 +299,8 @@ pub fn save_labels_marked(
     // point. A crash between leaves a table ahead of the mask, which recovery's replay of
     // the journal (label-table ops set absolute values) brings back in step; the opposite
     // order could leave a new mask whose table ops recovery skips, with the old table.
+    let name_of = |l: u8| table.iter().find(|t| t.value == l).map(|t| t.name.clone());
+    save_markups(path, markups, &name_of, journal_marker)?;
     if !table.is_empty() {
         let side = sidecar_path(path);
         let json = serde_json::to_vec_pretty(&serde_json::json!({ "labels": table }))

@@ -221,6 +221,8 @@ pub enum Lowered {
     },
     /// A label-table change (no voxels, no undo step).
     Table(LabelChange),
+    /// A markup edit (no voxels; an undo step holding its inverse).
+    Markup(crate::volume::markup::MarkupEdit),
     Undo,
     Redo,
 }
@@ -592,6 +594,7 @@ pub fn lower(env: &EditEnv, op: &EditOp) -> Result<Lowered> {
             visible: *visible,
             locked: *locked,
         })),
+        EditOp::Markup(e) => Ok(Lowered::Markup(e.clone())),
         EditOp::Undo => Ok(Lowered::Undo),
         EditOp::Redo => Ok(Lowered::Redo),
     }

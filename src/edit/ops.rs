@@ -340,6 +340,10 @@ pub enum EditOp {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         locked: Option<bool>,
     },
+    /// A markup edit (`volume::markup::MarkupEdit`, its fields beside `"op": "markup"`):
+    /// `{"op": "markup", "action": "add", "markup": {...}}`, `move_point`, `set_points`,
+    /// `delete`, `set_props`. Journaled with the markup id an add was given.
+    Markup(crate::volume::markup::MarkupEdit),
     Undo,
     Redo,
 }
@@ -370,6 +374,7 @@ impl EditOp {
             EditOp::GrowCut { .. } => "grow_cut",
             EditOp::Logical { .. } => "logical",
             EditOp::SetLabel { .. } => "set_label",
+            EditOp::Markup(_) => "markup",
             EditOp::Undo => "undo",
             EditOp::Redo => "redo",
         }

@@ -28,6 +28,7 @@ use crate::kernels::interpolate::{
 };
 use crate::kernels::label_stats::{label_stats_cpu, LabelStats};
 use crate::kernels::region_grow::region_grow_cpu;
+use crate::volume::markup::{MarkupEdit, MarkupSet};
 use crate::volume::Volume;
 use std::borrow::Cow;
 
@@ -162,6 +163,9 @@ pub struct Session<'a> {
     pub image: ImageRef<'a>,
     pub labels: Labels<'a>,
     pub table: Vec<LabelInfo>,
+    /// The markups of this annotation (points, lines, boxes, …), edited by
+    /// [`EditOp::Markup`] ops: journaled and undoable like voxel edits.
+    pub markups: MarkupSet,
     pub undo: UndoStack,
     pub journal: Option<Journal>,
     pub author: String,
@@ -206,6 +210,7 @@ impl<'a> Session<'a> {
             image,
             labels,
             table: Vec::new(),
+            markups: MarkupSet::default(),
             undo: UndoStack::default(),
             journal: None,
             read_only: None,
@@ -320,12 +325,21 @@ impl<'a> Session<'a> {
         let image: &Volume = &self.image;
         let undo = &mut self.undo;
         let table = &mut self.table;
+        let markups = &mut self.markups;
         // (changed voxels, undo bytes and bricks this op added, the undo/redo step)
         let t = std::time::Instant::now();
         let (changed, added, bricks, step) = self.labels.with_store(d, |store| {
             Ok::<_, Error>(match lowered {
-                Lowered::Undo => (0, 0, 0, undo.undo(store)?),
-                Lowered::Redo => (0, 0, 0, undo.redo(store)?),
+                Lowered::Undo => (0, 0, 0, undo.undo(store, markups)?),
+                Lowered::Redo => (0, 0, 0, undo.redo(store, markups)?),
+                Lowered::Markup(edit) => {
+                    let before = undo.bytes();
+                    let inverse = markups.apply(&edit).map_err(|why| {
+                        Error::Invalid(format!("markup: {why} (nothing changed)"))
+                    })?;
+                    undo.record_markup(op.name(), inverse, store)?;
+                    (0, undo.bytes().saturating_sub(before), 0, None)
+                }
                 Lowered::Table(change) => {
                     change.apply_to(table);
                     (0, 0, 0, None)
@@ -380,9 +394,19 @@ impl<'a> Session<'a> {
         if let Some(why) = &self.read_only {
             return Err(Error::ReadOnly(why.clone()));
         }
-        // The op as journaled (a second label map pinned by path and SHA-256), applied as such.
+        // The op as journaled (a second label map pinned by path and SHA-256; a markup added
+        // with the id it gets, so replay gives it the same), applied as such.
         let pinned = op.pinned()?;
-        let op = pinned.as_ref();
+        let concrete;
+        let op = match pinned.as_ref() {
+            EditOp::Markup(MarkupEdit::Add { markup }) if markup.id == 0 => {
+                let mut m = markup.clone();
+                m.id = self.markups.next_id.max(1);
+                concrete = EditOp::Markup(MarkupEdit::Add { markup: m });
+                &concrete
+            }
+            op => op,
+        };
         let step = match op {
             EditOp::Undo => Some(true),
             EditOp::Redo => Some(false),
@@ -395,7 +419,7 @@ impl<'a> Session<'a> {
                 (Some(p), Some(j)) => j.holds(p),
                 _ => false,
             };
-            (replayable, e.brick_list())
+            (replayable, e.brick_list(), e.markup_edit().cloned())
         });
         let recorded = self.undo.recorded;
         let mut report = self.apply_unjournaled(op)?;
@@ -404,12 +428,13 @@ impl<'a> Session<'a> {
         }
         let t = std::time::Instant::now();
         let restore = match target {
-            Some((false, bricks)) => {
+            Some((false, bricks, markup)) => {
                 let d = self.image.grid.dims;
-                Some(
-                    self.labels
-                        .with_store(d, |store| super::undo::capture(store, &bricks))?,
-                )
+                let mut r = self
+                    .labels
+                    .with_store(d, |store| super::undo::capture(store, &bricks))?;
+                r.markup = markup;
+                Some(r)
             }
             _ => None,
         };
@@ -445,6 +470,11 @@ impl<'a> Session<'a> {
                 let d = self.image.grid.dims;
                 self.labels
                     .with_store(d, |store| super::undo::restore(store, r))?;
+                if let Some(edit) = &r.markup {
+                    self.markups.apply(edit).map_err(|why| {
+                        Error::Corrupt(format!("journal entry {}: markup restore: {why}", e.seq))
+                    })?;
+                }
                 continue;
             }
             let recorded = self.undo.recorded;

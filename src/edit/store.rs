@@ -145,11 +145,12 @@ pub fn execute_cpu(image: &Volume, labels: &mut [u8], program: &Program) -> Resu
 }
 
 /// Applies `op` to host `labels` (lowered, then run by the CPU twins); returns the voxels
-/// changed. Undo, redo and label-table changes change no voxels here (the session owns them).
+/// changed. Undo, redo, label-table and markup changes change no voxels here (the session
+/// owns them).
 pub fn apply_op_cpu(env: &EditEnv, labels: &mut [u8], op: &EditOp) -> Result<u64> {
     match lower(env, op)? {
         Lowered::Voxels { program, .. } => execute_cpu(env.image, labels, &program),
-        Lowered::Table(_) | Lowered::Undo | Lowered::Redo => Ok(0),
+        Lowered::Table(_) | Lowered::Markup(_) | Lowered::Undo | Lowered::Redo => Ok(0),
     }
 }
 

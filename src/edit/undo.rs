@@ -16,6 +16,7 @@ use super::store::{LabelStore, Resident};
 use crate::error::{Error, Result};
 pub use crate::kernels::brick_undo::BRICK;
 use crate::kernels::brick_undo::{BoxCopy, BrickSlots, BrickUndoKernel, SLOT_BYTES};
+use crate::volume::markup::{MarkupEdit, MarkupSet};
 use std::io::{Read, Write};
 
 /// Default memory budget for the undo + redo stacks (host bytes, and GPU bytes apart).
@@ -47,6 +48,8 @@ struct BrickData {
 enum Payload {
     Host(Vec<BrickData>),
     Gpu(BrickSlots),
+    /// A markup step: the edit that reverses it (swapped for its own inverse on each move).
+    Markup(MarkupEdit),
 }
 
 /// One undoable step: the contents of the bricks it changed, from before (for undo) or after
@@ -69,13 +72,14 @@ impl UndoEntry {
         match &self.payload {
             Payload::Host(b) => b.iter().map(|b| b.data.bytes() + 32).sum::<usize>() + 64,
             Payload::Gpu(s) => 64 + 24 * s.bricks.len(),
+            Payload::Markup(e) => 256 + markup_points(e) * 24,
         }
     }
 
     /// GPU bytes held by this entry.
     pub fn gpu_bytes(&self) -> usize {
         match &self.payload {
-            Payload::Host(_) => 0,
+            Payload::Host(_) | Payload::Markup(_) => 0,
             Payload::Gpu(s) => s.gpu_bytes(),
         }
     }
@@ -85,6 +89,7 @@ impl UndoEntry {
         match &self.payload {
             Payload::Host(b) => b.len(),
             Payload::Gpu(s) => s.bricks.len(),
+            Payload::Markup(_) => 0,
         }
     }
 
@@ -98,7 +103,25 @@ impl UndoEntry {
         match &self.payload {
             Payload::Host(b) => b.iter().map(|b| b.brick).collect(),
             Payload::Gpu(s) => s.bricks.clone(),
+            Payload::Markup(_) => Vec::new(),
         }
+    }
+
+    /// For a markup step, the edit its next move (undo or redo) applies.
+    pub fn markup_edit(&self) -> Option<&MarkupEdit> {
+        match &self.payload {
+            Payload::Markup(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Control points an edit holds (for its byte count).
+fn markup_points(e: &MarkupEdit) -> usize {
+    match e {
+        MarkupEdit::Add { markup } => markup.points.len(),
+        MarkupEdit::SetPoints { points, .. } => points.len(),
+        _ => 1,
     }
 }
 
@@ -122,6 +145,7 @@ pub fn capture(store: &dyn LabelStore, bricks: &[[usize; 3]]) -> Result<Restore>
         bricks: bricks.to_vec(),
         deflate_base64: base64::engine::general_purpose::STANDARD
             .encode(enc.finish().unwrap_or_default()),
+        markup: None,
     })
 }
 
@@ -401,6 +425,25 @@ impl UndoStack {
         self.trim(store)
     }
 
+    /// Records a markup edit just applied: `inverse` is the edit that reverses it. Clears
+    /// the redo stack, as any new step does.
+    pub fn record_markup(
+        &mut self,
+        name: &str,
+        inverse: MarkupEdit,
+        store: &dyn LabelStore,
+    ) -> Result<()> {
+        self.redo.clear();
+        self.undo.push(UndoEntry {
+            name: name.to_string(),
+            payload: Payload::Markup(inverse),
+            changed_voxels: 0,
+            position: None,
+        });
+        self.recorded += 1;
+        self.trim(store)
+    }
+
     /// Moves the oldest GPU steps to the host past the GPU budget, then drops the oldest
     /// steps past the host budget.
     fn trim(&mut self, store: &dyn LabelStore) -> Result<()> {
@@ -486,9 +529,15 @@ impl UndoStack {
     /// Puts the entry's bricks back and keeps what they replace in it (so the same entry
     /// reverses the swap): GPU bricks by one swap dispatch; host bricks by one read + one
     /// write of their bounding box.
-    fn swap(store: &mut dyn LabelStore, e: &mut UndoEntry) -> Result<()> {
+    fn swap(store: &mut dyn LabelStore, markups: &mut MarkupSet, e: &mut UndoEntry) -> Result<()> {
         let d = store.dims();
         let bricks = match &mut e.payload {
+            Payload::Markup(edit) => {
+                *edit = markups
+                    .apply(edit)
+                    .map_err(|why| Error::Invalid(format!("undo of a markup edit: {why}")))?;
+                return Ok(());
+            }
             Payload::Gpu(slots) => {
                 let r = resident(store)?;
                 return r.kernel.swap(r.ctx, r.labels, slots);
@@ -516,11 +565,15 @@ impl UndoStack {
     }
 
     /// Reverts the newest step; returns its name, or None when there is nothing to undo.
-    pub fn undo(&mut self, store: &mut dyn LabelStore) -> Result<Option<String>> {
+    pub fn undo(
+        &mut self,
+        store: &mut dyn LabelStore,
+        markups: &mut MarkupSet,
+    ) -> Result<Option<String>> {
         let Some(mut e) = self.undo.pop() else {
             return Ok(None);
         };
-        if let Err(err) = Self::swap(store, &mut e) {
+        if let Err(err) = Self::swap(store, markups, &mut e) {
             self.undo.push(e);
             return Err(err);
         }
@@ -531,11 +584,15 @@ impl UndoStack {
     }
 
     /// Re-applies the newest undone step.
-    pub fn redo(&mut self, store: &mut dyn LabelStore) -> Result<Option<String>> {
+    pub fn redo(
+        &mut self,
+        store: &mut dyn LabelStore,
+        markups: &mut MarkupSet,
+    ) -> Result<Option<String>> {
         let Some(mut e) = self.redo.pop() else {
             return Ok(None);
         };
-        if let Err(err) = Self::swap(store, &mut e) {
+        if let Err(err) = Self::swap(store, markups, &mut e) {
             self.redo.push(e);
             return Err(err);
         }

@@ -114,6 +114,23 @@ fn v(p: [f64; 3]) -> DVec3 {
 }
 
 impl Markup {
+    /// A new markup of `kind` through `points`: no id yet (a set gives one), no label, name
+    /// or author, unlocked, visible.
+    pub fn new(kind: MarkupKind, points: Vec<[f64; 3]>) -> Self {
+        Markup {
+            id: 0,
+            kind,
+            points,
+            label: None,
+            name: String::new(),
+            description: String::new(),
+            author: String::new(),
+            created: String::new(),
+            locked: false,
+            visible: true,
+        }
+    }
+
     /// Checks the point count for the kind and that every coordinate is finite.
     pub fn validate(&self) -> std::result::Result<(), String> {
         let (lo, hi) = self.kind.point_count();
@@ -389,18 +406,7 @@ mod tests {
     use super::*;
 
     fn mk(kind: MarkupKind, points: Vec<[f64; 3]>) -> Markup {
-        Markup {
-            id: 0,
-            kind,
-            points,
-            label: None,
-            name: String::new(),
-            description: String::new(),
-            author: String::new(),
-            created: String::new(),
-            locked: false,
-            visible: true,
-        }
+        Markup::new(kind, points)
     }
 
     #[test]

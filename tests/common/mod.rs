@@ -155,11 +155,12 @@ pub fn save_session(
         .as_ref()
         .and_then(|j| j.last_marker().map(String::from));
     let labels = ok(s.labels()).into_owned();
-    ok(voxmark::edit::label_file::save_labels_marked(
+    ok(voxmark::edit::label_file::save_annotation_marked(
         mask,
         image,
         labels,
         &s.table,
+        Some(&s.markups),
         marker.as_deref(),
     ));
     if let Some(j) = s.journal.as_mut() {

@@ -140,3 +140,45 @@ def test_reads_what_slicer_writes(run, tmp_path):
     f.write_text(json.dumps(doc))
     p = run("markups", "show", f, ok=False)
     assert p.returncode != 0 and "slicer.mrk.json" in p.stderr and "markup 3" in p.stderr
+
+
+def test_apply_journals_markups_through_a_crash(run, voxmark, tmp_path):
+    """Markup ops in `voxmark apply`: saved beside the mask as schema-valid .mrk.json; after
+    a crash (abort, nothing saved) the journal brings them back on the next run."""
+    import os
+    import subprocess
+    ct = tmp_path / "ct.nii.gz"
+    run("phantom", "--size", "48,44,30", "-o", ct)
+    j, out = tmp_path / "m.journal.jsonl", tmp_path / "m.nii.gz"
+    point = {"op": "markup", "action": "add",
+             "markup": {"id": 0, "kind": "point", "points": [[1, 2, 3]], "name": "p"}}
+    line = {"op": "markup", "action": "add",
+            "markup": {"id": 0, "kind": "line", "points": [[0, 0, 0], [10, 0, 0]]}}
+    ops1 = [point, line, {"op": "threshold", "range": [200, 3000], "label": 1},
+            {"op": "markup", "action": "move_point", "id": 2, "index": 1, "to": [0, 30, 40]}]
+    (tmp_path / "ops1.json").write_text(json.dumps(ops1))
+    run("apply", ct, "--ops", tmp_path / "ops1.json", "--journal", j, "-o", out)
+    doc = json.loads((tmp_path / "m.mrk.json").read_text())
+    jsonschema.Draft7Validator(SCHEMA).validate(doc)
+    assert [m["type"] for m in doc["markups"]] == ["Fiducial", "Line"]
+    (length,) = [m["value"] for m in doc["markups"][1]["measurements"]]
+    assert length == pytest.approx(50.0)
+    # Then: a box, the point deleted, two undos; the process dies before saving.
+    box = {"op": "markup", "action": "add",
+           "markup": {"id": 0, "kind": "box", "points": [[0, 0, 0], [5, 6, 7]]}}
+    ops2 = [box, {"op": "markup", "action": "delete", "id": 1}, {"op": "undo"},
+            {"op": "undo"}]
+    (tmp_path / "ops2.json").write_text(json.dumps(ops2))
+    p = subprocess.run([voxmark, "apply", str(ct), "--labels", str(out), "--ops",
+                        str(tmp_path / "ops2.json"), "--journal", str(j), "-o", str(out)],
+                       capture_output=True, text=True,
+                       env={**os.environ, "VOXMARK_CRASH_AFTER_OPS": "4"})
+    assert p.returncode != 0
+    assert json.loads((tmp_path / "m.mrk.json").read_text())["markups"][0]["type"] == "Fiducial"
+    (tmp_path / "none.json").write_text("[]")
+    run("apply", ct, "--labels", out, "--ops", tmp_path / "none.json", "--journal", j,
+        "-o", out)
+    got = json.loads(run("markups", "show", tmp_path / "m.mrk.json", "--json").stdout)
+    # Undo, undo: the delete undone (point back), then the box add undone.
+    assert [(m["kind"], m["id"]) for m in got["markups"]] == [("point", 1), ("line", 2)]
+    assert got["markups"][1]["points"] == [[0.0, 0.0, 0.0], [0.0, 30.0, 40.0]]
