@@ -1047,3 +1047,88 @@ fn a_crash_between_save_and_checkpoint_applies_nothing_twice() {
     );
     assert_eq!(labels(&h2), want, "the dilation is applied once");
 }
+
+/// The markups of the shell's session.
+fn markups(h: &Headless) -> Vec<voxmark::volume::markup::Markup> {
+    h.shell
+        .doc
+        .as_ref()
+        .map(|d| d.state.session.markups.markups.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn markups_place_move_undo_save_and_reopen() {
+    use voxmark::app::tools::world_of;
+    use voxmark::volume::markup::MarkupKind;
+    let Some(gpu) = gpu() else { return };
+    let dir = common::tempdir();
+    let (path, vol) = phantom_file(dir.path());
+    let g = vol.grid;
+    let mut h = open(gpu, &path);
+    let c = center(&h, 0);
+    let close = |a: [f64; 3], b: [f64; 3]| (0..3).all(|k| (a[k] - b[k]).abs() < 1e-9);
+    // A landmark (L): one click.
+    ok(h.key(Key::L, Modifiers::NONE));
+    let p1 = c + egui::vec2(-30.0, -20.0);
+    let v1 = voxel_under(&h, 0, p1);
+    ok(h.click(p1));
+    // A line (R, the ruler): a drag.
+    ok(h.key(Key::R, Modifiers::NONE));
+    assert_eq!(h.shell.tools.tool, Tool::Markup(MarkupKind::Line));
+    let (a, b) = (c + egui::vec2(-40.0, 30.0), c + egui::vec2(40.0, 36.0));
+    let (va, vb) = (voxel_under(&h, 0, a), voxel_under(&h, 0, b));
+    ok(h.drag(PointerButton::Primary, a, &[c, b]));
+    // A 3D box: a drag in the coronal pane.
+    h.shell.tools.tool = Tool::Markup(MarkupKind::Box);
+    let cc = center(&h, 1);
+    let (q0, q1) = (cc + egui::vec2(-20.0, -15.0), cc + egui::vec2(25.0, 10.0));
+    let (w0, w1) = (voxel_under(&h, 1, q0), voxel_under(&h, 1, q1));
+    ok(h.drag(PointerButton::Primary, q0, &[q1]));
+    let m = markups(&h);
+    assert_eq!(
+        m.iter().map(|m| m.kind).collect::<Vec<_>>(),
+        [MarkupKind::Point, MarkupKind::Line, MarkupKind::Box]
+    );
+    assert!(close(m[0].points[0], world_of(&g, v1)), "{:?}", m[0].points);
+    assert!(close(m[1].points[0], world_of(&g, va)) && close(m[1].points[1], world_of(&g, vb)));
+    let len = glam::DVec3::from(world_of(&g, va)).distance(glam::DVec3::from(world_of(&g, vb)));
+    assert!((m[1].path_length_mm() - len).abs() < 1e-9);
+    // The box spans the drag in the coronal plane (x and z here) and has depth along y.
+    let (lo, hi) = m[2].box_min_max();
+    let (e0, e1) = (world_of(&g, w0), world_of(&g, w1));
+    for k in [0, 2] {
+        assert!((lo[k] - e0[k].min(e1[k])).abs() < 1e-9 && (hi[k] - e0[k].max(e1[k])).abs() < 1e-9);
+    }
+    assert!(hi[1] - lo[1] > 1.0, "the box has depth: {lo} {hi}");
+    // Move the line's end by dragging its handle; undo puts it back, redo moves it again.
+    h.shell.tools.tool = Tool::Markup(MarkupKind::Line);
+    let b2 = b + egui::vec2(0.0, 25.0);
+    let vb2 = voxel_under(&h, 0, b2);
+    ok(h.drag(PointerButton::Primary, b, &[b2]));
+    let m = markups(&h);
+    assert_eq!(m.len(), 3, "a handle drag moves, it does not draw");
+    assert!(close(m[1].points[1], world_of(&g, vb2)));
+    ok(h.key(Key::Z, Modifiers::COMMAND));
+    assert!(close(markups(&h)[1].points[1], world_of(&g, vb)));
+    ok(h.key(Key::Y, Modifiers::COMMAND));
+    let seen = markups(&h);
+    assert!(close(seen[1].points[1], world_of(&g, vb2)));
+    // Delete removes the selected markup (the line, just moved); undo brings it back.
+    ok(h.key(Key::Delete, Modifiers::NONE));
+    assert_eq!(markups(&h).len(), 2);
+    ok(h.key(Key::Z, Modifiers::COMMAND));
+    assert_eq!(markups(&h), seen);
+    // Save; the markups file is Slicer's JSON beside the mask; reopen: the same markups.
+    ok(h.key(Key::S, Modifiers::COMMAND));
+    assert!(
+        ok(h.frames_until(2000, |s| !s.is_saving())),
+        "save finished"
+    );
+    let saved = dir.path().join("phantom.labels.mrk.json");
+    let on_disk = ok(voxmark::io::markups::read_slicer(&saved));
+    assert_eq!(on_disk.markups, seen);
+    drop(h);
+    let h2 = open(gpu, &path);
+    assert_eq!(markups(&h2), seen, "reopened markups are identical");
+}

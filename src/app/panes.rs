@@ -10,7 +10,7 @@
 use super::component::Feedback;
 use super::document::{gpu_session, Document};
 use super::review::ReviewMode;
-use super::tools::{Ruler, Tool, ToolState, ViewSettings, WINDOW_PRESETS};
+use super::tools::{voxel_of, Tool, ToolState, ViewSettings, WINDOW_PRESETS};
 use crate::geometry::camera::Camera;
 use crate::geometry::view::ViewGeometry;
 use crate::gpu::GpuContext;
@@ -21,6 +21,7 @@ use crate::kernels::transfer::TfPreset;
 use crate::kernels::transfer::TransferFunction;
 use crate::render::slice::{Overlays, SliceOptions};
 use crate::render::volume_view::VolumeViewOptions;
+use crate::volume::markup::{Markup, MarkupKind};
 use eframe::egui;
 use eframe::egui_wgpu::Renderer;
 
@@ -457,7 +458,15 @@ struct Drawn<'a> {
     geom: &'a ViewGeometry,
 }
 
-/// Brush outline, polygon, ruler and grow seeds drawn over slice pane `i`.
+impl Drawn<'_> {
+    /// The screen point (egui points) of voxel coordinates `v` projected on the pane.
+    fn to_pt(&self, v: [f64; 3]) -> egui::Pos2 {
+        let s = self.geom.screen_of(v);
+        self.rect.min + egui::vec2(s[0] as f32 / self.ppp, s[1] as f32 / self.ppp)
+    }
+}
+
+/// Brush outline, polygon, markups, "Measure label" axes and grow seeds over slice pane `i`.
 fn pane_overlays(
     at: &Drawn,
     i: usize,
@@ -466,15 +475,9 @@ fn pane_overlays(
     tools: &ToolState,
 ) {
     let Drawn {
-        painter,
-        rect,
-        ppp,
-        geom,
+        painter, ppp, geom, ..
     } = *at;
-    let to_pt = |v: [f64; 3]| {
-        let s = geom.screen_of(v);
-        rect.min + egui::vec2(s[0] as f32 / ppp, s[1] as f32 / ppp)
-    };
+    let to_pt = |v: [f64; 3]| at.to_pt(v);
     let sp = doc.image().grid.spacing_mm();
     if matches!(tools.tool, Tool::Brush | Tool::Eraser) {
         if let Some(v) = hover_vox {
@@ -505,22 +508,7 @@ fn pane_overlays(
             }
         }
     }
-    if let Some(r) = &tools.ruler {
-        if r.pane == i {
-            let (a, b) = (to_pt(r.a), to_pt(r.b));
-            let c = egui::Color32::from_rgb(90, 220, 255);
-            painter.line_segment([a, b], egui::Stroke::new(2.0, c));
-            painter.circle_filled(a, 3.0, c);
-            painter.circle_filled(b, 3.0, c);
-            painter.text(
-                b + egui::vec2(8.0, -8.0),
-                egui::Align2::LEFT_BOTTOM,
-                format!("{:.2} mm", r.length_mm(&doc.image().grid)),
-                egui::FontId::proportional(14.0),
-                c,
-            );
-        }
-    }
+    markup_overlays(at, i, doc, tools);
     for s in &tools.grow.seeds {
         let sv = s.map(|x| x as f64);
         if sv[geom.axis_n].round() as usize == doc.state.panes[i].slice {
@@ -529,6 +517,183 @@ fn pane_overlays(
                 4.0,
                 egui::Stroke::new(2.0, egui::Color32::from_rgb(0, 255, 255)),
             );
+        }
+    }
+}
+
+/// Markups over slice pane `i`: control points on the slice as dots (hollow when locked),
+/// segments as lines — solid where both ends lie on the slice, faint where they are a
+/// projection — a box as its cross-section where the slice cuts it, the measurement beside
+/// the last point; the markup being placed and the handle being dragged; the RECIST axes of
+/// "Measure label" on their slice.
+fn markup_overlays(at: &Drawn, i: usize, doc: &Document, tools: &ToolState) {
+    let Drawn { painter, geom, .. } = *at;
+    let grid = &doc.image().grid;
+    let slice = doc.state.panes[i].slice as f64;
+    let to_pt = |v: [f64; 3]| at.to_pt(v);
+    let on = |v: &[f64; 3]| (v[geom.axis_n] - slice).abs() <= 0.5;
+    let colour = |m: &Markup| {
+        let c = m
+            .label
+            .and_then(|l| doc.state.session.table.iter().find(|t| t.value == l))
+            .map(|t| t.color)
+            .unwrap_or([0.35, 0.86, 1.0]);
+        egui::Color32::from_rgb(
+            (c[0] * 255.0) as u8,
+            (c[1] * 255.0) as u8,
+            (c[2] * 255.0) as u8,
+        )
+    };
+    let draw = |m: &Markup, c: egui::Color32, selected: bool| {
+        let vox: Vec<[f64; 3]> = m.points.iter().map(|w| voxel_of(grid, *w)).collect();
+        let faint = c.gamma_multiply(0.35);
+        let width = if selected { 2.5 } else { 1.5 };
+        if m.kind == MarkupKind::Box {
+            let (lo, hi) = (
+                [0, 1, 2].map(|a| vox[0][a].min(vox[1][a])),
+                [0, 1, 2].map(|a| vox[0][a].max(vox[1][a])),
+            );
+            if slice < lo[geom.axis_n] - 0.5 || slice > hi[geom.axis_n] + 0.5 {
+                return;
+            }
+            let mut a = lo;
+            let mut b = hi;
+            a[geom.axis_n] = slice;
+            b[geom.axis_n] = slice;
+            let r = egui::Rect::from_two_pos(to_pt(a), to_pt(b));
+            painter.rect_stroke(
+                r,
+                0.0,
+                egui::Stroke::new(width, c),
+                egui::StrokeKind::Middle,
+            );
+            for v in &vox {
+                if on(v) {
+                    painter.circle_filled(to_pt(*v), 3.5, c);
+                }
+            }
+            painter.text(
+                r.right_top() + egui::vec2(6.0, 0.0),
+                egui::Align2::LEFT_TOP,
+                m.summary(),
+                egui::FontId::proportional(13.0),
+                c,
+            );
+            return;
+        }
+        let mut segs: Vec<([f64; 3], [f64; 3])> = vox.windows(2).map(|w| (w[0], w[1])).collect();
+        if m.kind == MarkupKind::ClosedCurve && vox.len() > 2 {
+            segs.push((vox[vox.len() - 1], vox[0]));
+        }
+        for (a, b) in &segs {
+            let solid = on(a) && on(b);
+            painter.line_segment(
+                [to_pt(*a), to_pt(*b)],
+                egui::Stroke::new(width, if solid { c } else { faint }),
+            );
+        }
+        let mut any = false;
+        for v in &vox {
+            if on(v) {
+                any = true;
+                if m.locked {
+                    painter.circle_stroke(to_pt(*v), 4.0, egui::Stroke::new(1.5, c));
+                } else {
+                    painter.circle_filled(to_pt(*v), if selected { 5.0 } else { 3.5 }, c);
+                }
+            }
+        }
+        if any && m.kind != MarkupKind::Point || (m.kind == MarkupKind::Point && any && selected) {
+            if let Some(last) = vox.last() {
+                painter.text(
+                    to_pt(*last) + egui::vec2(8.0, -8.0),
+                    egui::Align2::LEFT_BOTTOM,
+                    if m.kind == MarkupKind::Point {
+                        crate::io::markups::display_name(m, &|_| None)
+                    } else {
+                        m.summary()
+                    },
+                    egui::FontId::proportional(13.0),
+                    c,
+                );
+            }
+        }
+    };
+    for m in doc
+        .state
+        .session
+        .markups
+        .markups
+        .iter()
+        .filter(|m| m.visible)
+    {
+        let mut m = m.clone();
+        if let Some(d) = tools
+            .markup_drag
+            .as_ref()
+            .filter(|d| d.id == m.id && d.pane == i)
+        {
+            if let Some(p) = m.points.get_mut(d.index) {
+                *p = super::tools::world_of(grid, d.to);
+            }
+        }
+        draw(&m, colour(&m), tools.selected_markup == Some(m.id));
+    }
+    if let Some(d) = tools.markup_draft.as_ref().filter(|d| d.pane == i) {
+        if !d.points.is_empty() {
+            let mut m = Markup::new(
+                d.kind,
+                d.points
+                    .iter()
+                    .map(|v| super::tools::world_of(grid, *v))
+                    .collect(),
+            );
+            if d.kind == MarkupKind::Box {
+                m.points = d.markup(grid, 0).points;
+            }
+            let yellow = egui::Color32::from_rgb(255, 200, 0);
+            if m.kind == MarkupKind::Box && m.points.len() == 2 {
+                draw(&m, yellow, true);
+            } else {
+                let pts: Vec<egui::Pos2> = d.points.iter().map(|v| to_pt(*v)).collect();
+                for w in pts.windows(2) {
+                    painter.line_segment([w[0], w[1]], egui::Stroke::new(2.0, yellow));
+                }
+                for q in &pts {
+                    painter.circle_filled(*q, 3.5, yellow);
+                }
+                if m.kind == MarkupKind::Line && m.points.len() == 2 {
+                    painter.text(
+                        pts[1] + egui::vec2(8.0, -8.0),
+                        egui::Align2::LEFT_BOTTOM,
+                        m.summary(),
+                        egui::FontId::proportional(14.0),
+                        yellow,
+                    );
+                }
+            }
+        }
+    }
+    if let Some(ml) = &tools.measured {
+        let r = &ml.m.recist;
+        if geom.axis_n == r.axis && doc.state.panes[i].slice == r.slice {
+            for (seg, c) in [
+                (&r.long_axis, egui::Color32::from_rgb(255, 90, 90)),
+                (&r.short_axis, egui::Color32::from_rgb(255, 170, 60)),
+            ] {
+                let (a, b) = (
+                    to_pt(voxel_of(grid, seg.from_ras)),
+                    to_pt(voxel_of(grid, seg.to_ras)),
+                );
+                painter.line_segment([a, b], egui::Stroke::new(2.0, c));
+                painter.text(
+                    b + egui::vec2(6.0, 6.0),
+                    egui::Align2::LEFT_TOP,
+                    format!("{:.1} mm", seg.length_mm),
+                    egui::FontId::proportional(13.0),
+                    c,
+                );
+            }
         }
     }
 }
@@ -680,26 +845,91 @@ fn slice_input(
                 }
             }
         }
-        Tool::Ruler => {
-            if let Some(p) = hover_px {
+        Tool::Markup(kind) => {
+            let grid = st.session.image.grid;
+            let label = st.brush.label;
+            let op = if released && (tools.markup_drag.is_some() || here_drawing(tools)) {
+                // Wherever the pointer is now: a drag ends on release.
+                tools.markup_release(&grid, label)
+            } else if let Some(p) = hover_px {
                 let v = st.voxel_at(i, size, p)?;
-                if here {
-                    tools.ruler = Some(Ruler {
+                let geom = st.geometry(i, size)?;
+                let slice = st.panes[i].slice;
+                if resp.double_clicked() {
+                    tools.take_markup(&grid, label)
+                } else if here {
+                    let markups = &st.session.markups.markups;
+                    let handle = markup_handle_at(markups, &grid, &geom, slice, p, 8.0 * ppp);
+                    let at = super::tools::PaneSlice {
                         pane: i,
-                        a: v,
-                        b: v,
-                    });
-                } else if down {
-                    if let Some(r) = &mut tools.ruler {
-                        if r.pane == i {
-                            r.b = v;
-                        }
+                        slice,
+                        axis_n: geom.axis_n,
+                    };
+                    tools.markup_press(kind, at, v, handle, &grid, label)
+                } else {
+                    if down {
+                        tools.markup_drag_to(i, v);
                     }
+                    None
                 }
+            } else {
+                None
+            };
+            if let Some(op) = op {
+                apply_markup_op(tools, st, cx.fb, &op);
             }
         }
     }
     Ok(())
+}
+
+/// Whether a line or box is being drawn (its release ends it).
+fn here_drawing(tools: &ToolState) -> bool {
+    tools
+        .markup_draft
+        .as_ref()
+        .is_some_and(|d| matches!(d.kind, MarkupKind::Line | MarkupKind::Box))
+}
+
+/// Applies a markup op from a tool, selecting the markup it adds.
+pub fn apply_markup_op(
+    tools: &mut ToolState,
+    st: &mut crate::app::state::AppState,
+    fb: &mut Feedback,
+    op: &crate::edit::ops::EditOp,
+) {
+    let before = st.session.markups.next_id;
+    fb.apply(st, op);
+    if st.session.markups.next_id != before {
+        tools.selected_markup = st.session.markups.markups.last().map(|m| m.id);
+    }
+}
+
+/// The unlocked, visible markup control point on `slice` within `radius_px` (physical pixels)
+/// of screen point `p`, nearest first.
+fn markup_handle_at(
+    markups: &[Markup],
+    grid: &crate::volume::Grid,
+    geom: &crate::geometry::view::ViewGeometry,
+    slice: usize,
+    p: [f64; 2],
+    radius_px: f64,
+) -> Option<(u64, usize)> {
+    let mut best: Option<(f64, u64, usize)> = None;
+    for m in markups.iter().filter(|m| m.visible && !m.locked) {
+        for (k, w) in m.points.iter().enumerate() {
+            let v = voxel_of(grid, *w);
+            if (v[geom.axis_n] - slice as f64).abs() > 0.5 {
+                continue;
+            }
+            let s = geom.screen_of(v);
+            let d = ((s[0] - p[0]).powi(2) + (s[1] - p[1]).powi(2)).sqrt();
+            if d <= radius_px && best.is_none_or(|b| d < b.0) {
+                best = Some((d, m.id, k));
+            }
+        }
+    }
+    best.map(|b| (b.1, b.2))
 }
 
 /// Closes the polygon in progress and fills it (Enter or a double click).

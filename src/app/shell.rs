@@ -19,7 +19,7 @@ use super::labels_panel::LabelsPanel;
 use super::panes::{close_polygon, Lent, Panes};
 use super::project_panel::ProjectPanel;
 use super::review::ReviewPanel;
-pub use super::tools::{GrowSettings, PolygonDraft, Ruler, Tool, ToolState, ViewSettings};
+pub use super::tools::{GrowSettings, MarkupDraft, PolygonDraft, Tool, ToolState, ViewSettings};
 use super::tools_panel::ToolsPanel;
 use crate::edit::ops::{EditOp, Shape};
 use crate::gpu::GpuContext;
@@ -718,6 +718,25 @@ impl Shell {
         self.handle(fb);
     }
 
+    /// Ends the markup being placed (Enter): an open or closed curve with enough points is
+    /// added.
+    pub fn finish_markup(&mut self) {
+        let Some(doc) = &mut self.doc else {
+            return;
+        };
+        let op = self
+            .tools
+            .take_markup(&doc.image().grid, doc.state.brush.label);
+        let mut fb = Feedback::default();
+        match op {
+            Some(op) => {
+                super::panes::apply_markup_op(&mut self.tools, &mut doc.state, &mut fb, &op)
+            }
+            None => fb.status("an open curve needs 2 points, a closed curve 3"),
+        }
+        self.handle(fb);
+    }
+
     /// Brush radius step ([ and ]).
     pub fn change_radius(&mut self, factor: f64) {
         if let Some(doc) = &mut self.doc {
@@ -770,6 +789,8 @@ impl Shell {
                 i.consume_key(none, Key::Escape),
                 i.consume_key(none, Key::M),
                 i.consume_key(none, Key::X),
+                i.consume_key(none, Key::L),
+                i.consume_key(none, Key::Delete),
             ]
         });
         let tools = [
@@ -777,7 +798,7 @@ impl Shell {
             Tool::Eraser,
             Tool::Grow,
             Tool::Polygon,
-            Tool::Ruler,
+            Tool::Markup(crate::volume::markup::MarkupKind::Line),
             Tool::Crosshair,
         ];
         for (k, t) in keys.iter().zip(tools) {
@@ -788,6 +809,14 @@ impl Shell {
         if keys[11] {
             self.tools.tool = Tool::Scissors;
         }
+        if keys[12] {
+            self.tools.tool = Tool::Markup(crate::volume::markup::MarkupKind::Point);
+        }
+        if keys[13] {
+            if let Some(op) = self.tools.delete_selected_markup() {
+                self.apply(op);
+            }
+        }
         if keys[6] {
             self.change_radius(1.0 / 1.25);
         }
@@ -795,7 +824,9 @@ impl Shell {
             self.change_radius(1.25);
         }
         if keys[8] {
-            if self.tools.polygon.is_some() {
+            if self.tools.markup_draft.is_some() {
+                self.finish_markup();
+            } else if self.tools.polygon.is_some() {
                 self.close_polygon();
             } else {
                 self.accept_grow();

@@ -1,5 +1,5 @@
 //! Tool state without UI types: which tool a click uses, region-grow settings and seeds, the
-//! polygon being drawn, the ruler, the clean-up tools' settings ([`ToolState`]), and how the
+//! polygon being drawn, the markup being placed or moved, the clean-up tools' settings ([`ToolState`]), and how the
 //! panes look ([`ViewSettings`]). What a tool does to the document is a method here that
 //! takes the [`AppState`] it works on and returns the status line to show: the egui
 //! components (`panes`, `tools_panel`, the shell's shortcuts) only turn input into these
@@ -18,7 +18,8 @@ use crate::kernels::grow_cut::{GrowCutRequest, GrowCutState};
 use crate::kernels::raycast::RenderMode;
 use crate::kernels::transfer::TfPreset;
 use crate::kernels::window_level::Preset;
-use crate::volume::WindowPreset;
+use crate::volume::markup::{Markup, MarkupEdit, MarkupKind};
+use crate::volume::{Grid, WindowPreset};
 
 /// The window presets the View menu and the tools panel offer (name with W/L, preset).
 pub const WINDOW_PRESETS: [(&str, Preset); 8] = [
@@ -45,19 +46,26 @@ pub enum Tool {
     Polygon,
     /// Click adds a vertex; double-click or Enter cuts through the volume along the view.
     Scissors,
-    /// Drag measures a distance in mm.
-    Ruler,
+    /// Places a markup of this kind: a point by a click; a line (the ruler) or a box by a
+    /// drag; an angle by three clicks; open and closed curves by clicks, ended by a double
+    /// click or Enter. Dragging a handle of an existing markup moves that point.
+    Markup(MarkupKind),
 }
 
 impl Tool {
-    pub const ALL: [Tool; 7] = [
+    pub const ALL: [Tool; 12] = [
         Tool::Crosshair,
         Tool::Brush,
         Tool::Eraser,
         Tool::Grow,
         Tool::Polygon,
         Tool::Scissors,
-        Tool::Ruler,
+        Tool::Markup(MarkupKind::Line),
+        Tool::Markup(MarkupKind::Point),
+        Tool::Markup(MarkupKind::Box),
+        Tool::Markup(MarkupKind::Angle),
+        Tool::Markup(MarkupKind::Polyline),
+        Tool::Markup(MarkupKind::ClosedCurve),
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,7 +76,12 @@ impl Tool {
             Tool::Grow => "Region grow (G)",
             Tool::Polygon => "Polygon (P)",
             Tool::Scissors => "Scissors (X)",
-            Tool::Ruler => "Ruler (R)",
+            Tool::Markup(MarkupKind::Line) => "Line / ruler (R)",
+            Tool::Markup(MarkupKind::Point) => "Landmark (L)",
+            Tool::Markup(MarkupKind::Box) => "3D box",
+            Tool::Markup(MarkupKind::Angle) => "Angle",
+            Tool::Markup(MarkupKind::Polyline) => "Open curve",
+            Tool::Markup(MarkupKind::ClosedCurve) => "Closed curve",
         }
     }
 }
@@ -166,24 +179,90 @@ pub struct PolygonDraft {
     pub points: Vec<[f64; 3]>,
 }
 
-/// A distance measured in a pane (voxel coordinates).
+/// A markup being placed in pane `pane` on slice `slice` (points in voxel coordinates,
+/// on that slice).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Ruler {
+pub struct MarkupDraft {
+    pub kind: MarkupKind,
     pub pane: usize,
-    pub a: [f64; 3],
-    pub b: [f64; 3],
+    pub slice: usize,
+    /// The voxel axis normal to the pane.
+    pub axis_n: usize,
+    pub points: Vec<[f64; 3]>,
 }
 
-impl Ruler {
-    pub fn length_mm(&self, grid: &crate::volume::Grid) -> f64 {
-        let pa = grid
-            .world_from_voxel
-            .transform_point3(glam::DVec3::from(self.a));
-        let pb = grid
-            .world_from_voxel
-            .transform_point3(glam::DVec3::from(self.b));
-        pa.distance(pb)
+/// Where a press happened: pane, its slice, and the voxel axis normal to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaneSlice {
+    pub pane: usize,
+    pub slice: usize,
+    pub axis_n: usize,
+}
+
+/// A markup handle being dragged: control point `index` of markup `id`, now at `to` (voxel
+/// coordinates, on the pane's slice).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarkupDrag {
+    pub id: u64,
+    pub index: usize,
+    pub pane: usize,
+    pub to: [f64; 3],
+}
+
+/// World RAS of voxel coordinates.
+pub fn world_of(grid: &Grid, v: [f64; 3]) -> [f64; 3] {
+    grid.world_from_index(glam::DVec3::from(v)).to_array()
+}
+
+/// Voxel coordinates of a world RAS point.
+pub fn voxel_of(grid: &Grid, w: [f64; 3]) -> [f64; 3] {
+    grid.index_from_world(glam::DVec3::from(w)).to_array()
+}
+
+impl MarkupDraft {
+    /// Whether the draft has what its kind needs to become a markup.
+    pub fn complete(&self) -> bool {
+        let (lo, _) = self.kind.point_count();
+        match self.kind {
+            // A drag of zero length is a click, not a line or a box.
+            MarkupKind::Line | MarkupKind::Box => {
+                self.points.len() == 2 && self.points[0] != self.points[1]
+            }
+            _ => self.points.len() >= lo,
+        }
     }
+
+    /// The markup this draft makes (world RAS): the points as placed, except a box, drawn as
+    /// a rectangle on the slice, which gets a depth along the view's normal (`axis_n`) equal
+    /// to the mean of its two sides, centred on the slice; its corners can then be dragged
+    /// in the other views.
+    pub fn markup(&self, grid: &Grid, label: u8) -> Markup {
+        let axis_n = self.axis_n;
+        let mut pts = self.points.clone();
+        if self.kind == MarkupKind::Box {
+            let sp = grid.spacing_mm();
+            let (a, b) = (pts[0], pts[1]);
+            let sides: Vec<f64> = (0..3)
+                .filter(|&ax| ax != axis_n)
+                .map(|ax| (b[ax] - a[ax]).abs() * sp[ax])
+                .collect();
+            let half = (sides[0] + sides[1]) / 4.0 / sp[axis_n];
+            pts[0][axis_n] = a[axis_n] - half;
+            pts[1][axis_n] = a[axis_n] + half;
+        }
+        Markup {
+            label: (label != 0).then_some(label),
+            ..Markup::new(self.kind, pts.iter().map(|v| world_of(grid, *v)).collect())
+        }
+    }
+}
+
+/// The label measured by "Measure label" and its measurements (the RECIST axes are drawn
+/// on their slice).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasuredLabel {
+    pub label: u8,
+    pub m: crate::qa::measure::RegionMeasures,
 }
 
 /// Everything the tools remember between clicks: the active tool, the grow seeds and range,
@@ -193,7 +272,12 @@ pub struct ToolState {
     pub tool: Tool,
     pub grow: GrowSettings,
     pub polygon: Option<PolygonDraft>,
-    pub ruler: Option<Ruler>,
+    /// The markup being placed, the handle being dragged, the selected markup.
+    pub markup_draft: Option<MarkupDraft>,
+    pub markup_drag: Option<MarkupDrag>,
+    pub selected_markup: Option<u64>,
+    /// The last "Measure label" result.
+    pub measured: Option<MeasuredLabel>,
     /// "Remove islands under N voxels".
     pub islands_min_voxels: usize,
     /// The threshold tool's range (either order).
@@ -256,7 +340,10 @@ impl Default for ToolState {
             tool: Tool::Crosshair,
             grow: GrowSettings::default(),
             polygon: None,
-            ruler: None,
+            markup_draft: None,
+            markup_drag: None,
+            selected_markup: None,
+            measured: None,
             islands_min_voxels: 100,
             threshold: [0.0, 0.0],
             morph_radius_mm: 1.0,
@@ -273,18 +360,128 @@ impl Default for ToolState {
 }
 
 impl ToolState {
-    /// A new image: seeds, polygon and ruler forgotten; the threshold runs from the auto
+    /// A new image: seeds, polygon, markup drafts and measurements forgotten; the threshold runs from the auto
     /// window's centre to the image maximum; the grow range is the middle half of the default
     /// window.
     pub fn new_image(&mut self, auto_window: WindowPreset, default_window: WindowPreset, max: f64) {
         self.grow.seeds.clear();
         self.polygon = None;
-        self.ruler = None;
+        self.markup_draft = None;
+        self.markup_drag = None;
+        self.selected_markup = None;
+        self.measured = None;
         self.threshold = [auto_window.center, max];
         let w = default_window;
         self.grow.lower = w.center - w.width / 4.0;
         self.grow.upper = w.center + w.width / 4.0;
         self.grow.range_from_user = false;
+    }
+
+    /// A press of the markup tool `kind` at voxel `v` (on a pane's slice, `at`; `handle`:
+    /// the unlocked markup control point under the pointer, if any). Returns the op to apply
+    /// when the press completes a markup (a point; an angle's third click).
+    pub fn markup_press(
+        &mut self,
+        kind: MarkupKind,
+        at: PaneSlice,
+        v: [f64; 3],
+        handle: Option<(u64, usize)>,
+        grid: &Grid,
+        label: u8,
+    ) -> Option<EditOp> {
+        let PaneSlice {
+            pane,
+            slice,
+            axis_n,
+        } = at;
+        if let Some((id, index)) = handle {
+            self.selected_markup = Some(id);
+            self.markup_drag = Some(MarkupDrag {
+                id,
+                index,
+                pane,
+                to: v,
+            });
+            return None;
+        }
+        let same = self
+            .markup_draft
+            .as_ref()
+            .is_some_and(|d| d.kind == kind && d.pane == pane && d.slice == slice);
+        if !same {
+            self.markup_draft = Some(MarkupDraft {
+                kind,
+                pane,
+                slice,
+                axis_n,
+                points: Vec::new(),
+            });
+        }
+        let d = self.markup_draft.as_mut()?;
+        match kind {
+            MarkupKind::Line | MarkupKind::Box => d.points = vec![v, v],
+            // The second click of a double click (which ends a curve) adds nothing.
+            _ if d.points.last() == Some(&v) => {}
+            _ => d.points.push(v),
+        }
+        let done = match kind {
+            MarkupKind::Point => true,
+            MarkupKind::Angle => d.points.len() == 3,
+            _ => false,
+        };
+        if done {
+            return self.take_markup(grid, label);
+        }
+        None
+    }
+
+    /// The pointer moved to voxel `v` with the button down: a dragged handle follows, as
+    /// does the second corner of a line or box being drawn.
+    pub fn markup_drag_to(&mut self, pane: usize, v: [f64; 3]) {
+        if let Some(d) = &mut self.markup_drag {
+            if d.pane == pane {
+                d.to = v;
+            }
+        } else if let Some(d) = &mut self.markup_draft {
+            if d.pane == pane && matches!(d.kind, MarkupKind::Line | MarkupKind::Box) {
+                if let Some(last) = d.points.last_mut() {
+                    *last = v;
+                }
+            }
+        }
+    }
+
+    /// The button was released: a dragged handle's move, or a drawn line or box, as the op
+    /// to apply.
+    pub fn markup_release(&mut self, grid: &Grid, label: u8) -> Option<EditOp> {
+        if let Some(d) = self.markup_drag.take() {
+            return Some(EditOp::Markup(MarkupEdit::MovePoint {
+                id: d.id,
+                index: d.index,
+                to: world_of(grid, d.to),
+            }));
+        }
+        match self.markup_draft.as_ref().map(|d| d.kind) {
+            Some(MarkupKind::Line | MarkupKind::Box) => self.take_markup(grid, label),
+            _ => None,
+        }
+    }
+
+    /// Ends the markup being placed (Enter, a double click, a drag's release): its add op
+    /// when it has what its kind needs; the draft is gone either way.
+    pub fn take_markup(&mut self, grid: &Grid, label: u8) -> Option<EditOp> {
+        let d = self.markup_draft.take()?;
+        d.complete().then(|| {
+            EditOp::Markup(MarkupEdit::Add {
+                markup: d.markup(grid, label),
+            })
+        })
+    }
+
+    /// Delete: the op that deletes the selected markup.
+    pub fn delete_selected_markup(&mut self) -> Option<EditOp> {
+        let id = self.selected_markup.take()?;
+        Some(EditOp::Markup(MarkupEdit::Delete { id }))
     }
 
     /// The grow tool's click at voxel `seed`. The first seed sets the range as Auto range
@@ -413,6 +610,8 @@ impl ToolState {
         }
         self.grow.seeds.clear();
         self.polygon = None;
+        self.markup_draft = None;
+        self.markup_drag = None;
         self.stop_fill_between();
         self.grow_cut.state = None;
     }
@@ -735,7 +934,7 @@ mod tests {
     use crate::volume::Grid;
 
     #[test]
-    fn ruler_measures_in_world_millimetres() {
+    fn a_drawn_line_measures_in_world_millimetres_and_a_box_gets_depth() {
         // Anisotropic, rotated grid: 90° about z, spacing (0.5, 2, 3) mm.
         let m = glam::DMat4::from_cols_array(&[
             0.0, 0.5, 0.0, 0.0, //
@@ -744,18 +943,34 @@ mod tests {
             10.0, -4.0, 7.0, 1.0,
         ]);
         let g = Grid::new([10, 10, 10], m);
-        let r = Ruler {
+        let d = MarkupDraft {
+            kind: MarkupKind::Line,
             pane: 0,
-            a: [1.0, 2.0, 3.0],
-            b: [4.0, 6.0, 3.0],
+            slice: 3,
+            axis_n: 2,
+            points: vec![[1.0, 2.0, 3.0], [4.0, 6.0, 3.0]],
         };
+        assert!(d.complete());
         // Δ = (3, 4, 0) voxels = (1.5, 8, 0) mm along the voxel axes.
         let want = (1.5f64 * 1.5 + 8.0 * 8.0).sqrt();
-        assert!(
-            (r.length_mm(&g) - want).abs() < 1e-12,
-            "{}",
-            r.length_mm(&g)
-        );
+        let line = d.markup(&g, 1);
+        assert!((line.path_length_mm() - want).abs() < 1e-12);
+        assert_eq!(line.label, Some(1));
+        // A box drawn 1.5 × 8 mm on slice 3 gets a depth of 4.75 mm along k, centred.
+        let b = MarkupDraft {
+            kind: MarkupKind::Box,
+            ..d
+        }
+        .markup(&g, 0);
+        let ms = b.measurements();
+        let sizes: Vec<f64> = ms[..3].iter().map(|m| m.value).collect();
+        let mut sorted = sizes.clone();
+        sorted.sort_by(f64::total_cmp);
+        for (got, want) in sorted.iter().zip([1.5, 4.75, 8.0]) {
+            assert!((got - want).abs() < 1e-9, "{sizes:?}");
+        }
+        let c = voxel_of(&g, b.box_min_max().0.midpoint(b.box_min_max().1).to_array());
+        assert!((c[2] - 3.0).abs() < 1e-9);
     }
 
     #[test]

@@ -150,7 +150,8 @@ impl ToolsPanel {
         }
     }
 
-    /// The left panel: tool choice, brush, histogram, window, region grow, ruler.
+    /// The left panel: tool choice, brush, histogram, window, region grow, clean-up tools,
+    /// markups and label measurement.
     pub fn ui(
         &mut self,
         ui: &mut egui::Ui,
@@ -229,10 +230,137 @@ impl ToolsPanel {
         fill_between_ui(ui, tools, doc, fb);
         ui.separator();
         grow_cut_ui(ui, tools, doc, fb);
-        if let Some(r) = &tools.ruler {
-            ui.separator();
-            ui.label(format!("Ruler: {:.2} mm", r.length_mm(&doc.image().grid)));
+        ui.separator();
+        markups_ui(ui, tools, doc, fb);
+    }
+}
+
+/// The markups list (click selects and moves the crosshair to it; Delete, lock), and
+/// "Measure label": RECIST long and short axes of the active label, drawn on their slice.
+fn markups_ui(ui: &mut egui::Ui, tools: &mut ToolState, doc: &mut Document, fb: &mut Feedback) {
+    use crate::edit::ops::EditOp;
+    use crate::volume::markup::{Markup, MarkupEdit, MarkupKind, MarkupProps};
+    let label = doc.state.brush.label;
+    if ui
+        .button(format!("Measure label {label}"))
+        .on_hover_text("volume, RECIST long and short axis, 3D maximum diameter")
+        .clicked()
+    {
+        match doc.state.session.labels() {
+            Ok(labels) => {
+                let idx: Vec<usize> = labels
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &l)| l == label)
+                    .map(|(i, _)| i)
+                    .collect();
+                if idx.is_empty() {
+                    fb.status(format!("label {label} has no voxels"));
+                } else {
+                    let m = crate::qa::measure::measure_region(
+                        &idx,
+                        &doc.image().grid,
+                        Some(doc.image()),
+                    );
+                    let r = &m.recist;
+                    let mid = super::tools::voxel_of(
+                        &doc.image().grid,
+                        glam::DVec3::from(r.long_axis.from_ras)
+                            .midpoint(glam::DVec3::from(r.long_axis.to_ras))
+                            .to_array(),
+                    );
+                    let _ = doc.state.set_crosshair(mid);
+                    fb.status(format!(
+                        "label {label}: {:.2} mL, RECIST {:.1} × {:.1} mm on slice {}, max diameter {:.1} mm",
+                        m.volume_ml, r.long_axis.length_mm, r.short_axis.length_mm, r.slice,
+                        m.max_diameter.length_mm
+                    ));
+                    tools.measured = Some(super::tools::MeasuredLabel { label, m });
+                }
+            }
+            Err(e) => fb.error(format!("measure: {e}")),
         }
+    }
+    if let Some(ml) = tools.measured.clone() {
+        let r = &ml.m.recist;
+        ui.label(format!(
+            "Label {}: {:.2} mL · long {:.1} mm · short {:.1} mm (slice {}) · max ⌀ {:.1} mm",
+            ml.label,
+            ml.m.volume_ml,
+            r.long_axis.length_mm,
+            r.short_axis.length_mm,
+            r.slice,
+            ml.m.max_diameter.length_mm
+        ));
+        if ui.button("Keep the axes as lines").clicked() {
+            for (seg, name) in [
+                (&r.long_axis, "RECIST long"),
+                (&r.short_axis, "RECIST short"),
+            ] {
+                let markup = Markup {
+                    label: Some(ml.label),
+                    name: name.into(),
+                    ..Markup::new(MarkupKind::Line, vec![seg.from_ras, seg.to_ras])
+                };
+                fb.apply(&mut doc.state, &EditOp::Markup(MarkupEdit::Add { markup }));
+            }
+            tools.measured = None;
+        }
+    }
+    let n = doc.state.session.markups.markups.len();
+    ui.label(format!("Markups ({n})"));
+    let mut jump = None;
+    let mut op = None;
+    egui::ScrollArea::vertical()
+        .id_salt("markups")
+        .max_height(160.0)
+        .show(ui, |ui| {
+            for m in &doc.state.session.markups.markups {
+                let sel = tools.selected_markup == Some(m.id);
+                let text = format!(
+                    "{} {} {}{}",
+                    m.kind.name(),
+                    crate::io::markups::display_name(m, &|l| doc
+                        .state
+                        .session
+                        .table
+                        .iter()
+                        .find(|t| t.value == l)
+                        .map(|t| t.name.clone())),
+                    m.summary(),
+                    if m.locked { " 🔒" } else { "" }
+                );
+                if ui.selectable_label(sel, text).clicked() {
+                    tools.selected_markup = Some(m.id);
+                    jump = m.points.first().copied();
+                }
+            }
+        });
+    if let Some(id) = tools.selected_markup {
+        let locked = doc.state.session.markups.get(id).is_some_and(|m| m.locked);
+        ui.horizontal(|ui| {
+            if ui.button("Delete (Del)").clicked() {
+                op = tools.delete_selected_markup();
+            }
+            if ui.button(if locked { "Unlock" } else { "Lock" }).clicked() {
+                op = Some(EditOp::Markup(MarkupEdit::SetProps {
+                    id,
+                    props: MarkupProps {
+                        locked: Some(!locked),
+                        ..Default::default()
+                    },
+                }));
+            }
+        });
+    }
+    if let Some(w) = jump {
+        let v = super::tools::voxel_of(&doc.image().grid, w);
+        if let Err(e) = doc.state.set_crosshair(v) {
+            fb.error(format!("markup: {e}"));
+        }
+    }
+    if let Some(op) = op {
+        fb.apply(&mut doc.state, &op);
     }
 }
 

@@ -12,7 +12,7 @@
 //! | `line` | 2 | length (mm) = ‖p1 − p0‖ |
 //! | `polyline` | ≥ 2 | length (mm) = Σ ‖pᵢ₊₁ − pᵢ‖ (straight segments) |
 //! | `closed_curve` | ≥ 3 | perimeter (mm) incl. the closing segment; area (mm²) = ‖½ Σ pᵢ × pᵢ₊₁‖, the polygon's vector area: exact for a planar polygon, the area of its projection on the best plane otherwise |
-//! | `box` | 2 opposite corners | axis-aligned in world RAS; size (mm, R, A, S), volume (mL) |
+//! | `box` | 2 opposite corners, kept as (min, max) | axis-aligned in world RAS; size (mm, R, A, S), volume (mL) |
 //! | `angle` | 3 (arm, vertex, arm) | angle (°) at the middle point, in [0, 180] |
 //!
 //! Edits of a [`MarkupSet`] are [`MarkupEdit`]s: each applied edit returns its inverse, which
@@ -194,6 +194,16 @@ impl Markup {
         u.cross(w).length().atan2(u.dot(w)).to_degrees()
     }
 
+    /// A box's corners as (min, max) per world axis (what a set keeps; other kinds as they
+    /// are).
+    fn normalized(mut self) -> Self {
+        if self.kind == MarkupKind::Box && self.points.len() == 2 {
+            let (lo, hi) = self.box_min_max();
+            self.points = vec![lo.to_array(), hi.to_array()];
+        }
+        self
+    }
+
     /// The box's corners, min and max per world axis.
     pub fn box_min_max(&self) -> (DVec3, DVec3) {
         let (a, b) = (v(self.points[0]), v(self.points[1]));
@@ -314,7 +324,7 @@ impl MarkupSet {
         };
         match edit {
             MarkupEdit::Add { markup } => {
-                let mut m = markup.clone();
+                let mut m = markup.clone().normalized();
                 m.validate()?;
                 if m.id == 0 {
                     self.next_id = self.next_id.max(1);
@@ -331,14 +341,25 @@ impl MarkupSet {
             }
             MarkupEdit::MovePoint { id, index, to } => {
                 let i = locked(self, *id)?;
-                let m = &mut self.markups[i];
-                if *index >= m.points.len() {
+                let n = self.markups[i].points.len();
+                if *index >= n {
                     return Err(format!(
-                        "markup {id} has {} control points, not {}",
-                        m.points.len(),
+                        "markup {id} has {n} control points, not {}",
                         index + 1
                     ));
                 }
+                if self.markups[i].kind == MarkupKind::Box {
+                    // A box stays (min, max): a corner moved past the other swaps them.
+                    let mut pts = self.markups[i].points.clone();
+                    if let Some(p) = pts.get_mut(*index) {
+                        *p = *to;
+                    }
+                    return self.apply(&MarkupEdit::SetPoints {
+                        id: *id,
+                        points: pts,
+                    });
+                }
+                let m = &mut self.markups[i];
                 if to.iter().any(|c| !c.is_finite()) {
                     return Err("a control point is not a finite number".into());
                 }
@@ -354,6 +375,7 @@ impl MarkupSet {
                 let mut m = self.markups[i].clone();
                 m.points = points.clone();
                 m.validate()?;
+                let m = m.normalized();
                 let old = std::mem::replace(&mut self.markups[i], m).points;
                 Ok(MarkupEdit::SetPoints {
                     id: *id,
