@@ -1114,6 +1114,14 @@ fn markups_place_move_undo_save_and_reopen() {
     ok(h.key(Key::Y, Modifiers::COMMAND));
     let seen = markups(&h);
     assert!(close(seen[1].points[1], world_of(&g, vb2)));
+    if let Ok(dir) = std::env::var("VOXMARK_SHOT_DIR") {
+        ok(h.idle(2));
+        let px = ok(h.read_rgba());
+        let p = Path::new(&dir).join("markups.png");
+        ok(voxmark::render::png_out::write_png(
+            &p, &px, h.size[0], h.size[1],
+        ));
+    }
     // Delete removes the selected markup (the line, just moved); undo brings it back.
     ok(h.key(Key::Delete, Modifiers::NONE));
     assert_eq!(markups(&h).len(), 2);

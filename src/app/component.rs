@@ -80,7 +80,10 @@ impl Feedback {
     pub fn apply(&mut self, st: &mut AppState, op: &EditOp) {
         let r = st.apply(op);
         if let Some(rep) = self.report(op.name(), r) {
-            self.status(format!("{}: {} voxels changed", rep.op, rep.changed_voxels));
+            self.status(match op {
+                EditOp::Markup(e) => format!("{} (Ctrl+Z undoes)", e.describe()),
+                _ => format!("{}: {} voxels changed", rep.op, rep.changed_voxels),
+            });
         }
     }
 
@@ -89,6 +92,7 @@ impl Feedback {
         let r = st.undo();
         if let Some(rep) = self.report("undo", r) {
             self.status(match rep.step {
+                Some(s) if s.starts_with("markup") => format!("undid {s}"),
                 Some(s) => format!("undid {s}: {} voxels", rep.changed_voxels),
                 None => "nothing to undo".into(),
             });
@@ -100,6 +104,7 @@ impl Feedback {
         let r = st.redo();
         if let Some(rep) = self.report("redo", r) {
             self.status(match rep.step {
+                Some(s) if s.starts_with("markup") => format!("redid {s}"),
                 Some(s) => format!("redid {s}: {} voxels", rep.changed_voxels),
                 None => "nothing to redo".into(),
             });

@@ -573,7 +573,7 @@ fn markup_overlays(at: &Drawn, i: usize, doc: &Document, tools: &ToolState) {
                 }
             }
             painter.text(
-                r.right_top() + egui::vec2(6.0, 0.0),
+                r.left_bottom() + egui::vec2(0.0, 3.0),
                 egui::Align2::LEFT_TOP,
                 m.summary(),
                 egui::FontId::proportional(13.0),

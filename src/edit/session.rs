@@ -337,7 +337,7 @@ impl<'a> Session<'a> {
                     let inverse = markups.apply(&edit).map_err(|why| {
                         Error::Invalid(format!("markup: {why} (nothing changed)"))
                     })?;
-                    undo.record_markup(op.name(), inverse, store)?;
+                    undo.record_markup(&edit.describe(), inverse, store)?;
                     (0, undo.bytes().saturating_sub(before), 0, None)
                 }
                 Lowered::Table(change) => {

@@ -298,6 +298,19 @@ pub enum MarkupEdit {
     SetProps { id: u64, props: MarkupProps },
 }
 
+impl MarkupEdit {
+    /// What the edit does, for status lines and undo steps ("markup: add line").
+    pub fn describe(&self) -> String {
+        match self {
+            MarkupEdit::Add { markup } => format!("markup: add {}", markup.kind.name()),
+            MarkupEdit::MovePoint { id, .. } => format!("markup: move a point of {id}"),
+            MarkupEdit::SetPoints { id, .. } => format!("markup: reshape {id}"),
+            MarkupEdit::Delete { id } => format!("markup: delete {id}"),
+            MarkupEdit::SetProps { id, .. } => format!("markup: properties of {id}"),
+        }
+    }
+}
+
 impl MarkupSet {
     /// The markup with this id.
     pub fn get(&self, id: u64) -> Option<&Markup> {
