@@ -634,7 +634,7 @@ fn a_server_restart_between_saves_reconnects() {
         let mut proj = ok(Project::open(&ok(Location::parse(&p))));
         let case = ok(proj.next("ann")).map(|r| r.case).unwrap_or_default();
         let m1 = mask_file(&imgs[0], -100.0, &tmp.path().join("m1.nii.gz"));
-        ok(proj.save_version(&case, "ann", &m1, Some(0), "ann"));
+        ok(proj.save_version(&case, "ann", &m1, None, Some(0), "ann"));
         let st = Command::new("sh")
             .args(["-c", &restart])
             .output()
@@ -646,7 +646,7 @@ fn a_server_restart_between_saves_reconnects() {
         );
         // The same Project (its connection was cut by the restart) saves again.
         let m2 = mask_file(&imgs[0], 0.0, &tmp.path().join("m2.nii.gz"));
-        let v = ok(proj.save_version(&case, "ann", &m2, Some(1), "ann"));
+        let v = ok(proj.save_version(&case, "ann", &m2, None, Some(1), "ann"));
         assert_eq!(v.version, 2);
         assert!(ok(proj.get_version(&case, "ann", Some(2))).1 == m2);
     }
@@ -1213,5 +1213,164 @@ fn approved_work_and_gold_cases_become_an_nnunet_and_monai_training_set() {
             (c00["labels"]["1"][0].as_f64().unwrap_or(-1.0) - want[0].dice).abs() < 1e-12,
             "{c00}"
         );
+    }
+}
+
+#[test]
+fn markups_are_versioned_with_masks_exported_and_counted() {
+    use voxmark::volume::markup::{Markup, MarkupEdit, MarkupKind, MarkupSet};
+    let _shared = shared();
+    let tmp = tempdir();
+    let data = tmp.path().join("data");
+    let imgs = images(&data, 1);
+    let schema = tmp.path().join("schema.json");
+    ok(std::fs::write(&schema, SCHEMA));
+    let d = data.display().to_string();
+    // Markups of a version: landmarks (and a box in version 2) placed in the image.
+    let set = |n: usize, with_box: bool| {
+        let mut s = MarkupSet::default();
+        let c = imgs[0]
+            .grid
+            .world_from_index(glam::DVec3::new(5.0, 6.0, 2.0));
+        for k in 0..n {
+            let p = [c.x + k as f64, c.y, c.z];
+            let add = MarkupEdit::Add {
+                markup: Markup::new(MarkupKind::Point, vec![p]),
+            };
+            ok(s.apply(&add));
+        }
+        if with_box {
+            let b = Markup {
+                label: Some(2),
+                ..Markup::new(MarkupKind::Box, vec![c.to_array(), (c + 9.0).to_array()])
+            };
+            ok(s.apply(&MarkupEdit::Add { markup: b }));
+        }
+        s
+    };
+    for (engine, p) in engines("markups", tmp.path()) {
+        let p = p.as_str();
+        let dir = tmp.path().join(format!("m-{engine}"));
+        ok(std::fs::create_dir_all(&dir));
+        let s = schema.display().to_string();
+        vx(&["project", "init", p, "--schema", &s]);
+        vx(&["project", "add-cases", p, &d, "--data-root", &d]);
+        vx(&[
+            "project",
+            "assign",
+            p,
+            "--annotator",
+            "ann",
+            "--cases",
+            "case00",
+        ]);
+        let m = dir.join("m.nii.gz");
+        mask_file(&imgs[0], 100.0, &m);
+        let mk = voxmark::edit::label_file::markups_path(&m);
+        let save = |v: &MarkupSet| {
+            ok(voxmark::io::markups::write_slicer(&mk, v, &|_| None));
+            let mp = m.display().to_string();
+            vx(&[
+                "project",
+                "save",
+                p,
+                "case00",
+                "--annotator",
+                "ann",
+                "--mask",
+                &mp,
+                "--data-root",
+                &d,
+            ]);
+        };
+        save(&set(2, false));
+        save(&set(3, true));
+        // Each version gives back its own markups beside its mask.
+        for (v, want) in [(1, set(2, false)), (2, set(3, true))] {
+            let out = dir.join(format!("v{v}.nii.gz"));
+            let o = out.display().to_string();
+            vx(&[
+                "project",
+                "get",
+                p,
+                "case00",
+                "--annotator",
+                "ann",
+                "--version",
+                &v.to_string(),
+                "-o",
+                &o,
+            ]);
+            let got = ok(voxmark::io::markups::read_slicer(
+                &voxmark::edit::label_file::markups_path(&out),
+            ));
+            assert_eq!(got.markups, want.markups, "{engine}: version {v}");
+        }
+        vx(&["project", "submit", p, "case00", "--annotator", "ann"]);
+        vx(&[
+            "project",
+            "approve",
+            p,
+            "case00",
+            "--annotator",
+            "ann",
+            "--by",
+            "rev",
+        ]);
+        let out = dir.join("export");
+        let o = out.display().to_string();
+        let summary = json(&vx(&[
+            "project",
+            "export",
+            p,
+            "--format",
+            "folder",
+            "-o",
+            &o,
+            "--markups",
+            "--json",
+            "--data-root",
+            &d,
+        ]));
+        assert_eq!(summary["markups_written"], 1, "{engine}: {summary}");
+        assert_eq!(summary["markups"], 4, "{engine}: {summary}");
+        let root = std::path::PathBuf::from(ok(summary["root"]
+            .as_str()
+            .ok_or("no root")
+            .map(str::to_string)));
+        let files: Vec<_> = ok(std::fs::read_dir(root.join("markups")))
+            .flatten()
+            .flat_map(|c| ok(std::fs::read_dir(c.path())).flatten().map(|f| f.path()))
+            .collect();
+        assert_eq!(files.len(), 2, "{engine}: {files:?}");
+        let ml = files
+            .iter()
+            .find(|f| !f.to_string_lossy().ends_with(".mrk.json"))
+            .map(|f| json(&ok(std::fs::read_to_string(f))))
+            .unwrap_or_default();
+        let bx = &ml["markups"][3];
+        assert_eq!(bx["kind"], "box");
+        assert_eq!(bx["label_name"], "bone", "{engine}: names from the schema");
+        assert_eq!(
+            bx["points_voxel"][0][0].as_f64().map(|x| x.round()),
+            Some(5.0)
+        );
+        // The report counts the markups of the latest versions.
+        let rep = json(&vx(&[
+            "project",
+            "report",
+            p,
+            "--json",
+            "--data-root",
+            &d,
+            "-o",
+            &dir.join("r.html").display().to_string(),
+        ]));
+        let ann = rep["annotators"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["name"] == "ann"))
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(ann["markups"], 4, "{engine}: {ann}");
     }
 }

@@ -185,7 +185,7 @@ fn annotate_and_review(gpu: &'static voxmark::gpu::GpuContext, root: &std::path:
         Some(("a", 1))
     );
     // Meanwhile the same annotator saves version 2 from another machine.
-    ok(proj.save_version("a", "ann", &bytes, Some(1), "ann@laptop"));
+    ok(proj.save_version("a", "ann", &bytes, None, Some(1), "ann@laptop"));
     h.shell.apply(EditOp::Threshold {
         range: [-900.0, -700.0],
         label: 2,

@@ -148,6 +148,10 @@ impl ProjectSession {
             let (_, bytes) = self
                 .project
                 .get_version(&row.case, &self.annotator, Some(latest))?;
+            let markups = self
+                .project
+                .version_markups(&row.case, &self.annotator, Some(latest))?;
+            write_markups_beside(&copy, markups.as_deref())?;
             crate::io::atomic::write_atomically(&copy, |w| w.write_all(&bytes))?;
             if latest > local_base && local_base > 0 {
                 let v = versions.last();
@@ -163,6 +167,7 @@ impl ProjectSession {
             if copy_exists {
                 std::fs::remove_file(&copy).map_err(|e| Error::io(&copy, e))?;
             }
+            write_markups_beside(&copy, None)?;
             0
         };
         if !in_use {
@@ -205,10 +210,17 @@ impl ProjectSession {
         }
         self.project.check_mask(labels, saved)?;
         let bytes = std::fs::read(saved).map_err(|e| Error::io(saved, e))?;
+        // The markups the document saved beside the mask go with it.
+        let mp = crate::edit::label_file::markups_path(saved);
+        let markups = match mp.exists() {
+            true => Some(std::fs::read_to_string(&mp).map_err(|e| Error::io(&mp, e))?),
+            false => None,
+        };
         let v = self.project.save_version(
             &cur.row.case,
             &self.annotator,
             &bytes,
+            markups.as_deref(),
             Some(cur.base),
             &self.annotator,
         )?;
@@ -295,6 +307,10 @@ impl ProjectSession {
             id_stem(&who),
             info.version
         ));
+        let markups = self
+            .project
+            .version_markups(&row.case, &who, Some(info.version))?;
+        write_markups_beside(&copy, markups.as_deref())?;
         crate::io::atomic::write_atomically(&copy, |w| w.write_all(&bytes))?;
         self.reviewing = Some(Reviewing {
             row: row.clone(),
@@ -398,5 +414,22 @@ impl ProjectSession {
         )?;
         cur.row = row.clone();
         Ok(row)
+    }
+}
+
+/// Writes a version's markups beside its mask copy (`COPY.mrk.json`), or removes markups
+/// left there by an earlier copy when the version has none (with their `.prev`).
+fn write_markups_beside(copy: &Path, markups: Option<&str>) -> Result<()> {
+    let mp = crate::edit::label_file::markups_path(copy);
+    match markups {
+        Some(text) => crate::io::atomic::write_atomically(&mp, |w| w.write_all(text.as_bytes())),
+        None => {
+            for p in [mp.clone(), mp.with_extension("json.prev")] {
+                if p.exists() {
+                    std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+                }
+            }
+            Ok(())
+        }
     }
 }

@@ -100,6 +100,10 @@ pub enum ProjectCommand {
         annotator: String,
         #[arg(long)]
         mask: PathBuf,
+        /// The markups saved with the mask (a 3D Slicer `.mrk.json`; default: the one beside
+        /// the mask, `MASK.mrk.json`, when there is one).
+        #[arg(long)]
+        markups: Option<PathBuf>,
         /// The version the edit started from (0: none); refused when a newer one exists.
         #[arg(long)]
         base_version: Option<i64>,
@@ -304,6 +308,11 @@ pub struct ExportArgs {
     /// normalisation). Needed for NIfTI images, which do not say.
     #[arg(long)]
     pub channel_name: Option<String>,
+    /// Also write the markups saved with each exported mask version: `markups/<case>/
+    /// <annotator>.mrk.json` (3D Slicer) and `.json` (voxel and world coordinates, box voxel
+    /// ranges) under the dataset's root.
+    #[arg(long)]
+    pub markups: bool,
     #[command(flatten)]
     pub root: RootArg,
     #[arg(long)]
@@ -527,6 +536,7 @@ pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
             case,
             annotator,
             mask,
+            markups,
             base_version,
             root,
             json,
@@ -541,7 +551,15 @@ pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
                 })?;
             let (labels, bytes) = mask_labels(&p, root.data_root.as_deref(), &slot, &mask)?;
             p.check_mask(&labels, &mask)?;
-            let v = p.save_version(&case, &annotator, &bytes, base_version, &annotator)?;
+            let markups = markups_for_save(&mask, markups.as_deref())?;
+            let v = p.save_version(
+                &case,
+                &annotator,
+                &bytes,
+                markups.as_deref(),
+                base_version,
+                &annotator,
+            )?;
             if json {
                 print_json(&v)?;
             } else {
@@ -562,6 +580,11 @@ pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
             let mut p = open(&project)?;
             let (info, bytes) = p.get_version(&case, &annotator, version)?;
             crate::io::atomic::write_atomically(&out, |w| w.write_all(&bytes))?;
+            // Its markups beside it (`OUT.mrk.json`), as a save reads them.
+            if let Some(text) = p.version_markups(&case, &annotator, Some(info.version))? {
+                let mp = crate::edit::label_file::markups_path(&out);
+                crate::io::atomic::write_atomically(&mp, |w| w.write_all(text.as_bytes()))?;
+            }
             if json {
                 print_json(&info)?;
             } else {
@@ -822,6 +845,7 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
         folds: a.folds,
         channel_name: a.channel_name.clone(),
         data_root,
+        markups: a.markups,
     };
     let bar = indicatif::ProgressBar::new(0);
     if let Ok(style) =
@@ -850,6 +874,14 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         );
         println!("manifest: {}", summary.manifest.display());
+        if a.markups {
+            println!(
+                "markups: {} file(s), {} markup(s) under {}",
+                summary.markups_written,
+                summary.markups,
+                summary.root.join("markups").display()
+            );
+        }
     }
     if !summary.failed.is_empty() {
         let list: Vec<String> = summary
@@ -970,7 +1002,7 @@ fn bench(
         if i % 10 == 0 {
             continue; // claimed, nothing saved
         }
-        p.save_version(&c, who, &mask, None, who)?;
+        p.save_version(&c, who, &mask, None, None, who)?;
         if i % 10 == 1 {
             continue; // draft with a version
         }
@@ -981,7 +1013,7 @@ fn bench(
             if i % 10 == 2 {
                 break; // left with changes requested
             }
-            p.save_version(&c, who, &mask, None, who)?;
+            p.save_version(&c, who, &mask, None, None, who)?;
             p.set_status(&c, who, Status::Submitted, who, None)?;
         }
         if i % 2 == 0
@@ -1044,4 +1076,18 @@ fn bench(
         }
     }
     Ok(())
+}
+
+/// The markups a `project save` stores with the mask: `--markups`, else `MASK.mrk.json`
+/// beside the mask when there is one; checked to be a markups file voxmark reads.
+fn markups_for_save(mask: &Path, given: Option<&Path>) -> anyhow::Result<Option<String>> {
+    let beside = crate::edit::label_file::markups_path(mask);
+    let path = match given {
+        Some(p) => p.to_path_buf(),
+        None if beside.exists() => beside,
+        None => return Ok(None),
+    };
+    crate::io::markups::read_slicer(&path)?;
+    let text = std::fs::read_to_string(&path).map_err(|e| crate::Error::io(&path, e))?;
+    Ok(Some(text))
 }

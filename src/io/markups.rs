@@ -128,6 +128,9 @@ pub fn to_slicer_json(set: &MarkupSet, label_name: &dyn Fn(u8) -> Option<String>
                 o["size"] = json!(size.to_array());
                 o["orientation"] = json!([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
                 o["controlPoints"] = json!([cp(0, c.to_array())]);
+                // The exact corners (centre ± size/2 does not give them back bit for bit);
+                // read back only while they still match the ROI Slicer may have edited.
+                o["voxmark"]["corners_ras"] = json!([lo.to_array(), hi.to_array()]);
             } else {
                 o["controlPoints"] = Value::Array(
                     m.points.iter().enumerate().map(|(i, p)| cp(i, *p)).collect(),
@@ -374,6 +377,18 @@ pub fn from_slicer_json(doc: &Value) -> std::result::Result<MarkupSet, String> {
                     .ok_or(format!("{what}: an ROI without a size of 3 numbers ≥ 0"))?;
                 let c = DVec3::from_array(c);
                 points = vec![(c - size * 0.5).to_array(), (c + size * 0.5).to_array()];
+                let corners: Option<Vec<[f64; 3]>> = vx
+                    .and_then(|v| v.get("corners_ras"))
+                    .and_then(|v| serde_json::from_value(v.clone()).ok())
+                    .filter(|k: &Vec<[f64; 3]>| k.len() == 2);
+                if let Some(k) = corners {
+                    let (a, b) = (DVec3::from_array(k[0]), DVec3::from_array(k[1]));
+                    let same = ((a + b) * 0.5 - c).abs().max_element() < 1e-6
+                        && ((b - a).abs() - size).abs().max_element() < 1e-6;
+                    if same {
+                        points = k;
+                    }
+                }
                 MarkupKind::Box
             }
             "Plane" => return Err(format!("{what}: a Plane (voxmark has no plane markups)")),

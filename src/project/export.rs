@@ -104,6 +104,9 @@ pub struct ExportOptions {
     pub channel_name: Option<String>,
     /// Where the project's images are on this machine.
     pub data_root: PathBuf,
+    /// Also write each exported mask version's markups (`markups/<case>/<annotator>.mrk.json`
+    /// and the ML JSON `…/<annotator>.json` on the case's grid).
+    pub markups: bool,
 }
 
 /// One annotation used for a case.
@@ -174,6 +177,10 @@ pub struct ExportSummary {
     pub removed: Vec<String>,
     /// Cases that could not be exported, and why.
     pub failed: Vec<(String, String)>,
+    /// Markups files written (`--markups`: one per mask version that has markups).
+    pub markups_written: usize,
+    /// Markups in them.
+    pub markups: usize,
 }
 
 pub const MANIFEST: &str = "voxmark-manifest.json";
@@ -533,6 +540,9 @@ impl Project {
             progress(n + 1, total, case);
         }
         summary.cases = manifest.cases.len();
+        if opts.markups {
+            self.export_markups(&root, &manifest, &file_ids, &mut summary)?;
+        }
 
         // The layout's index file.
         let channel = match &opts.channel_name {
@@ -832,6 +842,62 @@ fn fuse(
         }
     };
     Ok((fused, sensitivity))
+}
+
+impl Project {
+    /// `--markups`: the markups saved with every mask version in the training set, rewritten
+    /// whole each run under `ROOT/markups/<case>/` — the `.mrk.json` as stored, and the ML
+    /// JSON on the case's grid (the mask version's own grid, the image's). Gold references
+    /// have none.
+    fn export_markups(
+        &mut self,
+        root: &Path,
+        manifest: &Manifest,
+        file_ids: &BTreeMap<String, String>,
+        summary: &mut ExportSummary,
+    ) -> Result<()> {
+        let dir = root.join("markups");
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&dir, e)),
+        }
+        let names: BTreeMap<u8, String> = self
+            .schema
+            .labels
+            .iter()
+            .map(|l| (l.value, l.name.clone()))
+            .collect();
+        for (case, mc) in &manifest.cases {
+            for m in mc.masks.iter().filter(|m| m.version > 0) {
+                let Some(text) = self.version_markups(case, &m.annotator, Some(m.version))? else {
+                    continue;
+                };
+                let what = format!("case {case} by {} version {}", m.annotator, m.version);
+                let doc: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| Error::Corrupt(format!("{what}: stored markups: {e}")))?;
+                let set = crate::io::markups::from_slicer_json(&doc)
+                    .map_err(|e| Error::Corrupt(format!("{what}: stored markups: {e}")))?;
+                let (_, bytes) = self.get_version(case, &m.annotator, Some(m.version))?;
+                let grid = super::read_mask_bytes(&bytes, &what)?.grid;
+                let fid = file_ids.get(case).cloned().unwrap_or_else(|| id_stem(case));
+                let base = dir.join(&fid).join(id_stem(&m.annotator));
+                std::fs::create_dir_all(dir.join(&fid))
+                    .map_err(|e| Error::io(dir.join(&fid), e))?;
+                let slicer = base.with_extension("mrk.json");
+                crate::io::atomic::write_atomically(&slicer, |w| w.write_all(text.as_bytes()))?;
+                crate::io::markups::write_ml_json(
+                    &base.with_extension("json"),
+                    &set,
+                    &grid,
+                    &|l| names.get(&l).cloned(),
+                )?;
+                summary.markups_written += 1;
+                summary.markups += set.markups.len();
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

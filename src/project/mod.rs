@@ -120,6 +120,8 @@ const MIGRATIONS: &[&str] = &[
         at TEXT NOT NULL
     );
     CREATE INDEX gold_scores_by_annotation ON gold_scores (annotation_id);",
+    // 3: the markups saved with a mask version (3D Slicer .mrk.json text; NULL: none).
+    "ALTER TABLE versions ADD COLUMN markups TEXT;",
 ];
 
 /// The project's settings.
@@ -692,8 +694,8 @@ impl Project {
         ))
     }
 
-    /// Stores `mask` (the bytes of a NIfTI label map) as the next version of `annotator`'s
-    /// annotation of `case`. `base`: the version the editor started from — refused when a
+    /// Stores `mask` (the bytes of a NIfTI label map) and its `markups` (a `.mrk.json`'s
+    /// text, if any) as the next version of `annotator`'s annotation of `case`. `base`: the version the editor started from — refused when a
     /// newer one exists (None: on top of the latest). The mask's values must be in the
     /// schema (checked by the caller that decoded it, [`Project::check_mask`]). Returns the
     /// new version.
@@ -702,6 +704,7 @@ impl Project {
         case: &str,
         annotator: &str,
         mask: &[u8],
+        markups: Option<&str>,
         base: Option<i64>,
         author: &str,
     ) -> Result<VersionInfo> {
@@ -739,8 +742,8 @@ impl Project {
             }
             let v = latest + 1;
             db.exec(
-                "INSERT INTO versions (annotation_id, version, round, mask, labels, sha256, bytes, author, saved_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO versions (annotation_id, version, round, mask, labels, sha256, bytes, author, saved_at, markups)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 &[
                     id.into(),
                     v.into(),
@@ -751,6 +754,7 @@ impl Project {
                     (mask.len() as i64).into(),
                     author.into(),
                     now.as_str().into(),
+                    markups.map(str::to_string).into(),
                 ],
             )?;
             db.exec(
@@ -839,6 +843,32 @@ impl Project {
             )));
         }
         Ok((info, mask))
+    }
+
+    /// The markups (`.mrk.json` text) saved with version `version` (None: the latest) of an
+    /// annotation; None when it has none.
+    pub fn version_markups(
+        &mut self,
+        case: &str,
+        annotator: &str,
+        version: Option<i64>,
+    ) -> Result<Option<String>> {
+        self.db.read(|db| {
+            let (id, _, _, latest) = Self::annotation(db, case, annotator, false)?;
+            let v = version.unwrap_or(latest);
+            let rows = db.query(
+                "SELECT markups FROM versions WHERE annotation_id = $1 AND version = $2",
+                &[id.into(), v.into()],
+            )?;
+            Ok(rows
+                .into_iter()
+                .next()
+                .and_then(|r| r.into_iter().next())
+                .and_then(|x| match x {
+                    Value::Text(t) => Some(t),
+                    _ => None,
+                }))
+        })
     }
 
     /// Every version of an annotation (without the masks).

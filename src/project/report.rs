@@ -73,6 +73,10 @@ pub struct AnnotatorStats {
     pub approved: i64,
     /// Times a reviewer requested changes on their work.
     pub changes_requested: i64,
+    /// Markups (points, lines, boxes, …) in the latest versions of this annotator's
+    /// annotations.
+    #[serde(default)]
+    pub markups: i64,
     pub median_active_minutes: Option<f64>,
     /// Mean over labels and cases of Dice / HD95 against the other annotators of the case.
     pub dice_vs_others: Option<f64>,
@@ -227,7 +231,7 @@ impl Project {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Report> {
         let status = self.status()?;
-        let (anns, history, versions) = self.db.read(|db| {
+        let (anns, history, versions, markups) = self.db.read(|db| {
             let anns = db
                 .query(
                     "SELECT a.id, c.case_key, c.image, c.series_uid, a.annotator, a.status, a.round, a.latest_version, a.assigned_at
@@ -263,7 +267,18 @@ impl Project {
                 .iter()
                 .map(|r| (int(&r[0]), int(&r[1]), int(&r[2]), text(&r[3])))
                 .collect();
-            Ok((anns, history, versions))
+            // The markups saved with each annotation's latest version.
+            let markups: BTreeMap<i64, String> = db
+                .query(
+                    "SELECT v.annotation_id, v.markups FROM versions v JOIN annotations a
+                     ON a.id = v.annotation_id AND a.latest_version = v.version
+                     WHERE v.markups IS NOT NULL",
+                    &[],
+                )?
+                .iter()
+                .map(|r| (int(&r[0]), text(&r[1])))
+                .collect();
+            Ok((anns, history, versions, markups))
         })?;
         let mut notes = Vec::new();
 
@@ -351,6 +366,11 @@ impl Project {
                     ..Default::default()
                 });
             s.annotations += 1;
+            s.markups += markups
+                .get(&a.id)
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+                .and_then(|d| crate::io::markups::from_slicer_json(&d).ok())
+                .map_or(0, |m| m.markups.len() as i64);
             s.approved += i64::from(a.status == "approved");
             s.submitted += i64::from(a.status != "draft");
             times

@@ -297,16 +297,17 @@ pub fn render_html(r: &Report) -> Result<String> {
     }
     w(&mut h, "</table>\n");
 
-    w(&mut h, "<h2 id=\"annotators\">Annotators</h2>\n<table><tr><th class=\"l\">annotator</th><th>annotations</th><th>submitted</th><th>approved</th><th>changes requested</th><th>median active min / case</th><th>Dice vs others</th><th>HD95 vs others (mm)</th><th>Dice first vs approved</th><th>HD95 first vs approved (mm)</th></tr>");
+    w(&mut h, "<h2 id=\"annotators\">Annotators</h2>\n<table><tr><th class=\"l\">annotator</th><th>annotations</th><th>submitted</th><th>approved</th><th>changes requested</th><th>markups</th><th>median active min / case</th><th>Dice vs others</th><th>HD95 vs others (mm)</th><th>Dice first vs approved</th><th>HD95 first vs approved (mm)</th></tr>");
     for a in &r.annotators {
         let _ = write!(
             h,
-            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&a.name),
             a.annotations,
             a.submitted,
             a.approved,
             a.changes_requested,
+            a.markups,
             fmt_opt(a.median_active_minutes, 1),
             fmt_opt(a.dice_vs_others, 3),
             fmt_opt(a.hd95_vs_others_mm, 2),
