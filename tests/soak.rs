@@ -4,14 +4,14 @@
 //! SOAK_OPS operations (default 100,000) drawn from a seeded generator (SOAK_SEED) over every
 //! op kind — strokes (sphere, disc, erase), polygons, threshold, grow, grow from seeds, fill
 //! between slices, islands, dilate, erode, hollow, smoothing, fill holes, logical
-//! operations, clear/merge labels, label-table changes including locks — with bursts of
-//! undo and redo, on the phantom at SOAK_SIZE³ (default 256) in a CPU or GPU session
+//! operations, clear/merge labels, label-table changes including locks, markup edits (add,
+//! move, delete, lock) — with bursts of undo and redo, on the phantom at SOAK_SIZE³ (default 256) in a CPU or GPU session
 //! (SOAK_BACKEND), journaled like the shell (fsync per op). Every SOAK_SAVE_EVERY ops the
 //! mask is saved (marker + checkpoint, as the shell does); every SOAK_CRASH_EVERY ops the
 //! session is dropped without saving — a crash after the last acknowledged op — and
-//! recovered from the saved mask and the journal, which must give exactly the labels and
-//! the label table the user had. An op that is refused must leave the labels unchanged
-//! (checked on a sample). Resident memory is sampled; it must stay within the undo budgets
+//! recovered from the saved mask and the journal, which must give exactly the labels, the
+//! label table and the markups the user had. An op that is refused must leave the labels
+//! and markups unchanged (checked on a sample). Resident memory is sampled; it must stay within the undo budgets
 //! plus the session's own memory plus SOAK_OVERHEAD_MIB (default 512). Each op kind's
 //! count, refusals, mean and max time go to the report (SOAK_REPORT, JSON) and stdout.
 //! SOAK_SECONDS stops early (the report gives the ops that ran).
@@ -183,6 +183,32 @@ fn random_ops(r: &mut Rng, d: [usize; 3]) -> Vec<EditOp> {
             // Locks are set and lifted: ops on locked labels are refused or skip them.
             "locked": r.below(3) == 0})),
         69..=86 => return vec![EditOp::Undo; 1 + r.below(6)],
+        // Markups: added, moved, deleted, locked and unlocked (ids drawn from the first 60,
+        // so some name no markup and are refused).
+        87..=91 => {
+            let id = 1 + r.below(60);
+            match r.below(6) {
+                0..=1 => {
+                    let kind = ["point", "line", "box", "angle", "polyline"][r.below(5)];
+                    let n = match kind {
+                        "point" => 1,
+                        "line" | "box" => 2,
+                        "angle" => 3,
+                        _ => 2 + r.below(4),
+                    };
+                    let pts: Vec<[f64; 3]> = (0..n).map(|_| p(r)).collect();
+                    op(serde_json::json!({"op": "markup", "action": "add",
+                        "markup": {"id": 0, "kind": kind, "points": pts, "label": r.label()}}))
+                }
+                2..=3 => op(serde_json::json!({"op": "markup", "action": "move_point",
+                    "id": id, "index": r.below(2), "to": p(r)})),
+                4 => op(serde_json::json!({"op": "markup", "action": "delete", "id": id})),
+                _ => op(
+                    serde_json::json!({"op": "markup", "action": "set_props", "id": id,
+                    "props": {"locked": r.below(2) == 0}}),
+                ),
+            }
+        }
         _ => return vec![EditOp::Redo; 1 + r.below(4)],
     };
     vec![one]
@@ -243,7 +269,7 @@ fn soak() {
     while done < ops && started.elapsed().as_secs_f64() < seconds {
         for o in random_ops(&mut rng, d) {
             let check = done % 10 == 0;
-            let before = check.then(|| common::ok(s.labels()).into_owned());
+            let before = check.then(|| (common::ok(s.labels()).into_owned(), s.markups.clone()));
             let t = Instant::now();
             let r = s.apply(&o, "soak");
             let ms = t.elapsed().as_secs_f64() * 1e3;
@@ -260,11 +286,11 @@ fn soak() {
                         "op {done} ({}): {e}",
                         o.name()
                     );
-                    if let Some(b) = before {
+                    if let Some((b, m)) = before {
                         refusals_checked += 1;
                         assert!(
-                            *common::ok(s.labels()) == *b,
-                            "op {done} ({}) was refused ({e}) but changed labels",
+                            *common::ok(s.labels()) == *b && s.markups == m,
+                            "op {done} ({}) was refused ({e}) but changed labels or markups",
                             o.name()
                         );
                     }
@@ -281,6 +307,7 @@ fn soak() {
                 // A crash after the last acknowledged op: nothing saved since the last save.
                 let seen = common::ok(s.labels()).into_owned();
                 let table = s.table.clone();
+                let markups = s.markups.clone();
                 drop(s);
                 let t = Instant::now();
                 let m = common::ok(read_label_map(&mask, &image.grid));
@@ -288,6 +315,11 @@ fn soak() {
                 rec.drop_saved(m.journal_marker.as_deref());
                 s = open(m.labels);
                 s.table = m.table.unwrap_or_default();
+                s.markups = common::ok(voxmark::edit::label_file::read_markups_for(
+                    &mask,
+                    m.journal_marker.as_deref(),
+                ))
+                .0;
                 s.journal = Some(j);
                 common::ok(s.replay(&rec.entries));
                 recover_max_ms = recover_max_ms.max(t.elapsed().as_secs_f64() * 1e3);
@@ -297,6 +329,7 @@ fn soak() {
                     "crash {crashes} at op {done}: recovered labels differ"
                 );
                 assert_eq!(s.table, table, "crash {crashes} at op {done}: label table");
+                assert_eq!(s.markups, markups, "crash {crashes} at op {done}: markups");
                 crashes += 1;
             }
             if done % 500 == 0 {

@@ -698,6 +698,86 @@ fn markup_overlays(at: &Drawn, i: usize, doc: &Document, tools: &ToolState) {
     }
 }
 
+/// Markups over the 3D pane (drawn on top, not hidden by surfaces): points, segments and a
+/// box's twelve edges, projected by the pane's camera; the measurement beside each.
+fn markups_3d(
+    painter: &egui::Painter,
+    rect: egui::Rect,
+    size: [u32; 2],
+    camera: &crate::geometry::camera::Camera,
+    doc: &Document,
+) {
+    let grid = &doc.image().grid;
+    let (sx, sy) = (
+        rect.width() / size[0].max(1) as f32,
+        rect.height() / size[1].max(1) as f32,
+    );
+    let to_pt = |w: [f64; 3]| {
+        let s = camera.screen_of(grid, size, glam::DVec3::from(w));
+        rect.min + egui::vec2(s[0] as f32 * sx, s[1] as f32 * sy)
+    };
+    for m in doc
+        .state
+        .session
+        .markups
+        .markups
+        .iter()
+        .filter(|m| m.visible)
+    {
+        let c = m
+            .label
+            .and_then(|l| doc.state.session.table.iter().find(|t| t.value == l))
+            .map(|t| t.color)
+            .unwrap_or([0.35, 0.86, 1.0]);
+        let c = egui::Color32::from_rgb(
+            (c[0] * 255.0) as u8,
+            (c[1] * 255.0) as u8,
+            (c[2] * 255.0) as u8,
+        );
+        let stroke = egui::Stroke::new(1.5, c);
+        let mut segs: Vec<([f64; 3], [f64; 3])> = Vec::new();
+        if m.kind == MarkupKind::Box {
+            let (lo, hi) = m.box_min_max();
+            let corner = |k: usize| {
+                [
+                    if k & 1 == 0 { lo.x } else { hi.x },
+                    if k & 2 == 0 { lo.y } else { hi.y },
+                    if k & 4 == 0 { lo.z } else { hi.z },
+                ]
+            };
+            for a in 0..8usize {
+                for bit in [1, 2, 4] {
+                    if a & bit == 0 {
+                        segs.push((corner(a), corner(a | bit)));
+                    }
+                }
+            }
+        } else {
+            segs.extend(m.points.windows(2).map(|w| (w[0], w[1])));
+            if m.kind == MarkupKind::ClosedCurve && m.points.len() > 2 {
+                segs.push((m.points[m.points.len() - 1], m.points[0]));
+            }
+            for p in &m.points {
+                painter.circle_filled(to_pt(*p), 3.0, c);
+            }
+        }
+        for (a, b) in segs {
+            painter.line_segment([to_pt(a), to_pt(b)], stroke);
+        }
+        if m.kind != MarkupKind::Point {
+            if let Some(last) = m.points.last() {
+                painter.text(
+                    to_pt(*last) + egui::vec2(6.0, -6.0),
+                    egui::Align2::LEFT_BOTTOM,
+                    m.summary(),
+                    egui::FontId::proportional(12.0),
+                    c,
+                );
+            }
+        }
+    }
+}
+
 /// "voxel (i, j, k) · RAS (x, y, z) mm · value · label l (name)".
 fn describe(doc: &Document, ijk: [f64; 3], label: Option<u8>) -> String {
     let [i, j, k] = ijk.map(|x| x as usize);
@@ -1018,6 +1098,7 @@ impl Panes {
         }
         let painter = ui.painter_at(rect);
         show_pane(&painter, rect, target.id, &self.view.camera.letters());
+        markups_3d(&painter, rect, size, &self.view.camera, doc);
         let mode = match opts.mode {
             crate::kernels::raycast::RenderMode::Mip => "MIP".to_string(),
             crate::kernels::raycast::RenderMode::Dvr => format!("DVR {}", self.view.tf.name()),

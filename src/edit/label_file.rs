@@ -260,7 +260,8 @@ pub fn save_markups(
         return Ok(());
     };
     let cur = markups_path(mask);
-    if set.markups.is_empty() && !cur.exists() {
+    // Nothing to keep when there never were markups (a set that had some keeps its next id).
+    if set.markups.is_empty() && set.next_id == 0 && !cur.exists() {
         return Ok(());
     }
     if cur.exists() {

@@ -79,8 +79,44 @@ impl Camera {
         ]
     }
 
+    /// Where world point `p` (RAS mm) appears in an image of `size` pixels over `grid`:
+    /// pixel coordinates, (0, 0) the top-left corner of the image (pixel centres at
+    /// half-integers), as [`Camera::rays`] casts them (orthographic, so depth plays no part).
+    pub fn screen_of(&self, grid: &Grid, size: [u32; 2], p: DVec3) -> [f64; 2] {
+        let v = self.view_plane(grid, size);
+        let rel = p - v.start;
+        [
+            rel.dot(v.right) * v.px_per_mm + 0.5,
+            -rel.dot(v.up) * v.px_per_mm + 0.5,
+        ]
+    }
+
     /// The rays for an image of `size` pixels over `grid`, sampled every `step_mm`.
     pub fn rays(&self, grid: &Grid, size: [u32; 2], step_mm: f64) -> RayFrame {
+        let v = self.view_plane(grid, size);
+        let (start, forward, right, up, px_per_mm, radius) =
+            (v.start, v.forward, v.right, v.up, v.px_per_mm, v.radius);
+        let lin = grid.linear();
+        let voxel_from_world = lin.inverse();
+        let to_voxel = |p: DVec3| grid.index_from_world(p);
+        let step_mm = step_mm.max(1e-3);
+        RayFrame {
+            origin: to_voxel(start),
+            du: voxel_from_world * (right / px_per_mm),
+            dv: voxel_from_world * (-up / px_per_mm),
+            step: voxel_from_world * (forward * step_mm),
+            step_mm,
+            max_steps: (2.02 * radius / step_mm).ceil() as u32 + 1,
+            forward,
+            right,
+            up,
+            normal_from_voxel_gradient: voxel_from_world.transpose(),
+        }
+    }
+
+    /// The image plane: the centre of pixel (0, 0) in world mm, the basis, pixels per mm and
+    /// the volume's bounding-sphere radius.
+    fn view_plane(&self, grid: &Grid, size: [u32; 2]) -> ViewPlane {
         let d = grid.dims;
         let lo = grid.world_from_index(DVec3::splat(-0.5));
         let hi = grid.world_from_index(DVec3::new(
@@ -103,33 +139,60 @@ impl Camera {
         let (forward, right, up) = self.basis();
         let (w, h) = (f64::from(size[0]), f64::from(size[1]));
         let px_per_mm = w.min(h) / (2.0 * radius / self.zoom.max(1e-6));
-        let lin = grid.linear();
-        let voxel_from_world = lin.inverse();
         let view_centre = centre + right * self.pan_mm[0] + up * self.pan_mm[1];
         // Centre of pixel (0, 0) on the plane in front of the bounding sphere.
         let start = view_centre - forward * radius * 1.01 - right * ((w / 2.0 - 0.5) / px_per_mm)
             + up * ((h / 2.0 - 0.5) / px_per_mm);
-        let to_voxel = |p: DVec3| grid.index_from_world(p);
-        let step_mm = step_mm.max(1e-3);
-        RayFrame {
-            origin: to_voxel(start),
-            du: voxel_from_world * (right / px_per_mm),
-            dv: voxel_from_world * (-up / px_per_mm),
-            step: voxel_from_world * (forward * step_mm),
-            step_mm,
-            max_steps: (2.02 * radius / step_mm).ceil() as u32 + 1,
+        ViewPlane {
+            start,
             forward,
             right,
             up,
-            normal_from_voxel_gradient: voxel_from_world.transpose(),
+            px_per_mm,
+            radius,
         }
     }
+}
+
+/// See [`Camera::view_plane`].
+struct ViewPlane {
+    start: DVec3,
+    forward: DVec3,
+    right: DVec3,
+    up: DVec3,
+    px_per_mm: f64,
+    radius: f64,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use glam::DMat4;
+
+    #[test]
+    fn screen_of_is_where_the_ray_of_that_pixel_passes() {
+        let g = Grid::new(
+            [20, 30, 10],
+            DMat4::from_rotation_z(0.4) * DMat4::from_scale(DVec3::new(0.7, 1.1, 2.5)),
+        );
+        let cam = Camera {
+            azimuth_deg: 35.0,
+            elevation_deg: -20.0,
+            zoom: 1.7,
+            pan_mm: [3.0, -4.0],
+        };
+        let size = [300, 200];
+        let f = cam.rays(&g, size, 0.5);
+        // A point on the ray of pixel (x, y), some way along it, projects to its centre.
+        for (x, y, k) in [(0.0, 0.0, 10.0), (150.0, 99.0, 250.0), (299.0, 17.0, 31.0)] {
+            let vox = f.origin + f.du * x + f.dv * y + f.step * k;
+            let s = cam.screen_of(&g, size, g.world_from_index(vox));
+            assert!(
+                (s[0] - (x + 0.5)).abs() < 1e-9 && (s[1] - (y + 0.5)).abs() < 1e-9,
+                "{s:?}"
+            );
+        }
+    }
 
     #[test]
     fn anterior_view_has_patient_right_on_screen_left() {

@@ -154,7 +154,8 @@ pub fn write_slicer(
 }
 
 /// [`write_slicer`] with voxmark's journal marker at the top level (`voxmark.journal_marker`,
-/// the marker of the last journaled op the markups hold, as a saved mask carries it).
+/// the marker of the last journaled op the markups hold, as a saved mask carries it) and the
+/// set's next id (`voxmark.next_id`).
 pub fn write_slicer_marked(
     path: &Path,
     set: &MarkupSet,
@@ -162,8 +163,10 @@ pub fn write_slicer_marked(
     journal_marker: Option<&str>,
 ) -> Result<()> {
     let mut doc = to_slicer_json(set, label_name);
+    // The next id too: ids are never reused, even after every markup was deleted.
+    doc["voxmark"] = json!({ "next_id": set.next_id });
     if let Some(m) = journal_marker {
-        doc["voxmark"] = json!({ "journal_marker": m });
+        doc["voxmark"]["journal_marker"] = json!(m);
     }
     let text = serde_json::to_vec_pretty(&doc).map_err(|e| Error::invalid(e.to_string()))?;
     super::atomic::write_atomically(path, |w| w.write_all(&text))
@@ -177,7 +180,14 @@ pub fn read_slicer_marked(path: &Path) -> Result<(MarkupSet, Option<String>)> {
         .and_then(|v| v.get("journal_marker"))
         .and_then(Value::as_str)
         .map(str::to_string);
-    let set = from_slicer_json(&doc).map_err(|e| Error::format(path, e))?;
+    let mut set = from_slicer_json(&doc).map_err(|e| Error::format(path, e))?;
+    if let Some(n) = doc
+        .get("voxmark")
+        .and_then(|v| v.get("next_id"))
+        .and_then(Value::as_u64)
+    {
+        set.next_id = n.max(set.markups.iter().map(|m| m.id + 1).max().unwrap_or(0));
+    }
     Ok((set, marker))
 }
 
