@@ -128,7 +128,18 @@ impl OwnerLock {
             match file.try_lock() {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
-                    let owner = read_owner(&file)
+                    // The holder writes its record right after taking the lock: a process
+                    // that lost a race by microseconds reads it a moment later (up to 0.2 s)
+                    // rather than naming nobody.
+                    let mut owner = read_owner(&file);
+                    for _ in 0..100 {
+                        if owner.is_some() {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                        owner = read_owner(&file);
+                    }
+                    let owner = owner
                         .map(|o| o.describe())
                         .unwrap_or_else(|| "another process (starting up)".into());
                     return Err(Error::Locked {
