@@ -387,3 +387,80 @@ fn tools_menu_logical_ops_change_the_labels_by_their_definition() {
         assert_eq!(after[i], want, "voxel {i}");
     }
 }
+
+#[test]
+fn measure_label_finds_the_recist_slice_moves_there_and_keeps_the_axes_as_lines() {
+    use voxmark::app::tools::ToolState;
+    use voxmark::edit::ops::EditOp;
+    let vol = Phantom::new([60, 50, 40])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .volume();
+    let ctx = common::gpu_shared();
+    for gpu in [false, true] {
+        let Some(mut app) = app_for(&vol, ctx, gpu) else {
+            continue;
+        };
+        // An ellipsoid-ish blob: two overlapping spheres of label 3 off the centre.
+        let op: EditOp = serde_json::from_value(serde_json::json!({"op": "paint",
+            "shape": "sphere", "points": [[20.0, 22.0, 18.0], [28.0, 26.0, 21.0]],
+            "radius_mm": 14.0, "label": 3}))
+        .unwrap_or_else(|e| panic!("{e}"));
+        app.apply(&op).unwrap_or_else(|e| panic!("{e}"));
+        let mut tools = ToolState::default();
+        assert!(tools
+            .measure_label(&mut app, 7)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none());
+        let line = tools
+            .measure_label(&mut app, 3)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_default();
+        let m = tools.measured.clone().unwrap_or_else(|| panic!("measured"));
+        let r = &m.m.recist;
+        assert!(line.contains("RECIST") && r.axis == 2, "{line}");
+        // The long axis, by brute force over the reported slice's voxel centres; no slice has
+        // a longer one.
+        let labels = app
+            .session
+            .labels()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_owned();
+        let d = vol.grid.dims;
+        let longest_on = |k: usize| {
+            let pts: Vec<glam::DVec3> = (0..d[0] * d[1])
+                .filter(|&i| labels[i + d[0] * d[1] * k] == 3)
+                .map(|i| {
+                    vol.grid.world_from_index(glam::DVec3::new(
+                        (i % d[0]) as f64,
+                        (i / d[0]) as f64,
+                        k as f64,
+                    ))
+                })
+                .collect();
+            let mut best = 0.0f64;
+            for a in &pts {
+                for b in &pts {
+                    best = best.max(a.distance(*b));
+                }
+            }
+            best
+        };
+        assert!((r.long_axis.length_mm - longest_on(r.slice)).abs() < 1e-9);
+        assert!((0..d[2]).all(|k| longest_on(k) <= r.long_axis.length_mm + 1e-9));
+        assert!(r.short_axis.length_mm > 0.0 && r.short_axis.length_mm <= r.long_axis.length_mm);
+        // The crosshair went to that slice (the axial pane shows it).
+        assert_eq!(app.panes[0].slice, r.slice);
+        // Kept as two journaled line markups; undo takes the short one back.
+        for op in tools.keep_measured_axes() {
+            app.apply(&op).unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert!(tools.measured.is_none());
+        let lines = app.session.markups.markups.clone();
+        assert_eq!(lines.len(), 2);
+        assert!((lines[0].path_length_mm() - r.long_axis.length_mm).abs() < 1e-9);
+        assert!((lines[1].path_length_mm() - r.short_axis.length_mm).abs() < 1e-9);
+        assert_eq!(lines[0].label, Some(3));
+        app.undo().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(app.session.markups.markups.len(), 1);
+    }
+}

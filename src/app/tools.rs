@@ -478,6 +478,65 @@ impl ToolState {
         })
     }
 
+    /// "Measure label": measures `label` (`qa::measure`), keeps the result for the panes to
+    /// draw its RECIST axes, and moves the crosshair to the middle of the long axis (its
+    /// slice). Returns the status line, or None when the label has no voxels.
+    pub fn measure_label(&mut self, st: &mut AppState, label: u8) -> Result<Option<String>> {
+        let idx: Vec<usize> = st
+            .session
+            .labels()?
+            .iter()
+            .enumerate()
+            .filter(|(_, &l)| l == label)
+            .map(|(i, _)| i)
+            .collect();
+        if idx.is_empty() {
+            self.measured = None;
+            return Ok(None);
+        }
+        let grid = st.session.image.grid;
+        let m = crate::qa::measure::measure_region(&idx, &grid, Some(&st.session.image));
+        let r = &m.recist;
+        let mid = glam::DVec3::from(r.long_axis.from_ras)
+            .midpoint(glam::DVec3::from(r.long_axis.to_ras))
+            .to_array();
+        st.set_crosshair(voxel_of(&grid, mid))?;
+        let line = format!(
+            "label {label}: {:.2} mL, RECIST {:.1} × {:.1} mm on slice {}, max diameter {:.1} mm",
+            m.volume_ml,
+            r.long_axis.length_mm,
+            r.short_axis.length_mm,
+            r.slice,
+            m.max_diameter.length_mm
+        );
+        self.measured = Some(MeasuredLabel { label, m });
+        Ok(Some(line))
+    }
+
+    /// "Keep the axes as lines": the two line markups (RECIST long and short, with the
+    /// measured label) to add; the measurement is then forgotten.
+    pub fn keep_measured_axes(&mut self) -> Vec<EditOp> {
+        let Some(ml) = self.measured.take() else {
+            return Vec::new();
+        };
+        let r = &ml.m.recist;
+        [
+            (&r.long_axis, "RECIST long"),
+            (&r.short_axis, "RECIST short"),
+        ]
+        .into_iter()
+        .map(|(seg, name)| {
+            EditOp::Markup(MarkupEdit::Add {
+                markup: Markup {
+                    label: Some(ml.label),
+                    name: name.into(),
+                    ..Markup::new(MarkupKind::Line, vec![seg.from_ras, seg.to_ras])
+                },
+            })
+        })
+        .collect()
+    }
+
     /// Delete: the op that deletes the selected markup.
     pub fn delete_selected_markup(&mut self) -> Option<EditOp> {
         let id = self.selected_markup.take()?;

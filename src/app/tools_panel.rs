@@ -239,49 +239,20 @@ impl ToolsPanel {
 /// "Measure label": RECIST long and short axes of the active label, drawn on their slice.
 fn markups_ui(ui: &mut egui::Ui, tools: &mut ToolState, doc: &mut Document, fb: &mut Feedback) {
     use crate::edit::ops::EditOp;
-    use crate::volume::markup::{Markup, MarkupEdit, MarkupKind, MarkupProps};
+    use crate::volume::markup::{MarkupEdit, MarkupProps};
     let label = doc.state.brush.label;
     if ui
         .button(format!("Measure label {label}"))
         .on_hover_text("volume, RECIST long and short axis, 3D maximum diameter")
         .clicked()
     {
-        match doc.state.session.labels() {
-            Ok(labels) => {
-                let idx: Vec<usize> = labels
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, &l)| l == label)
-                    .map(|(i, _)| i)
-                    .collect();
-                if idx.is_empty() {
-                    fb.status(format!("label {label} has no voxels"));
-                } else {
-                    let m = crate::qa::measure::measure_region(
-                        &idx,
-                        &doc.image().grid,
-                        Some(doc.image()),
-                    );
-                    let r = &m.recist;
-                    let mid = super::tools::voxel_of(
-                        &doc.image().grid,
-                        glam::DVec3::from(r.long_axis.from_ras)
-                            .midpoint(glam::DVec3::from(r.long_axis.to_ras))
-                            .to_array(),
-                    );
-                    let _ = doc.state.set_crosshair(mid);
-                    fb.status(format!(
-                        "label {label}: {:.2} mL, RECIST {:.1} × {:.1} mm on slice {}, max diameter {:.1} mm",
-                        m.volume_ml, r.long_axis.length_mm, r.short_axis.length_mm, r.slice,
-                        m.max_diameter.length_mm
-                    ));
-                    tools.measured = Some(super::tools::MeasuredLabel { label, m });
-                }
-            }
+        match tools.measure_label(&mut doc.state, label) {
+            Ok(Some(line)) => fb.status(line),
+            Ok(None) => fb.status(format!("label {label} has no voxels")),
             Err(e) => fb.error(format!("measure: {e}")),
         }
     }
-    if let Some(ml) = tools.measured.clone() {
+    if let Some(ml) = &tools.measured {
         let r = &ml.m.recist;
         ui.label(format!(
             "Label {}: {:.2} mL · long {:.1} mm · short {:.1} mm (slice {}) · max ⌀ {:.1} mm",
@@ -293,18 +264,9 @@ fn markups_ui(ui: &mut egui::Ui, tools: &mut ToolState, doc: &mut Document, fb: 
             ml.m.max_diameter.length_mm
         ));
         if ui.button("Keep the axes as lines").clicked() {
-            for (seg, name) in [
-                (&r.long_axis, "RECIST long"),
-                (&r.short_axis, "RECIST short"),
-            ] {
-                let markup = Markup {
-                    label: Some(ml.label),
-                    name: name.into(),
-                    ..Markup::new(MarkupKind::Line, vec![seg.from_ras, seg.to_ras])
-                };
-                fb.apply(&mut doc.state, &EditOp::Markup(MarkupEdit::Add { markup }));
+            for op in tools.keep_measured_axes() {
+                fb.apply(&mut doc.state, &op);
             }
-            tools.measured = None;
         }
     }
     let n = doc.state.session.markups.markups.len();

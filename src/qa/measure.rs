@@ -20,8 +20,10 @@
 //!   largest extent perpendicular to it: over pairs (p, q) of the slice's points whose
 //!   separation along the long axis is at most half the smaller in-plane spacing (+1e-6
 //!   mm), the largest |(p − q) · v|, v the in-plane unit vector perpendicular to the long
-//!   axis. The long axis is the first farthest pair in the slice's voxel order (i fastest;
-//!   lengths within 1e-9 mm are ties). The reported slice is the one with the longest long
+//!   axis; its segment runs from p to q moved along the long axis onto the perpendicular
+//!   through p (so it is drawn perpendicular and as long as reported). The long axis is the
+//!   first farthest pair in the slice's voxel order (i fastest; lengths within 1e-9 mm are
+//!   ties). The reported slice is the one with the longest long
 //!   axis (ties: the longer short axis, then the lower slice index).
 //! - **max diameter** (3D Feret): the largest distance between two of the region's points.
 //!
@@ -224,7 +226,11 @@ fn short_axis(pts: &[DVec3], long: &Segment, n: DVec3, h: f64) -> Segment {
             }
         }
     }
-    seg(best.0, pts[tv[best.1].2], pts[tv[best.2].2])
+    // The segment drawn exactly perpendicular to the long axis: the second point moved along
+    // the long axis (by at most h) onto the perpendicular through the first, so that the
+    // segment's length is the extent reported.
+    let (p, q) = (pts[tv[best.1].2], pts[tv[best.2].2]);
+    seg(best.0, p, q + u * (p - q).dot(u))
 }
 
 /// Measures the region made of the voxels `indices` (linear, i fastest) on `grid`;
