@@ -532,18 +532,7 @@ fn markup_overlays(at: &Drawn, i: usize, doc: &Document, tools: &ToolState) {
     let slice = doc.state.panes[i].slice as f64;
     let to_pt = |v: [f64; 3]| at.to_pt(v);
     let on = |v: &[f64; 3]| (v[geom.axis_n] - slice).abs() <= 0.5;
-    let colour = |m: &Markup| {
-        let c = m
-            .label
-            .and_then(|l| doc.state.session.table.iter().find(|t| t.value == l))
-            .map(|t| t.color)
-            .unwrap_or([0.35, 0.86, 1.0]);
-        egui::Color32::from_rgb(
-            (c[0] * 255.0) as u8,
-            (c[1] * 255.0) as u8,
-            (c[2] * 255.0) as u8,
-        )
-    };
+    let colour = |m: &Markup| markup_colour(m, doc);
     let draw = |m: &Markup, c: egui::Color32, selected: bool| {
         let vox: Vec<[f64; 3]> = m.points.iter().map(|w| voxel_of(grid, *w)).collect();
         let faint = c.gamma_multiply(0.35);
@@ -698,6 +687,19 @@ fn markup_overlays(at: &Drawn, i: usize, doc: &Document, tools: &ToolState) {
     }
 }
 
+/// A markup's colour: its label's, else cyan.
+fn markup_colour(m: &Markup, doc: &Document) -> egui::Color32 {
+    let c = m
+        .label
+        .and_then(|l| doc.state.session.table.iter().find(|t| t.value == l))
+        .map_or([0.35, 0.86, 1.0], |t| t.color);
+    egui::Color32::from_rgb(
+        (c[0] * 255.0) as u8,
+        (c[1] * 255.0) as u8,
+        (c[2] * 255.0) as u8,
+    )
+}
+
 /// Markups over the 3D pane (drawn on top, not hidden by surfaces): points, segments and a
 /// box's twelve edges, projected by the pane's camera; the measurement beside each.
 fn markups_3d(
@@ -724,16 +726,7 @@ fn markups_3d(
         .iter()
         .filter(|m| m.visible)
     {
-        let c = m
-            .label
-            .and_then(|l| doc.state.session.table.iter().find(|t| t.value == l))
-            .map(|t| t.color)
-            .unwrap_or([0.35, 0.86, 1.0]);
-        let c = egui::Color32::from_rgb(
-            (c[0] * 255.0) as u8,
-            (c[1] * 255.0) as u8,
-            (c[2] * 255.0) as u8,
-        );
+        let c = markup_colour(m, doc);
         let stroke = egui::Stroke::new(1.5, c);
         let mut segs: Vec<([f64; 3], [f64; 3])> = Vec::new();
         if m.kind == MarkupKind::Box {

@@ -424,7 +424,7 @@ fn write_markups_beside(copy: &Path, markups: Option<&str>) -> Result<()> {
     match markups {
         Some(text) => crate::io::atomic::write_atomically(&mp, |w| w.write_all(text.as_bytes())),
         None => {
-            for p in [mp.clone(), mp.with_extension("json.prev")] {
+            for p in [mp, crate::edit::label_file::markups_prev(copy)] {
                 if p.exists() {
                     std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
                 }

@@ -7,6 +7,7 @@
 use super::component::Feedback;
 use super::document::Document;
 use super::tools::{Cleanup, Tool, ToolState, WINDOW_PRESETS};
+use crate::edit::label_volume::label_name;
 use crate::edit::ops::{
     Editable, LogicalOperation, ScissorsAction, ScissorsRegion, Shape, Shell, SmoothMethod,
 };
@@ -282,13 +283,11 @@ fn markups_ui(ui: &mut egui::Ui, tools: &mut ToolState, doc: &mut Document, fb: 
                 let text = format!(
                     "{} {} {}{}",
                     m.kind.name(),
-                    crate::io::markups::display_name(m, &|l| doc
-                        .state
-                        .session
-                        .table
-                        .iter()
-                        .find(|t| t.value == l)
-                        .map(|t| t.name.clone())),
+                    crate::io::markups::display_name(m, &|l| label_name(
+                        &doc.state.session.table,
+                        l
+                    )
+                    .map(str::to_string)),
                     m.summary(),
                     if m.locked { " 🔒" } else { "" }
                 );

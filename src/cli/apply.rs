@@ -207,10 +207,11 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
             sidecar_path(&a.out).display()
         );
     }
-    if markups_path(&a.out).exists() {
+    let mp = markups_path(&a.out);
+    if mp.exists() {
         eprintln!(
             "wrote {} ({} markups)",
-            markups_path(&a.out).display(),
+            mp.display(),
             session.markups.markups.len()
         );
     }

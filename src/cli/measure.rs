@@ -3,7 +3,6 @@
 //! bidirectional diameters and the 3D maximum diameter. Definitions: `qa::measure`; the
 //! surface is `render::mesh`'s marching cubes (the mesh `voxmark mesh` writes).
 
-use crate::io::{load_volume, LoadOptions};
 use crate::kernels::islands::components_cpu;
 use crate::kernels::region_grow::Connectivity;
 use crate::qa::measure::{measure_region, RegionMeasures};
@@ -109,12 +108,7 @@ pub fn measure_labels(
 }
 
 pub fn run(a: MeasureArgs) -> anyhow::Result<()> {
-    let loaded = load_volume(
-        &a.path,
-        &LoadOptions {
-            series: a.series.clone(),
-        },
-    )?;
+    let loaded = super::load_input(&a.path, a.series.clone())?;
     let image = &loaded.volume;
     let map = crate::edit::label_file::read_label_map(&a.labels, &image.grid)?;
     super::print_warnings(&map.warnings);
@@ -125,11 +119,8 @@ pub fn run(a: MeasureArgs) -> anyhow::Result<()> {
     };
     let table = map.table.clone().unwrap_or_default();
     let name_of = |l: u8| {
-        table
-            .iter()
-            .find(|t| t.value == l)
-            .map(|t| t.name.clone())
-            .unwrap_or_else(|| format!("label {l}"))
+        crate::edit::label_volume::label_name(&table, l)
+            .map_or_else(|| format!("label {l}"), str::to_string)
     };
     if let Some(l) = a.label {
         if !map.labels.contains(&l) {

@@ -1087,7 +1087,6 @@ fn markups_for_save(mask: &Path, given: Option<&Path>) -> anyhow::Result<Option<
         None if beside.exists() => beside,
         None => return Ok(None),
     };
-    crate::io::markups::read_slicer(&path)?;
-    let text = std::fs::read_to_string(&path).map_err(|e| crate::Error::io(&path, e))?;
+    let (_, text, _) = crate::io::markups::read_slicer_text(&path)?;
     Ok(Some(text))
 }

@@ -3,7 +3,7 @@
 //! locks); read also from NRRD and 3D Slicer `.seg.nrrd` ([`read_label_map`]). Shared by
 //! `voxmark apply` and the desktop shell's Save / Open labels.
 
-use super::label_volume::LabelInfo;
+use super::label_volume::{label_name, LabelInfo};
 use crate::error::{Error, Result};
 use crate::io::nifti::write_nifti;
 use crate::volume::{Grid, Metadata, Volume, VoxelData};
@@ -36,7 +36,7 @@ pub fn markups_path(mask: &Path) -> PathBuf {
 }
 
 /// The previous markups file a save keeps (`MASK.mrk.json.prev`).
-fn markups_prev(mask: &Path) -> PathBuf {
+pub fn markups_prev(mask: &Path) -> PathBuf {
     let p = markups_path(mask);
     p.with_file_name(format!(
         "{}.prev",
@@ -300,7 +300,7 @@ pub fn save_annotation_marked(
     // point. A crash between leaves a table ahead of the mask, which recovery's replay of
     // the journal (label-table ops set absolute values) brings back in step; the opposite
     // order could leave a new mask whose table ops recovery skips, with the old table.
-    let name_of = |l: u8| table.iter().find(|t| t.value == l).map(|t| t.name.clone());
+    let name_of = |l: u8| label_name(table, l).map(str::to_string);
     save_markups(path, markups, &name_of, journal_marker)?;
     if !table.is_empty() {
         let side = sidecar_path(path);

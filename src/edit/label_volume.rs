@@ -17,6 +17,14 @@ pub struct LabelInfo {
     pub locked: bool,
 }
 
+/// The name label `value` has in `table`, if it has a row there.
+pub fn label_name(table: &[LabelInfo], value: u8) -> Option<&str> {
+    table
+        .iter()
+        .find(|t| t.value == value)
+        .map(|t| t.name.as_str())
+}
+
 /// The locked label values of a label table, as a 256-entry set.
 pub fn locked_set(table: &[LabelInfo]) -> [bool; 256] {
     let mut t = [false; 256];

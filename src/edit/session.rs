@@ -401,7 +401,7 @@ impl<'a> Session<'a> {
         let op = match pinned.as_ref() {
             EditOp::Markup(MarkupEdit::Add { markup }) if markup.id == 0 => {
                 let mut m = markup.clone();
-                m.id = self.markups.next_id.max(1);
+                m.id = self.markups.new_id();
                 concrete = EditOp::Markup(MarkupEdit::Add { markup: m });
                 &concrete
             }

@@ -67,6 +67,21 @@ struct Walker<R> {
 }
 
 impl<R: Read + Seek> Walker<R> {
+    /// A defined length `len` of element (group, element), whose value starts here, must fit
+    /// in what is left of the stream.
+    fn fits(&self, group: u16, element: u16, len: u32) -> std::result::Result<(), Lie> {
+        if len != UNDEFINED && u64::from(len) > self.size - self.pos {
+            return Err(Lie {
+                group,
+                element,
+                len: Some(len),
+                at: self.pos,
+                unit: None,
+            });
+        }
+        Ok(())
+    }
+
     fn bytes<const N: usize>(&mut self) -> Option<[u8; N]> {
         let mut b = [0u8; N];
         self.r.read_exact(&mut b).ok()?;
@@ -308,26 +323,17 @@ fn walk_data<R: Read + Seek>(w: &mut Walker<R>, implicit: bool) -> std::result::
         }
         let big = w.big && !level.implicit;
         if let Kind::Sequence { fragments } = level.kind {
-            // An item header; any other tag here the parser refuses before reading on.
-            let (Some(group), Some(element), Some(len)) = (w.u16(big), w.u16(big), w.u32(big))
-            else {
+            // An item header (tag and 4-byte length, no VR, as `header` reads it in implicit
+            // VR); any other tag here the parser refuses before reading on.
+            let Some((group, element, len, _)) = header(w, true, big) else {
                 return Ok(());
             };
-            let at = w.pos;
             if group != 0xFFFE {
                 return Ok(());
             }
             match element {
                 0xE000 => {
-                    if len != UNDEFINED && u64::from(len) > w.size - w.pos {
-                        return Err(Lie {
-                            group,
-                            element,
-                            len: Some(len),
-                            at,
-                            unit: None,
-                        });
-                    }
+                    w.fits(group, element, len)?;
                     if fragments {
                         // A fragment is bytes (an undefined length the parser refuses).
                         if len == UNDEFINED || w.skip(u64::from(len)).is_none() {
@@ -380,16 +386,7 @@ fn walk_data<R: Read + Seek>(w: &mut Walker<R>, implicit: bool) -> std::result::
                 }
             }
         }
-        let fits = len == UNDEFINED || u64::from(len) <= w.size - w.pos;
-        if !fits {
-            return Err(Lie {
-                group,
-                element,
-                len: Some(len),
-                at,
-                unit: None,
-            });
-        }
+        w.fits(group, element, len)?;
         if len == UNDEFINED {
             if vr == Some(*b"UN") {
                 return Err(Lie {

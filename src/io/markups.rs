@@ -148,9 +148,7 @@ pub fn write_slicer(
     set: &MarkupSet,
     label_name: &dyn Fn(u8) -> Option<String>,
 ) -> Result<()> {
-    let doc = to_slicer_json(set, label_name);
-    let text = serde_json::to_vec_pretty(&doc).map_err(|e| Error::invalid(e.to_string()))?;
-    super::atomic::write_atomically(path, |w| w.write_all(&text))
+    write_slicer_marked(path, set, label_name, None)
 }
 
 /// [`write_slicer`] with voxmark's journal marker at the top level (`voxmark.journal_marker`,
@@ -174,24 +172,12 @@ pub fn write_slicer_marked(
 
 /// [`read_slicer`] and the journal marker the file was saved with, if any.
 pub fn read_slicer_marked(path: &Path) -> Result<(MarkupSet, Option<String>)> {
-    let doc = read_json(path)?;
-    let marker = doc
-        .get("voxmark")
-        .and_then(|v| v.get("journal_marker"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let mut set = from_slicer_json(&doc).map_err(|e| Error::format(path, e))?;
-    if let Some(n) = doc
-        .get("voxmark")
-        .and_then(|v| v.get("next_id"))
-        .and_then(Value::as_u64)
-    {
-        set.next_id = n.max(set.markups.iter().map(|m| m.id + 1).max().unwrap_or(0));
-    }
+    let (set, _, marker) = read_slicer_text(path)?;
     Ok((set, marker))
 }
 
-fn read_json(path: &Path) -> Result<Value> {
+/// [`read_slicer_marked`] and the file's text (read once: what a project stores).
+pub fn read_slicer_text(path: &Path) -> Result<(MarkupSet, String, Option<String>)> {
     let size = std::fs::metadata(path)
         .map_err(|e| Error::io(path, e))?
         .len();
@@ -201,15 +187,22 @@ fn read_json(path: &Path) -> Result<Value> {
             format!("{size} bytes: larger than any markups file voxmark reads (256 MiB)"),
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::format(path, format!("not JSON: {e}")))
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let doc: Value =
+        serde_json::from_str(&text).map_err(|e| Error::format(path, format!("not JSON: {e}")))?;
+    let marker = doc
+        .get("voxmark")
+        .and_then(|v| v.get("journal_marker"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let set = from_slicer_json(&doc).map_err(|e| Error::format(path, e))?;
+    Ok((set, text, marker))
 }
 
 /// Reads a Slicer `.mrk.json` (module docs). Markups get fresh ids in file order unless the
 /// file carries voxmark's own (then they are kept).
 pub fn read_slicer(path: &Path) -> Result<MarkupSet> {
-    let doc = read_json(path)?;
-    from_slicer_json(&doc).map_err(|e| Error::format(path, e))
+    read_slicer_marked(path).map(|(set, _)| set)
 }
 
 /// [`read_slicer`] on a parsed document; the error says which markup and why.
@@ -426,7 +419,17 @@ pub fn from_slicer_json(doc: &Value) -> std::result::Result<MarkupSet, String> {
             m.id = i as u64 + 1;
         }
     }
-    set.next_id = out.iter().map(|m| m.id + 1).max().unwrap_or(1);
+    // The next id: voxmark's own when the file keeps it (ids are never reused, even after
+    // every markup was deleted), else past the highest.
+    let past = out.iter().map(|m| m.id + 1).max();
+    set.next_id = match doc
+        .get("voxmark")
+        .and_then(|v| v.get("next_id"))
+        .and_then(Value::as_u64)
+    {
+        Some(n) => n.max(past.unwrap_or(0)),
+        None => past.unwrap_or(1),
+    };
     if keep {
         out.sort_by_key(|m| m.id);
     }

@@ -312,6 +312,11 @@ impl MarkupEdit {
 }
 
 impl MarkupSet {
+    /// The id an added markup without one gets.
+    pub fn new_id(&self) -> u64 {
+        self.next_id.max(1)
+    }
+
     /// The markup with this id.
     pub fn get(&self, id: u64) -> Option<&Markup> {
         self.markups.iter().find(|m| m.id == id)
@@ -340,8 +345,7 @@ impl MarkupSet {
                 let mut m = markup.clone().normalized();
                 m.validate()?;
                 if m.id == 0 {
-                    self.next_id = self.next_id.max(1);
-                    m.id = self.next_id;
+                    m.id = self.new_id();
                 } else if self.get(m.id).is_some() {
                     return Err(format!("markup {} exists already", m.id));
                 }
