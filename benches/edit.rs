@@ -4,11 +4,11 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::time::Duration;
-use voxmark::edit::journal::Journal;
-use voxmark::edit::ops::{EditOp, Editable, Shape, Stroke};
-use voxmark::edit::session::Session;
-use voxmark::edit::{apply_op_cpu, EditEnv};
-use voxmark::volume::{Grid, Metadata, Volume, VoxelData};
+use voxmark_edit::journal::Journal;
+use voxmark_edit::ops::{EditOp, Editable, Shape, Stroke};
+use voxmark_edit::session::Session;
+use voxmark_edit::{apply_op_cpu, EditEnv};
+use voxmark_volume::{Grid, Metadata, Volume, VoxelData};
 
 fn size() -> [usize; 3] {
     std::env::var("VOXMARK_BENCH_SIZE")
@@ -101,10 +101,10 @@ fn benches(c: &mut Criterion) {
     });
     g.finish();
     // GPU: the same strokes as span writes (CPU rasterisation + GPU write + count readback).
-    if let Ok(ctx) = voxmark::gpu::GpuContext::new() {
-        use voxmark::edit::lower;
-        use voxmark::gpu::residency::{PackedU8Volume, ResidentVolume};
-        use voxmark::kernels::span_write::SpanWriteKernel;
+    if let Ok(ctx) = voxmark_gpu::GpuContext::new() {
+        use voxmark_edit::lower;
+        use voxmark_gpu::kernels::span_write::SpanWriteKernel;
+        use voxmark_gpu::residency::{PackedU8Volume, ResidentVolume};
         let rv = ResidentVolume::upload(&ctx, dims, &img.data).unwrap_or_else(|e| panic!("{e}"));
         let gl = PackedU8Volume::zeros(&ctx, dims).unwrap_or_else(|e| panic!("{e}"));
         let k = SpanWriteKernel::new(&ctx, img.dtype()).unwrap_or_else(|e| panic!("{e}"));

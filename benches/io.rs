@@ -6,8 +6,8 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::path::Path;
 use std::time::Duration;
-use voxmark::io::{dicom_write::write_dicom_series, load_volume, nifti::write_nifti, LoadOptions};
-use voxmark::phantom::Phantom;
+use voxmark_io::{dicom_write::write_dicom_series, load_volume, nifti::write_nifti, LoadOptions};
+use voxmark_volume::phantom::Phantom;
 
 fn size() -> [usize; 3] {
     std::env::var("VOXMARK_BENCH_SIZE")

@@ -4,18 +4,18 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::time::Duration;
-use voxmark::geometry::view::{ViewGeometry, ViewKind};
-use voxmark::gpu::residency::{PackedU8Volume, ResidentVolume};
-use voxmark::gpu::GpuContext;
-use voxmark::kernels::mpr::{LabelStyle, MprKernel};
-use voxmark::kernels::region_grow::{region_grow_cpu, Connectivity, GrowRequest, RegionGrowParams};
-use voxmark::kernels::region_grow_gpu::RegionGrowKernel;
-use voxmark::kernels::window_level::{window_level_cpu, WindowLevelKernel, WindowLevelParams};
-use voxmark::phantom::{Phantom, Tissue};
-use voxmark::render::slice::{
-    render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer,
+use voxmark_gpu::kernels::mpr::{LabelStyle, MprKernel};
+use voxmark_gpu::kernels::region_grow::{
+    region_grow_cpu, Connectivity, GrowRequest, RegionGrowParams,
 };
-use voxmark::volume::WindowPreset;
+use voxmark_gpu::kernels::region_grow_gpu::RegionGrowKernel;
+use voxmark_gpu::kernels::window_level::{window_level_cpu, WindowLevelKernel, WindowLevelParams};
+use voxmark_gpu::residency::{PackedU8Volume, ResidentVolume};
+use voxmark_gpu::GpuContext;
+use voxmark_render::slice::{render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer};
+use voxmark_volume::geometry::view::{ViewGeometry, ViewKind};
+use voxmark_volume::phantom::{Phantom, Tissue};
+use voxmark_volume::WindowPreset;
 
 fn size() -> [usize; 3] {
     std::env::var("VOXMARK_BENCH_SIZE")

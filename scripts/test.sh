@@ -14,16 +14,25 @@ export REQUIRE_GPU=1 REQUIRE_DATA=1 REQUIRE_PG=1
 # A throwaway PostgreSQL server for the project tests (stopped and removed on exit).
 source scripts/pg_server.sh
 
-cargo fmt --check
-cargo clippy --all-targets -- -D warnings
-cargo clippy --all-targets --no-default-features -- -D warnings
-cargo test
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --no-default-features -- -D warnings
+# Every crate's own tests, then the cross-crate scenarios (the root package's tests/).
+cargo test --workspace
 # The headless build (servers, cluster nodes): no window-system or egui crate in its tree.
 if cargo tree --no-default-features -e normal --prefix none | grep -Ei '^(eframe|egui|winit|x11|wayland|glutin|smithay|xkbcommon|accesskit)'; then
   echo "test.sh: the headless build depends on GUI crates (above)" >&2
   exit 1
 fi
-cargo test --no-default-features --lib --test cli --test layers
+# The engine crates alone (a server, a browser build): no GUI, runtime, database or C decoder.
+for c in voxmark-volume voxmark-gpu voxmark-edit voxmark-render; do
+  if cargo tree -p "$c" -e normal --prefix none | grep -Ei '^(eframe|egui|winit|tokio|postgres|rusqlite|libsqlite3|openjp2|charls|dicom|native-tls|openssl)'; then
+    echo "test.sh: $c depends on the crates above" >&2
+    exit 1
+  fi
+done
+cargo test --no-default-features -p voxmark-app --lib
+cargo test --no-default-features -p voxmark --lib --test cli --test layers
 VOXMARK_BIN="$PWD/target/debug/voxmark" python -m pytest tests/interop -q -p no:cacheprovider
 # Fuzz smoke: every parser of user files, fixed inputs (scripts/fuzz.sh; longer runs by hand).
 bash scripts/fuzz.sh smoke

@@ -7,7 +7,7 @@ fn main() {
     // nothing to print for it here.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !voxmark::io::panic_is_guarded() {
+        if !voxmark_io::panic_is_guarded() {
             default_hook(info);
         }
     }));

@@ -3,11 +3,11 @@
 
 mod common;
 
-use voxmark::app::state::AppState;
-use voxmark::edit::session::Session;
-use voxmark::edit::{apply_op_cpu, EditEnv};
-use voxmark::phantom::Phantom;
-use voxmark::volume::WindowPreset;
+use voxmark_app::state::AppState;
+use voxmark_edit::session::Session;
+use voxmark_edit::{apply_op_cpu, EditEnv};
+use voxmark_volume::phantom::Phantom;
+use voxmark_volume::WindowPreset;
 
 const PANE: [u32; 2] = [200, 160];
 
@@ -20,8 +20,8 @@ fn window() -> WindowPreset {
 
 /// The app on a CPU session, or on a GPU session when `gpu` and an adapter is present.
 fn app_for<'a>(
-    vol: &'a voxmark::volume::Volume,
-    ctx: Option<&'a voxmark::gpu::GpuContext>,
+    vol: &'a voxmark_volume::Volume,
+    ctx: Option<&'a voxmark_gpu::GpuContext>,
     gpu: bool,
 ) -> Option<AppState<'a>> {
     let n = vol.grid.voxel_count();
@@ -153,7 +153,7 @@ fn brush_stroke_paints_the_axial_slice_and_undo_restores() {
 
 #[test]
 fn grow_preview_then_accept_commits_and_cancel_does_not() {
-    use voxmark::edit::session::GrowPreview;
+    use voxmark_edit::session::GrowPreview;
     let vol = Phantom::new([60, 50, 40])
         .unwrap_or_else(|e| panic!("{e}"))
         .volume();
@@ -219,8 +219,8 @@ fn grow_preview_then_accept_commits_and_cancel_does_not() {
 /// dropped, one with four fills exactly what the CPU reference fills; Esc forgets the seeds.
 #[test]
 fn tool_state_drives_grow_and_polygon_without_ui() {
-    use voxmark::app::tools::ToolState;
-    use voxmark::kernels::region_grow::{region_grow_cpu, GrowRequest, RegionGrowParams};
+    use voxmark_app::tools::ToolState;
+    use voxmark_gpu::kernels::region_grow::{region_grow_cpu, GrowRequest, RegionGrowParams};
     let vol = Phantom::new([60, 50, 40])
         .unwrap_or_else(|e| panic!("{e}"))
         .volume();
@@ -258,7 +258,7 @@ fn tool_state_drives_grow_and_polygon_without_ui() {
         seeds: vec![seed],
         lower: value,
         upper: value,
-        connectivity: voxmark::kernels::region_grow::Connectivity::Six,
+        connectivity: voxmark_gpu::kernels::region_grow::Connectivity::Six,
         roi: None,
         label: 1,
     };
@@ -309,9 +309,9 @@ fn tool_state_drives_grow_and_polygon_without_ui() {
 /// and undo restores them.
 #[test]
 fn tools_menu_logical_ops_change_the_labels_by_their_definition() {
-    use voxmark::app::tools::{Cleanup, ToolState};
-    use voxmark::edit::ops::{Editable, LogicalOperation};
-    use voxmark::volume::{Metadata, Volume, VoxelData};
+    use voxmark_app::tools::{Cleanup, ToolState};
+    use voxmark_edit::ops::{Editable, LogicalOperation};
+    use voxmark_volume::{Metadata, Volume, VoxelData};
     let vol = Phantom::new([40, 36, 30])
         .unwrap_or_else(|e| panic!("{e}"))
         .volume();
@@ -349,7 +349,7 @@ fn tools_menu_logical_ops_change_the_labels_by_their_definition() {
     let second: Vec<u8> = (0..n).map(|i| if i % 3 == 0 { 7 } else { 0 }).collect();
     let m = Volume::new(vol.grid, VoxelData::U8(second.clone()), Metadata::default())
         .unwrap_or_else(|e| panic!("{e}"));
-    voxmark::io::nifti::write_nifti(&path, &m).unwrap_or_else(|e| panic!("{e}"));
+    voxmark_io::nifti::write_nifti(&path, &m).unwrap_or_else(|e| panic!("{e}"));
     tools.logical_other = 7;
     tools.logical_map = path.display().to_string();
     let op = tools.cleanup_op(
@@ -390,8 +390,8 @@ fn tools_menu_logical_ops_change_the_labels_by_their_definition() {
 
 #[test]
 fn measure_label_finds_the_recist_slice_moves_there_and_keeps_the_axes_as_lines() {
-    use voxmark::app::tools::ToolState;
-    use voxmark::edit::ops::EditOp;
+    use voxmark_app::tools::ToolState;
+    use voxmark_edit::ops::EditOp;
     let vol = Phantom::new([60, 50, 40])
         .unwrap_or_else(|e| panic!("{e}"))
         .volume();

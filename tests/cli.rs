@@ -38,8 +38,8 @@ fn convert_of_dicom_folder_matches_the_nifti_phantom() {
     assert!(common::run(&["phantom", "--size", "20,24,10", "-o", &s(&d.join("p.nii"))]).0);
     let (ok, _, err) = common::run(&["convert", &series, &s(&d.join("c.nii.gz"))]);
     assert!(ok, "{err}");
-    let a = voxmark::io::nifti::read_nifti(&d.join("p.nii")).unwrap_or_else(|e| panic!("{e}"));
-    let b = voxmark::io::nifti::read_nifti(&d.join("c.nii.gz")).unwrap_or_else(|e| panic!("{e}"));
+    let a = voxmark_io::nifti::read_nifti(&d.join("p.nii")).unwrap_or_else(|e| panic!("{e}"));
+    let b = voxmark_io::nifti::read_nifti(&d.join("c.nii.gz")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(a.data, b.data);
     for (x, y) in a
         .grid
@@ -114,7 +114,7 @@ fn render_writes_a_png_of_a_dicom_series_and_refuses_foreign_labels() {
         &png,
     ]);
     assert!(ok, "{err}");
-    let (rgba, w, h) = voxmark::render::png_out::read_png(std::path::Path::new(&png))
+    let (rgba, w, h) = voxmark_render::png_out::read_png(std::path::Path::new(&png))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((w, h), (64, 64));
     assert!(

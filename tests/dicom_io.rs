@@ -4,13 +4,13 @@
 mod common;
 
 use std::path::Path;
-use voxmark::io::dicom_write::write_dicom_series;
-use voxmark::io::{load_volume, open, LoadOptions, Opened};
-use voxmark::phantom::Phantom;
-use voxmark::volume::VoxelData;
-use voxmark::Error;
+use voxmark_io::dicom_write::write_dicom_series;
+use voxmark_io::{load_volume, open, LoadOptions, Opened};
+use voxmark_volume::phantom::Phantom;
+use voxmark_volume::Error;
+use voxmark_volume::VoxelData;
 
-fn phantom_series(dir: &Path, dims: [usize; 3]) -> voxmark::volume::Volume {
+fn phantom_series(dir: &Path, dims: [usize; 3]) -> voxmark_volume::Volume {
     let v = Phantom::new(dims)
         .unwrap_or_else(|e| panic!("{e}"))
         .volume();
@@ -18,7 +18,7 @@ fn phantom_series(dir: &Path, dims: [usize; 3]) -> voxmark::volume::Volume {
     v
 }
 
-fn load(p: &Path) -> voxmark::io::Loaded {
+fn load(p: &Path) -> voxmark_io::Loaded {
     load_volume(p, &LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -3,13 +3,13 @@
 
 mod common;
 
-use voxmark::edit::ops::parse_ops;
-use voxmark::edit::{lower, EditEnv, Lowered, Program};
-use voxmark::gpu::residency::{PackedU8Volume, ResidentVolume};
-use voxmark::gpu::GpuContext;
-use voxmark::kernels::span_write::{span_write_cpu, SpanWriteKernel};
-use voxmark::phantom::Phantom;
-use voxmark::volume::{Volume, VoxelData};
+use voxmark_edit::ops::parse_ops;
+use voxmark_edit::{lower, EditEnv, Lowered, Program};
+use voxmark_gpu::kernels::span_write::{span_write_cpu, SpanWriteKernel};
+use voxmark_gpu::residency::{PackedU8Volume, ResidentVolume};
+use voxmark_gpu::GpuContext;
+use voxmark_volume::phantom::Phantom;
+use voxmark_volume::{Volume, VoxelData};
 
 const OPS: &str = r#"[
  {"op":"paint","shape":"sphere","points":[[10,12,8],[30,20,14],[12,30,20]],"radius_mm":9,"label":1},
@@ -100,9 +100,9 @@ fn span_ops_gpu_equal_cpu_on_real_mri_with_atlas() {
     else {
         return;
     };
-    let vol = voxmark::io::nifti::read_nifti(&ch2).unwrap_or_else(|e| panic!("{e}"));
-    let mask = voxmark::io::nifti::read_nifti(&aal).unwrap_or_else(|e| panic!("{e}"));
-    let labels = voxmark::volume::labels::labels_for(&mask, &aal, &vol.grid)
+    let vol = voxmark_io::nifti::read_nifti(&ch2).unwrap_or_else(|e| panic!("{e}"));
+    let mask = voxmark_io::nifti::read_nifti(&aal).unwrap_or_else(|e| panic!("{e}"));
+    let labels = voxmark_volume::labels::labels_for(&mask, &aal, &vol.grid)
         .unwrap_or_else(|e| panic!("{e}"));
     run_all(&ctx, &vol, labels, &[7]);
 }
@@ -116,8 +116,8 @@ fn odd_phantom() -> Volume {
 
 #[test]
 fn dilate_erode_and_hollow_gpu_equal_cpu() {
-    use voxmark::edit::apply_op_cpu;
-    use voxmark::kernels::morphology::MorphologyKernel;
+    use voxmark_edit::apply_op_cpu;
+    use voxmark_gpu::kernels::morphology::MorphologyKernel;
     let Some(ctx) = common::gpu() else { return };
     let ph = Phantom::new([45, 38, 27])
         .unwrap_or_else(|e| panic!("{e}"))
@@ -207,8 +207,8 @@ fn gpu_session_with_mixed_undo_equals_cpu_session() {
 /// inside the volume and ends at its odd far edges.
 #[test]
 fn undo_brick_kernels_equal_cpu_twins() {
-    use voxmark::gpu::residency::PackedU8Volume;
-    use voxmark::kernels::brick_undo::*;
+    use voxmark_gpu::kernels::brick_undo::*;
+    use voxmark_gpu::residency::PackedU8Volume;
     let Some(ctx) = common::gpu() else { return };
     let d = [45usize, 38, 27];
     let n = d[0] * d[1] * d[2];
@@ -281,7 +281,7 @@ fn undo_brick_kernels_equal_cpu_twins() {
 }
 
 fn every_op_and_undo(gpu_budget: Option<usize>) {
-    use voxmark::edit::session::Session;
+    use voxmark_edit::session::Session;
     let Some(ctx) = common::gpu() else { return };
     // Odd width (not a multiple of 4 voxels per packed texel, nor of the 16³ undo bricks).
     let ph = Phantom::new([45, 38, 27])
@@ -410,8 +410,8 @@ fn label_box_read_write_at_unaligned_edges() {
 /// atlas, and extreme 8/16-bit volumes whose sums need the 64-bit carries.
 #[test]
 fn label_stats_gpu_equal_cpu() {
-    use voxmark::kernels::label_stats::{label_stats_cpu, LabelStatsKernel};
-    use voxmark::volume::{Grid, Metadata};
+    use voxmark_gpu::kernels::label_stats::{label_stats_cpu, LabelStatsKernel};
+    use voxmark_volume::{Grid, Metadata};
     let Some(ctx) = common::gpu() else { return };
     let check = |vol: &Volume, labels: &[u8]| {
         let d = vol.grid.dims;
@@ -476,15 +476,15 @@ fn label_stats_gpu_equal_cpu() {
         check(&vol, &lab);
     }
     if let Some(ch2) = common::mricron("ch2.nii.gz") {
-        let img = voxmark::io::nifti::read_nifti(&ch2).unwrap_or_else(|e| panic!("{e}"));
+        let img = voxmark_io::nifti::read_nifti(&ch2).unwrap_or_else(|e| panic!("{e}"));
         if let Some(aal) = common::mricron("aal.nii.gz") {
-            let m = voxmark::io::nifti::read_nifti(&aal).unwrap_or_else(|e| panic!("{e}"));
-            let l = voxmark::volume::labels::labels_for(&m, &aal, &img.grid)
+            let m = voxmark_io::nifti::read_nifti(&aal).unwrap_or_else(|e| panic!("{e}"));
+            let l = voxmark_volume::labels::labels_for(&m, &aal, &img.grid)
                 .unwrap_or_else(|e| panic!("{e}"));
             check(&img, &l);
         }
     }
-    assert!(!LabelStatsKernel::supports(voxmark::volume::DType::F32));
+    assert!(!LabelStatsKernel::supports(voxmark_volume::DType::F32));
 }
 
 /// `islands` on the GPU (union-find components of a label, sizes counted per root, joined
@@ -492,12 +492,12 @@ fn label_stats_gpu_equal_cpu() {
 /// rules, ties for the largest, and a forced multi-slab run.
 #[test]
 fn islands_gpu_equal_cpu_with_and_without_slabs() {
-    use voxmark::edit::apply_op_cpu;
-    use voxmark::kernels::commit_mask::{CommitMaskKernel, CommitMaskParams};
-    use voxmark::kernels::islands::{IslandRule, Islands};
-    use voxmark::kernels::region_grow::Connectivity;
-    use voxmark::kernels::region_grow_gpu::RegionGrowKernel;
-    use voxmark::volume::DType;
+    use voxmark_edit::apply_op_cpu;
+    use voxmark_gpu::kernels::commit_mask::{CommitMaskKernel, CommitMaskParams};
+    use voxmark_gpu::kernels::islands::{IslandRule, Islands};
+    use voxmark_gpu::kernels::region_grow::Connectivity;
+    use voxmark_gpu::kernels::region_grow_gpu::RegionGrowKernel;
+    use voxmark_volume::DType;
     let Some(ctx) = common::gpu() else { return };
     let ph = Phantom::new([37, 31, 29])
         .unwrap_or_else(|e| panic!("{e}"))
@@ -581,14 +581,14 @@ fn islands_gpu_equal_cpu_with_and_without_slabs() {
 /// exactly what the CPU reference removes; under 26-connectivity it is one component.
 #[test]
 fn islands_gpu_with_tens_of_thousands_of_components() {
-    use voxmark::edit::apply_op_cpu;
-    use voxmark::edit::session::Session;
+    use voxmark_edit::apply_op_cpu;
+    use voxmark_edit::session::Session;
     let Some(ctx) = common::gpu() else { return };
     let d = [48usize, 48, 48];
     let img = Volume::new(
-        voxmark::volume::Grid::new(d, glam::DMat4::IDENTITY),
+        voxmark_volume::Grid::new(d, glam::DMat4::IDENTITY),
         VoxelData::I16(vec![0; d[0] * d[1] * d[2]]),
-        voxmark::volume::Metadata::default(),
+        voxmark_volume::Metadata::default(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let start: Vec<u8> = (0..d[0] * d[1] * d[2])
@@ -623,7 +623,7 @@ fn islands_gpu_with_tens_of_thousands_of_components() {
 /// (hundreds of voxels) and the key slices are untouched.
 #[test]
 fn interpolate_gpu_equals_cpu_along_every_axis() {
-    use voxmark::edit::store::{execute_cpu, GpuEdit};
+    use voxmark_edit::store::{execute_cpu, GpuEdit};
     let Some(ctx) = common::gpu() else { return };
     let ph = odd_phantom();
     let VoxelData::I16(v) = &ph.data else {
@@ -696,7 +696,7 @@ fn interpolate_gpu_equals_cpu_along_every_axis() {
 /// ties, with walls; and the incremental update after a new stroke equals both.
 #[test]
 fn grow_cut_gpu_equals_cpu_with_ties_walls_and_incremental_update() {
-    use voxmark::kernels::grow_cut::{GrowCutKernel, GrowCutRequest, GrowCutState};
+    use voxmark_gpu::kernels::grow_cut::{GrowCutKernel, GrowCutRequest, GrowCutState};
     let Some(ctx) = common::gpu() else { return };
     let k = GrowCutKernel::new(&ctx).unwrap_or_else(|e| panic!("{e}"));
     let ph = odd_phantom();
@@ -783,7 +783,7 @@ fn grow_cut_gpu_equals_cpu_with_ties_walls_and_incremental_update() {
 /// returns the voxels changed.
 fn op_gpu_equals_cpu(
     ctx: &GpuContext,
-    gpu: &voxmark::edit::store::GpuEdit,
+    gpu: &voxmark_edit::store::GpuEdit,
     ph: &Volume,
     start: &[u8],
     op: &str,
@@ -802,7 +802,7 @@ fn op_gpu_equals_cpu(
         .unwrap_or_else(|| panic!("{op} writes voxels"));
     let mut cpu = start.to_vec();
     let c =
-        voxmark::edit::store::execute_cpu(ph, &mut cpu, &program).unwrap_or_else(|e| panic!("{e}"));
+        voxmark_edit::store::execute_cpu(ph, &mut cpu, &program).unwrap_or_else(|e| panic!("{e}"));
     gpu.labels
         .write_box(ctx, [0, 0, 0], ph.grid.dims, start)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -822,7 +822,7 @@ fn op_gpu_equals_cpu(
 /// locked label inside a hole.
 #[test]
 fn fill_holes_gpu_equals_cpu_in_3d_and_per_slice() {
-    use voxmark::edit::store::GpuEdit;
+    use voxmark_edit::store::GpuEdit;
     let Some(ctx) = common::gpu() else { return };
     let ph = odd_phantom();
     let VoxelData::I16(v) = &ph.data else {
@@ -854,7 +854,7 @@ fn fill_holes_gpu_equals_cpu_in_3d_and_per_slice() {
 
 #[test]
 fn smooth_gpu_equals_cpu() {
-    use voxmark::edit::store::GpuEdit;
+    use voxmark_edit::store::GpuEdit;
     let Some(ctx) = common::gpu() else { return };
     let ph = odd_phantom();
     let VoxelData::I16(v) = &ph.data else {
@@ -893,8 +893,8 @@ fn smooth_gpu_equals_cpu() {
 /// locked label.
 #[test]
 fn logical_gpu_equals_cpu_with_same_map_and_second_map() {
-    use voxmark::edit::store::GpuEdit;
-    use voxmark::volume::{Metadata, Volume};
+    use voxmark_edit::store::GpuEdit;
+    use voxmark_volume::{Metadata, Volume};
     let Some(ctx) = common::gpu() else { return };
     let ph = odd_phantom();
     let VoxelData::I16(v) = &ph.data else {
@@ -931,7 +931,7 @@ fn logical_gpu_equals_cpu_with_same_map_and_second_map() {
     let path = dir.path().join("second.nii.gz");
     let vol = Volume::new(ph.grid, VoxelData::U8(second), Metadata::default())
         .unwrap_or_else(|e| panic!("{e}"));
-    voxmark::io::nifti::write_nifti(&path, &vol).unwrap_or_else(|e| panic!("{e}"));
+    voxmark_io::nifti::write_nifti(&path, &vol).unwrap_or_else(|e| panic!("{e}"));
     let m = path.display().to_string();
     let gpu = GpuEdit::new(&ctx, &ph, &start).unwrap_or_else(|e| panic!("{e}"));
     for (op, min) in [
@@ -989,9 +989,9 @@ fn logical_gpu_equals_cpu_with_same_map_and_second_map() {
 /// by the CPU session.
 #[test]
 fn preview_layer_for_3d_equals_the_applied_op() {
-    use voxmark::edit::ops::EditOp;
-    use voxmark::edit::session::{GrowPreview, Session};
-    use voxmark::kernels::grow_cut::{GrowCutRequest, GrowCutState};
+    use voxmark_edit::ops::EditOp;
+    use voxmark_edit::session::{GrowPreview, Session};
+    use voxmark_gpu::kernels::grow_cut::{GrowCutRequest, GrowCutState};
     let Some(ctx) = common::gpu() else { return };
     let ph = odd_phantom();
     let d = ph.grid.dims;
@@ -1044,7 +1044,7 @@ fn preview_layer_for_3d_equals_the_applied_op() {
     };
     let fill = EditOp::Interpolate {
         label: 1,
-        axis: voxmark::geometry::view::ViewKind::Axial,
+        axis: voxmark_volume::geometry::view::ViewKind::Axial,
         editable: Default::default(),
     };
     for op in [grow, fill] {
@@ -1072,7 +1072,7 @@ fn preview_layer_for_3d_equals_the_applied_op() {
         background: 5,
         roi: Some([st.lo[0], st.lo[1], st.lo[2], hi[0], hi[1], hi[2]]),
     };
-    let m = voxmark::gpu::residency::PackedU8Volume::upload(&ctx, d, &mask)
+    let m = voxmark_gpu::residency::PackedU8Volume::upload(&ctx, d, &mask)
         .unwrap_or_else(|e| panic!("{e}"));
     check(op, GrowPreview::Gpu(m), &strokes);
 }

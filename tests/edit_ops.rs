@@ -4,12 +4,12 @@
 mod common;
 
 use glam::{DMat4, DVec4};
-use voxmark::edit::journal::Journal;
-use voxmark::edit::ops::{parse_ops, EditOp, Editable, Shape, Stroke};
-use voxmark::edit::session::Session;
-use voxmark::edit::{apply_op_cpu, EditEnv};
-use voxmark::geometry::view::ViewKind;
-use voxmark::volume::{Grid, Metadata, Volume, VoxelData};
+use voxmark_edit::journal::Journal;
+use voxmark_edit::ops::{parse_ops, EditOp, Editable, Shape, Stroke};
+use voxmark_edit::session::Session;
+use voxmark_edit::{apply_op_cpu, EditEnv};
+use voxmark_volume::geometry::view::ViewKind;
+use voxmark_volume::{Grid, Metadata, Volume, VoxelData};
 
 /// A volume with the given spacing (RAS-aligned) whose value at (i,j,k) is i + 10 j + 100 k.
 fn image(dims: [usize; 3], spacing: [f64; 3]) -> Volume {
@@ -483,9 +483,9 @@ fn crash_after_acknowledged_ops_loses_nothing() {
         ])
         .0
     );
-    let a = voxmark::io::nifti::read_nifti(std::path::Path::new(&format!("{d}/recovered.nii.gz")))
+    let a = voxmark_io::nifti::read_nifti(std::path::Path::new(&format!("{d}/recovered.nii.gz")))
         .unwrap_or_else(|e| panic!("{e}"));
-    let b = voxmark::io::nifti::read_nifti(std::path::Path::new(&format!("{d}/ref.nii.gz")))
+    let b = voxmark_io::nifti::read_nifti(std::path::Path::new(&format!("{d}/ref.nii.gz")))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(a.data, b.data);
     assert_eq!(a.grid, b.grid);
@@ -611,9 +611,9 @@ fn label_table_travels_in_a_sidecar_and_locks_persist() {
         &format!("{d}/n.nii.gz"),
     ]);
     assert!(ok, "{err}");
-    let m = voxmark::io::nifti::read_nifti(std::path::Path::new(&format!("{d}/m.nii.gz")))
+    let m = voxmark_io::nifti::read_nifti(std::path::Path::new(&format!("{d}/m.nii.gz")))
         .unwrap_or_else(|e| panic!("{e}"));
-    let n = voxmark::io::nifti::read_nifti(std::path::Path::new(&format!("{d}/n.nii.gz")))
+    let n = voxmark_io::nifti::read_nifti(std::path::Path::new(&format!("{d}/n.nii.gz")))
         .unwrap_or_else(|e| panic!("{e}"));
     let (VoxelData::U8(m), VoxelData::U8(n)) = (m.data, n.data) else {
         panic!("u8 masks")
@@ -669,7 +669,7 @@ fn apply_on_gpu_writes_the_same_mask_as_on_cpu() {
         // The voxels (the header's description holds the journal marker, which has the
         // op's time in it).
         outs.push(
-            voxmark::io::nifti::read_nifti(&out)
+            voxmark_io::nifti::read_nifti(&out)
                 .unwrap_or_else(|e| panic!("{e}"))
                 .data,
         );
@@ -688,7 +688,7 @@ fn apply_on_gpu_writes_the_same_mask_as_on_cpu() {
         &p(&replayed),
     ]);
     assert!(ok, "{err}");
-    let replayed = voxmark::io::nifti::read_nifti(&replayed).unwrap_or_else(|e| panic!("{e}"));
+    let replayed = voxmark_io::nifti::read_nifti(&replayed).unwrap_or_else(|e| panic!("{e}"));
     assert!(replayed.data == outs[0]);
 }
 
@@ -771,7 +771,7 @@ fn logical_ops_refuse_bad_input_with_clear_messages() {
         Metadata::default(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    voxmark::io::nifti::write_nifti(&path, &other).unwrap_or_else(|e| panic!("{e}"));
+    voxmark_io::nifti::write_nifti(&path, &other).unwrap_or_else(|e| panic!("{e}"));
     let mut s = Session::new(&vol, vec![0; 960]).unwrap_or_else(|e| panic!("{e}"));
     let op = format!(
         r#"[{{"op":"logical","operation":"union","label":1,"other":{{"mask":"{}","label":1}}}}]"#,
@@ -806,7 +806,7 @@ fn logical_ops_refuse_bad_input_with_clear_messages() {
 /// as a bare "undo" that replay, with no such step, ignored — the undone stroke came back).
 /// On the host and, when there is one, the GPU session.
 /// The host session, and the GPU one when there is a GPU.
-fn host_and_gpu() -> Vec<Option<&'static voxmark::gpu::GpuContext>> {
+fn host_and_gpu() -> Vec<Option<&'static voxmark_gpu::GpuContext>> {
     match common::gpu_shared() {
         Some(c) => vec![None, Some(c)],
         None => vec![None],
@@ -814,18 +814,18 @@ fn host_and_gpu() -> Vec<Option<&'static voxmark::gpu::GpuContext>> {
 }
 
 /// The 40×36×24 phantom.
-fn phantom_40() -> voxmark::volume::Volume {
-    voxmark::phantom::Phantom::new([40, 36, 24])
+fn phantom_40() -> voxmark_volume::Volume {
+    voxmark_volume::phantom::Phantom::new([40, 36, 24])
         .unwrap_or_else(|e| panic!("{e}"))
         .volume()
 }
 
 /// A session on `ph` starting from `labels`: on the host, or on `gpu`.
 fn session_on<'a>(
-    ph: &'a voxmark::volume::Volume,
-    gpu: Option<&'a voxmark::gpu::GpuContext>,
+    ph: &'a voxmark_volume::Volume,
+    gpu: Option<&'a voxmark_gpu::GpuContext>,
     labels: Vec<u8>,
-) -> voxmark::Result<Session<'a>> {
+) -> voxmark_volume::Result<Session<'a>> {
     match gpu {
         Some(c) => Session::on_gpu(c, ph, &labels),
         None => Session::new(ph, labels),
@@ -859,7 +859,7 @@ fn stroke_along_x(label: u8, y: f64) -> EditOp {
 
 #[test]
 fn undo_and_redo_across_a_save_survive_a_crash() {
-    use voxmark::edit::label_file::read_label_map;
+    use voxmark_io::label_file::read_label_map;
     let ph = phantom_40();
     let stroke = stroke_along_x;
     for gpu in host_and_gpu() {
@@ -915,9 +915,9 @@ fn undo_and_redo_across_a_save_survive_a_crash() {
 
 #[test]
 fn markups_are_journaled_undoable_and_survive_crashes() {
-    use voxmark::edit::label_file::{read_label_map, read_markups_for, save_markups};
-    use voxmark::volume::markup::{Markup, MarkupEdit, MarkupKind, MarkupProps};
-    let ph = voxmark::phantom::Phantom::new([40, 36, 24])
+    use voxmark_io::label_file::{read_label_map, read_markups_for, save_markups};
+    use voxmark_volume::markup::{Markup, MarkupEdit, MarkupKind, MarkupProps};
+    let ph = voxmark_volume::phantom::Phantom::new([40, 36, 24])
         .unwrap_or_else(|e| panic!("{e}"))
         .volume();
     let add = |kind, points: Vec<[f64; 3]>| {

@@ -65,7 +65,7 @@ impl Case {
 }
 
 fn labels_of(p: &Path) -> Vec<u8> {
-    let v = ok(voxmark::io::nifti::read_nifti(p));
+    let v = ok(voxmark_io::nifti::read_nifti(p));
     (0..v.data.len()).map(|i| v.data.get_f64(i) as u8).collect()
 }
 
@@ -149,9 +149,9 @@ fn a_crash_at_any_step_of_a_save_leaves_old_or_new_and_recovery_is_exact() {
             } else {
                 // The old mask holds none of the journal's ops: all are replayed on it.
                 let mut expected = labels_of(&mask);
-                let img = ok(voxmark::io::nifti::read_nifti(&case.p("img.nii.gz")));
-                let mut s = ok(voxmark::edit::session::Session::new(&img, expected.clone()));
-                let ops = ok(voxmark::edit::ops::parse_ops(OPS, Path::new("ops.json")));
+                let img = ok(voxmark_io::nifti::read_nifti(&case.p("img.nii.gz")));
+                let mut s = ok(voxmark_edit::session::Session::new(&img, expected.clone()));
+                let ops = ok(voxmark_edit::ops::parse_ops(OPS, Path::new("ops.json")));
                 for op in &ops {
                     ok(s.apply_unjournaled(op));
                 }
@@ -198,7 +198,7 @@ fn a_full_disk_fails_naming_the_mask_and_keeps_the_previous_one() {
             .collect();
         assert!(left.is_empty(), "no temporary file left: {left:?}");
         // The run journaled its ops before failing to save: all are there.
-        let (journal, rec) = ok(voxmark::edit::journal::Journal::open(&j, "check"));
+        let (journal, rec) = ok(voxmark_edit::journal::Journal::open(&j, "check"));
         assert_eq!(rec.entries.len(), 5);
         drop(journal);
         ok(std::fs::remove_file(&j));
@@ -254,7 +254,7 @@ fn a_read_only_folder_fails_naming_the_mask_and_keeps_the_previous_one() {
     );
     assert_eq!(ok(std::fs::read(&mask)), before, "the previous mask stays");
     // Nothing acknowledged was lost: the journal holds every op.
-    let (_, rec) = ok(voxmark::edit::journal::Journal::open(
+    let (_, rec) = ok(voxmark_edit::journal::Journal::open(
         &jdir.join("j.jsonl"),
         "check",
     ));

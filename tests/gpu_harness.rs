@@ -3,7 +3,7 @@
 
 mod common;
 
-use voxmark::gpu::selftest::{selftest_cpu, selftest_gpu, SelftestParams};
+use voxmark_gpu::selftest::{selftest_cpu, selftest_gpu, SelftestParams};
 
 #[test]
 fn compute_dispatch_matches_cpu_reference() {
@@ -49,9 +49,9 @@ fn validation_error_is_an_error_not_a_panic() {
 #[test]
 fn every_shader_compiles() {
     let Some(ctx) = common::gpu() else { return };
-    for (name, src) in voxmark::gpu::shaders::ALL {
+    for (name, src) in voxmark_gpu::shaders::ALL {
         for sample in ["i32", "u32", "f32"] {
-            let wgsl = voxmark::gpu::shaders::prepare(src, sample);
+            let wgsl = voxmark_gpu::shaders::prepare(src, sample);
             let r = ctx.scoped(name, || {
                 ctx.device
                     .create_shader_module(wgpu::ShaderModuleDescriptor {

@@ -1,199 +1,148 @@
-//! The module map's arrows point down: every `crate::<module>` a file under `src/<module>/`
-//! names (in `use` lines, paths and grouped `crate::{a, b::c}` imports; comments skipped)
-//! must be one the map in ARCHITECTURE.md allows. A new upward import fails here with the
-//! file and the module it reached for.
+//! The crate map's arrows point down: the voxmark crates each workspace member depends on
+//! (from `cargo tree`, i.e. what the compiler enforces) must be exactly the arrows of the
+//! crate map in ARCHITECTURE.md, and the engine crates (volume, gpu, edit, render) must reach
+//! no window system, async runtime, database driver or C image decoder. A new arrow fails
+//! here until the map says so; a forbidden dependency fails naming the path that pulls it in.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// What each module may import (besides itself). Top-level files count as modules of their
-/// own name. Mirrors the module map in ARCHITECTURE.md.
-fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
-    let base = vec!["error"];
-    let mut m = BTreeMap::new();
-    m.insert("error", vec![]);
-    m.insert("volume", base.clone());
-    m.insert("io", [base.clone(), vec!["volume"]].concat());
-    m.insert("geometry", [base.clone(), vec!["volume"]].concat());
-    m.insert("phantom", [base.clone(), vec!["volume", "io"]].concat());
-    m.insert("gpu", [base.clone(), vec!["volume"]].concat());
-    m.insert(
-        "kernels",
-        [base.clone(), vec!["volume", "geometry", "gpu"]].concat(),
-    );
-    m.insert(
-        "edit",
-        [
-            base.clone(),
-            vec!["volume", "io", "geometry", "gpu", "kernels"],
-        ]
-        .concat(),
-    );
-    m.insert(
-        "qa",
-        [base.clone(), vec!["volume", "io", "kernels", "edit"]].concat(),
-    );
-    m.insert(
-        "project",
-        [
-            base.clone(),
-            vec![
-                "volume", "io", "geometry", "kernels", "edit", "qa", "render",
-            ],
-        ]
-        .concat(),
-    );
-    m.insert(
-        "render",
-        [
-            base.clone(),
-            vec!["volume", "io", "geometry", "gpu", "kernels"],
-        ]
-        .concat(),
-    );
-    m.insert(
-        "app",
-        [
-            base.clone(),
-            vec![
-                "volume", "io", "geometry", "gpu", "kernels", "edit", "qa", "render", "phantom",
-                "project",
-            ],
-        ]
-        .concat(),
-    );
-    m
+/// Crates no engine crate may reach (prefixes of package names).
+const FORBIDDEN_IN_ENGINE: &[&str] = &[
+    "eframe", "egui", "winit", "tokio", "axum", "hyper", "postgres", "rusqlite",
+    "libsqlite3", "openjp2", "charls", "dicom-", "native-tls", "openssl",
+];
+const ENGINE: &[&str] = &["voxmark-volume", "voxmark-gpu", "voxmark-edit", "voxmark-render"];
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        panic!("cannot list {}", dir.display())
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
+fn cargo(args: &[&str]) -> String {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(args)
+        .arg("--offline")
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("cargo {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "cargo {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Top-level module names a source text reaches through `crate::`.
-fn crate_refs(text: &str) -> BTreeSet<String> {
-    let code: String = text
-        .lines()
-        .map(|l| match l.find("//") {
-            Some(i) => &l[..i],
-            None => l,
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let b = code.as_bytes();
-    let mut out = BTreeSet::new();
-    let ident = |i: usize| -> (String, usize) {
-        let mut j = i;
-        while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
-            j += 1;
+/// The workspace's package names.
+fn members() -> Vec<String> {
+    let meta: serde_json::Value =
+        serde_json::from_str(&cargo(&["metadata", "--format-version", "1", "--no-deps"]))
+            .unwrap_or_else(|e| panic!("cargo metadata JSON: {e}"));
+    meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `package`'s normal dependencies as `cargo build -p package` resolves them: each crate
+/// with the chain of crates that pulls it in (`package -> a -> b`).
+fn tree(package: &str) -> Vec<Vec<String>> {
+    let text = cargo(&["tree", "-e", "normal", "--prefix", "depth", "-p", package]);
+    let mut stack: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let digits = line.chars().take_while(char::is_ascii_digit).count();
+        let Ok(depth) = line[..digits].parse::<usize>() else {
+            continue;
+        };
+        let name = line[digits..].split_whitespace().next().unwrap_or_default();
+        stack.truncate(depth);
+        stack.push(name.to_string());
+        if depth > 0 {
+            out.push(stack.clone());
         }
-        (code[i..j].to_string(), j)
-    };
-    let mut i = 0;
-    while let Some(off) = code[i..].find("crate::") {
-        let at = i + off;
-        let before_ok = at == 0 || !(b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'_');
-        let mut k = at + "crate::".len();
-        if before_ok {
-            if b.get(k) == Some(&b'{') {
-                // crate::{a::x, b, c::{d, e}}: the names at depth 1.
-                let mut depth = 0;
-                let mut expect = true;
-                while k < b.len() {
-                    match b[k] {
-                        b'{' => {
-                            depth += 1;
-                            expect = depth == 1;
-                        }
-                        b'}' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                break;
-                            }
-                        }
-                        b',' if depth == 1 => expect = true,
-                        c if expect && (c.is_ascii_alphabetic() || c == b'_') => {
-                            let (name, j) = ident(k);
-                            out.insert(name);
-                            expect = false;
-                            k = j;
-                            continue;
-                        }
-                        _ => {}
-                    }
-                    k += 1;
-                }
-            } else {
-                let (name, j) = ident(k);
-                // Macros exported at the crate root (`crate::with_voxels!`) are not modules.
-                if b.get(j) != Some(&b'!') && !name.is_empty() {
-                    out.insert(name);
-                }
-            }
-        }
-        i = k.max(at + 1);
     }
     out
 }
 
-#[test]
-fn module_arrows_point_down() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let allowed = allowed();
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    files.sort();
-    let mut checked = 0;
-    let mut bad = Vec::new();
-    for f in &files {
-        let rel = f.strip_prefix(&src).unwrap_or(f);
-        let first = rel
-            .components()
-            .next()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let module = first.trim_end_matches(".rs").to_string();
-        let Some(ok) = allowed.get(module.as_str()) else {
-            continue; // lib.rs, main.rs, cli, bench: the top, may use everything
+/// The crate map in ARCHITECTURE.md: lines `voxmark-x -> voxmark-a, voxmark-b` (or `-> none`)
+/// between `<!-- crate-map -->` and `<!-- /crate-map -->`.
+fn documented() -> BTreeMap<String, BTreeSet<String>> {
+    let text = std::fs::read_to_string(root().join("ARCHITECTURE.md"))
+        .unwrap_or_else(|e| panic!("ARCHITECTURE.md: {e}"));
+    let start = text
+        .find("<!-- crate-map -->")
+        .unwrap_or_else(|| panic!("ARCHITECTURE.md has no <!-- crate-map --> block"));
+    let end = text
+        .find("<!-- /crate-map -->")
+        .unwrap_or_else(|| panic!("ARCHITECTURE.md has no <!-- /crate-map --> end"));
+    let mut map = BTreeMap::new();
+    for line in text[start..end].lines() {
+        let Some((from, to)) = line.split_once("->") else {
+            continue;
         };
-        let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        for r in crate_refs(&text) {
-            let is_module =
-                allowed.contains_key(r.as_str()) || ["cli", "bench"].contains(&r.as_str());
-            if r != module && is_module && !ok.contains(&r.as_str()) {
-                bad.push(format!("{} ({module}) imports crate::{r}", rel.display()));
-            }
+        let from = from.trim().to_string();
+        if !from.starts_with("voxmark") {
+            continue;
         }
-        checked += 1;
+        let to: BTreeSet<String> = to
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .map(str::trim)
+            .filter(|s| s.starts_with("voxmark"))
+            .map(str::to_string)
+            .collect();
+        map.insert(from, to);
     }
-    assert!(checked > 50, "only {checked} files checked: is src/ there?");
-    assert!(
-        bad.is_empty(),
-        "upward or sideways imports:\n{}",
-        bad.join("\n")
+    map
+}
+
+#[test]
+fn crate_arrows_are_the_documented_map() {
+    let mut actual = BTreeMap::new();
+    for name in members() {
+        let direct: BTreeSet<String> = tree(&name)
+            .into_iter()
+            .filter(|chain| chain.len() == 2 && chain[1].starts_with("voxmark"))
+            .map(|chain| chain[1].clone())
+            .collect();
+        actual.insert(name, direct);
+    }
+    assert!(actual.len() >= 9, "only {} workspace members", actual.len());
+    assert_eq!(
+        actual,
+        documented(),
+        "the crate graph (left, cargo tree) differs from ARCHITECTURE.md's crate map (right)"
     );
 }
 
 #[test]
-fn the_reference_scanner_sees_grouped_and_plain_imports() {
-    let refs = crate_refs(
-        "use crate::{edit::ops::EditOp, gpu, render::{slice, mesh}};\n\
-         // crate::app in a comment\n\
-         let x = crate::qa::metrics::dice(); crate::with_voxels!(v, |d| d);\n\
-         notcrate::io::x",
+fn engine_crates_reach_no_ui_runtime_database_or_c_decoder() {
+    let mut bad = BTreeSet::new();
+    for engine in ENGINE {
+        let chains = tree(engine);
+        assert!(!chains.is_empty(), "{engine}: no dependencies listed");
+        for chain in chains {
+            let last = chain.last().map(String::as_str).unwrap_or_default();
+            if FORBIDDEN_IN_ENGINE.iter().any(|f| last.starts_with(f)) {
+                bad.insert(chain.join(" -> "));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "engine crates reach forbidden crates:\n{}",
+        bad.into_iter().collect::<Vec<_>>().join("\n")
     );
-    let want: BTreeSet<String> = ["edit", "gpu", "render", "qa"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    assert_eq!(refs, want);
+}
+
+#[test]
+fn the_checker_sees_a_forbidden_crate() {
+    // The prefix rule catches the crates it must (and not look-alikes).
+    let hit = |n: &str| FORBIDDEN_IN_ENGINE.iter().any(|f| n.starts_with(f));
+    assert!(hit("egui-wgpu") && hit("dicom-pixeldata") && hit("charls-sys") && hit("tokio"));
+    assert!(!hit("wgpu") && !hit("serde") && !hit("glam"));
 }

@@ -5,9 +5,9 @@ mod common;
 
 use glam::{DMat3, DMat4, DVec3, DVec4};
 use std::path::Path;
-use voxmark::io::nifti::{encode_header, read_nifti, write_nifti};
-use voxmark::volume::{DType, Grid, Metadata, Volume, VoxelData};
-use voxmark::Error;
+use voxmark_io::nifti::{encode_header, read_nifti, write_nifti};
+use voxmark_volume::Error;
+use voxmark_volume::{DType, Grid, Metadata, Volume, VoxelData};
 
 fn oblique_affine() -> DMat4 {
     let rot = DMat3::from_euler(glam::EulerRot::ZYX, 0.4, -0.15, 0.05);

@@ -9,8 +9,8 @@ mod common;
 use common::ok;
 use std::path::Path;
 use std::process::{Command, Output};
-use voxmark::edit::journal::Journal;
-use voxmark::edit::session::Session;
+use voxmark_edit::journal::Journal;
+use voxmark_edit::session::Session;
 
 const OPS_PER_PROCESS: usize = 30;
 
@@ -124,11 +124,11 @@ fn racing_writers_never_interleave_and_the_journal_replays_exactly() {
     for (n, e) in entries.iter().enumerate() {
         assert_eq!(e.seq, n as u64 + 1, "sequence numbers run without gaps");
     }
-    let label_of = |e: &voxmark::edit::journal::JournalEntry| match &e.op {
-        voxmark::edit::ops::EditOp::Paint(s) => s.label,
+    let label_of = |e: &voxmark_edit::journal::JournalEntry| match &e.op {
+        voxmark_edit::ops::EditOp::Paint(s) => s.label,
         other => panic!("unexpected op {other:?}"),
     };
-    let img = ok(voxmark::io::nifti::read_nifti(&d.join("img.nii.gz")));
+    let img = ok(voxmark_io::nifti::read_nifti(&d.join("img.nii.gz")));
     let mut blocks = Vec::new();
     for (b, block) in entries.chunks(OPS_PER_PROCESS).enumerate() {
         let l = label_of(&block[0]);
@@ -142,7 +142,7 @@ fn racing_writers_never_interleave_and_the_journal_replays_exactly() {
         // What writer p saved = the journal replayed up to the end of its block.
         let mut s = ok(Session::new(&img, vec![0u8; img.grid.voxel_count()]));
         ok(s.replay(&entries[..(b + 1) * OPS_PER_PROCESS]));
-        let saved = ok(voxmark::io::nifti::read_nifti(
+        let saved = ok(voxmark_io::nifti::read_nifti(
             &d.join(format!("out{p}.nii.gz")),
         ));
         let want = ok(s.labels()).into_owned();
@@ -172,10 +172,10 @@ fn a_crashed_writers_lock_is_taken_over_and_its_journal_recovered() {
         .env("VOXMARK_CRASH_AFTER_OPS", "5")
         .output());
     assert!(!o.status.success());
-    let lock = voxmark::io::lock::lock_path(&d.join("j.jsonl"));
+    let lock = voxmark_volume::fs::lock::lock_path(&d.join("j.jsonl"));
     assert!(lock.exists(), "an aborted process leaves its lock file");
     assert!(
-        ok(voxmark::io::lock::holder(&d.join("j.jsonl"))).is_none(),
+        ok(voxmark_volume::fs::lock::holder(&d.join("j.jsonl"))).is_none(),
         "but not its lock: the kernel released it"
     );
     ok(std::fs::write(d.join("none.json"), "[]"));

@@ -9,11 +9,11 @@ use common::{bin, ok, tempdir};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use voxmark::io::nifti::write_nifti;
-use voxmark::phantom::Phantom;
-use voxmark::project::db::Location;
-use voxmark::project::Project;
-use voxmark::volume::{Metadata, Volume, VoxelData};
+use voxmark_io::nifti::write_nifti;
+use voxmark_project::db::Location;
+use voxmark_project::Project;
+use voxmark_volume::phantom::Phantom;
+use voxmark_volume::{Metadata, Volume, VoxelData};
 
 /// The restart test takes the server away: it runs alone (write lock), the others together.
 static SERVER: std::sync::RwLock<()> = std::sync::RwLock::new(());
@@ -575,12 +575,12 @@ fn a_project_from_a_newer_voxmark_is_refused_and_left_untouched() {
         match ok(Location::parse(&p)) {
             Location::Folder(d) => {
                 let c = ok(rusqlite::Connection::open(
-                    d.join(voxmark::project::db::SQLITE_FILE),
+                    d.join(voxmark_project::db::SQLITE_FILE),
                 ));
                 ok(c.execute(bump, []));
             }
             Location::Server(_) => {
-                let mut db = ok(voxmark::project::db::Db::open(
+                let mut db = ok(voxmark_project::db::Db::open(
                     &ok(Location::parse(&p)),
                     false,
                 ));
@@ -594,7 +594,7 @@ fn a_project_from_a_newer_voxmark_is_refused_and_left_untouched() {
         );
         let e = vx_err(&["project", "next", &p, "--annotator", "ann"]);
         assert!(e.contains("newer"), "{engine}: {e}");
-        let mut db = ok(voxmark::project::db::Db::open(
+        let mut db = ok(voxmark_project::db::Db::open(
             &ok(Location::parse(&p)),
             false,
         ));
@@ -671,9 +671,9 @@ fn a_dicom_series_is_a_case_and_masks_are_checked_on_its_grid() {
     ]);
     let schema = tmp.path().join("schema.json");
     ok(std::fs::write(&schema, SCHEMA));
-    let img = ok(voxmark::io::load_volume(
+    let img = ok(voxmark_io::load_volume(
         &series,
-        &voxmark::io::LoadOptions { series: None },
+        &voxmark_io::LoadOptions { series: None },
     ))
     .volume;
     for (engine, p) in engines("dicom", tmp.path()) {
@@ -725,7 +725,7 @@ fn a_dicom_series_is_a_case_and_masks_are_checked_on_its_grid() {
         ]);
         assert!(ok(std::fs::read(&out)) == bytes, "{engine}");
         // The same dims placed 5 mm elsewhere: refused, naming the mask.
-        let shifted = voxmark::volume::Grid::new(
+        let shifted = voxmark_volume::Grid::new(
             img.grid.dims,
             glam::DMat4::from_translation(glam::DVec3::new(0.0, 0.0, 5.0))
                 * img.grid.world_from_voxel,
@@ -786,17 +786,17 @@ fn a_dicom_series_is_a_case_and_masks_are_checked_on_its_grid() {
             ok(std::fs::read(&exported)) == ok(std::fs::read(&conv)),
             "{engine}"
         );
-        let lab = ok(voxmark::io::nifti::read_nifti(
+        let lab = ok(voxmark_io::nifti::read_nifti(
             &root.join("labelsTr/ct-series.nii.gz"),
         ));
-        assert!(voxmark::volume::labels::same_grid(&lab.grid, &img.grid));
-        let want = ok(voxmark::volume::labels::labels_for(
-            &ok(voxmark::io::nifti::read_nifti(&good)),
+        assert!(voxmark_volume::labels::same_grid(&lab.grid, &img.grid));
+        let want = ok(voxmark_volume::labels::labels_for(
+            &ok(voxmark_io::nifti::read_nifti(&good)),
             &good,
             &img.grid,
         ));
         assert_eq!(
-            ok(voxmark::volume::labels::labels_for(&lab, &good, &lab.grid)),
+            ok(voxmark_volume::labels::labels_for(&lab, &good, &lab.grid)),
             want
         );
     }
@@ -817,8 +817,8 @@ fn postgresql_connections_use_tls_as_the_url_asks() {
         );
         return;
     };
-    use voxmark::project::db::Db;
-    let ssl = |u: &str| -> voxmark::Result<String> {
+    use voxmark_project::db::Db;
+    let ssl = |u: &str| -> voxmark_volume::Result<String> {
         let mut db = Db::open(&Location::parse(u)?, false)?;
         let r = db.query(
             "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
@@ -845,9 +845,9 @@ fn postgresql_connections_use_tls_as_the_url_asks() {
 }
 
 /// Labels of a NIfTI file as u8, with its grid.
-fn read_labels(path: &Path) -> (voxmark::volume::Grid, Vec<u8>) {
-    let v = ok(voxmark::io::nifti::read_nifti(path));
-    let l = ok(voxmark::volume::labels::labels_for(&v, path, &v.grid));
+fn read_labels(path: &Path) -> (voxmark_volume::Grid, Vec<u8>) {
+    let v = ok(voxmark_io::nifti::read_nifti(path));
+    let l = ok(voxmark_volume::labels::labels_for(&v, path, &v.grid));
     (v.grid, l)
 }
 
@@ -993,7 +993,7 @@ fn approved_work_and_gold_cases_become_an_nnunet_and_monai_training_set() {
         // The score is the Dice of carol's mask against the reference, per label.
         let (g, r) = read_labels(&reference);
         let (_, c) = read_labels(&bad);
-        let want = voxmark::qa::metrics::compare_masks(&r, &c, &g, &[1, 2], 1.0);
+        let want = voxmark_qa::metrics::compare_masks(&r, &c, &g, &[1, 2], 1.0);
         let got = sub["gold_score"]["labels"]
             .as_array()
             .cloned()
@@ -1049,19 +1049,19 @@ fn approved_work_and_gold_cases_become_an_nnunet_and_monai_training_set() {
         assert_eq!(ds["numTraining"], 3);
         assert_eq!(ds["file_ending"], ".nii.gz");
         for case in ["case00", "case01", "case03"] {
-            let img = ok(voxmark::io::nifti::read_nifti(
+            let img = ok(voxmark_io::nifti::read_nifti(
                 &root.join(format!("imagesTr/{case}_0000.nii.gz")),
             ));
             let (lg, lab) = read_labels(&root.join(format!("labelsTr/{case}.nii.gz")));
             assert!(
-                voxmark::volume::labels::same_grid(&img.grid, &lg),
+                voxmark_volume::labels::same_grid(&img.grid, &lg),
                 "{engine} {case}"
             );
             let i: usize = ok(case[4..].parse());
             assert_eq!(img.data.len(), imgs[i].data.len());
             let want: Vec<u8> = match case {
                 "case00" => {
-                    ok(voxmark::qa::consensus::majority_vote(&[
+                    ok(voxmark_qa::consensus::majority_vote(&[
                         &kept[&("case00".into(), "alice".into())],
                         &kept[&("case00".into(), "bob".into())],
                     ]))
@@ -1156,7 +1156,7 @@ fn approved_work_and_gold_cases_become_an_nnunet_and_monai_training_set() {
                 assert!(mo.join(it[k].as_str().unwrap_or("")).is_file(), "{it}");
             }
         }
-        let st = ok(voxmark::qa::staple::staple(
+        let st = ok(voxmark_qa::staple::staple(
             &[
                 &kept[&("case00".into(), "alice".into())],
                 &kept[&("case00".into(), "bob".into())],
@@ -1202,7 +1202,7 @@ fn approved_work_and_gold_cases_become_an_nnunet_and_monai_training_set() {
             .find(|x| x["case"] == "case00")
             .cloned()
             .unwrap_or_default();
-        let want = voxmark::qa::metrics::compare_masks(
+        let want = voxmark_qa::metrics::compare_masks(
             &kept[&("case00".into(), "alice".into())],
             &kept[&("case00".into(), "bob".into())],
             &imgs[0].grid,
@@ -1218,7 +1218,7 @@ fn approved_work_and_gold_cases_become_an_nnunet_and_monai_training_set() {
 
 #[test]
 fn markups_are_versioned_with_masks_exported_and_counted() {
-    use voxmark::volume::markup::{Markup, MarkupEdit, MarkupKind, MarkupSet};
+    use voxmark_volume::markup::{Markup, MarkupEdit, MarkupKind, MarkupSet};
     let _shared = shared();
     let tmp = tempdir();
     let data = tmp.path().join("data");
@@ -1266,9 +1266,9 @@ fn markups_are_versioned_with_masks_exported_and_counted() {
         ]);
         let m = dir.join("m.nii.gz");
         mask_file(&imgs[0], 100.0, &m);
-        let mk = voxmark::edit::label_file::markups_path(&m);
+        let mk = voxmark_io::label_file::markups_path(&m);
         let save = |v: &MarkupSet| {
-            ok(voxmark::io::markups::write_slicer(&mk, v, &|_| None));
+            ok(voxmark_io::markups::write_slicer(&mk, v, &|_| None));
             let mp = m.display().to_string();
             vx(&[
                 "project",
@@ -1301,8 +1301,8 @@ fn markups_are_versioned_with_masks_exported_and_counted() {
                 "-o",
                 &o,
             ]);
-            let got = ok(voxmark::io::markups::read_slicer(
-                &voxmark::edit::label_file::markups_path(&out),
+            let got = ok(voxmark_io::markups::read_slicer(
+                &voxmark_io::label_file::markups_path(&out),
             ));
             assert_eq!(got.markups, want.markups, "{engine}: version {v}");
         }

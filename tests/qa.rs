@@ -5,8 +5,8 @@
 mod common;
 
 use glam::{DMat4, DVec3};
-use voxmark::io::nifti::write_nifti;
-use voxmark::volume::{Grid, Metadata, Volume, VoxelData};
+use voxmark_io::nifti::write_nifti;
+use voxmark_volume::{Grid, Metadata, Volume, VoxelData};
 
 fn mask(path: &std::path::Path, dims: [usize; 3], f: impl Fn(usize, usize, usize) -> u8) {
     let mut v = Vec::with_capacity(dims[0] * dims[1] * dims[2]);
@@ -177,7 +177,7 @@ fn disagreement_regions_are_26_connected_and_sorted() {
     m[at(5, 4, 3)] = 1;
     m[at(4, 4, 3)] = 1;
     m[at(3, 4, 3)] = 1;
-    let r = voxmark::qa::disagreement::disagreement_regions(&m, d, 10);
+    let r = voxmark_qa::disagreement::disagreement_regions(&m, d, 10);
     assert_eq!(r.len(), 2);
     assert_eq!((r[0].voxels, r[0].at), (3, [3, 4, 3]));
     assert_eq!((r[1].voxels, r[1].at), (2, [0, 0, 0]));

@@ -4,13 +4,13 @@
 
 mod common;
 
-use voxmark::gpu::residency::ResidentVolume;
-use voxmark::kernels::region_grow::{
+use voxmark_gpu::kernels::region_grow::{
     confidence_range, region_grow_cpu, Connectivity, GrowRequest, RegionGrowParams,
 };
-use voxmark::kernels::region_grow_gpu::RegionGrowKernel;
-use voxmark::phantom::{Phantom, Tissue};
-use voxmark::volume::Volume;
+use voxmark_gpu::kernels::region_grow_gpu::RegionGrowKernel;
+use voxmark_gpu::residency::ResidentVolume;
+use voxmark_volume::phantom::{Phantom, Tissue};
+use voxmark_volume::Volume;
 
 fn phantom(dims: [usize; 3]) -> (Phantom, Volume) {
     let p = Phantom::new(dims).unwrap_or_else(|e| panic!("{e}"));
@@ -205,15 +205,15 @@ fn confidence_range_centres_on_the_seed_tissue() {
 
 #[test]
 fn grow_preview_renders_and_commits_respecting_locked_labels() {
-    use voxmark::edit::label_volume::LabelInfo;
-    use voxmark::edit::LabelVolume;
-    use voxmark::geometry::view::{ViewGeometry, ViewKind};
-    use voxmark::kernels::commit_mask::{commit_mask_cpu, CommitMaskParams};
-    use voxmark::kernels::mpr::LabelStyle;
-    use voxmark::render::slice::{
+    use voxmark_edit::LabelVolume;
+    use voxmark_gpu::kernels::commit_mask::{commit_mask_cpu, CommitMaskParams};
+    use voxmark_gpu::kernels::mpr::LabelStyle;
+    use voxmark_render::slice::{
         render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer,
     };
-    use voxmark::volume::WindowPreset;
+    use voxmark_volume::geometry::view::{ViewGeometry, ViewKind};
+    use voxmark_volume::label_table::LabelInfo;
+    use voxmark_volume::WindowPreset;
 
     let Some(ctx) = common::gpu() else { return };
     let (p, v) = phantom([40, 36, 30]);

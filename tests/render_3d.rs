@@ -8,19 +8,19 @@ mod images;
 
 use glam::DMat4;
 use images::{assert_golden, compare};
-use voxmark::edit::ops::parse_ops;
-use voxmark::edit::session::{Labels, Session};
-use voxmark::geometry::camera::Camera;
-use voxmark::gpu::readback::read_buffer;
-use voxmark::gpu::residency::{PackedU8Volume, ResidentVolume};
-use voxmark::gpu::GpuContext;
-use voxmark::kernels::bricks::{brick_map_cpu, BrickMap, BricksKernel};
-use voxmark::kernels::mpr::LabelStyle;
-use voxmark::kernels::raycast::{raycast_cpu, HostScene, RenderMode};
-use voxmark::kernels::transfer::{TfPreset, TransferFunction};
-use voxmark::phantom::Phantom;
-use voxmark::render::volume_view::{render_3d_cpu, VolumeView, VolumeViewOptions};
-use voxmark::volume::{Grid, Metadata, Volume, VoxelData, WindowPreset};
+use voxmark_edit::ops::parse_ops;
+use voxmark_edit::session::{Labels, Session};
+use voxmark_gpu::kernels::bricks::{brick_map_cpu, BrickMap, BricksKernel};
+use voxmark_gpu::kernels::mpr::LabelStyle;
+use voxmark_gpu::kernels::raycast::{raycast_cpu, HostScene, RenderMode};
+use voxmark_gpu::kernels::transfer::{TfPreset, TransferFunction};
+use voxmark_gpu::readback::read_buffer;
+use voxmark_gpu::residency::{PackedU8Volume, ResidentVolume};
+use voxmark_gpu::GpuContext;
+use voxmark_render::volume_view::{render_3d_cpu, VolumeView, VolumeViewOptions};
+use voxmark_volume::geometry::camera::Camera;
+use voxmark_volume::phantom::Phantom;
+use voxmark_volume::{Grid, Metadata, Volume, VoxelData, WindowPreset};
 
 /// The phantom with two labels: bone (2) and the vessels (1).
 fn phantom(dims: [usize; 3]) -> (Volume, Vec<u8>) {
@@ -351,7 +351,7 @@ fn cli_renders_3d_and_rejects_bad_combinations() {
     ]);
     assert!(ok, "{err}");
     assert!(err.contains("ct-vessels"), "{err}");
-    let (rgba, w, h) = voxmark::render::png_out::read_png(&out).unwrap_or_else(|e| panic!("{e}"));
+    let (rgba, w, h) = voxmark_render::png_out::read_png(&out).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((w, h), (64, 48));
     assert!(rgba.chunks(4).any(|px| px[0] > 100));
     for (args, msg) in [
@@ -379,8 +379,8 @@ fn cli_renders_3d_and_rejects_bad_combinations() {
 /// shows: the same point on the GPU and the CPU, on the label surface facing the camera.
 #[test]
 fn clip_and_pick() {
-    use voxmark::kernels::raycast::ClipBox;
-    use voxmark::render::volume_view::pick_3d_cpu;
+    use voxmark_gpu::kernels::raycast::ClipBox;
+    use voxmark_render::volume_view::pick_3d_cpu;
     let (vol, labels) = phantom([40, 36, 50]);
     let d = vol.grid.dims;
     // Keep the patient's left half only (i >= the centre: LPS-like phantom, i -> left).

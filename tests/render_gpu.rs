@@ -7,18 +7,16 @@ mod common;
 mod images;
 
 use glam::{DMat3, DMat4, DVec3, DVec4};
-use voxmark::geometry::view::{ViewGeometry, ViewKind};
-use voxmark::gpu::residency::{PackedU8Volume, ResidentVolume};
-use voxmark::gpu::GpuContext;
-use voxmark::kernels::histogram::{histogram_cpu, HistogramKernel, HistogramParams};
-use voxmark::kernels::mpr::LabelStyle;
-use voxmark::kernels::window_level::{window_level_cpu, WindowLevelKernel, WindowLevelParams};
-use voxmark::phantom::{Phantom, Tissue};
-use voxmark::render::annotate::draw_orientation;
-use voxmark::render::slice::{
-    render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer,
-};
-use voxmark::volume::{Grid, Metadata, Volume, VoxelData, WindowPreset};
+use voxmark_gpu::kernels::histogram::{histogram_cpu, HistogramKernel, HistogramParams};
+use voxmark_gpu::kernels::mpr::LabelStyle;
+use voxmark_gpu::kernels::window_level::{window_level_cpu, WindowLevelKernel, WindowLevelParams};
+use voxmark_gpu::residency::{PackedU8Volume, ResidentVolume};
+use voxmark_gpu::GpuContext;
+use voxmark_render::annotate::draw_orientation;
+use voxmark_render::slice::{render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer};
+use voxmark_volume::geometry::view::{ViewGeometry, ViewKind};
+use voxmark_volume::phantom::{Phantom, Tissue};
+use voxmark_volume::{Grid, Metadata, Volume, VoxelData, WindowPreset};
 
 fn phantom(dims: [usize; 3]) -> (Volume, Vec<u8>) {
     let p = Phantom::new(dims).unwrap_or_else(|e| panic!("{e}"));
@@ -107,7 +105,7 @@ fn window_level_gpu_matches_cpu() {
         ),
     ];
     if let Some(p) = common::mricron("ch2better.nii.gz") {
-        let v = voxmark::io::nifti::read_nifti(&p).unwrap_or_else(|e| panic!("{e}"));
+        let v = voxmark_io::nifti::read_nifti(&p).unwrap_or_else(|e| panic!("{e}"));
         cases.push((
             v,
             WindowPreset {
@@ -144,7 +142,7 @@ fn histogram_gpu_matches_cpu_exactly() {
     let (ph, _) = phantom([64, 48, 20]);
     let mut vols = vec![ph, oblique()];
     if let Some(p) = common::mricron("ch2.nii.gz") {
-        vols.push(voxmark::io::nifti::read_nifti(&p).unwrap_or_else(|e| panic!("{e}")));
+        vols.push(voxmark_io::nifti::read_nifti(&p).unwrap_or_else(|e| panic!("{e}")));
     }
     for vol in &vols {
         let (lo, hi) = vol.data.min_max();
@@ -256,9 +254,9 @@ fn mpr_gpu_matches_cpu_on_real_mri_with_atlas() {
     else {
         return;
     };
-    let vol = voxmark::io::nifti::read_nifti(&ch2).unwrap_or_else(|e| panic!("{e}"));
-    let mask = voxmark::io::nifti::read_nifti(&aal).unwrap_or_else(|e| panic!("{e}"));
-    let labels = voxmark::volume::labels::labels_for(&mask, &aal, &vol.grid)
+    let vol = voxmark_io::nifti::read_nifti(&ch2).unwrap_or_else(|e| panic!("{e}"));
+    let mask = voxmark_io::nifti::read_nifti(&aal).unwrap_or_else(|e| panic!("{e}"));
+    let labels = voxmark_volume::labels::labels_for(&mask, &aal, &vol.grid)
         .unwrap_or_else(|e| panic!("{e}"));
     for kind in [ViewKind::Axial, ViewKind::Coronal, ViewKind::Sagittal] {
         let view = ViewGeometry::new(&vol.grid, kind, None, None).unwrap_or_else(|e| panic!("{e}"));
@@ -362,9 +360,9 @@ fn golden_slices() {
         [120, 96],
     );
     if let (Some(ch2), Some(aal)) = (common::mricron("ch2.nii.gz"), common::mricron("aal.nii.gz")) {
-        let vol = voxmark::io::nifti::read_nifti(&ch2).unwrap_or_else(|e| panic!("{e}"));
-        let mask = voxmark::io::nifti::read_nifti(&aal).unwrap_or_else(|e| panic!("{e}"));
-        let l = voxmark::volume::labels::labels_for(&mask, &aal, &vol.grid)
+        let vol = voxmark_io::nifti::read_nifti(&ch2).unwrap_or_else(|e| panic!("{e}"));
+        let mask = voxmark_io::nifti::read_nifti(&aal).unwrap_or_else(|e| panic!("{e}"));
+        let l = voxmark_volume::labels::labels_for(&mask, &aal, &vol.grid)
             .unwrap_or_else(|e| panic!("{e}"));
         let opts = SliceOptions {
             window: WindowPreset {
@@ -430,7 +428,7 @@ fn ct_of_512x512x1024_with_labels_is_resident_beyond_the_binding_limit() {
         labels: Some(LabelStyle::default()),
         crosshair: None,
     };
-    let r = SliceRenderer::new(&ctx, voxmark::volume::DType::I16).unwrap_or_else(|e| panic!("{e}"));
+    let r = SliceRenderer::new(&ctx, voxmark_volume::DType::I16).unwrap_or_else(|e| panic!("{e}"));
     let gpu = r
         .render_rgba(
             &ctx,

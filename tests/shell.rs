@@ -13,15 +13,15 @@ use common::{ok, shell_labels as labels};
 
 use eframe::egui::{self, Key, Modifiers, PointerButton, Pos2};
 use std::path::{Path, PathBuf};
-use voxmark::app::document::OpenRequest;
-use voxmark::app::headless::Headless;
-use voxmark::app::shell::{Shell, Tool};
-use voxmark::edit::ops::{EditOp, Editable, Shape, Stroke};
-use voxmark::edit::{apply_op_cpu, EditEnv};
-use voxmark::geometry::view::ViewKind;
-use voxmark::gpu::GpuContext;
-use voxmark::phantom::Phantom;
-use voxmark::volume::Volume;
+use voxmark_app::document::OpenRequest;
+use voxmark_app::headless::Headless;
+use voxmark_app::shell::{Shell, Tool};
+use voxmark_edit::ops::{EditOp, Editable, Shape, Stroke};
+use voxmark_edit::{apply_op_cpu, EditEnv};
+use voxmark_gpu::GpuContext;
+use voxmark_volume::geometry::view::ViewKind;
+use voxmark_volume::phantom::Phantom;
+use voxmark_volume::Volume;
 
 const WINDOW: [u32; 2] = [1200, 800];
 
@@ -33,9 +33,9 @@ fn gpu() -> Option<&'static GpuContext> {
 fn phantom_file(dir: &Path) -> (PathBuf, Volume) {
     let vol = ok(Phantom::new([64, 56, 40])).volume();
     let p = dir.join("phantom.nii.gz");
-    ok(voxmark::io::nifti::write_nifti(&p, &vol));
+    ok(voxmark_io::nifti::write_nifti(&p, &vol));
     // Read back: what the shell sees (same grid and values).
-    let vol = ok(voxmark::io::nifti::read_nifti(&p));
+    let vol = ok(voxmark_io::nifti::read_nifti(&p));
     (p, vol)
 }
 
@@ -381,17 +381,17 @@ fn polygon_fills_on_enter_and_save_reopen_is_identical() {
     let saved = dir.path().join("phantom.labels.nii.gz");
     assert!(saved.exists(), "Ctrl+S wrote {}", saved.display());
     assert!(!h.shell.doc.as_ref().is_some_and(|d| d.state.dirty));
-    let journal = voxmark::app::document::journal_path(&saved);
+    let journal = voxmark_app::document::journal_path(&saved);
     assert_eq!(
         ok(std::fs::metadata(&journal)).len(),
         0,
         "saved ops leave the journal"
     );
     let hist = ok(std::fs::read_to_string(
-        voxmark::app::document::history_path(&saved),
+        voxmark_app::document::history_path(&saved),
     ));
     assert!(hist.contains("\"polygon\""), "the history keeps the op");
-    let on_disk = ok(voxmark::io::nifti::read_nifti(&saved));
+    let on_disk = ok(voxmark_io::nifti::read_nifti(&saved));
     assert_eq!(on_disk.grid.world_from_voxel, vol.grid.world_from_voxel);
     drop(h);
     let h2 = open(gpu, &path);
@@ -416,7 +416,7 @@ fn a_crashed_sessions_journal_is_offered_and_recovered() {
     }));
     assert!(matches!(
         shell.dialog,
-        Some(voxmark::app::shell::Dialog::Recovery)
+        Some(voxmark_app::shell::Dialog::Recovery)
     ));
     let doc = shell.doc.as_mut().unwrap_or_else(|| panic!("no document"));
     assert_eq!(doc.recovery.as_ref().map(|r| r.entries.len()), Some(1));
@@ -462,7 +462,7 @@ fn double_click_on_a_3d_label_surface_moves_the_crosshair() {
         before_edit,
         "the edit shows in the 3D pane in the next frame"
     );
-    h.shell.panes.view.mode3d = voxmark::kernels::raycast::RenderMode::Labels;
+    h.shell.panes.view.mode3d = voxmark_gpu::kernels::raycast::RenderMode::Labels;
     ok(h.click(center(&h, 0) + egui::vec2(-60.0, -60.0)));
     let before = h
         .shell
@@ -513,11 +513,11 @@ fn review_mode_finds_and_jumps_to_disagreements() {
     }
     let b_vol = ok(Volume::new(
         vol.grid,
-        voxmark::volume::VoxelData::U8(b),
+        voxmark_volume::VoxelData::U8(b),
         Default::default(),
     ));
     let bp = dir.path().join("b.nii.gz");
-    ok(voxmark::io::nifti::write_nifti(&bp, &b_vol));
+    ok(voxmark_io::nifti::write_nifti(&bp, &b_vol));
     ok(h.shell.start_review(bp));
     let r = h
         .shell
@@ -557,7 +557,7 @@ fn opening_another_image_with_unsaved_edits_asks_then_saves_first() {
     paint_axial(&mut h);
     let painted = labels(&h);
     let other = dir.path().join("other.nii.gz");
-    ok(voxmark::io::nifti::write_nifti(
+    ok(voxmark_io::nifti::write_nifti(
         &other,
         &ok(Phantom::new([32, 30, 20])).volume(),
     ));
@@ -565,7 +565,7 @@ fn opening_another_image_with_unsaved_edits_asks_then_saves_first() {
         path: Some(other),
         ..Default::default()
     });
-    let Some(voxmark::app::shell::Dialog::ConfirmOpen(req)) = h.shell.dialog.take() else {
+    let Some(voxmark_app::shell::Dialog::ConfirmOpen(req)) = h.shell.dialog.take() else {
         panic!("no unsaved-changes question");
     };
     assert!(!h.shell.is_loading(), "nothing loads before the answer");
@@ -579,11 +579,11 @@ fn opening_another_image_with_unsaved_edits_asks_then_saves_first() {
         .as_ref()
         .unwrap_or_else(|| panic!("no document"));
     assert_eq!(doc.title, "other.nii.gz");
-    let saved = ok(voxmark::io::nifti::read_nifti(
+    let saved = ok(voxmark_io::nifti::read_nifti(
         &dir.path().join("phantom.labels.nii.gz"),
     ));
     match saved.data {
-        voxmark::volume::VoxelData::U8(v) => assert_eq!(v, painted, "saved before switching"),
+        voxmark_volume::VoxelData::U8(v) => assert_eq!(v, painted, "saved before switching"),
         _ => panic!("labels are u8"),
     }
 }
@@ -593,7 +593,7 @@ fn opening_another_image_with_unsaved_edits_asks_then_saves_first() {
 /// without editing), Enter commits exactly the engine's `interpolate` op.
 #[test]
 fn fill_between_slices_preview_follows_new_key_slices_and_enter_commits_the_reference() {
-    use voxmark::edit::session::GrowPreview;
+    use voxmark_edit::session::GrowPreview;
     let Some(gpu) = gpu() else { return };
     let dir = common::tempdir();
     let (path, vol) = phantom_file(dir.path());
@@ -680,7 +680,7 @@ fn fill_between_slices_preview_follows_new_key_slices_and_enter_commits_the_refe
 /// ROI (journaled): the background strokes are gone, the structure grew.
 #[test]
 fn grow_from_seeds_preview_updates_on_a_stroke_and_enter_applies_the_reference() {
-    use voxmark::edit::session::GrowPreview;
+    use voxmark_edit::session::GrowPreview;
     let Some(gpu) = gpu() else { return };
     let dir = common::tempdir();
     let (path, vol) = phantom_file(dir.path());
@@ -771,7 +771,7 @@ fn grow_from_seeds_preview_updates_on_a_stroke_and_enter_applies_the_reference()
     if let Ok(dir) = std::env::var("VOXMARK_SHOT_DIR") {
         let px = ok(h.read_rgba());
         let p = Path::new(&dir).join("grow_from_seeds_preview.png");
-        ok(voxmark::render::png_out::write_png(
+        ok(voxmark_render::png_out::write_png(
             &p, &px, h.size[0], h.size[1],
         ));
     }
@@ -795,7 +795,7 @@ fn grow_from_seeds_preview_updates_on_a_stroke_and_enter_applies_the_reference()
 /// label inside the polygon through every axial slice — exactly the engine's `scissors` op.
 #[test]
 fn scissors_cut_through_every_slice_on_enter() {
-    use voxmark::edit::ops::{ScissorsAction, ScissorsRegion};
+    use voxmark_edit::ops::{ScissorsAction, ScissorsRegion};
     let Some(gpu) = gpu() else { return };
     let dir = common::tempdir();
     let (path, vol) = phantom_file(dir.path());
@@ -883,7 +883,7 @@ fn export_segmentation_from_the_file_menu_round_trips() {
         let d = h.shell.doc.as_ref().unwrap_or_else(|| panic!("document"));
         let msg = ok(d.export_segmentation(&out, dicom));
         assert!(msg.contains("wrote"), "{msg}");
-        let back = ok(voxmark::edit::label_file::read_label_map(&out, &vol.grid));
+        let back = ok(voxmark_io::label_file::read_label_map(&out, &vol.grid));
         assert!(
             back.labels == want,
             "{name}: read back == the shell's labels"
@@ -949,7 +949,7 @@ fn a_second_window_on_the_same_mask_is_read_only_until_it_opens_a_copy() {
         ..Default::default()
     }));
     let why = match &shell.dialog {
-        Some(voxmark::app::shell::Dialog::ReadOnly(w)) => w.clone(),
+        Some(voxmark_app::shell::Dialog::ReadOnly(w)) => w.clone(),
         other => panic!("expected the read-only dialog, got {other:?}"),
     };
     assert!(
@@ -967,14 +967,17 @@ fn a_second_window_on_the_same_mask_is_read_only_until_it_opens_a_copy() {
         "a stroke in a read-only window changes nothing"
     );
     let doc_b = b.shell.doc.as_mut().unwrap_or_else(|| panic!("document"));
-    assert!(matches!(doc_b.save(), Err(voxmark::Error::ReadOnly(_))));
+    assert!(matches!(
+        doc_b.save(),
+        Err(voxmark_volume::Error::ReadOnly(_))
+    ));
     assert!(!doc_b.state.dirty);
     // Open a copy: B owns a new file with what it showed, and edits it.
     let copy = ok(doc_b.edit_a_copy());
     assert!(doc_b.read_only().is_none());
     assert_eq!(copy.parent(), path.parent());
     let on_disk = |p: &Path| -> Vec<u8> {
-        let v = ok(voxmark::io::nifti::read_nifti(p));
+        let v = ok(voxmark_io::nifti::read_nifti(p));
         (0..v.data.len()).map(|i| v.data.get_f64(i) as u8).collect()
     };
     assert_eq!(on_disk(&copy), saved_a);
@@ -1030,9 +1033,9 @@ fn a_crash_between_save_and_checkpoint_applies_nothing_twice() {
     let job = ok(doc.begin_save());
     ok(ok(job.rx.recv()));
     // The process dies here: finish_save (the checkpoint) never runs.
-    let journal = voxmark::app::document::journal_path(&doc.labels_path);
+    let journal = voxmark_app::document::journal_path(&doc.labels_path);
     drop(h);
-    let (_, rec) = ok(voxmark::edit::journal::Journal::open(&journal, "check"));
+    let (_, rec) = ok(voxmark_edit::journal::Journal::open(&journal, "check"));
     assert_eq!(rec.entries.len(), 2, "the journal still holds both ops");
     drop(rec);
     let h2 = open(gpu, &path);
@@ -1049,7 +1052,7 @@ fn a_crash_between_save_and_checkpoint_applies_nothing_twice() {
 }
 
 /// The markups of the shell's session.
-fn markups(h: &Headless) -> Vec<voxmark::volume::markup::Markup> {
+fn markups(h: &Headless) -> Vec<voxmark_volume::markup::Markup> {
     h.shell
         .doc
         .as_ref()
@@ -1059,8 +1062,8 @@ fn markups(h: &Headless) -> Vec<voxmark::volume::markup::Markup> {
 
 #[test]
 fn markups_place_move_undo_save_and_reopen() {
-    use voxmark::app::tools::world_of;
-    use voxmark::volume::markup::MarkupKind;
+    use voxmark_app::tools::world_of;
+    use voxmark_volume::markup::MarkupKind;
     let Some(gpu) = gpu() else { return };
     let dir = common::tempdir();
     let (path, vol) = phantom_file(dir.path());
@@ -1118,7 +1121,7 @@ fn markups_place_move_undo_save_and_reopen() {
         ok(h.idle(2));
         let px = ok(h.read_rgba());
         let p = Path::new(&dir).join("markups.png");
-        ok(voxmark::render::png_out::write_png(
+        ok(voxmark_render::png_out::write_png(
             &p, &px, h.size[0], h.size[1],
         ));
     }
@@ -1134,7 +1137,7 @@ fn markups_place_move_undo_save_and_reopen() {
         "save finished"
     );
     let saved = dir.path().join("phantom.labels.mrk.json");
-    let on_disk = ok(voxmark::io::markups::read_slicer(&saved));
+    let on_disk = ok(voxmark_io::markups::read_slicer(&saved));
     assert_eq!(on_disk.markups, seen);
     drop(h);
     let h2 = open(gpu, &path);

@@ -11,15 +11,15 @@ mod common;
 
 use common::{ok, shell_labels as labels};
 use eframe::egui::{Key, Modifiers};
-use voxmark::app::headless::Headless;
-use voxmark::app::project_session::ProjectSession;
-use voxmark::app::shell::{Dialog, Shell};
-use voxmark::edit::ops::{EditOp, Editable};
-use voxmark::phantom::Phantom;
-use voxmark::project::db::Location;
-use voxmark::project::schema::LabelSchema;
-use voxmark::project::{Project, Settings};
-use voxmark::qa::review::Status;
+use voxmark_app::headless::Headless;
+use voxmark_app::project_session::ProjectSession;
+use voxmark_app::shell::{Dialog, Shell};
+use voxmark_edit::ops::{EditOp, Editable};
+use voxmark_project::db::Location;
+use voxmark_project::review_db::Status;
+use voxmark_project::schema::LabelSchema;
+use voxmark_project::{Project, Settings};
+use voxmark_volume::phantom::Phantom;
 
 /// Waits until the document is open (failing at once on an error dialog).
 fn opened(h: &mut Headless) {
@@ -46,14 +46,14 @@ fn an_annotator_works_a_project_case_in_the_shell() {
 }
 
 /// The whole round on the project at `p` (a fresh folder or database), files under `root`.
-fn annotate_and_review(gpu: &'static voxmark::gpu::GpuContext, root: &std::path::Path, p: &str) {
+fn annotate_and_review(gpu: &'static voxmark_gpu::GpuContext, root: &std::path::Path, p: &str) {
     // Working copies go to the user's data folder: here, the test's own.
     std::env::set_var("XDG_DATA_HOME", root.join("xdg"));
     let data = root.join("data");
     ok(std::fs::create_dir_all(&data));
     for name in ["a", "b"] {
         let v = ok(Phantom::new([40, 36, 24])).volume();
-        ok(voxmark::io::nifti::write_nifti(
+        ok(voxmark_io::nifti::write_nifti(
             &data.join(format!("{name}.nii.gz")),
             &v,
         ));
@@ -127,7 +127,7 @@ fn annotate_and_review(gpu: &'static voxmark::gpu::GpuContext, root: &std::path:
         bytes == ok(std::fs::read(&copy)),
         "version 1 is the saved file bit for bit"
     );
-    let stored = ok(voxmark::io::nifti::read_nifti(&copy));
+    let stored = ok(voxmark_io::nifti::read_nifti(&copy));
     let grid = h
         .shell
         .doc
@@ -135,7 +135,7 @@ fn annotate_and_review(gpu: &'static voxmark::gpu::GpuContext, root: &std::path:
         .map(|d| d.image().grid)
         .unwrap_or_else(|| panic!("doc"));
     assert_eq!(
-        ok(voxmark::volume::labels::labels_for(&stored, &copy, &grid)),
+        ok(voxmark_volume::labels::labels_for(&stored, &copy, &grid)),
         painted
     );
     // Submit; a reviewer sends it back; Next case reopens it first.

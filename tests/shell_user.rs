@@ -10,16 +10,16 @@ use common::{ok, shell_labels as labels};
 
 use eframe::egui::{self, Key, Modifiers, PointerButton, Pos2};
 use std::path::Path;
-use voxmark::app::document::OpenRequest;
-use voxmark::app::headless::Headless;
-use voxmark::app::shell::{Shell, Tool};
-use voxmark::gpu::GpuContext;
+use voxmark_app::document::OpenRequest;
+use voxmark_app::headless::Headless;
+use voxmark_app::shell::{Shell, Tool};
+use voxmark_gpu::GpuContext;
 
 fn shot(h: &Headless, name: &str) {
     if let Ok(dir) = std::env::var("VOXMARK_SHOT_DIR") {
         let px = ok(h.read_rgba());
         let p = Path::new(&dir).join(format!("{name}.png"));
-        ok(voxmark::render::png_out::write_png(
+        ok(voxmark_render::png_out::write_png(
             &p, &px, h.size[0], h.size[1],
         ));
     }
@@ -54,7 +54,7 @@ fn segment_save_reopen(gpu: &'static GpuContext, req: OpenRequest, name: &str, s
     let grown = labels(&h).iter().filter(|&&l| l != 0).count();
     assert!(grown > 100, "{name}: grow accepted {grown} voxels");
     // A second label for the brush.
-    h.shell.apply(voxmark::edit::ops::EditOp::SetLabel {
+    h.shell.apply(voxmark_edit::ops::EditOp::SetLabel {
         value: 2,
         name: Some("brushed".into()),
         color: None,
@@ -126,10 +126,10 @@ fn segment_save_reopen(gpu: &'static GpuContext, req: OpenRequest, name: &str, s
 /// Review: register the mask, comment at the crosshair, compare with a second annotation
 /// (the saved one with label 2 removed and a blob added), jump to a disagreement.
 fn review(mut h: Headless, saved: &Path, name: &str) {
-    let vol = ok(voxmark::io::nifti::read_nifti(saved));
+    let vol = ok(voxmark_io::nifti::read_nifti(saved));
     let d = vol.grid.dims;
     let mut b = match &vol.data {
-        voxmark::volume::VoxelData::U8(v) => v.clone(),
+        voxmark_volume::VoxelData::U8(v) => v.clone(),
         _ => panic!("labels are u8"),
     };
     for v in b.iter_mut().filter(|v| **v == 2) {
@@ -143,15 +143,15 @@ fn review(mut h: Headless, saved: &Path, name: &str) {
         }
     }
     let bp = saved.with_file_name(format!("{name}_b.nii.gz"));
-    let bvol = ok(voxmark::volume::Volume::new(
+    let bvol = ok(voxmark_volume::Volume::new(
         vol.grid,
-        voxmark::volume::VoxelData::U8(b),
+        voxmark_volume::VoxelData::U8(b),
         Default::default(),
     ));
-    ok(voxmark::io::nifti::write_nifti(&bp, &bvol));
+    ok(voxmark_io::nifti::write_nifti(&bp, &bvol));
     ok(h.idle(1));
-    let db = voxmark::app::review::review_db_path(saved);
-    let rdb = ok(voxmark::qa::review::ReviewDb::open(&db));
+    let db = voxmark_app::review::review_db_path(saved);
+    let rdb = ok(voxmark_project::review_db::ReviewDb::open(&db));
     let id = ok(rdb.add_annotation(Path::new("image"), saved, "tester"));
     ok(rdb.comment(
         id,

@@ -20,10 +20,10 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
-use voxmark::edit::journal::Journal;
-use voxmark::edit::label_file::read_label_map;
-use voxmark::edit::ops::EditOp;
-use voxmark::edit::session::Session;
+use voxmark_edit::journal::Journal;
+use voxmark_edit::ops::EditOp;
+use voxmark_edit::session::Session;
+use voxmark_io::label_file::read_label_map;
 
 fn env_or<T: std::str::FromStr>(k: &str, d: T) -> T {
     std::env::var(k)
@@ -239,7 +239,7 @@ fn soak() {
         "gpu" => Some(common::gpu().unwrap_or_else(|| panic!("SOAK_BACKEND=gpu: no GPU"))),
         _ => None,
     };
-    let image = common::ok(voxmark::phantom::Phantom::new([size; 3])).volume();
+    let image = common::ok(voxmark_volume::phantom::Phantom::new([size; 3])).volume();
     let d = image.grid.dims;
     let n = image.grid.voxel_count();
     let dir = common::tempdir();
@@ -282,7 +282,10 @@ fn soak() {
                 Err(e) => {
                     k.refused += 1;
                     assert!(
-                        !matches!(e, voxmark::Error::Gpu(_) | voxmark::Error::Io { .. }),
+                        !matches!(
+                            e,
+                            voxmark_volume::Error::Gpu(_) | voxmark_volume::Error::Io { .. }
+                        ),
                         "op {done} ({}): {e}",
                         o.name()
                     );
@@ -315,7 +318,7 @@ fn soak() {
                 rec.drop_saved(m.journal_marker.as_deref());
                 s = open(m.labels);
                 s.table = m.table.unwrap_or_default();
-                s.markups = common::ok(voxmark::edit::label_file::read_markups_for(
+                s.markups = common::ok(voxmark_io::label_file::read_markups_for(
                     &mask,
                     m.journal_marker.as_deref(),
                 ))

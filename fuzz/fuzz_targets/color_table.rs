@@ -8,6 +8,6 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     // The name picks the binary palette reading for `.lut` files; try both.
     for name in ["table.txt", "table.lut"] {
         let p = common::as_file(name, data);
-        let _ = voxmark::edit::color_table::read_color_table(&p);
+        let _ = voxmark_io::color_table::read_color_table(&p);
     }
 });

@@ -25,7 +25,7 @@ pub fn quiet_caught_panics() {
     ONCE.call_once(|| {
         let default_hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if !voxmark::io::panic_is_guarded() {
+            if !voxmark_io::panic_is_guarded() {
                 default_hook(info);
                 std::process::abort();
             }

@@ -8,5 +8,5 @@ mod common;
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     common::quiet_caught_panics();
     let p = common::as_file("image", data);
-    let _ = voxmark::io::load_volume(&p, &voxmark::io::LoadOptions::default());
+    let _ = voxmark_io::load_volume(&p, &voxmark_io::LoadOptions::default());
 });

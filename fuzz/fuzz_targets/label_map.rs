@@ -8,10 +8,10 @@ mod common;
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     common::quiet_caught_panics();
     let p = common::as_file("labels", data);
-    let grid = voxmark::volume::Grid::new(
+    let grid = voxmark_volume::Grid::new(
         [8, 6, 4],
         glam::DMat4::from_diagonal(glam::DVec4::new(1.0, 1.0, 2.0, 1.0)),
     );
-    let _ = voxmark::edit::label_file::read_label_map(&p, &grid);
-    let _ = voxmark::edit::label_file::read_label_map_alone(&p, "--image");
+    let _ = voxmark_io::label_file::read_label_map(&p, &grid);
+    let _ = voxmark_io::label_file::read_label_map_alone(&p, "--image");
 });

@@ -7,11 +7,11 @@ mod common;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    if let Ok(ops) = voxmark::edit::ops::parse_ops(&text, std::path::Path::new("ops.json")) {
+    if let Ok(ops) = voxmark_edit::ops::parse_ops(&text, std::path::Path::new("ops.json")) {
         for op in &ops {
             let _ = op.validate();
         }
     }
     let p = common::as_file("journal", data);
-    let _ = voxmark::edit::journal::Journal::peek(&p);
+    let _ = voxmark_edit::journal::Journal::peek(&p);
 });

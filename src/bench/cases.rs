@@ -2,33 +2,33 @@
 //! path with the same inputs, and says what it produced (so a fast no-op cannot hide).
 
 use super::{median_timing, time_runs, BenchBackend, BenchOp, Row};
-use crate::edit::ops::{EditOp, Editable, Shape, Stroke};
-use crate::edit::session::{GpuEdit, OpTiming, Session};
-use crate::edit::store::execute_cpu;
-use crate::edit::{lower, EditEnv, Program};
-use crate::error::{Error, Result};
-use crate::geometry::camera::Camera;
-use crate::geometry::view::{ViewGeometry, ViewKind};
-use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
-use crate::gpu::GpuContext;
-use crate::io::{load_volume, LoadOptions};
-use crate::kernels::grow_cut::{GrowCutKernel, GrowCutRequest, GrowCutState};
-use crate::kernels::interpolate::interpolate_plan;
-use crate::kernels::mpr::{LabelStyle, MprKernel};
-use crate::kernels::raycast::RenderMode;
-use crate::kernels::region_grow::{
-    confidence_range, region_grow_cpu, Connectivity, GrowRequest, RegionGrowParams,
-};
-use crate::kernels::region_grow_gpu::RegionGrowKernel;
-use crate::kernels::transfer::{TfPreset, TransferFunction};
-use crate::kernels::window_level::{window_level_cpu, WindowLevelKernel, WindowLevelParams};
-use crate::phantom::{Phantom, Tissue};
-use crate::render::slice::{render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer};
-use crate::render::volume_view::{render_3d_cpu, VolumeView, VolumeViewOptions};
-use crate::volume::{Volume, WindowPreset};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use voxmark_edit::ops::{EditOp, Editable, Shape, Stroke};
+use voxmark_edit::session::{GpuEdit, OpTiming, Session};
+use voxmark_edit::store::execute_cpu;
+use voxmark_edit::{lower, EditEnv, Program};
+use voxmark_gpu::kernels::grow_cut::{GrowCutKernel, GrowCutRequest, GrowCutState};
+use voxmark_gpu::kernels::interpolate::interpolate_plan;
+use voxmark_gpu::kernels::mpr::{LabelStyle, MprKernel};
+use voxmark_gpu::kernels::raycast::RenderMode;
+use voxmark_gpu::kernels::region_grow::{
+    confidence_range, region_grow_cpu, Connectivity, GrowRequest, RegionGrowParams,
+};
+use voxmark_gpu::kernels::region_grow_gpu::RegionGrowKernel;
+use voxmark_gpu::kernels::transfer::{TfPreset, TransferFunction};
+use voxmark_gpu::kernels::window_level::{window_level_cpu, WindowLevelKernel, WindowLevelParams};
+use voxmark_gpu::residency::{PackedU8Volume, ResidentVolume};
+use voxmark_gpu::GpuContext;
+use voxmark_io::{load_volume, LoadOptions};
+use voxmark_render::slice::{render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer};
+use voxmark_render::volume_view::{render_3d_cpu, VolumeView, VolumeViewOptions};
+use voxmark_volume::error::{Error, Result};
+use voxmark_volume::geometry::camera::Camera;
+use voxmark_volume::geometry::view::{ViewGeometry, ViewKind};
+use voxmark_volume::phantom::{Phantom, Tissue};
+use voxmark_volume::{Volume, WindowPreset};
 
 /// What to benchmark.
 #[derive(Debug, Clone)]
@@ -107,7 +107,7 @@ pub fn run_bench(cfg: &BenchConfig, mut each: impl FnMut(&Row)) -> Result<(Vec<R
                 cfg.dims[0], cfg.dims[1], cfg.dims[2]
             ));
             if cfg.ops.contains(&BenchOp::Load) || cfg.ops.contains(&BenchOp::Frame) {
-                crate::io::nifti::write_nifti(&f, &v)?;
+                voxmark_io::nifti::write_nifti(&f, &v)?;
             }
             (v, f, Some(ph))
         }
@@ -817,11 +817,11 @@ fn gpu_case(inp: &Inputs, g: &GpuSide, op: BenchOp) -> Result<Vec<Row>> {
                 let mut mask = None;
                 let mut timings = Vec::new();
                 let t = time_runs(inp.runs, || {
-                    let c0 = crate::gpu::context::wait_clock();
+                    let c0 = voxmark_gpu::context::wait_clock();
                     let start = Instant::now();
                     mask = Some(k.run(ctx, &p, &req.seeds, &g.image, None)?);
                     wait(ctx)?;
-                    let c1 = crate::gpu::context::wait_clock();
+                    let c1 = voxmark_gpu::context::wait_clock();
                     timings.push(OpTiming {
                         run_ms: start.elapsed().as_secs_f64() * 1e3,
                         gpu_waits: c1.waits - c0.waits,
@@ -904,7 +904,7 @@ fn gpu_case(inp: &Inputs, g: &GpuSide, op: BenchOp) -> Result<Vec<Row>> {
         BenchOp::Frame => rows.extend(shell_frames(inp, g)?),
         #[cfg(not(feature = "gui"))]
         BenchOp::Frame => {
-            return Err(crate::Error::invalid(
+            return Err(voxmark_volume::Error::invalid(
                 "bench --ops frame: this voxmark was built without the GUI (cargo feature `gui`)",
             ))
         }
@@ -1041,10 +1041,10 @@ fn three_d_cpu(inp: &Inputs) -> Result<Vec<Row>> {
 /// painting), waited for: unchanged (what a still screen costs) and with every pane
 /// re-rendered (what a window change, an edit or a crosshair move costs at most).
 fn shell_frames(inp: &Inputs, g: &GpuSide) -> Result<Vec<Row>> {
-    use crate::app::document::OpenRequest;
-    use crate::app::headless::Headless;
-    use crate::app::shell::Shell;
     use eframe::egui;
+    use voxmark_app::document::OpenRequest;
+    use voxmark_app::headless::Headless;
+    use voxmark_app::shell::Shell;
     // The shell keeps its device for the life of the process (like `voxmark view`).
     let gpu: &'static GpuContext = Box::leak(Box::new(GpuContext::new()?));
     let mut shell = Shell::empty(gpu);

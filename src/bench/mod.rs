@@ -12,10 +12,10 @@
 
 pub mod cases;
 
-use crate::edit::session::OpTiming;
-use crate::error::Result;
 use serde::Serialize;
 use std::time::Instant;
+use voxmark_edit::session::OpTiming;
+use voxmark_volume::error::Result;
 
 /// The operations `--ops` can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]

@@ -9,14 +9,14 @@
 //! (`MASK.mrk.json`, the one consistent with the mask's journal marker) or `--markups`, and
 //! are saved beside the output (`OUT.mrk.json`, 3D Slicer's Markups JSON) before the mask.
 
-use crate::edit::journal::Journal;
-use crate::edit::label_file::{
-    markups_path, read_label_map, read_markups_for, save_annotation_marked, sidecar_path,
-};
-use crate::edit::ops::parse_ops;
-use crate::edit::session::Session;
 use clap::Args;
 use std::path::PathBuf;
+use voxmark_edit::journal::Journal;
+use voxmark_edit::ops::parse_ops;
+use voxmark_edit::session::Session;
+use voxmark_io::label_file::{
+    markups_path, read_label_map, read_markups_for, save_annotation_marked, sidecar_path,
+};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -68,7 +68,7 @@ const CRASH_ENV: &str = "VOXMARK_CRASH_AFTER_OPS";
 
 pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
     super::require_nifti_output(&a.out)?;
-    let text = std::fs::read_to_string(&a.ops).map_err(|e| crate::Error::io(&a.ops, e))?;
+    let text = std::fs::read_to_string(&a.ops).map_err(|e| voxmark_volume::Error::io(&a.ops, e))?;
     let ops = parse_ops(&text, &a.ops)?;
     for (n, op) in ops.iter().enumerate() {
         op.validate()
@@ -85,7 +85,7 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
         None => (vec![0u8; image.grid.voxel_count()], None, None),
     };
     let start_markups = match (&a.markups, &a.labels) {
-        (Some(p), _) => crate::io::markups::read_slicer(p)?,
+        (Some(p), _) => voxmark_io::markups::read_slicer(p)?,
         (None, Some(l)) => {
             let (set, warnings) = read_markups_for(l, start_marker.as_deref())?;
             super::print_warnings(&warnings);
@@ -112,7 +112,7 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
     }
     session.markups = start_markups;
     if let Some(t) = &a.label_table {
-        session.table = crate::edit::color_table::read_color_table(t)?;
+        session.table = voxmark_io::color_table::read_color_table(t)?;
     }
     session.undo.budget = a.undo_budget_mib << 20;
     session.undo.gpu_budget = a.undo_gpu_budget_mib << 20;

@@ -77,7 +77,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
             "rows": rows,
         });
         let bytes = serde_json::to_vec_pretty(&doc)?;
-        crate::io::atomic::write_atomically(p, |w| w.write_all(&bytes))?;
+        voxmark_volume::fs::atomic::write_atomically(p, |w| w.write_all(&bytes))?;
         eprintln!("wrote {}", p.display());
     }
     Ok(())

@@ -1,12 +1,12 @@
 //! `voxmark compare A.nii.gz B.nii.gz [--labels 1,2] [--tolerance-mm T] [--json]`:
 //! per-label agreement of two annotations of the same image (see `qa::metrics`).
 
-use crate::io::{load_volume, LoadOptions};
-use crate::qa::metrics::{compare_masks, is_orthogonal, labels_present, LabelAgreement};
-use crate::volume::labels::{describe, labels_for, same_grid};
-use crate::volume::Volume;
 use clap::Args;
 use std::path::{Path, PathBuf};
+use voxmark_io::{load_volume, LoadOptions};
+use voxmark_qa::metrics::{compare_masks, is_orthogonal, labels_present, LabelAgreement};
+use voxmark_volume::labels::{describe, labels_for, same_grid};
+use voxmark_volume::Volume;
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
@@ -40,14 +40,14 @@ pub(crate) fn load_label_maps(
         let image = super::load_input(img, None)?.volume;
         let mut maps = Vec::with_capacity(paths.len());
         for p in paths {
-            let m = crate::edit::label_file::read_label_map(p, &image.grid)?;
+            let m = voxmark_io::label_file::read_label_map(p, &image.grid)?;
             super::print_warnings(&m.warnings);
             maps.push(m.labels);
         }
         let first = Volume::new(
             image.grid,
-            crate::volume::VoxelData::U8(maps[0].clone()),
-            crate::volume::Metadata {
+            voxmark_volume::VoxelData::U8(maps[0].clone()),
+            voxmark_volume::Metadata {
                 format: image.meta.format.clone(),
                 sform_code: image.meta.sform_code,
                 qform_code: image.meta.qform_code,
@@ -57,9 +57,9 @@ pub(crate) fn load_label_maps(
         return Ok((first, maps));
     }
     for p in paths {
-        let k = crate::io::sniff(p)?;
-        if matches!(k, crate::io::Kind::Dicom | crate::io::Kind::DicomFolder)
-            || (k == crate::io::Kind::Nrrd && crate::io::seg_nrrd::is_seg_nrrd(p))
+        let k = voxmark_io::sniff(p)?;
+        if matches!(k, voxmark_io::Kind::Dicom | voxmark_io::Kind::DicomFolder)
+            || (k == voxmark_io::Kind::Nrrd && voxmark_io::seg_nrrd::is_seg_nrrd(p))
         {
             anyhow::bail!(
                 "{}: a segmentation file is placed on an image's grid: give --image IMAGE",

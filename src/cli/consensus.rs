@@ -3,12 +3,12 @@
 //! ties, `qa::staple` for STAPLE and each annotator's estimated performance).
 
 use super::compare::load_label_maps;
-use crate::io::nifti::write_nifti;
-use crate::qa::consensus::majority_vote;
-use crate::qa::staple::{staple, StapleParams};
-use crate::volume::{Metadata, Volume, VoxelData};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+use voxmark_io::nifti::write_nifti;
+use voxmark_qa::consensus::majority_vote;
+use voxmark_qa::staple::{staple, StapleParams};
+use voxmark_volume::{Metadata, Volume, VoxelData};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Method {
@@ -91,7 +91,7 @@ pub fn run(a: ConsensusArgs) -> anyhow::Result<()> {
             );
             for (path, perf) in a.masks.iter().zip(&s.performance) {
                 let fg: Vec<_> = perf.iter().filter(|p| p.label != 0).collect();
-                let mean = |f: fn(&&crate::qa::staple::LabelPerformance) -> f64| {
+                let mean = |f: fn(&&voxmark_qa::staple::LabelPerformance) -> f64| {
                     if fg.is_empty() {
                         f64::NAN
                     } else {

@@ -1,9 +1,9 @@
 //! `voxmark convert PATH OUT [--series UID]`: the image in real units on the same voxel grid,
 //! as NIfTI (`.nii`, `.nii.gz`) or NRRD (`.nrrd` gzip, `.nhdr` + `.raw.gz`, Slicer's layout).
 
-use crate::io::nifti::write_nifti;
 use clap::Args;
 use std::path::PathBuf;
+use voxmark_io::nifti::write_nifti;
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
@@ -26,7 +26,7 @@ pub fn run(a: ConvertArgs) -> anyhow::Result<()> {
     let loaded = super::load_input(&a.path, a.series)?;
     let v = &loaded.volume;
     if nrrd {
-        crate::io::nrrd::write_nrrd_volume(&a.out, v, true)?;
+        voxmark_io::nrrd::write_nrrd_volume(&a.out, v, true)?;
     } else {
         write_nifti(&a.out, v)?;
     }

@@ -8,10 +8,10 @@
 //! or a bare array of `{value, name, color}`), else the mask's own (sidecar or segments),
 //! else "label N" with the default palette for every value present.
 
-use crate::edit::label_file::{self, export_segmentation, read_label_map};
-use crate::edit::label_volume::LabelInfo;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+use voxmark_io::label_file::{self, export_segmentation, read_label_map};
+use voxmark_volume::label_table::LabelInfo;
 
 /// The segmentation format written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -82,7 +82,7 @@ fn read_table_json(path: &std::path::Path) -> anyhow::Result<Vec<LabelInfo>> {
     Ok(entries
         .into_iter()
         .map(|e| {
-            let c = crate::kernels::mpr::default_palette()[usize::from(e.value)];
+            let c = voxmark_volume::label_table::default_palette()[usize::from(e.value)];
             LabelInfo {
                 value: e.value,
                 name: e.name,

@@ -1,8 +1,8 @@
 //! `voxmark gpu [--json]`: which adapter voxmark uses, its limits, and a compute self-test.
 
-use crate::gpu::selftest::{selftest_cpu, selftest_gpu, SelftestParams};
-use crate::gpu::GpuContext;
 use clap::Args;
+use voxmark_gpu::selftest::{selftest_cpu, selftest_gpu, SelftestParams};
+use voxmark_gpu::GpuContext;
 
 #[derive(Debug, Args)]
 pub struct GpuArgs {

@@ -1,17 +1,17 @@
 //! `voxmark grow PATH --seed i,j,k ... (--lower L --upper U | --auto ...) -o MASK.nii.gz`.
 
-use crate::gpu::residency::ResidentVolume;
-use crate::gpu::GpuContext;
-use crate::io::nifti::write_nifti;
-use crate::kernels::region_grow::{
-    confidence_range, region_grow_cpu, Connectivity, GrowRequest, RegionGrowParams,
-};
-use crate::kernels::region_grow_gpu::RegionGrowKernel;
-use crate::volume::{Metadata, Volume, VoxelData};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::time::Instant;
+use voxmark_gpu::kernels::region_grow::{
+    confidence_range, region_grow_cpu, Connectivity, GrowRequest, RegionGrowParams,
+};
+use voxmark_gpu::kernels::region_grow_gpu::RegionGrowKernel;
+use voxmark_gpu::residency::ResidentVolume;
+use voxmark_gpu::GpuContext;
+use voxmark_io::nifti::write_nifti;
+use voxmark_volume::{Metadata, Volume, VoxelData};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GrowBackend {
@@ -145,7 +145,7 @@ pub fn run(a: GrowArgs) -> anyhow::Result<()> {
         },
     };
     let t = Instant::now();
-    let mut grow = |lower: f64, upper: f64| -> crate::Result<Vec<u8>> {
+    let mut grow = |lower: f64, upper: f64| -> voxmark_volume::Result<Vec<u8>> {
         let req = GrowRequest {
             lower,
             upper,

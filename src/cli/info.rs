@@ -1,11 +1,11 @@
 //! `voxmark info PATH [--series UID] [--json]`.
 
-use crate::io::dicom_scan::SeriesSummary;
-use crate::io::{open, LoadOptions, Loaded, Opened};
-use crate::volume::Volume;
 use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
+use voxmark_io::dicom_scan::SeriesSummary;
+use voxmark_io::{open, LoadOptions, Loaded, Opened};
+use voxmark_volume::Volume;
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {

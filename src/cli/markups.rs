@@ -9,12 +9,12 @@
 //! - `markups export FILE --image IMG -o OUT.json`: the ML JSON (voxel coordinates, box
 //!   voxel ranges) on IMG's grid; `--format slicer` rewrites as a Slicer `.mrk.json`.
 
-use crate::io::markups::{read_slicer, to_ml_json, write_ml_json, write_slicer};
-use crate::io::{load_volume, LoadOptions};
-use crate::volume::markup::{MarkupEdit, MarkupSet};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
+use voxmark_io::markups::{read_slicer, to_ml_json, write_ml_json, write_slicer};
+use voxmark_io::{load_volume, LoadOptions};
+use voxmark_volume::markup::{MarkupEdit, MarkupSet};
 
 #[derive(Debug, Args)]
 pub struct MarkupsArgs {
@@ -98,7 +98,7 @@ pub fn run(a: MarkupsArgs) -> anyhow::Result<()> {
             }
             println!("{} markup(s) in {}", set.markups.len(), file.display());
             for m in &set.markups {
-                let name = crate::io::markups::display_name(m, &no_names);
+                let name = voxmark_io::markups::display_name(m, &no_names);
                 println!(
                     "{:>4}  {:<12} {:<20} {}{}",
                     m.id,
@@ -132,7 +132,7 @@ pub fn run(a: MarkupsArgs) -> anyhow::Result<()> {
             let author = author
                 .or_else(|| std::env::var("USER").ok())
                 .unwrap_or_default();
-            let now = crate::io::clock::now_rfc3339();
+            let now = voxmark_volume::fs::clock::now_rfc3339();
             for (n, e) in list.iter().enumerate() {
                 let mut e = e.clone();
                 if let MarkupEdit::Add { markup } = &mut e {

@@ -3,14 +3,14 @@
 //! bidirectional diameters and the 3D maximum diameter. Definitions: `qa::measure`; the
 //! surface is `render::mesh`'s marching cubes (the mesh `voxmark mesh` writes).
 
-use crate::kernels::islands::components_cpu;
-use crate::kernels::region_grow::Connectivity;
-use crate::qa::measure::{measure_region, RegionMeasures};
-use crate::render::mesh::region_mesh;
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 use std::path::PathBuf;
+use voxmark_gpu::kernels::islands::components_cpu;
+use voxmark_gpu::kernels::region_grow::Connectivity;
+use voxmark_qa::measure::{measure_region, RegionMeasures};
+use voxmark_render::mesh::region_mesh;
 
 #[derive(Debug, Args)]
 pub struct MeasureArgs {
@@ -55,7 +55,7 @@ pub struct Measured {
 /// Measures every label of `labels` (or `only`), and their components when asked.
 pub fn measure_labels(
     labels: &[u8],
-    image: &crate::volume::Volume,
+    image: &voxmark_volume::Volume,
     only: Option<u8>,
     components: Option<Connectivity>,
     surface: bool,
@@ -110,7 +110,7 @@ pub fn measure_labels(
 pub fn run(a: MeasureArgs) -> anyhow::Result<()> {
     let loaded = super::load_input(&a.path, a.series.clone())?;
     let image = &loaded.volume;
-    let map = crate::edit::label_file::read_label_map(&a.labels, &image.grid)?;
+    let map = voxmark_io::label_file::read_label_map(&a.labels, &image.grid)?;
     super::print_warnings(&map.warnings);
     let conn = if a.components {
         Some(Connectivity::from_number(a.connectivity).context("--connectivity")?)
@@ -119,7 +119,7 @@ pub fn run(a: MeasureArgs) -> anyhow::Result<()> {
     };
     let table = map.table.clone().unwrap_or_default();
     let name_of = |l: u8| {
-        crate::edit::label_volume::label_name(&table, l)
+        voxmark_volume::label_table::label_name(&table, l)
             .map_or_else(|| format!("label {l}"), str::to_string)
     };
     if let Some(l) = a.label {

@@ -3,11 +3,11 @@
 //! any label map voxmark reads (NIfTI, NRRD, MetaImage, `.seg.nrrd`, DICOM SEG): on
 //! `--image`'s grid when given, else on its own (a DICOM SEG needs `--image`).
 
-use crate::edit::label_file::{read_label_map, read_label_map_alone};
-use crate::io::{load_volume, LoadOptions};
-use crate::render::mesh::{label_mesh, write_stl};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+use voxmark_io::label_file::{read_label_map, read_label_map_alone};
+use voxmark_io::{load_volume, LoadOptions};
+use voxmark_render::mesh::{label_mesh, write_stl};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Frame {

@@ -76,6 +76,8 @@ pub enum Command {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    // Logical ops name a second label map: the engine reads it through io's NIfTI reader.
+    voxmark_edit::lower::register_map_reader(voxmark_io::nifti::read_nifti);
     match cli.command {
         Command::Info(a) => info::run(a),
         Command::Convert(a) => convert::run(a),
@@ -111,8 +113,8 @@ pub(crate) fn require_nifti_output(out: &std::path::Path) -> anyhow::Result<()> 
 pub(crate) fn load_input(
     path: &std::path::Path,
     series: Option<String>,
-) -> anyhow::Result<crate::io::Loaded> {
-    let loaded = crate::io::load_volume(path, &crate::io::LoadOptions { series })?;
+) -> anyhow::Result<voxmark_io::Loaded> {
+    let loaded = voxmark_io::load_volume(path, &voxmark_io::LoadOptions { series })?;
     print_warnings(&loaded.volume.meta.warnings);
     Ok(loaded)
 }
@@ -138,11 +140,11 @@ pub enum BackendChoice {
 
 impl BackendChoice {
     /// Opens the GPU this choice asks for (None: run on the CPU).
-    pub fn open(self) -> anyhow::Result<Option<crate::gpu::GpuContext>> {
+    pub fn open(self) -> anyhow::Result<Option<voxmark_gpu::GpuContext>> {
         Ok(match self {
             BackendChoice::Cpu => None,
-            BackendChoice::Gpu => Some(crate::gpu::GpuContext::new()?),
-            BackendChoice::Auto => crate::gpu::GpuContext::new()
+            BackendChoice::Gpu => Some(voxmark_gpu::GpuContext::new()?),
+            BackendChoice::Auto => voxmark_gpu::GpuContext::new()
                 .ok()
                 .filter(|c| !c.is_software()),
         })

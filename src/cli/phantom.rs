@@ -1,10 +1,10 @@
 //! `voxmark phantom --size X,Y,Z -o OUT`: the synthetic CT phantom as NIfTI, or as a DICOM
 //! series when OUT is an existing folder or ends with `/`.
 
-use crate::io::{dicom_write::write_dicom_series, nifti::write_nifti};
-use crate::phantom::Phantom;
 use clap::Args;
 use std::path::PathBuf;
+use voxmark_io::{dicom_write::write_dicom_series, nifti::write_nifti};
+use voxmark_volume::phantom::Phantom;
 
 #[derive(Debug, Args)]
 pub struct PhantomArgs {

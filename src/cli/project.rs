@@ -3,13 +3,13 @@
 //! model). `P` is a project folder (SQLite inside) or a `postgresql://user@host/db` URL
 //! (password from `PGPASSWORD` or `~/.pgpass`).
 
-use crate::project::db::Location;
-use crate::project::schema::LabelSchema;
-use crate::project::{image_path, CaseRow, Project, Settings};
-use crate::qa::review::Status;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
+use voxmark_project::db::Location;
+use voxmark_project::review_db::Status;
+use voxmark_project::schema::LabelSchema;
+use voxmark_project::{image_path, CaseRow, Project, Settings};
 
 #[derive(Debug, Args)]
 pub struct ProjectArgs {
@@ -382,28 +382,27 @@ fn mask_labels(
     })?;
     let img_path = image_path(&root, &case.image);
     let series = Some(case.series_uid.clone()).filter(|s| !s.is_empty());
-    let img = crate::io::load_volume(&img_path, &crate::io::LoadOptions { series }).with_context(
-        || {
+    let img = voxmark_io::load_volume(&img_path, &voxmark_io::LoadOptions { series })
+        .with_context(|| {
             format!(
                 "case {}: reading its image to check the mask's grid",
                 case.case
             )
-        },
-    )?;
+        })?;
     // Any label format: NIfTI, NRRD, a Slicer .seg.nrrd, a DICOM SEG.
-    let m = crate::edit::label_file::read_label_map(mask, &img.volume.grid)?;
+    let m = voxmark_io::label_file::read_label_map(mask, &img.volume.grid)?;
     super::print_warnings(&m.warnings);
-    if crate::io::sniff(mask)? == crate::io::Kind::Nifti {
-        let bytes = std::fs::read(mask).map_err(|e| crate::Error::io(mask, e))?;
+    if voxmark_io::sniff(mask)? == voxmark_io::Kind::Nifti {
+        let bytes = std::fs::read(mask).map_err(|e| voxmark_volume::Error::io(mask, e))?;
         return Ok((m.labels, bytes));
     }
     let tmp = tempfile::Builder::new()
         .prefix(".voxmark-mask-")
         .suffix(".nii.gz")
         .tempfile()
-        .map_err(|e| crate::Error::io(std::env::temp_dir(), e))?;
-    crate::edit::label_file::save_labels(tmp.path(), &img.volume, m.labels.clone(), &[])?;
-    let bytes = std::fs::read(tmp.path()).map_err(|e| crate::Error::io(tmp.path(), e))?;
+        .map_err(|e| voxmark_volume::Error::io(std::env::temp_dir(), e))?;
+    voxmark_io::label_file::save_labels(tmp.path(), &img.volume, m.labels.clone(), &[])?;
+    let bytes = std::fs::read(tmp.path()).map_err(|e| voxmark_volume::Error::io(tmp.path(), e))?;
     Ok((m.labels, bytes))
 }
 
@@ -422,7 +421,7 @@ pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
             let schema = match (&schema, &label_table) {
                 (Some(p), _) => LabelSchema::read(p)?,
                 (None, Some(t)) => {
-                    let table = crate::edit::color_table::read_color_table(t)?;
+                    let table = voxmark_io::color_table::read_color_table(t)?;
                     let json = serde_json::json!({
                         "labels": table
                             .iter()
@@ -579,11 +578,13 @@ pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
         } => {
             let mut p = open(&project)?;
             let (info, bytes) = p.get_version(&case, &annotator, version)?;
-            crate::io::atomic::write_atomically(&out, |w| w.write_all(&bytes))?;
+            voxmark_volume::fs::atomic::write_atomically(&out, |w| w.write_all(&bytes))?;
             // Its markups beside it (`OUT.mrk.json`), as a save reads them.
             if let Some(text) = p.version_markups(&case, &annotator, Some(info.version))? {
-                let mp = crate::edit::label_file::markups_path(&out);
-                crate::io::atomic::write_atomically(&mp, |w| w.write_all(text.as_bytes()))?;
+                let mp = voxmark_io::label_file::markups_path(&out);
+                voxmark_volume::fs::atomic::write_atomically(&mp, |w| {
+                    w.write_all(text.as_bytes())
+                })?;
             }
             if json {
                 print_json(&info)?;
@@ -762,7 +763,7 @@ pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
             json,
         } => {
             let mut p = open(&project)?;
-            let opts = crate::project::report::ReportOptions {
+            let opts = voxmark_project::report::ReportOptions {
                 project_arg: project.clone(),
                 data_root: p.data_root(root.data_root.as_deref()),
                 flag_below,
@@ -776,8 +777,10 @@ pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
             })?;
             bar.finish_and_clear();
             if let Some(out) = &out {
-                let html = crate::project::report_html::render_html(&report)?;
-                crate::io::atomic::write_atomically(out, |w| w.write_all(html.as_bytes()))?;
+                let html = voxmark_project::report_html::render_html(&report)?;
+                voxmark_volume::fs::atomic::write_atomically(out, |w| {
+                    w.write_all(html.as_bytes())
+                })?;
                 eprintln!(
                     "wrote {} ({} annotators, {} pairs compared, {} flagged; {:.1} s)",
                     out.display(),
@@ -812,7 +815,7 @@ pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
 }
 
 fn export(a: ExportArgs) -> anyhow::Result<()> {
-    use crate::project::export::{ExportOptions, Fusion, Layout};
+    use voxmark_project::export::{ExportOptions, Fusion, Layout};
     let mut p = open(&a.project)?;
     let statuses = a
         .status
@@ -929,7 +932,7 @@ fn set_status(s: StatusArgs, to: Status) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn gold_line(g: &crate::project::gold::GoldScore) -> String {
+fn gold_line(g: &voxmark_project::gold::GoldScore) -> String {
     let labels: Vec<String> = g
         .labels
         .iter()
@@ -964,8 +967,8 @@ fn bench(
     runs: usize,
     json: bool,
 ) -> anyhow::Result<()> {
-    use crate::project::NewCase;
     use std::time::Instant;
+    use voxmark_project::NewCase;
     let loc = Location::parse(project)?;
     let schema = LabelSchema::parse(
         r#"{"labels":[{"value":1,"name":"organ","color":[0.9,0.4,0.3]}]}"#,
@@ -1027,7 +1030,7 @@ fn bench(
     bar.finish_and_clear();
     let fill_s = t0.elapsed().as_secs_f64();
     let mut time =
-        |f: &mut dyn FnMut(&mut Project) -> crate::Result<usize>| -> anyhow::Result<(f64, usize)> {
+        |f: &mut dyn FnMut(&mut Project) -> voxmark_volume::Result<usize>| -> anyhow::Result<(f64, usize)> {
             let mut t = Vec::new();
             let mut n = 0;
             for _ in 0..runs.max(1) + 1 {
@@ -1081,12 +1084,12 @@ fn bench(
 /// The markups a `project save` stores with the mask: `--markups`, else `MASK.mrk.json`
 /// beside the mask when there is one; checked to be a markups file voxmark reads.
 fn markups_for_save(mask: &Path, given: Option<&Path>) -> anyhow::Result<Option<String>> {
-    let beside = crate::edit::label_file::markups_path(mask);
+    let beside = voxmark_io::label_file::markups_path(mask);
     let path = match given {
         Some(p) => p.to_path_buf(),
         None if beside.exists() => beside,
         None => return Ok(None),
     };
-    let (_, text, _) = crate::io::markups::read_slicer_text(&path)?;
+    let (_, text, _) = voxmark_io::markups::read_slicer_text(&path)?;
     Ok(Some(text))
 }

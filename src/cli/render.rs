@@ -2,21 +2,23 @@
 //! windowed, with the label overlay and orientation letters, rendered on the GPU (the same
 //! renderer the desktop shell uses) without a window.
 
-use crate::geometry::view::{ViewGeometry, ViewKind};
-use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
-use crate::gpu::GpuContext;
-use crate::kernels::histogram::{auto_window, histogram_cpu, HistogramKernel, HistogramParams};
-use crate::kernels::mpr::LabelStyle;
-use crate::kernels::raycast::RenderMode;
-use crate::kernels::transfer::TfPreset;
-use crate::kernels::window_level::Preset;
-use crate::render::annotate::draw_orientation;
-use crate::render::png_out::write_png;
-use crate::render::slice::{render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer};
-use crate::volume::{Volume, WindowPreset};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+use voxmark_gpu::kernels::histogram::{
+    auto_window, histogram_cpu, HistogramKernel, HistogramParams,
+};
+use voxmark_gpu::kernels::mpr::LabelStyle;
+use voxmark_gpu::kernels::raycast::RenderMode;
+use voxmark_gpu::kernels::transfer::TfPreset;
+use voxmark_gpu::kernels::window_level::Preset;
+use voxmark_gpu::residency::{PackedU8Volume, ResidentVolume};
+use voxmark_gpu::GpuContext;
+use voxmark_render::annotate::draw_orientation;
+use voxmark_render::png_out::write_png;
+use voxmark_render::slice::{render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer};
+use voxmark_volume::geometry::view::{ViewGeometry, ViewKind};
+use voxmark_volume::{Volume, WindowPreset};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
@@ -190,7 +192,7 @@ pub(crate) fn upload(
 pub(crate) fn load_labels(a: &RenderArgs, vol: &Volume) -> anyhow::Result<Option<Vec<u8>>> {
     Ok(match &a.labels {
         Some(p) => {
-            let m = crate::edit::label_file::read_label_map(p, &vol.grid)?;
+            let m = voxmark_io::label_file::read_label_map(p, &vol.grid)?;
             super::print_warnings(&m.warnings);
             Some(m.labels)
         }

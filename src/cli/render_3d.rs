@@ -3,14 +3,14 @@
 //! on the GPU (the renderer of the desktop shell's 3D pane) or the CPU twin.
 
 use super::render::{choose_window, load_labels, open_backend, upload, window_preset, RenderArgs};
-use crate::geometry::camera::Camera;
-use crate::kernels::histogram::{auto_window, histogram_cpu, HistogramParams};
-use crate::kernels::mpr::LabelStyle;
-use crate::kernels::raycast::{ClipBox, RenderMode};
-use crate::kernels::transfer::{TfPreset, TransferFunction};
-use crate::render::annotate::draw_orientation;
-use crate::render::png_out::write_png;
-use crate::render::volume_view::{render_3d_cpu, VolumeView, VolumeViewOptions};
+use voxmark_gpu::kernels::histogram::{auto_window, histogram_cpu, HistogramParams};
+use voxmark_gpu::kernels::mpr::LabelStyle;
+use voxmark_gpu::kernels::raycast::{ClipBox, RenderMode};
+use voxmark_gpu::kernels::transfer::{TfPreset, TransferFunction};
+use voxmark_render::annotate::draw_orientation;
+use voxmark_render::png_out::write_png;
+use voxmark_render::volume_view::{render_3d_cpu, VolumeView, VolumeViewOptions};
+use voxmark_volume::geometry::camera::Camera;
 
 pub fn run(a: RenderArgs) -> anyhow::Result<()> {
     if a.slice.is_some() || a.crosshair.is_some() || a.outline {

@@ -1,9 +1,9 @@
 //! `voxmark review [--db FILE] <add|list|show|set-status|comment|resolve|export>`: review
 //! records in the project's SQLite database (see `qa::review` for the schema and statuses).
 
-use crate::qa::review::{ReviewDb, Status};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
+use voxmark_project::review_db::{ReviewDb, Status};
 
 #[derive(Debug, Args)]
 pub struct ReviewArgs {
@@ -201,7 +201,7 @@ pub fn run(a: ReviewArgs) -> anyhow::Result<()> {
             let doc = serde_json::to_vec_pretty(&db.export()?)?;
             match out {
                 Some(p) => {
-                    crate::io::atomic::write_atomically(&p, |w| w.write_all(&doc))?;
+                    voxmark_volume::fs::atomic::write_atomically(&p, |w| w.write_all(&doc))?;
                     eprintln!("wrote {}", p.display());
                 }
                 None => println!("{}", String::from_utf8_lossy(&doc)),

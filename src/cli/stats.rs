@@ -1,10 +1,10 @@
 //! `voxmark stats PATH --labels MASK.nii.gz [--json]`: per-label statistics.
 
-use crate::gpu::residency::{PackedU8Volume, ResidentVolume};
-use crate::io::{load_volume, LoadOptions};
-use crate::kernels::label_stats::{label_stats_cpu, LabelStatsKernel};
 use clap::Args;
 use std::path::PathBuf;
+use voxmark_gpu::kernels::label_stats::{label_stats_cpu, LabelStatsKernel};
+use voxmark_gpu::residency::{PackedU8Volume, ResidentVolume};
+use voxmark_io::{load_volume, LoadOptions};
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
@@ -32,7 +32,7 @@ pub fn run(a: StatsArgs) -> anyhow::Result<()> {
         },
     )?;
     let image = &loaded.volume;
-    let m = crate::edit::label_file::read_label_map(&a.labels, &image.grid)?;
+    let m = voxmark_io::label_file::read_label_map(&a.labels, &image.grid)?;
     super::print_warnings(&m.warnings);
     let labels = m.labels;
     let ctx = a.backend.open()?;

@@ -3,9 +3,9 @@
 //! PATH it opens the built-in CT phantom. `--screenshot` renders N frames after loading, writes the window's picture and
 //! exits (automation, CI smoke test).
 
-use crate::app::document::OpenRequest;
 use clap::Args;
 use std::path::PathBuf;
+use voxmark_app::document::OpenRequest;
 
 #[derive(Debug, Args)]
 pub struct ViewArgs {
@@ -75,7 +75,7 @@ pub fn run(a: ViewArgs) -> anyhow::Result<()> {
                         anyhow::anyhow!("--project needs --annotator (USER is not set)")
                     })?,
             };
-            Some(crate::app::project_session::ProjectSession::open(
+            Some(voxmark_app::project_session::ProjectSession::open(
                 p,
                 &who,
                 a.data_root.as_deref(),
@@ -85,7 +85,7 @@ pub fn run(a: ViewArgs) -> anyhow::Result<()> {
     };
     #[cfg(feature = "gui")]
     {
-        crate::app::native::run(req, project, a.case, a.screenshot.map(|s| (s, a.frames)))
+        voxmark_app::native::run(req, project, a.case, a.screenshot.map(|s| (s, a.frames)))
     }
     #[cfg(not(feature = "gui"))]
     {

@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use voxmark::render::png_out::{read_png, write_png};
+use voxmark_render::png_out::{read_png, write_png};
 
 /// Largest per-channel difference and the number of pixels that differ by more than `tol`.
 pub fn compare(a: &[u8], b: &[u8], tol: u8) -> (u8, usize) {

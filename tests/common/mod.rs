@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use voxmark::gpu::GpuContext;
+use voxmark_gpu::GpuContext;
 
 fn required(var: &str) -> bool {
     std::env::var(var).is_ok_and(|v| v == "1")
@@ -104,7 +104,7 @@ pub fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
 
 /// The open document's labels (u8, i fastest) in a shell driven by the offscreen harness.
 #[cfg(feature = "gui")]
-pub fn shell_labels(h: &voxmark::app::headless::Headless) -> Vec<u8> {
+pub fn shell_labels(h: &voxmark_app::headless::Headless) -> Vec<u8> {
     let doc = h
         .shell
         .doc
@@ -145,8 +145,8 @@ pub fn project_engines(tag: &str, dir: &Path) -> Vec<(&'static str, String)> {
 /// Saves a journaled session as the shell does: the mask (with the journal's marker and the
 /// label table), then the journal's checkpoint into `history`.
 pub fn save_session(
-    s: &mut voxmark::edit::session::Session,
-    image: &voxmark::volume::Volume,
+    s: &mut voxmark_edit::session::Session,
+    image: &voxmark_volume::Volume,
     mask: &Path,
     history: &Path,
 ) {
@@ -155,7 +155,7 @@ pub fn save_session(
         .as_ref()
         .and_then(|j| j.last_marker().map(String::from));
     let labels = ok(s.labels()).into_owned();
-    ok(voxmark::edit::label_file::save_annotation_marked(
+    ok(voxmark_io::label_file::save_annotation_marked(
         mask,
         image,
         labels,

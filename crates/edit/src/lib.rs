@@ -1,0 +1,22 @@
+//! The editing engine. An [`ops::EditOp`] (the JSON format of scripts, the journal and the
+//! shell) is lowered once ([`lower`]: validation, locks, geometry → a [`lower::Program`] of
+//! voxel writes and the box it can change); a label store ([`store::LabelStore`]: host labels
+//! with the CPU twins, or [`store::GpuEdit`] with the kernels) runs it; [`session::Session`]
+//! snapshots the box for undo ([`undo`]), journals the op ([`journal`], fsync) and only then
+//! acknowledges it. [`label_volume`] holds the label table and the GPU preview layer,
+//! [`label_file`] the mask + `.labels.json` sidecar on disk, [`color_table`] the label
+//! colour tables of ITK-SNAP, Slicer, FreeSurfer and mricron.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod journal;
+pub mod label_volume;
+pub mod lower;
+pub mod ops;
+pub mod session;
+pub mod store;
+pub mod undo;
+
+pub use label_volume::LabelVolume;
+pub use lower::{lower, EditEnv, Lowered, Program};
+pub use store::{apply_op_cpu, LabelStore};

@@ -1,0 +1,928 @@
+//! From a project to a training set: nnU-Net v2 raw layout, MONAI datalist, or a plain
+//! folder per case, with a manifest that traces every label file to the mask versions it came
+//! from.
+//!
+//! - **Which masks**: the latest version of each annotation whose status is one of
+//!   `statuses` (default approved). A case with one such annotation exports it; with several,
+//!   their consensus (majority vote or STAPLE, `qa`). A gold case exports its reference.
+//! - **Images** are written as NIfTI on their own grid, exactly as `voxmark convert` writes
+//!   them (DICOM in real units: HU for CT). **Labels** go on the same grid (checked against
+//!   the image, or on a re-run against the exported image's header), values remapped: for
+//!   nnU-Net and MONAI to consecutive values 1..N in the order of the schema's values (nnU-Net
+//!   requires consecutive labels; background stays 0); the folder layout keeps the schema's
+//!   own values.
+//! - **Incremental**: `voxmark-manifest.json` records per case the annotators, versions and
+//!   sha256 of the masks used, the method and the label map; a re-run rewrites only cases
+//!   whose inputs changed, writes images only when missing, and deletes the files of cases
+//!   that no longer qualify. Every file is written atomically; the manifest is rewritten
+//!   after every few cases, so an interrupted export resumes where it stopped.
+
+use super::cases::id_stem;
+use super::{image_path, sha256_hex, CaseRow, Project};
+use crate::review_db::Status;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use voxmark_io::nifti::{read_nifti_geometry, write_nifti};
+use voxmark_qa::consensus::majority_vote;
+use voxmark_qa::staple::{staple, StapleParams};
+use voxmark_volume::error::{Error, Result};
+use voxmark_volume::fs::atomic::write_atomically;
+use voxmark_volume::labels::{describe, labels_for, same_grid};
+use voxmark_volume::{Metadata, Volume, VoxelData};
+
+/// The training-set layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// `DatasetNNN_Name/{imagesTr,labelsTr}` + `dataset.json` (nnU-Net v2 raw).
+    Nnunet,
+    /// `images/`, `labels/` + `datalist.json` (MONAI `load_decathlon_datalist`).
+    Monai,
+    /// `CASE/image.nii.gz`, `CASE/label.nii.gz` + `labels.json` (schema values kept), and the
+    /// same table as ITK-SNAP's `labels.txt` and Slicer's `labels.ctbl`.
+    Folder,
+    /// `CASE/image.nrrd`, `CASE/label.seg.nrrd` (3D Slicer), schema values kept, + the tables.
+    #[serde(rename = "seg-nrrd")]
+    SegNrrd,
+    /// `CASE/seg.dcm`: a DICOM SEG per case referencing its source series (the images stay
+    /// where PACS has them), schema values kept, + the tables.
+    #[serde(rename = "dicom-seg")]
+    DicomSeg,
+}
+
+impl Layout {
+    /// One folder per case, schema values kept (not renumbered for training).
+    pub fn per_case_folder(self) -> bool {
+        matches!(self, Layout::Folder | Layout::SegNrrd | Layout::DicomSeg)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Nnunet => "nnunet",
+            Layout::Monai => "monai",
+            Layout::Folder => "folder",
+            Layout::SegNrrd => "seg-nrrd",
+            Layout::DicomSeg => "dicom-seg",
+        }
+    }
+}
+
+/// How several annotators' masks of one case become one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fusion {
+    Majority,
+    Staple,
+}
+
+impl Fusion {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fusion::Majority => "majority",
+            Fusion::Staple => "staple",
+        }
+    }
+}
+
+/// What to export and where.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    pub layout: Layout,
+    /// Output folder (for nnU-Net, the `DatasetNNN_Name` folder is made inside it).
+    pub out: PathBuf,
+    /// Annotation statuses that count (default: approved).
+    pub statuses: Vec<Status>,
+    pub fusion: Fusion,
+    /// nnU-Net dataset id (1..=999) and name.
+    pub dataset_id: u32,
+    pub dataset_name: Option<String>,
+    /// MONAI: number of cross-validation folds (`fold` key per item).
+    pub folds: Option<usize>,
+    /// nnU-Net channel name / MONAI modality (default: from the DICOM Modality; "CT" makes
+    /// nnU-Net use its CT normalisation).
+    pub channel_name: Option<String>,
+    /// Where the project's images are on this machine.
+    pub data_root: PathBuf,
+    /// Also write each exported mask version's markups (`markups/<case>/<annotator>.mrk.json`
+    /// and the ML JSON `…/<annotator>.json` on the case's grid).
+    pub markups: bool,
+}
+
+/// One annotation used for a case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsedMask {
+    pub annotator: String,
+    pub version: i64,
+    pub round: i64,
+    pub status: String,
+    pub sha256: String,
+}
+
+/// The manifest's record of one exported case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestCase {
+    /// Files, relative to the export root.
+    pub image: String,
+    pub label: String,
+    /// The project's image (relative to the data root) and series.
+    pub source_image: String,
+    #[serde(default)]
+    pub series_uid: String,
+    pub masks: Vec<UsedMask>,
+    /// `single`, `majority` or `staple`.
+    pub method: String,
+    /// sha256 of the written label file.
+    pub label_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<usize>,
+    /// STAPLE's estimated mean foreground sensitivity per annotator.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sensitivity: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub modality: String,
+}
+
+/// `voxmark-manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub layout: Layout,
+    pub project: String,
+    pub statuses: Vec<String>,
+    pub fusion: Fusion,
+    /// Schema value → exported value.
+    pub label_map: BTreeMap<String, u8>,
+    /// Exported value → label name (background 0 included).
+    pub labels: BTreeMap<String, String>,
+    pub exported_at: String,
+    pub cases: BTreeMap<String, ManifestCase>,
+}
+
+/// What an export did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExportSummary {
+    /// The dataset's root folder (for nnU-Net, `OUT/DatasetNNN_Name`).
+    pub root: PathBuf,
+    pub manifest: PathBuf,
+    /// Cases in the training set now.
+    pub cases: usize,
+    /// Cases whose label (and image if missing) were written this run.
+    pub written: Vec<String>,
+    /// Images written this run.
+    pub images_written: usize,
+    /// Cases left as they were (same masks, files present).
+    pub unchanged: usize,
+    /// Cases removed because they no longer qualify.
+    pub removed: Vec<String>,
+    /// Cases that could not be exported, and why.
+    pub failed: Vec<(String, String)>,
+    /// Markups files written (`--markups`: one per mask version that has markups).
+    pub markups_written: usize,
+    /// Markups in them.
+    pub markups: usize,
+}
+
+pub const MANIFEST: &str = "voxmark-manifest.json";
+
+/// nnU-Net's channel name for a DICOM modality.
+fn channel_for(modality: &str) -> Option<String> {
+    match modality {
+        "" | "unknown" => None,
+        "CT" => Some("CT".into()),
+        "MR" => Some("MRI".into()),
+        m => Some(m.to_string()),
+    }
+}
+
+fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(v)
+        .map_err(|e| Error::Corrupt(format!("{}: {e}", path.display())))?;
+    write_atomically(path, |w| w.write_all(text.as_bytes()))
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    Ok(sha256_hex(
+        &std::fs::read(path).map_err(|e| Error::io(path, e))?,
+    ))
+}
+
+/// The folder name nnU-Net wants: `DatasetNNN_Name`, Name of letters, digits and `_`.
+pub fn nnunet_folder(id: u32, name: &str) -> Result<String> {
+    if !(1..=999).contains(&id) {
+        return Err(Error::invalid(format!(
+            "--dataset-id {id}: nnU-Net dataset ids are 1..999"
+        )));
+    }
+    let clean: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let clean = clean.trim_matches('_');
+    if clean.is_empty() {
+        return Err(Error::invalid(format!(
+            "{name:?} gives an empty nnU-Net dataset name; pass --name"
+        )));
+    }
+    Ok(format!("Dataset{id:03}_{clean}"))
+}
+
+/// Deterministic folds: cases ordered by the sha256 of their id, dealt round-robin.
+pub fn folds_for(cases: &[String], k: usize) -> BTreeMap<String, usize> {
+    let mut keyed: Vec<(String, &String)> = cases
+        .iter()
+        .map(|c| (sha256_hex(c.as_bytes()), c))
+        .collect();
+    keyed.sort();
+    keyed
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, c))| (c.clone(), i % k.max(1)))
+        .collect()
+}
+
+impl Project {
+    /// Exports the project's training set (see the module docs). `progress(done, total,
+    /// case)` is called after each case.
+    pub fn export(
+        &mut self,
+        opts: &ExportOptions,
+        progress: &mut dyn FnMut(usize, usize, &str),
+    ) -> Result<ExportSummary> {
+        if opts.statuses.is_empty() {
+            return Err(Error::invalid("no annotation status selected for export"));
+        }
+        if opts.folds == Some(0) {
+            return Err(Error::invalid("--folds must be at least 1"));
+        }
+        let root = match opts.layout {
+            Layout::Nnunet => opts.out.join(nnunet_folder(
+                opts.dataset_id,
+                opts.dataset_name.as_deref().unwrap_or(&self.name),
+            )?),
+            _ => opts.out.clone(),
+        };
+        let (img_dir, lab_dir) = match opts.layout {
+            Layout::Nnunet => ("imagesTr", "labelsTr"),
+            Layout::Monai => ("images", "labels"),
+            _ => ("", ""),
+        };
+        for d in [img_dir, lab_dir] {
+            let p = root.join(d);
+            std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+        }
+        let manifest_path = root.join(MANIFEST);
+        let old: Option<Manifest> = match std::fs::read(&manifest_path) {
+            Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| {
+                Error::format(
+                    &manifest_path,
+                    format!("not a voxmark export manifest: {e}"),
+                )
+            })?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(&manifest_path, e)),
+        };
+        if let Some(o) = &old {
+            if o.layout != opts.layout {
+                return Err(Error::invalid(format!(
+                    "{} holds a {} export; export {} into another folder",
+                    root.display(),
+                    o.layout.name(),
+                    opts.layout.name()
+                )));
+            }
+        }
+
+        // The label map (nnU-Net keys labels by name: "background" is 0's).
+        if let Some(l) = self
+            .schema
+            .labels
+            .iter()
+            .find(|l| l.name.eq_ignore_ascii_case("background"))
+        {
+            return Err(Error::invalid(format!(
+                "schema label {} is named {:?}, the name training layouts give to 0; rename it",
+                l.value, l.name
+            )));
+        }
+        let mut schema = self.schema.labels.clone();
+        schema.sort_by_key(|l| l.value);
+        let keep_values = opts.layout.per_case_folder();
+        let mut remap = [0u8; 256];
+        let mut label_map = BTreeMap::new();
+        let mut names = BTreeMap::from([("0".to_string(), "background".to_string())]);
+        for (i, l) in schema.iter().enumerate() {
+            let to = if keep_values { l.value } else { (i + 1) as u8 };
+            remap[usize::from(l.value)] = to;
+            label_map.insert(l.value.to_string(), to);
+            names.insert(to.to_string(), l.name.clone());
+        }
+
+        // Qualifying annotations, grouped per case.
+        let wanted: Vec<&str> = opts.statuses.iter().map(|s| s.as_str()).collect();
+        let mut per_case: BTreeMap<String, Vec<CaseRow>> = BTreeMap::new();
+        let mut any_row: BTreeMap<String, CaseRow> = BTreeMap::new();
+        for r in self.cases(None, None)? {
+            any_row.entry(r.case.clone()).or_insert_with(|| r.clone());
+            if r.annotator.is_some() && r.version >= 1 && wanted.contains(&r.status.as_str()) {
+                per_case.entry(r.case.clone()).or_default().push(r);
+            }
+        }
+        // Gold cases export their reference, whatever the annotators did.
+        let gold: BTreeMap<String, super::gold::GoldRef> = self
+            .gold_refs()?
+            .into_iter()
+            .map(|g| (g.case.clone(), g))
+            .collect();
+        for c in gold.keys() {
+            if let Some(r) = any_row.get(c) {
+                per_case.insert(c.clone(), vec![r.clone()]);
+            }
+        }
+        let ids: Vec<String> = per_case.keys().cloned().collect();
+        let mut file_ids: BTreeMap<String, String> = BTreeMap::new();
+        let mut taken: BTreeMap<String, String> = BTreeMap::new();
+        for c in &ids {
+            let f = id_stem(c);
+            if let Some(other) = taken.insert(f.clone(), c.clone()) {
+                return Err(Error::invalid(format!(
+                    "cases {other:?} and {c:?} would both be exported as {f:?}"
+                )));
+            }
+            file_ids.insert(c.clone(), f);
+        }
+        let folds = opts.folds.map(|k| folds_for(&ids, k));
+        let method_of = |case: &str, n: usize| {
+            if gold.contains_key(case) {
+                "gold"
+            } else if n == 1 {
+                "single"
+            } else {
+                opts.fusion.name()
+            }
+        };
+
+        let mut manifest = Manifest {
+            format: "voxmark-export 1".into(),
+            layout: opts.layout,
+            project: self.name.clone(),
+            statuses: wanted.iter().map(|s| s.to_string()).collect(),
+            fusion: opts.fusion,
+            label_map,
+            labels: names,
+            exported_at: voxmark_volume::fs::clock::now_rfc3339(),
+            cases: BTreeMap::new(),
+        };
+        let mut summary = ExportSummary {
+            root: root.clone(),
+            manifest: manifest_path.clone(),
+            ..Default::default()
+        };
+        let same_settings = old
+            .as_ref()
+            .is_some_and(|o| o.label_map == manifest.label_map && o.fusion == manifest.fusion);
+
+        // Cases that no longer qualify: their files go.
+        if let Some(o) = &old {
+            for (c, mc) in &o.cases {
+                if !per_case.contains_key(c) {
+                    for f in [&mc.image, &mc.label] {
+                        let p = root.join(f);
+                        match std::fs::remove_file(&p) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                            Err(e) => return Err(Error::io(&p, e)),
+                        }
+                    }
+                    if opts.layout.per_case_folder() {
+                        let _ = std::fs::remove_dir(root.join(id_stem(c)));
+                    }
+                    summary.removed.push(c.clone());
+                }
+            }
+        }
+
+        let total = per_case.len();
+        for (n, (case, rows)) in per_case.iter().enumerate() {
+            let fid = &file_ids[case];
+            let (image_rel, label_rel) = match opts.layout {
+                Layout::Nnunet => (
+                    format!("{img_dir}/{fid}_0000.nii.gz"),
+                    format!("{lab_dir}/{fid}.nii.gz"),
+                ),
+                Layout::Monai => (
+                    format!("{img_dir}/{fid}.nii.gz"),
+                    format!("{lab_dir}/{fid}.nii.gz"),
+                ),
+                Layout::Folder => (format!("{fid}/image.nii.gz"), format!("{fid}/label.nii.gz")),
+                Layout::SegNrrd => (format!("{fid}/image.nrrd"), format!("{fid}/label.seg.nrrd")),
+                // No image is copied: the SEG references the source series.
+                Layout::DicomSeg => (format!("{fid}/seg.dcm"), format!("{fid}/seg.dcm")),
+            };
+            // What the case would be made of (records only: the mask bytes are read when the
+            // case is written, not to find out that it is unchanged).
+            let mut masks: Vec<UsedMask> = Vec::new();
+            let mut failed = None;
+            if let Some(g) = gold.get(case) {
+                masks.push(UsedMask {
+                    annotator: format!("gold reference ({}, by {})", g.source, g.by),
+                    version: 0,
+                    round: 0,
+                    status: "gold".into(),
+                    sha256: g.sha256.clone(),
+                });
+            } else {
+                for r in rows {
+                    let who = r.annotator.clone().unwrap_or_default();
+                    let info = self.versions(case, &who).and_then(|vs| {
+                        vs.into_iter()
+                            .find(|v| v.version == r.version)
+                            .ok_or_else(|| {
+                                Error::NotFound(format!(
+                                    "case {case} by {who} has no version {}",
+                                    r.version
+                                ))
+                            })
+                    });
+                    match info {
+                        Ok(info) => masks.push(UsedMask {
+                            annotator: who,
+                            version: info.version,
+                            round: info.round,
+                            status: r.status.clone(),
+                            sha256: info.sha256,
+                        }),
+                        Err(e) => failed = Some(e.to_string()),
+                    }
+                }
+            }
+            let prev = old.as_ref().and_then(|o| o.cases.get(case));
+            let image_path_out = root.join(&image_rel);
+            let label_path_out = root.join(&label_rel);
+            let unchanged = prev.filter(|p| {
+                same_settings
+                    && p.masks == masks
+                    && p.image == image_rel
+                    && p.label == label_rel
+                    && image_path_out.is_file()
+                    && label_path_out.is_file()
+            });
+            if failed.is_none() {
+                if let Some(p) = unchanged {
+                    let mut p = p.clone();
+                    p.fold = folds.as_ref().map(|f| f[case]);
+                    manifest.cases.insert(case.clone(), p);
+                    summary.unchanged += 1;
+                    progress(n + 1, total, case);
+                    continue;
+                }
+            }
+            // The bytes, checked against their sha256 as they are read.
+            let mut bytes: Vec<Vec<u8>> = Vec::new();
+            if failed.is_none() {
+                if gold.contains_key(case) {
+                    match self.gold_mask(case) {
+                        Ok(b) => bytes.push(b),
+                        Err(e) => failed = Some(e.to_string()),
+                    }
+                } else {
+                    for m in &masks {
+                        match self.get_version(case, &m.annotator, Some(m.version)) {
+                            Ok((_, b)) => bytes.push(b),
+                            Err(e) => failed = Some(e.to_string()),
+                        }
+                    }
+                }
+            }
+            if let Some(why) = failed {
+                summary.failed.push((case.clone(), why));
+                progress(n + 1, total, case);
+                continue;
+            }
+            match self.export_case(
+                opts,
+                &rows[0],
+                &masks,
+                &bytes,
+                &remap,
+                &image_path_out,
+                &label_path_out,
+            ) {
+                Ok((label_sha, modality, sensitivity, wrote_image)) => {
+                    summary.images_written += usize::from(wrote_image);
+                    summary.written.push(case.clone());
+                    manifest.cases.insert(
+                        case.clone(),
+                        ManifestCase {
+                            image: image_rel,
+                            label: label_rel,
+                            source_image: rows[0].image.clone(),
+                            series_uid: rows[0].series_uid.clone(),
+                            method: method_of(case, masks.len()).into(),
+                            masks,
+                            label_sha256: label_sha,
+                            fold: folds.as_ref().map(|f| f[case]),
+                            sensitivity,
+                            // An image kept from before does not say; the record does.
+                            modality: if modality.is_empty() {
+                                prev.map(|p| p.modality.clone()).unwrap_or_default()
+                            } else {
+                                modality
+                            },
+                        },
+                    );
+                }
+                Err(e) => summary.failed.push((case.clone(), e.to_string())),
+            }
+            if (n + 1) % 16 == 0 {
+                write_json(&manifest_path, &manifest)?;
+            }
+            progress(n + 1, total, case);
+        }
+        summary.cases = manifest.cases.len();
+        if opts.markups {
+            self.export_markups(&root, &manifest, &file_ids, &mut summary)?;
+        }
+
+        // The layout's index file.
+        let channel = match &opts.channel_name {
+            Some(c) => c.clone(),
+            None => {
+                let mut known: Vec<String> = manifest
+                    .cases
+                    .values()
+                    .filter_map(|c| channel_for(&c.modality))
+                    .collect();
+                known.sort();
+                known.dedup();
+                match known.len() {
+                    0 if opts.layout.per_case_folder() || manifest.cases.is_empty() => {
+                        "unknown".into()
+                    }
+                    0 => {
+                        write_json(&manifest_path, &manifest)?;
+                        return Err(Error::invalid(
+                            "the images do not say their modality (NIfTI): pass --channel-name CT (nnU-Net's CT normalisation) or MRI",
+                        ));
+                    }
+                    1 => known.remove(0),
+                    _ => {
+                        write_json(&manifest_path, &manifest)?;
+                        return Err(Error::invalid(format!(
+                            "the images are of several modalities ({}); one channel name is needed: pass --channel-name",
+                            known.join(", ")
+                        )));
+                    }
+                }
+            }
+        };
+        let labels_by_name: serde_json::Map<String, serde_json::Value> = {
+            let mut v: Vec<(u8, String)> = manifest
+                .labels
+                .iter()
+                .map(|(k, n)| (k.parse().unwrap_or(0), n.clone()))
+                .collect();
+            v.sort();
+            v.into_iter()
+                .map(|(k, n)| (n, serde_json::Value::from(k)))
+                .collect()
+        };
+        match opts.layout {
+            Layout::Nnunet => write_json(
+                &root.join("dataset.json"),
+                &serde_json::json!({
+                    "channel_names": {"0": channel},
+                    "labels": labels_by_name,
+                    "numTraining": manifest.cases.len(),
+                    "file_ending": ".nii.gz",
+                    "name": root.file_name().map(|n| n.to_string_lossy().into_owned()),
+                    "description": format!("exported by voxmark from project {:?} ({} annotations, {} where several)", self.name, manifest.statuses.join("/"), opts.fusion.name()),
+                    "reference": "voxmark-manifest.json lists the mask versions behind every label",
+                }),
+            )?,
+            Layout::Monai => {
+                let training: Vec<serde_json::Value> = manifest
+                    .cases
+                    .values()
+                    .map(|c| {
+                        let mut item = serde_json::json!({"image": c.image, "label": c.label});
+                        if let Some(f) = c.fold {
+                            item["fold"] = f.into();
+                        }
+                        item
+                    })
+                    .collect();
+                write_json(
+                    &root.join("datalist.json"),
+                    &serde_json::json!({
+                        "name": self.name,
+                        "description": format!("exported by voxmark; {MANIFEST} lists the mask versions behind every label"),
+                        "modality": {"0": channel},
+                        "labels": manifest.labels,
+                        "numTraining": training.len(),
+                        "numFolds": opts.folds,
+                        "training": training,
+                    }),
+                )?
+            }
+            Layout::Folder | Layout::SegNrrd | Layout::DicomSeg => {
+                write_json(
+                    &root.join("labels.json"),
+                    &serde_json::json!({"labels": manifest.labels, "schema": self.schema}),
+                )?;
+                // The same names and colours for ITK-SNAP and 3D Slicer.
+                let table = self.schema_table();
+                voxmark_io::color_table::write_color_table(&root.join("labels.txt"), &table)?;
+                voxmark_io::color_table::write_color_table(&root.join("labels.ctbl"), &table)?;
+            }
+        }
+        write_json(&manifest_path, &manifest)?;
+        Ok(summary)
+    }
+
+    /// Writes one case's image (when missing) and label. Returns the label file's sha256,
+    /// the image's modality, STAPLE sensitivities and whether the image was written.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn export_case(
+        &mut self,
+        opts: &ExportOptions,
+        row: &CaseRow,
+        masks: &[UsedMask],
+        bytes: &[Vec<u8>],
+        remap: &[u8; 256],
+        image_out: &Path,
+        label_out: &Path,
+    ) -> Result<(String, String, BTreeMap<String, f64>, bool)> {
+        if let Some(dir) = label_out.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let mut vols = Vec::with_capacity(bytes.len());
+        for (m, b) in masks.iter().zip(bytes) {
+            let what = format!("case {} by {} version {}", row.case, m.annotator, m.version);
+            vols.push(super::read_mask_bytes(b, &what)?);
+        }
+        let grid = vols[0].grid;
+        let mut maps = Vec::with_capacity(vols.len());
+        for (v, m) in vols.iter().zip(masks) {
+            let origin = PathBuf::from(format!(
+                "case {} by {} version {}",
+                row.case, m.annotator, m.version
+            ));
+            let labels = labels_for(v, &origin, &grid)?;
+            self.check_mask(&labels, &origin)?;
+            maps.push(labels);
+        }
+        drop(vols);
+
+        if matches!(opts.layout, Layout::SegNrrd | Layout::DicomSeg) {
+            return self.export_case_seg(opts, row, masks, maps, remap, image_out, label_out, grid);
+        }
+        // The image: written when missing. Its header, read back, gives the label's grid
+        // and form codes, so both files carry the very same geometry.
+        let mut modality = String::new();
+        let wrote = !image_out.is_file();
+        if wrote {
+            let src = image_path(&opts.data_root, &row.image);
+            let series = Some(row.series_uid.clone()).filter(|s| !s.is_empty());
+            let loaded = voxmark_io::load_volume(&src, &voxmark_io::LoadOptions { series })?;
+            if let Some(dir) = image_out.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            write_nifti(image_out, &loaded.volume)?;
+            modality = loaded.volume.meta.modality.clone();
+        }
+        let geo = read_nifti_geometry(image_out)?;
+        let (out, sensitivity) =
+            fuse_onto(&row.case, &grid, &geo.grid, opts.fusion, masks, maps, remap)?;
+        let label = Volume::new(
+            geo.grid,
+            VoxelData::U8(out),
+            Metadata {
+                format: "nifti".into(),
+                description: format!("voxmark export of {}", row.case)
+                    .chars()
+                    .take(79)
+                    .collect(),
+                sform_code: geo.sform_code,
+                qform_code: geo.qform_code,
+                ..Default::default()
+            },
+        )?;
+        write_nifti(label_out, &label)?;
+        Ok((sha256_file(label_out)?, modality, sensitivity, wrote))
+    }
+
+    /// The schema as a label table (values, names, colours).
+    fn schema_table(&self) -> Vec<voxmark_volume::label_table::LabelInfo> {
+        self.schema
+            .labels
+            .iter()
+            .map(|l| voxmark_volume::label_table::LabelInfo {
+                value: l.value,
+                name: l.name.clone(),
+                color: l.color,
+                visible: true,
+                locked: false,
+            })
+            .collect()
+    }
+
+    /// A case of a segmentation layout: the source image is loaded (its grid, and for a DICOM
+    /// SEG its series), the masks fused (majority vote; STAPLE as for the other layouts), and
+    /// the label written as a Slicer `.seg.nrrd` beside the image as NRRD, or as a DICOM SEG.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn export_case_seg(
+        &mut self,
+        opts: &ExportOptions,
+        row: &CaseRow,
+        masks: &[UsedMask],
+        maps: Vec<Vec<u8>>,
+        remap: &[u8; 256],
+        image_out: &Path,
+        label_out: &Path,
+        grid: voxmark_volume::Grid,
+    ) -> Result<(String, String, BTreeMap<String, f64>, bool)> {
+        use voxmark_io::label_file::{export_segmentation, SegFormat};
+        let src = image_path(&opts.data_root, &row.image);
+        let series = Some(row.series_uid.clone()).filter(|s| !s.is_empty());
+        let loaded = voxmark_io::load_volume(&src, &voxmark_io::LoadOptions { series })?;
+        let vol = &loaded.volume;
+        let (out, sensitivity) =
+            fuse_onto(&row.case, &grid, &vol.grid, opts.fusion, masks, maps, remap)?;
+        if let Some(dir) = label_out.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let mut wrote = false;
+        let format = if opts.layout == Layout::SegNrrd {
+            if !image_out.is_file() {
+                voxmark_io::nrrd::write_nrrd_volume(image_out, vol, true)?;
+                wrote = true;
+            }
+            SegFormat::SegNrrd
+        } else {
+            SegFormat::DicomSeg
+        };
+        let table = self.schema_table();
+        let who: Vec<&str> = masks.iter().map(|m| m.annotator.as_str()).collect();
+        export_segmentation(
+            label_out,
+            format,
+            vol,
+            Some(&src),
+            &out,
+            &table,
+            &[],
+            &who.join(", "),
+        )?;
+        Ok((
+            sha256_file(label_out)?,
+            vol.meta.modality.clone(),
+            sensitivity,
+            wrote,
+        ))
+    }
+}
+
+/// A case's exported label: its masks (on `mask_grid`) checked against the image's grid,
+/// fused ([`fuse`]) and remapped to the export's label values.
+#[allow(clippy::too_many_arguments)]
+fn fuse_onto(
+    case: &str,
+    mask_grid: &voxmark_volume::Grid,
+    image_grid: &voxmark_volume::Grid,
+    fusion: Fusion,
+    masks: &[UsedMask],
+    maps: Vec<Vec<u8>>,
+    remap: &[u8; 256],
+) -> Result<(Vec<u8>, BTreeMap<String, f64>)> {
+    if !same_grid(image_grid, mask_grid) {
+        return Err(Error::Invalid(format!(
+            "case {case}: the masks are on a different grid than the image (mask: {}; image: {})",
+            describe(mask_grid),
+            describe(image_grid)
+        )));
+    }
+    let (fused, sensitivity) = fuse(fusion, masks, maps)?;
+    Ok((
+        fused.iter().map(|&v| remap[usize::from(v)]).collect(),
+        sensitivity,
+    ))
+}
+
+/// One label map from the annotators' maps: the only one, or their majority vote or
+/// STAPLE consensus (with each annotator's mean foreground sensitivity).
+fn fuse(
+    fusion: Fusion,
+    masks: &[UsedMask],
+    mut maps: Vec<Vec<u8>>,
+) -> Result<(Vec<u8>, BTreeMap<String, f64>)> {
+    let mut sensitivity = BTreeMap::new();
+    if maps.len() == 1 {
+        return Ok((maps.swap_remove(0), sensitivity));
+    }
+    let refs: Vec<&[u8]> = maps.iter().map(Vec::as_slice).collect();
+    let fused = match fusion {
+        Fusion::Majority => majority_vote(&refs)?.labels,
+        Fusion::Staple => {
+            let st = staple(&refs, &StapleParams::default())?;
+            for (m, perf) in masks.iter().zip(&st.performance) {
+                let fg: Vec<f64> = perf
+                    .iter()
+                    .filter(|p| p.label != 0)
+                    .map(|p| p.sensitivity)
+                    .collect();
+                if !fg.is_empty() {
+                    sensitivity.insert(
+                        m.annotator.clone(),
+                        fg.iter().sum::<f64>() / fg.len() as f64,
+                    );
+                }
+            }
+            st.labels
+        }
+    };
+    Ok((fused, sensitivity))
+}
+
+impl Project {
+    /// `--markups`: the markups saved with every mask version in the training set, rewritten
+    /// whole each run under `ROOT/markups/<case>/` — the `.mrk.json` as stored, and the ML
+    /// JSON on the case's grid (the mask version's own grid, the image's). Gold references
+    /// have none.
+    fn export_markups(
+        &mut self,
+        root: &Path,
+        manifest: &Manifest,
+        file_ids: &BTreeMap<String, String>,
+        summary: &mut ExportSummary,
+    ) -> Result<()> {
+        let dir = root.join("markups");
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&dir, e)),
+        }
+        let names: BTreeMap<u8, String> = self
+            .schema
+            .labels
+            .iter()
+            .map(|l| (l.value, l.name.clone()))
+            .collect();
+        for (case, mc) in &manifest.cases {
+            for m in mc.masks.iter().filter(|m| m.version > 0) {
+                let Some(text) = self.version_markups(case, &m.annotator, Some(m.version))? else {
+                    continue;
+                };
+                let what = format!("case {case} by {} version {}", m.annotator, m.version);
+                let doc: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| Error::Corrupt(format!("{what}: stored markups: {e}")))?;
+                let set = voxmark_io::markups::from_slicer_json(&doc)
+                    .map_err(|e| Error::Corrupt(format!("{what}: stored markups: {e}")))?;
+                let (_, bytes) = self.get_version(case, &m.annotator, Some(m.version))?;
+                let grid = super::read_mask_bytes(&bytes, &what)?.grid;
+                let fid = file_ids.get(case).cloned().unwrap_or_else(|| id_stem(case));
+                let base = dir.join(&fid).join(id_stem(&m.annotator));
+                std::fs::create_dir_all(dir.join(&fid))
+                    .map_err(|e| Error::io(dir.join(&fid), e))?;
+                let slicer = base.with_extension("mrk.json");
+                voxmark_volume::fs::atomic::write_atomically(&slicer, |w| {
+                    w.write_all(text.as_bytes())
+                })?;
+                voxmark_io::markups::write_ml_json(
+                    &base.with_extension("json"),
+                    &set,
+                    &grid,
+                    &|l| names.get(&l).cloned(),
+                )?;
+                summary.markups_written += 1;
+                summary.markups += set.markups.len();
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_names_and_folds() {
+        assert_eq!(
+            nnunet_folder(7, "liver study").unwrap_or_default(),
+            "Dataset007_liver_study"
+        );
+        assert!(nnunet_folder(0, "x").is_err() && nnunet_folder(1000, "x").is_err());
+        assert!(nnunet_folder(5, "  ").is_err());
+        let cases: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
+        let f = folds_for(&cases, 3);
+        let mut sizes = [0; 3];
+        f.values().for_each(|&k| sizes[k] += 1);
+        assert_eq!(sizes.iter().sum::<usize>(), 10);
+        assert!(sizes.iter().all(|&s| (3..=4).contains(&s)));
+        // Deterministic, and independent of the order the cases come in.
+        let mut rev = cases.clone();
+        rev.reverse();
+        assert_eq!(folds_for(&rev, 3), f);
+    }
+}
