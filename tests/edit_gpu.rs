@@ -932,6 +932,7 @@ fn logical_gpu_equals_cpu_with_same_map_and_second_map() {
     let vol = Volume::new(ph.grid, VoxelData::U8(second), Metadata::default())
         .unwrap_or_else(|e| panic!("{e}"));
     voxmark_io::nifti::write_nifti(&path, &vol).unwrap_or_else(|e| panic!("{e}"));
+    common::register_map_reader();
     let m = path.display().to_string();
     let gpu = GpuEdit::new(&ctx, &ph, &start).unwrap_or_else(|e| panic!("{e}"));
     for (op, min) in [

@@ -772,6 +772,7 @@ fn logical_ops_refuse_bad_input_with_clear_messages() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     voxmark_io::nifti::write_nifti(&path, &other).unwrap_or_else(|e| panic!("{e}"));
+    common::register_map_reader();
     let mut s = Session::new(&vol, vec![0; 960]).unwrap_or_else(|e| panic!("{e}"));
     let op = format!(
         r#"[{{"op":"logical","operation":"union","label":1,"other":{{"mask":"{}","label":1}}}}]"#,

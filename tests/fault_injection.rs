@@ -1,4 +1,4 @@
-//! Saves that survive the machine (`io::atomic`'s `VOXMARK_FAULT` hook): `voxmark apply
+//! Saves that survive the machine (`volume::fs::atomic`'s `VOXMARK_FAULT` hook): `voxmark apply
 //! --journal J -o MASK` killed at every step of writing the mask and of its label table
 //! (after the temp write, the fsync, the rename, the folder fsync) leaves the previous mask or
 //! the complete new one — never a torn file — and recovery from the journal then gives

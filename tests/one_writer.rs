@@ -1,4 +1,4 @@
-//! One writer per journal (`io::lock`): processes racing on one `--journal` never interleave
+//! One writer per journal (`volume::fs::lock`): processes racing on one `--journal` never interleave
 //! or lose acknowledged ops — each either owns the journal for its whole run or is refused
 //! with a message naming the owner — and the journal replays bit-exact to what the last
 //! writer saved; a journal held by another owner refuses every other writer; a crashed

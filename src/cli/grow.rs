@@ -1,7 +1,6 @@
 //! `voxmark grow PATH --seed i,j,k ... (--lower L --upper U | --auto ...) -o MASK.nii.gz`.
 
-use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
 use voxmark_gpu::kernels::region_grow::{
@@ -12,14 +11,6 @@ use voxmark_gpu::residency::ResidentVolume;
 use voxmark_gpu::GpuContext;
 use voxmark_io::nifti::write_nifti;
 use voxmark_volume::{Metadata, Volume, VoxelData};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GrowBackend {
-    /// GPU unless the only adapter is a software rasterizer (then CPU).
-    Auto,
-    Gpu,
-    Cpu,
-}
 
 #[derive(Debug, Args)]
 pub struct GrowArgs {
@@ -61,8 +52,8 @@ pub struct GrowArgs {
     /// Restrict to the inclusive box i0,j0,k0,i1,j1,k1.
     #[arg(long, value_parser = parse_roi)]
     pub roi: Option<[usize; 6]>,
-    #[arg(long, value_enum, default_value_t = GrowBackend::Auto)]
-    pub backend: GrowBackend,
+    #[arg(long, value_enum, default_value_t = super::BackendChoice::Auto)]
+    pub backend: super::BackendChoice,
     /// SeriesInstanceUID when the folder holds several series.
     #[arg(long)]
     pub series: Option<String>,
@@ -126,23 +117,9 @@ pub fn run(a: GrowArgs) -> anyhow::Result<()> {
             ..base.clone()
         },
     )?;
-    let engine = match a.backend {
-        GrowBackend::Cpu => Engine::Cpu,
-        GrowBackend::Gpu => {
-            let ctx = GpuContext::new().context("--backend gpu")?;
-            gpu_engine(ctx, vol)?
-        }
-        GrowBackend::Auto => match GpuContext::new() {
-            Ok(ctx) if !ctx.is_software() => gpu_engine(ctx, vol)?,
-            Ok(ctx) => {
-                eprintln!(
-                    "note: only a software GPU ({}) is available; growing on the CPU",
-                    ctx.report().name
-                );
-                Engine::Cpu
-            }
-            Err(_) => Engine::Cpu,
-        },
+    let engine = match a.backend.open_noting(Some("growing"))? {
+        Some(ctx) => gpu_engine(ctx, vol)?,
+        None => Engine::Cpu,
     };
     let t = Instant::now();
     let mut grow = |lower: f64, upper: f64| -> voxmark_volume::Result<Vec<u8>> {

@@ -84,6 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ExportSeg(a) => export_seg::run(a),
         Command::Phantom(a) => phantom::run(a),
         Command::Gpu(a) => gpu::run(a),
+        Command::Render(a) if a.view == render::RenderView::ThreeD => render_3d::run(a),
         Command::Render(a) => render::run(a),
         Command::Grow(a) => grow::run(a),
         Command::Apply(a) => apply::run(a),
@@ -141,12 +142,37 @@ pub enum BackendChoice {
 impl BackendChoice {
     /// Opens the GPU this choice asks for (None: run on the CPU).
     pub fn open(self) -> anyhow::Result<Option<voxmark_gpu::GpuContext>> {
+        self.open_noting(None)
+    }
+
+    /// [`BackendChoice::open`], and with `Some(what)` a note on stderr when `auto` falls
+    /// back to the CPU ("rendering", "growing"): no adapter, or only a software one.
+    pub fn open_noting(
+        self,
+        what: Option<&str>,
+    ) -> anyhow::Result<Option<voxmark_gpu::GpuContext>> {
+        use anyhow::Context;
         Ok(match self {
             BackendChoice::Cpu => None,
-            BackendChoice::Gpu => Some(voxmark_gpu::GpuContext::new()?),
-            BackendChoice::Auto => voxmark_gpu::GpuContext::new()
-                .ok()
-                .filter(|c| !c.is_software()),
+            BackendChoice::Gpu => Some(voxmark_gpu::GpuContext::new().context("--backend gpu")?),
+            BackendChoice::Auto => match voxmark_gpu::GpuContext::new() {
+                Ok(c) if !c.is_software() => Some(c),
+                Ok(c) => {
+                    if let Some(w) = what {
+                        eprintln!(
+                            "note: only a software GPU ({}) is available; {w} on the CPU",
+                            c.report().name
+                        );
+                    }
+                    None
+                }
+                Err(e) => {
+                    if let Some(w) = what {
+                        eprintln!("voxmark: warning: {e}; {w} on the CPU");
+                    }
+                    None
+                }
+            },
         })
     }
 }

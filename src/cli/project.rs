@@ -28,112 +28,20 @@ pub struct RootArg {
 #[derive(Debug, Subcommand)]
 pub enum ProjectCommand {
     /// Create a project: a folder (SQLite) or an empty PostgreSQL database.
-    Init {
-        project: String,
-        /// Label schema JSON: {"labels":[{"value":1,"name":"liver","color":[0.9,0.4,0.3]}]}.
-        #[arg(
-            long,
-            required_unless_present = "label_table",
-            conflicts_with = "label_table"
-        )]
-        schema: Option<PathBuf>,
-        /// The schema from a colour table: ITK-SNAP label description, Slicer `.ctbl`,
-        /// FreeSurfer LUT or mricron `.nii.txt`.
-        #[arg(long)]
-        label_table: Option<PathBuf>,
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long, default_value_t = 1)]
-        annotators_per_case: i64,
-        #[arg(long, default_value_t = 3)]
-        rounds: i64,
-        /// Who may approve or request changes (comma-separated; default: anyone but the
-        /// annotator).
-        #[arg(long, value_delimiter = ',')]
-        reviewers: Vec<String>,
-        #[arg(long)]
-        json: bool,
-    },
+    Init(InitArgs),
     /// Add cases: NIfTI files, folders (NIfTI files under them, or DICOM: one case per
     /// series), or CSV files listing paths.
-    AddCases {
-        project: String,
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        #[command(flatten)]
-        root: RootArg,
-        #[arg(long)]
-        json: bool,
-    },
+    AddCases(AddCasesArgs),
     /// Assign cases to an annotator: named ones, or the next N unclaimed.
-    Assign {
-        project: String,
-        #[arg(long)]
-        annotator: String,
-        #[arg(
-            long,
-            value_delimiter = ',',
-            conflicts_with = "count",
-            required_unless_present = "count"
-        )]
-        cases: Vec<String>,
-        #[arg(long)]
-        count: Option<usize>,
-        #[arg(long)]
-        json: bool,
-    },
+    Assign(AssignArgs),
     /// Claim (atomically) and print the annotator's next case.
-    Next {
-        project: String,
-        #[arg(long)]
-        annotator: String,
-        #[command(flatten)]
-        root: RootArg,
-        #[arg(long)]
-        json: bool,
-    },
+    Next(NextArgs),
     /// Store a mask as the next version of an annotation.
-    Save {
-        project: String,
-        case: String,
-        #[arg(long)]
-        annotator: String,
-        #[arg(long)]
-        mask: PathBuf,
-        /// The markups saved with the mask (a 3D Slicer `.mrk.json`; default: the one beside
-        /// the mask, `MASK.mrk.json`, when there is one).
-        #[arg(long)]
-        markups: Option<PathBuf>,
-        /// The version the edit started from (0: none); refused when a newer one exists.
-        #[arg(long)]
-        base_version: Option<i64>,
-        #[command(flatten)]
-        root: RootArg,
-        #[arg(long)]
-        json: bool,
-    },
+    Save(SaveArgs),
     /// Write a stored mask version (default: the latest) to a file, bit for bit.
-    Get {
-        project: String,
-        case: String,
-        #[arg(long)]
-        annotator: String,
-        #[arg(long)]
-        version: Option<i64>,
-        #[arg(short, long)]
-        out: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
+    Get(GetArgs),
     /// List the stored versions of an annotation.
-    Versions {
-        project: String,
-        case: String,
-        #[arg(long)]
-        annotator: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Versions(VersionsArgs),
     /// The annotator submits their annotation for review.
     Submit(StatusArgs),
     /// A reviewer approves an annotation.
@@ -141,127 +49,279 @@ pub enum ProjectCommand {
     /// A reviewer sends an annotation back for changes.
     RequestChanges(StatusArgs),
     /// Comment on an annotation, anchored at a voxel.
-    Comment {
-        project: String,
-        case: String,
-        #[arg(long)]
-        annotator: String,
-        #[arg(long)]
-        text: String,
-        #[arg(long, value_parser = super::review::parse_ijk)]
-        at: Option<[i64; 3]>,
-        #[arg(long)]
-        label: Option<u8>,
-        #[arg(long)]
-        by: Option<String>,
-    },
+    Comment(CommentArgs),
     /// Counts per status, annotator and round.
-    Status {
-        project: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Status(ShowStatusArgs),
     /// Fill a new project with a synthetic dataset (cases, annotators, rounds of review, a
     /// small mask version per save) and time `status`, the queue, `cases` and `next` on it.
-    Bench {
-        /// A folder or PostgreSQL URL that holds no project yet.
-        project: String,
-        #[arg(long, default_value_t = 1000)]
-        cases: usize,
-        #[arg(long, default_value_t = 5)]
-        annotators: usize,
-        #[arg(long, default_value_t = 3)]
-        rounds: i64,
-        /// Timed runs per query (median reported).
-        #[arg(long, default_value_t = 20)]
-        runs: usize,
-        #[arg(long)]
-        json: bool,
-    },
+    Bench(BenchArgs),
     /// Export the training set: nnU-Net v2 raw layout, MONAI datalist or a folder per case,
     /// with a manifest tracing every label to its mask versions. Re-running writes only what
     /// changed.
     Export(ExportArgs),
     /// Make a case gold: its reference mask imported from a file, or the approved version of
     /// an expert's annotation. Submissions of gold cases are scored against it.
-    Gold {
-        project: String,
-        case: String,
-        /// Reference label map on the case's image grid.
-        #[arg(
-            long,
-            conflicts_with = "from_annotator",
-            required_unless_present = "from_annotator"
-        )]
-        mask: Option<PathBuf>,
-        /// Use this annotator's approved annotation as the reference.
-        #[arg(long)]
-        from_annotator: Option<String>,
-        /// The expert vouching for the reference (default $USER).
-        #[arg(long)]
-        by: Option<String>,
-        #[command(flatten)]
-        root: RootArg,
-        #[arg(long)]
-        json: bool,
-    },
+    Gold(GoldArgs),
     /// Show or change the gold-standard protocol: pass thresholds, gold cases required before
     /// real work, fraction of unannounced gold cases.
-    GoldSettings {
-        project: String,
-        /// Every label's Dice must reach this to pass.
-        #[arg(long)]
-        min_dice: Option<f64>,
-        /// Every label's HD95 must stay within this (mm); a negative value clears it.
-        #[arg(long, allow_hyphen_values = true)]
-        max_hd95_mm: Option<f64>,
-        /// Gold cases an annotator must pass before `next` gives real cases.
-        #[arg(long)]
-        required: Option<i64>,
-        /// Fraction (0..1) of later `next` calls serving an unannounced gold case.
-        #[arg(long)]
-        rate: Option<f64>,
-        #[arg(long)]
-        json: bool,
-    },
+    GoldSettings(GoldSettingsArgs),
     /// Scores of gold-case submissions.
-    GoldScores {
-        project: String,
-        #[arg(long)]
-        annotator: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
+    GoldScores(GoldScoresArgs),
     /// QA report: one self-contained HTML page (progress, annotators, per-label agreement,
     /// flagged cases with thumbnails), or its numbers as JSON.
-    Report {
-        project: String,
-        /// The HTML file to write.
-        #[arg(short, long, required_unless_present = "json")]
-        out: Option<PathBuf>,
-        /// Pairs with a label's Dice below this are flagged.
-        #[arg(long, default_value_t = 0.8)]
-        flag_below: f64,
-        /// At most this many flagged pairs get a thumbnail.
-        #[arg(long, default_value_t = 12)]
-        thumbnails: usize,
-        #[command(flatten)]
-        root: RootArg,
-        /// Print the report's numbers as JSON on stdout.
-        #[arg(long)]
-        json: bool,
-    },
+    Report(ReportArgs),
     /// Every case slot with its annotator, status, round and latest version.
-    Cases {
-        project: String,
-        /// unassigned, draft, submitted, approved or changes_requested.
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long)]
-        annotator: Option<String>,
-        #[arg(long)]
-        json: bool,
-    },
+    Cases(CasesArgs),
+}
+
+/// Arguments of `voxmark project init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    pub project: String,
+    /// Label schema JSON: {"labels":[{"value":1,"name":"liver","color":[0.9,0.4,0.3]}]}.
+    #[arg(
+        long,
+        required_unless_present = "label_table",
+        conflicts_with = "label_table"
+    )]
+    pub schema: Option<PathBuf>,
+    /// The schema from a colour table: ITK-SNAP label description, Slicer `.ctbl`,
+    /// FreeSurfer LUT or mricron `.nii.txt`.
+    #[arg(long)]
+    pub label_table: Option<PathBuf>,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    pub annotators_per_case: i64,
+    #[arg(long, default_value_t = 3)]
+    pub rounds: i64,
+    /// Who may approve or request changes (comma-separated; default: anyone but the
+    /// annotator).
+    #[arg(long, value_delimiter = ',')]
+    pub reviewers: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `voxmark project add-cases`.
+#[derive(Debug, Args)]
+pub struct AddCasesArgs {
+    pub project: String,
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub root: RootArg,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `voxmark project assign`.
+#[derive(Debug, Args)]
+pub struct AssignArgs {
+    pub project: String,
+    #[arg(long)]
+    pub annotator: String,
+    #[arg(
+        long,
+        value_delimiter = ',',
+        conflicts_with = "count",
+        required_unless_present = "count"
+    )]
+    pub cases: Vec<String>,
+    #[arg(long)]
+    pub count: Option<usize>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `voxmark project next`.
+#[derive(Debug, Args)]
+pub struct NextArgs {
+    pub project: String,
+    #[arg(long)]
+    pub annotator: String,
+    #[command(flatten)]
+    pub root: RootArg,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `voxmark project save`.
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    pub project: String,
+    pub case: String,
+    #[arg(long)]
+    pub annotator: String,
+    #[arg(long)]
+    pub mask: PathBuf,
+    /// The markups saved with the mask (a 3D Slicer `.mrk.json`; default: the one beside
+    /// the mask, `MASK.mrk.json`, when there is one).
+    #[arg(long)]
+    pub markups: Option<PathBuf>,
+    /// The version the edit started from (0: none); refused when a newer one exists.
+    #[arg(long)]
+    pub base_version: Option<i64>,
+    #[command(flatten)]
+    pub root: RootArg,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `voxmark project get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    pub project: String,
+    pub case: String,
+    #[arg(long)]
+    pub annotator: String,
+    #[arg(long)]
+    pub version: Option<i64>,
+    #[arg(short, long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `voxmark project versions`.
+#[derive(Debug, Args)]
+pub struct VersionsArgs {
+    pub project: String,
+    pub case: String,
+    #[arg(long)]
+    pub annotator: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `voxmark project comment`.
+#[derive(Debug, Args)]
+pub struct CommentArgs {
+    pub project: String,
+    pub case: String,
+    #[arg(long)]
+    pub annotator: String,
+    #[arg(long)]
+    pub text: String,
+    #[arg(long, value_parser = super::review::parse_ijk)]
+    pub at: Option<[i64; 3]>,
+    #[arg(long)]
+    pub label: Option<u8>,
+    #[arg(long)]
+    pub by: Option<String>,
+}
+
+/// Arguments of `voxmark project status`.
+#[derive(Debug, Args)]
+pub struct ShowStatusArgs {
+    pub project: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `voxmark project bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A folder or PostgreSQL URL that holds no project yet.
+    pub project: String,
+    #[arg(long, default_value_t = 1000)]
+    pub cases: usize,
+    #[arg(long, default_value_t = 5)]
+    pub annotators: usize,
+    #[arg(long, default_value_t = 3)]
+    pub rounds: i64,
+    /// Timed runs per query (median reported).
+    #[arg(long, default_value_t = 20)]
+    pub runs: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `voxmark project gold`.
+#[derive(Debug, Args)]
+pub struct GoldArgs {
+    pub project: String,
+    pub case: String,
+    /// Reference label map on the case's image grid.
+    #[arg(
+        long,
+        conflicts_with = "from_annotator",
+        required_unless_present = "from_annotator"
+    )]
+    pub mask: Option<PathBuf>,
+    /// Use this annotator's approved annotation as the reference.
+    #[arg(long)]
+    pub from_annotator: Option<String>,
+    /// The expert vouching for the reference (default $USER).
+    #[arg(long)]
+    pub by: Option<String>,
+    #[command(flatten)]
+    pub root: RootArg,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `voxmark project gold-settings`.
+#[derive(Debug, Args)]
+pub struct GoldSettingsArgs {
+    pub project: String,
+    /// Every label's Dice must reach this to pass.
+    #[arg(long)]
+    pub min_dice: Option<f64>,
+    /// Every label's HD95 must stay within this (mm); a negative value clears it.
+    #[arg(long, allow_hyphen_values = true)]
+    pub max_hd95_mm: Option<f64>,
+    /// Gold cases an annotator must pass before `next` gives real cases.
+    #[arg(long)]
+    pub required: Option<i64>,
+    /// Fraction (0..1) of later `next` calls serving an unannounced gold case.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `voxmark project gold-scores`.
+#[derive(Debug, Args)]
+pub struct GoldScoresArgs {
+    pub project: String,
+    #[arg(long)]
+    pub annotator: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `voxmark project report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    pub project: String,
+    /// The HTML file to write.
+    #[arg(short, long, required_unless_present = "json")]
+    pub out: Option<PathBuf>,
+    /// Pairs with a label's Dice below this are flagged.
+    #[arg(long, default_value_t = 0.8)]
+    pub flag_below: f64,
+    /// At most this many flagged pairs get a thumbnail.
+    #[arg(long, default_value_t = 12)]
+    pub thumbnails: usize,
+    #[command(flatten)]
+    pub root: RootArg,
+    /// Print the report's numbers as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `voxmark project cases`.
+#[derive(Debug, Args)]
+pub struct CasesArgs {
+    pub project: String,
+    /// unassigned, draft, submitted, approved or changes_requested.
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub annotator: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -406,409 +466,496 @@ fn mask_labels(
     Ok((m.labels, bytes))
 }
 
+/// `voxmark project …`: one function per subcommand.
 pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
     match a.command {
-        ProjectCommand::Init {
-            project,
-            schema,
-            label_table,
-            name,
-            annotators_per_case,
-            rounds,
-            reviewers,
-            json,
-        } => {
-            let schema = match (&schema, &label_table) {
-                (Some(p), _) => LabelSchema::read(p)?,
-                (None, Some(t)) => {
-                    let table = voxmark_io::color_table::read_color_table(t)?;
-                    let json = serde_json::json!({
-                        "labels": table
-                            .iter()
-                            .map(|l| serde_json::json!({
-                                "value": l.value, "name": l.name, "color": l.color
-                            }))
-                            .collect::<Vec<_>>()
-                    });
-                    LabelSchema::parse(&json.to_string(), t)?
-                }
-                (None, None) => anyhow::bail!("give --schema or --label-table"),
-            };
-            let loc = Location::parse(&project)?;
-            let name = name.unwrap_or_else(|| match &loc {
-                Location::Folder(d) => d
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "project".into()),
-                Location::Server(u) => u.rsplit('/').next().unwrap_or("project").to_string(),
+        ProjectCommand::Init(a) => init(a),
+        ProjectCommand::AddCases(a) => add_cases(a),
+        ProjectCommand::Assign(a) => assign(a),
+        ProjectCommand::Next(a) => next(a),
+        ProjectCommand::Save(a) => save(a),
+        ProjectCommand::Get(a) => get(a),
+        ProjectCommand::Versions(a) => versions(a),
+        ProjectCommand::Submit(s) => set_status(s, Status::Submitted),
+        ProjectCommand::Approve(s) => set_status(s, Status::Approved),
+        ProjectCommand::RequestChanges(s) => set_status(s, Status::ChangesRequested),
+        ProjectCommand::Comment(a) => comment(a),
+        ProjectCommand::Status(a) => status(a),
+        ProjectCommand::Bench(a) => bench_command(a),
+        ProjectCommand::Export(e) => export(e),
+        ProjectCommand::Gold(a) => gold(a),
+        ProjectCommand::GoldSettings(a) => gold_settings(a),
+        ProjectCommand::GoldScores(a) => gold_scores(a),
+        ProjectCommand::Report(a) => report(a),
+        ProjectCommand::Cases(a) => cases(a),
+    }
+}
+
+/// `voxmark project init`.
+fn init(
+    InitArgs {
+        project,
+        schema,
+        label_table,
+        name,
+        annotators_per_case,
+        rounds,
+        reviewers,
+        json,
+    }: InitArgs,
+) -> anyhow::Result<()> {
+    let schema = match (&schema, &label_table) {
+        (Some(p), _) => LabelSchema::read(p)?,
+        (None, Some(t)) => {
+            let table = voxmark_io::color_table::read_color_table(t)?;
+            let json = serde_json::json!({
+                "labels": table
+                    .iter()
+                    .map(|l| serde_json::json!({
+                        "value": l.value, "name": l.name, "color": l.color
+                    }))
+                    .collect::<Vec<_>>()
             });
-            let settings = Settings {
-                annotators_per_case,
-                rounds,
-                reviewers,
-                ..Default::default()
-            };
-            let p = Project::init(&loc, &name, &schema, &settings)?;
-            if json {
-                print_json(&serde_json::json!({
-                    "project": loc.display(),
-                    "name": p.name,
-                    "labels": p.schema.labels.len(),
-                    "settings": p.settings,
-                }))?;
-            } else {
-                println!(
-                    "project {:?} at {} with {} labels, {} annotator(s) per case, {} round(s)",
-                    p.name,
-                    loc.display(),
-                    p.schema.labels.len(),
-                    p.settings.annotators_per_case,
-                    p.settings.rounds
-                );
-            }
+            LabelSchema::parse(&json.to_string(), t)?
         }
-        ProjectCommand::AddCases {
-            project,
-            paths,
-            root,
-            json,
-        } => {
-            let mut p = open(&project)?;
-            let added = p.add_cases(&paths, root.data_root.as_deref())?;
-            if json {
-                print_json(&added)?;
-            } else {
-                for r in &added {
-                    println!("{:<24} {}", r.case, r.image);
-                }
-                println!(
-                    "{} case(s) added; data root {}",
-                    added.len(),
-                    p.data_root(root.data_root.as_deref())
-                        .map(|r| r.display().to_string())
-                        .unwrap_or_default()
-                );
-            }
+        (None, None) => anyhow::bail!("give --schema or --label-table"),
+    };
+    let loc = Location::parse(&project)?;
+    let name = name.unwrap_or_else(|| match &loc {
+        Location::Folder(d) => d
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "project".into()),
+        Location::Server(u) => u.rsplit('/').next().unwrap_or("project").to_string(),
+    });
+    let settings = Settings {
+        annotators_per_case,
+        rounds,
+        reviewers,
+        ..Default::default()
+    };
+    let p = Project::init(&loc, &name, &schema, &settings)?;
+    if json {
+        print_json(&serde_json::json!({
+            "project": loc.display(),
+            "name": p.name,
+            "labels": p.schema.labels.len(),
+            "settings": p.settings,
+        }))?;
+    } else {
+        println!(
+            "project {:?} at {} with {} labels, {} annotator(s) per case, {} round(s)",
+            p.name,
+            loc.display(),
+            p.schema.labels.len(),
+            p.settings.annotators_per_case,
+            p.settings.rounds
+        );
+    }
+    Ok(())
+}
+
+/// `voxmark project add-cases`.
+fn add_cases(
+    AddCasesArgs {
+        project,
+        paths,
+        root,
+        json,
+    }: AddCasesArgs,
+) -> anyhow::Result<()> {
+    let mut p = open(&project)?;
+    let added = p.add_cases(&paths, root.data_root.as_deref())?;
+    if json {
+        print_json(&added)?;
+    } else {
+        for r in &added {
+            println!("{:<24} {}", r.case, r.image);
         }
-        ProjectCommand::Assign {
-            project,
-            annotator,
-            cases,
-            count,
-            json,
-        } => {
-            let mut p = open(&project)?;
-            let rows = match count {
-                Some(n) => p.assign_count(&annotator, n)?,
-                None => p.assign(&annotator, &cases)?,
-            };
-            if json {
-                print_json(&rows)?;
-            } else {
-                for r in &rows {
-                    println!("{}", row_line(r));
-                }
-                println!("{} case(s) assigned to {annotator}", rows.len());
-            }
+        println!(
+            "{} case(s) added; data root {}",
+            added.len(),
+            p.data_root(root.data_root.as_deref())
+                .map(|r| r.display().to_string())
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// `voxmark project assign`.
+fn assign(
+    AssignArgs {
+        project,
+        annotator,
+        cases,
+        count,
+        json,
+    }: AssignArgs,
+) -> anyhow::Result<()> {
+    let mut p = open(&project)?;
+    let rows = match count {
+        Some(n) => p.assign_count(&annotator, n)?,
+        None => p.assign(&annotator, &cases)?,
+    };
+    if json {
+        print_json(&rows)?;
+    } else {
+        for r in &rows {
+            println!("{}", row_line(r));
         }
-        ProjectCommand::Next {
-            project,
-            annotator,
-            root,
-            json,
-        } => {
-            let mut p = open(&project)?;
-            let next = p.next(&annotator)?;
-            let dir = p.data_root(root.data_root.as_deref());
-            match (&next, json) {
-                (Some(r), true) => print_json(&Claimed {
-                    row: r,
-                    image_path: dir.map(|d| image_path(&d, &r.image)),
-                })?,
-                (None, true) => println!("null"),
-                (Some(r), false) => println!("{}", row_line(r)),
-                (None, false) => println!("no case left for {annotator}"),
-            }
+        println!("{} case(s) assigned to {annotator}", rows.len());
+    }
+    Ok(())
+}
+
+/// `voxmark project next`.
+fn next(
+    NextArgs {
+        project,
+        annotator,
+        root,
+        json,
+    }: NextArgs,
+) -> anyhow::Result<()> {
+    let mut p = open(&project)?;
+    let next = p.next(&annotator)?;
+    let dir = p.data_root(root.data_root.as_deref());
+    match (&next, json) {
+        (Some(r), true) => print_json(&Claimed {
+            row: r,
+            image_path: dir.map(|d| image_path(&d, &r.image)),
+        })?,
+        (None, true) => println!("null"),
+        (Some(r), false) => println!("{}", row_line(r)),
+        (None, false) => println!("no case left for {annotator}"),
+    }
+    Ok(())
+}
+
+/// `voxmark project save`.
+fn save(
+    SaveArgs {
+        project,
+        case,
+        annotator,
+        mask,
+        markups,
+        base_version,
+        root,
+        json,
+    }: SaveArgs,
+) -> anyhow::Result<()> {
+    let mut p = open(&project)?;
+    let slot = p
+        .cases(None, Some(&annotator))?
+        .into_iter()
+        .find(|r| r.case == case)
+        .with_context(|| {
+            format!(
+                "case {case} is not assigned to {annotator} (`voxmark project next` or `assign`)"
+            )
+        })?;
+    let (labels, bytes) = mask_labels(&p, root.data_root.as_deref(), &slot, &mask)?;
+    p.check_mask(&labels, &mask)?;
+    let markups = markups_for_save(&mask, markups.as_deref())?;
+    let v = p.save_version(
+        &case,
+        &annotator,
+        &bytes,
+        markups.as_deref(),
+        base_version,
+        &annotator,
+    )?;
+    if json {
+        print_json(&v)?;
+    } else {
+        println!(
+            "case {case} by {annotator}: version {} stored ({} bytes, sha256 {})",
+            v.version, v.bytes, v.sha256
+        );
+    }
+    Ok(())
+}
+
+/// `voxmark project get`.
+fn get(
+    GetArgs {
+        project,
+        case,
+        annotator,
+        version,
+        out,
+        json,
+    }: GetArgs,
+) -> anyhow::Result<()> {
+    let mut p = open(&project)?;
+    let (info, bytes) = p.get_version(&case, &annotator, version)?;
+    voxmark_volume::fs::atomic::write_atomically(&out, |w| w.write_all(&bytes))?;
+    // Its markups beside it (`OUT.mrk.json`), as a save reads them.
+    if let Some(text) = p.version_markups(&case, &annotator, Some(info.version))? {
+        let mp = voxmark_io::label_file::markups_path(&out);
+        voxmark_volume::fs::atomic::write_atomically(&mp, |w| w.write_all(text.as_bytes()))?;
+    }
+    if json {
+        print_json(&info)?;
+    } else {
+        println!(
+            "case {case} by {annotator}: version {} ({} by {}) written to {}",
+            info.version,
+            info.saved_at,
+            info.author,
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// `voxmark project versions`.
+fn versions(
+    VersionsArgs {
+        project,
+        case,
+        annotator,
+        json,
+    }: VersionsArgs,
+) -> anyhow::Result<()> {
+    let mut p = open(&project)?;
+    let vs = p.versions(&case, &annotator)?;
+    if json {
+        print_json(&vs)?;
+    } else {
+        for v in &vs {
+            println!(
+                "v{:<4} round {}  {}  {}  {} bytes  sha256 {}",
+                v.version, v.round, v.saved_at, v.author, v.bytes, v.sha256
+            );
         }
-        ProjectCommand::Save {
-            project,
-            case,
-            annotator,
-            mask,
-            markups,
-            base_version,
-            root,
-            json,
-        } => {
-            let mut p = open(&project)?;
-            let slot = p
-                .cases(None, Some(&annotator))?
+    }
+    Ok(())
+}
+
+/// `voxmark project comment`.
+fn comment(
+    CommentArgs {
+        project,
+        case,
+        annotator,
+        text,
+        at,
+        label,
+        by,
+    }: CommentArgs,
+) -> anyhow::Result<()> {
+    let mut p = open(&project)?;
+    let by = by.unwrap_or_else(user);
+    p.comment(&case, &annotator, &by, &text, at, label)?;
+    println!("comment by {by} on case {case} by {annotator}");
+    Ok(())
+}
+
+/// `voxmark project status`.
+fn status(ShowStatusArgs { project, json }: ShowStatusArgs) -> anyhow::Result<()> {
+    let mut p = open(&project)?;
+    let s = p.status()?;
+    if json {
+        print_json(&s)?;
+    } else {
+        println!(
+            "{}: {} case(s), {} done (every annotation approved), {} slot(s) unclaimed",
+            s.name, s.cases, s.cases_done, s.unclaimed_slots
+        );
+        for (k, v) in &s.by_status {
+            println!("  {k:<18} {v}");
+        }
+        for (a, m) in &s.by_annotator {
+            let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            println!("  {a:<18} {}", parts.join(", "));
+        }
+        for (r, n) in &s.by_round {
+            println!("  round {r:<12} {n}");
+        }
+    }
+    Ok(())
+}
+
+/// `voxmark project bench`.
+fn bench_command(
+    BenchArgs {
+        project,
+        cases,
+        annotators,
+        rounds,
+        runs,
+        json,
+    }: BenchArgs,
+) -> anyhow::Result<()> {
+    bench(&project, cases, annotators, rounds, runs, json)
+}
+
+/// `voxmark project gold`.
+fn gold(
+    GoldArgs {
+        project,
+        case,
+        mask,
+        from_annotator,
+        by,
+        root,
+        json,
+    }: GoldArgs,
+) -> anyhow::Result<()> {
+    let mut p = open(&project)?;
+    let by = by.unwrap_or_else(user);
+    let g = match (&mask, &from_annotator) {
+        (Some(m), _) => {
+            let row = p
+                .cases(None, None)?
                 .into_iter()
                 .find(|r| r.case == case)
-                .with_context(|| {
-                    format!("case {case} is not assigned to {annotator} (`voxmark project next` or `assign`)")
-                })?;
-            let (labels, bytes) = mask_labels(&p, root.data_root.as_deref(), &slot, &mask)?;
-            p.check_mask(&labels, &mask)?;
-            let markups = markups_for_save(&mask, markups.as_deref())?;
-            let v = p.save_version(
-                &case,
-                &annotator,
-                &bytes,
-                markups.as_deref(),
-                base_version,
-                &annotator,
-            )?;
-            if json {
-                print_json(&v)?;
-            } else {
-                println!(
-                    "case {case} by {annotator}: version {} stored ({} bytes, sha256 {})",
-                    v.version, v.bytes, v.sha256
-                );
-            }
+                .with_context(|| format!("the project has no case {case}"))?;
+            let (labels, bytes) = mask_labels(&p, root.data_root.as_deref(), &row, m)?;
+            p.check_mask(&labels, m)?;
+            p.set_gold(&case, &bytes, &format!("imported {}", m.display()), &by)?
         }
-        ProjectCommand::Get {
-            project,
-            case,
-            annotator,
-            version,
-            out,
-            json,
-        } => {
-            let mut p = open(&project)?;
-            let (info, bytes) = p.get_version(&case, &annotator, version)?;
-            voxmark_volume::fs::atomic::write_atomically(&out, |w| w.write_all(&bytes))?;
-            // Its markups beside it (`OUT.mrk.json`), as a save reads them.
-            if let Some(text) = p.version_markups(&case, &annotator, Some(info.version))? {
-                let mp = voxmark_io::label_file::markups_path(&out);
-                voxmark_volume::fs::atomic::write_atomically(&mp, |w| {
-                    w.write_all(text.as_bytes())
-                })?;
-            }
-            if json {
-                print_json(&info)?;
-            } else {
-                println!(
-                    "case {case} by {annotator}: version {} ({} by {}) written to {}",
-                    info.version,
-                    info.saved_at,
-                    info.author,
-                    out.display()
-                );
-            }
+        (None, Some(a)) => p.set_gold_from(&case, a, &by)?,
+        (None, None) => anyhow::bail!("give --mask or --from-annotator"),
+    };
+    if json {
+        print_json(&g)?;
+    } else {
+        println!(
+            "case {} is gold: reference {} (by {}, sha256 {})",
+            g.case, g.source, g.by, g.sha256
+        );
+    }
+    Ok(())
+}
+
+/// `voxmark project gold-settings`.
+fn gold_settings(
+    GoldSettingsArgs {
+        project,
+        min_dice,
+        max_hd95_mm,
+        required,
+        rate,
+        json,
+    }: GoldSettingsArgs,
+) -> anyhow::Result<()> {
+    let mut p = open(&project)?;
+    let mut g = p.settings.gold.clone();
+    let changed =
+        min_dice.is_some() || max_hd95_mm.is_some() || required.is_some() || rate.is_some();
+    if let Some(d) = min_dice {
+        g.min_dice = d;
+    }
+    if let Some(h) = max_hd95_mm {
+        g.max_hd95_mm = (h >= 0.0).then_some(h);
+    }
+    if let Some(n) = required {
+        g.required = n;
+    }
+    if let Some(r) = rate {
+        g.rate = r;
+    }
+    if changed {
+        p.set_gold_settings(g.clone())?;
+    }
+    if json {
+        print_json(&g)?;
+    } else {
+        println!(
+            "gold: pass at Dice >= {}{}; {} gold case(s) required before real cases; {:.0} % of later cases unannounced gold",
+            g.min_dice,
+            g.max_hd95_mm.map(|h| format!(" and HD95 <= {h} mm")).unwrap_or_default(),
+            g.required,
+            100.0 * g.rate
+        );
+    }
+    Ok(())
+}
+
+/// `voxmark project gold-scores`.
+fn gold_scores(
+    GoldScoresArgs {
+        project,
+        annotator,
+        json,
+    }: GoldScoresArgs,
+) -> anyhow::Result<()> {
+    let mut p = open(&project)?;
+    let scores = p.gold_scores(annotator.as_deref())?;
+    if json {
+        print_json(&scores)?;
+    } else {
+        for g in &scores {
+            println!("{}", gold_line(g));
         }
-        ProjectCommand::Versions {
-            project,
-            case,
-            annotator,
-            json,
-        } => {
-            let mut p = open(&project)?;
-            let vs = p.versions(&case, &annotator)?;
-            if json {
-                print_json(&vs)?;
-            } else {
-                for v in &vs {
-                    println!(
-                        "v{:<4} round {}  {}  {}  {} bytes  sha256 {}",
-                        v.version, v.round, v.saved_at, v.author, v.bytes, v.sha256
-                    );
-                }
-            }
-        }
-        ProjectCommand::Submit(s) => set_status(s, Status::Submitted)?,
-        ProjectCommand::Approve(s) => set_status(s, Status::Approved)?,
-        ProjectCommand::RequestChanges(s) => set_status(s, Status::ChangesRequested)?,
-        ProjectCommand::Comment {
-            project,
-            case,
-            annotator,
-            text,
-            at,
-            label,
-            by,
-        } => {
-            let mut p = open(&project)?;
-            let by = by.unwrap_or_else(user);
-            p.comment(&case, &annotator, &by, &text, at, label)?;
-            println!("comment by {by} on case {case} by {annotator}");
-        }
-        ProjectCommand::Status { project, json } => {
-            let mut p = open(&project)?;
-            let s = p.status()?;
-            if json {
-                print_json(&s)?;
-            } else {
-                println!(
-                    "{}: {} case(s), {} done (every annotation approved), {} slot(s) unclaimed",
-                    s.name, s.cases, s.cases_done, s.unclaimed_slots
-                );
-                for (k, v) in &s.by_status {
-                    println!("  {k:<18} {v}");
-                }
-                for (a, m) in &s.by_annotator {
-                    let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                    println!("  {a:<18} {}", parts.join(", "));
-                }
-                for (r, n) in &s.by_round {
-                    println!("  round {r:<12} {n}");
-                }
-            }
-        }
-        ProjectCommand::Bench {
-            project,
-            cases,
-            annotators,
-            rounds,
-            runs,
-            json,
-        } => bench(&project, cases, annotators, rounds, runs, json)?,
-        ProjectCommand::Export(e) => export(e)?,
-        ProjectCommand::Gold {
-            project,
-            case,
-            mask,
-            from_annotator,
-            by,
-            root,
-            json,
-        } => {
-            let mut p = open(&project)?;
-            let by = by.unwrap_or_else(user);
-            let g = match (&mask, &from_annotator) {
-                (Some(m), _) => {
-                    let row = p
-                        .cases(None, None)?
-                        .into_iter()
-                        .find(|r| r.case == case)
-                        .with_context(|| format!("the project has no case {case}"))?;
-                    let (labels, bytes) = mask_labels(&p, root.data_root.as_deref(), &row, m)?;
-                    p.check_mask(&labels, m)?;
-                    p.set_gold(&case, &bytes, &format!("imported {}", m.display()), &by)?
-                }
-                (None, Some(a)) => p.set_gold_from(&case, a, &by)?,
-                (None, None) => anyhow::bail!("give --mask or --from-annotator"),
-            };
-            if json {
-                print_json(&g)?;
-            } else {
-                println!(
-                    "case {} is gold: reference {} (by {}, sha256 {})",
-                    g.case, g.source, g.by, g.sha256
-                );
-            }
-        }
-        ProjectCommand::GoldSettings {
-            project,
-            min_dice,
-            max_hd95_mm,
-            required,
-            rate,
-            json,
-        } => {
-            let mut p = open(&project)?;
-            let mut g = p.settings.gold.clone();
-            let changed =
-                min_dice.is_some() || max_hd95_mm.is_some() || required.is_some() || rate.is_some();
-            if let Some(d) = min_dice {
-                g.min_dice = d;
-            }
-            if let Some(h) = max_hd95_mm {
-                g.max_hd95_mm = (h >= 0.0).then_some(h);
-            }
-            if let Some(n) = required {
-                g.required = n;
-            }
-            if let Some(r) = rate {
-                g.rate = r;
-            }
-            if changed {
-                p.set_gold_settings(g.clone())?;
-            }
-            if json {
-                print_json(&g)?;
-            } else {
-                println!(
-                    "gold: pass at Dice >= {}{}; {} gold case(s) required before real cases; {:.0} % of later cases unannounced gold",
-                    g.min_dice,
-                    g.max_hd95_mm.map(|h| format!(" and HD95 <= {h} mm")).unwrap_or_default(),
-                    g.required,
-                    100.0 * g.rate
-                );
-            }
-        }
-        ProjectCommand::GoldScores {
-            project,
-            annotator,
-            json,
-        } => {
-            let mut p = open(&project)?;
-            let scores = p.gold_scores(annotator.as_deref())?;
-            if json {
-                print_json(&scores)?;
-            } else {
-                for g in &scores {
-                    println!("{}", gold_line(g));
-                }
-                println!("{} score(s)", scores.len());
-            }
-        }
-        ProjectCommand::Report {
-            project,
-            out,
-            flag_below,
-            thumbnails,
-            root,
-            json,
-        } => {
-            let mut p = open(&project)?;
-            let opts = voxmark_project::report::ReportOptions {
-                project_arg: project.clone(),
-                data_root: p.data_root(root.data_root.as_deref()),
-                flag_below,
-                thumbnails,
-            };
-            let bar = indicatif::ProgressBar::new(0);
-            let started = std::time::Instant::now();
-            let report = p.report(&opts, &mut |done, total| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            })?;
-            bar.finish_and_clear();
-            if let Some(out) = &out {
-                let html = voxmark_project::report_html::render_html(&report)?;
-                voxmark_volume::fs::atomic::write_atomically(out, |w| {
-                    w.write_all(html.as_bytes())
-                })?;
-                eprintln!(
-                    "wrote {} ({} annotators, {} pairs compared, {} flagged; {:.1} s)",
-                    out.display(),
-                    report.annotators.len(),
-                    report.pairs.len(),
-                    report.flagged.len(),
-                    started.elapsed().as_secs_f64()
-                );
-            }
-            if json {
-                print_json(&report)?;
-            }
-        }
-        ProjectCommand::Cases {
-            project,
-            status,
-            annotator,
-            json,
-        } => {
-            let mut p = open(&project)?;
-            let rows = p.cases(status.as_deref(), annotator.as_deref())?;
-            if json {
-                print_json(&rows)?;
-            } else {
-                for r in &rows {
-                    println!("{}", row_line(r));
-                }
-            }
+        println!("{} score(s)", scores.len());
+    }
+    Ok(())
+}
+
+/// `voxmark project report`.
+fn report(
+    ReportArgs {
+        project,
+        out,
+        flag_below,
+        thumbnails,
+        root,
+        json,
+    }: ReportArgs,
+) -> anyhow::Result<()> {
+    let mut p = open(&project)?;
+    let opts = voxmark_project::report::ReportOptions {
+        project_arg: project.clone(),
+        data_root: p.data_root(root.data_root.as_deref()),
+        flag_below,
+        thumbnails,
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    let started = std::time::Instant::now();
+    let report = p.report(&opts, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    if let Some(out) = &out {
+        let html = voxmark_project::report_html::render_html(&report)?;
+        voxmark_volume::fs::atomic::write_atomically(out, |w| w.write_all(html.as_bytes()))?;
+        eprintln!(
+            "wrote {} ({} annotators, {} pairs compared, {} flagged; {:.1} s)",
+            out.display(),
+            report.annotators.len(),
+            report.pairs.len(),
+            report.flagged.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if json {
+        print_json(&report)?;
+    }
+    Ok(())
+}
+
+/// `voxmark project cases`.
+fn cases(
+    CasesArgs {
+        project,
+        status,
+        annotator,
+        json,
+    }: CasesArgs,
+) -> anyhow::Result<()> {
+    let mut p = open(&project)?;
+    let rows = p.cases(status.as_deref(), annotator.as_deref())?;
+    if json {
+        print_json(&rows)?;
+    } else {
+        for r in &rows {
+            println!("{}", row_line(r));
         }
     }
     Ok(())

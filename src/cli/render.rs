@@ -2,7 +2,7 @@
 //! windowed, with the label overlay and orientation letters, rendered on the GPU (the same
 //! renderer the desktop shell uses) without a window.
 
-use anyhow::Context;
+use super::BackendChoice;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use voxmark_gpu::kernels::histogram::{
@@ -19,14 +19,6 @@ use voxmark_render::png_out::write_png;
 use voxmark_render::slice::{render_rgba_cpu, HostOverlays, Overlays, SliceOptions, SliceRenderer};
 use voxmark_volume::geometry::view::{ViewGeometry, ViewKind};
 use voxmark_volume::{Volume, WindowPreset};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Backend {
-    /// GPU when an adapter is available, else CPU (with a warning).
-    Auto,
-    Gpu,
-    Cpu,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Interp {
@@ -107,8 +99,8 @@ pub struct RenderArgs {
     /// SeriesInstanceUID when the folder holds several series.
     #[arg(long)]
     pub series: Option<String>,
-    #[arg(long, value_enum, default_value_t = Backend::Auto)]
-    pub backend: Backend,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
     /// Output PNG.
     #[arg(short, long)]
     pub out: PathBuf,
@@ -159,19 +151,9 @@ pub(crate) fn choose_window(
     Ok((auto_window(&p, &counts), "auto 1st-99th percentile"))
 }
 
-/// The GPU for `--backend` (None: render on the CPU).
-pub(crate) fn open_backend(b: Backend) -> anyhow::Result<Option<GpuContext>> {
-    Ok(match b {
-        Backend::Cpu => None,
-        Backend::Gpu => Some(GpuContext::new().context("--backend gpu")?),
-        Backend::Auto => match GpuContext::new() {
-            Ok(c) => Some(c),
-            Err(e) => {
-                eprintln!("voxmark: warning: {e}; rendering on the CPU");
-                None
-            }
-        },
-    })
+/// The GPU for `--backend` (None: render on the CPU; `auto` notes why).
+pub(crate) fn open_backend(b: BackendChoice) -> anyhow::Result<Option<GpuContext>> {
+    b.open_noting(Some("rendering"))
 }
 
 /// The image and its labels (if any) resident on the GPU.
@@ -226,17 +208,24 @@ pub(crate) fn window_preset(a: &RenderArgs) -> anyhow::Result<Option<Preset>> {
     )
 }
 
-pub fn run(a: RenderArgs) -> anyhow::Result<()> {
+/// Checks common to every view, before anything is read: a `.png` output, a valid window.
+pub fn check_args(a: &RenderArgs) -> anyhow::Result<()> {
     let name = a.out.to_string_lossy().to_lowercase();
     if !name.ends_with(".png") {
         anyhow::bail!("{}: output must end in .png", a.out.display());
     }
-    window_preset(&a)?;
+    window_preset(a)?;
+    Ok(())
+}
+
+/// `voxmark render` of a slice view (the 3D view is `render_3d::run`; `cli::run` picks).
+pub fn run(a: RenderArgs) -> anyhow::Result<()> {
+    check_args(&a)?;
     let view_kind = match a.view {
         RenderView::Axial => ViewKind::Axial,
         RenderView::Coronal => ViewKind::Coronal,
         RenderView::Sagittal => ViewKind::Sagittal,
-        RenderView::ThreeD => return super::render_3d::run(a),
+        RenderView::ThreeD => anyhow::bail!("render: --view 3d is drawn by render_3d::run"),
     };
     let loaded = super::load_input(&a.path, a.series.clone())?;
     let vol = &loaded.volume;

@@ -13,6 +13,7 @@ use voxmark_render::volume_view::{render_3d_cpu, VolumeView, VolumeViewOptions};
 use voxmark_volume::geometry::camera::Camera;
 
 pub fn run(a: RenderArgs) -> anyhow::Result<()> {
+    super::render::check_args(&a)?;
     if a.slice.is_some() || a.crosshair.is_some() || a.outline {
         anyhow::bail!("--slice, --crosshair and --outline apply to slice views, not --view 3d");
     }

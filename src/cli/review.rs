@@ -1,5 +1,5 @@
 //! `voxmark review [--db FILE] <add|list|show|set-status|comment|resolve|export>`: review
-//! records in the project's SQLite database (see `qa::review` for the schema and statuses).
+//! records in the project's SQLite database (see `project::review_db` for the schema and statuses).
 
 use clap::{Args, Subcommand};
 use std::path::PathBuf;

@@ -167,3 +167,9 @@ pub fn save_session(
         ok(j.checkpoint(history, None));
     }
 }
+
+/// Registers io's NIfTI reader with the editing engine, as the CLI and the shell do at start:
+/// ops that name a label-map file (a logical op's second map) read it through it.
+pub fn register_map_reader() {
+    voxmark_edit::lower::register_map_reader(voxmark_io::nifti::read_nifti);
+}

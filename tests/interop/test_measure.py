@@ -1,5 +1,5 @@
 """`voxmark measure` against a brute-force numpy/scipy reference of the definitions in
-src/qa/measure.rs (voxel centres in world mm through the NIfTI affine; RECIST slices across
+crates/qa/src/measure.rs (voxel centres in world mm through the NIfTI affine; RECIST slices across
 the axis nearest superior-inferior; long axis = largest in-slice distance, short axis =
 largest extent perpendicular to it over pairs within half the smaller in-plane spacing along
 it; Feret = largest 3D distance), on real atlas labels (mricron's AAL, and one label's

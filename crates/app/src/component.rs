@@ -5,11 +5,56 @@
 //! component returns ([`super::shell::Shell::handle`]). Components never see the shell, so
 //! none of them imports another's internals.
 
-use super::dialogs::Dialog;
 use super::document::OpenRequest;
 use super::state::AppState;
 use std::path::PathBuf;
 use voxmark_edit::ops::EditOp;
+
+/// Which modal dialog to show, with what it holds while open (drawn by `dialogs`).
+#[derive(Debug)]
+pub enum Dialog {
+    Error(String),
+    Info(String),
+    Open {
+        path: String,
+        series: String,
+        labels: String,
+    },
+    OpenLabels(String),
+    SaveAs(String),
+    /// File ▸ Export segmentation: DICOM SEG (`true`) or Slicer `.seg.nrrd`, to the path.
+    ExportSeg {
+        dicom: bool,
+        path: String,
+    },
+    ChooseSeries {
+        request: OpenRequest,
+        choices: Vec<(String, String)>,
+    },
+    ConfirmQuit,
+    /// Unsaved edits, and the user asked to open another image.
+    ConfirmOpen(OpenRequest),
+    Dropped(PathBuf),
+    Recovery,
+    /// Another process owns the mask: the window is read-only (the message says whose).
+    ReadOnly(String),
+}
+
+impl Dialog {
+    /// The empty "Open image" dialog.
+    pub fn open() -> Self {
+        Dialog::Open {
+            path: String::new(),
+            series: String::new(),
+            labels: String::new(),
+        }
+    }
+
+    /// Dialogs that do not block a screenshot (the recovery offer is answered "keep").
+    pub fn is_benign(&self) -> bool {
+        !matches!(self, Dialog::Open { .. } | Dialog::ChooseSeries { .. })
+    }
+}
 
 /// What only the shell can do.
 #[derive(Debug)]

@@ -4,56 +4,12 @@
 //! errors. A dialog is a component: it is lent the document and asks the shell for opening,
 //! saving and quitting through [`Feedback`].
 
-use super::component::{Feedback, Request};
+use super::component::{Dialog, Feedback, Request};
 use super::document::{Document, OpenRequest};
 use eframe::egui;
 use std::path::{Path, PathBuf};
 
-/// Modal dialogs.
-#[derive(Debug)]
-pub enum Dialog {
-    Error(String),
-    Info(String),
-    Open {
-        path: String,
-        series: String,
-        labels: String,
-    },
-    OpenLabels(String),
-    SaveAs(String),
-    /// File ▸ Export segmentation: DICOM SEG (`true`) or Slicer `.seg.nrrd`, to the path.
-    ExportSeg {
-        dicom: bool,
-        path: String,
-    },
-    ChooseSeries {
-        request: OpenRequest,
-        choices: Vec<(String, String)>,
-    },
-    ConfirmQuit,
-    /// Unsaved edits, and the user asked to open another image.
-    ConfirmOpen(OpenRequest),
-    Dropped(PathBuf),
-    Recovery,
-    /// Another process owns the mask: the window is read-only (the message says whose).
-    ReadOnly(String),
-}
-
 impl Dialog {
-    /// The empty "Open image" dialog.
-    pub fn open() -> Self {
-        Dialog::Open {
-            path: String::new(),
-            series: String::new(),
-            labels: String::new(),
-        }
-    }
-
-    /// Dialogs that do not block a screenshot (the recovery offer is answered "keep").
-    pub fn is_benign(&self) -> bool {
-        !matches!(self, Dialog::Open { .. } | Dialog::ChooseSeries { .. })
-    }
-
     /// Draws the dialog; true when it closes. What its buttons do that only the shell can do
     /// (open, save, quit) goes into `fb`.
     pub fn ui(&mut self, ui: &mut egui::Ui, doc: Option<&mut Document>, fb: &mut Feedback) -> bool {

@@ -31,7 +31,7 @@ pub struct OpenRequest {
     /// `labels` may not exist yet: the labels then start empty and the first save creates
     /// it (a project case before its first version).
     pub labels_new: bool,
-    /// Label names and colours from a colour table (`edit::color_table`), replacing the
+    /// Label names and colours from a colour table (`io::color_table`), replacing the
     /// mask's own.
     pub label_table: Option<PathBuf>,
 }
@@ -229,8 +229,6 @@ pub fn load(
     stage: &dyn Fn(&str),
 ) -> Result<LoadOutcome> {
     voxmark_io::progress::CURRENT.reset();
-    // Logical ops name a second label map: the engine reads it through io's NIfTI reader.
-    voxmark_edit::lower::register_map_reader(voxmark_io::nifti::read_nifti);
     let mut notes = Vec::new();
     let (image, title) = match &req.path {
         None => {

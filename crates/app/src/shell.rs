@@ -12,8 +12,8 @@
 //! harness (`app::headless`, used by the interaction tests and the frame benchmark) both call
 //! it with the egui-wgpu renderer that shows the pane textures.
 
+pub use super::component::Dialog;
 pub use super::component::{Feedback, Request};
-pub use super::dialogs::Dialog;
 use super::document::{load, Document, LoadOutcome, OpenRequest};
 use super::labels_panel::LabelsPanel;
 use super::panes::{close_polygon, Lent, Panes};

@@ -61,6 +61,8 @@ pub struct AppState<'a> {
 impl<'a> AppState<'a> {
     /// Panes at the middle slices, crosshair at the centre, the given window.
     pub fn new(session: Session<'a>, window: WindowPreset) -> Result<Self> {
+        // The shell's logical ops may name a second label map: read through io's reader.
+        voxmark_edit::lower::register_map_reader(voxmark_io::nifti::read_nifti);
         let grid = session.image.grid;
         let d = grid.dims;
         let mut panes =

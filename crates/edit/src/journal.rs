@@ -8,7 +8,7 @@
 //! An undo or redo of a step the journal can no longer rebuild (made before the last save)
 //! carries the bricks it wrote ([`Restore`]), which replay writes back (`Session::apply`).
 //!
-//! One writer: an open [`Journal`] holds the journal's lock (`io::lock`, `<journal>.lock`,
+//! One writer: an open [`Journal`] holds the journal's lock (`volume::fs::lock`, `<journal>.lock`,
 //! released and deleted on drop, dropped by the kernel if the process dies). A second
 //! process opening the same journal is refused with the owner's name; a lock left by a
 //! crashed process is taken over and the journal recovered as usual, with a warning.
@@ -48,7 +48,7 @@ pub struct Restore {
     pub markup: Option<voxmark_volume::markup::MarkupEdit>,
 }
 
-/// An open journal. It owns the journal's lock (`io::lock`, file `<journal>.lock`) for as
+/// An open journal. It owns the journal's lock (`volume::fs::lock`, file `<journal>.lock`) for as
 /// long as it lives: one process writes a journal at a time.
 pub struct Journal {
     /// None until the first append when the file did not exist at open.
@@ -67,7 +67,7 @@ pub struct Journal {
 }
 
 /// A short fingerprint of a journal entry (16 hex digits of the SHA-256 of its JSON). A saved
-/// mask carries the marker of the last op it holds (`edit::label_file::save_labels_marked`),
+/// mask carries the marker of the last op it holds (`io::label_file::save_labels_marked`),
 /// so recovery after a crash between the save and the journal checkpoint skips the ops the
 /// mask already holds instead of applying them twice.
 pub fn marker(entry: &JournalEntry) -> String {

@@ -11,7 +11,7 @@
 //! Brush geometry: a voxel belongs to a stroke iff the physical distance (per-axis spacing)
 //! from its centre to the polyline is ≤ `radius_mm`; discs use the in-plane distance and only
 //! the voxels of their slice. Polygons fill voxel centres by the even-odd rule in the plane's
-//! (u, v) axes as the views show them (`geometry::view`).
+//! (u, v) axes as the views show them (`volume::geometry::view`).
 
 use super::ops::{
     EditOp, Editable, LogicalOperation, LogicalOther, ScissorsAction, ScissorsRegion, Shape, Shell,

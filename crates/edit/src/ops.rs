@@ -25,7 +25,7 @@
 //! {"op": "undo"}
 //! ```
 //! Polygon points are 2D in the plane's (u, v) voxel axes as the view shows them
-//! (`geometry::view`: axial u = R/L axis, v = A/P axis; coronal u = R/L, v = S/I; sagittal
+//! (`volume::geometry::view`: axial u = R/L axis, v = A/P axis; coronal u = R/L, v = S/I; sagittal
 //! u = A/P, v = S/I), in voxel coordinates of those axes.
 //!
 //! `scissors` takes a polygon in a view's (u, v) voxel axes, like `polygon`, and extrudes it
@@ -60,7 +60,7 @@
 //! ("key slices"); key slices and slices outside the first..last key slice never change. Shapes
 //! are interpolated from their signed distance maps, aligned by centroid, with overlapping or
 //! nearby components put in correspondence (splits, merges, moving regions): the method is
-//! written out in `kernels::interpolate`. `editable` applies as for painting.
+//! written out in `gpu::kernels::interpolate`. `editable` applies as for painting.
 //!
 //! `grow_cut` (grow from seeds) partitions the unlabelled voxels of the ROI (default: the
 //! seeds' bounding box plus 10 % of its extent, at least 5 voxels, per side) between the seed
@@ -301,7 +301,7 @@ pub enum EditOp {
         editable: Editable,
     },
     /// Fill between slices: the empty slices of `label` between two slices that hold it,
-    /// along the normal of the `axis` view (`kernels::interpolate`).
+    /// along the normal of the `axis` view (`gpu::kernels::interpolate`).
     Interpolate {
         label: u8,
         axis: ViewKind,
@@ -310,7 +310,7 @@ pub enum EditOp {
     },
     /// Grow from seeds (Fast GrowCut): the voxels of `labels` and of `background` are seeds;
     /// every unlabelled voxel of the ROI takes the label of the seed that reaches it along the
-    /// cheapest path (`kernels::grow_cut`); `background` is cleared from the ROI afterwards.
+    /// cheapest path (`gpu::kernels::grow_cut`); `background` is cleared from the ROI afterwards.
     GrowCut {
         labels: Vec<u8>,
         background: u8,
@@ -513,10 +513,34 @@ impl EditOp {
                 }
                 check_range(range)
             }
+            EditOp::Interpolate { .. } => Ok(()),
             EditOp::MergeLabels { into, .. } if *into == 0 => {
                 bad("merge into label 0: use clear_label".into())
             }
-            _ => Ok(()),
+            EditOp::MergeLabels { .. } => Ok(()),
+            EditOp::Scissors { points, range, .. } => {
+                // Fewer than 3 points enclose nothing: "outside" would cut the whole volume.
+                if points.len() < 3 {
+                    return bad(format!(
+                        "a scissors polygon needs at least 3 points, got {}",
+                        points.len()
+                    ));
+                }
+                if points.iter().flatten().any(|x| !x.is_finite()) {
+                    return bad("points must be finite".into());
+                }
+                check_range(range)
+            }
+            // Every value is a valid request here; what depends on the volume (locks, a ROI
+            // inside the grid, the label table) is checked when the op is lowered.
+            EditOp::ClearLabel { .. }
+            | EditOp::FillHoles { .. }
+            | EditOp::GrowCut { .. }
+            | EditOp::SetLabel { .. }
+            | EditOp::Undo
+            | EditOp::Redo => Ok(()),
+            // A markup edit is checked against the markup set it applies to.
+            EditOp::Markup(_) => Ok(()),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! it can change); the session snapshots that box for undo, has the label store run the
 //! program, and records the step. The labels live either in host memory (CPU twins) or on the
 //! GPU next to the resident image ([`Session::on_gpu`], [`GpuEdit`]): then every program runs
-//! as compute kernels and undo keeps the op's changed bricks on the GPU (`kernels::brick_undo`;
+//! as compute kernels and undo keeps the op's changed bricks on the GPU (`gpu::kernels::brick_undo`;
 //! undo/redo swap them back in one dispatch). Both paths produce identical masks (tests).
 //!
 //! [`Session::apply`] journals undo/redo so that replaying the journal on top of the saved
@@ -17,8 +17,9 @@ use super::journal::{Journal, JournalEntry};
 use super::lower::{lower, EditEnv, Lowered, Program};
 use super::ops::EditOp;
 pub use super::store::GpuEdit;
+use super::store::Snapshot;
 use super::store::{HostLabels, LabelStore};
-use super::undo::{Snapshot, UndoStack};
+use super::undo::UndoStack;
 use std::borrow::Cow;
 use voxmark_gpu::kernels::interpolate::{
     interpolate_cpu, interpolate_plan, InterpolatePlan, InterpolateRequest,

@@ -5,7 +5,6 @@
 
 use super::lower::{lower, EditEnv, Lowered, Program};
 use super::ops::EditOp;
-use super::undo::Snapshot;
 use voxmark_gpu::kernels::brick_undo::BrickUndoKernel;
 use voxmark_gpu::kernels::commit_mask::{commit_mask_cpu, CommitMaskKernel, CommitMaskParams};
 use voxmark_gpu::kernels::fill_holes::{fill_holes_cpu, FillHolesKernel, FillHolesState};
@@ -454,5 +453,26 @@ impl LabelStore for GpuEdit<'_> {
         ctx.queue.submit([enc.finish()]);
         let v: Vec<u32> = bytemuck::pod_collect_to_vec(&map_read(ctx, &staging)?);
         Ok((u64::from(v[0]), Some(v[1..].to_vec())))
+    }
+}
+
+/// The bricks overlapping a box, taken before an op (`UndoStack::snapshot`): raw copies on
+/// the host, or a GPU-side copy of the box. The store reads it when it runs the op with
+/// its undo diff in the same submission (`GpuEdit::execute_snapshotted`).
+pub enum Snapshot {
+    /// The op's box is empty.
+    Empty,
+    Host {
+        /// The brick-aligned box read (voxels, `hi` exclusive).
+        region: ([usize; 3], [usize; 3]),
+        bricks: Vec<([usize; 3], Vec<u8>)>,
+    },
+    Gpu(voxmark_gpu::kernels::brick_undo::BoxCopy),
+}
+
+impl Snapshot {
+    /// No bricks: for an op whose box is empty.
+    pub fn empty() -> Self {
+        Snapshot::Empty
     }
 }

@@ -6,16 +6,16 @@
 //! to stay within a byte budget (default 1 GiB). On the GPU (a store with a
 //! [`Resident`] side) they never leave the card: the op's box is copied GPU-side before the
 //! op, the changed bricks are found and gathered into a slot texture after it
-//! (`kernels::brick_undo`), and undo/redo are one swap dispatch, with no read-back. GPU
+//! (`gpu::kernels::brick_undo`), and undo/redo are one swap dispatch, with no read-back. GPU
 //! entries have their own budget (default 1 GiB); past it the oldest are moved to the host,
 //! compressed exactly as the host session keeps them.
 
 use super::journal::Restore;
 use super::lower::VoxelBox;
-use super::store::{LabelStore, Resident};
+use super::store::{LabelStore, Resident, Snapshot};
 use std::io::{Read, Write};
 pub use voxmark_gpu::kernels::brick_undo::BRICK;
-use voxmark_gpu::kernels::brick_undo::{BoxCopy, BrickSlots, BrickUndoKernel, SLOT_BYTES};
+use voxmark_gpu::kernels::brick_undo::{BrickSlots, BrickUndoKernel, SLOT_BYTES};
 use voxmark_volume::error::{Error, Result};
 use voxmark_volume::markup::{MarkupEdit, MarkupSet};
 
@@ -196,26 +196,6 @@ fn bounding(bricks: &[[usize; 3]], d: [usize; 3]) -> ([usize; 3], [usize; 3]) {
     let b0 = [0, 1, 2].map(|a| bricks.iter().map(|b| b[a]).min().unwrap_or(0));
     let b1 = [0, 1, 2].map(|a| bricks.iter().map(|b| b[a]).max().unwrap_or(0));
     bricks_region(b0, b1, d)
-}
-
-/// The bricks overlapping a box, taken before an op: raw copies on the host, or a GPU-side
-/// copy of the box.
-pub enum Snapshot {
-    /// The op's box is empty.
-    Empty,
-    Host {
-        /// The brick-aligned box read (voxels, `hi` exclusive).
-        region: ([usize; 3], [usize; 3]),
-        bricks: Vec<([usize; 3], Vec<u8>)>,
-    },
-    Gpu(BoxCopy),
-}
-
-impl Snapshot {
-    /// No bricks: for an op whose box is empty.
-    pub fn empty() -> Self {
-        Snapshot::Empty
-    }
 }
 
 use voxmark_gpu::kernels::brick_undo::brick_range;

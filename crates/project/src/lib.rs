@@ -3,7 +3,7 @@
 //! A **project** has a name, a label schema ([`schema::LabelSchema`]) and settings (annotators
 //! per case, rounds, reviewers). A **case** is one image (NIfTI file or DICOM series) recorded
 //! relative to the project's data root. An **annotation** is (case, annotator) with a status
-//! (the review states of `qa::review`: draft → submitted → approved | changes requested → …),
+//! (the review states of `project::review_db`: draft → submitted → approved | changes requested → …),
 //! a round (bumped when changed work is resubmitted), comments anchored at voxels, and its
 //! **mask versions** 1, 2, …: every save stores the mask file's bytes, the label table and
 //! their sha256 in the database, so nothing is overwritten and every version can be read back

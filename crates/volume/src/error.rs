@@ -86,7 +86,7 @@ pub enum Error {
     /// A GPU validation or driver failure caught by an error scope, or a failed readback.
     #[error("GPU: {0}")]
     Gpu(String),
-    /// Another process owns the file (`io::lock`): one writer per mask and journal.
+    /// Another process owns the file (`volume::fs::lock`): one writer per mask and journal.
     #[error("{path} is being edited by {owner}; only one process may write it at a time — close that one, or work on a copy")]
     Locked { path: PathBuf, owner: String },
     /// The document is open read-only (another process owns its mask): the message says

@@ -10,7 +10,7 @@
 //! reachable set is unique, so the twins agree exactly: [`FillHolesState::solve_cpu`] is a
 //! breadth-first flood, the GPU kernel (`shaders/fill_holes.wgsl`, [`FillHolesKernel`]) a
 //! block-local fixed point (tiles in workgroup memory, ping-pong passes until one batch
-//! changes nothing), as `kernels::grow_cut` does for its labels.
+//! changes nothing), as `gpu::kernels::grow_cut` does for its labels.
 
 use crate::{compute, readback, shaders, GpuContext};
 use bytemuck::{Pod, Zeroable};

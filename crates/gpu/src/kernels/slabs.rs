@@ -4,12 +4,8 @@
 //! slab boundaries (union-find on slab-local roots, [`SlabGraph`]); sweep 2 relabels each
 //! slab and writes the chosen components: 7 dispatches per slab.
 
-use super::region_grow::RegionGrowParams;
-use super::region_grow_gpu::RegionGrowKernel;
 use crate::residency::PackedU8Volume;
-use crate::GpuContext;
 use std::collections::HashMap;
-use voxmark_volume::error::Result;
 
 /// Marks "no component" in the parent buffer (a voxel outside the threshold).
 pub(crate) const INVALID: u32 = u32::MAX;
@@ -95,126 +91,5 @@ impl SlabGraph {
             }
         }
         out
-    }
-}
-
-impl RegionGrowKernel {
-    /// Buffers and slab plan for one run over `p`'s box.
-    pub(crate) fn workspace(
-        &self,
-        ctx: &GpuContext,
-        p: &RegionGrowParams,
-        max_planes: Option<u64>,
-        sizes: bool,
-    ) -> Workspace {
-        let bx = u64::from(p.box_max[0] - p.box_min[0] + 1);
-        let by = u64::from(p.box_max[1] - p.box_min[1] + 1);
-        let bz = u64::from(p.box_max[2] - p.box_min[2] + 1);
-        let plane = bx * by;
-        let planes = Self::planes_per_slab(ctx, plane)
-            .min(max_planes.unwrap_or(u64::MAX))
-            .min(bz);
-        let slabs: Vec<(u64, u64)> = (0..bz)
-            .step_by(planes as usize)
-            .map(|z| (z, planes.min(bz - z)))
-            .collect();
-        // Kept between runs (every pass writes what it reads: `init` the parents, the host
-        // the selected bits, islands clear their sizes): allocating half a gigabyte per grow
-        // cost more than the passes (H200, 512³: ≈30 ms of a 45 ms grow).
-        let buffer = |label: &'static str, size: u64, usage: wgpu::BufferUsages| {
-            self.pooled(ctx, label, size, wgpu::BufferUsages::STORAGE | usage)
-        };
-        let bits_words = (planes * plane).div_ceil(32);
-        let copy = wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
-        Workspace {
-            parent: buffer(
-                "grow parent",
-                planes * plane * 4,
-                wgpu::BufferUsages::COPY_SRC,
-            ),
-            selected: buffer(
-                "grow selected",
-                bits_words * 4,
-                wgpu::BufferUsages::COPY_DST,
-            ),
-            sizes: sizes.then(|| buffer("islands sizes", planes * plane * 4, copy)),
-            bits_words,
-            bx,
-            by,
-            plane,
-            planes,
-            slabs,
-        }
-    }
-
-    /// Reads slab `si`'s first plane, unions it with the previous slab's last plane, and
-    /// returns this slab's last plane.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn join_boundary(
-        &self,
-        ctx: &GpuContext,
-        p: &RegionGrowParams,
-        w: &Workspace,
-        si: usize,
-        slab: (u64, u64),
-        prev_last: Option<Vec<u32>>,
-        graph: &mut SlabGraph,
-    ) -> Result<Vec<u32>> {
-        let (bx, by, plane) = (w.bx as i64, w.by as i64, w.plane);
-        let conn = p.connectivity();
-        let first = self.read_plane(ctx, &w.parent, 0, plane)?;
-        if let Some(prev) = &prev_last {
-            for y in 0..by {
-                for x in 0..bx {
-                    let c = first[(y * bx + x) as usize];
-                    if c == INVALID {
-                        continue;
-                    }
-                    for dy in -1..=1i64 {
-                        for dx in -1..=1i64 {
-                            let (xx, yy) = (x + dx, y + dy);
-                            if xx < 0
-                                || yy < 0
-                                || xx >= bx
-                                || yy >= by
-                                || !conn.allows([dx, dy, -1])
-                            {
-                                continue;
-                            }
-                            let q = prev[(yy * bx + xx) as usize];
-                            if q != INVALID {
-                                let (a, b) = (graph.node(si - 1, q), graph.node(si, c));
-                                graph.dsu.union(a, b);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        self.read_plane(ctx, &w.parent, (slab.1 - 1) * plane, plane)
-    }
-
-    /// Sweep 2: relabel each slab (deterministic roots) and write the chosen components.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn sweep2(
-        &self,
-        ctx: &GpuContext,
-        p: &RegionGrowParams,
-        w: &Workspace,
-        view: &wgpu::TextureView,
-        b: &SlabBuffers,
-        chosen: &[Vec<u32>],
-    ) -> Result<()> {
-        for (si, &slab) in w.slabs.iter().enumerate() {
-            let mut bits = vec![0u32; w.bits_words as usize];
-            for &r in &chosen[si] {
-                bits[(r >> 5) as usize] |= 1 << (r & 31);
-            }
-            ctx.queue
-                .write_buffer(&w.selected, 0, bytemuck::cast_slice(&bits));
-            let [a, m, c] = self.label_passes();
-            self.dispatch(ctx, p, slab, view, b, &[a, m, c, &self.select])?;
-        }
-        Ok(())
     }
 }

@@ -5,7 +5,7 @@
 //! then erosion (fills gaps narrower than it). The result is a 0/1 work volume; the commit
 //! gives the label where it is 1 and the current label is writable, and clears the label
 //! where it is 0. Opening and closing run the dilate/erode kernel pair
-//! (`kernels::morphology`) on the work volume, so their voxels beyond the volume's faces
+//! (`gpu::kernels::morphology`) on the work volume, so their voxels beyond the volume's faces
 //! count as neither side, as for `erode` (scipy: erosion with `border_value=1`).
 //! GPU: `shaders/smooth.wgsl` ([`SmoothKernel`]); CPU twin: [`smooth_cpu`].
 
