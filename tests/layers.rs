@@ -258,10 +258,10 @@ fn local_paths(text: &str) -> Vec<Vec<String>> {
 fn module_cycles(src: &Path, files_seen: &mut usize) -> Vec<String> {
     let mut loops = Vec::new();
     let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    rust_files(src, &mut files);
     let modules: BTreeMap<Vec<String>, std::path::PathBuf> = files
         .iter()
-        .map(|f| (module_of(f.strip_prefix(&src).unwrap_or(f)), f.clone()))
+        .map(|f| (module_of(f.strip_prefix(src).unwrap_or(f)), f.clone()))
         .collect();
     let is_node = |m: &Vec<String>| {
         modules.get(m).is_some_and(|f| {
