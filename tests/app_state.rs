@@ -231,13 +231,13 @@ fn tool_state_drives_grow_and_polygon_without_ui() {
     let value = vol.value(seed[0], seed[1], seed[2]);
     // A first click sets the range as Auto range does (not the window's default), and says so.
     let first = tools
-        .add_seed(None, &mut app, seed)
+        .add_seed(&mut app, seed)
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("a status"));
     assert!(first.starts_with("first seed: auto range"), "{first}");
     let mut auto = ToolState::default();
     auto.grow.seeds.push(seed);
-    auto.auto_grow_range(None, &mut app)
+    auto.auto_grow_range(&mut app)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         (tools.grow.lower, tools.grow.upper),
@@ -250,7 +250,7 @@ fn tool_state_drives_grow_and_polygon_without_ui() {
     tools.grow.upper = value;
     tools.grow.range_from_user = true;
     let status = tools
-        .add_seed(None, &mut app, seed)
+        .add_seed(&mut app, seed)
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("a preview"));
     assert_eq!((tools.grow.lower, tools.grow.upper), (value, value));

@@ -1077,3 +1077,77 @@ fn preview_layer_for_3d_equals_the_applied_op() {
         .unwrap_or_else(|e| panic!("{e}"));
     check(op, GrowPreview::Gpu(m), &strokes);
 }
+
+/// Enter on a grow preview commits the previewed region (no second grow): on the host and
+/// on the GPU the labels, the undo step and the journaled op equal those of applying the op
+/// afresh, including a label the write rule protects and a label locked after the preview.
+#[test]
+fn an_accepted_grow_preview_commits_what_a_fresh_grow_writes() {
+    use voxmark_edit::ops::EditOp;
+    use voxmark_edit::session::Session;
+    let Some(ctx) = common::gpu() else { return };
+    let ph = odd_phantom();
+    let d = ph.grid.dims;
+    let idx = |x: usize, y: usize, z: usize| x + d[0] * (y + d[1] * z);
+    let mut start = vec![0u8; ph.grid.voxel_count()];
+    for z in 6..16 {
+        for y in 12..24 {
+            start[idx(20, y, z)] = 2;
+            start[idx(24, y, z)] = 4;
+        }
+    }
+    let grow = EditOp::Grow {
+        seeds: vec![[22, 19, 13], [10, 10, 4]],
+        lower: -100.0,
+        upper: 200.0,
+        connectivity: 18,
+        label: 3,
+        roi: None,
+        editable: voxmark_edit::ops::Editable::EmptyOnly,
+    };
+    // Label 4 is locked between the preview and Enter: the commit must respect the lock.
+    let lock4 = EditOp::SetLabel {
+        value: 4,
+        name: None,
+        color: None,
+        visible: None,
+        locked: Some(true),
+    };
+    let mut fresh = Session::new(&ph, start.clone()).unwrap_or_else(|e| panic!("{e}"));
+    fresh
+        .apply(&lock4, "test")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let want = fresh
+        .apply(&grow, "test")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .changed_voxels;
+    let want_labels = fresh.labels().unwrap_or_else(|e| panic!("{e}")).to_vec();
+    assert!(want > 100, "the grow writes something ({want} voxels)");
+    assert!(want_labels != start);
+    for on_gpu in [false, true] {
+        let mut s = if on_gpu {
+            Session::on_gpu(&ctx, &ph, &start)
+        } else {
+            Session::new(&ph, start.clone())
+        }
+        .unwrap_or_else(|e| panic!("{e}"));
+        let preview = s.preview(&grow).unwrap_or_else(|e| panic!("{e}"));
+        s.apply(&lock4, "test").unwrap_or_else(|e| panic!("{e}"));
+        let r = s
+            .apply_previewed(&grow, &preview, "test")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.changed_voxels, want, "gpu {on_gpu}: changed voxels");
+        let got = s.labels().unwrap_or_else(|e| panic!("{e}")).to_vec();
+        assert!(got == want_labels, "gpu {on_gpu}: labels != a fresh grow's");
+        s.apply(&EditOp::Undo, "test")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let undone = s.labels().unwrap_or_else(|e| panic!("{e}")).to_vec();
+        assert!(undone == start, "gpu {on_gpu}: undo restores the labels");
+    }
+    // A preview of the other store kind is refused, not committed.
+    let mut host = Session::new(&ph, start.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let gpu = Session::on_gpu(&ctx, &ph, &start).unwrap_or_else(|e| panic!("{e}"));
+    let foreign = gpu.preview(&grow).unwrap_or_else(|e| panic!("{e}"));
+    assert!(host.apply_previewed(&grow, &foreign, "test").is_err());
+    assert!(host.labels().unwrap_or_else(|e| panic!("{e}")).to_vec() == start);
+}

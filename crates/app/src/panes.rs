@@ -903,7 +903,7 @@ fn slice_input(
                     let d = st.session.image.grid.dims;
                     let seed =
                         [0, 1, 2].map(|a| v[a].round().clamp(0.0, (d[a] - 1) as f64) as usize);
-                    let r = tools.add_seed(Some(cx.gpu), st, seed);
+                    let r = tools.add_seed(st, seed);
                     cx.fb.outcome("region grow", r);
                 }
             }

@@ -579,7 +579,7 @@ impl Shell {
     pub fn auto_grow_range(&mut self) {
         let mut fb = Feedback::default();
         if let Some(d) = &mut self.doc {
-            let r = self.tools.auto_grow_range(Some(self.gpu), &mut d.state);
+            let r = self.tools.auto_grow_range(&mut d.state);
             if let Some(s) = fb.report("auto range", r) {
                 fb.status(s);
             }
@@ -930,7 +930,7 @@ impl Shell {
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     self.tools_panel
-                        .ui(ui, self.gpu, &mut self.tools, self.doc.as_mut(), &mut fb)
+                        .ui(ui, &mut self.tools, self.doc.as_mut(), &mut fb)
                 });
             });
         self.handle(std::mem::take(&mut fb));

@@ -293,11 +293,17 @@ impl<'a> AppState<'a> {
     }
 
     /// Accept: the previewed grow (or fill) becomes a journaled, undoable op.
+    /// A grow commits the region its preview already holds (grown once per seed or range
+    /// change, not again on Enter).
     pub fn accept_grow(&mut self) -> Result<Option<OpReport>> {
-        match self.grow.take() {
-            Some((op, _)) => self.apply(&op).map(Some),
-            None => Ok(None),
-        }
+        let Some((op, preview)) = self.grow.take() else {
+            return Ok(None);
+        };
+        let r = self
+            .session
+            .apply_previewed(&op, &preview, "voxmark view")?;
+        self.edited();
+        Ok(Some(r))
     }
 
     /// Cancel: the preview disappears, the labels are untouched.
@@ -310,10 +316,15 @@ impl<'a> AppState<'a> {
     /// Applies an op through the session (journaled when the session has a journal).
     pub fn apply(&mut self, op: &EditOp) -> Result<OpReport> {
         let r = self.session.apply(op, "voxmark view")?;
+        self.edited();
+        Ok(r)
+    }
+
+    /// After an applied op: unsaved, and every view and the labels' users refresh.
+    fn edited(&mut self) {
         self.dirty = true;
         self.version += 1;
         self.labels_version += 1;
-        Ok(r)
     }
 
     /// Ctrl+Z.

@@ -14,7 +14,6 @@ use voxmark_gpu::kernels::grow_cut::{GrowCutRequest, GrowCutState};
 use voxmark_gpu::kernels::raycast::RenderMode;
 use voxmark_gpu::kernels::transfer::TfPreset;
 use voxmark_gpu::kernels::window_level::Preset;
-use voxmark_gpu::GpuContext;
 use voxmark_volume::error::Result;
 use voxmark_volume::geometry::camera::Camera;
 use voxmark_volume::geometry::view::ViewKind;
@@ -547,16 +546,11 @@ impl ToolState {
     /// does (ITK ConfidenceConnected around it) unless the user has set the range with the
     /// sliders — the default range (from the window) would otherwise grow the whole body on
     /// a first click — and says so; the preview follows. Returns the status line.
-    pub fn add_seed(
-        &mut self,
-        gpu: Option<&GpuContext>,
-        st: &mut AppState,
-        seed: [usize; 3],
-    ) -> Result<Option<String>> {
+    pub fn add_seed(&mut self, st: &mut AppState, seed: [usize; 3]) -> Result<Option<String>> {
         let first = self.grow.seeds.is_empty();
         self.grow.seeds.push(seed);
         if first && !self.grow.range_from_user {
-            let s = self.auto_grow_range(gpu, st)?;
+            let s = self.auto_grow_range(st)?;
             return Ok(Some(format!(
                 "first seed: {s} — set the range with the sliders to keep your own"
             )));
@@ -585,11 +579,7 @@ impl ToolState {
 
     /// ITK ConfidenceConnected range (mean ± 2.5 σ around the seeds, one re-estimate), widened
     /// to hold every seed's value; the preview follows. Returns the status line.
-    pub fn auto_grow_range(
-        &mut self,
-        gpu: Option<&GpuContext>,
-        st: &mut AppState,
-    ) -> Result<String> {
+    pub fn auto_grow_range(&mut self, st: &mut AppState) -> Result<String> {
         if self.grow.seeds.is_empty() {
             return Ok("auto range needs a seed: click in a slice with the grow tool".into());
         }
@@ -607,7 +597,7 @@ impl ToolState {
             1,
             |lower, upper| {
                 use voxmark_gpu::kernels::region_grow::{
-                    region_grow_cpu, Connectivity, GrowRequest, RegionGrowParams,
+                    Connectivity, GrowRequest, RegionGrowParams,
                 };
                 let req = GrowRequest {
                     seeds: seeds.clone(),
@@ -618,15 +608,8 @@ impl ToolState {
                     label: 1,
                 };
                 let p = RegionGrowParams::new(dims, img.dtype(), &req)?;
-                // The region the range is re-estimated from: grown on the GPU (and read back)
-                // on a hardware adapter, by the CPU twin otherwise (same voxels, tested).
-                match (gpu.filter(|g| !g.is_software()), session.gpu()) {
-                    (Some(gpu), Some(g)) => g
-                        .grow_kernel()
-                        .run(gpu, &p, &seeds, &g.image, None)?
-                        .download(gpu),
-                    _ => Ok(region_grow_cpu(&p, &img.data, &seeds)),
-                }
+                // The session's labels decide where the region is grown (GPU or CPU twin).
+                session.grow_mask(&p, &seeds)
             },
         )?;
         // ITK's range can exclude a noisy seed voxel (then nothing grows); the user clicked

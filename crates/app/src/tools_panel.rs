@@ -11,7 +11,6 @@ use eframe::egui;
 use voxmark_edit::ops::{
     Editable, LogicalOperation, ScissorsAction, ScissorsRegion, Shape, Shell, SmoothMethod,
 };
-use voxmark_gpu::GpuContext;
 use voxmark_volume::geometry::view::ViewKind;
 use voxmark_volume::label_table::label_name;
 
@@ -156,7 +155,6 @@ impl ToolsPanel {
     pub fn ui(
         &mut self,
         ui: &mut egui::Ui,
-        gpu: &GpuContext,
         tools: &mut ToolState,
         doc: Option<&mut Document>,
         fb: &mut Feedback,
@@ -210,7 +208,7 @@ impl ToolsPanel {
         ui.separator();
         window_ui(ui, doc);
         ui.separator();
-        grow_ui(ui, gpu, tools, doc, fb);
+        grow_ui(ui, tools, doc, fb);
         if tools.tool == Tool::Scissors {
             ui.separator();
             ui.label("Scissors (through every slice, active label)");
@@ -355,13 +353,7 @@ fn window_ui(ui: &mut egui::Ui, doc: &mut Document) {
 }
 
 /// Region-grow range, connectivity, auto range, accept and cancel.
-fn grow_ui(
-    ui: &mut egui::Ui,
-    gpu: &GpuContext,
-    tools: &mut ToolState,
-    doc: &mut Document,
-    fb: &mut Feedback,
-) {
+fn grow_ui(ui: &mut egui::Ui, tools: &mut ToolState, doc: &mut Document, fb: &mut Feedback) {
     let (lo, hi) = (doc.histogram.min, doc.histogram.max);
     ui.label("Region grow (click seeds with the grow tool)");
     let mut changed = false;
@@ -386,7 +378,7 @@ fn grow_ui(
     }
     ui.horizontal(|ui| {
         if ui.button("Auto range").clicked() {
-            let r = tools.auto_grow_range(Some(gpu), &mut doc.state);
+            let r = tools.auto_grow_range(&mut doc.state);
             if let Some(s) = fb.report("auto range", r) {
                 fb.status(s);
             }

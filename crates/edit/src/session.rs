@@ -25,7 +25,7 @@ use voxmark_gpu::kernels::interpolate::{
     interpolate_cpu, interpolate_plan, InterpolatePlan, InterpolateRequest,
 };
 use voxmark_gpu::kernels::label_stats::{label_stats_cpu, LabelStats};
-use voxmark_gpu::kernels::region_grow::region_grow_cpu;
+use voxmark_gpu::kernels::region_grow::{region_grow_cpu, RegionGrowParams};
 use voxmark_gpu::residency::PackedU8Volume;
 use voxmark_gpu::GpuContext;
 use voxmark_volume::error::{Error, Result};
@@ -97,11 +97,9 @@ fn no_gap_message(req: &InterpolateRequest, plan: &InterpolatePlan) -> String {
     }
 }
 
-/// A grow (or fill-between-slices) result shown before it is accepted.
-pub enum GrowPreview {
-    Gpu(PackedU8Volume),
-    Host { mask: Vec<u8>, voxels: u64 },
-}
+/// A grow (or fill-between-slices) result shown before it is accepted (defined beside the
+/// stores, which commit a grow's preview without growing again).
+pub use super::store::GrowPreview;
 
 /// The image a session edits: borrowed (CLI, tests) or shared (the desktop shell, whose
 /// documents outlive any one stack frame).
@@ -293,6 +291,20 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// The region a grow with `params` from `seeds` covers, as a host mask (for estimates
+    /// that read it back: ITK's ConfidenceConnected re-estimate): grown by the kernel and
+    /// read back on a hardware GPU, by the CPU twin otherwise (the same voxels; a software
+    /// adapter is slower than the twin).
+    pub fn grow_mask(&self, params: &RegionGrowParams, seeds: &[[usize; 3]]) -> Result<Vec<u8>> {
+        match &self.labels {
+            Labels::Gpu(g) if !g.ctx.is_software() => g
+                .grow_kernel()
+                .run(g.ctx, params, seeds, &g.image, None)?
+                .download(g.ctx),
+            _ => Ok(region_grow_cpu(params, &self.image.data, seeds)),
+        }
+    }
+
     /// The GPU half (resident image and labels), when the labels live on the GPU.
     pub fn gpu(&self) -> Option<&GpuEdit<'a>> {
         match &self.labels {
@@ -316,6 +328,13 @@ impl<'a> Session<'a> {
 
     /// Applies `op` in memory without journaling (replay, recovery).
     pub fn apply_unjournaled(&mut self, op: &EditOp) -> Result<OpReport> {
+        self.apply_in_memory(op, None)
+    }
+
+    /// [`Session::apply_unjournaled`]; a grow whose region `premade` already holds (its
+    /// preview, made by [`Session::preview`] for this op) commits that region instead of
+    /// growing again — the same voxels: the region depends only on the op and the image.
+    fn apply_in_memory(&mut self, op: &EditOp, premade: Option<&GrowPreview>) -> Result<OpReport> {
         let clock0 = voxmark_gpu::context::wait_clock();
         let mut timing = OpTiming::default();
         let t = std::time::Instant::now();
@@ -357,7 +376,12 @@ impl<'a> Session<'a> {
                     };
                     timing.snapshot_ms = ms_since(&t);
                     let t = std::time::Instant::now();
-                    let (changed, diff) = store.execute_snapshotted(image, &program, &snap)?;
+                    let (changed, diff) = match (&program, premade) {
+                        (Program::Grow { commit, .. }, Some(region)) => {
+                            (store.commit_region(commit, region)?, None)
+                        }
+                        _ => store.execute_snapshotted(image, &program, &snap)?,
+                    };
                     timing.run_ms = ms_since(&t);
                     let t = std::time::Instant::now();
                     undo.record(op.name(), snap, store, changed, diff)?;
@@ -395,6 +419,27 @@ impl<'a> Session<'a> {
     /// past the last save carries the contents of the bricks it wrote (`restore`), which
     /// replay writes back; one that finds nothing to undo or redo is not journaled.
     pub fn apply(&mut self, op: &EditOp, tool: &str) -> Result<OpReport> {
+        self.apply_with(op, tool, None)
+    }
+
+    /// Accepts a previewed op: [`Session::apply`], except that a grow commits `preview` (its
+    /// region, made by [`Session::preview`] for this op) instead of growing a second time.
+    /// Journaled as the op itself, so replay grows it again, to the same voxels.
+    pub fn apply_previewed(
+        &mut self,
+        op: &EditOp,
+        preview: &GrowPreview,
+        tool: &str,
+    ) -> Result<OpReport> {
+        self.apply_with(op, tool, Some(preview))
+    }
+
+    fn apply_with(
+        &mut self,
+        op: &EditOp,
+        tool: &str,
+        premade: Option<&GrowPreview>,
+    ) -> Result<OpReport> {
         if let Some(why) = &self.read_only {
             return Err(Error::ReadOnly(why.clone()));
         }
@@ -426,7 +471,7 @@ impl<'a> Session<'a> {
             (replayable, e.brick_list(), e.markup_edit().cloned())
         });
         let recorded = self.undo.recorded;
-        let mut report = self.apply_unjournaled(op)?;
+        let mut report = self.apply_in_memory(op, premade)?;
         if self.journal.is_none() || (step.is_some() && report.step.is_none()) {
             return Ok(report);
         }

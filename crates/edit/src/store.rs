@@ -50,6 +50,17 @@ pub trait LabelStore {
         let _ = snap;
         Ok((self.execute(image, program)?, None))
     }
+    /// A `Grow` program's commit step alone, on a region already grown for its preview
+    /// (`region` from the same store kind); returns the voxels changed.
+    fn commit_region(&mut self, commit: &CommitMaskParams, region: &GrowPreview) -> Result<u64>;
+}
+
+/// A region computed without changing the labels, shown before it is accepted (a grow's or
+/// a fill between slices'): a packed mask on the GPU, or on the host a u8 mask (non-zero on
+/// the region) with its voxel count.
+pub enum GrowPreview {
+    Gpu(PackedU8Volume),
+    Host { mask: Vec<u8>, voxels: u64 },
 }
 
 /// A GPU store's labels and the kernels that keep undo bricks beside them.
@@ -96,6 +107,16 @@ impl LabelStore for HostLabels<'_> {
     }
     fn execute(&mut self, image: &Volume, program: &Program) -> Result<u64> {
         execute_cpu(image, self.data, program)
+    }
+    fn commit_region(&mut self, commit: &CommitMaskParams, region: &GrowPreview) -> Result<u64> {
+        match region {
+            GrowPreview::Host { mask, .. } if mask.len() == self.data.len() => {
+                Ok(commit_mask_cpu(commit, mask, self.data))
+            }
+            _ => Err(Error::mismatch(
+                "host labels commit a host region of the same size",
+            )),
+        }
     }
 }
 
@@ -422,6 +443,14 @@ impl LabelStore for GpuEdit<'_> {
             kernel,
             labels: &self.labels,
         })
+    }
+    fn commit_region(&mut self, commit: &CommitMaskParams, region: &GrowPreview) -> Result<u64> {
+        match region {
+            GrowPreview::Gpu(mask) => self.commit.run(self.ctx, commit, mask, &self.labels),
+            GrowPreview::Host { .. } => Err(Error::mismatch(
+                "GPU labels commit a region resident on the GPU",
+            )),
+        }
     }
     /// Strokes: the span write and the undo diff in one submission, one read-back.
     fn execute_snapshotted(
