@@ -464,3 +464,196 @@ fn measure_label_finds_the_recist_slice_moves_there_and_keeps_the_axes_as_lines(
         assert_eq!(app.session.markups.markups.len(), 1);
     }
 }
+
+/// The slice-pane tools behind `SliceTool`, driven by pane events as the panes send them (no
+/// egui): a brush press–drag–release paints what the state's stroke calls paint; polygon
+/// presses draw their edges and vertices, Enter fills the polygon the clicked voxels make;
+/// a grow press adds a seed drawn as a ring on its slice; the brush's outline follows the
+/// pointer with the brush's radius in mm.
+#[test]
+fn slice_tools_take_pane_events_and_describe_what_they_draw() {
+    use voxmark_app::tools::{PanePointer, PaneSlice, Radius, Shape, Tool, ToolState};
+    use voxmark_edit::ops::EditOp;
+    let vol = Phantom::new([60, 50, 40])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .volume();
+    let n = vol.grid.voxel_count();
+    let mut app = app_for(&vol, None, false).unwrap_or_else(|| panic!("a CPU app"));
+    let mut by_calls = app_for(&vol, None, false).unwrap_or_else(|| panic!("a CPU app"));
+    let ev = |hover: [f64; 2]| PanePointer {
+        pane: 0,
+        size: PANE,
+        hover: Some(hover),
+        drag: Some(hover),
+        pressed: false,
+        down: false,
+        down_on_pane: false,
+        released: false,
+        double_clicked: false,
+        shift: false,
+        pixels_per_point: 1.0,
+    };
+    let labels = |a: &AppState| {
+        a.session
+            .labels()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_vec()
+    };
+
+    // Brush: press, drag, release through the tool == the state's stroke calls.
+    let mut tools = ToolState::default();
+    tools.tool = Tool::Brush;
+    let (p1, p2) = ([60.0, 70.0], [120.0, 90.0]);
+    let press = PanePointer {
+        pressed: true,
+        down: true,
+        down_on_pane: true,
+        ..ev(p1)
+    };
+    let drag = PanePointer {
+        down: true,
+        down_on_pane: true,
+        ..ev(p2)
+    };
+    let release = PanePointer {
+        released: true,
+        ..ev(p2)
+    };
+    for e in [press, drag] {
+        let o = tools
+            .pointer(&mut app, &e)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(o.errors.is_empty(), "{o:?}");
+    }
+    let o = tools
+        .pointer(&mut app, &release)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        o.status
+            .as_deref()
+            .is_some_and(|s| s.contains("voxels changed")),
+        "{o:?}"
+    );
+    by_calls
+        .stroke_begin(0, PANE, p1, false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    by_calls
+        .stroke_extend(PANE, p2)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = by_calls
+        .stroke_end()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("a stroke"));
+    assert!(r.changed_voxels > 0);
+    assert!(
+        labels(&app) == labels(&by_calls),
+        "tool stroke != state stroke"
+    );
+    let view = PaneSlice {
+        pane: 0,
+        slice: app.panes[0].slice,
+        axis_n: 2,
+    };
+    let hover = app.voxel_at(0, PANE, p1).unwrap_or_else(|e| panic!("{e}"));
+    let shapes = tools.overlays(&app, &view, Some(hover));
+    assert!(
+        shapes.iter().any(
+            |s| matches!(s, Shape::Circle { at, radius: Radius::Mm(r), .. }
+            if *at == hover && *r == app.brush.radius_mm)
+        ),
+        "brush outline: {shapes:?}"
+    );
+
+    // Polygon: four presses, then Enter.
+    app.undo().unwrap_or_else(|e| panic!("{e}"));
+    tools.tool = Tool::Polygon;
+    let corners = [[40.0, 40.0], [150.0, 45.0], [140.0, 120.0], [50.0, 110.0]];
+    let mut vox = Vec::new();
+    for c in corners {
+        let press = PanePointer {
+            pressed: true,
+            down: true,
+            ..ev(c)
+        };
+        tools
+            .pointer(&mut app, &press)
+            .unwrap_or_else(|e| panic!("{e}"));
+        vox.push(app.voxel_at(0, PANE, c).unwrap_or_else(|e| panic!("{e}")));
+    }
+    let shapes = tools.overlays(&app, &view, None);
+    let segments = shapes
+        .iter()
+        .filter(|s| matches!(s, Shape::Segment { .. }))
+        .count();
+    let vertices = shapes
+        .iter()
+        .filter(|s| {
+            matches!(
+                s,
+                Shape::Circle {
+                    radius: Radius::Points(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!((segments, vertices), (3, 4), "{shapes:?}");
+    let before = labels(&app);
+    let o = tools.enter(&mut app);
+    assert!(o.errors.is_empty(), "{o:?}");
+    assert!(tools.polygon.is_none());
+    let geom = app.geometry(0, PANE).unwrap_or_else(|e| panic!("{e}"));
+    let op = EditOp::Polygon {
+        plane: app.panes[0].kind,
+        slice: view.slice,
+        points: vox
+            .iter()
+            .map(|v| [v[geom.axis_u], v[geom.axis_v]])
+            .collect(),
+        label: app.brush.label,
+        range: app.brush.range,
+        editable: app.brush.editable,
+    };
+    let mut want = before;
+    let env = EditEnv {
+        image: &vol,
+        locked: [false; 256],
+    };
+    let changed = apply_op_cpu(&env, &mut want, &op).unwrap_or_else(|e| panic!("{e}"));
+    assert!(changed > 0);
+    assert!(labels(&app) == want, "Enter filled another polygon");
+    assert_eq!(
+        o.status,
+        Some(format!("polygon: {changed} voxels changed")),
+        "{o:?}"
+    );
+
+    // Grow: a press adds a seed, drawn as a ring on its slice and not on another.
+    tools.tool = Tool::Grow;
+    tools.grow.range_from_user = true;
+    let press = PanePointer {
+        pressed: true,
+        down: true,
+        ..ev([100.0, 80.0])
+    };
+    tools
+        .pointer(&mut app, &press)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tools.grow.seeds.len(), 1);
+    let seed = tools.grow.seeds[0].map(|x| x as f64);
+    let rings = |view: &PaneSlice| {
+        tools
+            .overlays(&app, view, None)
+            .into_iter()
+            .filter(|s| matches!(s, Shape::Circle { at, .. } if *at == seed))
+            .count()
+    };
+    assert_eq!(rings(&view), 1);
+    let other = PaneSlice {
+        slice: view.slice + 1,
+        ..view
+    };
+    assert_eq!(rings(&other), 0);
+    assert!(app.grow_pending().is_some(), "the grow previews");
+    assert_eq!(n, labels(&app).len());
+}

@@ -7,6 +7,7 @@
 
 use super::document::OpenRequest;
 use super::state::AppState;
+use super::tools::Outcome;
 use std::path::PathBuf;
 use voxmark_edit::ops::EditOp;
 
@@ -123,13 +124,17 @@ impl Feedback {
 
     /// Applies `op` to the labels (journaled, undoable) and reports it.
     pub fn apply(&mut self, st: &mut AppState, op: &EditOp) {
-        let r = st.apply(op);
-        if let Some(rep) = self.report(op.name(), r) {
-            self.status(match op {
-                EditOp::Markup(e) => format!("{} (Ctrl+Z undoes)", e.describe()),
-                _ => format!("{}: {} voxels changed", rep.op, rep.changed_voxels),
-            });
+        let mut o = Outcome::default();
+        o.apply(st, op);
+        self.absorb(o);
+    }
+
+    /// A tool's outcome: its status line (when it set one) and its errors.
+    pub fn absorb(&mut self, o: Outcome) {
+        if let Some(s) = o.status {
+            self.status(s);
         }
+        self.errors.extend(o.errors);
     }
 
     /// Undoes the last op and reports it.

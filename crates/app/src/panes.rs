@@ -10,7 +10,10 @@
 use super::component::Feedback;
 use super::document::{gpu_session, Document};
 use super::review::ReviewMode;
-use super::tools::{voxel_of, Tool, ToolState, ViewSettings, WINDOW_PRESETS};
+use super::tools::{
+    markup_color, Color, PanePointer, PaneSlice, Radius, Shape, TextAt, ToolState, ViewSettings,
+    WINDOW_PRESETS,
+};
 use eframe::egui;
 use eframe::egui_wgpu::Renderer;
 use voxmark_gpu::kernels::mpr::{LabelStyle, MprKernel};
@@ -24,7 +27,7 @@ use voxmark_render::volume_view::VolumeViewOptions;
 use voxmark_volume::geometry::camera::Camera;
 use voxmark_volume::geometry::view::ViewGeometry;
 use voxmark_volume::label_table::default_palette;
-use voxmark_volume::markup::{Markup, MarkupKind};
+use voxmark_volume::markup::MarkupKind;
 
 /// One pane's texture, registered with egui.
 pub struct PaneTarget {
@@ -429,7 +432,13 @@ impl Panes {
             ppp,
             geom: &geom,
         };
-        pane_overlays(&at, i, hover_vox, doc, cx.tools);
+        let view = PaneSlice {
+            pane: i,
+            slice: st.panes[i].slice,
+            axis_n: geom.axis_n,
+        };
+        let shapes = cx.tools.overlays(st, &view, hover_vox);
+        paint_shapes(&at, grid, &shapes);
         self.pane_header(ui, i, rect, &header);
         if let Some(v) = hover_vox {
             self.hover = self.describe_voxel(cx.gpu, doc, v);
@@ -467,238 +476,96 @@ impl Drawn<'_> {
     }
 }
 
-/// Brush outline, polygon, markups, "Measure label" axes and grow seeds over slice pane `i`.
-fn pane_overlays(
-    at: &Drawn,
-    i: usize,
-    hover_vox: Option<[f64; 3]>,
-    doc: &Document,
-    tools: &ToolState,
-) {
+/// A tool's colour as egui's.
+fn color32(c: Color) -> egui::Color32 {
+    let [r, g, b] = c.rgb;
+    let c32 = egui::Color32::from_rgb(r, g, b);
+    if c.fade < 1.0 {
+        c32.gamma_multiply(c.fade)
+    } else {
+        c32
+    }
+}
+
+/// Paints the tools' shapes over a slice pane: voxel coordinates projected by the pane's
+/// geometry, widths and radii in points (a radius in mm through the pane's horizontal
+/// pixels per voxel).
+fn paint_shapes(at: &Drawn, grid: &voxmark_volume::Grid, shapes: &[Shape]) {
     let Drawn {
         painter, ppp, geom, ..
     } = *at;
     let to_pt = |v: [f64; 3]| at.to_pt(v);
-    let sp = doc.image().grid.spacing_mm();
-    if matches!(tools.tool, Tool::Brush | Tool::Eraser) {
-        if let Some(v) = hover_vox {
-            let r_px = doc.state.brush.radius_mm / sp[geom.axis_u] * geom.px_per_voxel_u();
-            let c = if tools.tool == Tool::Eraser {
-                egui::Color32::from_rgb(255, 120, 120)
-            } else {
-                egui::Color32::from_rgb(120, 255, 160)
-            };
-            painter.circle_stroke(to_pt(v), r_px as f32 / ppp, egui::Stroke::new(1.5, c));
-        }
-    }
-    if let Some(p) = &tools.polygon {
-        if p.pane == i && p.slice == doc.state.panes[i].slice {
-            let pts: Vec<egui::Pos2> = p.points.iter().map(|&v| to_pt(v)).collect();
-            let stroke = egui::Stroke::new(1.5, egui::Color32::from_rgb(255, 200, 0));
-            for w in pts.windows(2) {
-                painter.line_segment([w[0], w[1]], stroke);
+    for s in shapes {
+        match s {
+            Shape::Circle {
+                at: v,
+                radius,
+                stroke,
+                color,
+            } => {
+                let r = match radius {
+                    Radius::Points(r) => *r,
+                    Radius::Mm(mm) => {
+                        let px = mm / grid.spacing_mm()[geom.axis_u] * geom.px_per_voxel_u();
+                        px as f32 / ppp
+                    }
+                };
+                match stroke {
+                    Some(w) => {
+                        painter.circle_stroke(to_pt(*v), r, egui::Stroke::new(*w, color32(*color)))
+                    }
+                    None => painter.circle_filled(to_pt(*v), r, color32(*color)),
+                };
             }
-            if let (Some(last), Some(h)) = (pts.last(), hover_vox) {
+            Shape::Segment { a, b, width, color } => {
                 painter.line_segment(
-                    [*last, to_pt(h)],
-                    egui::Stroke::new(1.0, egui::Color32::from_rgb(255, 200, 0)),
+                    [to_pt(*a), to_pt(*b)],
+                    egui::Stroke::new(*width, color32(*color)),
                 );
             }
-            for q in &pts {
-                painter.circle_filled(*q, 3.0, egui::Color32::from_rgb(255, 200, 0));
+            Shape::Rect { a, b, width, color } => {
+                painter.rect_stroke(
+                    egui::Rect::from_two_pos(to_pt(*a), to_pt(*b)),
+                    0.0,
+                    egui::Stroke::new(*width, color32(*color)),
+                    egui::StrokeKind::Middle,
+                );
             }
-        }
-    }
-    markup_overlays(at, i, doc, tools);
-    for s in &tools.grow.seeds {
-        let sv = s.map(|x| x as f64);
-        if sv[geom.axis_n].round() as usize == doc.state.panes[i].slice {
-            painter.circle_stroke(
-                to_pt(sv),
-                4.0,
-                egui::Stroke::new(2.0, egui::Color32::from_rgb(0, 255, 255)),
-            );
-        }
-    }
-}
-
-/// Markups over slice pane `i`: control points on the slice as dots (hollow when locked),
-/// segments as lines — solid where both ends lie on the slice, faint where they are a
-/// projection — a box as its cross-section where the slice cuts it, the measurement beside
-/// the last point; the markup being placed and the handle being dragged; the RECIST axes of
-/// "Measure label" on their slice.
-fn markup_overlays(at: &Drawn, i: usize, doc: &Document, tools: &ToolState) {
-    let Drawn { painter, geom, .. } = *at;
-    let grid = &doc.image().grid;
-    let slice = doc.state.panes[i].slice as f64;
-    let to_pt = |v: [f64; 3]| at.to_pt(v);
-    let on = |v: &[f64; 3]| (v[geom.axis_n] - slice).abs() <= 0.5;
-    let colour = |m: &Markup| markup_colour(m, doc);
-    let draw = |m: &Markup, c: egui::Color32, selected: bool| {
-        let vox: Vec<[f64; 3]> = m.points.iter().map(|w| voxel_of(grid, *w)).collect();
-        let faint = c.gamma_multiply(0.35);
-        let width = if selected { 2.5 } else { 1.5 };
-        if m.kind == MarkupKind::Box {
-            let (lo, hi) = (
-                [0, 1, 2].map(|a| vox[0][a].min(vox[1][a])),
-                [0, 1, 2].map(|a| vox[0][a].max(vox[1][a])),
-            );
-            if slice < lo[geom.axis_n] - 0.5 || slice > hi[geom.axis_n] + 0.5 {
-                return;
-            }
-            let mut a = lo;
-            let mut b = hi;
-            a[geom.axis_n] = slice;
-            b[geom.axis_n] = slice;
-            let r = egui::Rect::from_two_pos(to_pt(a), to_pt(b));
-            painter.rect_stroke(
-                r,
-                0.0,
-                egui::Stroke::new(width, c),
-                egui::StrokeKind::Middle,
-            );
-            for v in &vox {
-                if on(v) {
-                    painter.circle_filled(to_pt(*v), 3.5, c);
-                }
-            }
-            painter.text(
-                r.left_bottom() + egui::vec2(0.0, 3.0),
-                egui::Align2::LEFT_TOP,
-                m.summary(),
-                egui::FontId::proportional(13.0),
-                c,
-            );
-            return;
-        }
-        let mut segs: Vec<([f64; 3], [f64; 3])> = vox.windows(2).map(|w| (w[0], w[1])).collect();
-        if m.kind == MarkupKind::ClosedCurve && vox.len() > 2 {
-            segs.push((vox[vox.len() - 1], vox[0]));
-        }
-        for (a, b) in &segs {
-            let solid = on(a) && on(b);
-            painter.line_segment(
-                [to_pt(*a), to_pt(*b)],
-                egui::Stroke::new(width, if solid { c } else { faint }),
-            );
-        }
-        let mut any = false;
-        for v in &vox {
-            if on(v) {
-                any = true;
-                if m.locked {
-                    painter.circle_stroke(to_pt(*v), 4.0, egui::Stroke::new(1.5, c));
-                } else {
-                    painter.circle_filled(to_pt(*v), if selected { 5.0 } else { 3.5 }, c);
-                }
-            }
-        }
-        if any && m.kind != MarkupKind::Point || (m.kind == MarkupKind::Point && any && selected) {
-            if let Some(last) = vox.last() {
+            Shape::Text {
+                at: place,
+                text,
+                size,
+                color,
+            } => {
+                let (pos, align) = match place {
+                    TextAt::Voxel {
+                        at: v,
+                        offset,
+                        below,
+                    } => (
+                        to_pt(*v) + egui::vec2(offset[0], offset[1]),
+                        if *below {
+                            egui::Align2::LEFT_TOP
+                        } else {
+                            egui::Align2::LEFT_BOTTOM
+                        },
+                    ),
+                    TextAt::UnderRect { a, b } => (
+                        egui::Rect::from_two_pos(to_pt(*a), to_pt(*b)).left_bottom()
+                            + egui::vec2(0.0, 3.0),
+                        egui::Align2::LEFT_TOP,
+                    ),
+                };
                 painter.text(
-                    to_pt(*last) + egui::vec2(8.0, -8.0),
-                    egui::Align2::LEFT_BOTTOM,
-                    if m.kind == MarkupKind::Point {
-                        voxmark_io::markups::display_name(m, &|_| None)
-                    } else {
-                        m.summary()
-                    },
-                    egui::FontId::proportional(13.0),
-                    c,
-                );
-            }
-        }
-    };
-    for m in doc
-        .state
-        .session
-        .markups
-        .markups
-        .iter()
-        .filter(|m| m.visible)
-    {
-        let mut m = m.clone();
-        if let Some(d) = tools
-            .markup_drag
-            .as_ref()
-            .filter(|d| d.id == m.id && d.pane == i)
-        {
-            if let Some(p) = m.points.get_mut(d.index) {
-                *p = super::tools::world_of(grid, d.to);
-            }
-        }
-        draw(&m, colour(&m), tools.selected_markup == Some(m.id));
-    }
-    if let Some(d) = tools.markup_draft.as_ref().filter(|d| d.pane == i) {
-        if !d.points.is_empty() {
-            let mut m = Markup::new(
-                d.kind,
-                d.points
-                    .iter()
-                    .map(|v| super::tools::world_of(grid, *v))
-                    .collect(),
-            );
-            if d.kind == MarkupKind::Box {
-                m.points = d.markup(grid, 0).points;
-            }
-            let yellow = egui::Color32::from_rgb(255, 200, 0);
-            if m.kind == MarkupKind::Box && m.points.len() == 2 {
-                draw(&m, yellow, true);
-            } else {
-                let pts: Vec<egui::Pos2> = d.points.iter().map(|v| to_pt(*v)).collect();
-                for w in pts.windows(2) {
-                    painter.line_segment([w[0], w[1]], egui::Stroke::new(2.0, yellow));
-                }
-                for q in &pts {
-                    painter.circle_filled(*q, 3.5, yellow);
-                }
-                if m.kind == MarkupKind::Line && m.points.len() == 2 {
-                    painter.text(
-                        pts[1] + egui::vec2(8.0, -8.0),
-                        egui::Align2::LEFT_BOTTOM,
-                        m.summary(),
-                        egui::FontId::proportional(14.0),
-                        yellow,
-                    );
-                }
-            }
-        }
-    }
-    if let Some(ml) = &tools.measured {
-        let r = &ml.m.recist;
-        if geom.axis_n == r.axis && doc.state.panes[i].slice == r.slice {
-            for (seg, c) in [
-                (&r.long_axis, egui::Color32::from_rgb(255, 90, 90)),
-                (&r.short_axis, egui::Color32::from_rgb(255, 170, 60)),
-            ] {
-                let (a, b) = (
-                    to_pt(voxel_of(grid, seg.from_ras)),
-                    to_pt(voxel_of(grid, seg.to_ras)),
-                );
-                painter.line_segment([a, b], egui::Stroke::new(2.0, c));
-                painter.text(
-                    b + egui::vec2(6.0, 6.0),
-                    egui::Align2::LEFT_TOP,
-                    format!("{:.1} mm", seg.length_mm),
-                    egui::FontId::proportional(13.0),
-                    c,
+                    pos,
+                    align,
+                    text,
+                    egui::FontId::proportional(*size),
+                    color32(*color),
                 );
             }
         }
     }
-}
-
-/// A markup's colour: its label's, else cyan.
-fn markup_colour(m: &Markup, doc: &Document) -> egui::Color32 {
-    let c = m
-        .label
-        .and_then(|l| doc.state.session.table.iter().find(|t| t.value == l))
-        .map_or([0.35, 0.86, 1.0], |t| t.color);
-    egui::Color32::from_rgb(
-        (c[0] * 255.0) as u8,
-        (c[1] * 255.0) as u8,
-        (c[2] * 255.0) as u8,
-    )
 }
 
 /// Markups over the 3D pane (drawn on top, not hidden by surfaces): points, segments and a
@@ -727,7 +594,7 @@ fn markups_3d(
         .iter()
         .filter(|m| m.visible)
     {
-        let c = markup_colour(m, doc);
+        let c = color32(markup_color(m, &doc.state));
         let stroke = egui::Stroke::new(1.5, c);
         let mut segs: Vec<([f64; 3], [f64; 3])> = Vec::new();
         if m.kind == MarkupKind::Box {
@@ -818,7 +685,6 @@ fn slice_input(
 ) -> voxmark_volume::Result<()> {
     let ppp = f64::from(ui.ctx().pixels_per_point());
     let tools = &mut *cx.tools;
-    let tool = tools.tool;
     let st = &mut cx.doc.state;
     // Wheel: slices; Ctrl+wheel: zoom about the cursor.
     if let Some(p) = hover_px {
@@ -862,157 +728,28 @@ fn slice_input(
             inp.modifiers.shift,
         )
     });
-    let here = pressed && resp.hovered();
-    match tool {
-        Tool::Crosshair => {
-            if let Some(p) = hover_px {
-                if (here || (down && resp.is_pointer_button_down_on())) && !shift {
-                    st.click(i, size, p)?;
-                }
-            }
-        }
-        Tool::Brush | Tool::Eraser => {
-            let erase = tool == Tool::Eraser || shift;
-            if here {
-                if let Some(p) = hover_px {
-                    st.stroke_begin(i, size, p, erase)?;
-                }
-            } else if down && st.stroke_op().is_some() {
-                if let Some(p) = resp.interact_pointer_pos().or(resp.hover_pos()) {
-                    let rect = resp.rect;
-                    let px = [
-                        f64::from(p.x - rect.min.x) * ppp,
-                        f64::from(p.y - rect.min.y) * ppp,
-                    ];
-                    st.stroke_extend(size, px)?;
-                }
-            }
-            if released && st.stroke_op().is_some() {
-                if let Some(r) = st.stroke_end()? {
-                    cx.fb.status(format!(
-                        "{}: {} voxels changed (Ctrl+Z undoes)",
-                        r.op, r.changed_voxels
-                    ));
-                }
-            }
-        }
-        Tool::Grow => {
-            if here {
-                if let Some(p) = hover_px {
-                    let v = st.voxel_at(i, size, p)?;
-                    let d = st.session.image.grid.dims;
-                    let seed =
-                        [0, 1, 2].map(|a| v[a].round().clamp(0.0, (d[a] - 1) as f64) as usize);
-                    let r = tools.add_seed(st, seed);
-                    cx.fb.outcome("region grow", r);
-                }
-            }
-        }
-        Tool::Polygon | Tool::Scissors => {
-            if let Some(p) = hover_px {
-                let v = st.voxel_at(i, size, p)?;
-                let slice = st.panes[i].slice;
-                if resp.double_clicked() {
-                    close_polygon(tools, st, cx.fb);
-                } else if here {
-                    tools.polygon_click(i, slice, v);
-                }
-            }
-        }
-        Tool::Markup(kind) => {
-            let grid = st.session.image.grid;
-            let label = st.brush.label;
-            let op = if released && (tools.markup_drag.is_some() || here_drawing(tools)) {
-                // Wherever the pointer is now: a drag ends on release.
-                tools.markup_release(&grid, label)
-            } else if let Some(p) = hover_px {
-                let v = st.voxel_at(i, size, p)?;
-                let geom = st.geometry(i, size)?;
-                let slice = st.panes[i].slice;
-                if resp.double_clicked() {
-                    tools.take_markup(&grid, label)
-                } else if here {
-                    let markups = &st.session.markups.markups;
-                    let handle = markup_handle_at(markups, &grid, &geom, slice, p, 8.0 * ppp);
-                    let at = super::tools::PaneSlice {
-                        pane: i,
-                        slice,
-                        axis_n: geom.axis_n,
-                    };
-                    tools.markup_press(kind, at, v, handle, &grid, label)
-                } else {
-                    if down {
-                        tools.markup_drag_to(i, v);
-                    }
-                    None
-                }
-            } else {
-                None
-            };
-            if let Some(op) = op {
-                apply_markup_op(tools, st, cx.fb, &op);
-            }
-        }
-    }
+    let rect = resp.rect;
+    let ev = PanePointer {
+        pane: i,
+        size,
+        hover: hover_px,
+        drag: resp.interact_pointer_pos().or(resp.hover_pos()).map(|p| {
+            [
+                f64::from(p.x - rect.min.x) * ppp,
+                f64::from(p.y - rect.min.y) * ppp,
+            ]
+        }),
+        pressed: pressed && resp.hovered(),
+        down,
+        down_on_pane: resp.is_pointer_button_down_on(),
+        released,
+        double_clicked: resp.double_clicked(),
+        shift,
+        pixels_per_point: ppp,
+    };
+    let out = tools.pointer(st, &ev)?;
+    cx.fb.absorb(out);
     Ok(())
-}
-
-/// Whether a line or box is being drawn (its release ends it).
-fn here_drawing(tools: &ToolState) -> bool {
-    tools
-        .markup_draft
-        .as_ref()
-        .is_some_and(|d| matches!(d.kind, MarkupKind::Line | MarkupKind::Box))
-}
-
-/// Applies a markup op from a tool, selecting the markup it adds.
-pub fn apply_markup_op(
-    tools: &mut ToolState,
-    st: &mut crate::state::AppState,
-    fb: &mut Feedback,
-    op: &voxmark_edit::ops::EditOp,
-) {
-    let before = st.session.markups.next_id;
-    fb.apply(st, op);
-    if st.session.markups.next_id != before {
-        tools.selected_markup = st.session.markups.markups.last().map(|m| m.id);
-    }
-}
-
-/// The unlocked, visible markup control point on `slice` within `radius_px` (physical pixels)
-/// of screen point `p`, nearest first.
-fn markup_handle_at(
-    markups: &[Markup],
-    grid: &voxmark_volume::Grid,
-    geom: &voxmark_volume::geometry::view::ViewGeometry,
-    slice: usize,
-    p: [f64; 2],
-    radius_px: f64,
-) -> Option<(u64, usize)> {
-    let mut best: Option<(f64, u64, usize)> = None;
-    for m in markups.iter().filter(|m| m.visible && !m.locked) {
-        for (k, w) in m.points.iter().enumerate() {
-            let v = voxel_of(grid, *w);
-            if (v[geom.axis_n] - slice as f64).abs() > 0.5 {
-                continue;
-            }
-            let s = geom.screen_of(v);
-            let d = ((s[0] - p[0]).powi(2) + (s[1] - p[1]).powi(2)).sqrt();
-            if d <= radius_px && best.is_none_or(|b| d < b.0) {
-                best = Some((d, m.id, k));
-            }
-        }
-    }
-    best.map(|b| (b.1, b.2))
-}
-
-/// Closes the polygon in progress and fills it (Enter or a double click).
-pub fn close_polygon(tools: &mut ToolState, st: &mut crate::state::AppState, fb: &mut Feedback) {
-    match tools.close_polygon(st) {
-        Ok(Some(op)) => fb.apply(st, &op),
-        Ok(None) => fb.status("a polygon (or scissors cut) needs at least 3 vertices"),
-        Err(e) => fb.error(format!("polygon: {e}")),
-    }
 }
 
 impl Panes {

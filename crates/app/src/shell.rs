@@ -16,7 +16,7 @@ pub use super::component::Dialog;
 pub use super::component::{Feedback, Request};
 use super::document::{load, Document, LoadOutcome, OpenRequest};
 use super::labels_panel::LabelsPanel;
-use super::panes::{close_polygon, Lent, Panes};
+use super::panes::{Lent, Panes};
 use super::project_panel::ProjectPanel;
 use super::review::ReviewPanel;
 pub use super::tools::{GrowSettings, MarkupDraft, PolygonDraft, Tool, ToolState, ViewSettings};
@@ -587,11 +587,12 @@ impl Shell {
         self.handle(fb);
     }
 
-    /// Enter: accept the grow preview.
-    pub fn accept_grow(&mut self) {
+    /// Enter: the active tool (or another) ends what it has in progress — a markup, a
+    /// polygon —, else the preview waiting is accepted.
+    pub fn enter(&mut self) {
         let mut fb = Feedback::default();
         if let Some(d) = &mut self.doc {
-            fb.outcome("accept grow", self.tools.accept_grow(&mut d.state));
+            fb.absorb(self.tools.enter(&mut d.state));
         }
         self.handle(fb);
     }
@@ -711,34 +712,6 @@ impl Shell {
         self.quit_after_save = false;
     }
 
-    /// Closes the polygon in progress and fills it.
-    pub fn close_polygon(&mut self) {
-        let mut fb = Feedback::default();
-        if let Some(d) = &mut self.doc {
-            close_polygon(&mut self.tools, &mut d.state, &mut fb);
-        }
-        self.handle(fb);
-    }
-
-    /// Ends the markup being placed (Enter): an open or closed curve with enough points is
-    /// added.
-    pub fn finish_markup(&mut self) {
-        let Some(doc) = &mut self.doc else {
-            return;
-        };
-        let op = self
-            .tools
-            .take_markup(&doc.image().grid, doc.state.brush.label);
-        let mut fb = Feedback::default();
-        match op {
-            Some(op) => {
-                super::panes::apply_markup_op(&mut self.tools, &mut doc.state, &mut fb, &op)
-            }
-            None => fb.status("an open curve needs 2 points, a closed curve 3"),
-        }
-        self.handle(fb);
-    }
-
     /// Brush radius step ([ and ]).
     pub fn change_radius(&mut self, factor: f64) {
         if let Some(doc) = &mut self.doc {
@@ -826,13 +799,7 @@ impl Shell {
             self.change_radius(1.25);
         }
         if keys[8] {
-            if self.tools.markup_draft.is_some() {
-                self.finish_markup();
-            } else if self.tools.polygon.is_some() {
-                self.close_polygon();
-            } else {
-                self.accept_grow();
-            }
+            self.enter();
         }
         if keys[9] {
             self.cancel();
