@@ -1,12 +1,13 @@
 //! The desktop shell (`voxmark view`). Without UI types, always built: `state` (the shell's
 //! behaviour: panes, crosshair, window, strokes → journaled ops, grow preview, undo), `tools`
-//! (tool state and what each tool does: grow seeds and range, polygon, ruler, clean-up
-//! settings; view settings), `document` (one open image, loaded off the UI thread; save) and
+//! (the `SliceTool` trait and one module per tool: pointer events → edits, Enter, overlays
+//! as shapes; the Tools menu's operations; view settings), `document` (one open image, loaded off the UI thread; save) and
 //! `project_session` (a project case's working copy, base version, store on save).
 //!
 //! With the `gui` feature (default), the egui layer: `shell` owns the document and the
 //! components and runs one frame; each component owns its state, is lent the document, and
-//! reports through `component::Feedback` — `panes` (the four GPU panes and their input),
+//! reports through `component::Feedback` — `panes` (the four GPU panes: egui input → the
+//! active tool's `PanePointer`, the tools' shapes painted),
 //! `tools_panel` (left panel, Tools menu), `labels_panel` (label table, statistics),
 //! `review` (review mode and the review database), `project_panel` (queue, next case,
 //! submit, progress), `dialogs`. `native` runs the shell in a

@@ -3,9 +3,10 @@
 //! voxel writes and the box it can change); a label store ([`store::LabelStore`]: host labels
 //! with the CPU twins, or [`store::GpuEdit`] with the kernels) runs it; [`session::Session`]
 //! snapshots the box for undo ([`undo`]), journals the op ([`journal`], fsync) and only then
-//! acknowledges it. [`label_volume`] holds the label table and the GPU preview layer,
-//! [`label_file`] the mask + `.labels.json` sidecar on disk, [`color_table`] the label
-//! colour tables of ITK-SNAP, Slicer, FreeSurfer and mricron.
+//! acknowledges it. [`label_volume`] holds the label table and the GPU preview layer. No file
+//! format lives here (label maps on disk are `voxmark_io::label_file`): an op naming a second
+//! label map reads it through the reader the program registers
+//! ([`lower::register_map_reader`]).
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 

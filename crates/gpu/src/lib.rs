@@ -1,6 +1,6 @@
-//! wgpu plumbing only: device selection and error scopes, residency of volumes and labels as
-//! 3D textures, buffer readback, compute helpers, WGSL sources, the self-test. No algorithm
-//! lives here: every kernel (and its CPU twin) is in `crate::kernels`.
+//! The GPU floor: wgpu plumbing (device selection and error scopes, residency of volumes and
+//! labels as 3D textures, buffer readback, compute helpers, WGSL sources, the self-test) and
+//! every algorithm in [`kernels`], each with its CPU twin. No file format, database or UI.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 

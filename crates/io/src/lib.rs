@@ -1,4 +1,9 @@
-//! Reading and writing volumes. [`load_volume`] sniffs the format from the content:
+//! Every file voxmark reads or writes: volumes (NIfTI, DICOM series and enhanced files, NRRD,
+//! MetaImage), segmentations (DICOM SEG, Slicer `.seg.nrrd`, label maps with their
+//! `.labels.json` in [`label_file`], colour tables in [`color_table`]), markups
+//! ([`markups`]); the native DICOM decoders live here and nowhere below.
+//!
+//! Reading volumes: [`load_volume`] sniffs the format from the content:
 //! a folder is a DICOM series collection, a gzip or 348-byte-header file is NIfTI-1, a file
 //! with `DICM` at byte 128 is a single DICOM image, `NRRD000N` starts a NRRD file (`.nrrd`,
 //! `.nhdr`), `Key = Value` lines of MetaIO keys a MetaImage (`.mha`, `.mhd`).

@@ -1,5 +1,9 @@
-//! The CPU data model of a scan: a regular voxel grid placed in world space, voxel values
-//! in real units, and the metadata a radiologist expects to keep (modality, window).
+//! The CPU data model of a scan, the floor every other voxmark crate stands on: a regular
+//! voxel grid placed in world space ([`grid`]), voxel values in real units ([`data`],
+//! [`rescale`], [`volume`]), label maps on the image's grid ([`labels`]) and their label
+//! table ([`label_table`]), markups ([`markup`]), how views and the 3D camera map screens to
+//! voxels ([`geometry`]), the synthetic CT ([`phantom`]), crash-safe files, locks, clock and
+//! hashes ([`fs`]), and the one [`Error`] type. Pure CPU, no file format, no GPU.
 //!
 //! World frame: voxmark's world is **RAS+** in millimetres, the NIfTI convention: +x toward
 //! the patient's Right, +y Anterior, +z Superior. DICOM's LPS+ (+x Left, +y Posterior,

@@ -1,5 +1,10 @@
 //! Algorithms, each as a `XxxParams` struct shared by a CPU reference `xxx_cpu` and a GPU
-//! kernel `XxxKernel` (shaders/xxx.wgsl), one file per shader. Tests compare the two.
+//! kernel `XxxKernel` (`shaders/xxx.wgsl`). Tests compare the two. Mostly one module per
+//! algorithm; the region grow spans three: `region_grow` (params, CPU twin, ITK's
+//! confidence range), `region_grow_gpu` (`RegionGrowKernel`: union-find labelling, its
+//! slab runs) and `slabs` (the slab plan and the cross-slab union-find on the CPU);
+//! `islands` reuses `RegionGrowKernel`, and `brick_undo` drives three shaders (diff,
+//! gather, swap).
 //! Calling style: kernels that write a texture or a buffer record into a caller's encoder
 //! (`encode`); `run` is encode + submit + read back the result where a caller needs one.
 //! Kernels whose work needs host round trips between passes (region growing across slabs,
