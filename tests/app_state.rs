@@ -455,13 +455,13 @@ fn measure_label_finds_the_recist_slice_moves_there_and_keeps_the_axes_as_lines(
             app.apply(&op).unwrap_or_else(|e| panic!("{e}"));
         }
         assert!(tools.measured.is_none());
-        let lines = app.session.markups.markups.clone();
+        let lines = app.session.markups().markups.clone();
         assert_eq!(lines.len(), 2);
         assert!((lines[0].path_length_mm() - r.long_axis.length_mm).abs() < 1e-9);
         assert!((lines[1].path_length_mm() - r.short_axis.length_mm).abs() < 1e-9);
         assert_eq!(lines[0].label, Some(3));
         app.undo().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(app.session.markups.markups.len(), 1);
+        assert_eq!(app.session.markups().markups.len(), 1);
     }
 }
 

@@ -311,7 +311,7 @@ fn every_op_and_undo(gpu_budget: Option<usize>) {
     let mut gpu = Session::on_gpu(&ctx, &ph, &vec![0u8; n]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(gpu.backend(), "gpu");
     if let Some(b) = gpu_budget {
-        gpu.undo.gpu_budget = b;
+        gpu.undo_stack_mut().gpu_budget = b;
     }
     let mut on_gpu = 0;
     for (i, op) in ops.iter().enumerate() {

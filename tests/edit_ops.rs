@@ -396,7 +396,7 @@ fn journal_replay_is_bit_exact() {
     let final_labels = {
         let mut s = Session::new(&img, vec![0; 27000]).unwrap_or_else(|e| panic!("{e}"));
         let (j, _) = Journal::open(&jp, "test").unwrap_or_else(|e| panic!("{e}"));
-        s.journal = Some(j);
+        s.set_journal(Some(j));
         for op in &ops {
             s.apply(op, "test").unwrap_or_else(|e| panic!("{e}"));
         }
@@ -868,7 +868,7 @@ fn undo_and_redo_across_a_save_survive_a_crash() {
         let (mask, jp, hist) = session_files(dir.path());
         let open = |labels: Vec<u8>| session_on(&ph, gpu, labels);
         let mut s = common::ok(open(vec![0u8; ph.grid.voxel_count()]));
-        s.journal = Some(common::ok(Journal::open(&jp, "test")).0);
+        s.set_journal(Some(common::ok(Journal::open(&jp, "test")).0));
         common::ok(s.apply(&stroke(1, 10.0), "test"));
         common::ok(s.apply(&stroke(2, 20.0), "test"));
         // Save, as the shell does: the mask with the journal's marker, then the checkpoint.
@@ -901,7 +901,7 @@ fn undo_and_redo_across_a_save_survive_a_crash() {
         let (j, mut rec) = common::ok(Journal::open(&jp, "test"));
         assert_eq!(rec.drop_saved(m.journal_marker.as_deref()), 0);
         let mut r = common::ok(open(m.labels));
-        r.journal = Some(j);
+        r.set_journal(Some(j));
         common::ok(r.replay(&rec.entries));
         let back = common::ok(r.labels()).into_owned();
         assert!(
@@ -938,7 +938,7 @@ fn markups_are_journaled_undoable_and_survive_crashes() {
             None => Session::new(&ph, labels),
         };
         let mut s = common::ok(open(vec![0u8; ph.grid.voxel_count()]));
-        s.journal = Some(common::ok(Journal::open(&jp, "test")).0);
+        s.set_journal(Some(common::ok(Journal::open(&jp, "test")).0));
         for op in [
             add(MarkupKind::Point, vec![[1.0, 2.0, 3.0]]),
             add(MarkupKind::Line, vec![[0.0; 3], [10.0, 0.0, 0.0]]),
@@ -951,7 +951,7 @@ fn markups_are_journaled_undoable_and_survive_crashes() {
         ] {
             common::ok(s.apply(&op, "test"));
         }
-        assert_eq!(s.markups.markups[1].path_length_mm(), 50.0);
+        assert_eq!(s.markups().markups[1].path_length_mm(), 50.0);
         common::save_session(&mut s, &ph, &mask, &hist);
         // Past the save: undo the saved move, a box, rename it and undo that, delete the
         // saved point, undo and redo the delete, a stroke.
@@ -973,7 +973,7 @@ fn markups_are_journaled_undoable_and_survive_crashes() {
         ] {
             common::ok(s.apply(&op, "test"));
         }
-        let seen = s.markups.clone();
+        let seen = s.markups().clone();
         assert_eq!(seen.markups.len(), 2);
         assert_eq!(seen.markups[0].path_length_mm(), 10.0); // the move undone
         assert_eq!(seen.markups[1].kind, MarkupKind::Box);
@@ -1002,22 +1002,23 @@ fn markups_are_journaled_undoable_and_survive_crashes() {
             let (j, mut rec) = common::ok(Journal::open(&jp, "test"));
             rec.drop_saved(m.journal_marker.as_deref());
             let mut r = common::ok(open(m.labels));
-            r.markups = set;
-            r.journal = Some(j);
+            r.set_markups(set);
+            r.set_journal(Some(j));
             common::ok(r.replay(&rec.entries));
             r
         };
         let mut r = recover(false);
         assert_eq!(
-            r.markups, seen,
+            *r.markups(),
+            seen,
             "recovered markups differ from what the user saw"
         );
         assert_eq!(common::ok(r.labels()).into_owned(), labels);
         // Undo after recovery: the stroke, then the redone delete (the point comes back).
         common::ok(r.apply(&EditOp::Undo, "test"));
         common::ok(r.apply(&EditOp::Undo, "test"));
-        assert_eq!(r.markups.markups.len(), 3);
-        assert_eq!(r.markups.markups[0].points, vec![[1.0, 2.0, 3.0]]);
+        assert_eq!(r.markups().markups.len(), 3);
+        assert_eq!(r.markups().markups[0].points, vec![[1.0, 2.0, 3.0]]);
         drop(r);
         // A save interrupted after the markups were written, before the mask: the markups
         // file is ahead of the mask; recovery reads the previous one and replays the rest.
@@ -1034,7 +1035,7 @@ fn markups_are_journaled_undoable_and_survive_crashes() {
         ));
         let r = recover(true);
         assert_eq!(
-            r.markups.markups.len(),
+            r.markups().markups.len(),
             3,
             "the journal after recovery holds 2 undos"
         );

@@ -9,7 +9,7 @@ mod images;
 use glam::DMat4;
 use images::{assert_golden, compare};
 use voxmark_edit::ops::parse_ops;
-use voxmark_edit::session::{Labels, Session};
+use voxmark_edit::session::Session;
 use voxmark_gpu::kernels::bricks::{brick_map_cpu, BrickMap, BricksKernel};
 use voxmark_gpu::kernels::mpr::LabelStyle;
 use voxmark_gpu::kernels::raycast::{raycast_cpu, HostScene, RenderMode};
@@ -248,7 +248,7 @@ fn labels_update_in_the_next_frame_after_an_edit() {
     let (vol, _) = phantom([40, 40, 40]);
     let n = vol.grid.voxel_count();
     let mut s = Session::on_gpu(&ctx, &vol, &vec![0u8; n]).unwrap_or_else(|e| panic!("{e}"));
-    let Labels::Gpu(g) = &s.labels else {
+    let Some(g) = s.gpu() else {
         panic!("GPU session")
     };
     let view = VolumeView::new(&ctx, &g.image, Some(&g.labels)).unwrap_or_else(|e| panic!("{e}"));
@@ -272,7 +272,7 @@ fn labels_update_in_the_next_frame_after_an_edit() {
     .unwrap_or_else(|e| panic!("{e}"));
     s.apply_unjournaled(&op[0])
         .unwrap_or_else(|e| panic!("{e}"));
-    let Labels::Gpu(g) = &s.labels else {
+    let Some(g) = s.gpu() else {
         panic!("GPU session")
     };
     view.labels_changed(&ctx, &g.image, &g.labels)

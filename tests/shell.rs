@@ -1056,7 +1056,7 @@ fn markups(h: &Headless) -> Vec<voxmark_volume::markup::Markup> {
     h.shell
         .doc
         .as_ref()
-        .map(|d| d.state.session.markups.markups.clone())
+        .map(|d| d.state.session.markups().markups.clone())
         .unwrap_or_default()
 }
 

@@ -92,7 +92,7 @@ fn annotate_and_review(gpu: &'static voxmark_gpu::GpuContext, root: &std::path::
         .map(|d| {
             d.state
                 .session
-                .table
+                .table()
                 .iter()
                 .map(|l| (l.value, l.name.clone()))
                 .collect()

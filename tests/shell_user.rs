@@ -112,7 +112,7 @@ fn segment_save_reopen(gpu: &'static GpuContext, req: OpenRequest, name: &str, s
         .map(|d| {
             d.state
                 .session
-                .table
+                .table()
                 .iter()
                 .map(|l| l.name.clone())
                 .collect()

@@ -251,12 +251,12 @@ fn soak() {
             Some(c) => common::ok(Session::on_gpu(c, &image, &labels)),
             None => common::ok(Session::new(&image, labels)),
         };
-        s.undo.budget = undo_mib << 20;
-        s.undo.gpu_budget = undo_mib << 20;
+        s.undo_stack_mut().budget = undo_mib << 20;
+        s.undo_stack_mut().gpu_budget = undo_mib << 20;
         s
     };
     let mut s = open(vec![0u8; n]);
-    s.journal = Some(common::ok(Journal::open(&jp, "soak")).0);
+    s.set_journal(Some(common::ok(Journal::open(&jp, "soak")).0));
     common::save_session(&mut s, &image, &mask, &hist);
     let rss0 = rss();
     let mut rng = Rng(seed.max(1));
@@ -269,7 +269,7 @@ fn soak() {
     while done < ops && started.elapsed().as_secs_f64() < seconds {
         for o in random_ops(&mut rng, d) {
             let check = done % 10 == 0;
-            let before = check.then(|| (common::ok(s.labels()).into_owned(), s.markups.clone()));
+            let before = check.then(|| (common::ok(s.labels()).into_owned(), s.markups().clone()));
             let t = Instant::now();
             let r = s.apply(&o, "soak");
             let ms = t.elapsed().as_secs_f64() * 1e3;
@@ -292,7 +292,7 @@ fn soak() {
                     if let Some((b, m)) = before {
                         refusals_checked += 1;
                         assert!(
-                            *common::ok(s.labels()) == *b && s.markups == m,
+                            *common::ok(s.labels()) == *b && *s.markups() == m,
                             "op {done} ({}) was refused ({e}) but changed labels or markups",
                             o.name()
                         );
@@ -309,21 +309,23 @@ fn soak() {
             if done % crash_every == 0 {
                 // A crash after the last acknowledged op: nothing saved since the last save.
                 let seen = common::ok(s.labels()).into_owned();
-                let table = s.table.clone();
-                let markups = s.markups.clone();
+                let table = s.table().to_vec();
+                let markups = s.markups().clone();
                 drop(s);
                 let t = Instant::now();
                 let m = common::ok(read_label_map(&mask, &image.grid));
                 let (j, mut rec) = common::ok(Journal::open(&jp, "soak"));
                 rec.drop_saved(m.journal_marker.as_deref());
                 s = open(m.labels);
-                s.table = m.table.unwrap_or_default();
-                s.markups = common::ok(voxmark_io::label_file::read_markups_for(
-                    &mask,
-                    m.journal_marker.as_deref(),
-                ))
-                .0;
-                s.journal = Some(j);
+                s.set_table(m.table.unwrap_or_default());
+                s.set_markups(
+                    common::ok(voxmark_io::label_file::read_markups_for(
+                        &mask,
+                        m.journal_marker.as_deref(),
+                    ))
+                    .0,
+                );
+                s.set_journal(Some(j));
                 common::ok(s.replay(&rec.entries));
                 recover_max_ms = recover_max_ms.max(t.elapsed().as_secs_f64() * 1e3);
                 let back = common::ok(s.labels()).into_owned();
@@ -331,20 +333,28 @@ fn soak() {
                     back == seen,
                     "crash {crashes} at op {done}: recovered labels differ"
                 );
-                assert_eq!(s.table, table, "crash {crashes} at op {done}: label table");
-                assert_eq!(s.markups, markups, "crash {crashes} at op {done}: markups");
+                assert_eq!(
+                    s.table(),
+                    table,
+                    "crash {crashes} at op {done}: label table"
+                );
+                assert_eq!(
+                    *s.markups(),
+                    markups,
+                    "crash {crashes} at op {done}: markups"
+                );
                 crashes += 1;
             }
             if done % 500 == 0 {
                 rss_max = rss_max.max(rss());
-                undo_max = undo_max.max(s.undo.bytes() + s.undo.gpu_bytes());
+                undo_max = undo_max.max(s.undo_stack().bytes() + s.undo_stack().gpu_bytes());
             }
             if done % 10_000 == 0 {
                 eprintln!(
                     "soak: {done} ops, {:.0} s, RSS {} MiB, undo {} MiB",
                     started.elapsed().as_secs_f64(),
                     rss() >> 20,
-                    (s.undo.bytes() + s.undo.gpu_bytes()) >> 20
+                    (s.undo_stack().bytes() + s.undo_stack().gpu_bytes()) >> 20
                 );
             }
             if done >= ops {

@@ -108,16 +108,16 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
     // The starting mask's label table (a sidecar written by an earlier `apply`, or a
     // segmentation's segments), if any.
     if let Some(table) = start_table {
-        session.table = table;
+        session.set_table(table);
     }
-    session.markups = start_markups;
+    session.set_markups(start_markups);
     if let Some(t) = &a.label_table {
-        session.table = voxmark_io::color_table::read_color_table(t)?;
+        session.set_table(voxmark_io::color_table::read_color_table(t)?);
     }
-    session.undo.budget = a.undo_budget_mib << 20;
-    session.undo.gpu_budget = a.undo_gpu_budget_mib << 20;
+    session.undo_stack_mut().budget = a.undo_budget_mib << 20;
+    session.undo_stack_mut().gpu_budget = a.undo_gpu_budget_mib << 20;
     if let Some(author) = &a.author {
-        session.author = author.clone();
+        session.set_author(author.clone());
     }
     if let Some(jp) = &a.journal {
         let (journal, mut recovered) = Journal::open(jp, "voxmark apply")?;
@@ -134,7 +134,7 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
             );
         }
         // The journal first: replay marks the steps it rebuilds as replayable from it.
-        session.journal = Some(journal);
+        session.set_journal(Some(journal));
         let entries = &recovered.entries;
         if !entries.is_empty() {
             session.replay(entries)?;
@@ -178,15 +178,14 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
         }
     }
     let marker = session
-        .journal
-        .as_ref()
+        .journal()
         .and_then(|j| j.last_marker().map(str::to_string));
     save_annotation_marked(
         &a.out,
         image,
         session.labels()?.into_owned(),
-        &session.table,
-        Some(&session.markups),
+        session.table(),
+        Some(session.markups()),
         marker.as_deref(),
     )
     .map_err(|e| {
@@ -201,7 +200,7 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
         anyhow::anyhow!("{}: not saved ({e}){kept}", a.out.display())
     })?;
     eprintln!("wrote {}", a.out.display());
-    if !session.table.is_empty() {
+    if !session.table().is_empty() {
         eprintln!(
             "wrote {} (label names, colours, visibility, locks)",
             sidecar_path(&a.out).display()
@@ -212,7 +211,7 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
         eprintln!(
             "wrote {} ({} markups)",
             mp.display(),
-            session.markups.markups.len()
+            session.markups().markups.len()
         );
     }
     Ok(())

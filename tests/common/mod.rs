@@ -151,7 +151,7 @@ pub fn save_session(
     history: &Path,
 ) {
     let marker = s
-        .journal
+        .journal()
         .as_ref()
         .and_then(|j| j.last_marker().map(String::from));
     let labels = ok(s.labels()).into_owned();
@@ -159,11 +159,11 @@ pub fn save_session(
         mask,
         image,
         labels,
-        &s.table,
-        Some(&s.markups),
+        s.table(),
+        Some(s.markups()),
         marker.as_deref(),
     ));
-    if let Some(j) = s.journal.as_mut() {
+    if let Some(j) = s.journal_mut() {
         ok(j.checkpoint(history, None));
     }
 }

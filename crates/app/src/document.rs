@@ -319,8 +319,8 @@ pub fn load(
     let dtype = image.dtype();
     let image = Arc::new(image);
     let mut session = Session::on_gpu(ctx, image, &labels)?;
-    session.table = table;
-    session.markups = markups;
+    let mut table = table;
+    session.set_markups(markups);
     // Every value in the map gets a row in the labels panel (names from the sidecar when
     // there is one, else "label N" in the palette colour).
     let mut present = [false; 256];
@@ -329,9 +329,9 @@ pub fn load(
     }
     let palette = voxmark_volume::label_table::default_palette();
     for v in 1..=255u8 {
-        if present[usize::from(v)] && !session.table.iter().any(|l| l.value == v) {
+        if present[usize::from(v)] && !table.iter().any(|l| l.value == v) {
             let c = palette[usize::from(v)];
-            session.table.push(voxmark_volume::label_table::LabelInfo {
+            table.push(voxmark_volume::label_table::LabelInfo {
                 value: v,
                 name: format!("label {v}"),
                 color: [c[0], c[1], c[2]],
@@ -340,7 +340,8 @@ pub fn load(
             });
         }
     }
-    session.table.sort_by_key(|l| l.value);
+    table.sort_by_key(|l| l.value);
+    session.set_table(table);
     stage("compiling renderers");
     let slices = SliceRenderer::new(ctx, dtype)?;
     let g = gpu_session(&session)?;
@@ -358,7 +359,7 @@ pub fn load(
         (j, r)
     }) {
         Ok((journal, recovered)) if recovered.entries.is_empty() => {
-            session.journal = Some(journal);
+            session.set_journal(Some(journal));
             notes.extend(recovered.warning);
             None
         }
@@ -382,7 +383,7 @@ pub fn load(
                 e => return Err(e),
             };
             notes.push(why.clone());
-            session.read_only = Some(why);
+            session.set_read_only(Some(why));
             None
         }
     };
@@ -411,7 +412,7 @@ pub fn load(
 
 impl Document {
     pub fn image(&self) -> &Volume {
-        &self.state.session.image
+        self.state.session.image()
     }
 
     /// Replays the pending journal (crash recovery) and keeps journaling into it.
@@ -421,7 +422,7 @@ impl Document {
         };
         let n = r.entries.len();
         // The journal first: replay marks the steps it rebuilds as replayable from it.
-        self.state.session.journal = Some(r.journal);
+        self.state.session.set_journal(Some(r.journal));
         self.state.session.replay(&r.entries)?;
         self.state.dirty = true;
         self.state.version += 1;
@@ -437,7 +438,7 @@ impl Document {
         let mut journal = r.journal;
         // The lock stays held: no other process can slip in between.
         let aside = journal.set_aside()?;
-        self.state.session.journal = Some(journal);
+        self.state.session.set_journal(Some(journal));
         aside.ok_or_else(|| Error::NotFound("the journal to discard is gone".into()))
     }
 
@@ -445,14 +446,14 @@ impl Document {
     /// and written atomically on a worker thread; [`Document::finish_save`] then moves the
     /// journal's ops up to this point into the history.
     pub fn begin_save(&mut self) -> Result<SaveJob> {
-        if let Some(why) = &self.state.session.read_only {
-            return Err(Error::ReadOnly(why.clone()));
+        if let Some(why) = self.state.session.read_only() {
+            return Err(Error::ReadOnly(why.to_string()));
         }
         let labels = self.state.session.labels()?.into_owned();
-        let image = self.state.session.image.to_arc();
-        let table = self.state.session.table.clone();
-        let markups = self.state.session.markups.clone();
-        let (journal_len, marker) = match &self.state.session.journal {
+        let image = self.state.session.image().to_arc();
+        let table = self.state.session.table().to_vec();
+        let markups = self.state.session.markups().clone();
+        let (journal_len, marker) = match self.state.session.journal() {
             Some(j) => (Some(j.len()?), j.last_marker().map(str::to_string)),
             None => (None, None),
         };
@@ -486,7 +487,7 @@ impl Document {
 
     /// After the mask is on disk: the journal keeps only the ops the mask lacks.
     pub fn finish_save(&mut self, job: &SaveJob) -> Result<()> {
-        if let (Some(j), Some(len)) = (&mut self.state.session.journal, job.journal_len) {
+        if let (Some(j), Some(len)) = (self.state.session.journal_mut(), job.journal_len) {
             j.checkpoint(&history_path(&job.path), Some(len))?;
         }
         if self.state.version == job.version {
@@ -538,18 +539,18 @@ impl Document {
             } else {
                 SegFormat::SegNrrd
             },
-            &self.state.session.image,
+            self.state.session.image(),
             self.image_path.as_deref(),
             &labels,
-            &self.state.session.table,
+            self.state.session.table(),
             &semi,
-            &self.state.session.author,
+            self.state.session.author(),
         )
     }
 
     /// Why this window may not write its mask (another process owns it), if so.
     pub fn read_only(&self) -> Option<&str> {
-        self.state.session.read_only.as_deref()
+        self.state.session.read_only()
     }
 
     /// "Open a copy" in a read-only window: the labels as shown are saved under a new name
@@ -606,14 +607,14 @@ impl Document {
                 journal_path(&path).display()
             )));
         }
-        let old = self.state.session.journal.replace(journal);
+        let old = self.state.session.set_journal(Some(journal));
         let old_path = std::mem::replace(&mut self.labels_path, path);
         // A read-only window becomes the owner of the new mask.
-        let was_read_only = self.state.session.read_only.take();
+        let was_read_only = self.state.session.set_read_only(None);
         if let Err(e) = self.save() {
-            self.state.session.journal = old;
+            self.state.session.set_journal(old);
             self.labels_path = old_path;
-            self.state.session.read_only = was_read_only;
+            self.state.session.set_read_only(was_read_only);
             return Err(e);
         }
         // The old journal's ops are in the new mask now.
@@ -626,7 +627,7 @@ impl Document {
 
     /// Sets the journal aside on a "discard changes" quit (work is never deleted).
     pub fn discard_unsaved(&mut self) -> Result<Option<PathBuf>> {
-        let Some(mut j) = self.state.session.journal.take() else {
+        let Some(mut j) = self.state.session.set_journal(None) else {
             return Ok(None);
         };
         if j.is_empty()? {

@@ -55,7 +55,7 @@ impl LabelsPanel {
             ui.label("show");
             ui.label("lock");
             ui.end_row();
-            for l in &doc.state.session.table {
+            for l in doc.state.session.table() {
                 let mut c = l.color;
                 ui.horizontal(|ui| {
                     ui.radio_value(active, l.value, "");
@@ -113,7 +113,7 @@ impl LabelsPanel {
             }
         });
         if !self.schema_only && ui.button("+ Add label").clicked() {
-            let used: Vec<u8> = doc.state.session.table.iter().map(|l| l.value).collect();
+            let used: Vec<u8> = doc.state.session.table().iter().map(|l| l.value).collect();
             if let Some(v) = (1..=255u8).find(|v| !used.contains(v)) {
                 ops.push(EditOp::SetLabel {
                     value: v,

@@ -216,7 +216,7 @@ impl Panes {
             return None;
         }
         let mut colors = default_palette();
-        for l in &doc.state.session.table {
+        for l in doc.state.session.table() {
             let c = &mut colors[usize::from(l.value)];
             *c = [
                 l.color[0],
@@ -589,7 +589,7 @@ fn markups_3d(
     for m in doc
         .state
         .session
-        .markups
+        .markups()
         .markups
         .iter()
         .filter(|m| m.visible)
@@ -657,7 +657,7 @@ fn describe(doc: &Document, ijk: [f64; 3], label: Option<u8>) -> String {
         let name = doc
             .state
             .session
-            .table
+            .table()
             .iter()
             .find(|t| t.value == l)
             .map(|t| t.name.clone())
@@ -815,7 +815,7 @@ impl Panes {
             doc.view3d.encode(
                 cx.gpu,
                 encoder,
-                &doc.state.session.image.grid,
+                &doc.state.session.image().grid,
                 &g.image,
                 Some(shown),
                 &opts,
@@ -944,7 +944,7 @@ impl Panes {
         };
         let hit = doc.view3d.pick(
             gpu,
-            &doc.state.session.image.grid,
+            &doc.state.session.image().grid,
             &g.image,
             Some(&g.labels),
             &opts,

@@ -329,7 +329,7 @@ impl Shell {
                 self.status = format!("label table: {e}");
             }
         }
-        if doc.state.session.table.is_empty() {
+        if doc.state.session.table().is_empty() {
             // A first label to paint with; journaled like every table change.
             let op = EditOp::SetLabel {
                 value: 1,
@@ -342,7 +342,7 @@ impl Shell {
                 self.status = format!("label table: {e}");
             }
         }
-        doc.state.brush.label = doc.state.session.table.first().map_or(1, |l| l.value);
+        doc.state.brush.label = doc.state.session.table().first().map_or(1, |l| l.value);
         if doc.recovery.is_some() {
             self.dialog = Some(Dialog::Recovery);
         }
@@ -394,11 +394,11 @@ impl Shell {
         // so the new document can own it; the old one is read-only until it is replaced.
         if let Some(d) = &mut self.doc {
             if d.labels_path == super::document::mask_path_of(&req) {
-                d.state.session.journal = None;
-                d.state.session.read_only = Some(format!(
+                d.state.session.set_journal(None);
+                d.state.session.set_read_only(Some(format!(
                     "{} is being reopened in this window",
                     d.labels_path.display()
-                ));
+                )));
             }
         }
         let (tx, rx) = channel();

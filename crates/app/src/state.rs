@@ -63,7 +63,7 @@ impl<'a> AppState<'a> {
     pub fn new(session: Session<'a>, window: WindowPreset) -> Result<Self> {
         // The shell's logical ops may name a second label map: read through io's reader.
         voxmark_edit::lower::register_map_reader(voxmark_io::nifti::read_nifti);
-        let grid = session.image.grid;
+        let grid = session.image().grid;
         let d = grid.dims;
         let mut panes =
             [ViewKind::Axial, ViewKind::Coronal, ViewKind::Sagittal].map(|kind| SlicePane {
@@ -101,7 +101,7 @@ impl<'a> AppState<'a> {
     pub fn geometry(&self, i: usize, size: [u32; 2]) -> Result<ViewGeometry> {
         let p = &self.panes[i];
         ViewGeometry::zoomed(
-            &self.session.image.grid,
+            &self.session.image().grid,
             p.kind,
             Some(p.slice),
             Some(size),
@@ -122,7 +122,7 @@ impl<'a> AppState<'a> {
     /// Wheel: `steps` slices through pane `i` (clamped); the crosshair follows.
     pub fn scroll(&mut self, i: usize, steps: i64) -> Result<()> {
         let a = self.normal_axis(i)?;
-        let n = self.session.image.grid.dims[a] as i64;
+        let n = self.session.image().grid.dims[a] as i64;
         let s = (self.panes[i].slice as i64 + steps).clamp(0, n - 1) as usize;
         self.panes[i].slice = s;
         self.crosshair[a] = s as f64;
@@ -172,7 +172,7 @@ impl<'a> AppState<'a> {
     /// Moves the crosshair to voxel coordinates `v` (rounded, clamped into the volume) and
     /// every pane to the slices through it (3D pick, jumps to comments/disagreements).
     pub fn set_crosshair(&mut self, v: [f64; 3]) -> Result<()> {
-        let d = self.session.image.grid.dims;
+        let d = self.session.image().grid.dims;
         for a in 0..3 {
             self.crosshair[a] = v[a].round().clamp(0.0, (d[a] - 1) as f64);
         }
@@ -254,7 +254,7 @@ impl<'a> AppState<'a> {
         connectivity: u32,
     ) -> Result<&GrowPreview> {
         let v = self.voxel_at(i, size, screen)?;
-        let d = self.session.image.grid.dims;
+        let d = self.session.image().grid.dims;
         let seed = [0, 1, 2].map(|a| v[a].round().clamp(0.0, (d[a] - 1) as f64) as usize);
         let op = EditOp::Grow {
             seeds: vec![seed],

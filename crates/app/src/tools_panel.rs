@@ -268,7 +268,7 @@ fn markups_ui(ui: &mut egui::Ui, tools: &mut ToolState, doc: &mut Document, fb: 
             }
         }
     }
-    let n = doc.state.session.markups.markups.len();
+    let n = doc.state.session.markups().markups.len();
     ui.label(format!("Markups ({n})"));
     let mut jump = None;
     let mut op = None;
@@ -276,13 +276,13 @@ fn markups_ui(ui: &mut egui::Ui, tools: &mut ToolState, doc: &mut Document, fb: 
         .id_salt("markups")
         .max_height(160.0)
         .show(ui, |ui| {
-            for m in &doc.state.session.markups.markups {
+            for m in &doc.state.session.markups().markups {
                 let sel = tools.selected_markup == Some(m.id);
                 let text = format!(
                     "{} {} {}{}",
                     m.kind.name(),
                     voxmark_io::markups::display_name(m, &|l| label_name(
-                        &doc.state.session.table,
+                        doc.state.session.table(),
                         l
                     )
                     .map(str::to_string)),
@@ -296,7 +296,12 @@ fn markups_ui(ui: &mut egui::Ui, tools: &mut ToolState, doc: &mut Document, fb: 
             }
         });
     if let Some(id) = tools.selected_markup {
-        let locked = doc.state.session.markups.get(id).is_some_and(|m| m.locked);
+        let locked = doc
+            .state
+            .session
+            .markups()
+            .get(id)
+            .is_some_and(|m| m.locked);
         ui.horizontal(|ui| {
             if ui.button("Delete (Del)").clicked() {
                 op = tools.delete_selected_markup();

@@ -157,23 +157,97 @@ impl Labels<'_> {
     }
 }
 
-/// The editing session.
+/// The editing session: the image, its labels in one label store (host or GPU), their label
+/// table and markups, the undo stack and the journal. Every change goes through
+/// [`Session::apply`] (or is a set-up step before the first op: table, markups, journal,
+/// author, read-only), so the journal, undo and labels cannot disagree.
 pub struct Session<'a> {
-    pub image: ImageRef<'a>,
-    pub labels: Labels<'a>,
-    pub table: Vec<LabelInfo>,
+    image: ImageRef<'a>,
+    labels: Labels<'a>,
+    table: Vec<LabelInfo>,
     /// The markups of this annotation (points, lines, boxes, …), edited by
     /// [`EditOp::Markup`] ops: journaled and undoable like voxel edits.
-    pub markups: MarkupSet,
-    pub undo: UndoStack,
-    pub journal: Option<Journal>,
-    pub author: String,
+    markups: MarkupSet,
+    undo: UndoStack,
+    journal: Option<Journal>,
+    author: String,
     /// Set when another process owns this mask (its journal is locked): every op is
     /// refused with [`Error::ReadOnly`] carrying this message.
-    pub read_only: Option<String>,
+    read_only: Option<String>,
 }
 
 impl<'a> Session<'a> {
+    /// The image being edited.
+    pub fn image(&self) -> &ImageRef<'a> {
+        &self.image
+    }
+
+    /// The label table (names, colours, visibility, locks).
+    pub fn table(&self) -> &[LabelInfo] {
+        &self.table
+    }
+
+    /// Replaces the label table: when a document or a project case is opened, before edits
+    /// (a journaled change of one label is a `set_label` op).
+    pub fn set_table(&mut self, table: Vec<LabelInfo>) {
+        self.table = table;
+    }
+
+    /// The markups (changed by `markup` ops).
+    pub fn markups(&self) -> &MarkupSet {
+        &self.markups
+    }
+
+    /// Replaces the markups: when a document is opened, before edits.
+    pub fn set_markups(&mut self, markups: MarkupSet) {
+        self.markups = markups;
+    }
+
+    /// The undo stack (its budgets are set when the session is made).
+    pub fn undo_stack(&self) -> &UndoStack {
+        &self.undo
+    }
+
+    /// The undo stack, to set its budgets.
+    pub fn undo_stack_mut(&mut self) -> &mut UndoStack {
+        &mut self.undo
+    }
+
+    /// The journal ops are appended to, if any.
+    pub fn journal(&self) -> Option<&Journal> {
+        self.journal.as_ref()
+    }
+
+    /// The journal, to checkpoint it on a save.
+    pub fn journal_mut(&mut self) -> Option<&mut Journal> {
+        self.journal.as_mut()
+    }
+
+    /// Sets the journal ops are appended to (None: not journaled); returns the previous one.
+    pub fn set_journal(&mut self, journal: Option<Journal>) -> Option<Journal> {
+        std::mem::replace(&mut self.journal, journal)
+    }
+
+    /// Who the journal records as the author of each op.
+    pub fn author(&self) -> &str {
+        &self.author
+    }
+
+    pub fn set_author(&mut self, author: impl Into<String>) {
+        self.author = author.into();
+    }
+
+    /// Why every op is refused (another process owns the mask), if it is.
+    pub fn read_only(&self) -> Option<&str> {
+        self.read_only.as_deref()
+    }
+
+    /// Makes the session read-only with this reason, or writable again (None); returns the
+    /// previous reason.
+    pub fn set_read_only(&mut self, why: Option<String>) -> Option<String> {
+        std::mem::replace(&mut self.read_only, why)
+    }
+
     /// A session on `image` starting from `labels` (same voxel count), in host memory.
     pub fn new(image: impl Into<ImageRef<'a>>, labels: Vec<u8>) -> Result<Self> {
         let image = image.into();

@@ -250,6 +250,96 @@ pub fn common_root(paths: &[PathBuf]) -> Option<PathBuf> {
     root
 }
 
+use crate::{set_meta, CaseRow, NewCase, Project};
+use voxmark_volume::fs::clock::now_rfc3339;
+
+impl Project {
+    /// Adds the images in `paths` (files, folders, CSV lists) as cases under `root` (None:
+    /// [`Project::data_root`], else the deepest folder holding them all, recorded). Images
+    /// already in the project are skipped. Returns the new cases.
+    pub fn add_cases(&mut self, paths: &[PathBuf], root: Option<&Path>) -> Result<Vec<CaseRow>> {
+        let found = discover(paths)?;
+        let root = match self.data_root(root) {
+            Some(r) => std::fs::canonicalize(&r).map_err(|e| Error::io(&r, e))?,
+            None => {
+                // The deepest folder holding what the user named (a folder argument is its
+                // own root) and every case found.
+                let mut all: Vec<PathBuf> = paths
+                    .iter()
+                    .filter(|p| !p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
+                    .filter_map(|p| std::fs::canonicalize(p).ok())
+                    .collect();
+                all.extend(found.iter().map(|f| f.path.clone()));
+                common_root(&all).ok_or_else(|| Error::invalid("no cases found"))?
+            }
+        };
+        let mut items = Vec::new();
+        for f in &found {
+            items.push(NewCase {
+                image: relative_to(&f.path, &root)?,
+                series_uid: f.series_uid.clone(),
+                stem: f.stem.clone(),
+            });
+        }
+        let added =
+            self.add_case_records(&items, (self.recorded_root.is_none()).then_some(&root))?;
+        if self.recorded_root.is_none() {
+            self.recorded_root = Some(root);
+        }
+        Ok(added)
+    }
+
+    /// Adds cases already resolved against the data root (one transaction); records `root`
+    /// as the project's data root when given. Images already in the project are skipped;
+    /// ids are made unique with `-2`, `-3`, ….
+    pub fn add_case_records(
+        &mut self,
+        items: &[NewCase],
+        root: Option<&PathBuf>,
+    ) -> Result<Vec<CaseRow>> {
+        let root_s = root.map(|r| r.display().to_string());
+        let now = now_rfc3339();
+        self.db.write(|db| {
+            if let Some(r) = &root_s {
+                set_meta(db, "data_root", r)?;
+            }
+            let mut added = Vec::new();
+            for NewCase { image, series_uid: uid, stem } in items {
+                let exists = db.query(
+                    "SELECT id FROM cases WHERE image = $1 AND series_uid = $2",
+                    &[image.as_str().into(), uid.as_str().into()],
+                )?;
+                if !exists.is_empty() {
+                    continue;
+                }
+                let mut key = stem.clone();
+                let mut n = 1;
+                while !db
+                    .query("SELECT id FROM cases WHERE case_key = $1", &[key.as_str().into()])?
+                    .is_empty()
+                {
+                    n += 1;
+                    key = format!("{stem}-{n}");
+                }
+                db.exec(
+                    "INSERT INTO cases (case_key, image, series_uid, added_at) VALUES ($1, $2, $3, $4)",
+                    &[key.as_str().into(), image.as_str().into(), uid.as_str().into(), now.as_str().into()],
+                )?;
+                added.push(CaseRow {
+                    case: key,
+                    image: image.clone(),
+                    series_uid: uid.clone(),
+                    annotator: None,
+                    status: "unassigned".into(),
+                    round: 0,
+                    version: 0,
+                });
+            }
+            Ok(added)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

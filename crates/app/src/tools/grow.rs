@@ -90,7 +90,7 @@ impl ToolState {
         if self.grow.seeds.is_empty() {
             return Ok("auto range needs a seed: click in a slice with the grow tool".into());
         }
-        let img = &st.session.image;
+        let img = &st.session.image();
         let dims = img.grid.dims;
         let conn = self.grow.connectivity;
         let seeds = self.grow.seeds.clone();
@@ -167,7 +167,7 @@ impl SliceTool for GrowTool {
         let mut out = Outcome::default();
         if let (true, Some(p)) = (ev.pressed, ev.hover) {
             let v = st.voxel_at(ev.pane, ev.size, p)?;
-            let d = st.session.image.grid.dims;
+            let d = st.session.image().grid.dims;
             let seed = [0, 1, 2].map(|a| v[a].round().clamp(0.0, (d[a] - 1) as f64) as usize);
             out.outcome("region grow", tools.add_seed(st, seed));
         }

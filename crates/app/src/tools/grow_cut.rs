@@ -66,7 +66,7 @@ impl ToolState {
             )));
         }
         let req = self.grow_cut_request(st, None)?;
-        let image = st.session.image.to_arc();
+        let image = st.session.image().to_arc();
         let mut state = GrowCutState::init(&req, &image, &labels)?;
         state.solve_cpu();
         self.grow_cut.state = Some(state);
@@ -76,7 +76,7 @@ impl ToolState {
 
     fn grow_cut_request(&self, st: &AppState, roi: Option<[usize; 6]>) -> Result<GrowCutRequest> {
         let env = voxmark_edit::EditEnv {
-            image: &st.session.image,
+            image: st.session.image(),
             locked: st.session.locked(),
         };
         let op = EditOp::GrowCut {
@@ -98,7 +98,7 @@ impl ToolState {
         let Some(state) = &self.grow_cut.state else {
             return Ok(None);
         };
-        let d = st.session.image.grid.dims;
+        let d = st.session.image().grid.dims;
         let (mask, voxels) = state.preview_mask(self.grow_cut.background, d);
         let hi = [0, 1, 2].map(|a| state.lo[a] + state.size[a] - 1);
         let op = EditOp::GrowCut {
@@ -134,7 +134,7 @@ impl ToolState {
         let roi = [state.lo[0], state.lo[1], state.lo[2], hi[0], hi[1], hi[2]];
         let req = self.grow_cut_request(st, Some(roi))?;
         let labels = st.session.labels()?.into_owned();
-        let image = st.session.image.to_arc();
+        let image = st.session.image().to_arc();
         let t = std::time::Instant::now();
         let incremental = match &mut self.grow_cut.state {
             Some(state) => state.update_cpu(&req, &image, &labels)?,

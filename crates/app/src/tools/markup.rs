@@ -197,7 +197,7 @@ impl SliceTool for MarkupTool {
         let super::Tool::Markup(kind) = tools.tool else {
             return Ok(out);
         };
-        let grid = st.session.image.grid;
+        let grid = st.session.image().grid;
         let label = st.brush.label;
         let i = ev.pane;
         let op = if ev.released && (tools.markup_drag.is_some() || drawing_by_drag(tools)) {
@@ -210,7 +210,7 @@ impl SliceTool for MarkupTool {
             if ev.double_clicked {
                 tools.take_markup(&grid, label)
             } else if ev.pressed {
-                let markups = &st.session.markups.markups;
+                let markups = &st.session.markups().markups;
                 let radius = 8.0 * ev.pixels_per_point;
                 let handle = handle_at(markups, &grid, &geom, slice, p, radius);
                 let at = PaneSlice {
@@ -238,7 +238,7 @@ impl SliceTool for MarkupTool {
     fn enter(&self, tools: &mut ToolState, st: &mut AppState) -> Option<Outcome> {
         tools.markup_draft.as_ref()?;
         let mut out = Outcome::default();
-        match tools.take_markup(&st.session.image.grid, st.brush.label) {
+        match tools.take_markup(&st.session.image().grid, st.brush.label) {
             Some(op) => apply_selecting(tools, st, &mut out, &op),
             None => out.status("an open curve needs 2 points, a closed curve 3"),
         }
@@ -254,9 +254,9 @@ impl SliceTool for MarkupTool {
         view: &PaneSlice,
         _hover: Option<[f64; 3]>,
     ) -> Vec<Shape> {
-        let grid = &st.session.image.grid;
+        let grid = &st.session.image().grid;
         let mut out = Vec::new();
-        for m in st.session.markups.markups.iter().filter(|m| m.visible) {
+        for m in st.session.markups().markups.iter().filter(|m| m.visible) {
             let mut m = m.clone();
             if let Some(d) = tools
                 .markup_drag
@@ -287,10 +287,10 @@ impl SliceTool for MarkupTool {
 
 /// Applies a markup op from a tool, selecting the markup it adds.
 fn apply_selecting(tools: &mut ToolState, st: &mut AppState, out: &mut Outcome, op: &EditOp) {
-    let before = st.session.markups.next_id;
+    let before = st.session.markups().next_id;
     out.apply(st, op);
-    if st.session.markups.next_id != before {
-        tools.selected_markup = st.session.markups.markups.last().map(|m| m.id);
+    if st.session.markups().next_id != before {
+        tools.selected_markup = st.session.markups().markups.last().map(|m| m.id);
     }
 }
 
@@ -333,7 +333,7 @@ fn handle_at(
 pub fn markup_color(m: &Markup, st: &AppState) -> Color {
     let c = m
         .label
-        .and_then(|l| st.session.table.iter().find(|t| t.value == l))
+        .and_then(|l| st.session.table().iter().find(|t| t.value == l))
         .map_or([0.35, 0.86, 1.0], |t| t.color);
     Color::rgb(
         (c[0] * 255.0) as u8,

@@ -32,8 +32,8 @@ impl ToolState {
             self.measured = None;
             return Ok(None);
         }
-        let grid = st.session.image.grid;
-        let m = voxmark_qa::measure::measure_region(&idx, &grid, Some(&st.session.image));
+        let grid = st.session.image().grid;
+        let m = voxmark_qa::measure::measure_region(&idx, &grid, Some(st.session.image()));
         let r = &m.recist;
         let mid = glam::DVec3::from(r.long_axis.from_ras)
             .midpoint(glam::DVec3::from(r.long_axis.to_ras))
@@ -86,7 +86,7 @@ pub(super) fn axes_shapes(tools: &ToolState, st: &AppState, view: &PaneSlice) ->
     if view.axis_n != r.axis || view.slice != r.slice {
         return Vec::new();
     }
-    let grid = &st.session.image.grid;
+    let grid = &st.session.image().grid;
     let mut out = Vec::new();
     for (seg, color) in [
         (&r.long_axis, Color::rgb(255, 90, 90)),
