@@ -402,12 +402,83 @@ pub fn write_dicom_seg(
     source: Option<&SourceRefs>,
     opts: &SegWriteOptions,
 ) -> Result<SegWritten> {
-    let (author, now_rfc3339, labelmap) = (opts.author, opts.now_rfc3339, opts.labelmap);
-    let class = if labelmap {
+    check_seg_input(out, grid, labels, segments, source)?;
+    let plane = SegPlane::of(out, grid)?;
+    let class = if opts.labelmap {
         LABELMAP_SEG_SOP_CLASS
     } else {
         SEG_SOP_CLASS
     };
+    let uids = SegUids::new(source);
+    let mut o = seg_header(&uids, class, grid.dims, source, opts);
+    seq(
+        &mut o,
+        tags::SEGMENT_SEQUENCE,
+        segment_items(segments, opts.labelmap),
+    );
+    dimension_index(&mut o, &uids.dimension, opts.labelmap);
+    seq(
+        &mut o,
+        tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE,
+        vec![shared_groups(&plane)],
+    );
+    let (per_frame, mut bits) = seg_frames(grid, labels, segments, source, &plane, opts.labelmap);
+    let frames = per_frame.len();
+    if frames == 0 {
+        return Err(Error::format(
+            out,
+            "no segment has any voxel: nothing to write",
+        ));
+    }
+    s(&mut o, tags::NUMBER_OF_FRAMES, VR::IS, frames.to_string());
+    seq(
+        &mut o,
+        tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
+        per_frame,
+    );
+    if let Some(src) = source {
+        seq(
+            &mut o,
+            tags::REFERENCED_SERIES_SEQUENCE,
+            vec![referenced_series(src)],
+        );
+    }
+    if !bits.len().is_multiple_of(2) {
+        bits.push(0);
+    }
+    o.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        PrimitiveValue::U8(bits.into()),
+    ));
+    let file = o
+        .with_meta(
+            FileMetaTableBuilder::new()
+                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+                .media_storage_sop_class_uid(class)
+                .media_storage_sop_instance_uid(uids.sop.clone()),
+        )
+        .map_err(|e| Error::Invalid(format!("DICOM meta: {e}")))?;
+    write_atomically(out, |w| {
+        file.write_all(w)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    })?;
+    Ok(SegWritten {
+        frames,
+        segments: segments.len(),
+        series_uid: uids.series,
+    })
+}
+
+/// Refuses what a SEG cannot hold before anything is built: labels not on the grid, more
+/// than 65535 rows or columns, no segment, a source series of another slice count.
+fn check_seg_input(
+    out: &Path,
+    grid: &Grid,
+    labels: &[u8],
+    segments: &[SegmentDesc],
+    source: Option<&SourceRefs>,
+) -> Result<()> {
     let [nx, ny, nz] = grid.dims;
     if labels.len() != grid.voxel_count() {
         return Err(Error::Mismatch("labels do not match the grid".into()));
@@ -431,43 +502,105 @@ pub fn write_dicom_seg(
             )));
         }
     }
-    let lps = RAS_FROM_LPS * grid.world_from_voxel;
-    let (ci, cj, ck) = (
-        lps.x_axis.truncate(),
-        lps.y_axis.truncate(),
-        lps.z_axis.truncate(),
-    );
-    let (di, dj, dk) = (ci.length(), cj.length(), ck.length());
-    let (row, col) = (ci / di, cj / dj);
-    let normal = row.cross(col);
-    if (ck / dk).dot(normal).abs() < 1.0 - 1e-6 {
-        return Err(Error::unsupported(
-            out,
-            "a sheared grid (gantry tilt): SEG frames must be perpendicular stacks",
-        ));
+    Ok(())
+}
+
+/// The frames' plane in DICOM's LPS (PS3.3 C.7.6.2): `lps` maps voxel indices to patient
+/// mm; `row`/`col` are the unit directions of i and j, `di`/`dj`/`dk` the voxel sizes.
+struct SegPlane {
+    lps: glam::DMat4,
+    row: DVec3,
+    col: DVec3,
+    di: f64,
+    dj: f64,
+    dk: f64,
+}
+
+impl SegPlane {
+    /// The grid's plane; a sheared grid (gantry tilt) is refused: SEG frames are
+    /// perpendicular stacks.
+    fn of(out: &Path, grid: &Grid) -> Result<Self> {
+        let lps = RAS_FROM_LPS * grid.world_from_voxel;
+        let (ci, cj, ck) = (
+            lps.x_axis.truncate(),
+            lps.y_axis.truncate(),
+            lps.z_axis.truncate(),
+        );
+        let (di, dj, dk) = (ci.length(), cj.length(), ck.length());
+        let (row, col) = (ci / di, cj / dj);
+        let normal = row.cross(col);
+        if (ck / dk).dot(normal).abs() < 1.0 - 1e-6 {
+            return Err(Error::unsupported(
+                out,
+                "a sheared grid (gantry tilt): SEG frames must be perpendicular stacks",
+            ));
+        }
+        Ok(Self {
+            lps,
+            row,
+            col,
+            di,
+            dj,
+            dk,
+        })
     }
-    let study_uid = source.map_or_else(|| new_uid(b"study"), |s| s.study_uid.clone());
-    let for_uid = source.map_or_else(|| new_uid(b"for"), |s| s.frame_of_reference_uid.clone());
-    let series_uid = new_uid(b"series");
-    let sop_uid = new_uid(b"sop");
-    let dim_uid = new_uid(b"dimension");
+}
+
+/// The UIDs a SEG carries: the source's study and frame of reference (new ones without a
+/// source), and new series, instance and dimension-organisation UIDs.
+struct SegUids {
+    study: String,
+    frame_of_reference: String,
+    series: String,
+    sop: String,
+    dimension: String,
+}
+
+impl SegUids {
+    fn new(source: Option<&SourceRefs>) -> Self {
+        Self {
+            study: source.map_or_else(|| new_uid(b"study"), |s| s.study_uid.clone()),
+            frame_of_reference: source
+                .map_or_else(|| new_uid(b"for"), |s| s.frame_of_reference_uid.clone()),
+            series: new_uid(b"series"),
+            sop: new_uid(b"sop"),
+            dimension: new_uid(b"dimension"),
+        }
+    }
+}
+
+/// The data set's header: patient and study (copied from the source, else empty), series,
+/// equipment, the Segmentation Image module and Image Pixel attributes.
+fn seg_header(
+    uids: &SegUids,
+    class: &str,
+    dims: [usize; 3],
+    source: Option<&SourceRefs>,
+    opts: &SegWriteOptions,
+) -> InMemDicomObject {
+    let [nx, ny, _] = dims;
+    let (author, now_rfc3339, labelmap) = (opts.author, opts.now_rfc3339, opts.labelmap);
     let (date, time) = match (now_rfc3339.get(..10), now_rfc3339.get(11..19)) {
         (Some(d), Some(t)) => (d.replace('-', ""), t.replace(':', "")),
         _ => (String::new(), String::new()),
     };
-
     let mut o = InMemDicomObject::new_empty();
     s(&mut o, tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192");
     s(&mut o, tags::SOP_CLASS_UID, VR::UI, class);
-    s(&mut o, tags::SOP_INSTANCE_UID, VR::UI, sop_uid.clone());
-    s(&mut o, tags::STUDY_INSTANCE_UID, VR::UI, study_uid);
+    s(&mut o, tags::SOP_INSTANCE_UID, VR::UI, uids.sop.clone());
+    s(&mut o, tags::STUDY_INSTANCE_UID, VR::UI, uids.study.clone());
     s(
         &mut o,
         tags::SERIES_INSTANCE_UID,
         VR::UI,
-        series_uid.clone(),
+        uids.series.clone(),
     );
-    s(&mut o, tags::FRAME_OF_REFERENCE_UID, VR::UI, for_uid);
+    s(
+        &mut o,
+        tags::FRAME_OF_REFERENCE_UID,
+        VR::UI,
+        uids.frame_of_reference.clone(),
+    );
     s(&mut o, tags::POSITION_REFERENCE_INDICATOR, VR::LO, "");
     match source {
         Some(src) => {
@@ -550,8 +683,13 @@ pub fn write_dicom_seg(
         s(&mut o, tags::PRESENTATION_LUT_SHAPE, VR::CS, "IDENTITY");
     }
     us(&mut o, tags::PIXEL_REPRESENTATION, &[0]);
+    o
+}
 
-    // Segments (a label map also lists its background, segment 0, as highdicom does).
+/// The Segment Sequence: one item per segment (numbers 1..N, the label value in the
+/// description, codes, CIELab colour); a label map also lists its background, segment 0, as
+/// highdicom does.
+fn segment_items(segments: &[SegmentDesc], labelmap: bool) -> Vec<InMemDicomObject> {
     let mut seg_items = Vec::new();
     if labelmap {
         let mut it = InMemDicomObject::new_empty();
@@ -614,24 +752,26 @@ pub fn write_dicom_seg(
         );
         seg_items.push(it);
     }
-    seq(&mut o, tags::SEGMENT_SEQUENCE, seg_items);
+    seg_items
+}
 
-    // Dimensions: segment number, then slice position.
+/// The dimensions: segment number (BINARY), then slice position.
+fn dimension_index(o: &mut InMemDicomObject, dim_uid: &str, labelmap: bool) {
     let mut org = InMemDicomObject::new_empty();
     s(
         &mut org,
         tags::DIMENSION_ORGANIZATION_UID,
         VR::UI,
-        dim_uid.clone(),
+        dim_uid.to_string(),
     );
-    seq(&mut o, tags::DIMENSION_ORGANIZATION_SEQUENCE, vec![org]);
+    seq(o, tags::DIMENSION_ORGANIZATION_SEQUENCE, vec![org]);
     let dim = |pointer: Tag, group: Tag, label: &str| {
         let mut d = InMemDicomObject::new_empty();
         s(
             &mut d,
             tags::DIMENSION_ORGANIZATION_UID,
             VR::UI,
-            dim_uid.clone(),
+            dim_uid.to_string(),
         );
         d.put(DataElement::new(
             tags::DIMENSION_INDEX_POINTER,
@@ -646,7 +786,7 @@ pub fn write_dicom_seg(
         s(&mut d, tags::DIMENSION_DESCRIPTION_LABEL, VR::LO, label);
         d
     };
-    seq(&mut o, tags::DIMENSION_INDEX_SEQUENCE, {
+    seq(o, tags::DIMENSION_INDEX_SEQUENCE, {
         let position = dim(
             tags::IMAGE_POSITION_PATIENT,
             tags::PLANE_POSITION_SEQUENCE,
@@ -665,8 +805,18 @@ pub fn write_dicom_seg(
             ]
         }
     });
+}
 
-    // Shared functional groups.
+/// The shared functional groups: pixel measures and plane orientation.
+fn shared_groups(plane: &SegPlane) -> InMemDicomObject {
+    let SegPlane {
+        row,
+        col,
+        di,
+        dj,
+        dk,
+        ..
+    } = *plane;
     let mut shared = InMemDicomObject::new_empty();
     let mut pm = InMemDicomObject::new_empty();
     s(
@@ -694,15 +844,24 @@ pub fn write_dicom_seg(
         ),
     );
     seq(&mut shared, tags::PLANE_ORIENTATION_SEQUENCE, vec![po]);
-    seq(
-        &mut o,
-        tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE,
-        vec![shared],
-    );
+    shared
+}
 
-    // Frames: BINARY — per segment, the slices that hold it (bit-packed, frames back to
-    // back); LABELMAP — the slices that hold any segment (one byte per pixel, the segment
-    // number).
+/// Frames and their per-frame functional groups: BINARY — per segment, the slices that
+/// hold it (bit-packed, frames back to back); LABELMAP — the slices that hold any segment
+/// (one byte per pixel, the segment number). Each frame's position is the source slice's
+/// own, else computed from the grid; with a source, each frame references the slice it was
+/// derived from.
+fn seg_frames(
+    grid: &Grid,
+    labels: &[u8],
+    segments: &[SegmentDesc],
+    source: Option<&SourceRefs>,
+    plane: &SegPlane,
+    labelmap: bool,
+) -> (Vec<InMemDicomObject>, Vec<u8>) {
+    let [nx, ny, nz] = grid.dims;
+    let lps = plane.lps;
     let per = nx * ny;
     let mut number = [0u8; 256];
     for (n, sd) in segments.iter().enumerate() {
@@ -807,64 +966,28 @@ pub fn write_dicom_seg(
         }
         per_frame.push(f);
     }
-    let mut bits = pixels;
-    let frames = per_frame.len();
-    if frames == 0 {
-        return Err(Error::format(
-            out,
-            "no segment has any voxel: nothing to write",
-        ));
-    }
-    s(&mut o, tags::NUMBER_OF_FRAMES, VR::IS, frames.to_string());
-    seq(
-        &mut o,
-        tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
-        per_frame,
+    (per_frame, pixels)
+}
+
+/// The Referenced Series Sequence: the source series and each of its instances once (the
+/// frames of a multi-frame source share one).
+fn referenced_series(src: &SourceRefs) -> InMemDicomObject {
+    let mut seen = std::collections::HashSet::new();
+    let instances = src
+        .slices
+        .iter()
+        .filter(|sl| seen.insert(sl.sop_instance_uid.as_str()))
+        .map(instance_ref)
+        .collect();
+    let mut rs = InMemDicomObject::new_empty();
+    s(
+        &mut rs,
+        tags::SERIES_INSTANCE_UID,
+        VR::UI,
+        src.series_uid.clone(),
     );
-    if let Some(src) = source {
-        // Each instance once (the frames of a multi-frame source share one).
-        let mut seen = std::collections::HashSet::new();
-        let instances = src
-            .slices
-            .iter()
-            .filter(|sl| seen.insert(sl.sop_instance_uid.as_str()))
-            .map(instance_ref)
-            .collect();
-        let mut rs = InMemDicomObject::new_empty();
-        s(
-            &mut rs,
-            tags::SERIES_INSTANCE_UID,
-            VR::UI,
-            src.series_uid.clone(),
-        );
-        seq(&mut rs, tags::REFERENCED_INSTANCE_SEQUENCE, instances);
-        seq(&mut o, tags::REFERENCED_SERIES_SEQUENCE, vec![rs]);
-    }
-    if !bits.len().is_multiple_of(2) {
-        bits.push(0);
-    }
-    o.put(DataElement::new(
-        tags::PIXEL_DATA,
-        VR::OB,
-        PrimitiveValue::U8(bits.into()),
-    ));
-    let file = o
-        .with_meta(
-            FileMetaTableBuilder::new()
-                .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
-                .media_storage_sop_class_uid(class)
-                .media_storage_sop_instance_uid(sop_uid),
-        )
-        .map_err(|e| Error::Invalid(format!("DICOM meta: {e}")))?;
-    write_atomically(out, |w| {
-        file.write_all(w)
-            .map_err(|e| std::io::Error::other(e.to_string()))
-    })?;
-    Ok(SegWritten {
-        frames,
-        segments: segments.len(),
-        series_uid,
-    })
+    seq(&mut rs, tags::REFERENCED_INSTANCE_SEQUENCE, instances);
+    rs
 }
 
 /// Reads a DICOM SEG onto `grid` (module docs): labels = segment numbers.
