@@ -223,6 +223,34 @@ struct Ann {
     assigned_at: String,
 }
 
+/// What the report reads from the database: the annotations, the status history, the
+/// version list and the markups saved with each latest version.
+struct Records {
+    anns: Vec<Ann>,
+    /// (annotation, to status, round, at)
+    history: Vec<(i64, String, i64, String)>,
+    /// (annotation, version, round, saved at)
+    versions: Vec<(i64, i64, i64, String)>,
+    /// annotation → the latest version's markups (`.mrk.json` text)
+    markups: BTreeMap<i64, String>,
+}
+
+/// Pairwise agreement over the cases (see [`Project::agreement`]).
+#[derive(Default)]
+struct Agreement {
+    pairs: Vec<PairAgreement>,
+    /// annotator → (Dice, HD95) against every other annotator
+    vs_others: BTreeMap<String, (Vec<f64>, Vec<f64>)>,
+    by_label: BTreeMap<(String, u8), (Vec<f64>, Vec<f64>)>,
+    /// annotator → (Dice, HD95) of the first submission against the approved version
+    first_vs_final: BTreeMap<String, (Vec<f64>, Vec<f64>)>,
+    /// (Dice, case, annotator a, annotator b, label), one per compared label
+    candidates: Vec<(f64, String, String, String, u8)>,
+    /// The masks of the pairs that may be flagged (bounded).
+    masks_of: BTreeMap<(String, String), (Grid, Vec<u8>)>,
+    skipped_hd: bool,
+}
+
 impl Project {
     /// Computes the report (see the module docs). `progress(done, total)` after each case.
     pub fn report(
@@ -231,201 +259,128 @@ impl Project {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Report> {
         let status = self.status()?;
-        let (anns, history, versions, markups) = self.db.read(|db| {
-            let anns = db
-                .query(
-                    "SELECT a.id, c.case_key, c.image, c.series_uid, a.annotator, a.status, a.round, a.latest_version, a.assigned_at
-                     FROM annotations a JOIN cases c ON c.id = a.case_id ORDER BY c.id, a.annotator",
-                    &[],
-                )?
-                .iter()
-                .map(|r| Ann {
-                    id: int(&r[0]),
-                    case: text(&r[1]),
-                    image: text(&r[2]),
-                    series_uid: text(&r[3]),
-                    annotator: text(&r[4]),
-                    status: text(&r[5]),
-                    round: int(&r[6]),
-                    latest: int(&r[7]),
-                    assigned_at: text(&r[8]),
-                })
-                .collect::<Vec<_>>();
-            let history: Vec<(i64, String, i64, String)> = db
-                .query(
-                    "SELECT annotation_id, to_status, round, at FROM status_history ORDER BY at, id",
-                    &[],
-                )?
-                .iter()
-                .map(|r| (int(&r[0]), text(&r[1]), int(&r[2]), text(&r[3])))
-                .collect();
-            let versions: Vec<(i64, i64, i64, String)> = db
-                .query(
-                    "SELECT annotation_id, version, round, saved_at FROM versions ORDER BY annotation_id, version",
-                    &[],
-                )?
-                .iter()
-                .map(|r| (int(&r[0]), int(&r[1]), int(&r[2]), text(&r[3])))
-                .collect();
-            // The markups saved with each annotation's latest version.
-            let markups: BTreeMap<i64, String> = db
-                .query(
-                    "SELECT v.annotation_id, v.markups FROM versions v JOIN annotations a
-                     ON a.id = v.annotation_id AND a.latest_version = v.version
-                     WHERE v.markups IS NOT NULL",
-                    &[],
-                )?
-                .iter()
-                .map(|r| (int(&r[0]), text(&r[1])))
-                .collect();
-            Ok((anns, history, versions, markups))
-        })?;
+        let rec = self.report_records()?;
         let mut notes = Vec::new();
+        let by_round = rounds_now(&rec.anns);
+        let timeline = timeline(&rec);
+        let (mut stats, first_round_version) = annotator_stats(&rec);
+        let mut agreement = self.agreement(&rec, &first_round_version, opts, progress, &mut notes);
+        agreement.fold_into(&mut stats, &mut notes);
+        let gold = self.gold_scores(None)?;
+        add_gold_scores(&mut stats, &gold);
+        let labels = self.label_stats(&agreement.candidates);
+        let flagged = flagged_pairs(&rec.anns, &mut agreement, opts, &mut notes);
+        let pairs = agreement.pairs;
+        Ok(Report {
+            project: self.name.clone(),
+            project_arg: if opts.project_arg.is_empty() {
+                self.name.clone()
+            } else {
+                opts.project_arg.clone()
+            },
+            generated_at: voxmark_volume::fs::clock::now_rfc3339(),
+            status,
+            by_round,
+            timeline,
+            annotators: stats.into_values().collect(),
+            labels,
+            pairs,
+            flagged,
+            gold_settings: self.settings.gold.clone(),
+            schema_labels: self.schema.labels.clone(),
+            gold,
+            notes,
+        })
+    }
 
-        // Rounds now.
-        let mut by_round: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
-        for a in &anns {
-            *by_round
-                .entry(a.round)
-                .or_default()
-                .entry(a.status.clone())
-                .or_insert(0) += 1;
-        }
+    /// The annotations, status history, versions and latest markups, in one read.
+    fn report_records(&mut self) -> Result<Records> {
+        self.db.read(|db| {
+        let anns = db
+            .query(
+                "SELECT a.id, c.case_key, c.image, c.series_uid, a.annotator, a.status, a.round, a.latest_version, a.assigned_at
+                 FROM annotations a JOIN cases c ON c.id = a.case_id ORDER BY c.id, a.annotator",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ann {
+                id: int(&r[0]),
+                case: text(&r[1]),
+                image: text(&r[2]),
+                series_uid: text(&r[3]),
+                annotator: text(&r[4]),
+                status: text(&r[5]),
+                round: int(&r[6]),
+                latest: int(&r[7]),
+                assigned_at: text(&r[8]),
+            })
+            .collect::<Vec<_>>();
+        let history: Vec<(i64, String, i64, String)> = db
+            .query(
+                "SELECT annotation_id, to_status, round, at FROM status_history ORDER BY at, id",
+                &[],
+            )?
+            .iter()
+            .map(|r| (int(&r[0]), text(&r[1]), int(&r[2]), text(&r[3])))
+            .collect();
+        let versions: Vec<(i64, i64, i64, String)> = db
+            .query(
+                "SELECT annotation_id, version, round, saved_at FROM versions ORDER BY annotation_id, version",
+                &[],
+            )?
+            .iter()
+            .map(|r| (int(&r[0]), int(&r[1]), int(&r[2]), text(&r[3])))
+            .collect();
+        // The markups saved with each annotation's latest version.
+        let markups: BTreeMap<i64, String> = db
+            .query(
+                "SELECT v.annotation_id, v.markups FROM versions v JOIN annotations a
+                 ON a.id = v.annotation_id AND a.latest_version = v.version
+                 WHERE v.markups IS NOT NULL",
+                &[],
+            )?
+            .iter()
+            .map(|r| (int(&r[0]), text(&r[1])))
+            .collect();
+        Ok(Records {
+            anns,
+            history,
+            versions,
+            markups,
+        })
+    })
+    }
 
-        // Timeline: replay the history.
-        let timeline = {
-            let mut events: Vec<(i64, i64, String, i64)> = Vec::new(); // (t, ann, status, round)
-            for a in &anns {
-                if let Some(t) = parse_utc(&a.assigned_at) {
-                    events.push((t, a.id, "draft".into(), 1));
-                }
-            }
-            for (id, to, round, at) in &history {
-                if let Some(t) = parse_utc(at) {
-                    events.push((t, *id, to.clone(), *round));
-                }
-            }
-            events.sort();
-            let mut out = Vec::new();
-            if let (Some(first), Some(last)) = (events.first(), events.last()) {
-                // Hours for a project of a few days, days up to 120, then weeks.
-                let span = last.0 - first.0;
-                let step = if span <= 3 * 86_400 {
-                    3600
-                } else if span <= 120 * 86_400 {
-                    86_400
-                } else {
-                    7 * 86_400
-                };
-                let mut state: BTreeMap<i64, (String, i64)> = BTreeMap::new();
-                let mut i = 0;
-                let mut t = first.0.div_euclid(step) * step;
-                loop {
-                    let end = t + step;
-                    while i < events.len() && events[i].0 < end {
-                        let (_, id, s, r) = &events[i];
-                        state.insert(*id, (s.clone(), *r));
-                        i += 1;
-                    }
-                    let mut by_status = BTreeMap::new();
-                    for s in ["draft", "submitted", "changes_requested", "approved"] {
-                        by_status.insert(s.to_string(), 0);
-                    }
-                    let mut later = 0;
-                    for (s, r) in state.values() {
-                        *by_status.entry(s.clone()).or_insert(0) += 1;
-                        later += i64::from(*r >= 2);
-                    }
-                    let date = if step == 3600 {
-                        format!("{} {:02}:00", civil_date(t), t.rem_euclid(86_400) / 3600)
-                    } else {
-                        civil_date(t)
-                    };
-                    out.push(TimelinePoint {
-                        date,
-                        by_status,
-                        later_rounds: later,
-                    });
-                    if end > last.0 {
-                        break;
-                    }
-                    t = end;
-                }
-            }
-            out
-        };
-
-        // Per annotator: counts and active time.
-        let mut stats: BTreeMap<String, AnnotatorStats> = BTreeMap::new();
-        let mut times: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-        for a in &anns {
-            let s = stats
-                .entry(a.annotator.clone())
-                .or_insert_with(|| AnnotatorStats {
-                    name: a.annotator.clone(),
-                    ..Default::default()
-                });
-            s.annotations += 1;
-            s.markups += markups
-                .get(&a.id)
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
-                .and_then(|d| voxmark_io::markups::from_slicer_json(&d).ok())
-                .map_or(0, |m| m.markups.len() as i64);
-            s.approved += i64::from(a.status == "approved");
-            s.submitted += i64::from(a.status != "draft");
-            times
-                .entry(a.id)
-                .or_default()
-                .extend(parse_utc(&a.assigned_at));
-        }
-        let owner: BTreeMap<i64, &str> =
-            anns.iter().map(|a| (a.id, a.annotator.as_str())).collect();
-        for (id, to, _, at) in &history {
-            if to == "changes_requested" {
-                if let Some(s) = owner.get(id).and_then(|o| stats.get_mut(*o)) {
-                    s.changes_requested += 1;
-                }
-            }
-            // The annotator's own steps (submit, withdraw) are work; a review is not theirs.
-            if to == "submitted" || to == "draft" {
-                times.entry(*id).or_default().extend(parse_utc(at));
-            }
-        }
-        let mut first_round_version: BTreeMap<i64, i64> = BTreeMap::new();
-        for (id, v, round, at) in &versions {
-            times.entry(*id).or_default().extend(parse_utc(at));
-            if *round == 1 {
-                first_round_version.insert(*id, *v);
-            }
-        }
-        let mut active: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-        for (id, t) in &mut times {
-            t.sort_unstable();
-            if let (Some(m), Some(o)) = (active_minutes(t), owner.get(id)) {
-                active.entry(o).or_default().push(m);
-            }
-        }
-        for (o, mut v) in active {
-            if let Some(s) = stats.get_mut(o) {
-                s.median_active_minutes = median(&mut v);
-            }
-        }
-
-        // Agreement: per case, the latest version of every submitted annotation.
+    /// Agreement, per case, between the latest versions of every submitted annotation (two
+    /// or more annotators), and of a first submission with its approved version where review
+    /// changed it. Masks are decoded only where they are compared. `progress(done, total)`
+    /// after each case.
+    fn agreement(
+        &mut self,
+        rec: &Records,
+        first_round_version: &BTreeMap<i64, i64>,
+        opts: &ReportOptions,
+        progress: &mut dyn FnMut(usize, usize),
+        notes: &mut Vec<String>,
+    ) -> Agreement {
+        let anns = &rec.anns;
+        let mut ag = Agreement::default();
+        let Agreement {
+            pairs,
+            vs_others,
+            by_label,
+            first_vs_final,
+            candidates,
+            masks_of,
+            skipped_hd,
+        } = &mut ag;
         let mut by_case: BTreeMap<&str, Vec<&Ann>> = BTreeMap::new();
-        for a in &anns {
+        for a in anns.iter() {
             if a.status != "draft" && a.latest >= 1 {
                 by_case.entry(a.case.as_str()).or_default().push(a);
             }
         }
-        let mut pairs = Vec::new();
-        let mut vs_others: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
-        let mut by_label: BTreeMap<(String, u8), (Vec<f64>, Vec<f64>)> = BTreeMap::new();
-        let mut first_vs_final: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
-        let mut candidates: Vec<(f64, String, String, String, u8)> = Vec::new();
         let total = by_case.len();
-        let mut masks_of: BTreeMap<(String, String), (Grid, Vec<u8>)> = BTreeMap::new();
-        let mut skipped_hd = false;
         for (n, (case, list)) in by_case.iter().enumerate() {
             let mut maps: Vec<(&Ann, Grid, Vec<u8>)> = Vec::new();
             // Masks are decoded only where they are compared: two or more annotators, or an
@@ -483,7 +438,7 @@ impl Project {
                     }
                     let present = self.schema_labels_in(ma, mb);
                     let ortho = is_orthogonal(ga);
-                    skipped_hd |= !ortho;
+                    *skipped_hd |= !ortho;
                     let mut labels = BTreeMap::new();
                     for l in compare_masks(ma, mb, ga, &present, 1.0) {
                         let hd = if ortho { l.hausdorff95_mm } else { None };
@@ -530,56 +485,12 @@ impl Project {
             }
             progress(n + 1, total);
         }
-        if skipped_hd {
-            notes.push("HD95 is left out for cases whose voxel axes are not orthogonal".into());
-        }
-        for (name, (d, h)) in vs_others {
-            if let Some(s) = stats.get_mut(&name) {
-                s.dice_vs_others = mean(&d);
-                s.hd95_vs_others_mm = mean(&h);
-            }
-        }
-        for ((name, label), (d, h)) in by_label {
-            if let (Some(s), Some(md)) = (stats.get_mut(&name), mean(&d)) {
-                s.vs_others_by_label.insert(label, (md, mean(&h)));
-            }
-        }
-        for (name, (d, h)) in first_vs_final {
-            if let Some(s) = stats.get_mut(&name) {
-                s.dice_first_vs_approved = mean(&d);
-                s.hd95_first_vs_approved_mm = mean(&h);
-            }
-        }
+        ag
+    }
 
-        // Gold scores.
-        let gold = self.gold_scores(None)?;
-        let mut gold_dice: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-        for g in &gold {
-            if let Some(s) = stats.get_mut(&g.annotator) {
-                s.gold_scored += 1;
-                s.gold_passed += i64::from(g.passed);
-            }
-            gold_dice
-                .entry(g.annotator.as_str())
-                .or_default()
-                .extend(g.labels.iter().map(|l| l.dice));
-        }
-        for (name, d) in gold_dice {
-            if let Some(s) = stats.get_mut(name) {
-                s.gold_mean_dice = mean(&d);
-            }
-        }
-
-        // Per label.
-        let view = |case: &str| {
-            format!(
-                "voxmark view --project {} --case {}",
-                shell_quote(&opts.project_arg),
-                shell_quote(case)
-            )
-        };
-        let labels: Vec<LabelStats> = self
-            .schema
+    /// Dice quartiles per schema label over the compared pairs, and the ten worst pairs.
+    fn label_stats(&self, candidates: &[(f64, String, String, String, u8)]) -> Vec<LabelStats> {
+        self.schema
             .labels
             .iter()
             .map(|l| {
@@ -605,71 +516,7 @@ impl Project {
                     dice,
                 }
             })
-            .collect();
-
-        // Flagged pairs with thumbnails.
-        candidates.sort_by(|x, y| x.0.total_cmp(&y.0));
-        let mut flagged = Vec::new();
-        let mut seen = BTreeSet::new();
-        for (dice, case, a, b, label) in candidates {
-            if dice >= opts.flag_below || flagged.len() >= opts.thumbnails {
-                break;
-            }
-            if !seen.insert((case.clone(), a.clone(), b.clone())) {
-                continue;
-            }
-            let (Some((g, ma)), Some((_, mb))) = (
-                masks_of.get(&(case.clone(), a.clone())),
-                masks_of.get(&(case.clone(), b.clone())),
-            ) else {
-                continue;
-            };
-            let ann = anns.iter().find(|x| x.case == case);
-            let image = ann.and_then(|x| {
-                let root = opts.data_root.as_ref()?;
-                let p = image_path(root, &x.image);
-                let series = Some(x.series_uid.clone()).filter(|s| !s.is_empty());
-                voxmark_io::load_volume(&p, &voxmark_io::LoadOptions { series }).ok()
-            });
-            match thumbnail(g, ma, mb, label, image.as_ref().map(|l| &l.volume)) {
-                Ok((png, w, h, axis, slice, n, with_image)) => flagged.push(Flagged {
-                    view_command: view(&case),
-                    case,
-                    a,
-                    b,
-                    label,
-                    dice,
-                    axis,
-                    slice,
-                    disagreeing_voxels: n,
-                    png,
-                    width: w,
-                    height: h,
-                    with_image,
-                }),
-                Err(e) => notes.push(format!("case {case}: thumbnail: {e}")),
-            }
-        }
-        Ok(Report {
-            project: self.name.clone(),
-            project_arg: if opts.project_arg.is_empty() {
-                self.name.clone()
-            } else {
-                opts.project_arg.clone()
-            },
-            generated_at: voxmark_volume::fs::clock::now_rfc3339(),
-            status,
-            by_round,
-            timeline,
-            annotators: stats.into_values().collect(),
-            labels,
-            pairs,
-            flagged,
-            gold_settings: self.settings.gold.clone(),
-            schema_labels: self.schema.labels.clone(),
-            gold,
-            notes,
-        })
+            .collect()
     }
 
     /// The labels of a stored mask version and its grid.
@@ -680,6 +527,254 @@ impl Project {
         let labels = labels_for(&v, Path::new(&what), &v.grid)?;
         Ok((v.grid, labels))
     }
+}
+
+/// How many annotations are in each round and status now.
+fn rounds_now(anns: &[Ann]) -> BTreeMap<i64, BTreeMap<String, i64>> {
+    let mut by_round: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
+    for a in anns {
+        *by_round
+            .entry(a.round)
+            .or_default()
+            .entry(a.status.clone())
+            .or_insert(0) += 1;
+    }
+    by_round
+}
+
+/// The timeline: the status history replayed into counts per status at the end of each
+/// hour (a project of a few days), day (up to 120 days) or week.
+fn timeline(rec: &Records) -> Vec<TimelinePoint> {
+    let (anns, history) = (&rec.anns, &rec.history);
+    let mut events: Vec<(i64, i64, String, i64)> = Vec::new(); // (t, ann, status, round)
+    for a in anns.iter() {
+        if let Some(t) = parse_utc(&a.assigned_at) {
+            events.push((t, a.id, "draft".into(), 1));
+        }
+    }
+    for (id, to, round, at) in history.iter() {
+        if let Some(t) = parse_utc(at) {
+            events.push((t, *id, to.clone(), *round));
+        }
+    }
+    events.sort();
+    let mut out = Vec::new();
+    if let (Some(first), Some(last)) = (events.first(), events.last()) {
+        // Hours for a project of a few days, days up to 120, then weeks.
+        let span = last.0 - first.0;
+        let step = if span <= 3 * 86_400 {
+            3600
+        } else if span <= 120 * 86_400 {
+            86_400
+        } else {
+            7 * 86_400
+        };
+        let mut state: BTreeMap<i64, (String, i64)> = BTreeMap::new();
+        let mut i = 0;
+        let mut t = first.0.div_euclid(step) * step;
+        loop {
+            let end = t + step;
+            while i < events.len() && events[i].0 < end {
+                let (_, id, s, r) = &events[i];
+                state.insert(*id, (s.clone(), *r));
+                i += 1;
+            }
+            let mut by_status = BTreeMap::new();
+            for s in ["draft", "submitted", "changes_requested", "approved"] {
+                by_status.insert(s.to_string(), 0);
+            }
+            let mut later = 0;
+            for (s, r) in state.values() {
+                *by_status.entry(s.clone()).or_insert(0) += 1;
+                later += i64::from(*r >= 2);
+            }
+            let date = if step == 3600 {
+                format!("{} {:02}:00", civil_date(t), t.rem_euclid(86_400) / 3600)
+            } else {
+                civil_date(t)
+            };
+            out.push(TimelinePoint {
+                date,
+                by_status,
+                later_rounds: later,
+            });
+            if end > last.0 {
+                break;
+            }
+            t = end;
+        }
+    }
+    out
+}
+
+/// Per annotator: annotations, markups, approvals, submissions, changes requested, and the
+/// median active time per annotation (from the times of their own steps); with each
+/// annotation's round-1 version (for first-submission agreement).
+fn annotator_stats(rec: &Records) -> (BTreeMap<String, AnnotatorStats>, BTreeMap<i64, i64>) {
+    let (anns, history, versions, markups) = (&rec.anns, &rec.history, &rec.versions, &rec.markups);
+    let mut stats: BTreeMap<String, AnnotatorStats> = BTreeMap::new();
+    let mut times: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for a in anns.iter() {
+        let s = stats
+            .entry(a.annotator.clone())
+            .or_insert_with(|| AnnotatorStats {
+                name: a.annotator.clone(),
+                ..Default::default()
+            });
+        s.annotations += 1;
+        s.markups += markups
+            .get(&a.id)
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+            .and_then(|d| voxmark_io::markups::from_slicer_json(&d).ok())
+            .map_or(0, |m| m.markups.len() as i64);
+        s.approved += i64::from(a.status == "approved");
+        s.submitted += i64::from(a.status != "draft");
+        times
+            .entry(a.id)
+            .or_default()
+            .extend(parse_utc(&a.assigned_at));
+    }
+    let owner: BTreeMap<i64, &str> = anns.iter().map(|a| (a.id, a.annotator.as_str())).collect();
+    for (id, to, _, at) in history.iter() {
+        if to == "changes_requested" {
+            if let Some(s) = owner.get(id).and_then(|o| stats.get_mut(*o)) {
+                s.changes_requested += 1;
+            }
+        }
+        // The annotator's own steps (submit, withdraw) are work; a review is not theirs.
+        if to == "submitted" || to == "draft" {
+            times.entry(*id).or_default().extend(parse_utc(at));
+        }
+    }
+    let mut first_round_version: BTreeMap<i64, i64> = BTreeMap::new();
+    for (id, v, round, at) in versions.iter() {
+        times.entry(*id).or_default().extend(parse_utc(at));
+        if *round == 1 {
+            first_round_version.insert(*id, *v);
+        }
+    }
+    let mut active: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for (id, t) in &mut times {
+        t.sort_unstable();
+        if let (Some(m), Some(o)) = (active_minutes(t), owner.get(id)) {
+            active.entry(o).or_default().push(m);
+        }
+    }
+    for (o, mut v) in active {
+        if let Some(s) = stats.get_mut(o) {
+            s.median_active_minutes = median(&mut v);
+        }
+    }
+    (stats, first_round_version)
+}
+
+impl Agreement {
+    /// Each annotator's mean agreement (with the others, per label, first submission vs
+    /// approved) into their statistics; a note when HD95 was left out.
+    fn fold_into(&mut self, stats: &mut BTreeMap<String, AnnotatorStats>, notes: &mut Vec<String>) {
+        if self.skipped_hd {
+            notes.push("HD95 is left out for cases whose voxel axes are not orthogonal".into());
+        }
+        for (name, (d, h)) in std::mem::take(&mut self.vs_others) {
+            if let Some(s) = stats.get_mut(&name) {
+                s.dice_vs_others = mean(&d);
+                s.hd95_vs_others_mm = mean(&h);
+            }
+        }
+        for ((name, label), (d, h)) in std::mem::take(&mut self.by_label) {
+            if let (Some(s), Some(md)) = (stats.get_mut(&name), mean(&d)) {
+                s.vs_others_by_label.insert(label, (md, mean(&h)));
+            }
+        }
+        for (name, (d, h)) in std::mem::take(&mut self.first_vs_final) {
+            if let Some(s) = stats.get_mut(&name) {
+                s.dice_first_vs_approved = mean(&d);
+                s.hd95_first_vs_approved_mm = mean(&h);
+            }
+        }
+    }
+}
+
+/// Gold cases scored, passed and the mean Dice, per annotator.
+fn add_gold_scores(stats: &mut BTreeMap<String, AnnotatorStats>, gold: &[super::gold::GoldScore]) {
+    let mut gold_dice: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for g in gold {
+        if let Some(s) = stats.get_mut(&g.annotator) {
+            s.gold_scored += 1;
+            s.gold_passed += i64::from(g.passed);
+        }
+        gold_dice
+            .entry(g.annotator.as_str())
+            .or_default()
+            .extend(g.labels.iter().map(|l| l.dice));
+    }
+    for (name, d) in gold_dice {
+        if let Some(s) = stats.get_mut(name) {
+            s.gold_mean_dice = mean(&d);
+        }
+    }
+}
+
+/// The worst pairs below the flag threshold (one per case and pair), each with a thumbnail
+/// of its slice of most disagreement (over the image when the data root is known).
+fn flagged_pairs(
+    anns: &[Ann],
+    ag: &mut Agreement,
+    opts: &ReportOptions,
+    notes: &mut Vec<String>,
+) -> Vec<Flagged> {
+    let view = |case: &str| {
+        format!(
+            "voxmark view --project {} --case {}",
+            shell_quote(&opts.project_arg),
+            shell_quote(case)
+        )
+    };
+    let candidates = &mut ag.candidates;
+    let masks_of = &ag.masks_of;
+    candidates.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let mut flagged = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (dice, case, a, b, label) in std::mem::take(candidates) {
+        if dice >= opts.flag_below || flagged.len() >= opts.thumbnails {
+            break;
+        }
+        if !seen.insert((case.clone(), a.clone(), b.clone())) {
+            continue;
+        }
+        let (Some((g, ma)), Some((_, mb))) = (
+            masks_of.get(&(case.clone(), a.clone())),
+            masks_of.get(&(case.clone(), b.clone())),
+        ) else {
+            continue;
+        };
+        let ann = anns.iter().find(|x| x.case == case);
+        let image = ann.and_then(|x| {
+            let root = opts.data_root.as_ref()?;
+            let p = image_path(root, &x.image);
+            let series = Some(x.series_uid.clone()).filter(|s| !s.is_empty());
+            voxmark_io::load_volume(&p, &voxmark_io::LoadOptions { series }).ok()
+        });
+        match thumbnail(g, ma, mb, label, image.as_ref().map(|l| &l.volume)) {
+            Ok((png, w, h, axis, slice, n, with_image)) => flagged.push(Flagged {
+                view_command: view(&case),
+                case,
+                a,
+                b,
+                label,
+                dice,
+                axis,
+                slice,
+                disagreeing_voxels: n,
+                png,
+                width: w,
+                height: h,
+                with_image,
+            }),
+            Err(e) => notes.push(format!("case {case}: thumbnail: {e}")),
+        }
+    }
+    flagged
 }
 
 /// `s` quoted for a POSIX shell when it needs it.
