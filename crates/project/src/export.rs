@@ -255,102 +255,13 @@ impl Project {
         if opts.folds == Some(0) {
             return Err(Error::invalid("--folds must be at least 1"));
         }
-        let root = match opts.layout {
-            Layout::Nnunet => opts.out.join(nnunet_folder(
-                opts.dataset_id,
-                opts.dataset_name.as_deref().unwrap_or(&self.name),
-            )?),
-            _ => opts.out.clone(),
-        };
-        let (img_dir, lab_dir) = match opts.layout {
-            Layout::Nnunet => ("imagesTr", "labelsTr"),
-            Layout::Monai => ("images", "labels"),
-            _ => ("", ""),
-        };
-        for d in [img_dir, lab_dir] {
-            let p = root.join(d);
-            std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
-        }
+        let (root, img_dir, lab_dir) = self.export_root(opts)?;
         let manifest_path = root.join(MANIFEST);
-        let old: Option<Manifest> = match std::fs::read(&manifest_path) {
-            Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| {
-                Error::format(
-                    &manifest_path,
-                    format!("not a voxmark export manifest: {e}"),
-                )
-            })?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io(&manifest_path, e)),
-        };
-        if let Some(o) = &old {
-            if o.layout != opts.layout {
-                return Err(Error::invalid(format!(
-                    "{} holds a {} export; export {} into another folder",
-                    root.display(),
-                    o.layout.name(),
-                    opts.layout.name()
-                )));
-            }
-        }
-
-        // The label map (nnU-Net keys labels by name: "background" is 0's).
-        if let Some(l) = self
-            .schema
-            .labels
-            .iter()
-            .find(|l| l.name.eq_ignore_ascii_case("background"))
-        {
-            return Err(Error::invalid(format!(
-                "schema label {} is named {:?}, the name training layouts give to 0; rename it",
-                l.value, l.name
-            )));
-        }
-        let mut schema = self.schema.labels.clone();
-        schema.sort_by_key(|l| l.value);
-        let keep_values = opts.layout.per_case_folder();
-        let mut remap = [0u8; 256];
-        let mut label_map = BTreeMap::new();
-        let mut names = BTreeMap::from([("0".to_string(), "background".to_string())]);
-        for (i, l) in schema.iter().enumerate() {
-            let to = if keep_values { l.value } else { (i + 1) as u8 };
-            remap[usize::from(l.value)] = to;
-            label_map.insert(l.value.to_string(), to);
-            names.insert(to.to_string(), l.name.clone());
-        }
-
-        // Qualifying annotations, grouped per case.
-        let wanted: Vec<&str> = opts.statuses.iter().map(|s| s.as_str()).collect();
-        let mut per_case: BTreeMap<String, Vec<CaseRow>> = BTreeMap::new();
-        let mut any_row: BTreeMap<String, CaseRow> = BTreeMap::new();
-        for r in self.cases(None, None)? {
-            any_row.entry(r.case.clone()).or_insert_with(|| r.clone());
-            if r.annotator.is_some() && r.version >= 1 && wanted.contains(&r.status.as_str()) {
-                per_case.entry(r.case.clone()).or_default().push(r);
-            }
-        }
-        // Gold cases export their reference, whatever the annotators did.
-        let gold: BTreeMap<String, super::gold::GoldRef> = self
-            .gold_refs()?
-            .into_iter()
-            .map(|g| (g.case.clone(), g))
-            .collect();
-        for c in gold.keys() {
-            if let Some(r) = any_row.get(c) {
-                per_case.insert(c.clone(), vec![r.clone()]);
-            }
-        }
+        let old = read_manifest(&manifest_path, &root, opts.layout)?;
+        let (remap, label_map, names) = self.label_remap(opts.layout.per_case_folder())?;
+        let (per_case, gold) = self.qualifying(opts)?;
         let ids: Vec<String> = per_case.keys().cloned().collect();
-        let mut file_ids: BTreeMap<String, String> = BTreeMap::new();
-        let mut taken: BTreeMap<String, String> = BTreeMap::new();
-        for c in &ids {
-            let f = id_stem(c);
-            if let Some(other) = taken.insert(f.clone(), c.clone()) {
-                return Err(Error::invalid(format!(
-                    "cases {other:?} and {c:?} would both be exported as {f:?}"
-                )));
-            }
-            file_ids.insert(c.clone(), f);
-        }
+        let file_ids = file_ids(&ids)?;
         let folds = opts.folds.map(|k| folds_for(&ids, k));
         let method_of = |case: &str, n: usize| {
             if gold.contains_key(case) {
@@ -366,7 +277,11 @@ impl Project {
             format: "voxmark-export 1".into(),
             layout: opts.layout,
             project: self.name.clone(),
-            statuses: wanted.iter().map(|s| s.to_string()).collect(),
+            statuses: opts
+                .statuses
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect(),
             fusion: opts.fusion,
             label_map,
             labels: names,
@@ -381,81 +296,16 @@ impl Project {
         let same_settings = old
             .as_ref()
             .is_some_and(|o| o.label_map == manifest.label_map && o.fusion == manifest.fusion);
-
-        // Cases that no longer qualify: their files go.
         if let Some(o) = &old {
-            for (c, mc) in &o.cases {
-                if !per_case.contains_key(c) {
-                    for f in [&mc.image, &mc.label] {
-                        let p = root.join(f);
-                        match std::fs::remove_file(&p) {
-                            Ok(()) => {}
-                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                            Err(e) => return Err(Error::io(&p, e)),
-                        }
-                    }
-                    if opts.layout.per_case_folder() {
-                        let _ = std::fs::remove_dir(root.join(id_stem(c)));
-                    }
-                    summary.removed.push(c.clone());
-                }
-            }
+            remove_dropped(&root, o, &per_case, opts.layout, &mut summary)?;
         }
 
         let total = per_case.len();
         for (n, (case, rows)) in per_case.iter().enumerate() {
-            let fid = &file_ids[case];
-            let (image_rel, label_rel) = match opts.layout {
-                Layout::Nnunet => (
-                    format!("{img_dir}/{fid}_0000.nii.gz"),
-                    format!("{lab_dir}/{fid}.nii.gz"),
-                ),
-                Layout::Monai => (
-                    format!("{img_dir}/{fid}.nii.gz"),
-                    format!("{lab_dir}/{fid}.nii.gz"),
-                ),
-                Layout::Folder => (format!("{fid}/image.nii.gz"), format!("{fid}/label.nii.gz")),
-                Layout::SegNrrd => (format!("{fid}/image.nrrd"), format!("{fid}/label.seg.nrrd")),
-                // No image is copied: the SEG references the source series.
-                Layout::DicomSeg => (format!("{fid}/seg.dcm"), format!("{fid}/seg.dcm")),
-            };
+            let (image_rel, label_rel) = case_paths(opts.layout, &file_ids[case], img_dir, lab_dir);
             // What the case would be made of (records only: the mask bytes are read when the
             // case is written, not to find out that it is unchanged).
-            let mut masks: Vec<UsedMask> = Vec::new();
-            let mut failed = None;
-            if let Some(g) = gold.get(case) {
-                masks.push(UsedMask {
-                    annotator: format!("gold reference ({}, by {})", g.source, g.by),
-                    version: 0,
-                    round: 0,
-                    status: "gold".into(),
-                    sha256: g.sha256.clone(),
-                });
-            } else {
-                for r in rows {
-                    let who = r.annotator.clone().unwrap_or_default();
-                    let info = self.versions(case, &who).and_then(|vs| {
-                        vs.into_iter()
-                            .find(|v| v.version == r.version)
-                            .ok_or_else(|| {
-                                Error::NotFound(format!(
-                                    "case {case} by {who} has no version {}",
-                                    r.version
-                                ))
-                            })
-                    });
-                    match info {
-                        Ok(info) => masks.push(UsedMask {
-                            annotator: who,
-                            version: info.version,
-                            round: info.round,
-                            status: r.status.clone(),
-                            sha256: info.sha256,
-                        }),
-                        Err(e) => failed = Some(e.to_string()),
-                    }
-                }
-            }
+            let (masks, mut failed) = self.used_masks(case, rows, gold.get(case));
             let prev = old.as_ref().and_then(|o| o.cases.get(case));
             let image_path_out = root.join(&image_rel);
             let label_path_out = root.join(&label_rel);
@@ -477,21 +327,11 @@ impl Project {
                     continue;
                 }
             }
-            // The bytes, checked against their sha256 as they are read.
-            let mut bytes: Vec<Vec<u8>> = Vec::new();
+            let mut bytes = Vec::new();
             if failed.is_none() {
-                if gold.contains_key(case) {
-                    match self.gold_mask(case) {
-                        Ok(b) => bytes.push(b),
-                        Err(e) => failed = Some(e.to_string()),
-                    }
-                } else {
-                    for m in &masks {
-                        match self.get_version(case, &m.annotator, Some(m.version)) {
-                            Ok((_, b)) => bytes.push(b),
-                            Err(e) => failed = Some(e.to_string()),
-                        }
-                    }
+                match self.mask_bytes(case, &masks, gold.contains_key(case)) {
+                    Ok(b) => bytes = b,
+                    Err(e) => failed = Some(e.to_string()),
                 }
             }
             if let Some(why) = failed {
@@ -543,39 +383,174 @@ impl Project {
         if opts.markups {
             self.export_markups(&root, &manifest, &file_ids, &mut summary)?;
         }
+        let channel = channel_name(opts, &manifest, &manifest_path)?;
+        self.write_index(opts, &root, &manifest, &channel)?;
+        write_json(&manifest_path, &manifest)?;
+        Ok(summary)
+    }
 
-        // The layout's index file.
-        let channel = match &opts.channel_name {
-            Some(c) => c.clone(),
-            None => {
-                let mut known: Vec<String> = manifest
-                    .cases
-                    .values()
-                    .filter_map(|c| channel_for(&c.modality))
-                    .collect();
-                known.sort();
-                known.dedup();
-                match known.len() {
-                    0 if opts.layout.per_case_folder() || manifest.cases.is_empty() => {
-                        "unknown".into()
-                    }
-                    0 => {
-                        write_json(&manifest_path, &manifest)?;
-                        return Err(Error::invalid(
-                            "the images do not say their modality (NIfTI): pass --channel-name CT (nnU-Net's CT normalisation) or MRI",
-                        ));
-                    }
-                    1 => known.remove(0),
-                    _ => {
-                        write_json(&manifest_path, &manifest)?;
-                        return Err(Error::invalid(format!(
-                            "the images are of several modalities ({}); one channel name is needed: pass --channel-name",
-                            known.join(", ")
-                        )));
-                    }
+    /// The export's root (nnU-Net: `DatasetNNN_Name` under the output folder) and its image
+    /// and label folders (created).
+    fn export_root(&self, opts: &ExportOptions) -> Result<(PathBuf, &'static str, &'static str)> {
+        let root = match opts.layout {
+            Layout::Nnunet => opts.out.join(nnunet_folder(
+                opts.dataset_id,
+                opts.dataset_name.as_deref().unwrap_or(&self.name),
+            )?),
+            _ => opts.out.clone(),
+        };
+        let (img_dir, lab_dir) = match opts.layout {
+            Layout::Nnunet => ("imagesTr", "labelsTr"),
+            Layout::Monai => ("images", "labels"),
+            _ => ("", ""),
+        };
+        for d in [img_dir, lab_dir] {
+            let p = root.join(d);
+            std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
+        }
+        Ok((root, img_dir, lab_dir))
+    }
+
+    /// The label values as exported (consecutive for training layouts, kept for per-case
+    /// layouts): the remap table, the manifest's label map and the names by exported value
+    /// (nnU-Net keys labels by name: "background" is 0's, so no schema label may use it).
+    #[allow(clippy::type_complexity)]
+    fn label_remap(
+        &self,
+        keep_values: bool,
+    ) -> Result<([u8; 256], BTreeMap<String, u8>, BTreeMap<String, String>)> {
+        if let Some(l) = self
+            .schema
+            .labels
+            .iter()
+            .find(|l| l.name.eq_ignore_ascii_case("background"))
+        {
+            return Err(Error::invalid(format!(
+                "schema label {} is named {:?}, the name training layouts give to 0; rename it",
+                l.value, l.name
+            )));
+        }
+        let mut schema = self.schema.labels.clone();
+        schema.sort_by_key(|l| l.value);
+        let mut remap = [0u8; 256];
+        let mut label_map = BTreeMap::new();
+        let mut names = BTreeMap::from([("0".to_string(), "background".to_string())]);
+        for (i, l) in schema.iter().enumerate() {
+            let to = if keep_values { l.value } else { (i + 1) as u8 };
+            remap[usize::from(l.value)] = to;
+            label_map.insert(l.value.to_string(), to);
+            names.insert(to.to_string(), l.name.clone());
+        }
+        Ok((remap, label_map, names))
+    }
+
+    /// Qualifying annotations (a selected status, at least one version) per case; gold
+    /// cases export their reference, whatever the annotators did.
+    #[allow(clippy::type_complexity)]
+    fn qualifying(
+        &mut self,
+        opts: &ExportOptions,
+    ) -> Result<(
+        BTreeMap<String, Vec<CaseRow>>,
+        BTreeMap<String, super::gold::GoldRef>,
+    )> {
+        let wanted: Vec<&str> = opts.statuses.iter().map(|s| s.as_str()).collect();
+        let mut per_case: BTreeMap<String, Vec<CaseRow>> = BTreeMap::new();
+        let mut any_row: BTreeMap<String, CaseRow> = BTreeMap::new();
+        for r in self.cases(None, None)? {
+            any_row.entry(r.case.clone()).or_insert_with(|| r.clone());
+            if r.annotator.is_some() && r.version >= 1 && wanted.contains(&r.status.as_str()) {
+                per_case.entry(r.case.clone()).or_default().push(r);
+            }
+        }
+        let gold: BTreeMap<String, super::gold::GoldRef> = self
+            .gold_refs()?
+            .into_iter()
+            .map(|g| (g.case.clone(), g))
+            .collect();
+        for c in gold.keys() {
+            if let Some(r) = any_row.get(c) {
+                per_case.insert(c.clone(), vec![r.clone()]);
+            }
+        }
+        Ok((per_case, gold))
+    }
+
+    /// The masks a case is made of, as records (the gold reference, or each qualifying
+    /// annotation's version), and why they cannot be used, if so.
+    fn used_masks(
+        &mut self,
+        case: &str,
+        rows: &[CaseRow],
+        gold: Option<&super::gold::GoldRef>,
+    ) -> (Vec<UsedMask>, Option<String>) {
+        let mut masks: Vec<UsedMask> = Vec::new();
+        let mut failed = None;
+        if let Some(g) = gold {
+            masks.push(UsedMask {
+                annotator: format!("gold reference ({}, by {})", g.source, g.by),
+                version: 0,
+                round: 0,
+                status: "gold".into(),
+                sha256: g.sha256.clone(),
+            });
+        } else {
+            for r in rows {
+                let who = r.annotator.clone().unwrap_or_default();
+                let info = self.versions(case, &who).and_then(|vs| {
+                    vs.into_iter()
+                        .find(|v| v.version == r.version)
+                        .ok_or_else(|| {
+                            Error::NotFound(format!(
+                                "case {case} by {who} has no version {}",
+                                r.version
+                            ))
+                        })
+                });
+                match info {
+                    Ok(info) => masks.push(UsedMask {
+                        annotator: who,
+                        version: info.version,
+                        round: info.round,
+                        status: r.status.clone(),
+                        sha256: info.sha256,
+                    }),
+                    Err(e) => failed = Some(e.to_string()),
                 }
             }
-        };
+        }
+        (masks, failed)
+    }
+
+    /// The bytes of the masks, checked against their sha256 as they are read.
+    fn mask_bytes(&mut self, case: &str, masks: &[UsedMask], gold: bool) -> Result<Vec<Vec<u8>>> {
+        if gold {
+            return Ok(vec![self.gold_mask(case)?]);
+        }
+        // Every version is read; the last failure is the one reported.
+        let mut bytes = Vec::with_capacity(masks.len());
+        let mut failed = None;
+        for m in masks {
+            match self.get_version(case, &m.annotator, Some(m.version)) {
+                Ok((_, b)) => bytes.push(b),
+                Err(e) => failed = Some(e),
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(bytes),
+        }
+    }
+
+    /// The layout's index file: nnU-Net's `dataset.json`, MONAI's `datalist.json`, or for
+    /// per-case layouts `labels.json` with ITK-SNAP and Slicer colour tables.
+    fn write_index(
+        &self,
+        opts: &ExportOptions,
+        root: &Path,
+        manifest: &Manifest,
+        channel: &str,
+    ) -> Result<()> {
         let labels_by_name: serde_json::Map<String, serde_json::Value> = {
             let mut v: Vec<(u8, String)> = manifest
                 .labels
@@ -636,8 +611,7 @@ impl Project {
                 voxmark_io::color_table::write_color_table(&root.join("labels.ctbl"), &table)?;
             }
         }
-        write_json(&manifest_path, &manifest)?;
-        Ok(summary)
+        Ok(())
     }
 
     /// Writes one case's image (when missing) and label. Returns the label file's sha256,
@@ -900,6 +874,124 @@ impl Project {
         }
         Ok(())
     }
+}
+
+/// The manifest of an earlier export into `root`, if any; an export of another layout there
+/// is refused.
+fn read_manifest(manifest_path: &Path, root: &Path, layout: Layout) -> Result<Option<Manifest>> {
+    let old: Option<Manifest> = match std::fs::read(manifest_path) {
+        Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| {
+            Error::format(manifest_path, format!("not a voxmark export manifest: {e}"))
+        })?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io(manifest_path, e)),
+    };
+    if let Some(o) = &old {
+        if o.layout != layout {
+            return Err(Error::invalid(format!(
+                "{} holds a {} export; export {} into another folder",
+                root.display(),
+                o.layout.name(),
+                layout.name()
+            )));
+        }
+    }
+    Ok(old)
+}
+
+/// Each case's file stem (unique: two cases that would share one are refused).
+fn file_ids(ids: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut file_ids: BTreeMap<String, String> = BTreeMap::new();
+    let mut taken: BTreeMap<String, String> = BTreeMap::new();
+    for c in ids {
+        let f = id_stem(c);
+        if let Some(other) = taken.insert(f.clone(), c.clone()) {
+            return Err(Error::invalid(format!(
+                "cases {other:?} and {c:?} would both be exported as {f:?}"
+            )));
+        }
+        file_ids.insert(c.clone(), f);
+    }
+    Ok(file_ids)
+}
+
+/// Removes the files of the cases of an earlier export that no longer qualify.
+fn remove_dropped(
+    root: &Path,
+    old: &Manifest,
+    per_case: &BTreeMap<String, Vec<CaseRow>>,
+    layout: Layout,
+    summary: &mut ExportSummary,
+) -> Result<()> {
+    for (c, mc) in &old.cases {
+        if !per_case.contains_key(c) {
+            for f in [&mc.image, &mc.label] {
+                let p = root.join(f);
+                match std::fs::remove_file(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&p, e)),
+                }
+            }
+            if layout.per_case_folder() {
+                let _ = std::fs::remove_dir(root.join(id_stem(c)));
+            }
+            summary.removed.push(c.clone());
+        }
+    }
+    Ok(())
+}
+
+/// A case's image and label paths in the layout (relative to the root).
+fn case_paths(layout: Layout, fid: &str, img_dir: &str, lab_dir: &str) -> (String, String) {
+    match layout {
+        Layout::Nnunet => (
+            format!("{img_dir}/{fid}_0000.nii.gz"),
+            format!("{lab_dir}/{fid}.nii.gz"),
+        ),
+        Layout::Monai => (
+            format!("{img_dir}/{fid}.nii.gz"),
+            format!("{lab_dir}/{fid}.nii.gz"),
+        ),
+        Layout::Folder => (format!("{fid}/image.nii.gz"), format!("{fid}/label.nii.gz")),
+        Layout::SegNrrd => (format!("{fid}/image.nrrd"), format!("{fid}/label.seg.nrrd")),
+        // No image is copied: the SEG references the source series.
+        Layout::DicomSeg => (format!("{fid}/seg.dcm"), format!("{fid}/seg.dcm")),
+    }
+}
+
+/// The channel name of the index file: given, or the one modality of the images; several
+/// (or none, for a training layout) is refused after the manifest is written.
+fn channel_name(opts: &ExportOptions, manifest: &Manifest, manifest_path: &Path) -> Result<String> {
+    Ok(match &opts.channel_name {
+        Some(c) => c.clone(),
+        None => {
+            let mut known: Vec<String> = manifest
+                .cases
+                .values()
+                .filter_map(|c| channel_for(&c.modality))
+                .collect();
+            known.sort();
+            known.dedup();
+            match known.len() {
+                0 if opts.layout.per_case_folder() || manifest.cases.is_empty() => "unknown".into(),
+                0 => {
+                    write_json(manifest_path, manifest)?;
+                    return Err(Error::invalid(
+                        "the images do not say their modality (NIfTI): pass --channel-name CT (nnU-Net's CT normalisation) or MRI",
+                    ));
+                }
+                1 => known.remove(0),
+                _ => {
+                    write_json(manifest_path, manifest)?;
+                    return Err(Error::invalid(format!(
+                        "the images are of several modalities ({}); one channel name is needed: pass --channel-name",
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
+    })
 }
 
 #[cfg(test)]
