@@ -12,9 +12,16 @@ strip -o .device/voxmark target/release/voxmark
 rm -f .device/voxmark-old
 [ -n "${OLD:-}" ] && strip -o .device/voxmark-old "$OLD"
 rm -f .device/tests/*
+# Each GPU test binary, from the crate that holds it (tests/ are the cross-crate ones).
 tests=()
 for t in edit_gpu edit_ops region_grow gpu_harness render_gpu render_3d shell soak; do
-    [ -f "tests/$t.rs" ] && tests+=(--test "$t")
+    for f in tests/"$t".rs crates/*/tests/"$t".rs; do
+        [ -f "$f" ] || continue
+        case "$f" in
+            crates/*) tests+=(-p "voxmark-$(echo "$f" | cut -d/ -f2)" --test "$t") ;;
+            *) tests+=(-p voxmark --test "$t") ;;
+        esac
+    done
 done
 cargo test --release --no-run "${tests[@]}" --message-format=json 2>/dev/null \
     | python3 -c 'import json,sys

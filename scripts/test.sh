@@ -31,7 +31,7 @@ for c in voxmark-volume voxmark-gpu voxmark-edit voxmark-render; do
     exit 1
   fi
 done
-cargo test --no-default-features -p voxmark-app --lib
+cargo test --no-default-features -p voxmark-app
 cargo test --no-default-features -p voxmark --lib --test cli --test layers
 VOXMARK_BIN="$PWD/target/debug/voxmark" python -m pytest tests/interop -q -p no:cacheprovider
 # Fuzz smoke: every parser of user files, fixed inputs (scripts/fuzz.sh; longer runs by hand).

@@ -126,6 +126,14 @@ impl Headless {
     }
 
     /// `n` frames without input (loading, settling).
+    /// The open document's labels (u8, i fastest), read back from its session.
+    pub fn labels(&self) -> Result<Vec<u8>> {
+        let doc = self.shell.doc.as_ref().ok_or_else(|| {
+            voxmark_volume::Error::NotFound("the offscreen shell has no open document".into())
+        })?;
+        Ok(doc.state.session.labels()?.into_owned())
+    }
+
     pub fn idle(&mut self, n: usize) -> Result<()> {
         for _ in 0..n {
             self.frame(Vec::new())?;

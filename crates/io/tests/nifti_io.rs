@@ -1,7 +1,7 @@
 //! NIfTI-1 reading and writing: every native type, rescale rules, qform/sform precedence,
 //! 4-D input, hostile files, and round trips of real MRI (mricron-data).
 
-mod common;
+use voxmark_testkit as common;
 
 use glam::{DMat3, DMat4, DVec3, DVec4};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Painting ops on the GPU (span write kernel) equal their CPU twin voxel for voxel, on the
 //! CT phantom, a float volume with fractional ranges, and real MRI with an atlas.
 
-mod common;
+use voxmark_testkit as common;
 
 use voxmark_edit::ops::parse_ops;
 use voxmark_edit::{lower, EditEnv, Lowered, Program};
@@ -932,7 +932,7 @@ fn logical_gpu_equals_cpu_with_same_map_and_second_map() {
     let vol = Volume::new(ph.grid, VoxelData::U8(second), Metadata::default())
         .unwrap_or_else(|e| panic!("{e}"));
     voxmark_io::nifti::write_nifti(&path, &vol).unwrap_or_else(|e| panic!("{e}"));
-    common::register_map_reader();
+    voxmark_edit::lower::register_map_reader(voxmark_io::nifti::read_nifti);
     let m = path.display().to_string();
     let gpu = GpuEdit::new(&ctx, &ph, &start).unwrap_or_else(|e| panic!("{e}"));
     for (op, min) in [

@@ -1,7 +1,7 @@
 //! The GPU harness works: an adapter is found (or the test fails under REQUIRE_GPU=1), a
 //! compute dispatch matches its CPU reference, and validation errors become `Error::Gpu`.
 
-mod common;
+use voxmark_testkit as common;
 
 use voxmark_gpu::selftest::{selftest_cpu, selftest_gpu, SelftestParams};
 

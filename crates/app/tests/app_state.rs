@@ -1,7 +1,7 @@
 //! The shell's state driven like a user would: wheel, Ctrl+wheel, right-drag, click, a
 //! brush stroke on the axial pane, undo and redo — on the CPU session and the GPU session.
 
-mod common;
+use voxmark_testkit as common;
 
 use voxmark_app::state::AppState;
 use voxmark_edit::session::Session;

@@ -7,9 +7,14 @@
 //! and jumps to disagreements.
 #![cfg(feature = "gui")]
 
-mod common;
+use voxmark_testkit as common;
 
-use common::{ok, shell_labels as labels};
+use common::ok;
+
+/// The open document's labels in the offscreen shell.
+fn labels(h: &voxmark_app::headless::Headless) -> Vec<u8> {
+    ok(h.labels())
+}
 
 use eframe::egui::{self, Key, Modifiers, PointerButton, Pos2};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! DICOM: series assembly from the phantom writer, ordering independent of file names,
 //! missing slices, multi-series folders, and pydicom's real test files in every encoding.
 
-mod common;
+use voxmark_testkit as common;
 
 use std::path::Path;
 use voxmark_io::dicom_write::write_dicom_series;
@@ -186,8 +186,8 @@ fn truncated_and_unsupported_files_are_named_errors() {
 /// 3.5 KB file made openjp2 allocate 4.3 GB).
 #[test]
 fn a_codestream_larger_than_its_frame_is_refused_before_decoding() {
-    let p =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz/j2k_siz_bomb.dcm");
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/fuzz/j2k_siz_bomb.dcm");
     let err = load_volume(&p, &LoadOptions::default())
         .err()
         .map(|e| e.to_string())
@@ -203,7 +203,7 @@ fn a_length_after_a_top_level_item_is_checked_before_parsing() {
     // Fuzz finding: dicom-parser reads an item tag outside a sequence as an element with a
     // 4-byte length, so the element after it declared 4 GB and the parser allocated it.
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/fuzz/length_after_pixel_data.dcm");
+        .join("../../tests/data/fuzz/length_after_pixel_data.dcm");
     let err = load_volume(&p, &LoadOptions::default())
         .err()
         .map(|e| e.to_string())
@@ -219,8 +219,8 @@ fn a_length_after_a_top_level_item_is_checked_before_parsing() {
 #[test]
 fn a_frame_without_pixels_is_refused() {
     // Fuzz finding: Columns 0 reached the decoder's per-slice chunking and panicked.
-    let p =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz/zero_columns.dcm");
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/fuzz/zero_columns.dcm");
     let err = load_volume(&p, &LoadOptions::default())
         .err()
         .map(|e| e.to_string())
@@ -237,7 +237,7 @@ fn implicit_vr_sequences_are_the_dictionarys() {
     // item tag were walked as a sequence; the parser read them as text and then met a
     // (0016,0004) declaring 1.4 GB, which it allocated.
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/fuzz/implicit_text_like_a_sequence.dcm");
+        .join("../../tests/data/fuzz/implicit_text_like_a_sequence.dcm");
     let err = load_volume(&p, &LoadOptions::default())
         .err()
         .map(|e| e.to_string())
@@ -253,7 +253,7 @@ fn implicit_vr_sequences_are_the_dictionarys() {
 #[test]
 fn a_panicking_pixel_decoder_is_the_files_error() {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/fuzz/rle_short_segment.dcm");
+        .join("../../tests/data/fuzz/rle_short_segment.dcm");
     let err = load_volume(&p, &LoadOptions::default())
         .err()
         .map(|e| e.to_string())
