@@ -101,20 +101,17 @@ impl Feedback {
 
     /// The value of `r`, or its error shown as "what: error".
     pub fn report<T>(&mut self, what: &str, r: voxmark_volume::Result<T>) -> Option<T> {
-        match r {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.error(format!("{what}: {e}"));
-                None
-            }
-        }
+        let mut o = Outcome::default();
+        let v = o.report(what, r);
+        self.absorb(o);
+        v
     }
 
     /// A tool's result: its status line, or its error as "what: error".
     pub fn outcome(&mut self, what: &str, r: voxmark_volume::Result<Option<String>>) {
-        if let Some(Some(s)) = self.report(what, r) {
-            self.status(s);
-        }
+        let mut o = Outcome::default();
+        o.outcome(what, r);
+        self.absorb(o);
     }
 
     /// Asks the shell for `r`.
