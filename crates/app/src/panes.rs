@@ -789,7 +789,7 @@ impl Panes {
         };
         if doc.view3d_version != want {
             doc.view3d_preview = match pending {
-                Some((op, m)) => g.labels_with_preview(op, m, &doc.state.session.locked())?,
+                Some((op, m)) => doc.state.session.labels_with_preview(op, m)?,
                 None => None,
             };
             let shown = doc.view3d_preview.as_ref().unwrap_or(&g.labels);

@@ -20,4 +20,5 @@ pub mod undo;
 
 pub use label_volume::LabelVolume;
 pub use lower::{lower, EditEnv, Lowered, Program};
-pub use store::{apply_op_cpu, LabelStore};
+pub use session::apply_op_cpu;
+pub use store::LabelStore;

@@ -1012,7 +1012,7 @@ pub fn point_in_polygon(x: f64, y: f64, pts: &[[f64; 2]]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::apply_op_cpu;
+    use crate::session::apply_op_cpu;
     use voxmark_volume::{Grid, Metadata, VoxelData};
 
     fn idx(d: [usize; 3], x: usize, y: usize, z: usize) -> usize {

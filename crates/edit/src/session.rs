@@ -18,7 +18,7 @@ use super::lower::{lower, EditEnv, Lowered, Program};
 use super::ops::EditOp;
 pub use super::store::GpuEdit;
 use super::store::Snapshot;
-use super::store::{HostLabels, LabelStore};
+use super::store::{execute_cpu, HostLabels, LabelStore, PreviewWrites};
 use super::undo::UndoStack;
 use std::borrow::Cow;
 use voxmark_gpu::kernels::interpolate::{
@@ -379,6 +379,20 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// The labels as the 3D view shows them while `op`'s preview `mask` waits for Accept
+    /// (`GpuEdit::preview_layer` with this session's locks). None for ops without a preview
+    /// or a session whose labels are on the host.
+    pub fn labels_with_preview(
+        &self,
+        op: &EditOp,
+        mask: &PackedU8Volume,
+    ) -> Result<Option<PackedU8Volume>> {
+        match (self.gpu(), preview_writes(op)) {
+            (Some(g), Some(w)) => g.preview_layer(&w, mask, &self.locked()).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// The GPU half (resident image and labels), when the labels live on the GPU.
     pub fn gpu(&self) -> Option<&GpuEdit<'a>> {
         match &self.labels {
@@ -613,5 +627,31 @@ impl<'a> Session<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// Applies `op` to host `labels` (lowered, then run by the CPU twins); returns the voxels
+/// changed. Undo, redo, label-table and markup changes change no voxels here (a session
+/// owns them).
+pub fn apply_op_cpu(env: &EditEnv, labels: &mut [u8], op: &EditOp) -> Result<u64> {
+    match lower(env, op)? {
+        Lowered::Voxels { program, .. } => execute_cpu(env.image, labels, &program),
+        Lowered::Table(_) | Lowered::Markup(_) | Lowered::Undo | Lowered::Redo => Ok(0),
+    }
+}
+
+/// What a previewed op writes where its preview is set (None: the op has no preview).
+pub fn preview_writes(op: &EditOp) -> Option<PreviewWrites> {
+    match op {
+        EditOp::Grow { label, .. } | EditOp::Interpolate { label, .. } => {
+            Some(PreviewWrites::Label(*label))
+        }
+        EditOp::GrowCut {
+            labels, background, ..
+        } => Some(PreviewWrites::Structures {
+            labels: labels.clone(),
+            background: *background,
+        }),
+        _ => None,
     }
 }

@@ -3,8 +3,7 @@
 //! the labels resident and runs the GPU kernels. Both read and write voxel boxes for undo.
 //! Neither looks at an [`EditOp`](super::ops::EditOp): ops are lowered once in `lower`.
 
-use super::lower::{lower, EditEnv, Lowered, Program};
-use super::ops::EditOp;
+use super::lower::Program;
 use voxmark_gpu::kernels::brick_undo::BrickUndoKernel;
 use voxmark_gpu::kernels::commit_mask::{commit_mask_cpu, CommitMaskKernel, CommitMaskParams};
 use voxmark_gpu::kernels::fill_holes::{fill_holes_cpu, FillHolesKernel, FillHolesState};
@@ -53,6 +52,15 @@ pub trait LabelStore {
     /// A `Grow` program's commit step alone, on a region already grown for its preview
     /// (`region` from the same store kind); returns the voxels changed.
     fn commit_region(&mut self, commit: &CommitMaskParams, region: &GrowPreview) -> Result<u64>;
+}
+
+/// What a previewed op writes where its preview mask is set: one label (a grow, fill between
+/// slices), or each structure's own label with the background strokes cleared (grow from
+/// seeds).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PreviewWrites {
+    Label(u8),
+    Structures { labels: Vec<u8>, background: u8 },
 }
 
 /// A region computed without changing the labels, shown before it is accepted (a grow's or
@@ -164,16 +172,6 @@ pub fn execute_cpu(image: &Volume, labels: &mut [u8], program: &Program) -> Resu
     })
 }
 
-/// Applies `op` to host `labels` (lowered, then run by the CPU twins); returns the voxels
-/// changed. Undo, redo, label-table and markup changes change no voxels here (the session
-/// owns them).
-pub fn apply_op_cpu(env: &EditEnv, labels: &mut [u8], op: &EditOp) -> Result<u64> {
-    match lower(env, op)? {
-        Lowered::Voxels { program, .. } => execute_cpu(env.image, labels, &program),
-        Lowered::Table(_) | Lowered::Markup(_) | Lowered::Undo | Lowered::Redo => Ok(0),
-    }
-}
-
 /// A kernel compiled on first use (a failure is kept and reported again).
 fn cached<K>(
     cell: &std::cell::OnceCell<Result<K>>,
@@ -270,29 +268,26 @@ impl<'a> GpuEdit<'a> {
         })
     }
 
-    /// The labels as the 3D view shows them while `op`'s preview `mask` waits for Accept: a
-    /// GPU copy of the labels with the previewed voxels given the label the op writes there
-    /// (a grow's or fill's label; each structure's label for grow from seeds, its background
-    /// strokes cleared), locked labels kept — what Enter will apply (under the default
-    /// `everywhere` policy). None for ops without a preview.
-    pub fn labels_with_preview(
+    /// The labels as the 3D view shows them while a preview `mask` waits for Accept: a GPU
+    /// copy of the labels with the previewed voxels given what the op writes there
+    /// (`writes`), locked labels kept — what Enter will apply (under the default
+    /// `everywhere` policy).
+    pub fn preview_layer(
         &self,
-        op: &EditOp,
+        writes: &PreviewWrites,
         mask: &PackedU8Volume,
         locked: &[bool; 256],
-    ) -> Result<Option<PackedU8Volume>> {
+    ) -> Result<PackedU8Volume> {
         let ctx = self.ctx;
         let d = self.labels.dims;
-        let merged = match op {
-            EditOp::Grow { label, .. } | EditOp::Interpolate { label, .. } => {
+        let merged = match writes {
+            PreviewWrites::Label(label) => {
                 let merged = self.labels.duplicate(ctx)?;
                 let p = CommitMaskParams::new(d, *label, locked);
                 self.commit.run(ctx, &p, mask, &merged)?;
                 merged
             }
-            EditOp::GrowCut {
-                labels, background, ..
-            } => {
+            PreviewWrites::Structures { labels, background } => {
                 let merged = self.labels.duplicate(ctx)?;
                 let writable = std::array::from_fn(|l| !locked[l]);
                 let k = self.logical_kernel()?;
@@ -308,9 +303,8 @@ impl<'a> GpuEdit<'a> {
                 }
                 merged
             }
-            _ => return Ok(None),
         };
-        Ok(Some(merged))
+        Ok(merged)
     }
 
     fn islands_kernel(&self) -> Result<&RegionGrowKernel> {

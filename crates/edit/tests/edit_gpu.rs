@@ -984,7 +984,7 @@ fn logical_gpu_equals_cpu_with_same_map_and_second_map() {
     }
 }
 
-/// The 3D view's preview layer (`GpuEdit::labels_with_preview`) is what Enter applies: for a
+/// The 3D view's preview layer (`Session::labels_with_preview`) is what Enter applies: for a
 /// grow, a fill between slices and grow from seeds (its background strokes cleared), the
 /// labels with the preview laid over them on the GPU equal the labels after the op is applied
 /// by the CPU session.
@@ -1011,9 +1011,8 @@ fn preview_layer_for_3d_equals_the_applied_op() {
         let GrowPreview::Gpu(m) = mask else {
             panic!("a GPU preview")
         };
-        let g = gpu.gpu().unwrap_or_else(|| panic!("GPU session"));
-        let merged = g
-            .labels_with_preview(&op, &m, &gpu.locked())
+        let merged = gpu
+            .labels_with_preview(&op, &m)
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("{op:?} has a preview"))
             .download(&ctx)
