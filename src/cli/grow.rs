@@ -117,7 +117,7 @@ pub fn run(a: GrowArgs) -> anyhow::Result<()> {
             ..base.clone()
         },
     )?;
-    let engine = match a.backend.open_noting(Some("growing"))? {
+    let engine = match a.backend.open_noting("growing", false)? {
         Some(ctx) => gpu_engine(ctx, vol)?,
         None => Engine::Cpu,
     };

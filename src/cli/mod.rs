@@ -142,14 +142,22 @@ pub enum BackendChoice {
 impl BackendChoice {
     /// Opens the GPU this choice asks for (None: run on the CPU).
     pub fn open(self) -> anyhow::Result<Option<voxmark_gpu::GpuContext>> {
-        self.open_noting(None)
+        Ok(match self {
+            BackendChoice::Cpu => None,
+            BackendChoice::Gpu => Some(voxmark_gpu::GpuContext::new()?),
+            BackendChoice::Auto => voxmark_gpu::GpuContext::new()
+                .ok()
+                .filter(|c| !c.is_software()),
+        })
     }
 
-    /// [`BackendChoice::open`], and with `Some(what)` a note on stderr when `auto` falls
-    /// back to the CPU ("rendering", "growing"): no adapter, or only a software one.
+    /// [`BackendChoice::open`] for a command that says where it runs (`what`: "rendering",
+    /// "growing"): `gpu` without an adapter names the flag; `auto` with only a software
+    /// adapter notes that it runs on the CPU, and with none warns when `warn_without_gpu`.
     pub fn open_noting(
         self,
-        what: Option<&str>,
+        what: &str,
+        warn_without_gpu: bool,
     ) -> anyhow::Result<Option<voxmark_gpu::GpuContext>> {
         use anyhow::Context;
         Ok(match self {
@@ -158,17 +166,15 @@ impl BackendChoice {
             BackendChoice::Auto => match voxmark_gpu::GpuContext::new() {
                 Ok(c) if !c.is_software() => Some(c),
                 Ok(c) => {
-                    if let Some(w) = what {
-                        eprintln!(
-                            "note: only a software GPU ({}) is available; {w} on the CPU",
-                            c.report().name
-                        );
-                    }
+                    eprintln!(
+                        "note: only a software GPU ({}) is available; {what} on the CPU",
+                        c.report().name
+                    );
                     None
                 }
                 Err(e) => {
-                    if let Some(w) = what {
-                        eprintln!("voxmark: warning: {e}; {w} on the CPU");
+                    if warn_without_gpu {
+                        eprintln!("voxmark: warning: {e}; {what} on the CPU");
                     }
                     None
                 }

@@ -153,7 +153,7 @@ pub(crate) fn choose_window(
 
 /// The GPU for `--backend` (None: render on the CPU; `auto` notes why).
 pub(crate) fn open_backend(b: BackendChoice) -> anyhow::Result<Option<GpuContext>> {
-    b.open_noting(Some("rendering"))
+    b.open_noting("rendering", true)
 }
 
 /// The image and its labels (if any) resident on the GPU.

@@ -125,7 +125,6 @@ impl Headless {
         Ok(())
     }
 
-    /// `n` frames without input (loading, settling).
     /// The open document's labels (u8, i fastest), read back from its session.
     pub fn labels(&self) -> Result<Vec<u8>> {
         let doc = self.shell.doc.as_ref().ok_or_else(|| {
@@ -134,6 +133,7 @@ impl Headless {
         Ok(doc.state.session.labels()?.into_owned())
     }
 
+    /// `n` frames without input (loading, settling).
     pub fn idle(&mut self, n: usize) -> Result<()> {
         for _ in 0..n {
             self.frame(Vec::new())?;

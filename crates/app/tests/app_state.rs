@@ -657,3 +657,73 @@ fn slice_tools_take_pane_events_and_describe_what_they_draw() {
     assert!(app.grow_pending().is_some(), "the grow previews");
     assert_eq!(n, labels(&app).len());
 }
+
+/// Enter ends the topmost work in progress first: a curve being placed before a polygon
+/// being drawn (whichever tool is active), then the polygon, then a waiting preview.
+#[test]
+fn enter_finishes_a_markup_before_a_polygon_whatever_the_active_tool() {
+    use voxmark_app::tools::{PanePointer, Tool, ToolState};
+    use voxmark_volume::markup::MarkupKind;
+    let vol = Phantom::new([60, 50, 40])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .volume();
+    let mut app = app_for(&vol, None, false).unwrap_or_else(|| panic!("a CPU app"));
+    let press = |p: [f64; 2]| PanePointer {
+        pane: 0,
+        size: PANE,
+        hover: Some(p),
+        drag: Some(p),
+        pressed: true,
+        down: true,
+        down_on_pane: true,
+        released: false,
+        double_clicked: false,
+        shift: false,
+        pixels_per_point: 1.0,
+    };
+    let mut tools = ToolState::default();
+    tools.tool = Tool::Markup(MarkupKind::ClosedCurve);
+    for p in [[30.0, 30.0], [90.0, 35.0], [70.0, 90.0]] {
+        tools
+            .pointer(&mut app, &press(p))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    tools.tool = Tool::Polygon;
+    for p in [[40.0, 40.0], [150.0, 45.0], [140.0, 120.0]] {
+        tools
+            .pointer(&mut app, &press(p))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert!(tools.markup_draft.is_some() && tools.polygon.is_some());
+    let before = app
+        .session
+        .labels()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .to_vec();
+    let o = tools.enter(&mut app);
+    assert!(o.errors.is_empty(), "{o:?}");
+    assert_eq!(
+        app.session.markups().markups.len(),
+        1,
+        "the curve is added first"
+    );
+    assert!(tools.markup_draft.is_none() && tools.polygon.is_some());
+    assert!(
+        app.session
+            .labels()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_vec()
+            == before
+    );
+    let o = tools.enter(&mut app);
+    assert!(o.errors.is_empty(), "{o:?}");
+    assert!(tools.polygon.is_none());
+    assert!(
+        app.session
+            .labels()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_vec()
+            != before,
+        "then the polygon is filled"
+    );
+}

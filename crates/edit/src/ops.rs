@@ -518,22 +518,10 @@ impl EditOp {
                 bad("merge into label 0: use clear_label".into())
             }
             EditOp::MergeLabels { .. } => Ok(()),
-            EditOp::Scissors { points, range, .. } => {
-                // Fewer than 3 points enclose nothing: "outside" would cut the whole volume.
-                if points.len() < 3 {
-                    return bad(format!(
-                        "a scissors polygon needs at least 3 points, got {}",
-                        points.len()
-                    ));
-                }
-                if points.iter().flatten().any(|x| !x.is_finite()) {
-                    return bad("points must be finite".into());
-                }
-                check_range(range)
-            }
             // Every value is a valid request here; what depends on the volume (locks, a ROI
             // inside the grid, the label table) is checked when the op is lowered.
             EditOp::ClearLabel { .. }
+            | EditOp::Scissors { .. }
             | EditOp::FillHoles { .. }
             | EditOp::GrowCut { .. }
             | EditOp::SetLabel { .. }

@@ -296,59 +296,59 @@ impl Project {
     /// The annotations, status history, versions and latest markups, in one read.
     fn report_records(&mut self) -> Result<Records> {
         self.db.read(|db| {
-        let anns = db
-            .query(
-                "SELECT a.id, c.case_key, c.image, c.series_uid, a.annotator, a.status, a.round, a.latest_version, a.assigned_at
-                 FROM annotations a JOIN cases c ON c.id = a.case_id ORDER BY c.id, a.annotator",
-                &[],
-            )?
-            .iter()
-            .map(|r| Ann {
-                id: int(&r[0]),
-                case: text(&r[1]),
-                image: text(&r[2]),
-                series_uid: text(&r[3]),
-                annotator: text(&r[4]),
-                status: text(&r[5]),
-                round: int(&r[6]),
-                latest: int(&r[7]),
-                assigned_at: text(&r[8]),
+            let anns = db
+                .query(
+                    "SELECT a.id, c.case_key, c.image, c.series_uid, a.annotator, a.status, a.round, a.latest_version, a.assigned_at
+                     FROM annotations a JOIN cases c ON c.id = a.case_id ORDER BY c.id, a.annotator",
+                    &[],
+                )?
+                .iter()
+                .map(|r| Ann {
+                    id: int(&r[0]),
+                    case: text(&r[1]),
+                    image: text(&r[2]),
+                    series_uid: text(&r[3]),
+                    annotator: text(&r[4]),
+                    status: text(&r[5]),
+                    round: int(&r[6]),
+                    latest: int(&r[7]),
+                    assigned_at: text(&r[8]),
+                })
+                .collect::<Vec<_>>();
+            let history: Vec<(i64, String, i64, String)> = db
+                .query(
+                    "SELECT annotation_id, to_status, round, at FROM status_history ORDER BY at, id",
+                    &[],
+                )?
+                .iter()
+                .map(|r| (int(&r[0]), text(&r[1]), int(&r[2]), text(&r[3])))
+                .collect();
+            let versions: Vec<(i64, i64, i64, String)> = db
+                .query(
+                    "SELECT annotation_id, version, round, saved_at FROM versions ORDER BY annotation_id, version",
+                    &[],
+                )?
+                .iter()
+                .map(|r| (int(&r[0]), int(&r[1]), int(&r[2]), text(&r[3])))
+                .collect();
+            // The markups saved with each annotation's latest version.
+            let markups: BTreeMap<i64, String> = db
+                .query(
+                    "SELECT v.annotation_id, v.markups FROM versions v JOIN annotations a
+                     ON a.id = v.annotation_id AND a.latest_version = v.version
+                     WHERE v.markups IS NOT NULL",
+                    &[],
+                )?
+                .iter()
+                .map(|r| (int(&r[0]), text(&r[1])))
+                .collect();
+            Ok(Records {
+                anns,
+                history,
+                versions,
+                markups,
             })
-            .collect::<Vec<_>>();
-        let history: Vec<(i64, String, i64, String)> = db
-            .query(
-                "SELECT annotation_id, to_status, round, at FROM status_history ORDER BY at, id",
-                &[],
-            )?
-            .iter()
-            .map(|r| (int(&r[0]), text(&r[1]), int(&r[2]), text(&r[3])))
-            .collect();
-        let versions: Vec<(i64, i64, i64, String)> = db
-            .query(
-                "SELECT annotation_id, version, round, saved_at FROM versions ORDER BY annotation_id, version",
-                &[],
-            )?
-            .iter()
-            .map(|r| (int(&r[0]), int(&r[1]), int(&r[2]), text(&r[3])))
-            .collect();
-        // The markups saved with each annotation's latest version.
-        let markups: BTreeMap<i64, String> = db
-            .query(
-                "SELECT v.annotation_id, v.markups FROM versions v JOIN annotations a
-                 ON a.id = v.annotation_id AND a.latest_version = v.version
-                 WHERE v.markups IS NOT NULL",
-                &[],
-            )?
-            .iter()
-            .map(|r| (int(&r[0]), text(&r[1])))
-            .collect();
-        Ok(Records {
-            anns,
-            history,
-            versions,
-            markups,
         })
-    })
     }
 
     /// Agreement, per case, between the latest versions of every submitted annotation (two

@@ -123,7 +123,7 @@ impl Tool {
 }
 
 /// Every tool module (registration: one line each), in the order their overlays are drawn
-/// (later on top) and Enter is offered after the active tool.
+/// (later on top); Enter is offered in the reverse order (the topmost first).
 pub const TOOLS: [&dyn SliceTool; 5] = [
     &crosshair::CrosshairTool,
     &brush::BrushTool,
@@ -473,15 +473,11 @@ impl ToolState {
         self.tool.slice_tool().pointer(self, st, ev)
     }
 
-    /// Enter: the active tool ends what it has in progress (a markup, a polygon), else the
-    /// first other tool that has something; else the preview waiting (a grow, fill between
-    /// slices, grow from seeds) is accepted.
+    /// Enter: the topmost tool with something in progress ends it (tools in reverse drawing
+    /// order: a markup being placed before a polygon), else the preview waiting (a grow,
+    /// fill between slices, grow from seeds) is accepted.
     pub fn enter(&mut self, st: &mut AppState) -> Outcome {
-        let active = self.tool.slice_tool();
-        if let Some(o) = active.enter(self, st) {
-            return o;
-        }
-        for t in TOOLS {
+        for t in TOOLS.iter().rev() {
             if let Some(o) = t.enter(self, st) {
                 return o;
             }
