@@ -4,7 +4,7 @@
 //! boundary stamps the non-label voxels within the ball (the outer shell), the non-label
 //! boundary stamps the label voxels within it (the inner shell); the two sets are disjoint, so
 //! one bit per voxel holds both — and keeps the label on marked voxels only. [`morphology_cpu`] is the CPU twin over the same
-//! [`MorphologyParams`] and offsets; results are equal (tests/edit_gpu.rs).
+//! [`MorphologyParams`] and offsets; results are equal (crates/edit/tests/edit_gpu.rs).
 
 use crate::residency::PackedU8Volume;
 use crate::{compute, readback::submit_counted, shaders, GpuContext};
