@@ -30,6 +30,12 @@ if ! command -v cargo >/dev/null; then
   echo "setup: cargo not found; install Rust from https://rustup.rs first" >&2
   exit 1
 fi
+# The engine crates are checked for the browser target (no native decoder, database or
+# runtime may creep in below io).
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  echo "setup: adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown >/dev/null
+fi
 
 PY_PACKAGES=(pydicom SimpleITK nibabel numpy scipy scikit-image connected-components-3d pytest pylibjpeg pylibjpeg-openjpeg pyjpegls itk-morphologicalcontourinterpolation itk-growcut pynrrd highdicom jsonschema)
 if [ ! -x .venv/bin/python ]; then

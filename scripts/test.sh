@@ -31,6 +31,9 @@ for c in voxmark-volume voxmark-gpu voxmark-edit voxmark-render; do
     exit 1
   fi
 done
+# The engine crates (and qa) build for the browser: wasm32, type-checked.
+cargo check -p voxmark-volume -p voxmark-gpu -p voxmark-edit -p voxmark-render -p voxmark-qa \
+  --target wasm32-unknown-unknown
 cargo test --no-default-features -p voxmark-app
 cargo test --no-default-features -p voxmark --lib --test cli --test layers
 VOXMARK_BIN="$PWD/target/debug/voxmark" python -m pytest tests/interop -q -p no:cacheprovider
