@@ -140,15 +140,9 @@ pub enum BackendChoice {
 }
 
 impl BackendChoice {
-    /// Opens the GPU this choice asks for (None: run on the CPU).
+    /// Opens the GPU this choice asks for (None: run on the CPU), silently.
     pub fn open(self) -> anyhow::Result<Option<voxmark_gpu::GpuContext>> {
-        Ok(match self {
-            BackendChoice::Cpu => None,
-            BackendChoice::Gpu => Some(voxmark_gpu::GpuContext::new()?),
-            BackendChoice::Auto => voxmark_gpu::GpuContext::new()
-                .ok()
-                .filter(|c| !c.is_software()),
-        })
+        self.open_for(None, false)
     }
 
     /// [`BackendChoice::open`] for a command that says where it runs (`what`: "rendering",
@@ -159,25 +153,38 @@ impl BackendChoice {
         what: &str,
         warn_without_gpu: bool,
     ) -> anyhow::Result<Option<voxmark_gpu::GpuContext>> {
+        self.open_for(Some(what), warn_without_gpu)
+    }
+
+    fn open_for(
+        self,
+        what: Option<&str>,
+        warn_without_gpu: bool,
+    ) -> anyhow::Result<Option<voxmark_gpu::GpuContext>> {
         use anyhow::Context;
         Ok(match self {
             BackendChoice::Cpu => None,
-            BackendChoice::Gpu => Some(voxmark_gpu::GpuContext::new().context("--backend gpu")?),
-            BackendChoice::Auto => match voxmark_gpu::GpuContext::new() {
-                Ok(c) if !c.is_software() => Some(c),
-                Ok(c) => {
+            BackendChoice::Gpu => {
+                let ctx = voxmark_gpu::GpuContext::new();
+                Some(match what {
+                    Some(_) => ctx.context("--backend gpu")?,
+                    None => ctx?,
+                })
+            }
+            BackendChoice::Auto => match (voxmark_gpu::GpuContext::new(), what) {
+                (Ok(c), _) if !c.is_software() => Some(c),
+                (Ok(c), Some(w)) => {
                     eprintln!(
-                        "note: only a software GPU ({}) is available; {what} on the CPU",
+                        "note: only a software GPU ({}) is available; {w} on the CPU",
                         c.report().name
                     );
                     None
                 }
-                Err(e) => {
-                    if warn_without_gpu {
-                        eprintln!("voxmark: warning: {e}; {what} on the CPU");
-                    }
+                (Err(e), Some(w)) if warn_without_gpu => {
+                    eprintln!("voxmark: warning: {e}; {w} on the CPU");
                     None
                 }
+                _ => None,
             },
         })
     }
