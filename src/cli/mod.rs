@@ -9,14 +9,17 @@ pub mod export_seg;
 pub mod gpu;
 pub mod grow;
 pub mod info;
+pub mod login;
 pub mod markups;
 pub mod measure;
 pub mod mesh;
 pub mod phantom;
 pub mod project;
+pub mod project_target;
 pub mod render;
 pub mod render_3d;
 pub mod review;
+pub mod serve;
 pub mod stats;
 pub mod view;
 
@@ -67,6 +70,13 @@ pub enum Command {
     /// Annotation projects for teams: cases, label schema, assignment, mask versions, review
     /// rounds (a SQLite folder or a PostgreSQL server).
     Project(project::ProjectArgs),
+    /// The team server: an HTTPS API over a project with accounts, roles, blinded annotation
+    /// and an audit log (`serve user …`, `serve token …` manage accounts).
+    Serve(serve::ServeArgs),
+    /// Log in to a team server (the token is kept for `project … URL` commands).
+    Login(login::LoginArgs),
+    /// Log out of a team server (the token is revoked and forgotten).
+    Logout(login::LogoutArgs),
     /// The desktop annotation window: linked MPR + 3D panes, brush, grow, polygon, labels,
     /// undo, save, review.
     View(view::ViewArgs),
@@ -98,6 +108,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Review(a) => review::run(a),
         Command::Project(a) => project::run(a),
         Command::View(a) => view::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Login(a) => login::login(a),
+        Command::Logout(a) => login::logout(a),
     }
 }
 

@@ -3,6 +3,7 @@
 //! model). `P` is a project folder (SQLite inside) or a `postgresql://user@host/db` URL
 //! (password from `PGPASSWORD` or `~/.pgpass`).
 
+use super::project_target::Target;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -72,6 +73,20 @@ pub enum ProjectCommand {
     Report(ReportArgs),
     /// Every case slot with its annotator, status, round and latest version.
     Cases(CasesArgs),
+    /// The team server's audit log: who did what, when, from where (oldest first).
+    Audit(AuditArgs),
+}
+
+/// Arguments of `voxmark project audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    pub project: String,
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub case: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `voxmark project init`.
@@ -396,7 +411,16 @@ pub struct StatusArgs {
 }
 
 fn open(p: &str) -> anyhow::Result<Project> {
+    if voxmark_server::client::is_server_url(p) {
+        anyhow::bail!(
+            "{p}: this project command does not run over a team server; run it where the project database is (its folder or postgresql:// URL)"
+        );
+    }
     Ok(Project::open(&Location::parse(p)?)?)
+}
+
+fn target(p: &str) -> anyhow::Result<Target> {
+    Target::open(p)
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
@@ -404,7 +428,7 @@ fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn user() -> String {
+pub(crate) fn user() -> String {
     std::env::var("USER").unwrap_or_else(|_| "unknown".into())
 }
 
@@ -440,15 +464,24 @@ fn mask_labels(
     let root = proj.data_root(root).with_context(|| {
         "the case's image is needed to check the mask's grid: give --data-root or VOXMARK_DATA_ROOT"
     })?;
-    let img_path = image_path(&root, &case.image);
-    let series = Some(case.series_uid.clone()).filter(|s| !s.is_empty());
-    let img = voxmark_io::load_volume(&img_path, &voxmark_io::LoadOptions { series })
-        .with_context(|| {
-            format!(
-                "case {}: reading its image to check the mask's grid",
-                case.case
-            )
-        })?;
+    mask_labels_at(
+        &image_path(&root, &case.image),
+        &case.series_uid,
+        &case.case,
+        mask,
+    )
+}
+
+/// [`mask_labels`] with the image at `img_path` (series `series_uid`).
+fn mask_labels_at(
+    img_path: &Path,
+    series_uid: &str,
+    case: &str,
+    mask: &Path,
+) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    let series = Some(series_uid.to_string()).filter(|s| !s.is_empty());
+    let img = voxmark_io::load_volume(img_path, &voxmark_io::LoadOptions { series })
+        .with_context(|| format!("case {case}: reading its image to check the mask's grid"))?;
     // Any label format: NIfTI, NRRD, a Slicer .seg.nrrd, a DICOM SEG.
     let m = voxmark_io::label_file::read_label_map(mask, &img.volume.grid)?;
     super::print_warnings(&m.warnings);
@@ -488,6 +521,7 @@ pub fn run(a: ProjectArgs) -> anyhow::Result<()> {
         ProjectCommand::GoldScores(a) => gold_scores(a),
         ProjectCommand::Report(a) => report(a),
         ProjectCommand::Cases(a) => cases(a),
+        ProjectCommand::Audit(a) => audit(a),
     }
 }
 
@@ -593,11 +627,7 @@ fn assign(
         json,
     }: AssignArgs,
 ) -> anyhow::Result<()> {
-    let mut p = open(&project)?;
-    let rows = match count {
-        Some(n) => p.assign_count(&annotator, n)?,
-        None => p.assign(&annotator, &cases)?,
-    };
+    let rows = target(&project)?.assign(&annotator, &cases, count)?;
     if json {
         print_json(&rows)?;
     } else {
@@ -618,13 +648,22 @@ fn next(
         json,
     }: NextArgs,
 ) -> anyhow::Result<()> {
-    let mut p = open(&project)?;
-    let next = p.next(&annotator)?;
-    let dir = p.data_root(root.data_root.as_deref());
+    let mut t = target(&project)?;
+    let next = t.next(&annotator)?;
+    // Where the image is on this machine: under the data root, or fetched from the server
+    // into the cache.
+    let local_image = |r: &CaseRow| -> anyhow::Result<Option<PathBuf>> {
+        Ok(match &t {
+            Target::Local(p) => p
+                .data_root(root.data_root.as_deref())
+                .map(|d| image_path(&d, &r.image)),
+            Target::Remote(c) => Some(fetch_image(c, &r.case)?.0),
+        })
+    };
     match (&next, json) {
         (Some(r), true) => print_json(&Claimed {
             row: r,
-            image_path: dir.map(|d| image_path(&d, &r.image)),
+            image_path: local_image(r)?,
         })?,
         (None, true) => println!("null"),
         (Some(r), false) => println!("{}", row_line(r)),
@@ -646,27 +685,41 @@ fn save(
         json,
     }: SaveArgs,
 ) -> anyhow::Result<()> {
-    let mut p = open(&project)?;
-    let slot = p
-        .cases(None, Some(&annotator))?
-        .into_iter()
-        .find(|r| r.case == case)
-        .with_context(|| {
-            format!(
-                "case {case} is not assigned to {annotator} (`voxmark project next` or `assign`)"
-            )
-        })?;
-    let (labels, bytes) = mask_labels(&p, root.data_root.as_deref(), &slot, &mask)?;
-    p.check_mask(&labels, &mask)?;
     let markups = markups_for_save(&mask, markups.as_deref())?;
-    let v = p.save_version(
-        &case,
-        &annotator,
-        &bytes,
-        markups.as_deref(),
-        base_version,
-        &annotator,
-    )?;
+    let v = match target(&project)? {
+        Target::Local(mut p) => {
+            let slot = p
+                .cases(None, Some(&annotator))?
+                .into_iter()
+                .find(|r| r.case == case)
+                .with_context(|| {
+                    format!(
+                        "case {case} is not assigned to {annotator} (`voxmark project next` or `assign`)"
+                    )
+                })?;
+            let (labels, bytes) = mask_labels(&p, root.data_root.as_deref(), &slot, &mask)?;
+            p.check_mask(&labels, &mask)?;
+            p.save_version(
+                &case,
+                &annotator,
+                &bytes,
+                markups.as_deref(),
+                base_version,
+                &annotator,
+            )?
+        }
+        Target::Remote(c) => {
+            // The server checks grid and schema; a mask in another format is first written
+            // as NIfTI on the case's grid (the image comes from the server's cache).
+            let bytes = if voxmark_io::sniff(&mask)? == voxmark_io::Kind::Nifti {
+                std::fs::read(&mask).map_err(|e| voxmark_volume::Error::io(&mask, e))?
+            } else {
+                let (img, series) = fetch_image(&c, &case)?;
+                mask_labels_at(&img, &series, &case, &mask)?.1
+            };
+            c.save_mask(&case, &annotator, bytes, markups, base_version)?
+        }
+    };
     if json {
         print_json(&v)?;
     } else {
@@ -689,11 +742,10 @@ fn get(
         json,
     }: GetArgs,
 ) -> anyhow::Result<()> {
-    let mut p = open(&project)?;
-    let (info, bytes) = p.get_version(&case, &annotator, version)?;
+    let (info, bytes, markups) = target(&project)?.get_version(&case, &annotator, version)?;
     voxmark_volume::fs::atomic::write_atomically(&out, |w| w.write_all(&bytes))?;
     // Its markups beside it (`OUT.mrk.json`), as a save reads them.
-    if let Some(text) = p.version_markups(&case, &annotator, Some(info.version))? {
+    if let Some(text) = markups {
         let mp = voxmark_io::label_file::markups_path(&out);
         voxmark_volume::fs::atomic::write_atomically(&mp, |w| w.write_all(text.as_bytes()))?;
     }
@@ -720,8 +772,7 @@ fn versions(
         json,
     }: VersionsArgs,
 ) -> anyhow::Result<()> {
-    let mut p = open(&project)?;
-    let vs = p.versions(&case, &annotator)?;
+    let vs = target(&project)?.versions(&case, &annotator)?;
     if json {
         print_json(&vs)?;
     } else {
@@ -747,17 +798,14 @@ fn comment(
         by,
     }: CommentArgs,
 ) -> anyhow::Result<()> {
-    let mut p = open(&project)?;
-    let by = by.unwrap_or_else(user);
-    p.comment(&case, &annotator, &by, &text, at, label)?;
+    let by = target(&project)?.comment(&case, &annotator, by.as_deref(), &text, at, label)?;
     println!("comment by {by} on case {case} by {annotator}");
     Ok(())
 }
 
 /// `voxmark project status`.
 fn status(ShowStatusArgs { project, json }: ShowStatusArgs) -> anyhow::Result<()> {
-    let mut p = open(&project)?;
-    let s = p.status()?;
+    let s = target(&project)?.status()?;
     if json {
         print_json(&s)?;
     } else {
@@ -949,8 +997,7 @@ fn cases(
         json,
     }: CasesArgs,
 ) -> anyhow::Result<()> {
-    let mut p = open(&project)?;
-    let rows = p.cases(status.as_deref(), annotator.as_deref())?;
+    let rows = target(&project)?.cases(status.as_deref(), annotator.as_deref())?;
     if json {
         print_json(&rows)?;
     } else {
@@ -959,6 +1006,48 @@ fn cases(
         }
     }
     Ok(())
+}
+
+/// `voxmark project audit`.
+fn audit(
+    AuditArgs {
+        project,
+        user,
+        case,
+        json,
+    }: AuditArgs,
+) -> anyhow::Result<()> {
+    let rows = target(&project)?.audit(user.as_deref(), case.as_deref())?;
+    if json {
+        return print_json(&rows);
+    }
+    for e in &rows {
+        println!(
+            "{}  {:<16} {:<9} {:<15} {:<16} {:<20} {:<12} {:>4} {}  {}",
+            e.at,
+            e.user,
+            e.role,
+            e.remote,
+            e.action,
+            e.case.as_deref().unwrap_or("-"),
+            e.annotator.as_deref().unwrap_or("-"),
+            e.version.map_or("-".to_string(), |v| format!("v{v}")),
+            e.outcome,
+            e.detail
+        );
+    }
+    Ok(())
+}
+
+/// A case's image from the server, into the local cache (with a progress bar).
+fn fetch_image(
+    c: &voxmark_server::client::Client,
+    case: &str,
+) -> anyhow::Result<(PathBuf, String)> {
+    let bar = voxmark_io::progress::Progress::new(0, "fetching the case's image (bytes)");
+    let r = c.fetch_image(case, &mut |done, total| bar.set(done, total))?;
+    bar.finish();
+    Ok(r)
 }
 
 fn export(a: ExportArgs) -> anyhow::Result<()> {
@@ -1049,14 +1138,17 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
 }
 
 fn set_status(s: StatusArgs, to: Status) -> anyhow::Result<()> {
-    let mut p = open(&s.project)?;
-    let by = match to {
-        Status::Submitted | Status::Draft => s.by.unwrap_or_else(|| s.annotator.clone()),
-        _ => s.by.unwrap_or_else(user),
-    };
-    let r = p.set_status(&s.case, &s.annotator, to, &by, s.note.as_deref())?;
-    // A gold case was scored on submission.
-    let score = if to == Status::Submitted {
+    let mut t = target(&s.project)?;
+    let r = t.set_status(
+        &s.case,
+        &s.annotator,
+        to,
+        s.by.as_deref(),
+        s.note.as_deref(),
+    )?;
+    // A gold case was scored on submission (shown where the project is local: over a server
+    // an annotator does not learn which cases are gold).
+    let score = if let (Status::Submitted, Target::Local(p)) = (to, &mut t) {
         p.gold_scores(Some(&s.annotator))?
             .into_iter()
             .rev()

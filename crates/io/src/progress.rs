@@ -77,6 +77,20 @@ impl Progress {
         }
     }
 
+    /// `done` of `total` steps (bytes, say) done: for work whose size is learnt on the way.
+    pub fn set(&self, done: u64, total: u64) {
+        self.bar.set_length(total);
+        self.bar.set_position(done);
+        CURRENT.total.store(total, Ordering::Relaxed);
+        CURRENT.done.store(done, Ordering::Relaxed);
+        if !self.shown.load(Ordering::Relaxed)
+            && self.start.elapsed() > Duration::from_secs(1)
+            && !self.shown.swap(true, Ordering::Relaxed)
+        {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+    }
+
     /// Removes the bar.
     pub fn finish(&self) {
         self.bar.finish_and_clear();

@@ -24,7 +24,7 @@ use voxmark_volume::fs::clock::now_rfc3339;
 use voxmark_volume::labels::{labels_for, same_grid};
 
 /// The project's gold-standard protocol (part of its settings).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct GoldSettings {
     /// Every label's Dice must reach this to pass.
@@ -173,11 +173,7 @@ impl Project {
         gold.check()?;
         let mut settings = self.settings.clone();
         settings.gold = gold;
-        let json = serde_json::to_string(&settings)
-            .map_err(|e| Error::Corrupt(format!("settings: {e}")))?;
-        self.db.write(|db| super::set_meta(db, "settings", &json))?;
-        self.settings = settings;
-        Ok(())
+        self.store_settings(&settings)
     }
 
     /// Every gold case's reference record.
@@ -222,7 +218,7 @@ impl Project {
         Ok(mask)
     }
 
-    fn is_gold(db: &mut Db, case: &str) -> Result<bool> {
+    pub(crate) fn is_gold(db: &mut Db, case: &str) -> Result<bool> {
         Ok(db
             .query("SELECT gold FROM cases WHERE case_key = $1", &[case.into()])?
             .first()

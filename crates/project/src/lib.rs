@@ -30,6 +30,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod accounts;
 pub mod cases;
 pub mod claims;
 pub mod db;
@@ -135,10 +136,54 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX gold_scores_by_annotation ON gold_scores (annotation_id);",
     // 3: the markups saved with a mask version (3D Slicer .mrk.json text; NULL: none).
     "ALTER TABLE versions ADD COLUMN markups TEXT;",
+    // 4: the team server's accounts, bearer tokens (stored as sha256 only), failed logins
+    // (rate limiting shared by every server process) and the append-only audit log.
+    "CREATE TABLE users (
+        id {id},
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'lead', 'reviewer', 'annotator', 'viewer')),
+        password_hash TEXT NOT NULL,
+        disabled BIGINT NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE tokens (
+        id {id},
+        user_id BIGINT NOT NULL REFERENCES users(id),
+        token_sha256 TEXT NOT NULL UNIQUE,
+        label TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_unix BIGINT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE INDEX tokens_by_user ON tokens (user_id);
+    CREATE TABLE login_failures (
+        id {id},
+        user_name TEXT NOT NULL,
+        remote TEXT NOT NULL,
+        at_unix BIGINT NOT NULL
+    );
+    CREATE INDEX login_failures_by_user ON login_failures (user_name, at_unix);
+    CREATE INDEX login_failures_by_remote ON login_failures (remote, at_unix);
+    CREATE TABLE audit (
+        id {id},
+        at TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        remote TEXT NOT NULL,
+        action TEXT NOT NULL,
+        case_key TEXT,
+        annotator TEXT,
+        version BIGINT,
+        outcome BIGINT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_user ON audit (user_name);
+    CREATE INDEX audit_by_case ON audit (case_key);",
 ];
 
 /// The project's settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Settings {
     /// How many annotators label each case independently.
     pub annotators_per_case: i64,
@@ -150,6 +195,14 @@ pub struct Settings {
     /// The gold-standard protocol ([`gold`]).
     #[serde(default)]
     pub gold: gold::GoldSettings,
+    /// Blinded multiple annotation (the team server enforces it): no one but its annotator
+    /// reads a slot's mask until every slot of the case has been submitted.
+    #[serde(default = "default_blind")]
+    pub blind: bool,
+}
+
+fn default_blind() -> bool {
+    true
 }
 
 impl Default for Settings {
@@ -159,12 +212,13 @@ impl Default for Settings {
             rounds: 3,
             reviewers: Vec::new(),
             gold: gold::GoldSettings::default(),
+            blind: true,
         }
     }
 }
 
 /// What a claim or a case listing says about one annotation slot.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CaseRow {
     /// The case id.
     pub case: String,
@@ -182,7 +236,7 @@ pub struct CaseRow {
 }
 
 /// One stored mask version.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VersionInfo {
     pub case: String,
     pub annotator: String,
@@ -195,7 +249,7 @@ pub struct VersionInfo {
 }
 
 /// A comment on an annotation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProjectComment {
     pub author: String,
     pub body: String,
@@ -207,7 +261,7 @@ pub struct ProjectComment {
 }
 
 /// Counts for `project status`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusReport {
     pub name: String,
     pub cases: i64,
@@ -395,6 +449,18 @@ impl Project {
     }
 
     fn from_db(mut db: Db) -> Result<Self> {
+        let (name, schema, settings, recorded_root) = Self::load_meta(&mut db)?;
+        Ok(Self {
+            db,
+            name,
+            schema,
+            settings,
+            recorded_root,
+        })
+    }
+
+    /// Name, schema, settings and recorded data root from `meta`.
+    fn load_meta(db: &mut Db) -> Result<(String, LabelSchema, Settings, Option<PathBuf>)> {
         let loc = db.location().display();
         let (name, schema, settings, root) = db.read(|db| {
             Ok((
@@ -412,17 +478,31 @@ impl Project {
         let schema = LabelSchema::parse(&schema.unwrap_or_default(), Path::new(&loc))?;
         let settings: Settings = serde_json::from_str(&settings.unwrap_or_default())
             .map_err(|e| Error::Corrupt(format!("{loc}: project settings: {e}")))?;
-        Ok(Self {
-            db,
-            name,
-            schema,
-            settings,
-            recorded_root: root.map(PathBuf::from),
-        })
+        Ok((name, schema, settings, root.map(PathBuf::from)))
     }
 
     pub fn location(&self) -> &Location {
         self.db.location()
+    }
+
+    /// Re-reads the settings, schema and data root (another process may have changed them:
+    /// a long-lived connection, as a server's, calls this before each request).
+    pub fn refresh(&mut self) -> Result<()> {
+        let (name, schema, settings, root) = Self::load_meta(&mut self.db)?;
+        self.name = name;
+        self.schema = schema;
+        self.settings = settings;
+        self.recorded_root = root;
+        Ok(())
+    }
+
+    /// Writes `settings` to the database and keeps them.
+    pub(crate) fn store_settings(&mut self, settings: &Settings) -> Result<()> {
+        let json = serde_json::to_string(settings)
+            .map_err(|e| Error::Corrupt(format!("settings: {e}")))?;
+        self.db.write(|db| set_meta(db, "settings", &json))?;
+        self.settings = settings.clone();
+        Ok(())
     }
 
     /// The data root on this machine: `flag`, else `VOXMARK_DATA_ROOT`, else the root

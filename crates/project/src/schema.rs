@@ -7,7 +7,7 @@ use std::path::Path;
 use voxmark_volume::error::{Error, Result};
 
 /// One label of the schema.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaLabel {
     pub value: u8,
@@ -19,7 +19,7 @@ pub struct SchemaLabel {
 }
 
 /// The label schema.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelSchema {
     pub labels: Vec<SchemaLabel>,

@@ -46,7 +46,7 @@ impl Project {
                         .first()
                         .map(|r| (text(&r[0]), text(&r[1])))
                         .unwrap_or_default();
-                    return Err(Error::invalid(format!(
+                    return Err(Error::Conflict(format!(
                         "case {case} by {annotator}: version {latest} was saved by {by} at {at}, after version {b} this edit started from; open version {latest}, then save on top of it (--base-version {latest})"
                     )));
                 }

@@ -65,6 +65,10 @@ pub enum Error {
     /// id, a preview to commit, an open document, a journal to discard.
     #[error("{0}")]
     NotFound(String),
+    /// The request was right when it was made but someone else changed the thing first (a
+    /// save on top of a version that is no longer the latest): reload, then retry.
+    #[error("{0}")]
+    Conflict(String),
     /// Stored data that voxmark wrote itself is damaged (undo bricks, a journal entry that
     /// does not serialise): a bug or memory corruption, never the user's input.
     #[error("{0}")]
