@@ -3,7 +3,7 @@
 //! model). `P` is a project folder (SQLite inside) or a `postgresql://user@host/db` URL
 //! (password from `PGPASSWORD` or `~/.pgpass`).
 
-use super::project_target::Target;
+use super::project_target::{user, Target};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -426,10 +426,6 @@ fn target(p: &str) -> anyhow::Result<Target> {
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
-}
-
-pub(crate) fn user() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
 }
 
 fn row_line(r: &CaseRow) -> String {

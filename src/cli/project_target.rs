@@ -10,6 +10,11 @@ use voxmark_project::review_db::Status;
 use voxmark_project::{CaseRow, Project, StatusReport, VersionInfo};
 use voxmark_server::client::{enc, is_server_url, Client};
 
+/// The local user's name (`$USER`): who acts on a local project when `--by` is not given.
+pub fn user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+}
+
 pub enum Target {
     Local(Box<Project>),
     Remote(Client),
@@ -179,7 +184,7 @@ impl Target {
                 let by = match (to, by) {
                     (_, Some(b)) => b.to_string(),
                     (Status::Submitted | Status::Draft, None) => annotator.to_string(),
-                    (_, None) => super::project::user(),
+                    (_, None) => user(),
                 };
                 p.set_status(case, annotator, to, &by, note)?
             }
@@ -207,7 +212,7 @@ impl Target {
     ) -> anyhow::Result<String> {
         match self {
             Target::Local(p) => {
-                let by = by.map(str::to_string).unwrap_or_else(super::project::user);
+                let by = by.map(str::to_string).unwrap_or_else(user);
                 p.comment(case, annotator, &by, text, at, label)?;
                 Ok(by)
             }

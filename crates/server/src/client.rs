@@ -310,22 +310,40 @@ impl Client {
         if let Some(b) = base {
             path.push_str(&format!("?base_version={b}"));
         }
-        match self.send(self.req(reqwest::Method::POST, &path).multipart(form)) {
-            Ok(resp) => resp.json().map_err(|e| net_err(&self.base, e)),
-            Err(e) if matches!(e, Error::Invalid(ref m) if !m.contains(": 4") && !m.contains(": 5")) =>
-            {
-                // No answer: did it arrive?
-                let stored: Option<Vec<VersionInfo>> = self
-                    .get_json(&format!("{}/versions", Self::slot_path(case, annotator)))
-                    .ok();
-                match stored.and_then(|v| v.into_iter().last()) {
-                    Some(v) if v.sha256 == sha => Ok(v),
-                    _ => Err(Error::invalid(format!(
-                        "{e}\nthe save did not complete: the server did not store this mask (no version with its sha256); save again"
+        match self
+            .req(reqwest::Method::POST, &path)
+            .multipart(form)
+            .send()
+        {
+            Ok(resp) if resp.status().is_success() => {
+                resp.json().map_err(|e| net_err(&self.base, e))
+            }
+            Ok(resp) => {
+                let status = resp.status();
+                Err(answer_err(
+                    &self.base,
+                    status,
+                    &resp.text().unwrap_or_default(),
+                ))
+            }
+            Err(e) => {
+                // No answer: did it arrive? Versions are immutable, so a stored one with this
+                // mask's sha256 is this save.
+                let net = net_err(&self.base, e);
+                let stored: Result<Vec<VersionInfo>> =
+                    self.get_json(&format!("{}/versions", Self::slot_path(case, annotator)));
+                match stored {
+                    Ok(v) => match v.into_iter().last() {
+                        Some(v) if v.sha256 == sha => Ok(v),
+                        _ => Err(Error::invalid(format!(
+                            "{net}\nthe save did not complete: the server holds no version with this mask; save again"
+                        ))),
+                    },
+                    Err(check) => Err(Error::invalid(format!(
+                        "{net}\nthe save may not have completed, and asking the server failed too ({check}): `voxmark project versions` shows a stored version with this mask's sha256 {sha} if it did; else save again"
                     ))),
                 }
             }
-            Err(e) => Err(e),
         }
     }
 
