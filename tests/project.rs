@@ -1120,7 +1120,35 @@ fn approved_work_and_gold_cases_become_an_nnunet_and_monai_training_set() {
             "--by",
             "rev",
         ]);
+        // case02 has one of its two slots approved: not done, so left out (and said why)
+        // unless --include-partial.
         let more = export();
+        assert_eq!(more["written"], serde_json::json!([]), "{engine}");
+        assert_eq!(more["left_out"][0][0], "case02", "{engine}: {more}");
+        let why = more["left_out"][0][1].as_str().unwrap_or_default();
+        assert!(
+            why.contains("1 of 2") && why.contains("carol is draft"),
+            "{why}"
+        );
+        let status = json(&vx(&["project", "status", p, "--json"]));
+        assert_eq!(status["cases_done"], 2, "{engine}: status and export agree");
+        let more = json(&vx(&[
+            "project",
+            "export",
+            p,
+            "--format",
+            "nnunet",
+            "-o",
+            &o,
+            "--dataset-id",
+            "7",
+            "--channel-name",
+            "CT",
+            "--data-root",
+            &d,
+            "--include-partial",
+            "--json",
+        ]));
         assert_eq!(more["written"], serde_json::json!(["case02"]), "{engine}");
         assert_eq!(
             json(&ok(std::fs::read_to_string(root.join("dataset.json"))))["numTraining"],
@@ -1145,6 +1173,7 @@ fn approved_work_and_gold_cases_become_an_nnunet_and_monai_training_set() {
             "CT",
             "--data-root",
             &d,
+            "--include-partial",
         ]);
         let dl: serde_json::Value = json(&ok(std::fs::read_to_string(mo.join("datalist.json"))));
         let items = dl["training"].as_array().cloned().unwrap_or_default();

@@ -388,6 +388,11 @@ pub struct ExportArgs {
     /// ranges) under the dataset's root.
     #[arg(long)]
     pub markups: bool,
+    /// Also export cases not every slot of which is approved (or in --status) yet, from the
+    /// slots that are; by default only done cases are exported, as `project status` counts
+    /// them.
+    #[arg(long)]
+    pub include_partial: bool,
     #[command(flatten)]
     pub root: RootArg,
     #[arg(long)]
@@ -1071,6 +1076,7 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
         },
         out: a.out.clone(),
         statuses,
+        include_partial: a.include_partial,
         fusion: match a.consensus {
             ConsensusArg::Majority => Fusion::Majority,
             ConsensusArg::Staple => Fusion::Staple,
@@ -1109,6 +1115,16 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         );
         println!("manifest: {}", summary.manifest.display());
+        if !summary.left_out.is_empty() {
+            println!(
+                "{} case(s) left out: not done (every slot {}) yet; --include-partial exports them from the slots that are:",
+                summary.left_out.len(),
+                a.status.join("/")
+            );
+            for (c, why) in &summary.left_out {
+                println!("  {c}: {why}");
+            }
+        }
         if a.markups {
             println!(
                 "markups: {} file(s), {} markup(s) under {}",

@@ -196,7 +196,7 @@ def test_nnunet_export_passes_nnunets_integrity_rules(run, project20, tmp_path):
     p = project20
     out = tmp_path / "raw"
     run("project", "export", p["proj"], "--format", "nnunet", "-o", out, "--dataset-id", "42",
-        "--channel-name", "MRI", "--data-root", p["data"])
+        "--channel-name", "MRI", "--data-root", p["data"], "--include-partial")
     folder = out / "Dataset042_brain_and_body"
     ds, ids = verify_dataset_integrity(str(folder))
     assert ds["labels"] == {"background": 0, "structure-a": 1, "structure-b": 2}
@@ -226,7 +226,7 @@ def test_monai_datalist_loads_the_way_monai_reads_it(run, project20, tmp_path):
     p = project20
     out = tmp_path / "monai"
     run("project", "export", p["proj"], "--format", "monai", "-o", out, "--folds", "5",
-        "--channel-name", "MRI", "--data-root", p["data"])
+        "--channel-name", "MRI", "--data-root", p["data"], "--include-partial")
     items = load_decathlon_datalist(out / "datalist.json")
     assert len(items) == 20
     folds = [it["fold"] for it in items]
@@ -239,7 +239,7 @@ def test_monai_datalist_loads_the_way_monai_reads_it(run, project20, tmp_path):
     # Deterministic: a second export into another folder deals the same folds.
     out2 = tmp_path / "monai2"
     run("project", "export", p["proj"], "--format", "monai", "-o", out2, "--folds", "5",
-        "--channel-name", "MRI", "--data-root", p["data"])
+        "--channel-name", "MRI", "--data-root", p["data"], "--include-partial")
     assert json.load(open(out2 / "datalist.json"))["training"] == json.load(open(out / "datalist.json"))["training"]
 
 
@@ -294,7 +294,8 @@ def test_segmentation_layouts(fmt, run, project20, tmp_path):
     import nrrd
     p = project20
     out = tmp_path / fmt
-    run("project", "export", p["proj"], "--format", fmt, "-o", out, "--data-root", p["data"])
+    run("project", "export", p["proj"], "--format", fmt, "-o", out, "--data-root", p["data"],
+        "--include-partial")
     (tmp_path / "none.json").write_text("[]")
     for c in p["cases"]:
         a = p["masks"][(c, "alice")][0]

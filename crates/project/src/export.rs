@@ -2,9 +2,13 @@
 //! folder per case, with a manifest that traces every label file to the mask versions it came
 //! from.
 //!
+//! - **Which cases**: the done ones — every slot of the case (as many as the project's
+//!   annotators per case) in one of `statuses` (default approved), the rule `project status`
+//!   counts "done" by. A case with some slots not there yet is left out (listed, with why,
+//!   in the summary) unless `include_partial`. A gold case exports its reference.
 //! - **Which masks**: the latest version of each annotation whose status is one of
-//!   `statuses` (default approved). A case with one such annotation exports it; with several,
-//!   their consensus (majority vote or STAPLE, `qa`). A gold case exports its reference.
+//!   `statuses`. A case with one such annotation exports it; with several, their consensus
+//!   (majority vote or STAPLE, `qa`).
 //! - **Images** are written as NIfTI on their own grid, exactly as `voxmark convert` writes
 //!   them (DICOM in real units: HU for CT). **Labels** go on the same grid (checked against
 //!   the image, or on a re-run against the exported image's header), values remapped: for
@@ -93,6 +97,9 @@ pub struct ExportOptions {
     pub out: PathBuf,
     /// Annotation statuses that count (default: approved).
     pub statuses: Vec<Status>,
+    /// Also export cases not every slot of which is in `statuses` yet (from the slots that
+    /// are).
+    pub include_partial: bool,
     pub fusion: Fusion,
     /// nnU-Net dataset id (1..=999) and name.
     pub dataset_id: u32,
@@ -177,6 +184,9 @@ pub struct ExportSummary {
     pub removed: Vec<String>,
     /// Cases that could not be exported, and why.
     pub failed: Vec<(String, String)>,
+    /// Cases left out because not every slot is in the exported statuses yet (without
+    /// `include_partial`), and which slots are missing.
+    pub left_out: Vec<(String, String)>,
     /// Markups files written (`--markups`: one per mask version that has markups).
     pub markups_written: usize,
     /// Markups in them.
@@ -259,7 +269,7 @@ impl Project {
         let manifest_path = root.join(MANIFEST);
         let old = read_manifest(&manifest_path, &root, opts.layout)?;
         let (remap, label_map, names) = self.label_remap(opts.layout.per_case_folder())?;
-        let (per_case, gold) = self.qualifying(opts)?;
+        let (per_case, gold, left_out) = self.qualifying(opts)?;
         let ids: Vec<String> = per_case.keys().cloned().collect();
         let file_ids = file_ids(&ids)?;
         let folds = opts.folds.map(|k| folds_for(&ids, k));
@@ -291,6 +301,7 @@ impl Project {
         let mut summary = ExportSummary {
             root: root.clone(),
             manifest: manifest_path.clone(),
+            left_out,
             ..Default::default()
         };
         let same_settings = old
@@ -444,8 +455,10 @@ impl Project {
         Ok((remap, label_map, names))
     }
 
-    /// Qualifying annotations (a selected status, at least one version) per case; gold
-    /// cases export their reference, whatever the annotators did.
+    /// Qualifying annotations (a selected status, at least one version) per case, of the
+    /// done cases (every slot qualifies; all cases with one when `include_partial`), and the
+    /// partial cases left out with why; gold cases export their reference, whatever the
+    /// annotators did.
     #[allow(clippy::type_complexity)]
     fn qualifying(
         &mut self,
@@ -453,15 +466,52 @@ impl Project {
     ) -> Result<(
         BTreeMap<String, Vec<CaseRow>>,
         BTreeMap<String, super::gold::GoldRef>,
+        Vec<(String, String)>,
     )> {
         let wanted: Vec<&str> = opts.statuses.iter().map(|s| s.as_str()).collect();
+        let per_case_wanted = self.settings.annotators_per_case;
         let mut per_case: BTreeMap<String, Vec<CaseRow>> = BTreeMap::new();
         let mut any_row: BTreeMap<String, CaseRow> = BTreeMap::new();
+        let mut slots: BTreeMap<String, Vec<CaseRow>> = BTreeMap::new();
         for r in self.cases(None, None)? {
             any_row.entry(r.case.clone()).or_insert_with(|| r.clone());
+            if r.annotator.is_some() {
+                slots.entry(r.case.clone()).or_default().push(r.clone());
+            }
             if r.annotator.is_some() && r.version >= 1 && wanted.contains(&r.status.as_str()) {
                 per_case.entry(r.case.clone()).or_default().push(r);
             }
+        }
+        let mut left_out = Vec::new();
+        if !opts.include_partial {
+            per_case.retain(|case, rows| {
+                let all = slots.get(case).map(Vec::as_slice).unwrap_or_default();
+                let done = all.len() as i64 >= per_case_wanted && rows.len() == all.len();
+                if !done {
+                    let mut missing: Vec<String> = all
+                        .iter()
+                        .filter(|s| !rows.iter().any(|r| r.annotator == s.annotator))
+                        .map(|s| {
+                            format!("{} is {}", s.annotator.as_deref().unwrap_or("?"), s.status)
+                        })
+                        .collect();
+                    let unclaimed = per_case_wanted - all.len() as i64;
+                    if unclaimed > 0 {
+                        missing.push(format!("{unclaimed} slot(s) unclaimed"));
+                    }
+                    left_out.push((
+                        case.clone(),
+                        format!(
+                            "{} of {} slot(s) {}: {}",
+                            rows.len(),
+                            per_case_wanted.max(all.len() as i64),
+                            wanted.join("/"),
+                            missing.join(", ")
+                        ),
+                    ));
+                }
+                done
+            });
         }
         let gold: BTreeMap<String, super::gold::GoldRef> = self
             .gold_refs()?
@@ -473,7 +523,8 @@ impl Project {
                 per_case.insert(c.clone(), vec![r.clone()]);
             }
         }
-        Ok((per_case, gold))
+        left_out.retain(|(c, _)| !gold.contains_key(c));
+        Ok((per_case, gold, left_out))
     }
 
     /// The masks a case is made of, as records (the gold reference, or each qualifying
