@@ -1019,8 +1019,8 @@ fn approved_work_and_gold_cases_become_an_nnunet_and_monai_training_set() {
         // nnU-Net export: approved cases (case00 fused, case01) and the gold case.
         let out = tmp.path().join(format!("nnunet-{engine}"));
         let o = out.display().to_string();
-        let export = || {
-            json(&vx(&[
+        let export_with = |extra: &[&str]| {
+            let mut args = vec![
                 "project",
                 "export",
                 p,
@@ -1035,8 +1035,11 @@ fn approved_work_and_gold_cases_become_an_nnunet_and_monai_training_set() {
                 "--data-root",
                 &d,
                 "--json",
-            ]))
+            ];
+            args.extend_from_slice(extra);
+            json(&vx(&args))
         };
+        let export = || export_with(&[]);
         let s = export();
         let root = out.join("Dataset007_ct_body");
         assert_eq!(s["cases"], 3, "{engine}: {s}");
@@ -1132,23 +1135,7 @@ fn approved_work_and_gold_cases_become_an_nnunet_and_monai_training_set() {
         );
         let status = json(&vx(&["project", "status", p, "--json"]));
         assert_eq!(status["cases_done"], 2, "{engine}: status and export agree");
-        let more = json(&vx(&[
-            "project",
-            "export",
-            p,
-            "--format",
-            "nnunet",
-            "-o",
-            &o,
-            "--dataset-id",
-            "7",
-            "--channel-name",
-            "CT",
-            "--data-root",
-            &d,
-            "--include-partial",
-            "--json",
-        ]));
+        let more = export_with(&["--include-partial"]);
         assert_eq!(more["written"], serde_json::json!(["case02"]), "{engine}");
         assert_eq!(
             json(&ok(std::fs::read_to_string(root.join("dataset.json"))))["numTraining"],

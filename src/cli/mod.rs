@@ -15,6 +15,7 @@ pub mod measure;
 pub mod mesh;
 pub mod phantom;
 pub mod project;
+pub mod project_bench_http;
 pub mod project_target;
 pub mod render;
 pub mod render_3d;

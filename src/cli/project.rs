@@ -248,8 +248,31 @@ pub struct BenchArgs {
     /// Timed runs per query (median reported).
     #[arg(long, default_value_t = 20)]
     pub runs: usize,
+    /// Through a team server instead (`voxmark serve` in this process, HTTP on 127.0.0.1):
+    /// claim, save, status and cases latency p50/p99 per client count, and image download
+    /// against a local copy.
+    #[arg(long)]
+    pub http: bool,
+    /// With --http: concurrent clients per round (each its own account).
+    #[arg(long, value_delimiter = ',', default_value = "1,50", requires = "http")]
+    pub clients: Vec<usize>,
+    /// With --http: the image and mask grid.
+    #[arg(long, value_parser = parse_dims, default_value = "512,512,300", requires = "http")]
+    pub mask_size: [usize; 3],
+    /// With --http: status and cases requests per client.
+    #[arg(long, default_value_t = 20, requires = "http")]
+    pub requests: usize,
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_dims(s: &str) -> Result<[usize; 3], String> {
+    let v: Vec<usize> = s
+        .split(',')
+        .map(|x| x.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{s:?}: {e}"))?;
+    <[usize; 3]>::try_from(v).map_err(|_| format!("{s:?}: give X,Y,Z"))
 }
 
 /// Arguments of `voxmark project gold`.
@@ -836,9 +859,16 @@ fn bench_command(
         annotators,
         rounds,
         runs,
+        http,
+        clients,
+        mask_size,
+        requests,
         json,
     }: BenchArgs,
 ) -> anyhow::Result<()> {
+    if http {
+        return super::project_bench_http::run(&project, mask_size, &clients, requests, json);
+    }
     bench(&project, cases, annotators, rounds, runs, json)
 }
 

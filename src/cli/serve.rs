@@ -192,6 +192,7 @@ fn serve(r: RunArgs) -> anyhow::Result<()> {
         insecure_http: r.insecure_http,
         session_hours: r.session_hours,
         connections: r.connections,
+        access_log: true,
     };
     voxmark_server::serve(o, |addr| {
         // The first line on stdout: scripts read the URL (and the port, with :0) from it.

@@ -1558,7 +1558,7 @@ async fn not_found() -> ApiError {
 
 /// The access log: time, remote address, method, path (never the query or headers, which
 /// can carry secrets), status, milliseconds.
-async fn access_log(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let t0 = std::time::Instant::now();
     let remote = req
         .extensions()
@@ -1577,8 +1577,8 @@ async fn access_log(req: axum::extract::Request, next: axum::middleware::Next) -
     resp
 }
 
-/// The whole API.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The whole API (with the access log on stderr when `access_log`).
+pub fn router(state: Arc<AppState>, access_log: bool) -> Router {
     let slots = "/api/v1/cases/{case}/slots/{annotator}";
     let api = Router::new()
         .route("/api/v1/login", post(login))
@@ -1612,12 +1612,15 @@ pub fn router(state: Arc<AppState>) -> Router {
     let upload = Router::new()
         .route(&format!("{slots}/versions"), get(versions).post(save))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES));
-    api.merge(upload)
-        .fallback(not_found)
-        .layer(axum::middleware::from_fn(access_log))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
-        .with_state(state)
+    let app = api.merge(upload).fallback(not_found);
+    let app = if access_log {
+        app.layer(axum::middleware::from_fn(log_request))
+    } else {
+        app
+    };
+    app.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        REQUEST_TIMEOUT,
+    ))
+    .with_state(state)
 }

@@ -33,27 +33,24 @@ pub struct Login {
     pub ca_cert: Option<PathBuf>,
 }
 
-fn config_dir() -> Result<PathBuf> {
-    std::env::var_os("XDG_CONFIG_HOME")
+/// `$VAR/voxmark` (an absolute `VAR`), else `$HOME/FALLBACK/voxmark` (the XDG base
+/// directory rules).
+fn xdg_dir(var: &str, fallback: &str, what: &str) -> Result<PathBuf> {
+    std::env::var_os(var)
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(fallback)))
         .map(|d| d.join("voxmark"))
-        .ok_or_else(|| {
-            Error::invalid("neither XDG_CONFIG_HOME nor HOME is set: nowhere to keep the login")
-        })
+        .ok_or_else(|| Error::invalid(format!("neither {var} nor HOME is set: nowhere to {what}")))
+}
+
+fn config_dir() -> Result<PathBuf> {
+    xdg_dir("XDG_CONFIG_HOME", ".config", "keep the login")
 }
 
 /// Where downloaded images are kept.
 pub fn cache_dir() -> Result<PathBuf> {
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .map(|d| d.join("voxmark"))
-        .ok_or_else(|| {
-            Error::invalid("neither XDG_CACHE_HOME nor HOME is set: nowhere to cache images")
-        })
+    xdg_dir("XDG_CACHE_HOME", ".cache", "cache images")
 }
 
 /// The file of remembered logins.
@@ -182,6 +179,29 @@ impl Client {
             token: Some(login.token),
             user: Some(login.user),
         })
+    }
+
+    /// A token for `user` (a login that is not remembered: benchmarks, services).
+    pub fn login_token(
+        url: &str,
+        user: &str,
+        password: &str,
+        ca_cert: Option<&Path>,
+    ) -> Result<Self> {
+        let base = normalize_url(url)?;
+        let mut c = Self {
+            http: http_client(ca_cert)?,
+            base,
+            token: None,
+            user: None,
+        };
+        let r: LoginResponse = c.post_json(
+            "/api/v1/login",
+            &serde_json::json!({"user": user, "password": password, "label": "bench"}),
+        )?;
+        c.token = Some(r.token);
+        c.user = Some(r.user);
+        Ok(c)
     }
 
     /// Logs in with a password and remembers the token (mode 0600).

@@ -49,6 +49,8 @@ pub struct ServeOptions {
     pub session_hours: i64,
     /// Database connections (and concurrent database tasks).
     pub connections: usize,
+    /// One line per request on stderr (off only for in-process benchmarks).
+    pub access_log: bool,
 }
 
 /// Shared by every handler.
@@ -105,7 +107,8 @@ pub fn serve(o: ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             .local_addr()
             .map_err(|e| Error::invalid(format!("cannot listen on {}: {e}", o.listen)))?;
         ready(addr);
-        listen::serve(listener, api::router(state), tls, shutdown_signal()).await;
+        let app = api::router(state, o.access_log);
+        listen::serve(listener, app, tls, shutdown_signal()).await;
         Ok(())
     })
 }
