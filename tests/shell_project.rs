@@ -66,7 +66,7 @@ fn annotate_and_review(gpu: &'static voxmark_gpu::GpuContext, root: &std::path::
     let mut admin = ok(Project::init(&loc, "chest", &schema, &Settings::default()));
     ok(admin.add_cases(std::slice::from_ref(&data), Some(&data)));
 
-    let session = ok(ProjectSession::open(p, "ann", Some(&data)));
+    let session = ok(ProjectSession::open(p, Some("ann"), Some(&data)));
     let mut shell = Shell::empty(gpu);
     shell.start_project(session, None);
     let mut h = Headless::new(shell, [1200, 800]);
@@ -142,7 +142,7 @@ fn annotate_and_review(gpu: &'static voxmark_gpu::GpuContext, root: &std::path::
     h.shell.project_submit();
     assert_eq!(ok(proj.cases(None, Some("ann")))[0].status, "submitted");
     // The reviewer, in their own shell, opens it from the waiting list and sends it back.
-    let session = ok(ProjectSession::open(p, "rev", Some(&data)));
+    let session = ok(ProjectSession::open(p, Some("rev"), Some(&data)));
     let mut shell = Shell::empty(gpu);
     shell.start_project(session, None);
     let mut hr = Headless::new(shell, [1200, 800]);
@@ -213,7 +213,7 @@ fn annotate_and_review(gpu: &'static voxmark_gpu::GpuContext, root: &std::path::
     // The local save holds the work; reopening (after closing the window: one window owns
     // a working copy at a time) keeps it and says a newer version exists.
     drop(h);
-    let session = ok(ProjectSession::open(p, "ann", Some(&data)));
+    let session = ok(ProjectSession::open(p, Some("ann"), Some(&data)));
     let mut shell = Shell::empty(gpu);
     shell.start_project(session, None);
     let mut h2 = Headless::new(shell, [1200, 800]);
@@ -259,7 +259,7 @@ fn annotate_and_review(gpu: &'static voxmark_gpu::GpuContext, root: &std::path::
     // annotation of the case opens the latest submitted one for review; the annotator opens
     // their own; an unknown case is an error naming it.
     for (who, want_review) in [("lead", true), ("ann", false)] {
-        let session = ok(ProjectSession::open(p, who, Some(&data)));
+        let session = ok(ProjectSession::open(p, Some(who), Some(&data)));
         let mut shell = Shell::empty(gpu);
         shell.start_project_case(session, "a");
         let mut hc = Headless::new(shell, [1200, 800]);
@@ -272,7 +272,7 @@ fn annotate_and_review(gpu: &'static voxmark_gpu::GpuContext, root: &std::path::
             .is_some_and(|p| p.session.reviewing.is_some());
         assert_eq!(reviewing, want_review, "{who}");
     }
-    let session = ok(ProjectSession::open(p, "lead", Some(&data)));
+    let session = ok(ProjectSession::open(p, Some("lead"), Some(&data)));
     let mut shell = Shell::empty(gpu);
     shell.start_project_case(session, "nope");
     match &shell.dialog {

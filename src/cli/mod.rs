@@ -16,7 +16,6 @@ pub mod mesh;
 pub mod phantom;
 pub mod project;
 pub mod project_bench_http;
-pub mod project_target;
 pub mod render;
 pub mod render_3d;
 pub mod review;

@@ -3,7 +3,6 @@
 //! model). `P` is a project folder (SQLite inside) or a `postgresql://user@host/db` URL
 //! (password from `PGPASSWORD` or `~/.pgpass`).
 
-use super::project_target::{user, Target};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -11,6 +10,7 @@ use voxmark_project::db::Location;
 use voxmark_project::review_db::Status;
 use voxmark_project::schema::LabelSchema;
 use voxmark_project::{image_path, CaseRow, Project, Settings};
+use voxmark_server::target::{user, Target};
 
 #[derive(Debug, Args)]
 pub struct ProjectArgs {
@@ -448,7 +448,7 @@ fn open(p: &str) -> anyhow::Result<Project> {
 }
 
 fn target(p: &str) -> anyhow::Result<Target> {
-    Target::open(p)
+    Ok(Target::open(p)?)
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
@@ -677,12 +677,10 @@ fn next(
     // Where the image is on this machine: under the data root, or fetched from the server
     // into the cache.
     let local_image = |r: &CaseRow| -> anyhow::Result<Option<PathBuf>> {
-        Ok(match &t {
-            Target::Local(p) => p
-                .data_root(root.data_root.as_deref())
-                .map(|d| image_path(&d, &r.image)),
-            Target::Remote(c) => Some(fetch_image(c, &r.case)?.0),
-        })
+        let bar = voxmark_io::progress::Progress::new(0, "fetching the case's image (bytes)");
+        let p = t.image(r, root.data_root.as_deref(), &mut |d, n| bar.set(d, n))?;
+        bar.finish();
+        Ok(p)
     };
     match (&next, json) {
         (Some(r), true) => print_json(&Claimed {
@@ -732,16 +730,17 @@ fn save(
                 &annotator,
             )?
         }
-        Target::Remote(c) => {
+        Target::Remote(r) => {
             // The server checks grid and schema; a mask in another format is first written
             // as NIfTI on the case's grid (the image comes from the server's cache).
             let bytes = if voxmark_io::sniff(&mask)? == voxmark_io::Kind::Nifti {
                 std::fs::read(&mask).map_err(|e| voxmark_volume::Error::io(&mask, e))?
             } else {
-                let (img, series) = fetch_image(&c, &case)?;
+                let (img, series) = fetch_image(&r.client, &case)?;
                 mask_labels_at(&img, &series, &case, &mask)?.1
             };
-            c.save_mask(&case, &annotator, bytes, markups, base_version)?
+            r.client
+                .save_mask(&case, &annotator, bytes, markups, base_version)?
         }
     };
     if json {

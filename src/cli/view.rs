@@ -65,22 +65,11 @@ pub fn run(a: ViewArgs) -> anyhow::Result<()> {
         label_table: a.label_table,
     };
     let project = match &a.project {
-        Some(p) => {
-            let who = match &a.annotator {
-                Some(w) => w.clone(),
-                None => std::env::var("USER")
-                    .ok()
-                    .filter(|u| !u.is_empty())
-                    .ok_or_else(|| {
-                        anyhow::anyhow!("--project needs --annotator (USER is not set)")
-                    })?,
-            };
-            Some(voxmark_app::project_session::ProjectSession::open(
-                p,
-                &who,
-                a.data_root.as_deref(),
-            )?)
-        }
+        Some(p) => Some(voxmark_app::project_session::ProjectSession::open(
+            p,
+            a.annotator.as_deref(),
+            a.data_root.as_deref(),
+        )?),
         None => None,
     };
     #[cfg(feature = "gui")]

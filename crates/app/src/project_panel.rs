@@ -204,7 +204,8 @@ impl ProjectPanel {
             }
             Ok(None) => fb.status(format!(
                 "no case left for {} in {}",
-                self.session.annotator, self.session.project.name
+                self.session.annotator,
+                self.session.project.name()
             )),
             Err(e) => fb.error(format!("next case: {e}")),
         }
@@ -259,7 +260,7 @@ impl ProjectPanel {
                 "saved; case {} version {} stored in project {} (sha256 {}…)",
                 v.case,
                 v.version,
-                self.session.project.name,
+                self.session.project.name(),
                 &v.sha256[..12]
             )),
             Ok(None) => {}
@@ -283,7 +284,7 @@ impl ProjectPanel {
         if self.stale {
             self.refresh(fb);
         }
-        ui.heading(format!("Project {}", self.session.project.name));
+        ui.heading(format!("Project {}", self.session.project.name()));
         ui.label(format!("annotator: {}", self.session.annotator));
         if let Some(c) = &self.session.current {
             ui.label(format!(

@@ -11,14 +11,18 @@
 //! when someone else saved in between. A working copy that holds work the project does not
 //! (unsaved journal entries, or a local save whose version was refused) is never replaced:
 //! it is opened as it is, and the user is told when a newer version exists.
+//!
+//! The project is a [`Target`]: a database opened directly, or a team server's URL after
+//! `voxmark login` — then images come through the client's cache, saves go up over HTTP, and
+//! the server decides what this user may see (a blinded case's other slots are not offered).
 
 use super::document::{journal_path, user_data_dir, OpenRequest};
 use std::path::{Path, PathBuf};
 use voxmark_edit::journal::Journal;
 use voxmark_project::cases::id_stem;
-use voxmark_project::db::Location;
 use voxmark_project::review_db::Status;
-use voxmark_project::{image_path, CaseRow, Project, VersionInfo};
+use voxmark_project::{CaseRow, VersionInfo};
+use voxmark_server::target::Target;
 use voxmark_volume::error::{Error, Result};
 
 /// The open case.
@@ -43,10 +47,11 @@ pub struct Reviewing {
 
 /// A project session of one annotator (who may also review others' work).
 pub struct ProjectSession {
-    pub project: Project,
+    pub project: Target,
     pub annotator: String,
-    /// Where the images are on this machine.
-    pub data_root: PathBuf,
+    /// Where the images are on this machine (a local project; a server's come from the
+    /// client's cache).
+    pub data_root: Option<PathBuf>,
     pub current: Option<OpenCase>,
     /// The annotation under review, when the session reviews.
     pub reviewing: Option<Reviewing>,
@@ -60,35 +65,60 @@ fn sha256_file(p: &Path) -> Result<String> {
 }
 
 impl ProjectSession {
-    /// Opens the project at `location` for `annotator`; the data root is `data_root`, else
-    /// `VOXMARK_DATA_ROOT`, else the project's recorded root.
-    pub fn open(location: &str, annotator: &str, data_root: Option<&Path>) -> Result<Self> {
-        let project = Project::open(&Location::parse(location)?)?;
-        let data_root = project.data_root(data_root).ok_or_else(|| {
-            Error::invalid("the project's images are needed: give --data-root or VOXMARK_DATA_ROOT")
-        })?;
+    /// Opens the project at `location` (a folder, a postgresql:// URL, or a team server's
+    /// URL with a stored login) for `annotator` (None: the server's login, else `$USER`);
+    /// the data root of a local project is `data_root`, else `VOXMARK_DATA_ROOT`, else the
+    /// project's recorded root.
+    pub fn open(location: &str, annotator: Option<&str>, data_root: Option<&Path>) -> Result<Self> {
+        let project = Target::open(location)?;
+        let data_root = match &project {
+            Target::Local(p) => Some(p.data_root(data_root).ok_or_else(|| {
+                Error::invalid(
+                    "the project's images are needed: give --data-root or VOXMARK_DATA_ROOT",
+                )
+            })?),
+            Target::Remote(_) => None,
+        };
+        let annotator = match (annotator, project.login_user()) {
+            (Some(a), Some(me)) if a != me => {
+                return Err(Error::invalid(format!(
+                    "--annotator {a}: you are logged in to {location} as {me}; the server acts as the logged-in user"
+                )))
+            }
+            (Some(a), _) => a.to_string(),
+            (None, Some(me)) => me.to_string(),
+            (None, None) => std::env::var("USER")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .ok_or_else(|| Error::invalid("--project needs --annotator (USER is not set)"))?,
+        };
         // Named after the project and where it lives: two projects of the same name (two
         // servers, two folders) never share working copies.
-        let place = match project.location() {
-            Location::Folder(d) => std::fs::canonicalize(d)
-                .unwrap_or_else(|_| d.clone())
-                .display()
-                .to_string(),
-            Location::Server(u) => u.split('?').next().unwrap_or(u).to_string(),
-        };
-        let place = voxmark_volume::fs::sha256_hex(place.as_bytes());
+        let place = voxmark_volume::fs::sha256_hex(project.place().as_bytes());
         let work_dir = user_data_dir().join("projects").join(format!(
             "{}-{}",
-            id_stem(&project.name),
+            id_stem(project.name()),
             &place[..8]
         ));
         Ok(Self {
             project,
-            annotator: annotator.to_string(),
+            annotator,
             data_root,
             current: None,
             reviewing: None,
             work_dir,
+        })
+    }
+
+    /// Where `row`'s image is on this machine (fetched from a server into the cache).
+    fn image(&self, row: &CaseRow) -> Result<PathBuf> {
+        let bar = voxmark_io::progress::Progress::new(0, "fetching the case's image (bytes)");
+        let p = self
+            .project
+            .image(row, self.data_root.as_deref(), &mut |d, n| bar.set(d, n))?;
+        bar.finish();
+        p.ok_or_else(|| {
+            Error::invalid("the project's images are needed: give --data-root or VOXMARK_DATA_ROOT")
         })
     }
 
@@ -145,12 +175,9 @@ impl ProjectSession {
             }
             local_base
         } else if latest > 0 {
-            let (_, bytes) = self
-                .project
-                .get_version(&row.case, &self.annotator, Some(latest))?;
-            let markups = self
-                .project
-                .version_markups(&row.case, &self.annotator, Some(latest))?;
+            let (_, bytes, markups) =
+                self.project
+                    .get_version(&row.case, &self.annotator, Some(latest))?;
             write_markups_beside(&copy, markups.as_deref())?;
             voxmark_volume::fs::atomic::write_atomically(&copy, |w| w.write_all(&bytes))?;
             if latest > local_base && local_base > 0 {
@@ -180,7 +207,7 @@ impl ProjectSession {
             note: note.clone(),
         });
         let req = OpenRequest {
-            path: Some(image_path(&self.data_root, &row.image)),
+            path: Some(self.image(row)?),
             series: Some(row.series_uid.clone()).filter(|s| !s.is_empty()),
             labels_new: !copy.exists(),
             label_table: None,
@@ -222,7 +249,6 @@ impl ProjectSession {
             &bytes,
             markups.as_deref(),
             Some(cur.base),
-            &self.annotator,
         )?;
         cur.base = v.version;
         cur.row.version = v.version;
@@ -235,7 +261,7 @@ impl ProjectSession {
     /// shown).
     pub fn schema_ops(&self) -> Vec<voxmark_edit::ops::EditOp> {
         self.project
-            .schema
+            .schema()
             .labels
             .iter()
             .map(|l| voxmark_edit::ops::EditOp::SetLabel {
@@ -298,7 +324,7 @@ impl ProjectSession {
         let who = row.annotator.clone().ok_or_else(|| {
             Error::invalid(format!("case {} has no annotation to review", row.case))
         })?;
-        let (info, bytes) = self.project.get_version(&row.case, &who, None)?;
+        let (info, bytes, markups) = self.project.get_version(&row.case, &who, None)?;
         let dir = self.work_dir.join("review");
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let copy = dir.join(format!(
@@ -307,9 +333,6 @@ impl ProjectSession {
             id_stem(&who),
             info.version
         ));
-        let markups = self
-            .project
-            .version_markups(&row.case, &who, Some(info.version))?;
         write_markups_beside(&copy, markups.as_deref())?;
         voxmark_volume::fs::atomic::write_atomically(&copy, |w| w.write_all(&bytes))?;
         self.reviewing = Some(Reviewing {
@@ -318,7 +341,7 @@ impl ProjectSession {
             copy: copy.clone(),
         });
         Ok(OpenRequest {
-            path: Some(image_path(&self.data_root, &row.image)),
+            path: Some(self.image(row)?),
             series: Some(row.series_uid.clone()).filter(|s| !s.is_empty()),
             labels: Some(copy),
             labels_new: false,
@@ -343,7 +366,13 @@ impl ProjectSession {
             if other.case != r.row.case || a == who || other.version < 1 {
                 continue;
             }
-            let (info, bytes) = self.project.get_version(&other.case, &a, None)?;
+            let (info, bytes, _) = match self.project.get_version(&other.case, &a, None) {
+                Ok(v) => v,
+                // A team server decides what this reviewer may see (a draft, or a blinded
+                // slot, is not offered): what it refuses is left out of the comparison.
+                Err(_) if matches!(self.project, Target::Remote(_)) => continue,
+                Err(e) => return Err(e),
+            };
             let p = dir.join(format!(
                 "{}.{}.v{}.nii.gz",
                 id_stem(&other.case),
@@ -355,9 +384,9 @@ impl ProjectSession {
         }
         let versions = self.project.versions(&r.row.case, &who)?;
         if let Some(prev) = versions.iter().rev().find(|v| v.round < r.row.round) {
-            let (info, bytes) = self
-                .project
-                .get_version(&r.row.case, &who, Some(prev.version))?;
+            let (info, bytes, _) =
+                self.project
+                    .get_version(&r.row.case, &who, Some(prev.version))?;
             let p = dir.join(format!(
                 "{}.{}.v{}.nii.gz",
                 id_stem(&r.row.case),
@@ -383,7 +412,7 @@ impl ProjectSession {
         let who = r.row.annotator.clone().unwrap_or_default();
         let row = self
             .project
-            .set_status(&r.row.case, &who, to, &self.annotator, note)?;
+            .set_status(&r.row.case, &who, to, Some(&self.annotator), note)?;
         r.row = row.clone();
         Ok(row)
     }
@@ -396,7 +425,15 @@ impl ProjectSession {
             .ok_or_else(|| Error::NotFound("no annotation is open for review".into()))?;
         let who = r.row.annotator.clone().unwrap_or_default();
         self.project
-            .comment(&r.row.case, &who, &self.annotator, body, Some(at), label)
+            .comment(
+                &r.row.case,
+                &who,
+                Some(&self.annotator),
+                body,
+                Some(at),
+                label,
+            )
+            .map(|_| ())
     }
 
     /// Submits the open case for review.
@@ -409,7 +446,7 @@ impl ProjectSession {
             &cur.row.case,
             &self.annotator,
             Status::Submitted,
-            &self.annotator,
+            Some(&self.annotator),
             None,
         )?;
         cur.row = row.clone();

@@ -143,7 +143,7 @@ impl Shell {
                         Some(first) => panel.open_case(first, &mut fb),
                         None => fb.status(format!(
                             "project {}: nothing open in {who}'s queue; Next case claims one",
-                            panel.session.project.name
+                            panel.session.project.name()
                         )),
                     },
                     Err(e) => fb.error(format!("project queue: {e}")),

@@ -85,6 +85,26 @@ impl LabelSchema {
             .filter(|&v| present[usize::from(v)] && !self.allows(v))
             .collect()
     }
+
+    /// Refuses a decoded mask with values outside the schema, naming them and the schema.
+    pub fn check_mask(&self, labels: &[u8], origin: &Path) -> Result<()> {
+        let bad = self.outside(labels);
+        if bad.is_empty() {
+            return Ok(());
+        }
+        let allowed: Vec<String> = self
+            .labels
+            .iter()
+            .map(|l| format!("{} {}", l.value, l.name))
+            .collect();
+        Err(Error::format(
+            origin,
+            format!(
+                "label values {bad:?} are not in the project's schema (0 background, {})",
+                allowed.join(", ")
+            ),
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -104,23 +104,7 @@ impl Project {
 
     /// Checks a decoded mask against the schema: values outside it are refused.
     pub fn check_mask(&self, labels: &[u8], origin: &Path) -> Result<()> {
-        let bad = self.schema.outside(labels);
-        if bad.is_empty() {
-            return Ok(());
-        }
-        let allowed: Vec<String> = self
-            .schema
-            .labels
-            .iter()
-            .map(|l| format!("{} {}", l.value, l.name))
-            .collect();
-        Err(Error::format(
-            origin,
-            format!(
-                "label values {bad:?} are not in the project's schema (0 background, {})",
-                allowed.join(", ")
-            ),
-        ))
+        self.schema.check_mask(labels, origin)
     }
 
     /// Version `version` (None: the latest) of an annotation: its record and mask bytes,

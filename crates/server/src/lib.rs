@@ -27,6 +27,7 @@ pub mod files;
 pub mod listen;
 pub mod policy;
 pub mod pool;
+pub mod target;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,0 +1,367 @@
+//! Where a project lives for its users: a project database (a folder or a postgresql://
+//! URL, opened directly) or a team server (`https://host:port`, after `voxmark login`). The
+//! CLI's `project` commands and the shell's project panel call one method per operation and
+//! get the same records either way; over a server, the server decides from the login who is
+//! asking and what they may see, and images come through the client's cache.
+
+use crate::client::{enc, is_server_url, Client};
+use std::path::{Path, PathBuf};
+use voxmark_project::accounts::AuditEntry;
+use voxmark_project::db::Location;
+use voxmark_project::review_db::Status;
+use voxmark_project::schema::LabelSchema;
+use voxmark_project::{image_path, CaseRow, Project, ProjectComment, StatusReport, VersionInfo};
+use voxmark_volume::error::{Error, Result};
+
+/// The local user's name (`$USER`): who acts on a local project when `--by` is not given.
+pub fn user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+}
+
+/// A project on a team server: the client, and the project's name and schema as the
+/// server gave them when connecting.
+pub struct RemoteProject {
+    pub client: Client,
+    pub name: String,
+    pub schema: LabelSchema,
+}
+
+pub enum Target {
+    Local(Box<Project>),
+    Remote(Box<RemoteProject>),
+}
+
+impl Target {
+    /// A folder, a postgresql:// URL, or a team server's URL (with a stored login).
+    pub fn open(p: &str) -> Result<Self> {
+        if is_server_url(p) {
+            let client = Client::connect(p)?;
+            let info = client.project()?;
+            Ok(Target::Remote(Box::new(RemoteProject {
+                client,
+                name: info.name,
+                schema: info.schema,
+            })))
+        } else {
+            Ok(Target::Local(Box::new(Project::open(&Location::parse(
+                p,
+            )?)?)))
+        }
+    }
+
+    /// The project's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Local(p) => &p.name,
+            Target::Remote(r) => &r.name,
+        }
+    }
+
+    pub fn schema(&self) -> &LabelSchema {
+        match self {
+            Target::Local(p) => &p.schema,
+            Target::Remote(r) => &r.schema,
+        }
+    }
+
+    /// Where it is, for messages and for naming working-copy folders (no secret in it).
+    pub fn place(&self) -> String {
+        match self {
+            Target::Local(p) => match p.location() {
+                Location::Folder(d) => std::fs::canonicalize(d)
+                    .unwrap_or_else(|_| d.clone())
+                    .display()
+                    .to_string(),
+                Location::Server(u) => u.split('?').next().unwrap_or(u).to_string(),
+            },
+            Target::Remote(r) => r.client.base.clone(),
+        }
+    }
+
+    /// The logged-in user, over a server.
+    pub fn login_user(&self) -> Option<&str> {
+        match self {
+            Target::Local(_) => None,
+            Target::Remote(r) => r.client.user.as_deref(),
+        }
+    }
+
+    /// Over a server, the acting identity is the login's: a different `--annotator`/`--by`
+    /// is refused here rather than silently replaced.
+    fn same_user(c: &Client, flag: &str, given: &str) -> Result<()> {
+        let me = c.user.as_deref().unwrap_or_default();
+        if given != me {
+            return Err(Error::invalid(format!(
+                "{flag} {given}: you are logged in to {} as {me}; the server acts as the logged-in user",
+                c.base
+            )));
+        }
+        Ok(())
+    }
+
+    /// Where case `row`'s image is on this machine: under the data root (a local project),
+    /// or fetched from the server into the cache. `progress(done, total)` in bytes.
+    pub fn image(
+        &self,
+        row: &CaseRow,
+        data_root: Option<&Path>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Option<PathBuf>> {
+        Ok(match self {
+            Target::Local(p) => p.data_root(data_root).map(|d| image_path(&d, &row.image)),
+            Target::Remote(r) => Some(r.client.fetch_image(&row.case, progress)?.0),
+        })
+    }
+
+    /// Refuses label values outside the schema (the server checks again).
+    pub fn check_mask(&self, labels: &[u8], origin: &Path) -> Result<()> {
+        self.schema().check_mask(labels, origin)
+    }
+
+    /// Stores `mask` (NIfTI bytes on the case's grid) as the slot's next version.
+    pub fn save_version(
+        &mut self,
+        case: &str,
+        annotator: &str,
+        mask: &[u8],
+        markups: Option<&str>,
+        base: Option<i64>,
+    ) -> Result<VersionInfo> {
+        match self {
+            Target::Local(p) => p.save_version(case, annotator, mask, markups, base, annotator),
+            Target::Remote(r) => {
+                Self::same_user(&r.client, "--annotator", annotator)?;
+                r.client.save_mask(
+                    case,
+                    annotator,
+                    mask.to_vec(),
+                    markups.map(str::to_string),
+                    base,
+                )
+            }
+        }
+    }
+
+    /// The annotator's queue: changes requested, then drafts, then submitted work.
+    pub fn queue(&mut self, annotator: &str) -> Result<Vec<CaseRow>> {
+        if let Target::Local(p) = self {
+            return p.queue(annotator);
+        }
+        let mut q: Vec<CaseRow> = self
+            .cases(None, Some(annotator))?
+            .into_iter()
+            .filter(|r| r.status != "approved")
+            .collect();
+        let rank = |s: &str| match s {
+            "changes_requested" => 0,
+            "draft" => 1,
+            _ => 2,
+        };
+        q.sort_by_key(|r| rank(&r.status));
+        Ok(q)
+    }
+
+    /// The comments on a slot (and the notes of its status changes).
+    pub fn comments(&mut self, case: &str, annotator: &str) -> Result<Vec<ProjectComment>> {
+        match self {
+            Target::Local(p) => p.comments(case, annotator),
+            Target::Remote(r) => r
+                .client
+                .get_json(&format!("{}/comments", Client::slot_path(case, annotator))),
+        }
+    }
+
+    pub fn status(&mut self) -> Result<StatusReport> {
+        Ok(match self {
+            Target::Local(p) => p.status()?,
+            Target::Remote(r) => r.client.get_json("/api/v1/status")?,
+        })
+    }
+
+    pub fn cases(&mut self, status: Option<&str>, annotator: Option<&str>) -> Result<Vec<CaseRow>> {
+        Ok(match self {
+            Target::Local(p) => p.cases(status, annotator)?,
+            Target::Remote(r) => {
+                let c = &r.client;
+                let mut q = Vec::new();
+                if let Some(s) = status {
+                    q.push(format!("status={}", enc(s)));
+                }
+                if let Some(a) = annotator {
+                    q.push(format!("annotator={}", enc(a)));
+                }
+                c.get_json(&format!("/api/v1/cases?{}", q.join("&")))?
+            }
+        })
+    }
+
+    pub fn next(&mut self, annotator: &str) -> Result<Option<CaseRow>> {
+        Ok(match self {
+            Target::Local(p) => p.next(annotator)?,
+            Target::Remote(r) => {
+                Self::same_user(&r.client, "--annotator", annotator)?;
+                r.client.post_json("/api/v1/next", &serde_json::json!({}))?
+            }
+        })
+    }
+
+    pub fn assign(
+        &mut self,
+        annotator: &str,
+        cases: &[String],
+        count: Option<usize>,
+    ) -> Result<Vec<CaseRow>> {
+        Ok(match self {
+            Target::Local(p) => match count {
+                Some(n) => p.assign_count(annotator, n)?,
+                None => p.assign(annotator, cases)?,
+            },
+            Target::Remote(r) => r.client.post_json(
+                "/api/v1/assign",
+                &serde_json::json!({"annotator": annotator, "cases": cases, "count": count}),
+            )?,
+        })
+    }
+
+    pub fn versions(&mut self, case: &str, annotator: &str) -> Result<Vec<VersionInfo>> {
+        Ok(match self {
+            Target::Local(p) => p.versions(case, annotator)?,
+            Target::Remote(r) => {
+                let c = &r.client;
+                c.get_json(&format!("{}/versions", Client::slot_path(case, annotator)))?
+            }
+        })
+    }
+
+    /// A version's record, mask bytes and markups.
+    pub fn get_version(
+        &mut self,
+        case: &str,
+        annotator: &str,
+        version: Option<i64>,
+    ) -> Result<(VersionInfo, Vec<u8>, Option<String>)> {
+        match self {
+            Target::Local(p) => {
+                let (info, bytes) = p.get_version(case, annotator, version)?;
+                let markups = p.version_markups(case, annotator, Some(info.version))?;
+                Ok((info, bytes, markups))
+            }
+            Target::Remote(r) => {
+                let c = &r.client;
+                let v = version.map_or("latest".to_string(), |v| v.to_string());
+                let slot = Client::slot_path(case, annotator);
+                let (h, bytes) = c.get_bytes(&format!("{slot}/versions/{v}"))?;
+                let header = |k: &str| {
+                    h.get(k)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                let info = VersionInfo {
+                    case: case.to_string(),
+                    annotator: annotator.to_string(),
+                    version: header("x-voxmark-version").parse().map_err(|_| {
+                        Error::invalid(format!("{}: the answer names no version", c.base))
+                    })?,
+                    round: header("x-voxmark-round").parse().unwrap_or(0),
+                    sha256: header("x-voxmark-sha256"),
+                    bytes: bytes.len() as i64,
+                    author: header("x-voxmark-author"),
+                    saved_at: header("x-voxmark-saved-at"),
+                };
+                if voxmark_volume::fs::sha256_hex(&bytes) != info.sha256 {
+                    return Err(Error::invalid(format!(
+                        "{}: the mask arrived damaged (its sha256 differs); try again",
+                        c.base
+                    )));
+                }
+                let markups =
+                    match c.get_bytes(&format!("{slot}/versions/{}/markups", info.version)) {
+                        Ok((_, m)) => Some(String::from_utf8(m).map_err(|_| {
+                            Error::invalid(format!("{}: the markups are not UTF-8", c.base))
+                        })?),
+                        Err(Error::NotFound(_)) => None,
+                        Err(e) => return Err(e),
+                    };
+                Ok((info, bytes, markups))
+            }
+        }
+    }
+
+    pub fn set_status(
+        &mut self,
+        case: &str,
+        annotator: &str,
+        to: Status,
+        by: Option<&str>,
+        note: Option<&str>,
+    ) -> Result<CaseRow> {
+        Ok(match self {
+            Target::Local(p) => {
+                let by = match (to, by) {
+                    (_, Some(b)) => b.to_string(),
+                    (Status::Submitted | Status::Draft, None) => annotator.to_string(),
+                    (_, None) => user(),
+                };
+                p.set_status(case, annotator, to, &by, note)?
+            }
+            Target::Remote(r) => {
+                let c = &r.client;
+                if let Some(b) = by {
+                    Self::same_user(c, "--by", b)?;
+                }
+                c.post_json(
+                    &format!("{}/status", Client::slot_path(case, annotator)),
+                    &serde_json::json!({"to": to.as_str(), "note": note}),
+                )?
+            }
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn comment(
+        &mut self,
+        case: &str,
+        annotator: &str,
+        by: Option<&str>,
+        text: &str,
+        at: Option<[i64; 3]>,
+        label: Option<u8>,
+    ) -> Result<String> {
+        match self {
+            Target::Local(p) => {
+                let by = by.map(str::to_string).unwrap_or_else(user);
+                p.comment(case, annotator, &by, text, at, label)?;
+                Ok(by)
+            }
+            Target::Remote(r) => {
+                let c = &r.client;
+                if let Some(b) = by {
+                    Self::same_user(c, "--by", b)?;
+                }
+                let _: serde_json::Value = c.post_json(
+                    &format!("{}/comments", Client::slot_path(case, annotator)),
+                    &serde_json::json!({"text": text, "at": at, "label": label}),
+                )?;
+                Ok(c.user.clone().unwrap_or_default())
+            }
+        }
+    }
+
+    pub fn audit(&mut self, user: Option<&str>, case: Option<&str>) -> Result<Vec<AuditEntry>> {
+        Ok(match self {
+            Target::Local(p) => p.audit(user, case)?,
+            Target::Remote(r) => {
+                let c = &r.client;
+                let mut q = Vec::new();
+                if let Some(u) = user {
+                    q.push(format!("user={}", enc(u)));
+                }
+                if let Some(k) = case {
+                    q.push(format!("case={}", enc(k)));
+                }
+                c.get_json(&format!("/api/v1/audit?{}", q.join("&")))?
+            }
+        })
+    }
+}
