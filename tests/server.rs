@@ -718,6 +718,54 @@ fn blind_double_annotation_through_the_cli_client() {
             .call(Some(team.t("adm")), m, "/api/v1/audit", Body::None);
         assert_eq!(s, 405, "{m} /api/v1/audit");
     }
+    // The lead's tools over the server: the QA report (page and numbers), cases added
+    // from the server's data root, gold scores; none of them for an annotator.
+    let (ok, _, err) = as_user("lea", &["login", &url, "--user", "lea"]);
+    assert!(ok, "{err}");
+    let page = team._dir.path().join("report.html");
+    let (ok, out, err) = as_user(
+        "lea",
+        &[
+            "project",
+            "report",
+            &url,
+            "-o",
+            page.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let rep: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        rep["annotators"].as_array().is_some_and(|a| a.len() == 2),
+        "{out}"
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains(&format!("--project {url}")),
+        "the page's view commands name the server"
+    );
+    let (ok, out, err) = as_user(
+        "lea",
+        &["project", "add-cases", &url, "s000.nii.gz", "--json"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()[0]["case"],
+        "s000"
+    );
+    let (ok, _, err) = as_user("lea", &["project", "add-cases", &url, "../etc/passwd"]);
+    assert!(!ok && err.contains("relative to the data root"), "{err}");
+    let (ok, _, err) = as_user("lea", &["project", "gold-scores", &url]);
+    assert!(ok, "{err}");
+    for cmd in [
+        &["project", "report", &url, "--json"][..],
+        &["project", "gold-scores", &url],
+        &["project", "add-cases", &url, "s001.nii.gz"],
+    ] {
+        let (ok, _, err) = as_user("ann2", cmd);
+        assert!(!ok && err.contains("403"), "{cmd:?}: {err}");
+    }
     // Logging out revokes the token on the server.
     let token = std::fs::read_to_string(cfg("rev").join("config/voxmark/logins.json")).unwrap();
     let token: serde_json::Value = serde_json::from_str(&token).unwrap();

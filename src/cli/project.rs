@@ -622,21 +622,22 @@ fn add_cases(
         json,
     }: AddCasesArgs,
 ) -> anyhow::Result<()> {
-    let mut p = open(&project)?;
-    let added = p.add_cases(&paths, root.data_root.as_deref())?;
+    let mut t = target(&project)?;
+    let added = t.add_cases(&paths, root.data_root.as_deref())?;
     if json {
         print_json(&added)?;
     } else {
         for r in &added {
             println!("{:<24} {}", r.case, r.image);
         }
-        println!(
-            "{} case(s) added; data root {}",
-            added.len(),
-            p.data_root(root.data_root.as_deref())
-                .map(|r| r.display().to_string())
-                .unwrap_or_default()
-        );
+        let where_ = match &t {
+            Target::Local(p) => p
+                .data_root(root.data_root.as_deref())
+                .map(|r| format!("data root {}", r.display()))
+                .unwrap_or_default(),
+            Target::Remote(r) => format!("on {} (under its data root)", r.client.base),
+        };
+        println!("{} case(s) added; {where_}", added.len());
     }
     Ok(())
 }
@@ -962,8 +963,7 @@ fn gold_scores(
         json,
     }: GoldScoresArgs,
 ) -> anyhow::Result<()> {
-    let mut p = open(&project)?;
-    let scores = p.gold_scores(annotator.as_deref())?;
+    let scores = target(&project)?.gold_scores(annotator.as_deref())?;
     if json {
         print_json(&scores)?;
     } else {
@@ -986,34 +986,29 @@ fn report(
         json,
     }: ReportArgs,
 ) -> anyhow::Result<()> {
-    let mut p = open(&project)?;
+    let mut t = target(&project)?;
+    let data_root = match &t {
+        Target::Local(p) => p.data_root(root.data_root.as_deref()),
+        Target::Remote(_) => None,
+    };
     let opts = voxmark_project::report::ReportOptions {
         project_arg: project.clone(),
-        data_root: p.data_root(root.data_root.as_deref()),
+        data_root,
         flag_below,
         thumbnails,
     };
-    let bar = indicatif::ProgressBar::new(0);
     let started = std::time::Instant::now();
-    let report = p.report(&opts, &mut |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
-    bar.finish_and_clear();
-    if let Some(out) = &out {
-        let html = voxmark_project::report_html::render_html(&report)?;
+    let (numbers, page) = t.report(&opts, json, out.is_some())?;
+    if let (Some(out), Some(html)) = (&out, &page) {
         voxmark_volume::fs::atomic::write_atomically(out, |w| w.write_all(html.as_bytes()))?;
         eprintln!(
-            "wrote {} ({} annotators, {} pairs compared, {} flagged; {:.1} s)",
+            "wrote {} ({:.1} s)",
             out.display(),
-            report.annotators.len(),
-            report.pairs.len(),
-            report.flagged.len(),
             started.elapsed().as_secs_f64()
         );
     }
-    if json {
-        print_json(&report)?;
+    if let Some(v) = numbers {
+        print_json(&v)?;
     }
     Ok(())
 }

@@ -1374,6 +1374,77 @@ async fn gold_scores(State(state): St, who: Authed) -> ApiResult<Json<serde_json
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+pub struct ReportQuery {
+    /// `json` (the numbers, as `project report --json`) or `html` (the page).
+    pub format: Option<String>,
+    /// Pairs with a label's Dice below this are flagged (default 0.8).
+    pub flag_below: Option<f64>,
+    /// At most this many flagged pairs get a thumbnail (default 12).
+    pub thumbnails: Option<usize>,
+    /// How the page's `voxmark view --project P --case ID` commands name the project (the
+    /// client's URL of this server).
+    pub project_arg: Option<String>,
+}
+
+/// The QA report over the whole project: its numbers as JSON, or the self-contained page.
+#[utoipa::path(get, path = "/api/v1/report", params(ReportQuery), security(("bearer" = [])),
+    responses((status = 200, content_type = "application/json"), (status = 200, content_type = "text/html"), (status = 403, body = ErrorBody)))]
+async fn report(
+    State(state): St,
+    who: Authed,
+    Query(q): Query<ReportQuery>,
+) -> ApiResult<Response> {
+    let r = async {
+        require(&who, Action::Report, "read the QA report")?;
+        let html = match q.format.as_deref().unwrap_or("json") {
+            "json" => false,
+            "html" => true,
+            f => {
+                return Err(ApiError::bad(format!(
+                    "format {:?}: json or html",
+                    f.chars().take(20).collect::<String>()
+                )))
+            }
+        };
+        let flag_below = q.flag_below.unwrap_or(0.8);
+        if !(0.0..=1.0).contains(&flag_below) {
+            return Err(ApiError::bad("flag_below is a Dice between 0 and 1"));
+        }
+        let opts = voxmark_project::report::ReportOptions {
+            project_arg: q
+                .project_arg
+                .unwrap_or_default()
+                .chars()
+                .take(300)
+                .collect(),
+            data_root: state.data_root.clone(),
+            flag_below,
+            thumbnails: q.thumbnails.unwrap_or(12).min(100),
+        };
+        let body = state
+            .pool
+            .run(move |p| {
+                let rep = p.report(&opts, &mut |_, _| {})?;
+                if html {
+                    voxmark_project::report_html::render_html(&rep)
+                } else {
+                    serde_json::to_string_pretty(&rep).map_err(|e| Error::Corrupt(e.to_string()))
+                }
+            })
+            .await?;
+        Ok((html, body))
+    }
+    .await;
+    let (html, body) = audited(&state, &who, Audit::new("report"), no_version, "", r).await?;
+    let ct = if html {
+        "text/html; charset=utf-8"
+    } else {
+        "application/json"
+    };
+    Ok(([(header::CONTENT_TYPE, ct)], body).into_response())
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
 pub struct AuditQuery {
     pub user: Option<String>,
     pub case: Option<String>,
@@ -1524,7 +1595,7 @@ async fn change_user(
     info(title = "voxmark team server", description = "Annotation projects over HTTP: accounts, roles, blinded annotation, audit, images and masks."),
     paths(login, logout, me, project, status, cases, add_cases, next, assign, image_listing, image_file,
           versions, get_mask, get_markups, save, set_status, comments, add_comment, patch_settings,
-          gold_scores, audit_log, users, add_user, change_user),
+          gold_scores, report, audit_log, users, add_user, change_user),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -1603,6 +1674,7 @@ pub fn router(state: Arc<AppState>, access_log: bool) -> Router {
         )
         .route("/api/v1/settings", axum::routing::patch(patch_settings))
         .route("/api/v1/gold-scores", get(gold_scores))
+        .route("/api/v1/report", get(report))
         .route("/api/v1/audit", get(audit_log))
         .route("/api/v1/users", get(users).post(add_user))
         .route("/api/v1/users/{name}", axum::routing::patch(change_user))

@@ -348,6 +348,84 @@ impl Target {
         }
     }
 
+    /// Adds cases: local paths (a local project), or paths relative to the server's data
+    /// root (a server).
+    pub fn add_cases(&mut self, paths: &[PathBuf], root: Option<&Path>) -> Result<Vec<CaseRow>> {
+        match self {
+            Target::Local(p) => p.add_cases(paths, root),
+            Target::Remote(r) => {
+                let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                r.client
+                    .post_json("/api/v1/cases", &serde_json::json!({ "paths": paths }))
+            }
+        }
+    }
+
+    /// Scores of gold-case submissions (of `annotator`, or everyone's).
+    pub fn gold_scores(
+        &mut self,
+        annotator: Option<&str>,
+    ) -> Result<Vec<voxmark_project::gold::GoldScore>> {
+        match self {
+            Target::Local(p) => p.gold_scores(annotator),
+            Target::Remote(r) => {
+                let all: Vec<voxmark_project::gold::GoldScore> =
+                    r.client.get_json("/api/v1/gold-scores")?;
+                Ok(all
+                    .into_iter()
+                    .filter(|g| annotator.is_none_or(|a| g.annotator == a))
+                    .collect())
+            }
+        }
+    }
+
+    /// The QA report (computed where the project is): its numbers as JSON when `json`, the
+    /// page when `html`.
+    pub fn report(
+        &mut self,
+        opts: &voxmark_project::report::ReportOptions,
+        json: bool,
+        html: bool,
+    ) -> Result<(Option<serde_json::Value>, Option<String>)> {
+        match self {
+            Target::Local(p) => {
+                let rep = p.report(opts, &mut |_, _| {})?;
+                let page = html
+                    .then(|| voxmark_project::report_html::render_html(&rep))
+                    .transpose()?;
+                let v = json
+                    .then(|| serde_json::to_value(&rep))
+                    .transpose()
+                    .map_err(|e| Error::Corrupt(e.to_string()))?;
+                Ok((v, page))
+            }
+            Target::Remote(r) => {
+                let q = |format: &str| {
+                    format!(
+                        "/api/v1/report?format={format}&flag_below={}&thumbnails={}&project_arg={}",
+                        opts.flag_below,
+                        opts.thumbnails,
+                        enc(&opts.project_arg)
+                    )
+                };
+                let v = json.then(|| r.client.get_json(&q("json"))).transpose()?;
+                let page = match html {
+                    true => {
+                        let (_, b) = r.client.get_bytes(&q("html"))?;
+                        Some(String::from_utf8(b).map_err(|_| {
+                            Error::invalid(format!(
+                                "{}: the report page is not UTF-8",
+                                r.client.base
+                            ))
+                        })?)
+                    }
+                    false => None,
+                };
+                Ok((v, page))
+            }
+        }
+    }
+
     pub fn audit(&mut self, user: Option<&str>, case: Option<&str>) -> Result<Vec<AuditEntry>> {
         Ok(match self {
             Target::Local(p) => p.audit(user, case)?,
