@@ -37,11 +37,11 @@ if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx w
   rustup target add wasm32-unknown-unknown >/dev/null
 fi
 
-PY_PACKAGES=(pydicom SimpleITK nibabel numpy scipy scikit-image connected-components-3d pytest pylibjpeg pylibjpeg-openjpeg pyjpegls itk-morphologicalcontourinterpolation itk-growcut pynrrd highdicom jsonschema)
+PY_PACKAGES=(pydicom SimpleITK nibabel numpy scipy scikit-image connected-components-3d pytest pylibjpeg pylibjpeg-openjpeg pyjpegls itk-morphologicalcontourinterpolation itk-growcut pynrrd highdicom jsonschema openapi-spec-validator)
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import pydicom, SimpleITK, nibabel, numpy, scipy, skimage, cc3d, pytest, pylibjpeg, openjpeg, jpeg_ls, importlib.metadata as m; m.version('itk-morphologicalcontourinterpolation'); m.version('itk-growcut'); m.version('pynrrd'); m.version('highdicom'); m.version('jsonschema')" 2>/dev/null; then
+if ! .venv/bin/python -c "import pydicom, SimpleITK, nibabel, numpy, scipy, skimage, cc3d, pytest, pylibjpeg, openjpeg, jpeg_ls, importlib.metadata as m; m.version('itk-morphologicalcontourinterpolation'); m.version('itk-growcut'); m.version('pynrrd'); m.version('highdicom'); m.version('jsonschema'); m.version('openapi-spec-validator')" 2>/dev/null; then
   echo "setup: installing Python test packages into .venv"
   .venv/bin/pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
 fi
