@@ -1441,7 +1441,22 @@ async fn report(
     } else {
         "application/json"
     };
-    Ok(([(header::CONTENT_TYPE, ct)], body).into_response())
+    let mut r = ([(header::CONTENT_TYPE, ct)], body).into_response();
+    if html {
+        // The page is a file to keep, not a page of this origin: nothing in it runs here.
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox",
+            ),
+        );
+        h.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=\"voxmark-report.html\""),
+        );
+    }
+    Ok(r)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -1648,6 +1663,32 @@ async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) 
     resp
 }
 
+/// Headers on every answer: no MIME sniffing, no framing, and no caching of the API's
+/// answers by anyone but the client (masks and listings are patient data; image files are
+/// revalidated by their ETag).
+async fn safe_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        let cc = if h.contains_key(header::ETAG) {
+            "private, no-cache"
+        } else {
+            "no-store"
+        };
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cc));
+    }
+    resp
+}
+
 /// The whole API (with the access log on stderr when `access_log`).
 pub fn router(state: Arc<AppState>, access_log: bool) -> Router {
     let slots = "/api/v1/cases/{case}/slots/{annotator}";
@@ -1684,7 +1725,10 @@ pub fn router(state: Arc<AppState>, access_log: bool) -> Router {
     let upload = Router::new()
         .route(&format!("{slots}/versions"), get(versions).post(save))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES));
-    let app = api.merge(upload).fallback(not_found);
+    let app = api
+        .merge(upload)
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(safe_headers));
     let app = if access_log {
         app.layer(axum::middleware::from_fn(log_request))
     } else {

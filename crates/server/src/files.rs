@@ -43,10 +43,14 @@ struct Known {
 /// Most files listed for one case.
 pub const MAX_FILES: usize = 20_000;
 
-/// Per-process caches of file hashes and case grids.
+/// A listing as made, and the modification time of what it was made from.
+type Listed = (ImageListing, Vec<PathBuf>, Option<SystemTime>);
+
+/// Per-process caches of file hashes, listings and case grids.
 #[derive(Default)]
 pub struct Files {
     hashes: Mutex<HashMap<PathBuf, Known>>,
+    listings: Mutex<HashMap<PathBuf, Listed>>,
     grids: Mutex<HashMap<PathBuf, Grid>>,
 }
 
@@ -91,8 +95,40 @@ impl Files {
     }
 
     /// The files of case `case`'s image at `image` (a file, or a DICOM folder holding the
-    /// series `series_uid`).
+    /// series `series_uid`). Kept while the image (file or folder) keeps its modification
+    /// time, so that fetching a series' files one by one does not rescan the folder; each
+    /// file's size and sha256 are re-checked (the hash from its cache while the file's size
+    /// and time hold).
     pub fn listing(
+        &self,
+        case: &str,
+        image: &Path,
+        series_uid: &str,
+    ) -> Result<(ImageListing, Vec<PathBuf>)> {
+        let key = image.join(format!("#{series_uid}"));
+        let modified = std::fs::metadata(image)
+            .ok()
+            .and_then(|m| m.modified().ok());
+        let cached = self.listings.lock().ok().and_then(|c| c.get(&key).cloned());
+        if let Some((mut l, p, m)) = cached {
+            if m.is_some() && m == modified {
+                for (f, path) in l.files.iter_mut().zip(&p) {
+                    f.bytes = std::fs::metadata(path)
+                        .map_err(|e| Error::io(path, e))?
+                        .len();
+                    f.sha256 = self.sha256(path)?;
+                }
+                return Ok((l, p));
+            }
+        }
+        let made = self.scan(case, image, series_uid)?;
+        if let Ok(mut c) = self.listings.lock() {
+            c.insert(key, (made.0.clone(), made.1.clone(), modified));
+        }
+        Ok(made)
+    }
+
+    fn scan(
         &self,
         case: &str,
         image: &Path,
