@@ -94,7 +94,10 @@ pub fn run(
         Location::Folder(_) => "sqlite",
         Location::Server(_) => "postgresql",
     };
-    let accounts: usize = client_counts.iter().sum();
+    // A claim is timed once per account (a second `next` returns the queue head): with few
+    // clients, several waves of fresh accounts give `requests` samples.
+    let waves = |n: usize| (requests / n.max(1)).max(1);
+    let accounts: usize = client_counts.iter().map(|&n| n * waves(n)).sum();
     let data = tempfile::tempdir()?;
     // One synthetic CT and a body mask on its grid.
     let phantom = voxmark_volume::phantom::Phantom::new(size)?;
@@ -150,6 +153,7 @@ pub fn run(
         session_hours: 1,
         connections: 8,
         access_log: false,
+        upload_memory_mib: 2048,
     };
     std::thread::spawn(move || {
         if let Err(e) = voxmark_server::serve(opts, |addr| {
@@ -162,12 +166,39 @@ pub fn run(
     let mut rows = Vec::new();
     let mut first = 0;
     for &n in client_counts {
-        let clients: Vec<Client> = (first..first + n)
-            .map(|a| Client::login_token(&url, &format!("bench{a:03}"), PASSWORD, None))
-            .collect::<voxmark_volume::Result<_>>()?;
-        first += n;
         eprintln!("bench: {n} client(s)");
-        let claimed: std::sync::Mutex<Vec<(usize, String)>> = Default::default();
+        let (mut claims, mut saves) = (Vec::new(), Vec::new());
+        let mut clients = Vec::new();
+        for _ in 0..waves(n) {
+            // Fresh accounts, each its own connection, logged in before the clock starts.
+            clients = (first..first + n)
+                .map(|a| Client::login_token(&url, &format!("bench{a:03}"), PASSWORD, None))
+                .collect::<voxmark_volume::Result<Vec<_>>>()?;
+            first += n;
+            let claimed: std::sync::Mutex<Vec<(usize, String)>> = Default::default();
+            claims.extend(concurrently(&clients, 1, &|c, i| {
+                let r: Option<voxmark_project::CaseRow> =
+                    c.post_json("/api/v1/next", &serde_json::json!({}))?;
+                let case = r
+                    .ok_or_else(|| anyhow::anyhow!("no case left to claim"))?
+                    .case;
+                if let Ok(mut v) = claimed.lock() {
+                    v.push((i, case));
+                }
+                Ok(())
+            })?);
+            let claimed = claimed.into_inner().unwrap_or_default();
+            saves.extend(concurrently(&clients, 1, &|c, i| {
+                let case = claimed
+                    .iter()
+                    .find(|(j, _)| *j == i)
+                    .map(|(_, c)| c.clone())
+                    .ok_or_else(|| anyhow::anyhow!("client {i} claimed nothing"))?;
+                let user = c.user.clone().unwrap_or_default();
+                c.save_mask(&case, &user, mask.clone(), None, Some(0))?;
+                Ok(())
+            })?);
+        }
         let mut row = |op: &str, requests: usize, t: Vec<f64>| {
             let (p50, p99) = p50_p99(&t);
             rows.push(Row {
@@ -179,34 +210,9 @@ pub fn run(
                 p99_ms: p99,
             });
         };
-        let t = concurrently(&clients, 1, &|c, i| {
-            let r: Option<voxmark_project::CaseRow> =
-                c.post_json("/api/v1/next", &serde_json::json!({}))?;
-            let case = r
-                .ok_or_else(|| anyhow::anyhow!("no case left to claim"))?
-                .case;
-            if let Ok(mut v) = claimed.lock() {
-                v.push((i, case));
-            }
-            Ok(())
-        })?;
-        row("claim (POST /next)", n, t);
-        let claimed = claimed.into_inner().unwrap_or_default();
-        let t = concurrently(&clients, 1, &|c, i| {
-            let case = claimed
-                .iter()
-                .find(|(j, _)| *j == i)
-                .map(|(_, c)| c.clone())
-                .ok_or_else(|| anyhow::anyhow!("client {i} claimed nothing"))?;
-            let user = c.user.clone().unwrap_or_default();
-            c.save_mask(&case, &user, mask.clone(), None, Some(0))?;
-            Ok(())
-        })?;
-        row(
-            &format!("save ({nx}×{ny}×{nz} mask, {} KiB)", mask.len() / 1024),
-            n,
-            t,
-        );
+        row("claim (POST /next)", claims.len(), claims);
+        let label = format!("save ({nx}×{ny}×{nz} mask, {} KiB)", mask.len() / 1024);
+        row(&label, saves.len(), saves);
         let t = concurrently(&clients, requests, &|c, _| {
             c.get_json::<serde_json::Value>("/api/v1/status")?;
             Ok(())

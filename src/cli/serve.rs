@@ -48,6 +48,9 @@ pub struct RunArgs {
     /// Database connections.
     #[arg(long, default_value_t = 8)]
     pub connections: usize,
+    /// Mask uploads held in memory at once, in MiB (more wait their turn).
+    #[arg(long, default_value_t = 2048)]
+    pub upload_memory_mib: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +196,7 @@ fn serve(r: RunArgs) -> anyhow::Result<()> {
         session_hours: r.session_hours,
         connections: r.connections,
         access_log: true,
+        upload_memory_mib: r.upload_memory_mib,
     };
     voxmark_server::serve(o, |addr| {
         // The first line on stdout: scripts read the URL (and the port, with :0) from it.

@@ -71,6 +71,9 @@ impl ProjectSession {
     /// project's recorded root.
     pub fn open(location: &str, annotator: Option<&str>, data_root: Option<&Path>) -> Result<Self> {
         let project = Target::open(location)?;
+        // The schema is the label table of every case: a server that cannot say it fails
+        // the open here, not the first case.
+        project.schema()?;
         let data_root = match &project {
             Target::Local(p) => Some(p.data_root(data_root).ok_or_else(|| {
                 Error::invalid(
@@ -262,7 +265,8 @@ impl ProjectSession {
     pub fn schema_ops(&self) -> Vec<voxmark_edit::ops::EditOp> {
         self.project
             .schema()
-            .labels
+            .map(|s| s.labels.as_slice())
+            .unwrap_or_default()
             .iter()
             .map(|l| voxmark_edit::ops::EditOp::SetLabel {
                 value: l.value,

@@ -36,6 +36,9 @@ pub const MAX_MARKUPS_BYTES: usize = 16 * 1024 * 1024;
 /// Largest body of any request (a mask's own bound, from its case's grid, is checked while
 /// it streams in).
 pub const MAX_UPLOAD_BYTES: usize = 4 << 30;
+/// Most of an oversized upload read (and dropped) after refusing it, so that the client
+/// reads the 413; past this the connection is closed.
+pub const MAX_DRAIN_BYTES: usize = 64 << 20;
 /// A request must be answered within this (a 4 GiB upload at 20 MB/s fits).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -1012,9 +1015,10 @@ async fn save(
     who: Authed,
     Path((case, annotator)): Path<(String, String)>,
     Query(q): Query<SaveQuery>,
+    headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<Json<VersionInfo>> {
-    let r = save_inner(&state, &who, &case, &annotator, q, multipart).await;
+    let r = save_inner(&state, &who, &case, &annotator, q, &headers, multipart).await;
     audited(
         &state,
         &who,
@@ -1026,12 +1030,14 @@ async fn save(
     .await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn save_inner(
     state: &Arc<AppState>,
     who: &Authed,
     case: &str,
     annotator: &str,
     q: SaveQuery,
+    headers: &HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<Json<VersionInfo>> {
     check_key("case", case)?;
@@ -1052,6 +1058,35 @@ async fn save_inner(
         .await
         .map_err(|e| ApiError::from(Error::Worker(e.to_string())))??;
     let limit = files::mask_upload_limit(&grid);
+    // Memory: the upload holds its size of the server's upload budget while it is read and
+    // stored (its declared length, else its case's bound), so that many large uploads at
+    // once wait instead of exhausting memory.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // An oversized body is refused while it streams in (below), after the client has been
+    // heard: a 413 before reading would reach the client as a broken connection.
+    let bound = limit + MAX_MARKUPS_BYTES as u64 + 64 * 1024;
+    let mib = declared
+        .unwrap_or(bound)
+        .min(bound)
+        .div_ceil(1 << 20)
+        .max(1);
+    if mib > state.upload_budget_mib as u64 {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the upload needs {mib} MiB, more than this server holds for uploads at once ({} MiB, --upload-memory-mib)",
+                state.upload_budget_mib
+            ),
+        ));
+    }
+    let _budget = state
+        .upload_budget
+        .acquire_many(mib as u32)
+        .await
+        .map_err(|_| ApiError::from(Error::Worker("the server is shutting down".into())))?;
     let mut multipart = multipart.map_err(|e| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -1082,6 +1117,15 @@ async fn save_inner(
             .map_err(|e| ApiError::bad(format!("the upload ended early or is malformed: {e}")))?
         {
             if (buf.len() + chunk.len()) as u64 > bound {
+                // Read (and drop) what the client is still sending, up to a cap, so that it
+                // hears the 413 rather than a connection closed under its upload.
+                let mut drained = 0usize;
+                while drained < MAX_DRAIN_BYTES {
+                    match field.chunk().await {
+                        Ok(Some(c)) => drained += c.len(),
+                        _ => break,
+                    }
+                }
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("part {name} is larger than case {case} allows ({bound} bytes for its {:?} grid)", grid.dims),

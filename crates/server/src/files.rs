@@ -194,9 +194,16 @@ impl Files {
         if let Some(g) = self.grids.lock().ok().and_then(|m| m.get(&key).copied()) {
             return Ok(g);
         }
-        let series = Some(series_uid.to_string()).filter(|s| !s.is_empty());
-        let img = voxmark_io::load_volume(image, &voxmark_io::LoadOptions { series })?;
-        let grid = img.volume.grid;
+        // A NIfTI image's grid is in its header (the voxels are not read); a DICOM series'
+        // needs its files' geometry, read as a load does.
+        let grid = if voxmark_io::sniff(image)? == voxmark_io::Kind::Nifti {
+            voxmark_io::nifti::read_nifti_geometry(image)?.grid
+        } else {
+            let series = Some(series_uid.to_string()).filter(|s| !s.is_empty());
+            voxmark_io::load_volume(image, &voxmark_io::LoadOptions { series })?
+                .volume
+                .grid
+        };
         if let Ok(mut m) = self.grids.lock() {
             m.insert(key, grid);
         }

@@ -52,6 +52,8 @@ pub struct ServeOptions {
     pub connections: usize,
     /// One line per request on stderr (off only for in-process benchmarks).
     pub access_log: bool,
+    /// Mask uploads held in memory at once, in MiB (more wait their turn).
+    pub upload_memory_mib: usize,
 }
 
 /// Shared by every handler.
@@ -60,6 +62,10 @@ pub struct AppState {
     pub files: files::Files,
     pub data_root: Option<PathBuf>,
     pub session_s: i64,
+    /// MiB of upload bodies in memory at once: an upload takes its size (declared, else its
+    /// case's bound) before its body is read.
+    pub upload_budget: tokio::sync::Semaphore,
+    pub upload_budget_mib: usize,
 }
 
 /// Refuses plain HTTP beyond loopback unless asked for.
@@ -100,6 +106,8 @@ pub fn serve(o: ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             files: files::Files::default(),
             data_root,
             session_s: o.session_hours * 3600,
+            upload_budget: tokio::sync::Semaphore::new(o.upload_memory_mib.max(1)),
+            upload_budget_mib: o.upload_memory_mib.max(1),
         });
         let listener = tokio::net::TcpListener::bind(o.listen)
             .await

@@ -18,12 +18,22 @@ pub fn user() -> String {
     std::env::var("USER").unwrap_or_else(|_| "unknown".into())
 }
 
-/// A project on a team server: the client, and the project's name and schema as the
-/// server gave them when connecting.
+/// A project on a team server: the client, and the project's name, schema and settings as
+/// the server gives them (asked for once, when first needed: a command that needs none of
+/// them sends only its own request).
 pub struct RemoteProject {
     pub client: Client,
-    pub name: String,
-    pub schema: LabelSchema,
+    info: std::sync::OnceLock<crate::api::ProjectInfo>,
+}
+
+impl RemoteProject {
+    pub fn info(&self) -> Result<&crate::api::ProjectInfo> {
+        if let Some(i) = self.info.get() {
+            return Ok(i);
+        }
+        let i = self.client.project()?;
+        Ok(self.info.get_or_init(|| i))
+    }
 }
 
 pub enum Target {
@@ -35,12 +45,9 @@ impl Target {
     /// A folder, a postgresql:// URL, or a team server's URL (with a stored login).
     pub fn open(p: &str) -> Result<Self> {
         if is_server_url(p) {
-            let client = Client::connect(p)?;
-            let info = client.project()?;
             Ok(Target::Remote(Box::new(RemoteProject {
-                client,
-                name: info.name,
-                schema: info.schema,
+                client: Client::connect(p)?,
+                info: std::sync::OnceLock::new(),
             })))
         } else {
             Ok(Target::Local(Box::new(Project::open(&Location::parse(
@@ -49,18 +56,21 @@ impl Target {
         }
     }
 
-    /// The project's name.
+    /// The project's name (a server's URL while the server does not answer).
     pub fn name(&self) -> &str {
         match self {
             Target::Local(p) => &p.name,
-            Target::Remote(r) => &r.name,
+            Target::Remote(r) => r
+                .info()
+                .map(|i| i.name.as_str())
+                .unwrap_or(r.client.base.as_str()),
         }
     }
 
-    pub fn schema(&self) -> &LabelSchema {
+    pub fn schema(&self) -> Result<&LabelSchema> {
         match self {
-            Target::Local(p) => &p.schema,
-            Target::Remote(r) => &r.schema,
+            Target::Local(p) => Ok(&p.schema),
+            Target::Remote(r) => Ok(&r.info()?.schema),
         }
     }
 
@@ -115,7 +125,7 @@ impl Target {
 
     /// Refuses label values outside the schema (the server checks again).
     pub fn check_mask(&self, labels: &[u8], origin: &Path) -> Result<()> {
-        self.schema().check_mask(labels, origin)
+        self.schema()?.check_mask(labels, origin)
     }
 
     /// Stores `mask` (NIfTI bytes on the case's grid) as the slot's next version.
