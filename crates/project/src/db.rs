@@ -167,7 +167,28 @@ enum Conn {
         client: Box<postgres::Client>,
         config: Box<postgres::Config>,
         tls: Tls,
+        /// Prepared statements by SQL text: a query costs one round trip, not two (parse,
+        /// then execute). Dropped on any error (a schema changed under a long-lived
+        /// connection re-prepares) and on reconnect.
+        statements: std::collections::HashMap<String, postgres::Statement>,
     },
+}
+
+/// The prepared statement for `sql` on `client`, from `cache` or prepared now.
+fn pg_statement(
+    client: &mut postgres::Client,
+    cache: &mut std::collections::HashMap<String, postgres::Statement>,
+    sql: &str,
+) -> std::result::Result<postgres::Statement, postgres::Error> {
+    if let Some(st) = cache.get(sql) {
+        return Ok(st.clone());
+    }
+    let st = client.prepare(sql)?;
+    if cache.len() > 256 {
+        cache.clear();
+    }
+    cache.insert(sql.to_string(), st.clone());
+    Ok(st)
 }
 
 /// An open connection.
@@ -430,6 +451,7 @@ impl Db {
                         client: Box::new(client),
                         config: Box::new(config),
                         tls,
+                        statements: Default::default(),
                     },
                     dialect: Dialect::Postgres,
                     location: location.clone(),
@@ -470,11 +492,18 @@ impl Db {
                     .map(|n| n as u64)
                     .map_err(|e| Error::Db(format!("{w}: {e}")))
             }
-            Conn::Pg { client, .. } => {
+            Conn::Pg {
+                client, statements, ..
+            } => {
                 let p = pg_params(params);
                 let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
                     p.iter().map(|b| b.as_ref()).collect();
-                client.execute(sql, &refs).map_err(|e| pg_err(&w, e))
+                let r =
+                    pg_statement(client, statements, sql).and_then(|st| client.execute(&st, &refs));
+                if r.is_err() {
+                    statements.clear();
+                }
+                r.map_err(|e| pg_err(&w, e))
             }
         }
     }
@@ -509,11 +538,18 @@ impl Db {
                 rows.collect::<rusqlite::Result<Vec<Row>>>()
                     .map_err(|e| Error::Db(format!("{w}: {e}")))
             }
-            Conn::Pg { client, .. } => {
+            Conn::Pg {
+                client, statements, ..
+            } => {
                 let p = pg_params(params);
                 let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
                     p.iter().map(|b| b.as_ref()).collect();
-                let rows = client.query(sql, &refs).map_err(|e| pg_err(&w, e))?;
+                let r =
+                    pg_statement(client, statements, sql).and_then(|st| client.query(&st, &refs));
+                if r.is_err() {
+                    statements.clear();
+                }
+                let rows = r.map_err(|e| pg_err(&w, e))?;
                 rows.iter()
                     .map(|r| {
                         (0..r.len())
@@ -593,8 +629,10 @@ impl Db {
             client,
             config,
             tls,
+            statements,
         } = &mut self.conn
         {
+            statements.clear();
             **client = pg_connect(config, tls, &w)?;
         }
         Ok(())

@@ -462,12 +462,22 @@ impl Project {
     /// Name, schema, settings and recorded data root from `meta`.
     fn load_meta(db: &mut Db) -> Result<(String, LabelSchema, Settings, Option<PathBuf>)> {
         let loc = db.location().display();
+        // One query for the four keys (a server re-reads them before every request).
         let (name, schema, settings, root) = db.read(|db| {
+            let rows = db.query(
+                "SELECT key, value FROM meta WHERE key IN ('name', 'label_schema', 'settings', 'data_root')",
+                &[],
+            )?;
+            let get = |k: &str| {
+                rows.iter()
+                    .find(|r| r[0].text() == Some(k))
+                    .map(|r| text(&r[1]))
+            };
             Ok((
-                get_meta(db, "name")?,
-                get_meta(db, "label_schema")?,
-                get_meta(db, "settings")?,
-                get_meta(db, "data_root")?,
+                get("name"),
+                get("label_schema"),
+                get("settings"),
+                get("data_root"),
             ))
         })?;
         let name = name.ok_or_else(|| {

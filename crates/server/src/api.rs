@@ -836,7 +836,10 @@ async fn image_file(
     f.seek(std::io::SeekFrom::Start(start))
         .await
         .map_err(|e| ApiError::from(Error::io(path, e)))?;
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(f.take(count)));
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+        f.take(count),
+        256 * 1024,
+    ));
     let mut resp = Response::builder()
         .status(if range.is_some() {
             StatusCode::PARTIAL_CONTENT
