@@ -464,9 +464,17 @@ fn every_role_gets_exactly_the_documented_status_on_every_endpoint() {
         refused_reads >= 3,
         "refused mask reads by ann2 audited: {refused_reads}"
     );
+    // Requests name the client's address; the accounts made with `serve user add` on the
+    // database directly name the command line.
     assert!(
-        audit.iter().all(|e| e["remote"] == "127.0.0.1"),
-        "every record names the remote address"
+        audit.iter().all(|e| e["remote"] == "127.0.0.1"
+            || (e["remote"] == "command line" && e["action"] == "add-user")),
+        "every record names where it came from"
+    );
+    assert_eq!(
+        audit.iter().filter(|e| e["action"] == "add-user").count(),
+        USERS.len() + 5,
+        "the six accounts of the set-up, and the table row's five requests (one allowed, four refused)"
     );
 }
 
@@ -756,12 +764,53 @@ fn blind_double_annotation_through_the_cli_client() {
     );
     let (ok, _, err) = as_user("lea", &["project", "add-cases", &url, "../etc/passwd"]);
     assert!(!ok && err.contains("relative to the data root"), "{err}");
+    let (ok, out, err) = as_user(
+        "lea",
+        &[
+            "project",
+            "gold-settings",
+            &url,
+            "--min-dice",
+            "0.9",
+            "--json",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["min_dice"],
+        0.9
+    );
+    let (ok, out, err) = as_user(
+        "lea",
+        &[
+            "project",
+            "gold",
+            &url,
+            "c000",
+            "--from-annotator",
+            "ann",
+            "--json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let g: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        g["source"].as_str().unwrap().contains("by ann") && g["by"] == "lea",
+        "{out}"
+    );
+    let local = voxmark(&["project", "gold-settings", &team.project, "--json"], &[]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&local).unwrap()["min_dice"],
+        0.9
+    );
     let (ok, _, err) = as_user("lea", &["project", "gold-scores", &url]);
     assert!(ok, "{err}");
     for cmd in [
         &["project", "report", &url, "--json"][..],
         &["project", "gold-scores", &url],
         &["project", "add-cases", &url, "s001.nii.gz"],
+        &["project", "gold-settings", &url, "--rate", "0.5"],
+        &["project", "gold", &url, "c000", "--from-annotator", "ann"],
     ] {
         let (ok, _, err) = as_user("ann2", cmd);
         assert!(!ok && err.contains("403"), "{cmd:?}: {err}");
@@ -976,6 +1025,17 @@ fn hostile_requests_get_a_clear_4xx_and_the_server_keeps_serving() {
             &team.project,
         ],
         &[],
+    );
+    // The change, made on the database directly, is in the audit log too.
+    let log = voxmark(&["project", "audit", &team.project, "--json"], &[]);
+    assert!(
+        serde_json::from_str::<Vec<serde_json::Value>>(&log)
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "change-user"
+                && e["detail"] == "account ann disabled"
+                && e["remote"] == "command line"),
+        "{log}"
     );
     expect(
         api.call(Some(&tok), "GET", "/api/v1/me", Body::None),

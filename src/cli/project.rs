@@ -884,20 +884,25 @@ fn gold(
         json,
     }: GoldArgs,
 ) -> anyhow::Result<()> {
-    let mut p = open(&project)?;
-    let by = by.unwrap_or_else(user);
+    let mut t = target(&project)?;
     let g = match (&mask, &from_annotator) {
+        (None, Some(a)) => t.gold_from(&case, a, by.as_deref())?,
         (Some(m), _) => {
+            let Target::Local(p) = &mut t else {
+                anyhow::bail!(
+                    "{project}: a gold reference from a file is imported where the project database is; over a server give --from-annotator"
+                );
+            };
+            let by = by.unwrap_or_else(user);
             let row = p
                 .cases(None, None)?
                 .into_iter()
                 .find(|r| r.case == case)
                 .with_context(|| format!("the project has no case {case}"))?;
-            let (labels, bytes) = mask_labels(&p, root.data_root.as_deref(), &row, m)?;
+            let (labels, bytes) = mask_labels(p, root.data_root.as_deref(), &row, m)?;
             p.check_mask(&labels, m)?;
             p.set_gold(&case, &bytes, &format!("imported {}", m.display()), &by)?
         }
-        (None, Some(a)) => p.set_gold_from(&case, a, &by)?,
         (None, None) => anyhow::bail!("give --mask or --from-annotator"),
     };
     if json {
@@ -922,8 +927,8 @@ fn gold_settings(
         json,
     }: GoldSettingsArgs,
 ) -> anyhow::Result<()> {
-    let mut p = open(&project)?;
-    let mut g = p.settings.gold.clone();
+    let mut t = target(&project)?;
+    let mut g = t.gold_settings()?;
     let changed =
         min_dice.is_some() || max_hd95_mm.is_some() || required.is_some() || rate.is_some();
     if let Some(d) = min_dice {
@@ -939,7 +944,8 @@ fn gold_settings(
         g.rate = r;
     }
     if changed {
-        p.set_gold_settings(g.clone())?;
+        g.check()?;
+        t.set_gold_settings(g.clone())?;
     }
     if json {
         print_json(&g)?;
@@ -1046,19 +1052,26 @@ fn audit(
     if json {
         return print_json(&rows);
     }
+    // Records carry names others chose (case ids, refusal messages): no control character
+    // reaches the terminal.
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect()
+    };
     for e in &rows {
         println!(
             "{}  {:<16} {:<9} {:<15} {:<16} {:<20} {:<12} {:>4} {}  {}",
             e.at,
-            e.user,
+            clean(&e.user),
             e.role,
             e.remote,
             e.action,
-            e.case.as_deref().unwrap_or("-"),
-            e.annotator.as_deref().unwrap_or("-"),
+            clean(e.case.as_deref().unwrap_or("-")),
+            clean(e.annotator.as_deref().unwrap_or("-")),
             e.version.map_or("-".to_string(), |v| format!("v{v}")),
             e.outcome,
-            e.detail
+            clean(&e.detail)
         );
     }
     Ok(())

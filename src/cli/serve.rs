@@ -207,6 +207,24 @@ fn serve(r: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Appends an account or token change made on the database directly to the audit log
+/// (who: the local user, from where: this command line), as the server does for its own.
+fn audit_local(p: &mut Project, action: &str, detail: String) -> anyhow::Result<()> {
+    p.append_audit(&voxmark_project::accounts::AuditEntry {
+        at: voxmark_volume::fs::clock::now_rfc3339(),
+        user: format!("{} (local)", voxmark_server::target::user()),
+        role: "database".into(),
+        remote: "command line".into(),
+        action: action.into(),
+        case: None,
+        annotator: None,
+        version: None,
+        outcome: 200,
+        detail,
+    })?;
+    Ok(())
+}
+
 fn user(c: UserCommand) -> anyhow::Result<()> {
     match c {
         UserCommand::Add {
@@ -222,6 +240,11 @@ fn user(c: UserCommand) -> anyhow::Result<()> {
             }
             let pw = new_password(&name)?;
             let u = p.add_user(&name, role, &auth::hash_password(&pw)?)?;
+            audit_local(
+                &mut p,
+                "add-user",
+                format!("account {name} as {}", role.as_str()),
+            )?;
             println!("account {} added as {}", u.name, u.role.as_str());
         }
         UserCommand::List { project, json } => {
@@ -240,11 +263,15 @@ fn user(c: UserCommand) -> anyhow::Result<()> {
             }
         }
         UserCommand::Disable { name, project } => {
-            open(&project)?.set_user_disabled(&name, true)?;
+            let mut p = open(&project)?;
+            p.set_user_disabled(&name, true)?;
+            audit_local(&mut p, "change-user", format!("account {name} disabled"))?;
             println!("account {name} disabled; its tokens are revoked");
         }
         UserCommand::Enable { name, project } => {
-            open(&project)?.set_user_disabled(&name, false)?;
+            let mut p = open(&project)?;
+            p.set_user_disabled(&name, false)?;
+            audit_local(&mut p, "change-user", format!("account {name} enabled"))?;
             println!("account {name} enabled");
         }
         UserCommand::SetRole {
@@ -252,7 +279,13 @@ fn user(c: UserCommand) -> anyhow::Result<()> {
             role,
             project,
         } => {
-            let u = open(&project)?.set_user_role(&name, Role::parse(&role)?)?;
+            let mut p = open(&project)?;
+            let u = p.set_user_role(&name, Role::parse(&role)?)?;
+            audit_local(
+                &mut p,
+                "change-user",
+                format!("account {name} is now {}", u.role.as_str()),
+            )?;
             println!("account {} is now {}", u.name, u.role.as_str());
         }
         UserCommand::SetPassword { name, project } => {
@@ -263,6 +296,11 @@ fn user(c: UserCommand) -> anyhow::Result<()> {
             let pw = new_password(&name)?;
             p.set_user_password(&name, &auth::hash_password(&pw)?)?;
             let n = p.revoke_user_tokens(&name)?;
+            audit_local(
+                &mut p,
+                "change-user",
+                format!("password of {name} set; {n} token(s) revoked"),
+            )?;
             println!("password of {name} changed; {n} token(s) revoked");
         }
     }
@@ -293,6 +331,11 @@ fn token(c: TokenCommand) -> anyhow::Result<()> {
                 &auth::token_sha256(&t),
                 &label,
                 unix_now() + days * 86_400,
+            )?;
+            audit_local(
+                &mut p,
+                "create-token",
+                format!("token {id} for {user}, {days} day(s): {label}"),
             )?;
             eprintln!(
                 "token {id} for {user} ({}), valid {days} day(s); it is shown once:",
@@ -332,10 +375,12 @@ fn token(c: TokenCommand) -> anyhow::Result<()> {
                     if !p.revoke_token_id(id)? {
                         anyhow::bail!("no live token {id}");
                     }
+                    audit_local(&mut p, "revoke-token", format!("token {id}"))?;
                     println!("token {id} revoked");
                 }
                 (None, Some(u)) => {
                     let n = p.revoke_user_tokens(&u)?;
+                    audit_local(&mut p, "revoke-token", format!("{n} token(s) of {u}"))?;
                     println!("{n} token(s) of {u} revoked");
                 }
                 _ => anyhow::bail!("give a token id, or --user NAME (every token of the account)"),

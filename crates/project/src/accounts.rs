@@ -475,6 +475,19 @@ impl Project {
         })
     }
 
+    /// The image (relative to the data root) and series UID of `case`.
+    pub fn case_image(&mut self, case: &str) -> Result<(String, String)> {
+        self.db.read(|db| {
+            db.query(
+                "SELECT image, series_uid FROM cases WHERE case_key = $1",
+                &[case.into()],
+            )?
+            .first()
+            .map(|r| (text(&r[0]), text(&r[1])))
+            .ok_or_else(|| Error::NotFound(format!("no case {case:?} in the project")))
+        })
+    }
+
     /// Whether `case` is a gold case.
     pub fn case_is_gold(&mut self, case: &str) -> Result<bool> {
         self.db.read(|db| Self::is_gold(db, case))

@@ -97,7 +97,7 @@ impl GoldScore {
 }
 
 /// A gold case's reference.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GoldRef {
     pub case: String,
     pub sha256: String,

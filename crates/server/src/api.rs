@@ -442,7 +442,13 @@ async fn login(
                 .await?;
             let entry = AuditEntry {
                 at: now_rfc3339(),
-                user: req.user.chars().take(64).collect(),
+                // Only a well-formed name is written: a login name is attacker-chosen, and
+                // the audit is printed on an admin's terminal.
+                user: if voxmark_project::accounts::check_user_name(&req.user).is_ok() {
+                    req.user.clone()
+                } else {
+                    "(not an account name)".into()
+                },
                 role: "-".into(),
                 remote: remote.clone(),
                 action: "login".into(),
@@ -728,19 +734,32 @@ async fn readable_image(
     check_key("case", case)?;
     require(who, Action::ReadImage, "read images")?;
     let c = case.to_string();
-    let (slots, row) = state
+    let found = state
         .pool
-        .run(move |p| {
-            let slots = p.case_slots(&c)?;
-            let row = p
-                .cases(None, None)?
-                .into_iter()
-                .find(|r| r.case == c)
-                .ok_or_else(|| Error::NotFound(format!("no case {c:?} in the project")))?;
-            Ok((slots, row))
-        })
-        .await?;
+        .run(move |p| Ok((p.case_slots(&c)?, p.case_image(&c)?)))
+        .await;
+    let (slots, (image, series_uid)) = match found {
+        Ok(v) => v,
+        // To those who may read only some cases, a missing case looks like one of the others.
+        Err(Error::NotFound(_)) if matches!(who.user.role, Role::Annotator | Role::Viewer) => {
+            let empty: [CaseRow; 0] = [];
+            let refusal = policy::may_read_image(&who.user.name, who.user.role, &empty)
+                .err()
+                .unwrap_or_default();
+            return Err(ApiError::forbidden(refusal));
+        }
+        Err(e) => return Err(e.into()),
+    };
     policy::may_read_image(&who.user.name, who.user.role, &slots).map_err(ApiError::forbidden)?;
+    let row = CaseRow {
+        case: case.to_string(),
+        image,
+        series_uid,
+        annotator: None,
+        status: "unassigned".into(),
+        round: 0,
+        version: 0,
+    };
     let root = state.data_root.clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -1379,6 +1398,8 @@ async fn add_comment(
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SettingsRequest {
     pub blind: Option<bool>,
+    /// The gold-standard protocol (replaces the whole of it).
+    pub gold: Option<voxmark_project::gold::GoldSettings>,
 }
 
 /// Changes project settings (blinding).
@@ -1400,6 +1421,9 @@ async fn patch_settings(
                     if let Some(b) = req.blind {
                         p.set_blind(b)?;
                     }
+                    if let Some(g) = req.gold {
+                        p.set_gold_settings(g)?;
+                    }
                     Ok(p.settings.clone())
                 })
                 .await?,
@@ -1407,6 +1431,48 @@ async fn patch_settings(
     }
     .await;
     audited(&state, &who, Audit::new("settings"), no_version, "", r).await
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct GoldRequest {
+    /// The annotator whose approved version becomes the case's reference.
+    pub from_annotator: String,
+}
+
+/// Makes a case gold: its reference is the approved version of an expert's annotation.
+#[utoipa::path(post, path = "/api/v1/cases/{case}/gold", request_body = GoldRequest, security(("bearer" = [])),
+    params(("case" = String, Path)),
+    responses((status = 200, body = voxmark_project::gold::GoldRef), (status = 403, body = ErrorBody)))]
+async fn make_gold(
+    State(state): St,
+    who: Authed,
+    Path(case): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<voxmark_project::gold::GoldRef>> {
+    let r = async {
+        check_key("case", &case)?;
+        require(&who, Action::Gold, "make gold cases")?;
+        let req: GoldRequest = json_body(&headers, &body)?;
+        check_key("annotator", &req.from_annotator)?;
+        let (c, by) = (case.clone(), who.user.name.clone());
+        Ok(Json(
+            state
+                .pool
+                .run(move |p| p.set_gold_from(&c, &req.from_annotator, &by))
+                .await?,
+        ))
+    }
+    .await;
+    audited(
+        &state,
+        &who,
+        Audit::new("make-gold").case(&case),
+        no_version,
+        "",
+        r,
+    )
+    .await
 }
 
 /// Scores of gold-case submissions.
@@ -1657,7 +1723,7 @@ async fn change_user(
     info(title = "voxmark team server", description = "Annotation projects over HTTP: accounts, roles, blinded annotation, audit, images and masks."),
     paths(login, logout, me, project, status, cases, add_cases, next, assign, image_listing, image_file,
           versions, get_mask, get_markups, save, set_status, comments, add_comment, patch_settings,
-          gold_scores, report, audit_log, users, add_user, change_user),
+          make_gold, gold_scores, report, audit_log, users, add_user, change_user),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -1761,6 +1827,7 @@ pub fn router(state: Arc<AppState>, access_log: bool) -> Router {
             get(comments).post(add_comment),
         )
         .route("/api/v1/settings", axum::routing::patch(patch_settings))
+        .route("/api/v1/cases/{case}/gold", post(make_gold))
         .route("/api/v1/gold-scores", get(gold_scores))
         .route("/api/v1/report", get(report))
         .route("/api/v1/audit", get(audit_log))

@@ -397,18 +397,9 @@ impl Client {
             }
             let blob = blobs.join(&f.sha256);
             if !blob.exists() {
-                let (_, bytes) = self.get_bytes(&format!(
-                    "/api/v1/cases/{}/image/{}",
-                    enc(case),
-                    enc_path(&f.name)
-                ))?;
-                if voxmark_volume::fs::sha256_hex(&bytes) != f.sha256 {
-                    return Err(Error::invalid(format!(
-                        "{}: file {} of case {case} arrived damaged (sha256 differs); try again",
-                        self.base, f.name
-                    )));
-                }
-                voxmark_volume::fs::atomic::write_atomically(&blob, |w| w.write_all(&bytes))?;
+                let path = format!("/api/v1/cases/{}/image/{}", enc(case), enc_path(&f.name));
+                self.download(&path, &blob, &f.sha256, &mut |n| progress(done + n, total))
+                    .map_err(|e| Error::invalid(format!("file {} of case {case}: {e}", f.name)))?;
             }
             let rel = Path::new(&f.name);
             if rel.is_absolute()
@@ -450,6 +441,56 @@ impl Client {
             case_dir
         };
         Ok((path, listing.series_uid))
+    }
+}
+
+impl Client {
+    /// Streams `path` into `dest` (through a temporary file beside it), checking that its
+    /// sha256 is `sha256` before it takes the name; a damaged or cut download leaves
+    /// nothing at `dest`. `progress(bytes so far)`.
+    fn download(
+        &self,
+        path: &str,
+        dest: &Path,
+        sha256: &str,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
+        use sha2::Digest;
+        use std::io::Write;
+        let mut resp = self.send(self.req(reqwest::Method::GET, path))?;
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".voxmark-download-")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(dir, e))?;
+        let mut h = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut n = 0u64;
+        loop {
+            let k = resp.read(&mut buf).map_err(|e| {
+                Error::invalid(format!("{}: the download broke off: {e}", self.base))
+            })?;
+            if k == 0 {
+                break;
+            }
+            h.update(&buf[..k]);
+            tmp.write_all(&buf[..k])
+                .map_err(|e| Error::io(tmp.path(), e))?;
+            n += k as u64;
+            progress(n);
+        }
+        let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        if got != sha256 {
+            return Err(Error::invalid(format!(
+                "{}: it arrived damaged (sha256 differs); try again",
+                self.base
+            )));
+        }
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io(tmp.path(), e))?;
+        tmp.persist(dest).map_err(|e| Error::io(dest, e.error))?;
+        Ok(())
     }
 }
 

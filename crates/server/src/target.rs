@@ -436,6 +436,50 @@ impl Target {
         }
     }
 
+    /// The gold-standard protocol.
+    pub fn gold_settings(&mut self) -> Result<voxmark_project::gold::GoldSettings> {
+        match self {
+            Target::Local(p) => Ok(p.settings.gold.clone()),
+            Target::Remote(r) => Ok(r.client.project()?.settings.gold),
+        }
+    }
+
+    pub fn set_gold_settings(&mut self, g: voxmark_project::gold::GoldSettings) -> Result<()> {
+        match self {
+            Target::Local(p) => p.set_gold_settings(g),
+            Target::Remote(r) => {
+                let _: serde_json::Value = r
+                    .client
+                    .patch_json("/api/v1/settings", &serde_json::json!({ "gold": g }))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes `case` gold from `annotator`'s approved version, by `by` (over a server: the
+    /// login).
+    pub fn gold_from(
+        &mut self,
+        case: &str,
+        annotator: &str,
+        by: Option<&str>,
+    ) -> Result<voxmark_project::gold::GoldRef> {
+        match self {
+            Target::Local(p) => {
+                p.set_gold_from(case, annotator, &by.map_or_else(user, str::to_string))
+            }
+            Target::Remote(r) => {
+                if let Some(b) = by {
+                    Self::same_user(&r.client, "--by", b)?;
+                }
+                r.client.post_json(
+                    &format!("/api/v1/cases/{}/gold", enc(case)),
+                    &serde_json::json!({ "from_annotator": annotator }),
+                )
+            }
+        }
+    }
+
     pub fn audit(&mut self, user: Option<&str>, case: Option<&str>) -> Result<Vec<AuditEntry>> {
         Ok(match self {
             Target::Local(p) => p.audit(user, case)?,
