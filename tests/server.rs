@@ -382,7 +382,11 @@ fn every_role_gets_exactly_the_documented_status_on_every_endpoint() {
                 .replace("/slots/ann/", "/slots/{annotator}/")
                 .replace("/versions/latest", "/versions/{version}")
                 .replace("/versions/1/", "/versions/{version}/")
-                .replace("/users/vie", "/users/{name}");
+                .replace("/users/vie", "/users/{name}")
+                .replace(
+                    "/export/folder/files/labels.json",
+                    "/export/{layout}/files/{name}",
+                );
             (r[0].to_lowercase(), p)
         })
         .collect();
@@ -798,6 +802,64 @@ fn blind_double_annotation_through_the_cli_client() {
         g["source"].as_str().unwrap().contains("by ann") && g["by"] == "lea",
         "{out}"
     );
+    // The training set over the server is the local export, file for file.
+    let (ok, _, err) = as_user(
+        "rev",
+        &["project", "approve", &url, "c000", "--annotator", "ann2"],
+    );
+    assert!(ok, "{err}");
+    let (remote_out, local_out) = (
+        team._dir.path().join("ds-remote"),
+        team._dir.path().join("ds-local"),
+    );
+    let (ok, out, err) = as_user(
+        "lea",
+        &[
+            "project",
+            "export",
+            &url,
+            "--format",
+            "nnunet",
+            "-o",
+            remote_out.to_str().unwrap(),
+            "--channel-name",
+            "CT",
+            "--json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["cases"], 1, "{out}");
+    voxmark(
+        &[
+            "project",
+            "export",
+            &team.project,
+            "--format",
+            "nnunet",
+            "-o",
+            local_out.to_str().unwrap(),
+            "--channel-name",
+            "CT",
+            "--data-root",
+            team.data.to_str().unwrap(),
+        ],
+        &[],
+    );
+    for f in [
+        "imagesTr/c000_0000.nii.gz",
+        "labelsTr/c000.nii.gz",
+        "dataset.json",
+    ] {
+        let (a, b) = (
+            std::fs::read(remote_out.join("Dataset001_proj").join(f)).unwrap(),
+            std::fs::read(local_out.join("Dataset001_proj").join(f)).unwrap(),
+        );
+        assert!(
+            a == b,
+            "{f} differs between the server's export and the local one"
+        );
+    }
     let local = voxmark(&["project", "gold-settings", &team.project, "--json"], &[]);
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&local).unwrap()["min_dice"],
@@ -811,6 +873,15 @@ fn blind_double_annotation_through_the_cli_client() {
         &["project", "add-cases", &url, "s001.nii.gz"],
         &["project", "gold-settings", &url, "--rate", "0.5"],
         &["project", "gold", &url, "c000", "--from-annotator", "ann"],
+        &[
+            "project",
+            "export",
+            &url,
+            "--format",
+            "folder",
+            "-o",
+            "/tmp/never",
+        ],
     ] {
         let (ok, _, err) = as_user("ann2", cmd);
         assert!(!ok && err.contains("403"), "{cmd:?}: {err}");

@@ -438,15 +438,6 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-fn open(p: &str) -> anyhow::Result<Project> {
-    if voxmark_server::client::is_server_url(p) {
-        anyhow::bail!(
-            "{p}: this project command does not run over a team server; run it where the project database is (its folder or postgresql:// URL)"
-        );
-    }
-    Ok(Project::open(&Location::parse(p)?)?)
-}
-
 fn target(p: &str) -> anyhow::Result<Target> {
     Ok(Target::open(p)?)
 }
@@ -1089,21 +1080,9 @@ fn fetch_image(
 }
 
 fn export(a: ExportArgs) -> anyhow::Result<()> {
-    use voxmark_project::export::{ExportOptions, Fusion, Layout};
-    let mut p = open(&a.project)?;
-    let statuses = a
-        .status
-        .iter()
-        .map(|s| {
-            Status::parse(s).with_context(|| {
-                format!("--status {s:?}: one of draft, submitted, approved, changes_requested")
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let data_root = p.data_root(a.root.data_root.as_deref()).with_context(|| {
-        "the images are needed for the export: give --data-root or VOXMARK_DATA_ROOT"
-    })?;
-    let opts = ExportOptions {
+    use voxmark_project::export::{Fusion, Layout};
+    let mut t = target(&a.project)?;
+    let req = voxmark_server::api::ExportRequest {
         layout: match a.format {
             ExportFormat::Nnunet => Layout::Nnunet,
             ExportFormat::Monai => Layout::Monai,
@@ -1111,18 +1090,16 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
             ExportFormat::SegNrrd => Layout::SegNrrd,
             ExportFormat::DicomSeg => Layout::DicomSeg,
         },
-        out: a.out.clone(),
-        statuses,
+        statuses: a.status.clone(),
         include_partial: a.include_partial,
-        fusion: match a.consensus {
+        fusion: Some(match a.consensus {
             ConsensusArg::Majority => Fusion::Majority,
             ConsensusArg::Staple => Fusion::Staple,
-        },
+        }),
         dataset_id: a.dataset_id,
         dataset_name: a.name.clone(),
         folds: a.folds,
         channel_name: a.channel_name.clone(),
-        data_root,
         markups: a.markups,
     };
     let bar = indicatif::ProgressBar::new(0);
@@ -1132,11 +1109,16 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
         bar.set_style(style.progress_chars("=> "));
     }
     let started = std::time::Instant::now();
-    let summary = p.export(&opts, &mut |done, total, case| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-        bar.set_message(case.to_string());
-    })?;
+    let summary = t.export(
+        &req,
+        &a.out,
+        a.root.data_root.as_deref(),
+        &mut |done, total, case| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(case.to_string());
+        },
+    )?;
     bar.finish_and_clear();
     if a.json {
         print_json(&summary)?;

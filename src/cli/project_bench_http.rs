@@ -154,6 +154,7 @@ pub fn run(
         connections: 8,
         access_log: false,
         upload_memory_mib: 2048,
+        export_dir: None,
     };
     std::thread::spawn(move || {
         if let Err(e) = voxmark_server::serve(opts, |addr| {

@@ -51,6 +51,10 @@ pub struct RunArgs {
     /// Mask uploads held in memory at once, in MiB (more wait their turn).
     #[arg(long, default_value_t = 2048)]
     pub upload_memory_mib: usize,
+    /// Where `project export URL` builds the training set before clients fetch it (default:
+    /// a folder per project under the system's temporary folder).
+    #[arg(long)]
+    pub export_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,6 +201,7 @@ fn serve(r: RunArgs) -> anyhow::Result<()> {
         connections: r.connections,
         access_log: true,
         upload_memory_mib: r.upload_memory_mib,
+        export_dir: r.export_dir,
     };
     voxmark_server::serve(o, |addr| {
         // The first line on stdout: scripts read the URL (and the port, with :0) from it.

@@ -167,7 +167,7 @@ pub struct Manifest {
 }
 
 /// What an export did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExportSummary {
     /// The dataset's root folder (for nnU-Net, `OUT/DatasetNNN_Name`).
     pub root: PathBuf,

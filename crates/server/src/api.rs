@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use utoipa::OpenApi;
@@ -1572,6 +1573,233 @@ async fn report(
     Ok(r)
 }
 
+fn approved() -> Vec<String> {
+    vec!["approved".into()]
+}
+
+fn dataset_one() -> u32 {
+    1
+}
+
+/// What `project export` takes, as JSON.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExportRequest {
+    /// `nnunet`, `monai`, `folder`, `seg-nrrd` or `dicom-seg`.
+    #[schema(value_type = String)]
+    pub layout: voxmark_project::export::Layout,
+    #[serde(default = "approved")]
+    pub statuses: Vec<String>,
+    #[serde(default)]
+    pub include_partial: bool,
+    /// `majority` (default) or `staple`.
+    #[schema(value_type = Option<String>)]
+    #[serde(default)]
+    pub fusion: Option<voxmark_project::export::Fusion>,
+    #[serde(default = "dataset_one")]
+    pub dataset_id: u32,
+    pub dataset_name: Option<String>,
+    pub folds: Option<usize>,
+    pub channel_name: Option<String>,
+    #[serde(default)]
+    pub markups: bool,
+}
+
+impl ExportRequest {
+    /// The export's options, writing into `out` with the images under `data_root`.
+    pub fn options(
+        &self,
+        out: &std::path::Path,
+        data_root: PathBuf,
+    ) -> voxmark_volume::error::Result<voxmark_project::export::ExportOptions> {
+        let statuses = self
+            .statuses
+            .iter()
+            .map(|s| {
+                Status::parse(s).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "status {:?}: one of draft, submitted, approved, changes_requested",
+                        s.chars().take(40).collect::<String>()
+                    ))
+                })
+            })
+            .collect::<voxmark_volume::error::Result<Vec<_>>>()?;
+        let short = |n: &Option<String>| n.as_ref().map(|n| n.chars().take(100).collect());
+        Ok(voxmark_project::export::ExportOptions {
+            layout: self.layout,
+            out: out.to_path_buf(),
+            statuses,
+            include_partial: self.include_partial,
+            fusion: self
+                .fusion
+                .unwrap_or(voxmark_project::export::Fusion::Majority),
+            dataset_id: self.dataset_id,
+            dataset_name: short(&self.dataset_name),
+            folds: self.folds,
+            channel_name: short(&self.channel_name),
+            data_root,
+            markups: self.markups,
+        })
+    }
+}
+
+/// An export made on the server: what it did, where its root is (relative to the export's
+/// folder) and every file in that folder, to fetch by name.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExportResult {
+    #[schema(value_type = Object)]
+    pub summary: voxmark_project::export::ExportSummary,
+    pub root: String,
+    pub files: Vec<crate::files::ImageFile>,
+}
+
+/// Every regular file under `dir`, by its path relative to it (`/`-separated).
+fn files_under(
+    dir: &std::path::Path,
+) -> voxmark_volume::error::Result<Vec<(String, std::path::PathBuf)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
+            let e = e.map_err(|e| Error::io(&d, e))?;
+            let p = e.path();
+            let t = e.file_type().map_err(|err| Error::io(&p, err))?;
+            if t.is_dir() {
+                stack.push(p);
+            } else if t.is_file() {
+                let rel = p
+                    .strip_prefix(dir)
+                    .map(|r| r.to_string_lossy().replace('\\', "/"))
+                    .unwrap_or_default();
+                // Temporaries of an interrupted write are not part of the dataset.
+                if !rel
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("")
+                    .starts_with(".voxmark-")
+                {
+                    out.push((rel, p));
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Exports the training set on the server (incremental, as `project export`), then lists
+/// its files for the client to fetch. Admin and lead; like the local command, it takes the
+/// done cases only unless `include_partial`.
+#[utoipa::path(post, path = "/api/v1/export", request_body = ExportRequest, security(("bearer" = [])),
+    responses((status = 200, body = ExportResult), (status = 403, body = ErrorBody)))]
+async fn export(
+    State(state): St,
+    who: Authed,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<ExportResult>> {
+    let r = async {
+        require(&who, Action::Report, "export the training set")?;
+        let req: ExportRequest = json_body(&headers, &body)?;
+        let data_root = state.data_root.clone().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server has no data root (start it with --data-root)",
+            )
+        })?;
+        let out = state.export_dir.join(req.layout.name());
+        let opts = req.options(&out, data_root)?;
+        let _one = state.export_lock.lock().await;
+        std::fs::create_dir_all(&out).map_err(|e| ApiError::from(Error::io(&out, e)))?;
+        let summary = state
+            .pool
+            .run(move |p| p.export(&opts, &mut |_, _, _| {}))
+            .await?;
+        let st = Arc::clone(&state);
+        let dir = out.clone();
+        let listed = tokio::task::spawn_blocking(move || -> voxmark_volume::error::Result<_> {
+            let all = files_under(&dir)?;
+            let mut files = Vec::with_capacity(all.len());
+            for (name, path) in &all {
+                files.push(crate::files::ImageFile {
+                    name: name.clone(),
+                    bytes: std::fs::metadata(path)
+                        .map_err(|e| Error::io(path, e))?
+                        .len(),
+                    sha256: st.files.sha256(path)?,
+                });
+            }
+            Ok((all, files))
+        })
+        .await
+        .map_err(|e| ApiError::from(Error::Worker(e.to_string())))??;
+        let (all, files) = listed;
+        if let Ok(mut m) = state.exported.lock() {
+            m.insert(req.layout.name().to_string(), all);
+        }
+        let root = summary
+            .root
+            .strip_prefix(&out)
+            .map(|r| r.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_default();
+        Ok(Json(ExportResult {
+            summary,
+            root,
+            files,
+        }))
+    }
+    .await;
+    audited(&state, &who, Audit::new("export"), no_version, "", r).await
+}
+
+/// One file of the last export of `layout` made over the API.
+#[utoipa::path(get, path = "/api/v1/export/{layout}/files/{name}", security(("bearer" = [])),
+    params(("layout" = String, Path), ("name" = String, Path)),
+    responses((status = 200, content_type = "application/octet-stream"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn export_file(
+    State(state): St,
+    who: Authed,
+    Path((layout, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    require(&who, Action::Report, "fetch the training set")?;
+    let path = state
+        .exported
+        .lock()
+        .ok()
+        .and_then(|m| {
+            m.get(&layout).and_then(|files| {
+                files
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, p)| p.clone())
+            })
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no file {:?} in this server's last {} export (POST /api/v1/export first)",
+                    name.chars().take(200).collect::<String>(),
+                    layout.chars().take(20).collect::<String>()
+                ),
+            )
+        })?;
+    let f = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::from(Error::io(&path, e)))?;
+    let len = f
+        .metadata()
+        .await
+        .map_err(|e| ApiError::from(Error::io(&path, e)))?
+        .len();
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, len)
+        .body(Body::from_stream(
+            tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024),
+        ))
+        .map_err(|e| ApiError::from(Error::Worker(e.to_string())))
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct AuditQuery {
     pub user: Option<String>,
@@ -1723,7 +1951,7 @@ async fn change_user(
     info(title = "voxmark team server", description = "Annotation projects over HTTP: accounts, roles, blinded annotation, audit, images and masks."),
     paths(login, logout, me, project, status, cases, add_cases, next, assign, image_listing, image_file,
           versions, get_mask, get_markups, save, set_status, comments, add_comment, patch_settings,
-          make_gold, gold_scores, report, audit_log, users, add_user, change_user),
+          make_gold, gold_scores, report, export, export_file, audit_log, users, add_user, change_user),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -1830,6 +2058,8 @@ pub fn router(state: Arc<AppState>, access_log: bool) -> Router {
         .route("/api/v1/cases/{case}/gold", post(make_gold))
         .route("/api/v1/gold-scores", get(gold_scores))
         .route("/api/v1/report", get(report))
+        .route("/api/v1/export", post(export))
+        .route("/api/v1/export/{layout}/files/{*name}", get(export_file))
         .route("/api/v1/audit", get(audit_log))
         .route("/api/v1/users", get(users).post(add_user))
         .route("/api/v1/users/{name}", axum::routing::patch(change_user))

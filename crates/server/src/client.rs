@@ -401,18 +401,7 @@ impl Client {
                 self.download(&path, &blob, &f.sha256, &mut |n| progress(done + n, total))
                     .map_err(|e| Error::invalid(format!("file {} of case {case}: {e}", f.name)))?;
             }
-            let rel = Path::new(&f.name);
-            if rel.is_absolute()
-                || rel
-                    .components()
-                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
-            {
-                return Err(Error::invalid(format!(
-                    "{}: file name {:?} is not a relative path",
-                    self.base, f.name
-                )));
-            }
-            let dest = case_dir.join(rel);
+            let dest = case_dir.join(self.relative(&f.name)?);
             if let Some(d) = dest.parent() {
                 std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
             }
@@ -445,10 +434,28 @@ impl Client {
 }
 
 impl Client {
+    /// A file name the server listed, as a path below the folder it goes in: refused when it
+    /// is absolute or climbs out (`..`), whatever the server says.
+    pub fn relative<'a>(&self, name: &'a str) -> Result<&'a Path> {
+        let rel = Path::new(name);
+        if name.is_empty()
+            || rel.is_absolute()
+            || rel
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(Error::invalid(format!(
+                "{}: the file name {name:?} is not a relative path below its folder",
+                self.base
+            )));
+        }
+        Ok(rel)
+    }
+
     /// Streams `path` into `dest` (through a temporary file beside it), checking that its
     /// sha256 is `sha256` before it takes the name; a damaged or cut download leaves
     /// nothing at `dest`. `progress(bytes so far)`.
-    fn download(
+    pub fn download(
         &self,
         path: &str,
         dest: &Path,

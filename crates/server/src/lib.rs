@@ -54,6 +54,9 @@ pub struct ServeOptions {
     pub access_log: bool,
     /// Mask uploads held in memory at once, in MiB (more wait their turn).
     pub upload_memory_mib: usize,
+    /// Where exports asked for over the API are written before clients fetch them (default:
+    /// a folder per project under the system's temporary folder).
+    pub export_dir: Option<PathBuf>,
 }
 
 /// Shared by every handler.
@@ -66,6 +69,11 @@ pub struct AppState {
     /// case's bound) before its body is read.
     pub upload_budget: tokio::sync::Semaphore,
     pub upload_budget_mib: usize,
+    /// Exports made over the API: their folder, one export at a time in this process, and
+    /// the files of the last export of each layout (what `GET /export/.../files` serves).
+    pub export_dir: PathBuf,
+    pub export_lock: tokio::sync::Mutex<()>,
+    pub exported: std::sync::Mutex<std::collections::HashMap<String, Vec<(String, PathBuf)>>>,
 }
 
 /// Refuses plain HTTP beyond loopback unless asked for.
@@ -108,6 +116,12 @@ pub fn serve(o: ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<()> {
             session_s: o.session_hours * 3600,
             upload_budget: tokio::sync::Semaphore::new(o.upload_memory_mib.max(1)),
             upload_budget_mib: o.upload_memory_mib.max(1),
+            export_dir: o.export_dir.clone().unwrap_or_else(|| {
+                let place = voxmark_volume::fs::sha256_hex(o.project.display().as_bytes());
+                std::env::temp_dir().join(format!("voxmark-exports-{}", &place[..12]))
+            }),
+            export_lock: tokio::sync::Mutex::new(()),
+            exported: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind(o.listen)
             .await

@@ -436,6 +436,74 @@ impl Target {
         }
     }
 
+    /// Exports the training set into `out` (see `project export`). Over a server the
+    /// server builds it and this fetches what changed (files checked by sha256); files an
+    /// earlier export from the server put in `out` and this one no longer has are removed.
+    pub fn export(
+        &mut self,
+        req: &crate::api::ExportRequest,
+        out: &Path,
+        data_root: Option<&Path>,
+        progress: &mut dyn FnMut(usize, usize, &str),
+    ) -> Result<voxmark_project::export::ExportSummary> {
+        match self {
+            Target::Local(p) => {
+                let data_root = p.data_root(data_root).ok_or_else(|| {
+                    Error::invalid(
+                        "the images are needed for the export: give --data-root or VOXMARK_DATA_ROOT",
+                    )
+                })?;
+                let opts = req.options(out, data_root)?;
+                p.export(&opts, progress)
+            }
+            Target::Remote(r) => {
+                let res: crate::api::ExportResult = r.client.post_json("/api/v1/export", req)?;
+                std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+                let layout = req.layout.name();
+                let total = res.files.len();
+                for (i, f) in res.files.iter().enumerate() {
+                    let dest = out.join(r.client.relative(&f.name)?);
+                    let same = std::fs::read(&dest)
+                        .ok()
+                        .is_some_and(|b| voxmark_volume::fs::sha256_hex(&b) == f.sha256);
+                    if !same {
+                        if let Some(d) = dest.parent() {
+                            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+                        }
+                        let path = format!(
+                            "/api/v1/export/{layout}/files/{}",
+                            f.name.split('/').map(enc).collect::<Vec<_>>().join("/")
+                        );
+                        r.client.download(&path, &dest, &f.sha256, &mut |_| {})?;
+                    }
+                    progress(i + 1, total, &f.name);
+                }
+                // What an earlier fetch wrote and this export lacks (a case no longer done).
+                let record = out.join(".voxmark-server-files.json");
+                let before: Vec<String> = std::fs::read_to_string(&record)
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default();
+                let now: Vec<String> = res.files.iter().map(|f| f.name.clone()).collect();
+                for gone in before.iter().filter(|n| !now.contains(n)) {
+                    let p = out.join(gone);
+                    if p.starts_with(out) && p.is_file() {
+                        std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+                    }
+                }
+                let text =
+                    serde_json::to_string(&now).map_err(|e| Error::Corrupt(e.to_string()))?;
+                voxmark_volume::fs::atomic::write_atomically(&record, |w| {
+                    w.write_all(text.as_bytes())
+                })?;
+                let mut summary = res.summary;
+                summary.root = out.join(&res.root);
+                summary.manifest = summary.root.join(voxmark_project::export::MANIFEST);
+                Ok(summary)
+            }
+        }
+    }
+
     /// The gold-standard protocol.
     pub fn gold_settings(&mut self) -> Result<voxmark_project::gold::GoldSettings> {
         match self {
