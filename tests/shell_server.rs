@@ -5,9 +5,9 @@
 //! the server's audit log has each step.
 //!
 //! Its own test binary: it sets the process's XDG_CONFIG_HOME, XDG_CACHE_HOME and
-//! XDG_DATA_HOME (login, image cache, working copies). Run in parallel with
-//! `shell_project`'s test in one process, the latter's reopen check saw the stored version
-//! instead of the unstored work (both runs tried; serially both pass) — not understood yet.
+//! XDG_DATA_HOME (login, image cache, working copies). In one process with
+//! `shell_project`'s test, its XDG_DATA_HOME moved that test's working-copy folder under it
+//! (its reopen then found no copy and fetched the stored version).
 #![cfg(feature = "gui")]
 
 mod common;
