@@ -1038,8 +1038,11 @@ fn hostile_requests_get_a_clear_4xx_and_the_server_keeps_serving() {
     expect(
         api.call(Some(&ann2), "POST", &slot, Body::Mask(&image, None)),
         422,
-        "",
+        "is not an integer in 0..=255",
     );
+    // The first bad voxel is named by (i, j, k): the phantom's corner is air (−1000 HU).
+    let (_, b) = api.call(Some(&ann2), "POST", &slot, Body::Mask(&image, None));
+    assert!(b.contains("at voxel (i, j, k) = (0, 0, 0)"), "{b}");
     expect(
         api.call(
             Some(&ann2),

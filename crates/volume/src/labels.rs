@@ -45,12 +45,34 @@ pub fn labels_for(mask: &Volume, mask_path: &Path, image: &Grid) -> Result<Vec<u
     for idx in 0..n {
         let v = mask.data.get_f64(idx);
         if !(0.0..=255.0).contains(&v) || v.fract() != 0.0 {
+            let [i, j, k] = voxel_ijk(idx, mask.grid.dims);
             return Err(Error::format(
                 mask_path,
-                format!("label value {v} at voxel index {idx} is not an integer in 0..=255"),
+                format!("label value {v} at voxel (i, j, k) = ({i}, {j}, {k}) is not an integer in 0..=255"),
             ));
         }
         out.push(v as u8);
     }
     Ok(out)
+}
+
+/// The (i, j, k) of linear voxel index `idx` on a grid of `dims` (i fastest, as voxmark and
+/// NIfTI store voxels).
+pub fn voxel_ijk(idx: usize, dims: [usize; 3]) -> [usize; 3] {
+    let (nx, ny) = (dims[0].max(1), dims[1].max(1));
+    [idx % nx, (idx / nx) % ny, idx / (nx * ny)]
+}
+
+#[cfg(test)]
+mod ijk_tests {
+    use super::voxel_ijk;
+
+    #[test]
+    fn linear_indices_name_their_voxel() {
+        let dims = [4, 3, 5];
+        assert_eq!(voxel_ijk(0, dims), [0, 0, 0]);
+        assert_eq!(voxel_ijk(3 + 4 * (2 + 3 * 4), dims), [3, 2, 4]);
+        assert_eq!(voxel_ijk(4, dims), [0, 1, 0]);
+        assert_eq!(voxel_ijk(12, dims), [0, 0, 1]);
+    }
 }
