@@ -638,12 +638,16 @@ async fn add_cases(
         ))
     }
     .await;
+    let detail = match &r {
+        Ok(rows) => format!("{} case(s) added", rows.len()),
+        Err(_) => String::new(),
+    };
     audited(
         &state,
         &who,
         Audit::new("add-cases"),
         no_version,
-        &format!("{} path(s)", 0),
+        &detail,
         r,
     )
     .await
@@ -727,11 +731,13 @@ async fn assign(
 // ---------------------------------------------------------------------------------------
 // Images
 
-async fn readable_image(
+/// The role and object checks for reading `case`'s image, then its file listing (and the
+/// files' paths on this server), for the listing and the file endpoints alike.
+async fn readable_listing(
     state: &Arc<AppState>,
     who: &Authed,
     case: &str,
-) -> ApiResult<(CaseRow, std::path::PathBuf)> {
+) -> ApiResult<(ImageListing, Vec<PathBuf>)> {
     check_key("case", case)?;
     require(who, Action::ReadImage, "read images")?;
     let c = case.to_string();
@@ -752,22 +758,18 @@ async fn readable_image(
         Err(e) => return Err(e.into()),
     };
     policy::may_read_image(&who.user.name, who.user.role, &slots).map_err(ApiError::forbidden)?;
-    let row = CaseRow {
-        case: case.to_string(),
-        image,
-        series_uid,
-        annotator: None,
-        status: "unassigned".into(),
-        round: 0,
-        version: 0,
-    };
     let root = state.data_root.clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server has no data root (start it with --data-root)",
         )
     })?;
-    Ok((row.clone(), image_path(&root, &row.image)))
+    let (st, case) = (Arc::clone(state), case.to_string());
+    let path = image_path(&root, &image);
+    tokio::task::spawn_blocking(move || st.files.listing(&case, &path, &series_uid))
+        .await
+        .map_err(|e| ApiError::from(Error::Worker(e.to_string())))?
+        .map_err(ApiError::from)
 }
 
 /// The files that make up a case's image, with sizes and sha256.
@@ -778,17 +780,7 @@ async fn image_listing(
     who: Authed,
     Path(case): Path<String>,
 ) -> ApiResult<Json<ImageListing>> {
-    let r = async {
-        let (row, path) = readable_image(&state, &who, &case).await?;
-        let st = Arc::clone(&state);
-        let listing = tokio::task::spawn_blocking(move || {
-            st.files.listing(&row.case, &path, &row.series_uid)
-        })
-        .await
-        .map_err(|e| ApiError::from(Error::Worker(e.to_string())))??;
-        Ok(Json(listing.0))
-    }
-    .await;
+    let r = async { Ok(Json(readable_listing(&state, &who, &case).await?.0)) }.await;
     audited(
         &state,
         &who,
@@ -811,12 +803,7 @@ async fn image_file(
     Path((case, name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (row, path) = readable_image(&state, &who, &case).await?;
-    let st = Arc::clone(&state);
-    let (listing, paths) =
-        tokio::task::spawn_blocking(move || st.files.listing(&row.case, &path, &row.series_uid))
-            .await
-            .map_err(|e| ApiError::from(Error::Worker(e.to_string())))??;
+    let (listing, paths) = readable_listing(&state, &who, &case).await?;
     let Some(i) = listing.files.iter().position(|f| f.name == name) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -18,6 +18,15 @@ pub fn user() -> String {
     std::env::var("USER").unwrap_or_else(|_| "unknown".into())
 }
 
+/// A query string of the given parameters (percent-encoded; absent ones left out).
+fn query(params: &[(&str, Option<&str>)]) -> String {
+    params
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", enc(v))))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// A project on a team server: the client, and the project's name, schema and settings as
 /// the server gives them (asked for once, when first needed: a command that needs none of
 /// them sends only its own request).
@@ -192,15 +201,8 @@ impl Target {
         Ok(match self {
             Target::Local(p) => p.cases(status, annotator)?,
             Target::Remote(r) => {
-                let c = &r.client;
-                let mut q = Vec::new();
-                if let Some(s) = status {
-                    q.push(format!("status={}", enc(s)));
-                }
-                if let Some(a) = annotator {
-                    q.push(format!("annotator={}", enc(a)));
-                }
-                c.get_json(&format!("/api/v1/cases?{}", q.join("&")))?
+                let q = query(&[("status", status), ("annotator", annotator)]);
+                r.client.get_json(&format!("/api/v1/cases?{q}"))?
             }
         })
     }
@@ -552,15 +554,8 @@ impl Target {
         Ok(match self {
             Target::Local(p) => p.audit(user, case)?,
             Target::Remote(r) => {
-                let c = &r.client;
-                let mut q = Vec::new();
-                if let Some(u) = user {
-                    q.push(format!("user={}", enc(u)));
-                }
-                if let Some(k) = case {
-                    q.push(format!("case={}", enc(k)));
-                }
-                c.get_json(&format!("/api/v1/audit?{}", q.join("&")))?
+                let q = query(&[("user", user), ("case", case)]);
+                r.client.get_json(&format!("/api/v1/audit?{q}"))?
             }
         })
     }
