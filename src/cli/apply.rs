@@ -15,7 +15,7 @@ use voxmark_edit::journal::Journal;
 use voxmark_edit::ops::parse_ops;
 use voxmark_edit::session::Session;
 use voxmark_io::label_file::{
-    markups_path, read_label_map, read_markups_for, save_annotation_marked, sidecar_path,
+    markups_path, read_markups_for, save_annotation_marked, sidecar_path,
 };
 
 #[derive(Debug, Args)]
@@ -29,6 +29,8 @@ pub struct ApplyArgs {
     /// Starting label map (same grid as the image); default: empty.
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    #[command(flatten)]
+    pub resample: super::ResampleArg,
     /// Label names and colours: an ITK-SNAP label description, a Slicer `.ctbl`, a FreeSurfer
     /// LUT or a mricron `.nii.txt` (replaces the starting mask's table).
     #[arg(long)]
@@ -78,7 +80,7 @@ pub fn run(a: ApplyArgs) -> anyhow::Result<()> {
     let image = &loaded.volume;
     let (start, start_table, start_marker) = match &a.labels {
         Some(p) => {
-            let m = read_label_map(p, &image.grid)?;
+            let m = voxmark_io::label_file::read_label_map_with(p, &image.grid, a.resample.get())?;
             super::print_warnings(&m.warnings);
             (m.labels, m.table, m.journal_marker)
         }

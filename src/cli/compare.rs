@@ -5,7 +5,6 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 use voxmark_io::{load_volume, LoadOptions};
 use voxmark_qa::metrics::{compare_masks, is_orthogonal, labels_present, LabelAgreement};
-use voxmark_volume::labels::{describe, labels_for, same_grid};
 use voxmark_volume::Volume;
 
 #[derive(Debug, Args)]
@@ -21,6 +20,8 @@ pub struct CompareArgs {
     /// format is then read onto its grid).
     #[arg(long)]
     pub image: Option<PathBuf>,
+    #[command(flatten)]
+    pub resample: super::ResampleArg,
     /// Surface Dice tolerance in mm.
     #[arg(long, default_value_t = 1.0)]
     pub tolerance_mm: f64,
@@ -28,62 +29,77 @@ pub struct CompareArgs {
     pub json: bool,
 }
 
-/// Loads label maps that must share one grid; errors name both files and grids. With
-/// `image`, each map is read onto that image's grid in any label format voxmark reads
+/// Loads label maps onto one grid; errors name the file, what differs and both grids.
+/// With `image`, each map is read onto that image's grid in any label format voxmark reads
 /// (NIfTI, NRRD, a Slicer `.seg.nrrd`, a DICOM SEG), and the returned volume is the first
-/// map on the image's grid.
+/// map on the image's grid. Without, the grid is the first map's that is not a DICOM SEG (a
+/// SEG's own grid spans only the slices its segments touch), else the first SEG's; maps in
+/// another axis order are taken across voxel for voxel (a note says so), other grids only
+/// with `resample`.
 pub(crate) fn load_label_maps(
     paths: &[PathBuf],
     image: Option<&Path>,
+    resample: voxmark_volume::labels::Resample,
 ) -> anyhow::Result<(Volume, Vec<Vec<u8>>)> {
-    if let Some(img) = image {
-        let image = super::load_input(img, None)?.volume;
-        let mut maps = Vec::with_capacity(paths.len());
-        for p in paths {
-            let m = voxmark_io::label_file::read_label_map(p, &image.grid)?;
-            super::print_warnings(&m.warnings);
-            maps.push(m.labels);
+    let (grid, meta, reference) = match image {
+        Some(img) => {
+            let image = super::load_input(img, None)?.volume;
+            (image.grid, image.meta, None)
         }
-        let first = Volume::new(
-            image.grid,
-            voxmark_volume::VoxelData::U8(maps[0].clone()),
-            voxmark_volume::Metadata {
-                format: image.meta.format.clone(),
-                sform_code: image.meta.sform_code,
-                qform_code: image.meta.qform_code,
-                ..Default::default()
-            },
-        )?;
-        return Ok((first, maps));
-    }
+        None => {
+            let is_seg = |p: &Path| {
+                matches!(
+                    voxmark_io::sniff(p),
+                    Ok(voxmark_io::Kind::Dicom | voxmark_io::Kind::DicomFolder)
+                )
+            };
+            let reference = paths.iter().find(|p| !is_seg(p)).unwrap_or(&paths[0]);
+            if is_seg(reference) {
+                let (g, _) = voxmark_io::label_file::read_label_map_alone(reference, "--image")?;
+                (g, voxmark_volume::Metadata::default(), Some(reference))
+            } else if voxmark_io::sniff(reference)? == voxmark_io::Kind::Nrrd
+                && voxmark_io::seg_nrrd::is_seg_nrrd(reference)
+            {
+                let (g, _) = voxmark_io::label_file::read_label_map_alone(reference, "--image")?;
+                (
+                    g,
+                    voxmark_volume::Metadata {
+                        format: "nrrd".into(),
+                        ..Default::default()
+                    },
+                    Some(reference),
+                )
+            } else {
+                let v = load_volume(reference, &LoadOptions::default())?.volume;
+                (v.grid, v.meta, Some(reference))
+            }
+        }
+    };
+    let mut maps = Vec::with_capacity(paths.len());
     for p in paths {
-        let k = voxmark_io::sniff(p)?;
-        if matches!(k, voxmark_io::Kind::Dicom | voxmark_io::Kind::DicomFolder)
-            || (k == voxmark_io::Kind::Nrrd && voxmark_io::seg_nrrd::is_seg_nrrd(p))
-        {
-            anyhow::bail!(
-                "{}: a segmentation file is placed on an image's grid: give --image IMAGE",
-                p.display()
-            );
-        }
+        let m = voxmark_io::label_file::read_label_map_with(p, &grid, resample).map_err(|e| {
+            match reference {
+                // Name the map whose grid the others are taken onto.
+                Some(r) => anyhow::anyhow!(
+                    "{e} (compared on the grid of {}; give --image IMAGE to compare on the image's)",
+                    r.display()
+                ),
+                None => anyhow::anyhow!(e),
+            }
+        })?;
+        super::print_warnings(&m.warnings);
+        maps.push(m.labels);
     }
-    let first = load_volume(&paths[0], &LoadOptions::default())?.volume;
-    let mut maps = vec![labels_for(&first, &paths[0], &first.grid)?];
-    for p in &paths[1..] {
-        let v = load_volume(p, &LoadOptions::default())?.volume;
-        if !same_grid(&v.grid, &first.grid) {
-            anyhow::bail!(
-                "{} and {} are on different grids ({}: {}; {}: {})",
-                paths[0].display(),
-                p.display(),
-                paths[0].display(),
-                describe(&first.grid),
-                p.display(),
-                describe(&v.grid)
-            );
-        }
-        maps.push(labels_for(&v, p, &first.grid)?);
-    }
+    let first = Volume::new(
+        grid,
+        voxmark_volume::VoxelData::U8(maps[0].clone()),
+        voxmark_volume::Metadata {
+            format: meta.format.clone(),
+            sform_code: meta.sform_code,
+            qform_code: meta.qform_code,
+            ..Default::default()
+        },
+    )?;
     Ok((first, maps))
 }
 
@@ -95,7 +111,11 @@ pub fn run(a: CompareArgs) -> anyhow::Result<()> {
     if !(a.tolerance_mm >= 0.0 && a.tolerance_mm.is_finite()) {
         anyhow::bail!("--tolerance-mm must be a non-negative number");
     }
-    let (va, maps) = load_label_maps(&[a.a.clone(), a.b.clone()], a.image.as_deref())?;
+    let (va, maps) = load_label_maps(
+        &[a.a.clone(), a.b.clone()],
+        a.image.as_deref(),
+        a.resample.get(),
+    )?;
     if !is_orthogonal(&va.grid) {
         eprintln!(
             "voxmark: warning: {}: the grid is sheared; distances use the voxel spacing along each axis",

@@ -46,9 +46,11 @@ pub struct ConsensusArgs {
     /// Print the result (and STAPLE's per-annotator performance) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// The image the masks annotate: needed for DICOM SEG and `.seg.nrrd` inputs.
+    /// The image the masks annotate: the output is on its grid (default: the first mask's).
     #[arg(long)]
     pub image: Option<PathBuf>,
+    #[command(flatten)]
+    pub resample: super::ResampleArg,
 }
 
 pub fn run(a: ConsensusArgs) -> anyhow::Result<()> {
@@ -56,7 +58,7 @@ pub fn run(a: ConsensusArgs) -> anyhow::Result<()> {
     if !(a.threshold >= 0.0 && a.threshold.is_finite()) {
         anyhow::bail!("--threshold must be a non-negative number");
     }
-    let (first, maps) = load_label_maps(&a.masks, a.image.as_deref())?;
+    let (first, maps) = load_label_maps(&a.masks, a.image.as_deref(), a.resample.get())?;
     let refs: Vec<&[u8]> = maps.iter().map(Vec::as_slice).collect();
     let n = maps[0].len() as f64;
     let (labels, summary, report) = match a.method {

@@ -10,7 +10,7 @@
 
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
-use voxmark_io::label_file::{self, export_segmentation, read_label_map};
+use voxmark_io::label_file::{self, export_segmentation};
 use voxmark_volume::label_table::LabelInfo;
 
 /// The segmentation format written.
@@ -36,6 +36,8 @@ pub struct ExportSegArgs {
     /// The image the mask annotates (its grid is written).
     #[arg(long)]
     pub image: PathBuf,
+    #[command(flatten)]
+    pub resample: super::ResampleArg,
     /// SeriesInstanceUID when the image folder holds several series.
     #[arg(long)]
     pub series: Option<String>,
@@ -97,7 +99,7 @@ fn read_table_json(path: &std::path::Path) -> anyhow::Result<Vec<LabelInfo>> {
 pub fn run(a: ExportSegArgs) -> anyhow::Result<()> {
     let loaded = super::load_input(&a.image, a.series.clone())?;
     let image = &loaded.volume;
-    let map = read_label_map(&a.mask, &image.grid)?;
+    let map = label_file::read_label_map_with(&a.mask, &image.grid, a.resample.get())?;
     super::print_warnings(&map.warnings);
     let table = match &a.labels_json {
         Some(p) => read_table_json(p)?,

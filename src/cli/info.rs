@@ -115,6 +115,9 @@ fn print_human(path: &std::path::Path, l: &Loaded) {
 }
 
 pub fn run(a: InfoArgs) -> anyhow::Result<()> {
+    if voxmark_io::dicom_seg::is_seg(&a.path) {
+        return seg_info(&a);
+    }
     let opened = open(
         &a.path,
         &LoadOptions {
@@ -151,5 +154,85 @@ pub fn run(a: InfoArgs) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `info` of a DICOM SEG: a label map, not an image — its segments, what it references,
+/// its frames and the grid they define.
+fn seg_info(a: &InfoArgs) -> anyhow::Result<()> {
+    let seg = voxmark_io::dicom_seg::open_seg(&a.path)?;
+    let grid = seg.own_grid("--image IMAGE");
+    let segments: Vec<serde_json::Value> = seg
+        .segment_numbers()
+        .iter()
+        .zip(&seg.segments)
+        .map(|((n, v), s)| json!({"number": n, "label_value": v, "name": s.name}))
+        .collect();
+    let series: Vec<serde_json::Value> = seg
+        .referenced_series
+        .iter()
+        .map(|(uid, n)| json!({"series_uid": uid, "instances": n}))
+        .collect();
+    if a.json {
+        let g = match &grid {
+            Ok(g) => json!({
+                "dims": g.dims,
+                "spacing_mm": g.spacing_mm(),
+                "axis_codes": g.axis_codes(),
+                "world_from_voxel": g.world_from_voxel_rows(),
+            }),
+            Err(e) => json!({"error": e.to_string()}),
+        };
+        let j = json!({
+            "path": a.path.display().to_string(),
+            "format": "dicom-seg",
+            "segmentation_type": seg.seg_type,
+            "labelmap": seg.labelmap,
+            "frames": seg.frame_count(),
+            "rows": seg.rows,
+            "columns": seg.cols,
+            "segments": segments,
+            "study_uid": seg.study_uid,
+            "series_uid": seg.series_uid,
+            "frame_of_reference_uid": seg.frame_of_reference_uid,
+            "referenced_series": series,
+            "grid": g,
+        });
+        println!("{}", serde_json::to_string_pretty(&j)?);
+        return Ok(());
+    }
+    println!(
+        "{}: DICOM segmentation ({}{}), {} frames of {}x{} pixels",
+        a.path.display(),
+        seg.seg_type,
+        if seg.labelmap {
+            ", Label Map Segmentation"
+        } else {
+            ""
+        },
+        seg.frame_count(),
+        seg.cols,
+        seg.rows
+    );
+    println!("  segments:");
+    for ((n, v), s) in seg.segment_numbers().iter().zip(&seg.segments) {
+        println!("    {n:>3}  {:<32} (label value {v})", s.name);
+    }
+    for (uid, n) in &seg.referenced_series {
+        println!("  references series {uid} ({n} instances)");
+    }
+    println!("  study {}", seg.study_uid);
+    println!("  frame of reference {}", seg.frame_of_reference_uid);
+    match grid {
+        Ok(g) => println!(
+            "  grid of its frames: {}",
+            voxmark_volume::labels::describe(&g)
+        ),
+        Err(e) => println!("  its frames define no grid by themselves: {e}"),
+    }
+    println!(
+        "  a label map: open it on its image with --labels, or write it with `voxmark convert {} OUT.nii.gz [--image IMAGE]`",
+        a.path.display()
+    );
     Ok(())
 }

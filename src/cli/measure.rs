@@ -20,6 +20,8 @@ pub struct MeasureArgs {
     /// Label map on the image's grid (NIfTI, NRRD, MetaImage, .seg.nrrd, DICOM SEG).
     #[arg(long)]
     pub labels: PathBuf,
+    #[command(flatten)]
+    pub resample: super::ResampleArg,
     /// Only this label value (default: every label present).
     #[arg(long)]
     pub label: Option<u8>,
@@ -110,7 +112,8 @@ pub fn measure_labels(
 pub fn run(a: MeasureArgs) -> anyhow::Result<()> {
     let loaded = super::load_input(&a.path, a.series.clone())?;
     let image = &loaded.volume;
-    let map = voxmark_io::label_file::read_label_map(&a.labels, &image.grid)?;
+    let map =
+        voxmark_io::label_file::read_label_map_with(&a.labels, &image.grid, a.resample.get())?;
     super::print_warnings(&map.warnings);
     let conn = if a.components {
         Some(Connectivity::from_number(a.connectivity).context("--connectivity")?)

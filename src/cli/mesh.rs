@@ -5,7 +5,7 @@
 
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
-use voxmark_io::label_file::{read_label_map, read_label_map_alone};
+use voxmark_io::label_file::read_label_map_alone;
 use voxmark_io::{load_volume, LoadOptions};
 use voxmark_render::mesh::{label_mesh, write_stl};
 
@@ -28,6 +28,8 @@ pub struct MeshArgs {
     /// to its segments is placed into it).
     #[arg(long)]
     pub image: Option<PathBuf>,
+    #[command(flatten)]
+    pub resample: super::ResampleArg,
     /// Coordinate frame of the vertices.
     #[arg(long, value_enum, default_value_t = Frame::Ras)]
     pub frame: Frame,
@@ -43,7 +45,10 @@ pub fn run(a: MeshArgs) -> anyhow::Result<()> {
     let (grid, map) = match &a.image {
         Some(image) => {
             let grid = load_volume(image, &LoadOptions::default())?.volume.grid;
-            (grid, read_label_map(&a.mask, &grid)?)
+            (
+                grid,
+                voxmark_io::label_file::read_label_map_with(&a.mask, &grid, a.resample.get())?,
+            )
         }
         None => read_label_map_alone(&a.mask, "--image")?,
     };

@@ -140,6 +140,33 @@ pub(crate) fn print_warnings(w: &[String]) {
     }
 }
 
+/// `--resample nearest`: what to do with a label map whose grid is not the image's (nor the
+/// image's voxels in another axis order, which is taken across exactly without asking).
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct ResampleArg {
+    /// Resample a label map on another grid onto the image's, by nearest neighbour in world
+    /// space (as ITK/SimpleITK's nearest-neighbour resampling); a note says how many
+    /// labelled voxels change label in a round trip. Without it such a map is refused.
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub resample: Option<ResampleChoice>,
+}
+
+/// The resampling methods for label maps (nearest neighbour only: labels do not blend).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ResampleChoice {
+    Nearest,
+}
+
+impl ResampleArg {
+    /// The engine's choice.
+    pub fn get(&self) -> voxmark_volume::labels::Resample {
+        match self.resample {
+            Some(ResampleChoice::Nearest) => voxmark_volume::labels::Resample::Nearest,
+            None => voxmark_volume::labels::Resample::Never,
+        }
+    }
+}
+
 /// Where a command runs its kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendChoice {

@@ -11,6 +11,7 @@ use voxmark_project::review_db::Status;
 use voxmark_project::schema::LabelSchema;
 use voxmark_project::{image_path, CaseRow, Project, Settings};
 use voxmark_server::target::{user, Target};
+use voxmark_volume::labels::Resample;
 
 #[derive(Debug, Args)]
 pub struct ProjectArgs {
@@ -170,6 +171,8 @@ pub struct SaveArgs {
     pub annotator: String,
     #[arg(long)]
     pub mask: PathBuf,
+    #[command(flatten)]
+    pub resample: super::ResampleArg,
     /// The markups saved with the mask (a 3D Slicer `.mrk.json`; default: the one beside
     /// the mask, `MASK.mrk.json`, when there is one).
     #[arg(long)]
@@ -475,6 +478,7 @@ fn mask_labels(
     root: Option<&Path>,
     case: &CaseRow,
     mask: &Path,
+    resample: Resample,
 ) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
     let root = proj.data_root(root).with_context(|| {
         "the case's image is needed to check the mask's grid: give --data-root or VOXMARK_DATA_ROOT"
@@ -484,6 +488,7 @@ fn mask_labels(
         &case.series_uid,
         &case.case,
         mask,
+        resample,
     )
 }
 
@@ -493,14 +498,17 @@ fn mask_labels_at(
     series_uid: &str,
     case: &str,
     mask: &Path,
+    resample: Resample,
 ) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
     let series = Some(series_uid.to_string()).filter(|s| !s.is_empty());
     let img = voxmark_io::load_volume(img_path, &voxmark_io::LoadOptions { series })
         .with_context(|| format!("case {case}: reading its image to check the mask's grid"))?;
     // Any label format: NIfTI, NRRD, a Slicer .seg.nrrd, a DICOM SEG.
-    let m = voxmark_io::label_file::read_label_map(mask, &img.volume.grid)?;
+    let m = voxmark_io::label_file::read_label_map_with(mask, &img.volume.grid, resample)?;
     super::print_warnings(&m.warnings);
-    if voxmark_io::sniff(mask)? == voxmark_io::Kind::Nifti {
+    // A NIfTI mask on the image's own grid is stored byte for byte; one taken across
+    // (reoriented, placed from a box, resampled) is written anew on the image's grid.
+    if voxmark_io::sniff(mask)? == voxmark_io::Kind::Nifti && !m.moved {
         let bytes = std::fs::read(mask).map_err(|e| voxmark_volume::Error::io(mask, e))?;
         return Ok((m.labels, bytes));
     }
@@ -693,6 +701,7 @@ fn save(
         case,
         annotator,
         mask,
+        resample,
         markups,
         base_version,
         root,
@@ -711,7 +720,8 @@ fn save(
                         "case {case} is not assigned to {annotator} (`voxmark project next` or `assign`)"
                     )
                 })?;
-            let (labels, bytes) = mask_labels(&p, root.data_root.as_deref(), &slot, &mask)?;
+            let (labels, bytes) =
+                mask_labels(&p, root.data_root.as_deref(), &slot, &mask, resample.get())?;
             p.check_mask(&labels, &mask)?;
             p.save_version(
                 &case,
@@ -723,14 +733,11 @@ fn save(
             )?
         }
         Target::Remote(r) => {
-            // The server checks grid and schema; a mask in another format is first written
-            // as NIfTI on the case's grid (the image comes from the server's cache).
-            let bytes = if voxmark_io::sniff(&mask)? == voxmark_io::Kind::Nifti {
-                std::fs::read(&mask).map_err(|e| voxmark_volume::Error::io(&mask, e))?
-            } else {
-                let (img, series) = fetch_image(&r.client, &case)?;
-                mask_labels_at(&img, &series, &case, &mask)?.1
-            };
+            // The server checks grid and schema and stores NIfTI masks on the case's grid:
+            // a mask in another format or on another grid (reoriented, resampled) is first
+            // written as NIfTI on the case's grid (the image comes from the local cache).
+            let (img, series) = fetch_image(&r.client, &case)?;
+            let bytes = mask_labels_at(&img, &series, &case, &mask, resample.get())?.1;
             r.client
                 .save_mask(&case, &annotator, bytes, markups, base_version)?
         }
@@ -890,7 +897,8 @@ fn gold(
                 .into_iter()
                 .find(|r| r.case == case)
                 .with_context(|| format!("the project has no case {case}"))?;
-            let (labels, bytes) = mask_labels(p, root.data_root.as_deref(), &row, m)?;
+            let (labels, bytes) =
+                mask_labels(p, root.data_root.as_deref(), &row, m, Resample::Never)?;
             p.check_mask(&labels, m)?;
             p.set_gold(&case, &bytes, &format!("imported {}", m.display()), &by)?
         }

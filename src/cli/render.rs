@@ -78,6 +78,8 @@ pub struct RenderArgs {
     /// Label map on the same voxel grid, drawn over the image.
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    #[command(flatten)]
+    pub resample: super::ResampleArg,
     /// Label opacity (0..1; default 0.5 on slices, 1 in 3D).
     #[arg(long)]
     pub opacity: Option<f32>,
@@ -174,7 +176,7 @@ pub(crate) fn upload(
 pub(crate) fn load_labels(a: &RenderArgs, vol: &Volume) -> anyhow::Result<Option<Vec<u8>>> {
     Ok(match &a.labels {
         Some(p) => {
-            let m = voxmark_io::label_file::read_label_map(p, &vol.grid)?;
+            let m = voxmark_io::label_file::read_label_map_with(p, &vol.grid, a.resample.get())?;
             super::print_warnings(&m.warnings);
             Some(m.labels)
         }

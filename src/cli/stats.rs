@@ -14,6 +14,8 @@ pub struct StatsArgs {
     /// Label map on the same grid.
     #[arg(long)]
     pub labels: PathBuf,
+    #[command(flatten)]
+    pub resample: super::ResampleArg,
     #[arg(long)]
     pub json: bool,
     /// Where the statistics are computed (GPU: 8- and 16-bit volumes).
@@ -32,7 +34,7 @@ pub fn run(a: StatsArgs) -> anyhow::Result<()> {
         },
     )?;
     let image = &loaded.volume;
-    let m = voxmark_io::label_file::read_label_map(&a.labels, &image.grid)?;
+    let m = voxmark_io::label_file::read_label_map_with(&a.labels, &image.grid, a.resample.get())?;
     super::print_warnings(&m.warnings);
     let labels = m.labels;
     let ctx = a.backend.open()?;

@@ -84,6 +84,20 @@ pub fn read_headers(path: &Path) -> Result<Vec<SliceHeader>> {
         true,
         "not a readable DICOM file (truncated or corrupt?)",
     )?;
+    let class = obj
+        .get(tags::SOP_CLASS_UID)
+        .and_then(|e| e.to_str().ok())
+        .map(|v| v.trim().trim_end_matches('\0').to_string())
+        .unwrap_or_default();
+    if class == super::dicom_seg::SEG_SOP_CLASS || class == super::dicom_seg::LABELMAP_SEG_SOP_CLASS
+    {
+        return Err(Error::format(
+            path,
+            "this is a DICOM segmentation (SEG), a label map rather than an image: give it as \
+             --labels with its image, or write it as a label map with `voxmark convert SEG \
+             OUT.nii.gz [--image IMAGE]`",
+        ));
+    }
     let h = header_from_object(path, file_size, &obj)?;
     if h.number_of_frames > 1
         && obj

@@ -15,15 +15,21 @@
 //! reference and no derivation references (the caller says so). With
 //! [`SegWriteOptions::labelmap`] it writes a Label Map Segmentation instead (Supplement 243,
 //! SOP class …66.7): one 8-bit frame per slice that holds any segment, pixel values the
-//! segment numbers, and segment 0 "Background" listed as highdicom lists it.
+//! segment numbers, segment 0 "Background" (DCM 125040) listed as highdicom lists it and
+//! marked as the background by PixelPaddingValue 0, as the supplement and highdicom do.
 //!
-//! [`read_dicom_seg`] reads a BINARY or FRACTIONAL (threshold 1/2) SEG, or a LABELMAP one
-//! (Supplement 243), onto an image's grid: each frame must lie on a slice of the grid with
-//! the grid's orientation (nothing is resampled); segment numbers become label values, except
-//! in voxmark's own SEGs, whose Segment Description `voxmark label N` keeps the label value
-//! (segment numbers must run 1..N, label values need not).
+//! [`open_seg`] reads a BINARY or FRACTIONAL (threshold 1/2) SEG, or a LABELMAP one
+//! (Supplement 243; background = PixelPaddingValue, else 0), stored uncompressed, as a
+//! deflated data set or in RLE Lossless frames; [`SegObject::place_on`] puts its frames on
+//! a grid voxel for voxel — each frame's pixels must be voxels of the grid, in any axis order
+//! (a SEG of a DICOM series on the series' dcm2niix NIfTI, whose rows run the other way),
+//! nothing is resampled — and [`SegObject::own_grid`] is the grid the frames define by
+//! themselves. Segment numbers become label values, except in voxmark's own SEGs, whose
+//! Segment Description `voxmark label N` keeps the label value (segment numbers must run
+//! 1..N, label values need not).
 
 use super::dicom_write::ds;
+use super::seg_nrrd::SegRead;
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
@@ -34,6 +40,7 @@ use std::path::Path;
 use voxmark_volume::error::{Error, Result};
 use voxmark_volume::fs::atomic::write_atomically;
 use voxmark_volume::grid::RAS_FROM_LPS;
+use voxmark_volume::reorient::{fit, GridMismatch};
 use voxmark_volume::Grid;
 
 /// Segmentation Storage.
@@ -679,10 +686,13 @@ fn seg_header(
     us(&mut o, tags::BITS_ALLOCATED, &[bits_allocated]);
     us(&mut o, tags::BITS_STORED, &[bits_allocated]);
     us(&mut o, tags::HIGH_BIT, &[bits_allocated - 1]);
+    us(&mut o, tags::PIXEL_REPRESENTATION, &[0]);
     if labelmap {
         s(&mut o, tags::PRESENTATION_LUT_SHAPE, VR::CS, "IDENTITY");
+        // The background's pixel value (Supplement 243; highdicom and readers that follow
+        // it leave segment 0 out of the segments).
+        us(&mut o, tags::PIXEL_PADDING_VALUE, &[0]);
     }
-    us(&mut o, tags::PIXEL_REPRESENTATION, &[0]);
     o
 }
 
@@ -696,7 +706,13 @@ fn segment_items(segments: &[SegmentDesc], labelmap: bool) -> Vec<InMemDicomObje
         us(&mut it, tags::SEGMENT_NUMBER, &[0]);
         s(&mut it, tags::SEGMENT_LABEL, VR::LO, "Background");
         s(&mut it, tags::SEGMENT_ALGORITHM_TYPE, VR::CS, "MANUAL");
-        let bg = Code::sct("260787004", "Physical object");
+        // DCM 125040 "Background", as highdicom codes it; the header's PixelPaddingValue 0
+        // says that this segment is the background, not a structure (Supplement 243).
+        let bg = Code {
+            value: "125040".into(),
+            scheme: "DCM".into(),
+            meaning: "Background".into(),
+        };
         seq(
             &mut it,
             tags::SEGMENTED_PROPERTY_CATEGORY_CODE_SEQUENCE,
@@ -705,7 +721,12 @@ fn segment_items(segments: &[SegmentDesc], labelmap: bool) -> Vec<InMemDicomObje
         seq(
             &mut it,
             tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE,
-            vec![code_item(&Code::sct("260787004", "Physical object"))],
+            vec![code_item(&bg)],
+        );
+        us(
+            &mut it,
+            tags::RECOMMENDED_DISPLAY_CIE_LAB_VALUE,
+            &[0, 32896, 32896],
         );
         seg_items.push(it);
     }
@@ -990,9 +1011,417 @@ fn referenced_series(src: &SourceRefs) -> InMemDicomObject {
     rs
 }
 
-/// Reads a DICOM SEG onto `grid` (module docs): labels = segment numbers.
-pub fn read_dicom_seg(path: &Path, grid: &Grid) -> Result<super::seg_nrrd::SegRead> {
-    use super::seg_nrrd::{SegRead, SegmentInfo};
+/// Transfer syntaxes a SEG is read in: native (explicit/implicit VR little endian), a
+/// deflated data set (dcmqi's `--compress deflate`; the parser inflates it) and RLE
+/// Lossless frames (decoded by [`rle_frame`]).
+const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
+const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+
+/// A DICOM SEG as read, before it is placed on any grid: its segments, each frame's plane
+/// and segment, and its pixel data (native bytes, or one decoded buffer per RLE frame).
+pub struct SegObject {
+    path: std::path::PathBuf,
+    /// Label Map Segmentation (Supplement 243): pixel values are segment numbers.
+    pub labelmap: bool,
+    /// BINARY, FRACTIONAL or LABELMAP.
+    pub seg_type: String,
+    pub rows: usize,
+    pub cols: usize,
+    bits: usize,
+    max_frac: u32,
+    /// A label map's background pixel value: PixelPaddingValue (Supplement 243, as highdicom
+    /// writes it), else 0.
+    background: u32,
+    /// The segments with their voxmark label values.
+    pub segments: Vec<super::seg_nrrd::SegmentInfo>,
+    /// (segment number, label value).
+    numbers: Vec<(i64, u8)>,
+    frames: Vec<SegFrame>,
+    pixels: SegPixels,
+    spacing_between: Option<f64>,
+    thickness: Option<f64>,
+    pub study_uid: String,
+    pub series_uid: String,
+    pub frame_of_reference_uid: String,
+    /// ReferencedSeriesSequence: (series UID, number of referenced instances).
+    pub referenced_series: Vec<(String, usize)>,
+}
+
+/// One frame: its plane (LPS, as stored) and the label value its pixels carry (0 for a label
+/// map, whose pixels carry segment numbers).
+struct SegFrame {
+    iop: [f64; 6],
+    ipp: [f64; 3],
+    /// PixelSpacing: (between rows, between columns) in mm.
+    spacing: [f64; 2],
+    value: u8,
+}
+
+enum SegPixels {
+    Native(Vec<u8>),
+    Frames(Vec<Vec<u8>>),
+}
+
+impl SegObject {
+    /// Number of frames.
+    pub fn frame_count(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// (segment number, voxmark label value), in the Segment Sequence's order (a label
+    /// map's background left out).
+    pub fn segment_numbers(&self) -> &[(i64, u8)] {
+        &self.numbers
+    }
+
+    /// The label values of frame `fi` (columns fastest: i = column, j = row), 0 unlabelled.
+    fn frame_values(&self, fi: usize, unknown: &mut u64) -> Result<Vec<u8>> {
+        let per = self.rows * self.cols;
+        let f = &self.frames[fi];
+        let (buf, first_bit_or_byte) = match &self.pixels {
+            SegPixels::Native(d) => (d.as_slice(), fi * per),
+            SegPixels::Frames(fr) => (fr[fi].as_slice(), 0),
+        };
+        let mut out = vec![0u8; per];
+        for (p, o) in out.iter_mut().enumerate() {
+            let at = first_bit_or_byte + p;
+            *o = match (self.bits, self.labelmap) {
+                (1, _) => u8::from(buf[at / 8] >> (at % 8) & 1 == 1) * f.value,
+                (8, false) => {
+                    if u32::from(buf[at]) * 2 > self.max_frac {
+                        f.value
+                    } else {
+                        0
+                    }
+                }
+                (8, true) | (16, true) => {
+                    let x = if self.bits == 8 {
+                        u32::from(buf[at])
+                    } else {
+                        u32::from(u16::from_le_bytes([buf[2 * at], buf[2 * at + 1]]))
+                    };
+                    if x == self.background {
+                        0
+                    } else {
+                        match self.numbers.iter().find(|(n, _)| *n == i64::from(x)) {
+                            Some((_, v)) => *v,
+                            None => {
+                                *unknown += 1;
+                                0
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    return Err(Error::unsupported(
+                        &self.path,
+                        format!("{} SEG with {} bits allocated", self.seg_type, self.bits),
+                    ))
+                }
+            };
+        }
+        Ok(out)
+    }
+
+    /// Frame `fi` as a one-slice grid (RAS+); its third axis is the plane's normal.
+    fn frame_grid(&self, fi: usize, step_mm: f64) -> Grid {
+        let f = &self.frames[fi];
+        let r = DVec3::new(f.iop[0], f.iop[1], f.iop[2]);
+        let c = DVec3::new(f.iop[3], f.iop[4], f.iop[5]);
+        let n = r.cross(c);
+        let lps = glam::DMat4::from_cols(
+            (r * f.spacing[1]).extend(0.0),
+            (c * f.spacing[0]).extend(0.0),
+            (n * step_mm).extend(0.0),
+            DVec4::new(f.ipp[0], f.ipp[1], f.ipp[2], 1.0),
+        );
+        Grid::new([self.cols, self.rows, 1], RAS_FROM_LPS * lps)
+    }
+
+    /// The grid the frames define by themselves (as dcmqi's `segimage2itkimage` without the
+    /// source series): the frames' plane and pixel spacing, slices from the lowest frame
+    /// position to the highest along the normal, spaced by SpacingBetweenSlices when the
+    /// positions fall on it, else by the smallest gap between frames. `what` names the
+    /// option that gives the source image instead, for frames that define no grid.
+    pub fn own_grid(&self, what: &str) -> Result<Grid> {
+        let bad = |m: String| Error::format(&self.path, m);
+        let Some(f0) = self.frames.first() else {
+            return Err(bad("the SEG holds no frames".into()));
+        };
+        for (i, f) in self.frames.iter().enumerate() {
+            let turned = f.iop.iter().zip(f0.iop).any(|(a, b)| (a - b).abs() > 1e-4);
+            let spaced = f
+                .spacing
+                .iter()
+                .zip(f0.spacing)
+                .any(|(a, b)| (a - b).abs() > 1e-6);
+            if turned || spaced {
+                return Err(bad(format!(
+                    "frame {} ({:?}, spacing {:?}) is not parallel to frame 1 ({:?}, spacing \
+                     {:?}): the frames define no single grid; give the source image ({what})",
+                    i + 1,
+                    f.iop,
+                    f.spacing,
+                    f0.iop,
+                    f0.spacing
+                )));
+            }
+        }
+        let n = DVec3::new(f0.iop[0], f0.iop[1], f0.iop[2])
+            .cross(DVec3::new(f0.iop[3], f0.iop[4], f0.iop[5]));
+        let d: Vec<f64> = self
+            .frames
+            .iter()
+            .map(|f| DVec3::from_array(f.ipp).dot(n))
+            .collect();
+        let lowest = (0..d.len())
+            .min_by(|&a, &b| d[a].total_cmp(&d[b]))
+            .unwrap_or(0);
+        let (dmin, dmax) = (d[lowest], d.iter().copied().fold(f64::MIN, f64::max));
+        let mut sorted = d.clone();
+        sorted.sort_by(f64::total_cmp);
+        let tol = voxmark_volume::reorient::GRID_TOLERANCE_MM;
+        let min_gap = sorted
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .filter(|g| *g > tol)
+            .fold(f64::INFINITY, f64::min);
+        let candidates = [
+            self.spacing_between,
+            min_gap.is_finite().then_some(min_gap),
+            self.thickness,
+            Some(1.0),
+        ];
+        let step = candidates
+            .into_iter()
+            .flatten()
+            .filter(|s| *s > tol && s.is_finite())
+            .find(|s| {
+                d.iter().all(|x| {
+                    let q = (x - dmin) / s;
+                    (q - q.round()).abs() * s <= tol
+                })
+            })
+            .ok_or_else(|| {
+                bad(format!(
+                    "the frames' positions along the normal ({:?} mm) fall on no regular \
+                     spacing: give the source image ({what})",
+                    sorted
+                ))
+            })?;
+        let nz = ((dmax - dmin) / step).round() as usize + 1;
+        crate::memory::check_fits(&self.path, (self.rows * self.cols) as u64 * nz as u64, 1)?;
+        if nz > 1 << 16 {
+            return Err(bad(format!(
+                "the frames span {nz} slices of {step} mm: more than 65,536"
+            )));
+        }
+        let mut g = self.frame_grid(lowest, step);
+        g.dims[2] = nz;
+        Ok(g)
+    }
+
+    /// The SEG's labels on `target` (frame by frame, voxel for voxel: [`fit`] of each frame's
+    /// plane), or the first frame that is not on it and why.
+    pub fn place_on(
+        &self,
+        target: &Grid,
+    ) -> Result<std::result::Result<SegRead, (usize, GridMismatch)>> {
+        let mut labels = vec![0u8; target.voxel_count()];
+        // Voxels already counted as held by several segments.
+        let mut counted: Option<Vec<bool>> = None;
+        let mut overlap = 0u64;
+        let mut unknown = 0u64;
+        // The frame's third axis only picks the target axis it runs along.
+        let step = self
+            .spacing_between
+            .or(self.thickness)
+            .unwrap_or(1.0)
+            .max(1e-3);
+        // How the frames' axes lie on the target's, when not as its own (the one-line note).
+        let mut turned: Option<String> = None;
+        for fi in 0..self.frames.len() {
+            let values = self.frame_values(fi, &mut unknown)?;
+            let map = match fit(&self.frame_grid(fi, step), target) {
+                Ok(m) => m,
+                // An empty frame anywhere costs nothing.
+                Err(_) if values.iter().all(|&v| v == 0) => continue,
+                Err(why) => return Ok(Err((fi, why))),
+            };
+            if turned.is_none() {
+                turned = map.describe_axes();
+            }
+            let lost = map.place_into(&values, 0u8, |t, v| {
+                let old = labels[t];
+                if old != 0 && old != v {
+                    let c = counted.get_or_insert_with(|| vec![false; labels.len()]);
+                    if !c[t] {
+                        c[t] = true;
+                        overlap += 1;
+                    }
+                }
+                labels[t] = v;
+            });
+            if lost > 0 {
+                return Ok(Err((
+                    fi,
+                    GridMismatch {
+                        reasons: vec![format!(
+                            "{lost} of its labelled pixels fall outside the grid ({})",
+                            map.describe()
+                        )],
+                        disjoint: false,
+                    },
+                )));
+            }
+        }
+        let mut warnings = Vec::new();
+        if let Some(t) = turned {
+            warnings.push(format!(
+                "{}: frames taken onto the grid voxel for voxel, no resampling ({t})",
+                self.path.display()
+            ));
+        }
+        if overlap > 0 {
+            warnings.push(format!(
+                "{}: {overlap} voxels belong to several segments; each took the segment of the \
+                 last frame that holds it",
+                self.path.display()
+            ));
+        }
+        if unknown > 0 {
+            warnings.push(format!(
+                "{}: {unknown} pixels hold segment numbers the Segment Sequence does not \
+                 describe; left unlabelled",
+                self.path.display()
+            ));
+        }
+        Ok(Ok(SegRead {
+            labels,
+            segments: self.segments.clone(),
+            warnings,
+        }))
+    }
+
+    /// What went wrong placing frame `fi` on `target`, as the error a user reads.
+    pub fn off_grid_error(
+        &self,
+        fi: usize,
+        why: &GridMismatch,
+        target: &Grid,
+        resample_hint: bool,
+    ) -> Error {
+        let step = self
+            .spacing_between
+            .or(self.thickness)
+            .unwrap_or(1.0)
+            .max(1e-3);
+        let seg = self.frames[fi].value;
+        let name = self
+            .segments
+            .iter()
+            .find(|s| s.value == seg && seg != 0)
+            .map(|s| format!(" (segment \"{}\")", s.name))
+            .unwrap_or_default();
+        Error::format(
+            &self.path,
+            format!(
+                "frame {}{name} is on a different grid than the image, and not the image's \
+                 voxels in another axis order: {why}; frame: {}; image: {}{}",
+                fi + 1,
+                voxmark_volume::labels::describe(&self.frame_grid(fi, step)),
+                voxmark_volume::labels::describe(target),
+                if resample_hint {
+                    "; voxmark resamples label maps only when asked (--resample nearest)"
+                } else {
+                    ""
+                }
+            ),
+        )
+    }
+}
+
+/// Decodes one RLE Lossless frame (PS3.5 Annex G): a 64-byte header of segment offsets,
+/// then PackBits segments, most significant byte first. `bytes_per_sample` segments of
+/// `len` bytes each are expected; the result is little-endian samples. voxmark's own decoder:
+/// a few dozen lines, bounded by `len`, for the 1-bit frames dicom-rs does not decode.
+fn rle_frame(
+    frag: &[u8],
+    bytes_per_sample: usize,
+    len: usize,
+) -> std::result::Result<Vec<u8>, String> {
+    if frag.len() < 64 {
+        return Err(format!(
+            "an RLE frame of {} bytes has no 64-byte header",
+            frag.len()
+        ));
+    }
+    let word = |i: usize| {
+        u32::from_le_bytes([
+            frag[4 * i],
+            frag[4 * i + 1],
+            frag[4 * i + 2],
+            frag[4 * i + 3],
+        ]) as usize
+    };
+    let nseg = word(0);
+    if nseg != bytes_per_sample {
+        return Err(format!(
+            "an RLE frame of {nseg} segments, expected {bytes_per_sample}"
+        ));
+    }
+    let mut out = vec![0u8; len * bytes_per_sample];
+    for sgi in 0..nseg {
+        let start = word(1 + sgi);
+        let end = if sgi + 1 < nseg {
+            word(2 + sgi)
+        } else {
+            frag.len()
+        };
+        if start < 64 || start > end || end > frag.len() {
+            return Err(format!(
+                "RLE segment {} has offsets {start}..{end}",
+                sgi + 1
+            ));
+        }
+        let src = &frag[start..end];
+        let mut seg = Vec::with_capacity(len);
+        let mut i = 0;
+        while i < src.len() && seg.len() < len {
+            let n = src[i] as i8;
+            i += 1;
+            if n >= 0 {
+                let k = n as usize + 1;
+                let take = &src[i..(i + k).min(src.len())];
+                seg.extend_from_slice(take);
+                i += k;
+            } else if n != -128 {
+                let k = (1 - i32::from(n)) as usize;
+                if let Some(&b) = src.get(i) {
+                    seg.extend(std::iter::repeat_n(b, k));
+                }
+                i += 1;
+            }
+        }
+        if seg.len() < len {
+            return Err(format!(
+                "RLE segment {} decodes to {} bytes, the frame needs {len}",
+                sgi + 1,
+                seg.len()
+            ));
+        }
+        // Segment 1 holds the most significant bytes.
+        let byte = bytes_per_sample - 1 - sgi;
+        for (p, &b) in seg[..len].iter().enumerate() {
+            out[p * bytes_per_sample + byte] = b;
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a DICOM SEG's header, segments, frames and pixel data (module docs).
+pub fn open_seg(path: &Path) -> Result<SegObject> {
+    use super::seg_nrrd::SegmentInfo;
     let bad = |m: String| Error::format(path, m);
     super::dicom_guard::check_lengths(path)?;
     let obj = super::open_dicom(path, false, "not a readable DICOM file")?;
@@ -1014,29 +1443,39 @@ pub fn read_dicom_seg(path: &Path, grid: &Grid) -> Result<super::seg_nrrd::SegRe
         .transfer_syntax()
         .trim_end_matches('\0')
         .to_string();
+    let rle = ts == RLE_LOSSLESS;
     if ![
         uids::EXPLICIT_VR_LITTLE_ENDIAN,
         uids::IMPLICIT_VR_LITTLE_ENDIAN,
+        DEFLATED,
+        RLE_LOSSLESS,
     ]
     .contains(&ts.as_str())
     {
         return Err(Error::unsupported(
             path,
-            format!("a SEG in transfer syntax {ts} (voxmark reads uncompressed SEGs)"),
+            format!(
+                "a SEG in {} ({ts}); voxmark reads uncompressed, deflated and RLE Lossless SEGs",
+                super::dicom_series::transfer_syntax_name(&ts)
+            ),
         ));
     }
     let seg_type = text(&obj, tags::SEGMENTATION_TYPE);
     let int = |o: &InMemDicomObject, t: Tag| o.get(t).and_then(|e| e.to_int::<i64>().ok());
-    let rows = int(&obj, tags::ROWS).unwrap_or(0) as usize;
-    let cols = int(&obj, tags::COLUMNS).unwrap_or(0) as usize;
+    let rows = int(&obj, tags::ROWS).unwrap_or(0).max(0) as usize;
+    let cols = int(&obj, tags::COLUMNS).unwrap_or(0).max(0) as usize;
     let frames = int(&obj, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(0) as usize;
-    let bits = int(&obj, tags::BITS_ALLOCATED).unwrap_or(1) as usize;
-    let [nx, ny, nz] = grid.dims;
-    if rows != ny || cols != nx {
-        return Err(bad(format!(
-            "frames of {cols}×{rows} pixels, the image's slices are {nx}×{ny}: not on the image's grid"
-        )));
+    let bits = int(&obj, tags::BITS_ALLOCATED).unwrap_or(1).max(0) as usize;
+    if rows == 0 || cols == 0 {
+        return Err(bad(format!("frames of {cols}×{rows} pixels")));
     }
+    let background = if labelmap {
+        int(&obj, tags::PIXEL_PADDING_VALUE)
+            .unwrap_or(0)
+            .clamp(0, 65535) as u32
+    } else {
+        0
+    };
     let items = |o: &InMemDicomObject, t: Tag| -> Vec<InMemDicomObject> {
         o.get(t)
             .and_then(|e| e.items())
@@ -1048,8 +1487,8 @@ pub fn read_dicom_seg(path: &Path, grid: &Grid) -> Result<super::seg_nrrd::SegRe
     let mut numbers: Vec<(i64, u8)> = Vec::new();
     for it in items(&obj, tags::SEGMENT_SEQUENCE) {
         let n = int(&it, tags::SEGMENT_NUMBER).unwrap_or(0);
-        if n == 0 && labelmap {
-            continue; // a label map's background
+        if labelmap && n == i64::from(background) {
+            continue; // a label map's background (segment 0 as highdicom and voxmark list it)
         }
         if !(1..=255).contains(&n) {
             return Err(bad(format!(
@@ -1078,13 +1517,6 @@ pub fn read_dicom_seg(path: &Path, grid: &Grid) -> Result<super::seg_nrrd::SegRe
             color,
         });
     }
-    // Geometry: every frame on a slice of the grid, with the grid's orientation.
-    let lps = RAS_FROM_LPS * grid.world_from_voxel;
-    let inv = lps.inverse();
-    let (row, col) = (
-        lps.x_axis.truncate().normalize(),
-        lps.y_axis.truncate().normalize(),
-    );
     let shared = items(&obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE);
     let per_frame = items(&obj, tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE);
     if per_frame.len() != frames {
@@ -1108,24 +1540,7 @@ pub fn read_dicom_seg(path: &Path, grid: &Grid) -> Result<super::seg_nrrd::SegRe
                 })
             })
     };
-    let data = obj
-        .get(tags::PIXEL_DATA)
-        .and_then(|e| e.to_bytes().ok())
-        .ok_or_else(|| bad("no Pixel Data".into()))?;
-    let per = nx * ny;
-    let need_bits = per * frames * bits;
-    if data.len() * 8 < need_bits {
-        return Err(Error::Truncated {
-            path: path.to_path_buf(),
-            expected: need_bits.div_ceil(8) as u64,
-            got: data.len() as u64,
-        });
-    }
-    let max_frac = int(&obj, tags::MAXIMUM_FRACTIONAL_VALUE)
-        .unwrap_or(255)
-        .max(1) as u32;
-    let mut labels = vec![0u8; grid.voxel_count()];
-    let mut overlap = 0u64;
+    let mut seg_frames = Vec::with_capacity(frames);
     for (fi, f) in per_frame.iter().enumerate() {
         let iop = group(
             f,
@@ -1134,17 +1549,6 @@ pub fn read_dicom_seg(path: &Path, grid: &Grid) -> Result<super::seg_nrrd::SegRe
         )
         .filter(|v| v.len() == 6)
         .ok_or_else(|| bad(format!("frame {}: no ImageOrientationPatient", fi + 1)))?;
-        let (r, c) = (
-            DVec3::new(iop[0], iop[1], iop[2]),
-            DVec3::new(iop[3], iop[4], iop[5]),
-        );
-        if (r - row).length() > 1e-4 || (c - col).length() > 1e-4 {
-            return Err(bad(format!(
-                "frame {} is oriented {iop:?}, the image {:?}: not on the image's grid",
-                fi + 1,
-                [row.x, row.y, row.z, col.x, col.y, col.z]
-            )));
-        }
         let ipp = group(
             f,
             tags::PLANE_POSITION_SEQUENCE,
@@ -1152,24 +1556,23 @@ pub fn read_dicom_seg(path: &Path, grid: &Grid) -> Result<super::seg_nrrd::SegRe
         )
         .filter(|v| v.len() == 3)
         .ok_or_else(|| bad(format!("frame {}: no ImagePositionPatient", fi + 1)))?;
-        let v = inv * DVec4::new(ipp[0], ipp[1], ipp[2], 1.0);
-        let k = v.z.round();
-        if v.x.abs() > 1e-2
-            || v.y.abs() > 1e-2
-            || (v.z - k).abs() > 1e-2
-            || k < 0.0
-            || k >= nz as f64
+        let spacing = group(f, tags::PIXEL_MEASURES_SEQUENCE, tags::PIXEL_SPACING)
+            .filter(|v| v.len() == 2 && v.iter().all(|x| *x > 0.0))
+            .ok_or_else(|| bad(format!("frame {}: no PixelSpacing", fi + 1)))?;
+        let (r, c) = (
+            DVec3::new(iop[0], iop[1], iop[2]),
+            DVec3::new(iop[3], iop[4], iop[5]),
+        );
+        if (r.length() - 1.0).abs() > 1e-3
+            || (c.length() - 1.0).abs() > 1e-3
+            || r.dot(c).abs() > 1e-3
         {
             return Err(bad(format!(
-                "frame {} at {ipp:?} (voxel {:.3}, {:.3}, {:.3}) is not on a slice of the image's grid",
-                fi + 1,
-                v.x,
-                v.y,
-                v.z
+                "frame {}: ImageOrientationPatient {iop:?} is not two orthogonal unit vectors",
+                fi + 1
             )));
         }
-        let k = k as usize;
-        let seg = if labelmap {
+        let value = if labelmap {
             0
         } else {
             let n = seg_of(f)
@@ -1185,58 +1588,136 @@ pub fn read_dicom_seg(path: &Path, grid: &Grid) -> Result<super::seg_nrrd::SegRe
                     ))
                 })?
         };
-        for p in 0..per {
-            let at = fi * per + p;
-            let value: u8 = match (bits, labelmap) {
-                (1, _) => u8::from(data[at / 8] >> (at % 8) & 1 == 1) * seg,
-                (8, true) => data[at],
-                (16, true) => {
-                    let x = u16::from_le_bytes([data[2 * at], data[2 * at + 1]]);
-                    u8::try_from(x).map_err(|_| bad(format!("label value {x} above 255")))?
-                }
-                (8, false) => {
-                    if u32::from(data[at]) * 2 > max_frac {
-                        seg
-                    } else {
-                        0
-                    }
-                }
-                _ => {
-                    return Err(Error::unsupported(
-                        path,
-                        format!("{seg_type} SEG with {bits} bits allocated"),
-                    ))
-                }
-            };
-            if value == 0 {
-                continue;
-            }
-            // A label map's pixels are segment numbers.
-            let value = if labelmap {
-                numbers
-                    .iter()
-                    .find(|(num, _)| *num == i64::from(value))
-                    .map_or(value, |(_, v)| *v)
-            } else {
-                value
-            };
-            let t = k * per + p;
-            if labels[t] != 0 && labels[t] != value {
-                overlap += 1;
-            }
-            labels[t] = value;
-        }
+        seg_frames.push(SegFrame {
+            iop: [iop[0], iop[1], iop[2], iop[3], iop[4], iop[5]],
+            ipp: [ipp[0], ipp[1], ipp[2]],
+            spacing: [spacing[0], spacing[1]],
+            value,
+        });
     }
-    let mut warnings = Vec::new();
-    if overlap > 0 {
-        warnings.push(format!(
-            "{}: {overlap} voxels belong to several segments; each took the highest-numbered frame's segment",
-            path.display()
+    let first = seg_frames.first();
+    let spacing_between = shared
+        .first()
+        .or(per_frame.first())
+        .and_then(|f| {
+            group(
+                f,
+                tags::PIXEL_MEASURES_SEQUENCE,
+                tags::SPACING_BETWEEN_SLICES,
+            )
+        })
+        .and_then(|v| v.first().copied())
+        .filter(|v| *v > 0.0 && first.is_some());
+    let thickness = shared
+        .first()
+        .or(per_frame.first())
+        .and_then(|f| group(f, tags::PIXEL_MEASURES_SEQUENCE, tags::SLICE_THICKNESS))
+        .and_then(|v| v.first().copied())
+        .filter(|v| *v > 0.0);
+    let per = rows * cols;
+    if !matches!(bits, 1 | 8 | 16) || (bits == 16 && !labelmap) {
+        return Err(Error::unsupported(
+            path,
+            format!("{seg_type} SEG with {bits} bits allocated"),
         ));
     }
-    Ok(SegRead {
-        labels,
+    let pixel = obj
+        .get(tags::PIXEL_DATA)
+        .ok_or_else(|| bad("no Pixel Data".into()))?;
+    let pixels = if rle {
+        let frags = pixel
+            .value()
+            .fragments()
+            .ok_or_else(|| bad("RLE Lossless transfer syntax but native Pixel Data".into()))?;
+        if frags.len() != frames {
+            return Err(bad(format!(
+                "{} RLE fragments for {frames} frames (RLE Lossless holds one per frame)",
+                frags.len()
+            )));
+        }
+        let (bps, len) = match bits {
+            1 => (1, per.div_ceil(8)),
+            b => (b / 8, per),
+        };
+        let mut out = Vec::with_capacity(frames);
+        for (fi, f) in frags.iter().enumerate() {
+            out.push(rle_frame(f, bps, len).map_err(|m| bad(format!("frame {}: {m}", fi + 1)))?);
+        }
+        SegPixels::Frames(out)
+    } else {
+        let data = pixel
+            .to_bytes()
+            .map_err(|_| bad("Pixel Data is not readable bytes".into()))?
+            .into_owned();
+        let need_bits = per * frames * bits;
+        if data.len() * 8 < need_bits {
+            return Err(Error::Truncated {
+                path: path.to_path_buf(),
+                expected: need_bits.div_ceil(8) as u64,
+                got: data.len() as u64,
+            });
+        }
+        SegPixels::Native(data)
+    };
+    let max_frac = int(&obj, tags::MAXIMUM_FRACTIONAL_VALUE)
+        .unwrap_or(255)
+        .max(1) as u32;
+    let referenced_series = items(&obj, tags::REFERENCED_SERIES_SEQUENCE)
+        .iter()
+        .map(|it| {
+            (
+                text(it, tags::SERIES_INSTANCE_UID),
+                items(it, tags::REFERENCED_INSTANCE_SEQUENCE).len(),
+            )
+        })
+        .collect();
+    Ok(SegObject {
+        path: path.to_path_buf(),
+        labelmap,
+        seg_type,
+        rows,
+        cols,
+        bits,
+        max_frac,
+        background,
         segments,
-        warnings,
+        numbers,
+        frames: seg_frames,
+        pixels,
+        spacing_between,
+        thickness,
+        study_uid: text(&obj, tags::STUDY_INSTANCE_UID),
+        series_uid: text(&obj, tags::SERIES_INSTANCE_UID),
+        frame_of_reference_uid: text(&obj, tags::FRAME_OF_REFERENCE_UID),
+        referenced_series,
     })
+}
+
+/// True when `path` is a DICOM Segmentation (BINARY/FRACTIONAL or Label Map) file.
+pub fn is_seg(path: &Path) -> bool {
+    if path.is_dir()
+        || !matches!(super::sniff(path), Ok(super::Kind::Dicom))
+        || super::dicom_guard::check_lengths(path).is_err()
+    {
+        return false;
+    }
+    super::open_dicom(path, true, "")
+        .ok()
+        .and_then(|o| {
+            o.get(tags::SOP_CLASS_UID)
+                .and_then(|e| e.to_str().ok())
+                .map(|v| v.trim().trim_end_matches('\0').to_string())
+        })
+        .is_some_and(|c| c == SEG_SOP_CLASS || c == LABELMAP_SEG_SOP_CLASS)
+}
+
+/// Reads a DICOM SEG onto `grid` (module docs): labels = segment numbers (or voxmark's label
+/// values), each frame placed voxel for voxel when its pixels are voxels of the grid, in any
+/// axis order; else an error naming the frame and what differs.
+pub fn read_dicom_seg(path: &Path, grid: &Grid) -> Result<SegRead> {
+    let seg = open_seg(path)?;
+    match seg.place_on(grid)? {
+        Ok(r) => Ok(r),
+        Err((fi, why)) => Err(seg.off_grid_error(fi, &why, grid, true)),
+    }
 }

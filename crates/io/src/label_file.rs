@@ -7,6 +7,7 @@ use crate::nifti::write_nifti;
 use std::path::{Path, PathBuf};
 use voxmark_volume::error::{Error, Result};
 use voxmark_volume::label_table::{label_name, LabelInfo};
+pub use voxmark_volume::labels::Resample;
 use voxmark_volume::{Grid, Metadata, Volume, VoxelData};
 
 /// `<stem>.labels.json` beside a `<stem>.nii(.gz)` mask.
@@ -112,6 +113,10 @@ pub struct LabelMap {
     pub warnings: Vec<String>,
     /// The journal marker a voxmark mask was saved with ([`save_labels_marked`]).
     pub journal_marker: Option<String>,
+    /// True when the file's own grid is not the image's: its labels were taken across
+    /// (reoriented, a box placed, or resampled on request; the warnings say which), so the
+    /// file's bytes are not a mask on the image's grid.
+    pub moved: bool,
 }
 
 /// What a voxmark mask's description says after the journal marker.
@@ -124,26 +129,52 @@ fn marker_in(description: &str) -> Option<String> {
     (m.len() == 16 && m.bytes().all(|b| b.is_ascii_hexdigit())).then(|| m.to_string())
 }
 
-/// Reads the label map at `path` for an image on `image`: a NIfTI mask or a plain NRRD on
-/// the same grid, a 3D Slicer `.seg.nrrd` on the grid or a box of it (`io::seg_nrrd`), or a
-/// DICOM SEG whose frames lie on the grid's slices (`io::dicom_seg`; segment numbers become
-/// label values). Nothing is resampled: another grid is an error naming both.
+/// Reads the label map at `path` for an image on `image`: a NIfTI, NRRD or MetaImage mask,
+/// a 3D Slicer `.seg.nrrd` (`io::seg_nrrd`) or a DICOM SEG (`io::dicom_seg`; segment
+/// numbers become label values). A map on the image's grid is taken as it is; one whose
+/// voxel centres are the image's under an axis permutation, flips or a box (a SEG of a
+/// DICOM series on its dcm2niix NIfTI, a Slicer file cropped to its extent) is taken across
+/// voxel for voxel with a note in the warnings; any other grid is an error naming what
+/// differs and both grids. Nothing is resampled: see [`read_label_map_with`].
 pub fn read_label_map(path: &Path, image: &Grid) -> Result<LabelMap> {
-    read_map(path, Ok(image)).map(|(_, m)| m)
+    read_label_map_with(path, image, Resample::Never)
+}
+
+/// [`read_label_map`], resampling a label map on another grid by nearest neighbour when
+/// `resample` says so (with a note counting what a round trip changes).
+pub fn read_label_map_with(path: &Path, image: &Grid, resample: Resample) -> Result<LabelMap> {
+    read_map(path, Ok((image, resample))).map(|(_, m)| m)
 }
 
 /// Reads the label map at `path` on the grid it defines by itself, for commands given no
 /// image, and returns that grid: a NIfTI, NRRD or MetaImage mask's own grid, a `.seg.nrrd`'s
-/// (possibly cropped) extent. A DICOM SEG stores only the slices its segments touch, so its
-/// grid comes from its source image: that is an error asking for one (`what` names the
-/// option to give).
+/// (possibly cropped) extent, a DICOM SEG's frames (`SegObject::own_grid`, as dcmqi's
+/// `segimage2itkimage` without the source series). `what` names the option that gives an
+/// image instead, for a SEG whose frames define no grid.
 pub fn read_label_map_alone(path: &Path, what: &str) -> Result<(Grid, LabelMap)> {
     read_map(path, Err(what))
 }
 
-/// [`read_label_map`] on `image`, or (`Err(what)`) on the file's own grid; the file is read
-/// once either way.
-fn read_map(path: &Path, image: std::result::Result<&Grid, &str>) -> Result<(Grid, LabelMap)> {
+/// A segmentation's segments as a label table.
+fn table_of(segments: &[crate::seg_nrrd::SegmentInfo]) -> Vec<LabelInfo> {
+    segments
+        .iter()
+        .map(|s| LabelInfo {
+            value: s.value,
+            name: s.name.clone(),
+            color: s.color,
+            visible: true,
+            locked: false,
+        })
+        .collect()
+}
+
+/// [`read_label_map_with`] on `image`, or (`Err(what)`) on the file's own grid; the file is
+/// read once either way.
+fn read_map(
+    path: &Path,
+    image: std::result::Result<(&Grid, Resample), &str>,
+) -> Result<(Grid, LabelMap)> {
     use crate::{dicom_seg, nrrd, seg_nrrd, sniff, Kind};
     let kind = sniff(path)?;
     // A NRRD header is read once: it says segmentation or image.
@@ -151,75 +182,94 @@ fn read_map(path: &Path, image: std::result::Result<&Grid, &str>) -> Result<(Gri
         Kind::Nrrd => Some(nrrd::read_header(path)?),
         _ => None,
     };
-    let seg = match (&nrrd_header, kind) {
+    // Where the labels were read (their own grid, or already the image's) and what they are.
+    let (own, labels, table, mut warnings, marker) = match (&nrrd_header, kind) {
         (Some(h), _) if seg_nrrd::is_segmentation(h) => {
-            let grid = match image {
-                Ok(g) => *g,
-                Err(_) => seg_nrrd::own_grid(h)?,
-            };
-            Some((grid, seg_nrrd::seg_from_header(h, &grid)?))
+            let (own, r) = seg_nrrd::seg_from_header(h)?;
+            (own, r.labels, Some(table_of(&r.segments)), r.warnings, None)
         }
-        (None, Kind::Dicom) => match image {
-            Ok(g) => Some((*g, dicom_seg::read_dicom_seg(path, g)?)),
-            Err(what) => {
-                return Err(Error::format(
-                    path,
-                    format!(
-                        "a DICOM SEG holds only the slices its segments touch; give {what} \
-                         (its source series or image) for the grid"
-                    ),
-                ))
-            }
-        },
-        _ => None,
-    };
-    if let Some((grid, r)) = seg {
-        let table = r
-            .segments
-            .iter()
-            .map(|s| LabelInfo {
-                value: s.value,
-                name: s.name.clone(),
-                color: s.color,
-                visible: true,
-                locked: false,
-            })
-            .collect();
-        let map = LabelMap {
-            labels: r.labels,
-            table: Some(table),
-            warnings: r.warnings,
-            journal_marker: None,
-        };
-        return Ok((grid, map));
-    }
-    let vol = match (&nrrd_header, kind) {
-        (Some(h), _) => nrrd::volume_from_header(h)?,
-        (None, Kind::MetaImage) => crate::metaimage::read_metaimage(path)?,
-        _ => crate::nifti::read_nifti(path)?,
-    };
-    let grid = image.map_or(vol.grid, |g| *g);
-    let mut warnings = vol.meta.warnings.clone();
-    // The sidecar voxmark writes; else a colour table the mask ships with (mricron's
-    // `aal.nii.txt`, ITK-SNAP's, Slicer's).
-    let table = match read_table(path)? {
-        Some(t) => Some(t),
-        None => match super::color_table::table_beside(path) {
-            Some(t) => match super::color_table::read_color_table(&t) {
-                Ok(table) => Some(table),
-                Err(e) => {
-                    warnings.push(format!("label names not read: {e}"));
-                    None
+        (None, Kind::Dicom) => {
+            let seg = dicom_seg::open_seg(path)?;
+            // Frame by frame onto the image when its frames are the image's voxels.
+            let placed = match image {
+                Ok((g, resample)) => match seg.place_on(g)? {
+                    Ok(r) => Some((*g, r)),
+                    Err((fi, why)) if resample == Resample::Never => {
+                        return Err(seg.off_grid_error(fi, &why, g, true))
+                    }
+                    Err(_) => None,
+                },
+                Err(_) => None,
+            };
+            let (grid, r) = match placed {
+                Some(p) => p,
+                None => {
+                    let own = seg.own_grid(image.err().unwrap_or("the image"))?;
+                    match seg.place_on(&own)? {
+                        Ok(r) => (own, r),
+                        Err((fi, why)) => return Err(seg.off_grid_error(fi, &why, &own, false)),
+                    }
                 }
-            },
-            None => None,
-        },
+            };
+            (
+                grid,
+                r.labels,
+                Some(table_of(&r.segments)),
+                r.warnings,
+                None,
+            )
+        }
+        _ => {
+            let vol = match (&nrrd_header, kind) {
+                (Some(h), _) => nrrd::volume_from_header(h)?,
+                (None, Kind::MetaImage) => crate::metaimage::read_metaimage(path)?,
+                _ => crate::nifti::read_nifti(path)?,
+            };
+            let mut warnings = vol.meta.warnings.clone();
+            // The sidecar voxmark writes; else a colour table the mask ships with (mricron's
+            // `aal.nii.txt`, ITK-SNAP's, Slicer's).
+            let table = match read_table(path)? {
+                Some(t) => Some(t),
+                None => match super::color_table::table_beside(path) {
+                    Some(t) => match super::color_table::read_color_table(&t) {
+                        Ok(table) => Some(table),
+                        Err(e) => {
+                            warnings.push(format!("label names not read: {e}"));
+                            None
+                        }
+                    },
+                    None => None,
+                },
+            };
+            let labels = voxmark_volume::labels::label_values(&vol, path)?;
+            (
+                vol.grid,
+                labels,
+                table,
+                warnings,
+                marker_in(&vol.meta.description),
+            )
+        }
+    };
+    // A SEG placed frame by frame on the image is "moved" when its frames are not the
+    // image's slices in the image's own order; a file's own grid otherwise decides.
+    let mut moved = false;
+    let (grid, labels) = match image {
+        Ok((g, resample)) => {
+            let (labels, note) =
+                voxmark_volume::labels::place_labels(labels, &own, path, g, resample)?;
+            moved = moved || note.is_some();
+            warnings.extend(note);
+            (*g, labels)
+        }
+        Err(_) => (own, labels),
     };
     let map = LabelMap {
-        labels: voxmark_volume::labels::labels_for(&vol, path, &grid)?,
+        labels,
         table,
         warnings,
-        journal_marker: marker_in(&vol.meta.description),
+        journal_marker: marker,
+        moved,
     };
     Ok((grid, map))
 }

@@ -9,9 +9,11 @@
 //! layer (a voxmark map never overlaps), gzip. [`read_seg_nrrd`] reads any layer count: each
 //! segment gets a voxmark label value — its `LabelValue` where that is unique and 1..=255,
 //! else the lowest free one — and where segments of different layers overlap the later layer
-//! wins (the count is reported). A file Slicer cropped to the segments' extent (its grid a
-//! sub-box of the image's: same axes and spacing, origin on a voxel) is placed into the
-//! image's grid without resampling; any other grid is refused naming both.
+//! wins (the count, of voxels, is reported). The file's own grid — possibly cropped by
+//! Slicer to the segments' extent, possibly in another axis order than the image (a CT
+//! whose rows were flipped) — is placed on the image's grid voxel for voxel when its voxel
+//! centres are the image's (`voxmark_volume::reorient`); any other grid is refused naming
+//! what differs and both grids (resampling only when the caller asks, `io::label_file`).
 
 use super::nrrd::{read_header, write_nrrd, NrrdWrite};
 use super::raw::{decode, Elem};
@@ -162,13 +164,26 @@ pub fn own_grid(h: &super::nrrd::NrrdHeader) -> Result<Grid> {
     ))
 }
 
-/// Reads a Slicer segmentation onto `image`'s grid (module docs).
+/// Reads a Slicer segmentation onto `image`'s grid (module docs): its own grid taken
+/// across voxel for voxel ([`voxmark_volume::labels::place_labels`]; a note in the
+/// warnings when it is not the image's grid itself), never resampled.
 pub fn read_seg_nrrd(path: &Path, image: &Grid) -> Result<SegRead> {
-    seg_from_header(&read_header(path)?, image)
+    let (own, mut r) = seg_from_header(&read_header(path)?)?;
+    let (labels, note) = voxmark_volume::labels::place_labels(
+        r.labels,
+        &own,
+        path,
+        image,
+        voxmark_volume::labels::Resample::Never,
+    )?;
+    r.labels = labels;
+    r.warnings.extend(note);
+    Ok(r)
 }
 
-/// [`read_seg_nrrd`] for a header already parsed.
-pub fn seg_from_header(h: &super::nrrd::NrrdHeader, image: &Grid) -> Result<SegRead> {
+/// A segmentation read from a header already parsed, on the grid the file defines by
+/// itself ([`own_grid`]), with that grid.
+pub fn seg_from_header(h: &super::nrrd::NrrdHeader) -> Result<(Grid, SegRead)> {
     let path = h.path.as_path();
     let bad = |m: String| Error::format(path, m);
     let (layers, spatial) = layer_axes(h)?;
@@ -178,34 +193,7 @@ pub fn seg_from_header(h: &super::nrrd::NrrdHeader, image: &Grid) -> Result<SegR
         h.sizes[spatial[1]],
         h.sizes[spatial[2]],
     ];
-    // Place the file's grid in the image's: equal axes, origin on a voxel.
-    let g = image.world_from_voxel;
-    let same_axes = (0..3).all(|c| {
-        let (a, b) = (seg_affine.col(c).truncate(), g.col(c).truncate());
-        (a - b).length() <= 1e-6 * b.length().max(1.0)
-    });
-    let off = g.inverse() * seg_affine.w_axis;
-    let o = [off.x, off.y, off.z];
-    let offset: Option<[usize; 3]> = (same_axes
-        && o.iter()
-            .all(|v| (v - v.round()).abs() < 1e-3 && v.round() >= 0.0))
-    .then(|| {
-        [
-            o[0].round() as usize,
-            o[1].round() as usize,
-            o[2].round() as usize,
-        ]
-    })
-    .filter(|of| (0..3).all(|a| of[a] + sd[a] <= image.dims[a]));
-    let Some(offset) = offset else {
-        return Err(bad(format!(
-            "segmentation grid ({sd:?} voxels, origin {:?}) is not the image's grid or a box \
-             of it ({:?} voxels, origin {:?}); voxmark does not resample label maps",
-            seg_affine.w_axis.truncate().to_array(),
-            image.dims,
-            g.w_axis.truncate().to_array()
-        )));
-    };
+    let own = Grid::new(sd, seg_affine);
     // Segments from the keys.
     struct Seg {
         name: String,
@@ -289,9 +277,10 @@ pub fn seg_from_header(h: &super::nrrd::NrrdHeader, image: &Grid) -> Result<SegR
         Stored::I64(v) => v.into_iter().map(|x| x.max(0) as u64).collect(),
         _ => return Err(bad(format!("segment values of type {}", h.elem.name()))),
     };
-    let id = image.dims;
-    let mut labels = vec![0u8; image.voxel_count()];
+    let mut labels = vec![0u8; own.voxel_count()];
     let mut overlap = 0u64;
+    // Voxels already counted as held by several segments (the count is of voxels).
+    let mut in_several = vec![false; if layers > 1 { labels.len() } else { 0 }];
     let mut unknown = 0u64;
     let n_spatial = sd[0] * sd[1] * sd[2];
     for layer in 0..layers {
@@ -311,12 +300,11 @@ pub fn seg_from_header(h: &super::nrrd::NrrdHeader, image: &Grid) -> Result<SegR
                 unknown += 1;
                 continue;
             };
-            let (i, j, k) = (v % sd[0], (v / sd[0]) % sd[1], v / (sd[0] * sd[1]));
-            let t = (i + offset[0]) + id[0] * ((j + offset[1]) + id[1] * (k + offset[2]));
-            if labels[t] != 0 && labels[t] != lab {
+            if labels[v] != 0 && labels[v] != lab && !in_several[v] {
+                in_several[v] = true;
                 overlap += 1;
             }
-            labels[t] = lab;
+            labels[v] = lab;
         }
     }
     if overlap > 0 {
@@ -341,9 +329,12 @@ pub fn seg_from_header(h: &super::nrrd::NrrdHeader, image: &Grid) -> Result<SegR
             color: s.color,
         })
         .collect();
-    Ok(SegRead {
-        labels,
-        segments,
-        warnings,
-    })
+    Ok((
+        own,
+        SegRead {
+            labels,
+            segments,
+            warnings,
+        },
+    ))
 }

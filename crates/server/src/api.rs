@@ -1210,6 +1210,15 @@ fn decode_mask(
                 .replace(&tmp.path().display().to_string(), "it"),
         )
     })?;
+    if m.moved {
+        // The bytes are stored as they are: they must be a mask on the case's grid (the
+        // voxmark client takes other grids across before it uploads).
+        return Err(Error::format(
+            &what,
+            "not on the case's grid voxel for voxel (reoriented or a box of it); upload the mask \
+             on the case's grid",
+        ));
+    }
     Ok(m.labels)
 }
 

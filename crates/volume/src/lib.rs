@@ -1,7 +1,8 @@
 //! The CPU data model of a scan, the floor every other voxmark crate stands on: a regular
 //! voxel grid placed in world space ([`grid`]), voxel values in real units ([`data`],
-//! [`rescale`], [`volume`]), label maps on the image's grid ([`labels`]) and their label
-//! table ([`label_table`]), markups ([`markup`]), how views and the 3D camera map screens to
+//! [`rescale`], [`volume`]), label maps on the image's grid ([`labels`]), taken across
+//! reoriented grids exactly or resampled on request ([`reorient`]), their label table
+//! ([`label_table`]), markups ([`markup`]), how views and the 3D camera map screens to
 //! voxels ([`geometry`]), the synthetic CT ([`phantom`]), crash-safe files, locks, clock and
 //! hashes ([`fs`]), and the one [`Error`] type. Pure CPU, no file format, no GPU.
 //!
@@ -20,6 +21,7 @@ pub mod label_table;
 pub mod labels;
 pub mod markup;
 pub mod phantom;
+pub mod reorient;
 pub mod rescale;
 #[allow(clippy::module_inception)]
 pub mod volume;
