@@ -1054,6 +1054,7 @@ fn shell_frames(inp: &Inputs, g: &GpuSide) -> Result<Vec<Row>> {
         labels: None,
         labels_new: false,
         label_table: None,
+        resample: Default::default(),
     })?;
     shell.sync_frames = true;
     let size = [1920u32, 1080];

@@ -15,11 +15,16 @@ pub struct ViewArgs {
     /// SeriesInstanceUID when the folder holds several series (else the window asks).
     #[arg(long)]
     pub series: Option<String>,
-    /// Label map on the same grid to start from; Save writes back to it. Default:
+    /// Label map to start from (on another grid: see docs/commands.md); Save writes back to
+    /// it. Default:
     /// `<name>.labels.nii.gz` beside the image (or in the current folder when that one is
     /// read-only), loaded when it exists.
     #[arg(long)]
     pub labels: Option<PathBuf>,
+    /// A --labels map on another grid than the image's is resampled (without it the window
+    /// asks, saying what resampling changes).
+    #[command(flatten)]
+    pub resample: super::ResampleArg,
     /// Label names and colours: an ITK-SNAP label description, a Slicer `.ctbl`, a FreeSurfer
     /// LUT or a mricron `.nii.txt` (default: the mask's sidecar, else a table beside it).
     #[arg(long)]
@@ -63,6 +68,7 @@ pub fn run(a: ViewArgs) -> anyhow::Result<()> {
         labels: a.labels,
         labels_new: false,
         label_table: a.label_table,
+        resample: a.resample.get(),
     };
     let project = match &a.project {
         Some(p) => Some(voxmark_app::project_session::ProjectSession::open(

@@ -136,16 +136,34 @@ def test_consensus_matches_simpleitk_label_voting(run, tmp_path):
 
 
 def test_different_grids_are_an_error_naming_both(run, tmp_path):
+    """A map moved by half a voxel is refused, naming both files, the origin component that
+    differs, by how much and the tolerance; one moved by whole voxels is the same voxel
+    centres and is compared where its voxels are in the world."""
     src = need(TEMPLATES / "aal.nii.gz")
     img = nib.load(str(src))
     a = np.asarray(img.dataobj).astype(np.uint8)
     moved = tmp_path / "moved.nii.gz"
     aff = img.affine.copy()
-    aff[0, 3] += 2.0
+    aff[0, 3] += 0.5
     nib.save(nib.Nifti1Image(a, aff), str(moved))
     p = run("compare", src, moved, ok=False)
     assert p.returncode != 0
-    assert "different grids" in p.stderr and "aal.nii.gz" in p.stderr and "moved.nii.gz" in p.stderr
+    assert "different grid" in p.stderr and "aal.nii.gz" in p.stderr and "moved.nii.gz" in p.stderr
+    assert "0.500 mm in R" in p.stderr and "tolerance 0.001000 mm" in p.stderr, p.stderr
+    # Two whole voxels along i: the same voxel centres, shifted.
+    aff = img.affine.copy()
+    aff[0, 3] += 2.0 * aff[0, 0]
+    nib.save(nib.Nifti1Image(a, aff), str(moved))
+    p = run("compare", src, moved, "--labels", "1,2", "--json")
+    assert "voxel for voxel" in p.stderr, p.stderr
+    rows = json.loads(p.stdout)
+    rows = rows["labels"] if isinstance(rows, dict) else rows
+    shifted = np.zeros_like(a)
+    shifted[2:] = a[:-2]
+    for r in rows:
+        x, y = a == r["label"], shifted == r["label"]
+        want = 2.0 * (x & y).sum() / (x.sum() + y.sum())
+        assert abs(r["dice"] - want) < 1e-9, (r, want)
 
 
 def read_stl(path):

@@ -39,6 +39,13 @@ pub enum Dialog {
     Recovery,
     /// Another process owns the mask: the window is read-only (the message says whose).
     ReadOnly(String),
+    /// The label map is on another grid: what differs, what resampling would change, and
+    /// the request that resamples.
+    ConfirmResample {
+        request: OpenRequest,
+        refusal: String,
+        note: String,
+    },
 }
 
 impl Dialog {
@@ -53,7 +60,10 @@ impl Dialog {
 
     /// Dialogs that do not block a screenshot (the recovery offer is answered "keep").
     pub fn is_benign(&self) -> bool {
-        !matches!(self, Dialog::Open { .. } | Dialog::ChooseSeries { .. })
+        !matches!(
+            self,
+            Dialog::Open { .. } | Dialog::ChooseSeries { .. } | Dialog::ConfirmResample { .. }
+        )
     }
 }
 

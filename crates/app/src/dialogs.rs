@@ -35,7 +35,9 @@ impl Dialog {
                 browse(ui, path);
                 ui.label("Series UID (folders with several series; optional):");
                 ui.add(egui::TextEdit::singleline(series).desired_width(520.0));
-                ui.label("Label map on the same grid (optional):");
+                ui.label(
+                    "Label map (optional; another grid is reoriented, or resampled after asking):",
+                );
                 ui.add(egui::TextEdit::singleline(labels).desired_width(520.0));
                 ui.horizontal(|ui| {
                     if ui.button("Open").clicked() && !path.trim().is_empty() {
@@ -47,6 +49,7 @@ impl Dialog {
                                 .map(PathBuf::from),
                             labels_new: false,
                             label_table: None,
+                            resample: Default::default(),
                         };
                         fb.request(Request::Open(req));
                         close = true;
@@ -120,6 +123,32 @@ impl Dialog {
                     close = true;
                 }
                 close |= ui.button("Cancel").clicked();
+            }
+            Dialog::ConfirmResample {
+                request,
+                refusal,
+                note,
+            } => {
+                ui.heading("The label map is on another grid");
+                ui.label(refusal.as_str());
+                ui.separator();
+                ui.label(
+                    "Resampling takes each image voxel's label from the label map's voxel \
+                     nearest to it in world space (nearest neighbour, as ITK does). It changes \
+                     the annotation:",
+                );
+                ui.label(note.as_str());
+                ui.label(
+                    "Save then writes the resampled labels to a new file beside the label map; \
+                     the label map itself is not changed.",
+                );
+                ui.horizontal(|ui| {
+                    if ui.button("Resample and open").clicked() {
+                        fb.request(Request::Open(request.clone()));
+                        close = true;
+                    }
+                    close |= ui.button("Cancel").clicked();
+                });
             }
             Dialog::ConfirmQuit => {
                 ui.heading("Unsaved changes");

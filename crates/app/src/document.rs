@@ -34,11 +34,22 @@ pub struct OpenRequest {
     /// Label names and colours from a colour table (`io::color_table`), replacing the
     /// mask's own.
     pub label_table: Option<PathBuf>,
+    /// A label map on another grid than the image's is resampled by nearest neighbour
+    /// (`--resample nearest`, or the shell's dialog after the user read what it changes).
+    pub resample: voxmark_io::label_file::Resample,
 }
 
 /// The result of a load: a document, or a folder with several series to choose from.
 pub enum LoadOutcome {
     Ready(Box<Document>),
+    /// The label map is on another grid than the image's and not the image's voxels in
+    /// another order: `refusal` says how; `note` what nearest-neighbour resampling changes.
+    /// Open `request` with `resample` set to go on.
+    ConfirmResample {
+        request: OpenRequest,
+        refusal: String,
+        note: String,
+    },
     ChooseSeries {
         request: OpenRequest,
         /// (SeriesInstanceUID, one-line description)
@@ -162,10 +173,25 @@ fn save_target(labels: &Path) -> PathBuf {
 /// Where a document opened from the label map `opened` saves its mask, and notes saying
 /// why when that is elsewhere: labels read from NRRD or a segmentation are saved as a NIfTI
 /// mask beside them; a read-only folder sends the save to the current folder.
-fn save_path_for(opened: &Path) -> (PathBuf, Vec<String>) {
+fn save_path_for(opened: &Path, moved: bool) -> (PathBuf, Vec<String>) {
     let mut notes = Vec::new();
     let name = opened.to_string_lossy().to_lowercase();
-    let nifti = if name.ends_with(".nii") || name.ends_with(".nii.gz") {
+    let nifti = if moved {
+        let side = voxmark_io::label_file::sidecar_path(opened);
+        let stem = side
+            .file_name()
+            .map(|n| n.to_string_lossy().replace(".labels.json", ""))
+            .unwrap_or_else(|| "labels".into());
+        let nii = opened.with_file_name(format!("{stem}.image-grid.nii.gz"));
+        notes.push(format!(
+            "{} is on another grid than the image; its labels were taken onto the image's \
+             grid and Save writes {} ({} is kept as it is)",
+            opened.display(),
+            nii.display(),
+            opened.display()
+        ));
+        nii
+    } else if name.ends_with(".nii") || name.ends_with(".nii.gz") {
         opened.to_path_buf()
     } else {
         let side = voxmark_io::label_file::sidecar_path(opened);
@@ -198,7 +224,7 @@ pub fn mask_path_of(req: &OpenRequest) -> PathBuf {
         .labels
         .clone()
         .unwrap_or_else(|| default_labels_path(req.path.as_deref()));
-    save_path_for(&opened).0
+    save_path_for(&opened, false).0
 }
 
 /// The journal of unsaved operations beside a labels file.
@@ -269,11 +295,47 @@ pub fn load(
         .labels
         .clone()
         .unwrap_or_else(|| default_labels_path(req.path.as_deref()));
+    // Labels taken onto the image's grid from another (reoriented, resampled) are saved
+    // to a new file: the original stays as it is for the tools that read it on its grid.
+    let mut moved = false;
     let (labels, table, mask_marker, markups) = if (req.labels.is_some() && !req.labels_new)
         || labels_path.exists()
     {
         stage(&format!("reading labels {}", labels_path.display()));
-        let m = voxmark_io::label_file::read_label_map(&labels_path, &image.grid)?;
+        let m = match voxmark_io::label_file::read_label_map_with(
+            &labels_path,
+            &image.grid,
+            req.resample,
+        ) {
+            Ok(m) => m,
+            // Another grid: say what resampling would change and ask (never silently).
+            Err(refusal) if req.resample == voxmark_io::label_file::Resample::Never => {
+                stage("checking what resampling the labels would change");
+                let Ok(r) = voxmark_io::label_file::read_label_map_with(
+                    &labels_path,
+                    &image.grid,
+                    voxmark_io::label_file::Resample::Nearest,
+                ) else {
+                    return Err(refusal);
+                };
+                let note = r
+                    .warnings
+                    .iter()
+                    .find(|w| w.contains("nearest neighbour"))
+                    .cloned()
+                    .unwrap_or_default();
+                return Ok(LoadOutcome::ConfirmResample {
+                    request: OpenRequest {
+                        resample: voxmark_io::label_file::Resample::Nearest,
+                        ..req.clone()
+                    },
+                    refusal: refusal.to_string(),
+                    note,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        moved = m.moved;
         notes.extend(m.warnings);
         if req.labels.is_none() {
             notes.push(format!("loaded the saved labels {}", labels_path.display()));
@@ -305,7 +367,7 @@ pub fn load(
         None => table,
     };
 
-    let (labels_path, path_notes) = save_path_for(&labels_path);
+    let (labels_path, path_notes) = save_path_for(&labels_path, moved);
     notes.extend(path_notes);
 
     stage("histogram");

@@ -215,6 +215,7 @@ impl ProjectSession {
             labels_new: !copy.exists(),
             label_table: None,
             labels: Some(copy),
+            resample: Default::default(),
         };
         Ok((req, note))
     }
@@ -350,6 +351,7 @@ impl ProjectSession {
             labels: Some(copy),
             labels_new: false,
             label_table: None,
+            resample: Default::default(),
         })
     }
 

@@ -446,6 +446,9 @@ impl Shell {
                     choices: choices.into_iter().map(|(_, line)| line).collect(),
                 })
             }
+            LoadOutcome::ConfirmResample { refusal, .. } => {
+                Err(voxmark_volume::Error::Invalid(refusal))
+            }
         }
     }
 
@@ -491,6 +494,23 @@ impl Shell {
                     ));
                 } else {
                     self.dialog = Some(Dialog::ChooseSeries { request, choices });
+                }
+            }
+            Ok(Ok(LoadOutcome::ConfirmResample {
+                request,
+                refusal,
+                note,
+            })) => {
+                self.loading = None;
+                if self.screenshot.is_some() {
+                    // No one to ask: the command line's error.
+                    self.fail(refusal);
+                } else {
+                    self.dialog = Some(Dialog::ConfirmResample {
+                        request,
+                        refusal,
+                        note,
+                    });
                 }
             }
             Ok(Err(e)) => {
@@ -874,6 +894,7 @@ impl Shell {
             labels: Some(labels),
             labels_new: false,
             label_table: None,
+            resample: Default::default(),
         };
         self.open(req);
     }

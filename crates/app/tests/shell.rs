@@ -1148,3 +1148,93 @@ fn markups_place_move_undo_save_and_reopen() {
     let h2 = open(gpu, &path);
     assert_eq!(markups(&h2), seen, "reopened markups are identical");
 }
+
+/// A label map on a grid shifted by 0.6 voxel: the window says what differs and what
+/// nearest-neighbour resampling changes, and resamples only when asked (the dialog's
+/// request); the labels are then the map shifted by one voxel (worked out by hand: image
+/// voxel i takes the map's voxel round-half-up(i − 0.6) = i − 1), and Save writes a new
+/// file, leaving the map as it was.
+#[test]
+fn a_label_map_on_another_grid_is_resampled_only_after_asking() {
+    let Some(gpu) = gpu() else { return };
+    let dir = common::tempdir();
+    let (path, vol) = phantom_file(dir.path());
+    let [nx, ny, nz] = vol.grid.dims;
+    let mut lab = vec![0u8; vol.grid.voxel_count()];
+    for k in 10..20 {
+        for j in 10..30 {
+            for i in 5..25 {
+                lab[vol.grid.index(i, j, k)] = 3;
+            }
+        }
+    }
+    lab[vol.grid.index(0, 0, 0)] = 1;
+    let mut shifted = vol.grid;
+    let step = shifted.world_from_voxel.x_axis;
+    shifted.world_from_voxel.w_axis += step * 0.6;
+    let lab_path = dir.path().join("shifted.nii.gz");
+    ok(voxmark_io::nifti::write_nifti(
+        &lab_path,
+        &ok(Volume::new(
+            shifted,
+            voxmark_volume::VoxelData::U8(lab.clone()),
+            voxmark_volume::Metadata {
+                format: "nifti".into(),
+                sform_code: 1,
+                qform_code: 1,
+                ..Default::default()
+            },
+        )),
+    ));
+    let before = std::fs::read(&lab_path).unwrap_or_else(|e| panic!("{e}"));
+    let mut shell = Shell::empty(gpu);
+    shell.open(OpenRequest {
+        path: Some(path.clone()),
+        labels: Some(lab_path.clone()),
+        ..Default::default()
+    });
+    let mut h = Headless::new(shell, WINDOW);
+    assert!(ok(h.frames_until(3000, |s| !s.is_loading())));
+    assert!(h.shell.doc.is_none(), "nothing opened before the answer");
+    let Some(voxmark_app::shell::Dialog::ConfirmResample {
+        request,
+        refusal,
+        note,
+    }) = h.shell.dialog.take()
+    else {
+        panic!("no resampling question: {:?}", h.shell.dialog);
+    };
+    assert!(
+        refusal.contains("different grid") && refusal.contains("mm in"),
+        "{refusal}"
+    );
+    // Every map voxel i lands on image voxel i + 1 and comes back (map voxel nx − 1, which
+    // would fall off the image, is unlabelled).
+    assert!(
+        note.contains("0 of its 4001 labelled voxels change label"),
+        "{note}"
+    );
+    h.shell.open(request);
+    assert!(ok(h.frames_until(3000, |s| !s.is_loading())));
+    let mut want = vec![0u8; vol.grid.voxel_count()];
+    for k in 0..nz {
+        for j in 0..ny {
+            for i in 1..nx {
+                want[vol.grid.index(i, j, k)] = lab[vol.grid.index(i - 1, j, k)];
+            }
+        }
+    }
+    assert_eq!(labels(&h), want);
+    let doc = h.shell.doc.as_mut().unwrap_or_else(|| panic!("document"));
+    assert_eq!(
+        doc.labels_path,
+        dir.path().join("shifted.image-grid.nii.gz"),
+        "a resampled map saves to a new file"
+    );
+    ok(doc.save());
+    assert_eq!(
+        std::fs::read(&lab_path).unwrap_or_else(|e| panic!("{e}")),
+        before,
+        "the map itself is kept"
+    );
+}

@@ -1278,7 +1278,7 @@ impl SegObject {
         let mut warnings = Vec::new();
         if let Some(t) = turned {
             warnings.push(format!(
-                "{}: frames taken onto the grid voxel for voxel, no resampling ({t})",
+                "{}: frames taken onto the image's grid voxel for voxel, no resampling ({t})",
                 self.path.display()
             ));
         }

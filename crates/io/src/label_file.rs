@@ -241,6 +241,10 @@ fn read_map(
                     None => None,
                 },
             };
+            // A map on a foreign grid is refused as that before its values are read.
+            if let Ok((g, resample)) = image {
+                voxmark_volume::labels::check_grid(&vol.grid, path, g, resample)?;
+            }
             let labels = voxmark_volume::labels::label_values(&vol, path)?;
             (
                 vol.grid,

@@ -119,22 +119,41 @@ pub fn place_labels(
                     )),
                 ));
             }
-            let what = if why.disjoint {
-                "shares no voxel centre with the image"
-            } else {
-                "is on a different grid than the image, and not the image's voxels in another \
-                 axis order"
-            };
-            let hint = if why.disjoint {
-                ""
-            } else {
-                "; voxmark resamples label maps only when asked (--resample nearest)"
-            };
-            Err(Error::format(
-                path,
-                format!("the label map {what}: {why}; {}{hint}", both()),
-            ))
+            Err(refusal(own, path, image, &why))
         }
+    }
+}
+
+/// The error for a label map on `own` that cannot be taken onto `image` without resampling.
+fn refusal(own: &Grid, path: &Path, image: &Grid, why: &crate::reorient::GridMismatch) -> Error {
+    let what = if why.disjoint {
+        "shares no voxel centre with the image"
+    } else {
+        "is on a different grid than the image, and not the image's voxels in another axis order"
+    };
+    let hint = if why.disjoint {
+        ""
+    } else {
+        "; voxmark resamples label maps only when asked (--resample nearest)"
+    };
+    Error::format(
+        path,
+        format!(
+            "the label map {what}: {why}; label map: {}; image: {}{hint}",
+            describe(own),
+            describe(image)
+        ),
+    )
+}
+
+/// The grid check of [`place_labels`] alone, before any voxel is read: an error when a map
+/// on `own` cannot be taken onto `image` (without `resample`, or sharing no voxel).
+pub fn check_grid(own: &Grid, path: &Path, image: &Grid, resample: Resample) -> Result<()> {
+    match fit(own, image) {
+        Err(why) if why.disjoint || resample == Resample::Never => {
+            Err(refusal(own, path, image, &why))
+        }
+        _ => Ok(()),
     }
 }
 
