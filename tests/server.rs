@@ -1034,6 +1034,40 @@ fn hostile_requests_get_a_clear_4xx_and_the_server_keeps_serving() {
     let other_mask = make_mask(&other, &team._dir.path().join("data"));
     let (s, b) = api.call(Some(&ann2), "POST", &slot, Body::Mask(&other_mask, None));
     assert_eq!(s, 422, "{b}");
+    // The case's voxels with the rows reversed (a lossless reorientation the command-line
+    // client takes across before upload): the server stores masks byte for byte, so it
+    // takes only masks on the case's own grid.
+    let flipped = {
+        let img = voxmark_io::load_volume(&team.data.join("c000.nii.gz"), &Default::default())
+            .unwrap()
+            .volume;
+        let [nx, ny, nz] = img.grid.dims;
+        let mut g = img.grid;
+        let y = g.world_from_voxel.y_axis;
+        g.world_from_voxel.w_axis += y * (ny as f64 - 1.0);
+        g.world_from_voxel.y_axis = -y;
+        let mut labels = vec![0u8; nx * ny * nz];
+        labels[nx * (ny - 1)] = 1;
+        let v = voxmark_volume::Volume::new(
+            g,
+            voxmark_volume::VoxelData::U8(labels),
+            voxmark_volume::Metadata {
+                format: "nifti".into(),
+                sform_code: 1,
+                qform_code: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let p = team._dir.path().join("flipped.nii.gz");
+        voxmark_io::nifti::write_nifti(&p, &v).unwrap();
+        std::fs::read(p).unwrap()
+    };
+    expect(
+        api.call(Some(&ann2), "POST", &slot, Body::Mask(&flipped, None)),
+        422,
+        "not on the case's grid voxel for voxel",
+    );
     let image = std::fs::read(team.data.join("c000.nii.gz")).unwrap();
     expect(
         api.call(Some(&ann2), "POST", &slot, Body::Mask(&image, None)),

@@ -1721,3 +1721,49 @@ pub fn read_dicom_seg(path: &Path, grid: &Grid) -> Result<SegRead> {
         Err((fi, why)) => Err(seg.off_grid_error(fi, &why, grid, true)),
     }
 }
+
+#[cfg(test)]
+mod rle_tests {
+    use super::rle_frame;
+
+    /// One RLE frame: the 64-byte header (segment count, offsets), then the segments.
+    fn frame(segments: &[&[u8]]) -> Vec<u8> {
+        let mut head = vec![0u8; 64];
+        head[..4].copy_from_slice(&(segments.len() as u32).to_le_bytes());
+        let mut at = 64u32;
+        let mut body = Vec::new();
+        for (i, s) in segments.iter().enumerate() {
+            head[4 + 4 * i..8 + 4 * i].copy_from_slice(&at.to_le_bytes());
+            body.extend_from_slice(s);
+            at += s.len() as u32;
+        }
+        head.extend(body);
+        head
+    }
+
+    #[test]
+    fn packbits_literal_replicate_and_no_op_runs_decode_per_ps3_5_annex_g() {
+        // 2 literal bytes, -128 (no-op), 4 × 7, then a pad byte past the frame's length.
+        let f = frame(&[&[1, 10, 11, 0x80, 0xFD, 7, 0]]);
+        assert_eq!(rle_frame(&f, 1, 6), Ok(vec![10, 11, 7, 7, 7, 7]));
+        // 16-bit: the first segment holds the high bytes; samples come out little-endian.
+        let f = frame(&[&[1, 0x01, 0x00], &[1, 0x02, 0x03]]);
+        assert_eq!(rle_frame(&f, 2, 2), Ok(vec![0x02, 0x01, 0x03, 0x00]));
+    }
+
+    #[test]
+    fn short_or_lying_frames_are_errors_not_panics() {
+        assert!(rle_frame(&[0u8; 10], 1, 4).is_err());
+        let short = frame(&[&[0, 5]]);
+        assert!(rle_frame(&short, 1, 4).is_err_and(|e| e.contains("decodes to 1 bytes")));
+        let mut lying = frame(&[&[0, 5]]);
+        lying[4..8].copy_from_slice(&9999u32.to_le_bytes());
+        assert!(rle_frame(&lying, 1, 1).is_err());
+        assert!(
+            rle_frame(&frame(&[&[0, 5]]), 2, 1).is_err(),
+            "segment count checked"
+        );
+        // A literal run promising more bytes than the segment has stops at its end.
+        assert!(rle_frame(&frame(&[&[100, 1, 2]]), 1, 50).is_err());
+    }
+}

@@ -418,6 +418,9 @@ pub fn resample_nearest<T: Copy>(
     let [tx, ty, tz] = target.dims;
     let [sx, sy, sz] = source_grid.dims;
     let n = [sx as f64, sy as f64, sz as f64];
+    if source.len() != sx * sy * sz || source.is_empty() {
+        return vec![fill; tx * ty * tz];
+    }
     let mut out = Vec::with_capacity(tx * ty * tz);
     for k in 0..tz {
         for j in 0..ty {
