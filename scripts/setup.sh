@@ -9,7 +9,7 @@
 #   .venv: pydicom (+ JPEG 2000 / JPEG-LS plugins), SimpleITK, nibabel, numpy, scipy,
 #          scikit-image, connected-components-3d (peers in benches/), pytest,
 #          itk-morphologicalcontourinterpolation, itk-growcut (fill between slices and
-#          grow-from-seeds references), pynrrd (NRRD reference), highdicom (DICOM-SEG reference)
+#          grow-from-seeds references), pynrrd (NRRD reference), highdicom and dcmqi (DICOM SEG references)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,11 +37,11 @@ if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx w
   rustup target add wasm32-unknown-unknown >/dev/null
 fi
 
-PY_PACKAGES=(pydicom SimpleITK nibabel numpy scipy scikit-image connected-components-3d pytest pylibjpeg pylibjpeg-openjpeg pyjpegls itk-morphologicalcontourinterpolation itk-growcut pynrrd highdicom jsonschema openapi-spec-validator)
+PY_PACKAGES=(pydicom SimpleITK nibabel numpy scipy scikit-image connected-components-3d pytest pylibjpeg pylibjpeg-openjpeg pyjpegls itk-morphologicalcontourinterpolation itk-growcut pynrrd highdicom dcmqi jsonschema openapi-spec-validator)
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import pydicom, SimpleITK, nibabel, numpy, scipy, skimage, cc3d, pytest, pylibjpeg, openjpeg, jpeg_ls, importlib.metadata as m; m.version('itk-morphologicalcontourinterpolation'); m.version('itk-growcut'); m.version('pynrrd'); m.version('highdicom'); m.version('jsonschema'); m.version('openapi-spec-validator')" 2>/dev/null; then
+if ! .venv/bin/python -c "import pydicom, SimpleITK, nibabel, numpy, scipy, skimage, cc3d, pytest, pylibjpeg, openjpeg, jpeg_ls, importlib.metadata as m; m.version('itk-morphologicalcontourinterpolation'); m.version('itk-growcut'); m.version('pynrrd'); m.version('highdicom'); m.version('dcmqi'); m.version('jsonschema'); m.version('openapi-spec-validator')" 2>/dev/null; then
   echo "setup: installing Python test packages into .venv"
   .venv/bin/pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
 fi

@@ -10,6 +10,7 @@ uncompressed twins; highdicom reads voxmark's LABELMAP with only the real segmen
 nearest-neighbour resampling; a grid that shares no voxel centre with the image is refused
 naming both grids; the overlap warning counts voxels."""
 import json
+import shutil
 import subprocess
 
 import highdicom as hd
@@ -170,6 +171,9 @@ def test_seg_nrrd_over_a_row_flipped_ct(grids, run, tmp_path):
     got, err = convert(run, tmp_path, path, g["image"], "a.nii.gz")
     np.testing.assert_array_equal(got, m)
     assert "voxel for voxel" in err and "axis j reversed" in err, err
+    for target in (g["nii"], g["perm"]):
+        got, _ = convert(run, tmp_path, path, target, "t.nii.gz")
+        np.testing.assert_array_equal(got, reoriented(m, aff, nib.load(str(target))))
     # voxmark's own seg.nrrd on dcm2niix's NIfTI, read onto the series.
     on_nii = tmp_path / "on_nii.nii.gz"
     run("convert", path, on_nii, "--image", g["nii"])
@@ -365,3 +369,73 @@ def test_seg_info_convert_alone_and_as_an_image(ct, run, tmp_path):
     (tmp_path / "none.json").write_text("[]")
     r = run("apply", seg, "--ops", tmp_path / "none.json", "-o", tmp_path / "x.nii.gz", ok=False)
     assert r.returncode == 1 and "segmentation" in r.stderr and "--labels" in r.stderr, r.stderr
+
+
+def dcmqi_meta(path, names):
+    """dcmqi's segmentation metadata for labels 1.. named `names`."""
+    code = {"CodeValue": "85756007", "CodingSchemeDesignator": "SCT", "CodeMeaning": "Tissue"}
+    path.write_text(json.dumps({
+        "ContentCreatorName": "Reader1", "ClinicalTrialSeriesID": "1",
+        "ClinicalTrialTimePointID": "1", "SeriesDescription": "dcmqi", "SeriesNumber": "300",
+        "InstanceNumber": "1", "BodyPartExamined": "CHEST", "ContentLabel": "SEG",
+        "ContentDescription": "dcmqi", "ClinicalTrialCoordinatingCenterName": "test",
+        "segmentAttributes": [[{
+            "labelID": v, "SegmentLabel": n, "SegmentDescription": n,
+            "SegmentAlgorithmType": "MANUAL", "SegmentedPropertyCategoryCodeSequence": code,
+            "SegmentedPropertyTypeCodeSequence": code, "recommendedDisplayRGBValue": [200, 80, 60]}
+            for v, n in names]]}))
+    return path
+
+
+def dcmqi(tool, *args):
+    exe = shutil.which(tool)
+    assert exe, f"{tool} (PyPI dcmqi) is not installed: scripts/setup.sh installs it"
+    p = subprocess.run([exe, *map(str, args)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return p
+
+
+def test_dcmqi_segs_open_on_the_series_its_nifti_and_a_permuted_copy(grids, run, tmp_path):
+    """dcmqi's itkimage2segimage (Slicer's converter), BINARY and LABELMAP, deflated as
+    `--compress deflate` writes them, opens exactly on all three grids."""
+    g = grids
+    m, aff = g["m"], g["aff"]
+    renumbered = np.select([m == 1, m == 2, m == 7], [1, 2, 3], 0).astype(np.uint8)
+    meta = dcmqi_meta(tmp_path / "meta.json", [(1, "bone"), (2, "lung"), (7, "tumour")])
+    for kind in ("binary", "labelmap"):
+        seg = tmp_path / f"dcmqi_{kind}.dcm"
+        dcmqi("itkimage2segimage", "--inputImageList", g["mask"], "--inputDICOMDirectory",
+              g["image"], "--outputDICOM", seg, "--inputMetadata", meta,
+              "--compress", "deflate", "--segmentationType", kind)
+        assert pydicom.dcmread(str(seg)).file_meta.TransferSyntaxUID == \
+            pydicom.uid.DeflatedExplicitVRLittleEndian
+        got, _ = convert(run, tmp_path, seg, g["image"], "a.nii.gz")
+        np.testing.assert_array_equal(got, renumbered)
+        for target in (g["nii"], g["perm"]):
+            got, err = convert(run, tmp_path, seg, target, "b.nii.gz")
+            np.testing.assert_array_equal(got, reoriented(renumbered, aff,
+                                                          nib.load(str(target))))
+
+
+def test_dcmqi_reads_ours_with_only_the_real_segments(ct, run, tmp_path):
+    """segimage2itkimage reads voxmark's BINARY and LABELMAP SEGs voxel for voxel on the
+    series' geometry, listing bone, Liver and tumour — no Background segment."""
+    image, mask, _ = ct
+    m = np.asarray(nib.load(str(mask)).dataobj)
+    want = np.select([m == 1, m == 2, m == 7], [1, 2, 3], 0)
+    for kind in ("binary", "labelmap"):
+        seg = tmp_path / f"{kind}.dcm"
+        run("export-seg", mask, "--image", image, "--format", "dicom-seg",
+            "--segmentation-type", kind, "-o", seg, "--labels-json", tmp_path / "t.json")
+        out = tmp_path / f"dq_{kind}"
+        out.mkdir()
+        dcmqi("segimage2itkimage", "--inputDICOM", seg, "--outputDirectory", out,
+              "--outputType", "nifti", "--mergeSegments")
+        meta = json.loads((out / "meta.json").read_text())
+        names = [s["SegmentLabel"] for s in meta["segmentAttributes"][0]]
+        assert names == ["bone", "Liver", "tumour"], names
+        merged = list(out.glob("*.nii.gz"))
+        assert len(merged) == 1, merged
+        img = nib.load(str(merged[0]))
+        np.testing.assert_array_equal(np.asarray(img.dataobj), want)
+        np.testing.assert_allclose(img.affine, nib.load(str(mask)).affine, atol=1e-3)
