@@ -67,6 +67,11 @@ where
     obj.get(tag).and_then(|e| e.to_int::<T>().ok())
 }
 
+/// Segmentation Storage (a label map, not an image: `io::dicom_seg`).
+pub const SEG_SOP_CLASS: &str = "1.2.840.10008.5.1.4.1.1.66.4";
+/// Label Map Segmentation Storage (Supplement 243).
+pub const LABELMAP_SEG_SOP_CLASS: &str = "1.2.840.10008.5.1.4.1.1.66.7";
+
 /// Opens `path` as DICOM, reading elements up to (not including) Pixel Data: one header per
 /// image — one for a single-frame file, one per frame for an enhanced multi-frame file
 /// ([`expand_frames`]).
@@ -89,8 +94,7 @@ pub fn read_headers(path: &Path) -> Result<Vec<SliceHeader>> {
         .and_then(|e| e.to_str().ok())
         .map(|v| v.trim().trim_end_matches('\0').to_string())
         .unwrap_or_default();
-    if class == super::dicom_seg::SEG_SOP_CLASS || class == super::dicom_seg::LABELMAP_SEG_SOP_CLASS
-    {
+    if class == SEG_SOP_CLASS || class == LABELMAP_SEG_SOP_CLASS {
         return Err(Error::format(
             path,
             "this is a DICOM segmentation (SEG), a label map rather than an image: give it as \

@@ -43,10 +43,7 @@ use voxmark_volume::grid::RAS_FROM_LPS;
 use voxmark_volume::reorient::{fit, GridMismatch};
 use voxmark_volume::Grid;
 
-/// Segmentation Storage.
-pub const SEG_SOP_CLASS: &str = "1.2.840.10008.5.1.4.1.1.66.4";
-/// Label Map Segmentation Storage (Supplement 243).
-pub const LABELMAP_SEG_SOP_CLASS: &str = "1.2.840.10008.5.1.4.1.1.66.7";
+pub use super::dicom_scan::{LABELMAP_SEG_SOP_CLASS, SEG_SOP_CLASS};
 
 /// A coded concept (code value, scheme, meaning).
 #[derive(Debug, Clone, PartialEq, Eq)]

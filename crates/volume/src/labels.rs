@@ -17,7 +17,7 @@ pub fn same_grid(a: &Grid, b: &Grid) -> bool {
 }
 
 /// Describes a grid for error messages: size, spacing, axis directions, where voxel
-/// (0, 0, 0) is, and the affine in full precision.
+/// (0, 0, 0) is, and the affine to the micrometre.
 pub fn describe(g: &Grid) -> String {
     let [sx, sy, sz] = g.spacing_mm();
     let o = g.world_from_index(glam::DVec3::ZERO);
@@ -25,7 +25,19 @@ pub fn describe(g: &Grid) -> String {
     let affine: Vec<String> = rows[..3]
         .iter()
         .map(|r| {
-            let v: Vec<String> = r.iter().map(|x| format!("{x}")).collect();
+            // Six decimals (a micrometre; float32 noise beyond), trailing zeros trimmed.
+            let v: Vec<String> = r
+                .iter()
+                .map(|x| {
+                    let t = format!("{x:.6}");
+                    let t = t.trim_end_matches('0').trim_end_matches('.');
+                    if t == "-0" {
+                        "0".to_string()
+                    } else {
+                        t.to_string()
+                    }
+                })
+                .collect();
             format!("[{}]", v.join(", "))
         })
         .collect();
