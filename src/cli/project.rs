@@ -736,7 +736,10 @@ fn save(
             // The server checks grid and schema and stores NIfTI masks on the case's grid:
             // a mask in another format or on another grid (reoriented, resampled) is first
             // written as NIfTI on the case's grid (the image comes from the local cache).
-            let (img, series) = fetch_image(&r.client, &case)?;
+            let (img, series) = fetch_image(&r.client, &case).context(
+                "the save did not complete: the case's image (to put the mask on its grid) \
+                 could not be fetched; nothing was stored, save again",
+            )?;
             let bytes = mask_labels_at(&img, &series, &case, &mask, resample.get())?.1;
             r.client
                 .save_mask(&case, &annotator, bytes, markups, base_version)?
