@@ -303,6 +303,14 @@ pub fn fit(source: &Grid, target: &Grid) -> Result<VoxelMap, GridMismatch> {
     }
     // The target voxel nearest to the source's origin.
     let c = target.index_from_world(source.world_from_index(DVec3::ZERO));
+    if !(c.is_finite() && sl.is_finite() && tl.determinant().abs() > 0.0) {
+        // A singular or non-finite affine places no voxel anywhere (NaN compares false, so
+        // it must not reach the distance checks below).
+        return Err(GridMismatch {
+            reasons: vec!["an affine is singular or not finite: its voxels have no place".into()],
+            disjoint: true,
+        });
+    }
     let origin = [c.x.round() as i64, c.y.round() as i64, c.z.round() as i64];
     let map = VoxelMap {
         source_dims: source.dims,
@@ -597,6 +605,19 @@ mod tests {
         );
         let e = fit(&rot, &img).expect_err("rotated").to_string();
         assert!(e.contains("5.730°"), "{e}");
+        // A singular affine is no place at all (not a NaN that passes every check).
+        let flat = grid(
+            [100, 100, 10],
+            [[1., 0., 0.], [0., 1., 0.], [0., 0., 0.]],
+            [0., 0., 0.],
+        );
+        assert!(fit(&img, &flat).is_err_and(|e| e.disjoint));
+        let nan = grid(
+            [100, 100, 10],
+            [[f64::NAN, 0., 0.], [0., 1., 0.], [0., 0., 2.]],
+            [0., 0., 0.],
+        );
+        assert!(fit(&nan, &img).is_err());
     }
 
     #[test]
