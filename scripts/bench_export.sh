@@ -52,10 +52,14 @@ for who in alice bob; do
   [ -f "$W/masks/$who.nii.gz" ] || "$VX" grow "$W/data/ct000.nii.gz" --seed 256,256,150 --lower=$t --upper 3000 -o "$W/masks/$who.nii.gz" >/dev/null
 done
 fill "$P" "$W/data" "$W/masks/"
-echo "export nnunet, majority, $N cases:        $(t "$VX" project export "$P" --format nnunet -o "$W/out" --channel-name CT --data-root "$W/data") s"
+CORES=$(nproc)
+rm -rf "$W/out-j1"
+echo "export nnunet, majority, $N cases, --jobs 1: $(t "$VX" project export "$P" --format nnunet -o "$W/out-j1" --channel-name CT --data-root "$W/data" --jobs 1) s"
+echo "export nnunet, majority, $N cases, $CORES jobs: $(t "$VX" project export "$P" --format nnunet -o "$W/out" --channel-name CT --data-root "$W/data") s"
 echo "re-export (nothing changed):               $(t "$VX" project export "$P" --format nnunet -o "$W/out" --channel-name CT --data-root "$W/data") s"
-echo "export monai, STAPLE, $N cases:           $(t "$VX" project export "$P" --format monai -o "$W/out-monai" --consensus staple --channel-name CT --data-root "$W/data") s"
-echo "report over $N cases (thumbnails):        $(t "$VX" project report "$P" -o "$W/report.html" --data-root "$W/data") s"
+echo "export monai, STAPLE, $N cases, $CORES jobs: $(t "$VX" project export "$P" --format monai -o "$W/out-monai" --consensus staple --channel-name CT --data-root "$W/data") s"
+echo "report over $N cases (thumbnails), --jobs 1: $(t "$VX" project report "$P" -o "$W/report.html" --data-root "$W/data" --jobs 1) s"
+echo "report over $N cases (thumbnails), $CORES jobs: $(t "$VX" project report "$P" -o "$W/report.html" --data-root "$W/data") s"
 fi
 # Report at scale: 1,000 small cases (64x64x48 phantom), two annotators each, all approved.
 R="$W/proj-report"
@@ -74,5 +78,6 @@ done
 "$VX" project init "$R" --schema "$W/schema.json" --name report --annotators-per-case 2 >/dev/null
 "$VX" project add-cases "$R" "$D" --data-root "$D" >/dev/null
 fill "$R" "$D" "$W/masks/small-"
-echo "report over 1000 cases x 2 annotators (64x64x48): $(t "$VX" project report "$R" -o "$W/report-1000.html" --data-root "$D") s"
+echo "report over 1000 cases x 2 annotators (64x64x48), --jobs 1: $(t "$VX" project report "$R" -o "$W/report-1000.html" --data-root "$D" --jobs 1) s"
+echo "report over 1000 cases x 2 annotators (64x64x48), $(nproc) jobs: $(t "$VX" project report "$R" -o "$W/report-1000.html" --data-root "$D") s"
 if [ -d "$W/out" ]; then du -sh "$W/out" | sed 's/^/export size: /'; fi

@@ -345,6 +345,9 @@ pub struct ReportArgs {
     /// At most this many flagged pairs get a thumbnail.
     #[arg(long, default_value_t = 12)]
     pub thumbnails: usize,
+    /// Cases compared at once (default: one per core, never more).
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
+    pub jobs: usize,
     #[command(flatten)]
     pub root: RootArg,
     /// Print the report's numbers as JSON on stdout.
@@ -419,6 +422,10 @@ pub struct ExportArgs {
     /// them.
     #[arg(long)]
     pub include_partial: bool,
+    /// Cases written at once (default: one per core of the machine that exports, never
+    /// more); each worker holds one case's image, masks and label in memory.
+    #[arg(long)]
+    pub jobs: Option<usize>,
     #[command(flatten)]
     pub root: RootArg,
     #[arg(long)]
@@ -990,6 +997,7 @@ fn report(
         out,
         flag_below,
         thumbnails,
+        jobs,
         root,
         json,
     }: ReportArgs,
@@ -1004,6 +1012,7 @@ fn report(
         data_root,
         flag_below,
         thumbnails,
+        jobs,
     };
     let started = std::time::Instant::now();
     let (numbers, page) = t.report(&opts, json, out.is_some())?;
@@ -1112,6 +1121,7 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
         folds: a.folds,
         channel_name: a.channel_name.clone(),
         markups: a.markups,
+        jobs: a.jobs,
     };
     let bar = indicatif::ProgressBar::new(0);
     if let Ok(style) =

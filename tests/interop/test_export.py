@@ -315,3 +315,44 @@ def test_segmentation_layouts(fmt, run, project20, tmp_path):
             "-o", back)
         assert np.array_equal(np.asarray(nib.load(str(back)).dataobj), want), c
     assert (out / "labels.txt").is_file() and (out / "labels.ctbl").is_file()
+
+
+@pytest.mark.parametrize("fmt", ["nnunet", "dicom-seg"])
+def test_parallel_export_writes_what_a_serial_one_writes(fmt, run, project20, tmp_path):
+    """`--jobs 2` (the cores of a CI machine) and `--jobs 1` write the same files byte for byte
+    and the same manifest (but its time stamp), with STAPLE fusion; a re-run with two workers
+    finds every case unchanged."""
+    p = project20
+    outs = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"j{jobs}"
+        r = run("project", "export", p["proj"], "--format", fmt, "-o", out, "--data-root",
+                p["data"], "--include-partial", "--consensus", "staple", "--jobs", jobs,
+                "--channel-name", "MRI", "--json")
+        assert len(json.loads(r.stdout)["written"]) == len(p["cases"])
+        outs[jobs] = out
+    files = lambda d: sorted(f.relative_to(d) for f in d.rglob("*") if f.is_file())
+    assert files(outs[1]) == files(outs[2]) and len(files(outs[1])) > len(p["cases"])
+    for f in files(outs[1]):
+        a, b = (outs[1] / f).read_bytes(), (outs[2] / f).read_bytes()
+        if f.name == "voxmark-manifest.json":
+            ma, mb = json.loads(a), json.loads(b)
+            ma.pop("exported_at"), mb.pop("exported_at")
+            if fmt == "dicom-seg":  # a SEG's new UIDs make its file hash differ per run
+                for m in (ma, mb):
+                    for c in m["cases"].values():
+                        c.pop("label_sha256")
+            assert ma == mb
+        elif fmt == "dicom-seg" and f.suffix == ".dcm":
+            # New SOP/series UIDs and times per run; the frames and segments are the same.
+            import pydicom
+            da, db = pydicom.dcmread(str(outs[1] / f)), pydicom.dcmread(str(outs[2] / f))
+            assert da.PixelData == db.PixelData, f
+            assert [s.SegmentLabel for s in da.SegmentSequence] == \
+                [s.SegmentLabel for s in db.SegmentSequence]
+        else:
+            assert a == b, f
+    r = run("project", "export", p["proj"], "--format", fmt, "-o", outs[2], "--data-root",
+            p["data"], "--include-partial", "--consensus", "staple", "--jobs", 2,
+            "--channel-name", "MRI", "--json")
+    assert json.loads(r.stdout)["unchanged"] == len(p["cases"])

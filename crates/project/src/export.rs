@@ -24,6 +24,7 @@
 use super::cases::id_stem;
 use super::{image_path, sha256_hex, CaseRow, Project};
 use crate::review_db::Status;
+use crate::schema::LabelSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -114,7 +115,121 @@ pub struct ExportOptions {
     /// Also write each exported mask version's markups (`markups/<case>/<annotator>.mrk.json`
     /// and the ML JSON `…/<annotator>.json` on the case's grid).
     pub markups: bool,
+    /// Cases written at once (0: one per core; never more than the cores). Memory grows with
+    /// it: each worker holds one case's image, its masks and the fused label.
+    pub jobs: usize,
 }
+
+/// The export's worker count: `jobs` (0: the cores), at most the cores.
+pub fn export_workers(jobs: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if jobs == 0 {
+        cores
+    } else {
+        jobs.min(cores)
+    }
+}
+
+/// One case to write: what the sequential pass (database reads, manifest decisions) found,
+/// handed to a worker.
+struct CaseJob<'a> {
+    case: &'a str,
+    row: &'a CaseRow,
+    method: String,
+    masks: Vec<UsedMask>,
+    bytes: Vec<Vec<u8>>,
+    image_rel: String,
+    label_rel: String,
+    fold: Option<usize>,
+    /// The modality an earlier run recorded (an image kept from before does not say).
+    prev_modality: Option<String>,
+}
+
+/// The parallel half of an export: the worker pool, what the workers read, and the counts.
+struct Workers<'a> {
+    pool: rayon::ThreadPool,
+    schema: LabelSchema,
+    opts: &'a ExportOptions,
+    remap: &'a [u8; 256],
+    root: &'a Path,
+    manifest_path: &'a Path,
+    since_manifest: usize,
+    done: usize,
+    total: usize,
+}
+
+impl Workers<'_> {
+    /// Writes the pending cases on the workers, then records the results in case order, so
+    /// the manifest and the summary are a serial run's; the manifest is saved every 16 cases
+    /// written (an interrupted export keeps what it finished).
+    fn flush(
+        &mut self,
+        pending: &mut Vec<CaseJob>,
+        manifest: &mut Manifest,
+        summary: &mut ExportSummary,
+        progress: &mut dyn FnMut(usize, usize, &str),
+    ) -> Result<()> {
+        let jobs = std::mem::take(pending);
+        let (schema, opts, remap, root) = (&self.schema, self.opts, self.remap, self.root);
+        let results: Vec<Result<CaseWritten>> = self.pool.install(|| {
+            use rayon::prelude::*;
+            jobs.par_iter()
+                .map(|j| {
+                    write_case(
+                        schema,
+                        opts,
+                        j.row,
+                        &j.masks,
+                        &j.bytes,
+                        remap,
+                        &root.join(&j.image_rel),
+                        &root.join(&j.label_rel),
+                    )
+                })
+                .collect()
+        });
+        for (j, r) in jobs.into_iter().zip(results) {
+            match r {
+                Ok((label_sha, modality, sensitivity, wrote_image)) => {
+                    summary.images_written += usize::from(wrote_image);
+                    summary.written.push(j.case.to_string());
+                    manifest.cases.insert(
+                        j.case.to_string(),
+                        ManifestCase {
+                            image: j.image_rel,
+                            label: j.label_rel,
+                            source_image: j.row.image.clone(),
+                            series_uid: j.row.series_uid.clone(),
+                            method: j.method,
+                            masks: j.masks,
+                            label_sha256: label_sha,
+                            fold: j.fold,
+                            sensitivity,
+                            modality: if modality.is_empty() {
+                                j.prev_modality.unwrap_or_default()
+                            } else {
+                                modality
+                            },
+                        },
+                    );
+                    self.since_manifest += 1;
+                }
+                Err(e) => summary.failed.push((j.case.to_string(), e.to_string())),
+            }
+            if self.since_manifest >= 16 {
+                write_json(self.manifest_path, manifest)?;
+                self.since_manifest = 0;
+            }
+            self.done += 1;
+            progress(self.done, self.total, j.case);
+        }
+        Ok(())
+    }
+}
+
+/// What a worker wrote for one case: the label's sha256, the image's modality, STAPLE
+/// sensitivities and whether the image was written.
+type CaseWritten = (String, String, BTreeMap<String, f64>, bool);
 
 /// One annotation used for a case.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -311,30 +426,46 @@ impl Project {
             remove_dropped(&root, o, &per_case, opts.layout, &mut summary)?;
         }
 
-        let total = per_case.len();
-        for (n, (case, rows)) in per_case.iter().enumerate() {
+        let workers = export_workers(opts.jobs);
+        let mut w = Workers {
+            pool: rayon::ThreadPoolBuilder::new()
+                .num_threads(workers)
+                .thread_name(|i| format!("voxmark-export-{i}"))
+                .build()
+                .map_err(|e| Error::Invalid(format!("export workers: {e}")))?,
+            schema: self.schema.clone(),
+            opts,
+            remap: &remap,
+            root: &root,
+            manifest_path: &manifest_path,
+            since_manifest: 0,
+            done: 0,
+            total: per_case.len(),
+        };
+        let mut pending: Vec<CaseJob> = Vec::with_capacity(workers);
+        for (case, rows) in per_case.iter() {
             let (image_rel, label_rel) = case_paths(opts.layout, &file_ids[case], img_dir, lab_dir);
             // What the case would be made of (records only: the mask bytes are read when the
             // case is written, not to find out that it is unchanged).
             let (masks, mut failed) = self.used_masks(case, rows, gold.get(case));
             let prev = old.as_ref().and_then(|o| o.cases.get(case));
-            let image_path_out = root.join(&image_rel);
-            let label_path_out = root.join(&label_rel);
+            let fold = folds.as_ref().map(|f| f[case]);
             let unchanged = prev.filter(|p| {
                 same_settings
                     && p.masks == masks
                     && p.image == image_rel
                     && p.label == label_rel
-                    && image_path_out.is_file()
-                    && label_path_out.is_file()
+                    && root.join(&image_rel).is_file()
+                    && root.join(&label_rel).is_file()
             });
             if failed.is_none() {
                 if let Some(p) = unchanged {
                     let mut p = p.clone();
-                    p.fold = folds.as_ref().map(|f| f[case]);
+                    p.fold = fold;
                     manifest.cases.insert(case.clone(), p);
                     summary.unchanged += 1;
-                    progress(n + 1, total, case);
+                    w.done += 1;
+                    progress(w.done, w.total, case);
                     continue;
                 }
             }
@@ -347,49 +478,27 @@ impl Project {
             }
             if let Some(why) = failed {
                 summary.failed.push((case.clone(), why));
-                progress(n + 1, total, case);
+                w.done += 1;
+                progress(w.done, w.total, case);
                 continue;
             }
-            match self.export_case(
-                opts,
-                &rows[0],
-                &masks,
-                &bytes,
-                &remap,
-                &image_path_out,
-                &label_path_out,
-            ) {
-                Ok((label_sha, modality, sensitivity, wrote_image)) => {
-                    summary.images_written += usize::from(wrote_image);
-                    summary.written.push(case.clone());
-                    manifest.cases.insert(
-                        case.clone(),
-                        ManifestCase {
-                            image: image_rel,
-                            label: label_rel,
-                            source_image: rows[0].image.clone(),
-                            series_uid: rows[0].series_uid.clone(),
-                            method: method_of(case, masks.len()).into(),
-                            masks,
-                            label_sha256: label_sha,
-                            fold: folds.as_ref().map(|f| f[case]),
-                            sensitivity,
-                            // An image kept from before does not say; the record does.
-                            modality: if modality.is_empty() {
-                                prev.map(|p| p.modality.clone()).unwrap_or_default()
-                            } else {
-                                modality
-                            },
-                        },
-                    );
-                }
-                Err(e) => summary.failed.push((case.clone(), e.to_string())),
+            pending.push(CaseJob {
+                case,
+                row: &rows[0],
+                method: method_of(case, masks.len()).to_string(),
+                masks,
+                bytes,
+                image_rel,
+                label_rel,
+                fold,
+                prev_modality: prev.map(|p| p.modality.clone()),
+            });
+            // A batch per worker: the mask bytes of at most `workers` cases are held.
+            if pending.len() >= workers {
+                w.flush(&mut pending, &mut manifest, &mut summary, progress)?;
             }
-            if (n + 1) % 16 == 0 {
-                write_json(&manifest_path, &manifest)?;
-            }
-            progress(n + 1, total, case);
         }
+        w.flush(&mut pending, &mut manifest, &mut summary, progress)?;
         summary.cases = manifest.cases.len();
         if opts.markups {
             self.export_markups(&root, &manifest, &file_ids, &mut summary)?;
@@ -657,154 +766,12 @@ impl Project {
                     &serde_json::json!({"labels": manifest.labels, "schema": self.schema}),
                 )?;
                 // The same names and colours for ITK-SNAP and 3D Slicer.
-                let table = self.schema_table();
+                let table = schema_table(&self.schema);
                 voxmark_io::color_table::write_color_table(&root.join("labels.txt"), &table)?;
                 voxmark_io::color_table::write_color_table(&root.join("labels.ctbl"), &table)?;
             }
         }
         Ok(())
-    }
-
-    /// Writes one case's image (when missing) and label. Returns the label file's sha256,
-    /// the image's modality, STAPLE sensitivities and whether the image was written.
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-    fn export_case(
-        &mut self,
-        opts: &ExportOptions,
-        row: &CaseRow,
-        masks: &[UsedMask],
-        bytes: &[Vec<u8>],
-        remap: &[u8; 256],
-        image_out: &Path,
-        label_out: &Path,
-    ) -> Result<(String, String, BTreeMap<String, f64>, bool)> {
-        if let Some(dir) = label_out.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        let mut vols = Vec::with_capacity(bytes.len());
-        for (m, b) in masks.iter().zip(bytes) {
-            let what = format!("case {} by {} version {}", row.case, m.annotator, m.version);
-            vols.push(super::read_mask_bytes(b, &what)?);
-        }
-        let grid = vols[0].grid;
-        let mut maps = Vec::with_capacity(vols.len());
-        for (v, m) in vols.iter().zip(masks) {
-            let origin = PathBuf::from(format!(
-                "case {} by {} version {}",
-                row.case, m.annotator, m.version
-            ));
-            let labels = labels_for(v, &origin, &grid)?;
-            self.check_mask(&labels, &origin)?;
-            maps.push(labels);
-        }
-        drop(vols);
-
-        if matches!(opts.layout, Layout::SegNrrd | Layout::DicomSeg) {
-            return self.export_case_seg(opts, row, masks, maps, remap, image_out, label_out, grid);
-        }
-        // The image: written when missing. Its header, read back, gives the label's grid
-        // and form codes, so both files carry the very same geometry.
-        let mut modality = String::new();
-        let wrote = !image_out.is_file();
-        if wrote {
-            let src = image_path(&opts.data_root, &row.image);
-            let series = Some(row.series_uid.clone()).filter(|s| !s.is_empty());
-            let loaded = voxmark_io::load_volume(&src, &voxmark_io::LoadOptions { series })?;
-            if let Some(dir) = image_out.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            }
-            write_nifti(image_out, &loaded.volume)?;
-            modality = loaded.volume.meta.modality.clone();
-        }
-        let geo = read_nifti_geometry(image_out)?;
-        let (out, sensitivity) =
-            fuse_onto(&row.case, &grid, &geo.grid, opts.fusion, masks, maps, remap)?;
-        let label = Volume::new(
-            geo.grid,
-            VoxelData::U8(out),
-            Metadata {
-                format: "nifti".into(),
-                description: format!("voxmark export of {}", row.case)
-                    .chars()
-                    .take(79)
-                    .collect(),
-                sform_code: geo.sform_code,
-                qform_code: geo.qform_code,
-                ..Default::default()
-            },
-        )?;
-        write_nifti(label_out, &label)?;
-        Ok((sha256_file(label_out)?, modality, sensitivity, wrote))
-    }
-
-    /// The schema as a label table (values, names, colours).
-    fn schema_table(&self) -> Vec<voxmark_volume::label_table::LabelInfo> {
-        self.schema
-            .labels
-            .iter()
-            .map(|l| voxmark_volume::label_table::LabelInfo {
-                value: l.value,
-                name: l.name.clone(),
-                color: l.color,
-                visible: true,
-                locked: false,
-            })
-            .collect()
-    }
-
-    /// A case of a segmentation layout: the source image is loaded (its grid, and for a DICOM
-    /// SEG its series), the masks fused (majority vote; STAPLE as for the other layouts), and
-    /// the label written as a Slicer `.seg.nrrd` beside the image as NRRD, or as a DICOM SEG.
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-    fn export_case_seg(
-        &mut self,
-        opts: &ExportOptions,
-        row: &CaseRow,
-        masks: &[UsedMask],
-        maps: Vec<Vec<u8>>,
-        remap: &[u8; 256],
-        image_out: &Path,
-        label_out: &Path,
-        grid: voxmark_volume::Grid,
-    ) -> Result<(String, String, BTreeMap<String, f64>, bool)> {
-        use voxmark_io::label_file::{export_segmentation, SegFormat};
-        let src = image_path(&opts.data_root, &row.image);
-        let series = Some(row.series_uid.clone()).filter(|s| !s.is_empty());
-        let loaded = voxmark_io::load_volume(&src, &voxmark_io::LoadOptions { series })?;
-        let vol = &loaded.volume;
-        let (out, sensitivity) =
-            fuse_onto(&row.case, &grid, &vol.grid, opts.fusion, masks, maps, remap)?;
-        if let Some(dir) = label_out.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        let mut wrote = false;
-        let format = if opts.layout == Layout::SegNrrd {
-            if !image_out.is_file() {
-                voxmark_io::nrrd::write_nrrd_volume(image_out, vol, true)?;
-                wrote = true;
-            }
-            SegFormat::SegNrrd
-        } else {
-            SegFormat::DicomSeg
-        };
-        let table = self.schema_table();
-        let who: Vec<&str> = masks.iter().map(|m| m.annotator.as_str()).collect();
-        export_segmentation(
-            label_out,
-            format,
-            vol,
-            Some(&src),
-            &out,
-            &table,
-            &[],
-            &who.join(", "),
-        )?;
-        Ok((
-            sha256_file(label_out)?,
-            vol.meta.modality.clone(),
-            sensitivity,
-            wrote,
-        ))
     }
 }
 
@@ -1068,4 +1035,148 @@ mod tests {
         rev.reverse();
         assert_eq!(folds_for(&rev, 3), f);
     }
+}
+
+/// Writes one case's image (when missing) and label (a worker of [`Project::export`]). Returns the label file's sha256,
+/// the image's modality, STAPLE sensitivities and whether the image was written.
+#[allow(clippy::too_many_arguments)]
+fn write_case(
+    schema: &LabelSchema,
+    opts: &ExportOptions,
+    row: &CaseRow,
+    masks: &[UsedMask],
+    bytes: &[Vec<u8>],
+    remap: &[u8; 256],
+    image_out: &Path,
+    label_out: &Path,
+) -> Result<CaseWritten> {
+    if let Some(dir) = label_out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let mut vols = Vec::with_capacity(bytes.len());
+    for (m, b) in masks.iter().zip(bytes) {
+        let what = format!("case {} by {} version {}", row.case, m.annotator, m.version);
+        vols.push(super::read_mask_bytes(b, &what)?);
+    }
+    let grid = vols[0].grid;
+    let mut maps = Vec::with_capacity(vols.len());
+    for (v, m) in vols.iter().zip(masks) {
+        let origin = PathBuf::from(format!(
+            "case {} by {} version {}",
+            row.case, m.annotator, m.version
+        ));
+        let labels = labels_for(v, &origin, &grid)?;
+        schema.check_mask(&labels, &origin)?;
+        maps.push(labels);
+    }
+    drop(vols);
+
+    if matches!(opts.layout, Layout::SegNrrd | Layout::DicomSeg) {
+        return write_case_seg(
+            schema, opts, row, masks, maps, remap, image_out, label_out, grid,
+        );
+    }
+    // The image: written when missing. Its header, read back, gives the label's grid
+    // and form codes, so both files carry the very same geometry.
+    let mut modality = String::new();
+    let wrote = !image_out.is_file();
+    if wrote {
+        let src = image_path(&opts.data_root, &row.image);
+        let series = Some(row.series_uid.clone()).filter(|s| !s.is_empty());
+        let loaded = voxmark_io::load_volume(&src, &voxmark_io::LoadOptions { series })?;
+        if let Some(dir) = image_out.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        write_nifti(image_out, &loaded.volume)?;
+        modality = loaded.volume.meta.modality.clone();
+    }
+    let geo = read_nifti_geometry(image_out)?;
+    let (out, sensitivity) =
+        fuse_onto(&row.case, &grid, &geo.grid, opts.fusion, masks, maps, remap)?;
+    let label = Volume::new(
+        geo.grid,
+        VoxelData::U8(out),
+        Metadata {
+            format: "nifti".into(),
+            description: format!("voxmark export of {}", row.case)
+                .chars()
+                .take(79)
+                .collect(),
+            sform_code: geo.sform_code,
+            qform_code: geo.qform_code,
+            ..Default::default()
+        },
+    )?;
+    write_nifti(label_out, &label)?;
+    Ok((sha256_file(label_out)?, modality, sensitivity, wrote))
+}
+
+/// A case of a segmentation layout: the source image is loaded (its grid, and for a DICOM
+/// SEG its series), the masks fused (majority vote; STAPLE as for the other layouts), and
+/// the label written as a Slicer `.seg.nrrd` beside the image as NRRD, or as a DICOM SEG.
+#[allow(clippy::too_many_arguments)]
+fn write_case_seg(
+    schema: &LabelSchema,
+    opts: &ExportOptions,
+    row: &CaseRow,
+    masks: &[UsedMask],
+    maps: Vec<Vec<u8>>,
+    remap: &[u8; 256],
+    image_out: &Path,
+    label_out: &Path,
+    grid: voxmark_volume::Grid,
+) -> Result<CaseWritten> {
+    use voxmark_io::label_file::{export_segmentation, SegFormat};
+    let src = image_path(&opts.data_root, &row.image);
+    let series = Some(row.series_uid.clone()).filter(|s| !s.is_empty());
+    let loaded = voxmark_io::load_volume(&src, &voxmark_io::LoadOptions { series })?;
+    let vol = &loaded.volume;
+    let (out, sensitivity) =
+        fuse_onto(&row.case, &grid, &vol.grid, opts.fusion, masks, maps, remap)?;
+    if let Some(dir) = label_out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let mut wrote = false;
+    let format = if opts.layout == Layout::SegNrrd {
+        if !image_out.is_file() {
+            voxmark_io::nrrd::write_nrrd_volume(image_out, vol, true)?;
+            wrote = true;
+        }
+        SegFormat::SegNrrd
+    } else {
+        SegFormat::DicomSeg
+    };
+    let table = schema_table(schema);
+    let who: Vec<&str> = masks.iter().map(|m| m.annotator.as_str()).collect();
+    export_segmentation(
+        label_out,
+        format,
+        vol,
+        Some(&src),
+        &out,
+        &table,
+        &[],
+        &who.join(", "),
+    )?;
+    Ok((
+        sha256_file(label_out)?,
+        vol.meta.modality.clone(),
+        sensitivity,
+        wrote,
+    ))
+}
+
+/// The schema as a label table (values, names, colours).
+fn schema_table(schema: &LabelSchema) -> Vec<voxmark_volume::label_table::LabelInfo> {
+    schema
+        .labels
+        .iter()
+        .map(|l| voxmark_volume::label_table::LabelInfo {
+            value: l.value,
+            name: l.name.clone(),
+            color: l.color,
+            visible: true,
+            locked: false,
+        })
+        .collect()
 }

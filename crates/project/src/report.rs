@@ -42,6 +42,8 @@ pub struct ReportOptions {
     pub flag_below: f64,
     /// At most this many flagged pairs get a thumbnail.
     pub thumbnails: usize,
+    /// Cases compared at once (0: one per core; never more than the cores).
+    pub jobs: usize,
 }
 
 impl Default for ReportOptions {
@@ -51,6 +53,7 @@ impl Default for ReportOptions {
             data_root: None,
             flag_below: 0.8,
             thumbnails: 12,
+            jobs: 0,
         }
     }
 }
@@ -381,66 +384,93 @@ impl Project {
             }
         }
         let total = by_case.len();
-        for (n, (case, list)) in by_case.iter().enumerate() {
-            let mut maps: Vec<(&Ann, Grid, Vec<u8>)> = Vec::new();
-            // Masks are decoded only where they are compared: two or more annotators, or an
-            // approved version that differs from the round-1 submission.
-            let changed_in_review = |a: &Ann| {
-                a.status == "approved"
-                    && first_round_version
-                        .get(&a.id)
-                        .is_some_and(|&v| v != a.latest)
-            };
-            for a in list {
-                // Approved as first submitted: agreement 1 without looking at the mask.
-                if a.status == "approved" && !changed_in_review(a) {
-                    let e = first_vs_final.entry(a.annotator.clone()).or_default();
-                    e.0.push(1.0);
-                    e.1.push(0.0);
-                }
-                if list.len() < 2 && !changed_in_review(a) {
-                    continue;
-                }
-                match self.mask_of(&a.case, &a.annotator, a.latest) {
-                    Ok((g, m)) => maps.push((a, g, m)),
-                    Err(e) => notes.push(format!("case {case} by {}: {e}", a.annotator)),
+        let workers = crate::export::export_workers(opts.jobs);
+        let pool = match rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .thread_name(|i| format!("voxmark-report-{i}"))
+            .build()
+        {
+            Ok(p) => p,
+            Err(e) => {
+                notes.push(format!("report workers: {e}; comparing on this thread"));
+                match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+                    Ok(p) => p,
+                    Err(_) => return ag,
                 }
             }
-            // First submission against the approved version, where review changed it.
-            for (a, g, m) in &maps {
-                let Some(&first) = first_round_version
+        };
+        // Approved as first submitted: no mask compared (agreement 1 by definition).
+        let changed_in_review = |a: &Ann| {
+            a.status == "approved"
+                && first_round_version
                     .get(&a.id)
-                    .filter(|_| changed_in_review(a))
-                else {
-                    continue;
-                };
-                let e = first_vs_final.entry(a.annotator.clone()).or_default();
-                if let Ok((g1, m1)) = self.mask_of(&a.case, &a.annotator, first) {
-                    if same_grid(&g1, g) {
-                        let present = self.schema_labels_in(&m1, m);
-                        for l in compare_masks(&m1, m, g, &present, 1.0) {
-                            e.0.push(l.dice);
-                            e.1.extend(l.hausdorff95_mm);
+                    .is_some_and(|&v| v != a.latest)
+        };
+        let schema = self.schema.clone();
+        let cases: Vec<(&str, Vec<&Ann>)> = by_case.into_iter().collect();
+        let mut done = 0usize;
+        // Batches of two cases per worker: the database is read here, in order; masks are
+        // decoded and compared on the workers; the results are added up here in case order,
+        // so the report is the serial one's.
+        for batch in cases.chunks(2 * workers) {
+            let inputs: Vec<CaseMasks> = batch
+                .iter()
+                .map(|(case, list)| {
+                    let mut masks = Vec::new();
+                    for a in list {
+                        // Masks are read only where they are compared: two or more
+                        // annotators, or an approved version that differs from the round-1
+                        // submission.
+                        if list.len() < 2 && !changed_in_review(a) {
+                            continue;
                         }
+                        let latest = self.get_version(&a.case, &a.annotator, Some(a.latest));
+                        let first = first_round_version
+                            .get(&a.id)
+                            .filter(|_| changed_in_review(a))
+                            .map(|&v| (v, self.get_version(&a.case, &a.annotator, Some(v))));
+                        masks.push((
+                            *a,
+                            latest.map(|(_, b)| b),
+                            first.map(|(v, r)| (v, r.map(|(_, b)| b))),
+                        ));
+                    }
+                    CaseMasks { case, masks }
+                })
+                .collect();
+            let outs: Vec<CaseCompared> = pool.install(|| {
+                use rayon::prelude::*;
+                inputs
+                    .par_iter()
+                    .map(|c| compare_case(c, &schema))
+                    .collect()
+            });
+            for ((case, list), out) in batch.iter().zip(outs) {
+                for a in list {
+                    if a.status == "approved" && !changed_in_review(a) {
+                        let e = first_vs_final.entry(a.annotator.clone()).or_default();
+                        e.0.push(1.0);
+                        e.1.push(0.0);
                     }
                 }
-            }
-            for i in 0..maps.len() {
-                for j in i + 1..maps.len() {
-                    let (a, ga, ma) = &maps[i];
-                    let (b, gb, mb) = &maps[j];
-                    if !same_grid(ga, gb) {
+                notes.extend(out.notes);
+                for (who, dice, hd) in out.first_vs_final {
+                    let e = first_vs_final.entry(who).or_default();
+                    e.0.extend(dice);
+                    e.1.extend(hd);
+                }
+                for (i, j, compared) in out.pairs {
+                    let (a, b) = (out.maps[i].0, out.maps[j].0);
+                    let Some((ortho, agreements)) = compared else {
                         notes.push(format!(
                             "case {case}: {} and {} are on different grids; not compared",
                             a.annotator, b.annotator
                         ));
                         continue;
-                    }
-                    let present = self.schema_labels_in(ma, mb);
-                    let ortho = is_orthogonal(ga);
+                    };
                     *skipped_hd |= !ortho;
                     let mut labels = BTreeMap::new();
-                    for l in compare_masks(ma, mb, ga, &present, 1.0) {
+                    for l in agreements {
                         let hd = if ortho { l.hausdorff95_mm } else { None };
                         labels.insert(l.label, (l.dice, hd));
                         for who in [&a.annotator, &b.annotator] {
@@ -466,24 +496,26 @@ impl Project {
                         labels,
                     });
                 }
-            }
-            // Keep the masks of cases that may be flagged (bounded: the worst are chosen below).
-            for (a, g, m) in maps {
-                if list.len() >= 2 {
-                    masks_of.insert((case.to_string(), a.annotator.clone()), (g, m));
+                // Keep the masks of cases that may be flagged (bounded: the worst are chosen
+                // below).
+                for (a, g, m) in out.maps {
+                    if list.len() >= 2 {
+                        masks_of.insert((case.to_string(), a.annotator.clone()), (g, m));
+                    }
                 }
+                if masks_of.len() > 4 * opts.thumbnails.max(1) + 64 {
+                    // Drop masks of pairs that cannot be among the worst any more.
+                    candidates.sort_by(|x, y| x.0.total_cmp(&y.0));
+                    let keep: BTreeSet<(String, String)> = candidates
+                        .iter()
+                        .take(opts.thumbnails)
+                        .flat_map(|c| [(c.1.clone(), c.2.clone()), (c.1.clone(), c.3.clone())])
+                        .collect();
+                    masks_of.retain(|k, _| keep.contains(k));
+                }
+                done += 1;
+                progress(done, total);
             }
-            if masks_of.len() > 4 * opts.thumbnails.max(1) + 64 {
-                // Drop masks of pairs that cannot be among the worst any more.
-                candidates.sort_by(|x, y| x.0.total_cmp(&y.0));
-                let keep: BTreeSet<(String, String)> = candidates
-                    .iter()
-                    .take(opts.thumbnails)
-                    .flat_map(|c| [(c.1.clone(), c.2.clone()), (c.1.clone(), c.3.clone())])
-                    .collect();
-                masks_of.retain(|k, _| keep.contains(k));
-            }
-            progress(n + 1, total);
         }
         ag
     }
@@ -518,15 +550,112 @@ impl Project {
             })
             .collect()
     }
+}
 
-    /// The labels of a stored mask version and its grid.
-    fn mask_of(&mut self, case: &str, annotator: &str, version: i64) -> Result<(Grid, Vec<u8>)> {
-        let (_, bytes) = self.get_version(case, annotator, Some(version))?;
-        let what = format!("case {case} by {annotator} version {version}");
-        let v = read_mask_bytes(&bytes, &what)?;
-        let labels = labels_for(&v, Path::new(&what), &v.grid)?;
-        Ok((v.grid, labels))
+/// One case's stored masks as read from the database for [`compare_case`]: per annotation
+/// compared, its latest version's bytes and (reviewed since) its round-1 version's.
+struct CaseMasks<'a> {
+    case: &'a str,
+    #[allow(clippy::type_complexity)]
+    masks: Vec<(&'a Ann, Result<Vec<u8>>, Option<(i64, Result<Vec<u8>>)>)>,
+}
+
+/// What a worker found for one case: the decoded masks, notes (masks that could not be
+/// read), the first-submission-vs-approved comparisons and the pairwise ones (None: the
+/// pair's grids differ; else whether HD95 applies and the per-label agreement).
+struct CaseCompared<'a> {
+    maps: Vec<(&'a Ann, Grid, Vec<u8>)>,
+    notes: Vec<String>,
+    first_vs_final: Vec<(String, Vec<f64>, Vec<f64>)>,
+    #[allow(clippy::type_complexity)]
+    pairs: Vec<(
+        usize,
+        usize,
+        Option<(bool, Vec<voxmark_qa::metrics::LabelAgreement>)>,
+    )>,
+}
+
+/// A stored mask's labels and grid.
+fn decode_mask(bytes: &[u8], case: &str, annotator: &str, version: i64) -> Result<(Grid, Vec<u8>)> {
+    let what = format!("case {case} by {annotator} version {version}");
+    let v = read_mask_bytes(bytes, &what)?;
+    let labels = labels_for(&v, Path::new(&what), &v.grid)?;
+    Ok((v.grid, labels))
+}
+
+/// The schema's labels present in `a` or `b`.
+fn schema_labels_in(schema: &crate::schema::LabelSchema, a: &[u8], b: &[u8]) -> Vec<u8> {
+    let present = voxmark_qa::metrics::labels_present(a, b);
+    schema
+        .labels
+        .iter()
+        .map(|l| l.value)
+        .filter(|v| present.contains(v))
+        .collect()
+}
+
+/// Decodes and compares one case's masks (a report worker; no database).
+fn compare_case<'a>(c: &CaseMasks<'a>, schema: &crate::schema::LabelSchema) -> CaseCompared<'a> {
+    let mut out = CaseCompared {
+        maps: Vec::new(),
+        notes: Vec::new(),
+        first_vs_final: Vec::new(),
+        pairs: Vec::new(),
+    };
+    let mut firsts = Vec::new();
+    for (a, latest, first) in &c.masks {
+        match latest.as_ref().map_err(|e| e.to_string()).and_then(|b| {
+            decode_mask(b, &a.case, &a.annotator, a.latest).map_err(|e| e.to_string())
+        }) {
+            Ok((g, m)) => {
+                firsts.push(first);
+                out.maps.push((*a, g, m));
+            }
+            Err(e) => out
+                .notes
+                .push(format!("case {} by {}: {e}", c.case, a.annotator)),
+        }
     }
+    // First submission against the approved version, where review changed it.
+    for ((a, g, m), first) in out.maps.iter().zip(firsts) {
+        let Some((v, bytes)) = first else {
+            continue;
+        };
+        let mut dice = Vec::new();
+        let mut hd = Vec::new();
+        if let Some((g1, m1)) = bytes
+            .as_ref()
+            .ok()
+            .and_then(|b| decode_mask(b, &a.case, &a.annotator, *v).ok())
+        {
+            if same_grid(&g1, g) {
+                let present = schema_labels_in(schema, &m1, m);
+                for l in compare_masks(&m1, m, g, &present, 1.0) {
+                    dice.push(l.dice);
+                    hd.extend(l.hausdorff95_mm);
+                }
+            }
+        }
+        out.first_vs_final.push((a.annotator.clone(), dice, hd));
+    }
+    for i in 0..out.maps.len() {
+        for j in i + 1..out.maps.len() {
+            let (_, ga, ma) = &out.maps[i];
+            let (_, gb, mb) = &out.maps[j];
+            if !same_grid(ga, gb) {
+                out.pairs.push((i, j, None));
+                continue;
+            }
+            let present = schema_labels_in(schema, ma, mb);
+            let ortho = is_orthogonal(ga);
+            out.pairs.push((
+                i,
+                j,
+                Some((ortho, compare_masks(ma, mb, ga, &present, 1.0))),
+            ));
+        }
+    }
+    out
 }
 
 /// How many annotations are in each round and status now.

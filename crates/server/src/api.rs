@@ -1530,6 +1530,8 @@ async fn report(
             data_root: state.data_root.clone(),
             flag_below,
             thumbnails: q.thumbnails.unwrap_or(12).min(100),
+            // One worker per core of the server.
+            jobs: 0,
         };
         let body = state
             .pool
@@ -1598,6 +1600,9 @@ pub struct ExportRequest {
     pub channel_name: Option<String>,
     #[serde(default)]
     pub markups: bool,
+    /// Cases written at once (default: the exporting machine's cores; never more).
+    #[serde(default)]
+    pub jobs: Option<usize>,
 }
 
 impl ExportRequest {
@@ -1634,6 +1639,7 @@ impl ExportRequest {
             channel_name: short(&self.channel_name),
             data_root,
             markups: self.markups,
+            jobs: self.jobs.unwrap_or(0),
         })
     }
 }
