@@ -4,7 +4,7 @@
 #           approved (majority and STAPLE), exported to nnU-Net, then re-exported (incremental);
 #   report: over the N CT cases, and over 1,000 small cases (64x64x48, two annotators each).
 # Usage: scripts/bench_export.sh [N] [WORKDIR]   (needs ~0.2 GB of disk per case;
-#        ONLY_REPORT_1000=1 runs the 1,000-case report part alone)
+#        ONLY_REPORT_1000=1 runs the 1,000-case report part alone, SKIP_REPORT_1000=1 skips it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100}
@@ -61,6 +61,7 @@ echo "export monai, STAPLE, $N cases, $CORES jobs: $(t "$VX" project export "$P"
 echo "report over $N cases (thumbnails), --jobs 1: $(t "$VX" project report "$P" -o "$W/report.html" --data-root "$W/data" --jobs 1) s"
 echo "report over $N cases (thumbnails), $CORES jobs: $(t "$VX" project report "$P" -o "$W/report.html" --data-root "$W/data") s"
 fi
+[ -n "${SKIP_REPORT_1000:-}" ] && exit 0
 # Report at scale: 1,000 small cases (64x64x48 phantom), two annotators each, all approved.
 R="$W/proj-report"
 D="$W/data-small"
