@@ -1012,31 +1012,6 @@ fn channel_name(opts: &ExportOptions, manifest: &Manifest, manifest_path: &Path)
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn folder_names_and_folds() {
-        assert_eq!(
-            nnunet_folder(7, "liver study").unwrap_or_default(),
-            "Dataset007_liver_study"
-        );
-        assert!(nnunet_folder(0, "x").is_err() && nnunet_folder(1000, "x").is_err());
-        assert!(nnunet_folder(5, "  ").is_err());
-        let cases: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
-        let f = folds_for(&cases, 3);
-        let mut sizes = [0; 3];
-        f.values().for_each(|&k| sizes[k] += 1);
-        assert_eq!(sizes.iter().sum::<usize>(), 10);
-        assert!(sizes.iter().all(|&s| (3..=4).contains(&s)));
-        // Deterministic, and independent of the order the cases come in.
-        let mut rev = cases.clone();
-        rev.reverse();
-        assert_eq!(folds_for(&rev, 3), f);
-    }
-}
-
 /// Writes one case's image (when missing) and label (a worker of [`Project::export`]). Returns the label file's sha256,
 /// the image's modality, STAPLE sensitivities and whether the image was written.
 #[allow(clippy::too_many_arguments)]
@@ -1179,4 +1154,29 @@ fn schema_table(schema: &LabelSchema) -> Vec<voxmark_volume::label_table::LabelI
             locked: false,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_names_and_folds() {
+        assert_eq!(
+            nnunet_folder(7, "liver study").unwrap_or_default(),
+            "Dataset007_liver_study"
+        );
+        assert!(nnunet_folder(0, "x").is_err() && nnunet_folder(1000, "x").is_err());
+        assert!(nnunet_folder(5, "  ").is_err());
+        let cases: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
+        let f = folds_for(&cases, 3);
+        let mut sizes = [0; 3];
+        f.values().for_each(|&k| sizes[k] += 1);
+        assert_eq!(sizes.iter().sum::<usize>(), 10);
+        assert!(sizes.iter().all(|&s| (3..=4).contains(&s)));
+        // Deterministic, and independent of the order the cases come in.
+        let mut rev = cases.clone();
+        rev.reverse();
+        assert_eq!(folds_for(&rev, 3), f);
+    }
 }
