@@ -3,7 +3,6 @@
 
 use clap::Args;
 use std::path::{Path, PathBuf};
-use voxmark_io::{load_volume, LoadOptions};
 use voxmark_qa::metrics::{compare_masks, is_orthogonal, labels_present, LabelAgreement};
 use voxmark_volume::Volume;
 
@@ -41,10 +40,14 @@ pub(crate) fn load_label_maps(
     image: Option<&Path>,
     resample: voxmark_volume::labels::Resample,
 ) -> anyhow::Result<(Volume, Vec<Vec<u8>>)> {
-    let (grid, meta, reference) = match image {
+    // Without an image: the grid of the first map that is not a DICOM SEG, read once here
+    // (its labels are kept for the loop below).
+    let mut reference: Option<&PathBuf> = None;
+    let mut reference_labels: Option<Vec<u8>> = None;
+    let (grid, meta) = match image {
         Some(img) => {
             let image = super::load_input(img, None)?.volume;
-            (image.grid, image.meta, None)
+            (image.grid, image.meta)
         }
         None => {
             let is_seg = |p: &Path| {
@@ -53,30 +56,36 @@ pub(crate) fn load_label_maps(
                     Ok(voxmark_io::Kind::Dicom | voxmark_io::Kind::DicomFolder)
                 )
             };
-            let reference = paths.iter().find(|p| !is_seg(p)).unwrap_or(&paths[0]);
-            if is_seg(reference) {
-                let (g, _) = voxmark_io::label_file::read_label_map_alone(reference, "--image")?;
-                (g, voxmark_volume::Metadata::default(), Some(reference))
-            } else if voxmark_io::sniff(reference)? == voxmark_io::Kind::Nrrd
-                && voxmark_io::seg_nrrd::is_seg_nrrd(reference)
-            {
-                let (g, _) = voxmark_io::label_file::read_label_map_alone(reference, "--image")?;
-                (
-                    g,
+            let r = paths.iter().find(|p| !is_seg(p)).unwrap_or(&paths[0]);
+            let (g, m) = voxmark_io::label_file::read_label_map_alone(r, "--image")?;
+            super::print_warnings(&m.warnings);
+            // The consensus output keeps a NIfTI reference's form codes.
+            let meta = match voxmark_io::sniff(r)? {
+                voxmark_io::Kind::Nifti => {
+                    let geo = voxmark_io::nifti::read_nifti_geometry(r)?;
                     voxmark_volume::Metadata {
-                        format: "nrrd".into(),
+                        format: "nifti".into(),
+                        sform_code: geo.sform_code,
+                        qform_code: geo.qform_code,
                         ..Default::default()
-                    },
-                    Some(reference),
-                )
-            } else {
-                let v = load_volume(reference, &LoadOptions::default())?.volume;
-                (v.grid, v.meta, Some(reference))
-            }
+                    }
+                }
+                _ => voxmark_volume::Metadata::default(),
+            };
+            reference = Some(r);
+            reference_labels = Some(m.labels);
+            (g, meta)
         }
     };
     let mut maps = Vec::with_capacity(paths.len());
     for p in paths {
+        if reference == Some(p) {
+            // Read above (a path given twice is read again the second time).
+            if let Some(labels) = reference_labels.take() {
+                maps.push(labels);
+                continue;
+            }
+        }
         let m = voxmark_io::label_file::read_label_map_with(p, &grid, resample).map_err(|e| {
             match reference {
                 // Name the map whose grid the others are taken onto.

@@ -176,13 +176,15 @@ fn save_target(labels: &Path) -> PathBuf {
 fn save_path_for(opened: &Path, moved: bool) -> (PathBuf, Vec<String>) {
     let mut notes = Vec::new();
     let name = opened.to_string_lossy().to_lowercase();
-    let nifti = if moved {
-        let side = voxmark_io::label_file::sidecar_path(opened);
-        let stem = side
+    // The name the label map's sidecar has, without `.labels.json`.
+    let stem = || {
+        voxmark_io::label_file::sidecar_path(opened)
             .file_name()
             .map(|n| n.to_string_lossy().replace(".labels.json", ""))
-            .unwrap_or_else(|| "labels".into());
-        let nii = opened.with_file_name(format!("{stem}.image-grid.nii.gz"));
+            .unwrap_or_else(|| "labels".into())
+    };
+    let nifti = if moved {
+        let nii = opened.with_file_name(format!("{}.image-grid.nii.gz", stem()));
         notes.push(format!(
             "{} is on another grid than the image; its labels were taken onto the image's \
              grid and Save writes {} ({} is kept as it is)",
@@ -194,12 +196,7 @@ fn save_path_for(opened: &Path, moved: bool) -> (PathBuf, Vec<String>) {
     } else if name.ends_with(".nii") || name.ends_with(".nii.gz") {
         opened.to_path_buf()
     } else {
-        let side = voxmark_io::label_file::sidecar_path(opened);
-        let stem = side
-            .file_name()
-            .map(|n| n.to_string_lossy().replace(".labels.json", ""))
-            .unwrap_or_else(|| "labels".into());
-        let nii = opened.with_file_name(format!("{stem}.labels.nii.gz"));
+        let nii = opened.with_file_name(format!("{}.labels.nii.gz", stem()));
         notes.push(format!(
             "labels read from {}; Save writes the NIfTI mask {}",
             opened.display(),
