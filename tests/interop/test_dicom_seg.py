@@ -54,6 +54,27 @@ def highdicom_seg(srcs, pixels, kind, names):
         manufacturer_model_name="test", software_versions="1", device_serial_number="1")
 
 
+def dice_rows(stdout):
+    """The per-label rows of `compare --json`."""
+    rows = json.loads(stdout)
+    return rows["labels"] if isinstance(rows, dict) else rows
+
+
+def one_case_project(run, tmp_path, image):
+    """A project (schema bone 1, lung 2, tumour 7) whose one case, `image`, is assigned to
+    annotator "ann"; returns the project folder and the case id."""
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"labels": [
+        {"value": v, "name": n, "color": [0.5, 0.5, 0.5]}
+        for v, n in ((1, "bone"), (2, "lung"), (7, "tumour"))]}))
+    proj = tmp_path / "proj"
+    run("project", "init", proj, "--schema", schema)
+    run("project", "add-cases", proj, image, "--data-root", image.parent)
+    case = json.loads(run("project", "cases", proj, "--json").stdout)[0]["case"]
+    run("project", "assign", proj, "--annotator", "ann", "--cases", case)
+    return proj, case
+
+
 def read_back(run, tmp_path, image, labels):
     (tmp_path / "none.json").write_text("[]")
     out = tmp_path / "back.nii.gz"
@@ -223,28 +244,18 @@ def test_segmentations_in_compare_consensus_and_project_save(ct, run, tmp_path):
     segn = tmp_path / "m.seg.nrrd"
     run("export-seg", mask, "--image", image, "--format", "seg-nrrd", "-o", segn)
     r = run("compare", mask, seg, "--image", image, "--json")
-    rows = json.loads(r.stdout)
-    rows = rows["labels"] if isinstance(rows, dict) else rows
+    rows = dice_rows(r.stdout)
     assert rows and all(abs(x["dice"] - 1.0) < 1e-12 for x in rows), rows
     # Without --image the SEG's frames are placed on the NIfTI mask's grid.
     r = run("compare", seg, mask, "--json")
-    rows = json.loads(r.stdout)
-    rows = rows["labels"] if isinstance(rows, dict) else rows
+    rows = dice_rows(r.stdout)
     assert rows and all(abs(x["dice"] - 1.0) < 1e-12 for x in rows), rows
     out = tmp_path / "cons.nii.gz"
     run("consensus", seg, segn, mask, "--image", image, "-o", out)
     m = np.asarray(nib.load(str(mask)).dataobj)
     np.testing.assert_array_equal(np.asarray(nib.load(str(out)).dataobj), m)
 
-    schema = tmp_path / "schema.json"
-    schema.write_text(json.dumps({"labels": [
-        {"value": v, "name": n, "color": [0.5, 0.5, 0.5]}
-        for v, n in ((1, "bone"), (2, "lung"), (7, "tumour"))]}))
-    proj = tmp_path / "proj"
-    run("project", "init", proj, "--schema", schema)
-    run("project", "add-cases", proj, image, "--data-root", image.parent)
-    case = json.loads(run("project", "cases", proj, "--json").stdout)[0]["case"]
-    run("project", "assign", proj, "--annotator", "ann", "--cases", case)
+    proj, case = one_case_project(run, tmp_path, image)
     run("project", "save", proj, case, "--annotator", "ann", "--mask", seg,
         "--data-root", image.parent)
     got = tmp_path / "got.nii.gz"

@@ -24,7 +24,8 @@ from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 from pydicom.sr.codedict import codes
 
 from conftest import have_dcm2niix
-from test_dicom_seg import TABLE, ct, highdicom_seg  # noqa: F401  (ct is a fixture)
+from test_dicom_seg import (TABLE, ct, dice_rows, highdicom_seg,  # noqa: F401 (ct: fixture)
+                            one_case_project)
 
 RAS_FROM_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -127,19 +128,10 @@ def test_nifti_masks_across_orientations_compare_and_save(grids, run, tmp_path):
     seg = tmp_path / "s.dcm"
     run("export-seg", g["mask"], "--image", g["image"], "--format", "dicom-seg", "-o", seg)
     r = run("compare", perm_mask, seg, "--json")
-    rows = json.loads(r.stdout)
-    rows = rows["labels"] if isinstance(rows, dict) else rows
+    rows = dice_rows(r.stdout)
     assert all(abs(x["dice"] - 1.0) < 1e-12 for x in rows), rows
 
-    schema = tmp_path / "schema.json"
-    schema.write_text(json.dumps({"labels": [
-        {"value": v, "name": n, "color": [0.5, 0.5, 0.5]}
-        for v, n in ((1, "bone"), (2, "lung"), (7, "tumour"))]}))
-    proj = tmp_path / "proj"
-    run("project", "init", proj, "--schema", schema)
-    run("project", "add-cases", proj, g["image"], "--data-root", g["image"].parent)
-    case = json.loads(run("project", "cases", proj, "--json").stdout)[0]["case"]
-    run("project", "assign", proj, "--annotator", "ann", "--cases", case)
+    proj, case = one_case_project(run, tmp_path, g["image"])
     r = run("project", "save", proj, case, "--annotator", "ann", "--mask", perm_mask,
             "--data-root", g["image"].parent)
     assert "voxel for voxel" in r.stderr, r.stderr
